@@ -1,0 +1,1 @@
+//! Qollab quantum engine.

@@ -1,0 +1,1 @@
+//! REST request/response types.

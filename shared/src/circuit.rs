@@ -1,0 +1,1 @@
+//! Circuit IR (owned by the quantum-engine work).

@@ -1,0 +1,9 @@
+//! `qollab-shared`: the vocabulary the server, the client and the engine speak.
+//!
+//! Pure data and pure logic only: no I/O, no actix, no sea-orm.
+
+pub mod api;
+pub mod circuit;
+pub mod doc;
+pub mod error;
+pub mod sync;

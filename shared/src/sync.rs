@@ -1,0 +1,1 @@
+//! Sans-IO y-websocket protocol core (owned by the live-documents work).
