@@ -192,12 +192,7 @@ fn m1(a: C64, b: C64, cc: C64, d: C64) -> Mat {
 /// `U(θ, φ, λ)` of OpenQASM.
 pub fn u3(theta: f64, phi: f64, lam: f64) -> Mat {
     let (s, co) = (theta / 2.0).sin_cos();
-    m1(
-        c(co, 0.0),
-        -cis(lam) * s,
-        cis(phi) * s,
-        cis(phi + lam) * co,
-    )
+    m1(c(co, 0.0), -cis(lam) * s, cis(phi) * s, cis(phi + lam) * co)
 }
 
 /// The controlled version of a matrix with one control as the least significant qubit.
@@ -286,8 +281,8 @@ pub fn matrix(gate: Gate, params: &[f64]) -> Mat {
         Iswap => Mat::from_rows(
             2,
             &[
-                ONE, ZERO, ZERO, ZERO, ZERO, ZERO, IM, ZERO, ZERO, IM, ZERO, ZERO, ZERO, ZERO, ZERO,
-                ONE,
+                ONE, ZERO, ZERO, ZERO, ZERO, ZERO, IM, ZERO, ZERO, IM, ZERO, ZERO, ZERO, ZERO,
+                ZERO, ONE,
             ],
         ),
         Rxx => {
@@ -295,7 +290,9 @@ pub fn matrix(gate: Gate, params: &[f64]) -> Mat {
             let (a, b) = (c(co, 0.0), c(0.0, -s));
             Mat::from_rows(
                 2,
-                &[a, ZERO, ZERO, b, ZERO, a, b, ZERO, ZERO, b, a, ZERO, b, ZERO, ZERO, a],
+                &[
+                    a, ZERO, ZERO, b, ZERO, a, b, ZERO, ZERO, b, a, ZERO, b, ZERO, ZERO, a,
+                ],
             )
         }
         Ryy => {

@@ -6,3 +6,4 @@
 //! run them on a blocking pool.
 
 pub mod gates;
+pub mod qasm;

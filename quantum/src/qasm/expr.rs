@@ -1,0 +1,232 @@
+//! Parameter expressions: `pi/4`, `-2*theta+0.1`, `sin(pi/3)^2`, …
+
+use super::ParseError;
+use super::lexer::{Tok, Token};
+use std::f64::consts::{E, PI, TAU};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    Num(f64),
+    Var(String),
+    Neg(Box<Expr>),
+    Bin(char, Box<Expr>, Box<Expr>),
+    Call(String, Box<Expr>),
+}
+
+pub const FUNCTIONS: &[&str] = &[
+    "sin", "cos", "tan", "exp", "ln", "log", "sqrt", "asin", "acos", "atan", "arcsin", "arccos",
+    "arctan",
+];
+
+impl Expr {
+    /// Evaluates with `lookup` resolving free variables.
+    pub fn eval(&self, lookup: &dyn Fn(&str) -> Option<f64>) -> Result<f64, String> {
+        Ok(match self {
+            Expr::Num(x) => *x,
+            Expr::Var(v) => match v.as_str() {
+                "pi" | "π" => PI,
+                "tau" | "τ" => TAU,
+                "euler" | "ℇ" => E,
+                _ => lookup(v).ok_or_else(|| format!("unknown parameter '{v}'"))?,
+            },
+            Expr::Neg(e) => -e.eval(lookup)?,
+            Expr::Bin(op, a, b) => {
+                let (a, b) = (a.eval(lookup)?, b.eval(lookup)?);
+                match op {
+                    '+' => a + b,
+                    '-' => a - b,
+                    '*' => a * b,
+                    '/' => {
+                        if b == 0.0 {
+                            return Err("division by zero".into());
+                        }
+                        a / b
+                    }
+                    _ => a.powf(b),
+                }
+            }
+            Expr::Call(f, e) => {
+                let x = e.eval(lookup)?;
+                match f.as_str() {
+                    "sin" => x.sin(),
+                    "cos" => x.cos(),
+                    "tan" => x.tan(),
+                    "exp" => x.exp(),
+                    "ln" | "log" => x.ln(),
+                    "sqrt" => x.sqrt(),
+                    "asin" | "arcsin" => x.asin(),
+                    "acos" | "arccos" => x.acos(),
+                    _ => x.atan(),
+                }
+            }
+        })
+    }
+
+    /// Source-like text, fully parenthesised where precedence needs it.
+    pub fn to_text(&self) -> String {
+        fn prec(e: &Expr) -> u8 {
+            match e {
+                Expr::Bin('+' | '-', ..) => 1,
+                Expr::Bin('*' | '/', ..) => 2,
+                Expr::Neg(_) => 3,
+                Expr::Bin(..) => 4,
+                _ => 5,
+            }
+        }
+        let wrap = |e: &Expr, min: u8| {
+            if prec(e) < min {
+                format!("({})", e.to_text())
+            } else {
+                e.to_text()
+            }
+        };
+        match self {
+            Expr::Num(x) => format!("{x}"),
+            Expr::Var(v) => v.clone(),
+            Expr::Neg(e) => format!("-{}", wrap(e, 4)),
+            Expr::Bin(op, a, b) => {
+                let p = prec(self);
+                // Right operand of non-commutative ops binds tighter.
+                let rp = if matches!(op, '-' | '/') { p + 1 } else { p };
+                let (lp, rp) = if *op == '^' { (p + 1, p) } else { (p, rp) };
+                format!("{}{}{}", wrap(a, lp), op, wrap(b, rp))
+            }
+            Expr::Call(f, e) => format!("{f}({})", e.to_text()),
+        }
+    }
+}
+
+/// Recursive-descent expression parser over a token slice.
+pub struct ExprParser<'a> {
+    pub toks: &'a [Token],
+    pub pos: usize,
+}
+
+impl<'a> ExprParser<'a> {
+    fn peek(&self) -> &Token {
+        &self.toks[self.pos.min(self.toks.len() - 1)]
+    }
+
+    fn err(&self, msg: String) -> ParseError {
+        let t = self.peek();
+        ParseError::new(t.line, t.col, msg)
+    }
+
+    pub fn parse(&mut self) -> Result<Expr, ParseError> {
+        self.sum()
+    }
+
+    fn sum(&mut self) -> Result<Expr, ParseError> {
+        let mut e = self.product()?;
+        while let Tok::Sym(s @ ("+" | "-")) = self.peek().tok {
+            self.pos += 1;
+            let r = self.product()?;
+            e = Expr::Bin(if s == "+" { '+' } else { '-' }, Box::new(e), Box::new(r));
+        }
+        Ok(e)
+    }
+
+    fn product(&mut self) -> Result<Expr, ParseError> {
+        let mut e = self.unary()?;
+        while let Tok::Sym(s @ ("*" | "/")) = self.peek().tok {
+            self.pos += 1;
+            let r = self.unary()?;
+            e = Expr::Bin(if s == "*" { '*' } else { '/' }, Box::new(e), Box::new(r));
+        }
+        Ok(e)
+    }
+
+    fn unary(&mut self) -> Result<Expr, ParseError> {
+        match self.peek().tok {
+            Tok::Sym("-") => {
+                self.pos += 1;
+                Ok(Expr::Neg(Box::new(self.unary()?)))
+            }
+            Tok::Sym("+") => {
+                self.pos += 1;
+                self.unary()
+            }
+            _ => self.power(),
+        }
+    }
+
+    fn power(&mut self) -> Result<Expr, ParseError> {
+        let base = self.atom()?;
+        if let Tok::Sym("^" | "**") = self.peek().tok {
+            self.pos += 1;
+            let exp = self.unary()?;
+            return Ok(Expr::Bin('^', Box::new(base), Box::new(exp)));
+        }
+        Ok(base)
+    }
+
+    fn atom(&mut self) -> Result<Expr, ParseError> {
+        let t = self.peek().clone();
+        match t.tok {
+            Tok::Int(i) => {
+                self.pos += 1;
+                Ok(Expr::Num(i as f64))
+            }
+            Tok::Real(r) => {
+                self.pos += 1;
+                Ok(Expr::Num(r))
+            }
+            Tok::Ident(ref name) => {
+                self.pos += 1;
+                if FUNCTIONS.contains(&name.as_str()) {
+                    if self.peek().tok != Tok::Sym("(") {
+                        return Err(self.err(format!("expected '(' after function '{name}'")));
+                    }
+                    self.pos += 1;
+                    let arg = self.sum()?;
+                    if self.peek().tok != Tok::Sym(")") {
+                        return Err(self.err(format!(
+                            "expected ')' to close '{name}(', found {}",
+                            self.peek().tok.describe()
+                        )));
+                    }
+                    self.pos += 1;
+                    return Ok(Expr::Call(name.clone(), Box::new(arg)));
+                }
+                Ok(Expr::Var(name.clone()))
+            }
+            Tok::Sym("(") => {
+                self.pos += 1;
+                let e = self.sum()?;
+                if self.peek().tok != Tok::Sym(")") {
+                    return Err(self.err(format!(
+                        "expected ')' in expression, found {}",
+                        self.peek().tok.describe()
+                    )));
+                }
+                self.pos += 1;
+                Ok(e)
+            }
+            ref other => Err(ParseError::new(
+                t.line,
+                t.col,
+                format!(
+                    "expected a number or expression, found {}",
+                    other.describe()
+                ),
+            )),
+        }
+    }
+}
+
+/// Parses a standalone expression string (used for gate-definition bodies).
+pub fn parse_expr_text(text: &str) -> Result<Expr, ParseError> {
+    let toks = super::lexer::lex(text)?;
+    let mut p = ExprParser {
+        toks: &toks,
+        pos: 0,
+    };
+    let e = p.parse()?;
+    if p.peek().tok != Tok::Eof {
+        return Err(p.err(format!(
+            "unexpected {} after expression",
+            p.peek().tok.describe()
+        )));
+    }
+    Ok(e)
+}
