@@ -1,1 +1,889 @@
-//! Sans-IO y-websocket protocol core (owned by the live-documents work).
+//! Sans-IO core of the y-websocket protocol, shared by the server's rooms and the Rust client.
+//!
+//! Wire format (lib0 encoding, one message per binary websocket frame):
+//!
+//! | first varuint | message            | rest                                                   |
+//! |---------------|--------------------|--------------------------------------------------------|
+//! | 0             | sync               | varuint sub-type: 0 step 1 (state vector), 1 step 2 (update), 2 update; then a varuint-length buffer |
+//! | 1             | awareness          | varuint-length buffer holding an awareness update      |
+//! | 2             | auth               | varuint 0 = permission denied, then a reason string    |
+//! | 3             | query-awareness    | nothing                                                |
+//!
+//! Nothing here touches a socket: [`decode_frame`] turns bytes into a [`Frame`] (or a
+//! [`ProtocolError`], never a panic), the `encode_*` helpers build frames, and [`Connection`]
+//! is the per-peer state machine. A document update coming from a peer is handed back
+//! *decoded but not applied* ([`DecodedUpdate`]) so that the server can persist it before it
+//! applies and relays it.
+
+use std::collections::{BTreeSet, HashMap};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use yrs::encoding::read::{Cursor, Error as ReadError, Read};
+use yrs::encoding::write::Write;
+use yrs::sync::awareness::AwarenessUpdateEntry;
+use yrs::updates::decoder::Decode;
+use yrs::updates::encoder::Encode;
+use yrs::{ClientID, Doc, Origin, ReadTxn, StateVector, Transact, Update};
+
+pub use yrs::sync::{Awareness, AwarenessUpdate};
+
+/// Top-level message types.
+pub const MSG_SYNC: u64 = 0;
+pub const MSG_AWARENESS: u64 = 1;
+pub const MSG_AUTH: u64 = 2;
+pub const MSG_QUERY_AWARENESS: u64 = 3;
+/// Sync sub-types.
+pub const SYNC_STEP1: u64 = 0;
+pub const SYNC_STEP2: u64 = 1;
+pub const SYNC_UPDATE: u64 = 2;
+/// Auth sub-type for "permission denied" (the only one y-websocket sends).
+pub const AUTH_PERMISSION_DENIED: u64 = 0;
+
+/// Yjs client ids are JavaScript-safe integers; larger values are malformed (and yrs
+/// debug-asserts on them).
+const MAX_CLIENT_ID: u64 = (1 << 53) - 1;
+
+/// Why an incoming frame could not be used. Every variant is the peer's fault; the caller
+/// decides whether to drop the frame or the connection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("empty frame")]
+    EmptyFrame,
+    #[error("malformed {0}: invalid variable-length integer")]
+    BadVarint(&'static str),
+    #[error("truncated {0}: the frame ends before the declared length")]
+    Truncated(&'static str),
+    #[error("{0} unexpected byte(s) after the message")]
+    TrailingBytes(usize),
+    #[error("unknown message type {0}")]
+    UnknownMessageType(u64),
+    #[error("unknown sync message type {0}")]
+    UnknownSyncType(u64),
+    #[error("unknown auth message type {0}")]
+    UnknownAuthType(u64),
+    #[error("malformed state vector: {0}")]
+    BadStateVector(String),
+    #[error("undecodable document update: {0}")]
+    BadUpdate(String),
+    #[error("malformed awareness update: {0}")]
+    BadAwareness(String),
+    #[error("the document rejected the update: {0}")]
+    ApplyFailed(String),
+}
+
+impl ProtocolError {
+    /// Unknown message types are what a newer peer may legitimately send; y-websocket
+    /// ignores them, so callers may too. Everything else means a broken or hostile peer.
+    pub fn is_unknown_message(&self) -> bool {
+        matches!(self, ProtocolError::UnknownMessageType(_))
+    }
+}
+
+fn read_err(what: &'static str, e: ReadError) -> ProtocolError {
+    match e {
+        ReadError::EndOfBuffer(_) => ProtocolError::Truncated(what),
+        ReadError::InvalidVarInt => ProtocolError::BadVarint(what),
+        other => ProtocolError::BadUpdate(format!("{what}: {other}")),
+    }
+}
+
+/// A document update received from a peer: structurally valid, not applied to any document.
+pub struct DecodedUpdate {
+    raw: Vec<u8>,
+    update: Update,
+}
+
+impl std::fmt::Debug for DecodedUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecodedUpdate")
+            .field("len", &self.raw.len())
+            .finish()
+    }
+}
+
+impl DecodedUpdate {
+    /// Decodes a v1-encoded update (the payload of sync step 2 / update messages).
+    pub fn decode(raw: Vec<u8>) -> Result<Self, ProtocolError> {
+        // yrs asserts (debug builds) on some malformed ids instead of returning an error;
+        // the bytes come from a peer, so a panic here must become an error.
+        let decoded = catch_unwind(AssertUnwindSafe(|| Update::decode_v1(&raw)));
+        match decoded {
+            Ok(Ok(update)) => Ok(DecodedUpdate { raw, update }),
+            Ok(Err(e)) => Err(ProtocolError::BadUpdate(e.to_string())),
+            Err(_) => Err(ProtocolError::BadUpdate(
+                "update decoder rejected the input".into(),
+            )),
+        }
+    }
+
+    /// The update exactly as the peer sent it (v1 encoding): what to persist and relay.
+    pub fn bytes(&self) -> &[u8] {
+        &self.raw
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.raw
+    }
+
+    /// True when applying the update to `doc` would change nothing: every inserted block and
+    /// every deletion is already known. An honest read-only peer's reply to our sync step 1
+    /// looks like this (Yjs always includes its whole delete set), so it must not be refused.
+    pub fn is_noop_for(&self, doc: &Doc) -> bool {
+        let txn = doc.transact();
+        let sv = txn.state_vector();
+        let known_inserts = self
+            .update
+            .insertions(true)
+            .iter()
+            .all(|(client, ranges)| ranges.iter().all(|r| r.end <= sv.get(client)));
+        if !known_inserts {
+            return false;
+        }
+        let deletes = self.update.delete_set();
+        deletes.is_empty() || deletes.diff(&txn.snapshot().delete_set).is_empty()
+    }
+
+    /// Applies the update to `doc` in its own transaction.
+    pub fn apply(self, doc: &Doc) -> Result<(), ProtocolError> {
+        let mut txn = doc.transact_mut();
+        txn.apply_update(self.update)
+            .map_err(|e| ProtocolError::ApplyFailed(e.to_string()))
+    }
+
+    /// Like [`DecodedUpdate::apply`], tagging the transaction with `origin` (so that an
+    /// update observer can tell whose change it is, e.g. to skip echoing it back).
+    pub fn apply_with_origin(
+        self,
+        doc: &Doc,
+        origin: impl Into<Origin>,
+    ) -> Result<(), ProtocolError> {
+        let mut txn = doc.transact_mut_with(origin);
+        txn.apply_update(self.update)
+            .map_err(|e| ProtocolError::ApplyFailed(e.to_string()))
+    }
+}
+
+/// One decoded incoming frame.
+#[derive(Debug)]
+pub enum Frame {
+    SyncStep1(StateVector),
+    SyncStep2(DecodedUpdate),
+    Update(DecodedUpdate),
+    Awareness(AwarenessUpdate),
+    /// `Some(reason)`: permission denied; `None`: any other auth sub-type y-websocket may grow.
+    PermissionDenied(String),
+    QueryAwareness,
+}
+
+/// Decodes one websocket frame. Trailing bytes are an error: y-websocket sends exactly one
+/// message per frame, so leftovers mean a framing bug or an attack.
+pub fn decode_frame(frame: &[u8]) -> Result<Frame, ProtocolError> {
+    if frame.is_empty() {
+        return Err(ProtocolError::EmptyFrame);
+    }
+    let mut cur = Cursor::new(frame);
+    let tag: u64 = cur.read_var().map_err(|e| read_err("message type", e))?;
+    let msg = match tag {
+        MSG_SYNC => {
+            let sub: u64 = cur.read_var().map_err(|e| read_err("sync type", e))?;
+            match sub {
+                SYNC_STEP1 => {
+                    let buf = cur.read_buf().map_err(|e| read_err("sync step 1", e))?;
+                    Frame::SyncStep1(decode_state_vector(buf)?)
+                }
+                SYNC_STEP2 | SYNC_UPDATE => {
+                    let buf = cur.read_buf().map_err(|e| read_err("sync update", e))?;
+                    let update = DecodedUpdate::decode(buf.to_vec())?;
+                    if sub == SYNC_STEP2 {
+                        Frame::SyncStep2(update)
+                    } else {
+                        Frame::Update(update)
+                    }
+                }
+                other => return Err(ProtocolError::UnknownSyncType(other)),
+            }
+        }
+        MSG_AWARENESS => {
+            let buf = cur.read_buf().map_err(|e| read_err("awareness", e))?;
+            Frame::Awareness(decode_awareness(buf)?)
+        }
+        MSG_AUTH => {
+            let sub: u64 = cur.read_var().map_err(|e| read_err("auth type", e))?;
+            if sub != AUTH_PERMISSION_DENIED {
+                return Err(ProtocolError::UnknownAuthType(sub));
+            }
+            let reason = cur.read_string().map_err(|e| read_err("auth reason", e))?;
+            Frame::PermissionDenied(reason.to_owned())
+        }
+        MSG_QUERY_AWARENESS => Frame::QueryAwareness,
+        other => return Err(ProtocolError::UnknownMessageType(other)),
+    };
+    let rest = frame.len() - cur.next;
+    if rest != 0 {
+        return Err(ProtocolError::TrailingBytes(rest));
+    }
+    Ok(msg)
+}
+
+fn decode_state_vector(buf: &[u8]) -> Result<StateVector, ProtocolError> {
+    let bad = |e: ReadError| ProtocolError::BadStateVector(e.to_string());
+    let mut cur = Cursor::new(buf);
+    let len: u64 = cur.read_var().map_err(bad)?;
+    let mut sv = StateVector::default();
+    for _ in 0..len {
+        let client: u64 = cur.read_var().map_err(bad)?;
+        let clock: u32 = cur.read_var().map_err(bad)?;
+        if client > MAX_CLIENT_ID {
+            return Err(ProtocolError::BadStateVector(format!(
+                "client id {client} exceeds 2^53"
+            )));
+        }
+        sv.set_max(ClientID::new(client), clock);
+    }
+    if cur.has_content() {
+        return Err(ProtocolError::BadStateVector("trailing bytes".into()));
+    }
+    Ok(sv)
+}
+
+fn decode_awareness(buf: &[u8]) -> Result<AwarenessUpdate, ProtocolError> {
+    let bad = |e: ReadError| ProtocolError::BadAwareness(e.to_string());
+    let mut cur = Cursor::new(buf);
+    let len: u64 = cur.read_var().map_err(bad)?;
+    let mut clients = HashMap::new();
+    for _ in 0..len {
+        let client: u64 = cur.read_var().map_err(bad)?;
+        let clock: u32 = cur.read_var().map_err(bad)?;
+        let json = cur.read_string().map_err(bad)?;
+        if client > MAX_CLIENT_ID {
+            return Err(ProtocolError::BadAwareness(format!(
+                "client id {client} exceeds 2^53"
+            )));
+        }
+        // Yjs peers JSON.parse every state they receive: relaying invalid JSON would break them.
+        if serde_json::from_str::<serde::de::IgnoredAny>(json).is_err() {
+            return Err(ProtocolError::BadAwareness(format!(
+                "state of client {client} is not JSON"
+            )));
+        }
+        clients.insert(
+            ClientID::new(client),
+            AwarenessUpdateEntry {
+                clock,
+                json: Arc::from(json),
+            },
+        );
+    }
+    if cur.has_content() {
+        return Err(ProtocolError::BadAwareness("trailing bytes".into()));
+    }
+    Ok(AwarenessUpdate { clients })
+}
+
+fn frame_with(tag: u64, sub: Option<u64>, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + 8);
+    out.write_var(tag);
+    if let Some(sub) = sub {
+        out.write_var(sub);
+    }
+    out.write_buf(payload);
+    out
+}
+
+/// Sync step 1: "here is what I have".
+pub fn encode_sync_step1(sv: &StateVector) -> Vec<u8> {
+    frame_with(MSG_SYNC, Some(SYNC_STEP1), &sv.encode_v1())
+}
+
+/// Sync step 2: the reply to a step 1, carrying what the peer lacks.
+pub fn encode_sync_step2(update: &[u8]) -> Vec<u8> {
+    frame_with(MSG_SYNC, Some(SYNC_STEP2), update)
+}
+
+/// An incremental document update (v1 encoding).
+pub fn encode_update(update: &[u8]) -> Vec<u8> {
+    frame_with(MSG_SYNC, Some(SYNC_UPDATE), update)
+}
+
+pub fn encode_awareness(update: &AwarenessUpdate) -> Vec<u8> {
+    frame_with(MSG_AWARENESS, None, &update.encode_v1())
+}
+
+pub fn encode_query_awareness() -> Vec<u8> {
+    let mut out = Vec::with_capacity(1);
+    out.write_var(MSG_QUERY_AWARENESS);
+    out
+}
+
+/// The auth message a y-websocket client reports as "Permission denied to access …".
+pub fn encode_permission_denied(reason: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(reason.len() + 4);
+    out.write_var(MSG_AUTH);
+    out.write_var(AUTH_PERMISSION_DENIED);
+    out.write_string(reason);
+    out
+}
+
+/// Whether the peer may change the document. Awareness (cursors, presence) is always allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    ReadWrite,
+    ReadOnly,
+}
+
+/// Reason sent to a read-only peer whose update was refused.
+pub const READ_ONLY_REASON: &str = "read-only access: document updates are not accepted";
+
+/// What the caller must do after [`Connection::handle_frame`].
+#[derive(Debug)]
+pub enum Inbound {
+    /// Send these frames, in order, back to this peer only.
+    Reply(Vec<Vec<u8>>),
+    /// A document update from the peer (sync step 2 or update), validated but NOT applied.
+    /// Server: persist `update.bytes()`, then `update.apply(doc)`, then relay
+    /// `encode_update(bytes)` to the other peers. Client: apply it.
+    Update(DecodedUpdate),
+    /// The peer's awareness update has been applied to the [`Awareness`]; relay `frame`
+    /// (the validated incoming frame) to the other peers.
+    Awareness { frame: Vec<u8> },
+    /// A read-only peer tried to change the document; nothing was applied. Send `reply`
+    /// (an auth permission-denied message) to that peer.
+    Denied { reply: Vec<u8> },
+    /// The remote side refused our writes (client side of [`Inbound::Denied`]).
+    PermissionDenied(String),
+    /// Nothing to do (e.g. a read-only peer's empty sync step 2).
+    Nothing,
+}
+
+/// Per-connection protocol state, for either end (server room member or client).
+#[derive(Debug)]
+pub struct Connection {
+    access: Access,
+    sent_step1: bool,
+    synced: bool,
+    /// Awareness client ids this peer has announced, removed when it disconnects.
+    awareness_ids: BTreeSet<u64>,
+}
+
+impl Connection {
+    /// `access` is what the *remote peer* may do to our document.
+    pub fn new(access: Access) -> Self {
+        Connection {
+            access,
+            sent_step1: false,
+            synced: false,
+            awareness_ids: BTreeSet::new(),
+        }
+    }
+
+    pub fn access(&self) -> Access {
+        self.access
+    }
+
+    /// True once the peer has answered our sync step 1 with a step 2.
+    pub fn is_synced(&self) -> bool {
+        self.synced
+    }
+
+    /// Frames to send when the connection opens: our sync step 1 and, if any, the known
+    /// awareness states (what y-websocket's server and client both send first).
+    pub fn start(&mut self, awareness: &Awareness) -> Vec<Vec<u8>> {
+        self.sent_step1 = true;
+        let sv = awareness.doc().transact().state_vector();
+        let mut out = vec![encode_sync_step1(&sv)];
+        if let Ok(update) = awareness.update()
+            && !update.clients.is_empty()
+        {
+            out.push(encode_awareness(&update));
+        }
+        out
+    }
+
+    /// Handles one incoming frame. Never applies a document update itself (see
+    /// [`Inbound::Update`]); awareness updates are applied to `awareness` directly because
+    /// they are ephemeral and need no persistence.
+    pub fn handle_frame(
+        &mut self,
+        awareness: &mut Awareness,
+        frame: &[u8],
+    ) -> Result<Inbound, ProtocolError> {
+        match decode_frame(frame)? {
+            Frame::SyncStep1(sv) => {
+                let update = awareness.doc().transact().encode_state_as_update_v1(&sv);
+                let mut reply = vec![encode_sync_step2(&update)];
+                // A peer that speaks first still needs our state vector to send us its state.
+                if !self.sent_step1 {
+                    self.sent_step1 = true;
+                    reply.push(encode_sync_step1(
+                        &awareness.doc().transact().state_vector(),
+                    ));
+                }
+                Ok(Inbound::Reply(reply))
+            }
+            Frame::SyncStep2(update) => {
+                self.synced = true;
+                Ok(self.gate_update(awareness.doc(), update))
+            }
+            Frame::Update(update) => Ok(self.gate_update(awareness.doc(), update)),
+            Frame::Awareness(update) => {
+                for (client, entry) in &update.clients {
+                    if entry.json.as_ref() == "null" {
+                        self.awareness_ids.remove(&client.get());
+                    } else {
+                        self.awareness_ids.insert(client.get());
+                    }
+                }
+                awareness
+                    .apply_update(update)
+                    .map_err(|e| ProtocolError::BadAwareness(e.to_string()))?;
+                Ok(Inbound::Awareness {
+                    frame: frame.to_vec(),
+                })
+            }
+            Frame::QueryAwareness => match awareness.update() {
+                Ok(update) => Ok(Inbound::Reply(vec![encode_awareness(&update)])),
+                Err(_) => Ok(Inbound::Nothing),
+            },
+            Frame::PermissionDenied(reason) => Ok(Inbound::PermissionDenied(reason)),
+        }
+    }
+
+    fn gate_update(&self, doc: &Doc, update: DecodedUpdate) -> Inbound {
+        match self.access {
+            Access::ReadWrite => Inbound::Update(update),
+            Access::ReadOnly if update.is_noop_for(doc) => Inbound::Nothing,
+            Access::ReadOnly => Inbound::Denied {
+                reply: encode_permission_denied(READ_ONLY_REASON),
+            },
+        }
+    }
+
+    /// Call when the connection ends: clears the awareness states this peer announced and
+    /// returns the frame to broadcast to the remaining peers (if there was anything to clear).
+    pub fn close(&mut self, awareness: &mut Awareness) -> Option<Vec<u8>> {
+        let ids: Vec<ClientID> = std::mem::take(&mut self.awareness_ids)
+            .into_iter()
+            .map(ClientID::new)
+            .collect();
+        if ids.is_empty() {
+            return None;
+        }
+        for id in &ids {
+            awareness.remove_state(*id);
+        }
+        awareness
+            .update_with_clients(ids)
+            .ok()
+            .map(|u| encode_awareness(&u))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yrs::{GetString, Map, Text, WriteTxn};
+
+    fn doc_with_text(client: u64, text: &str) -> Doc {
+        let doc = Doc::with_client_id(client);
+        {
+            let mut txn = doc.transact_mut();
+            let t = txn.get_or_insert_text("notes");
+            t.push(&mut txn, text);
+        }
+        doc
+    }
+
+    fn text_of(doc: &Doc) -> String {
+        let mut txn = doc.transact_mut();
+        let t = txn.get_or_insert_text("notes");
+        t.get_string(&txn)
+    }
+
+    fn full_update(doc: &Doc) -> Vec<u8> {
+        doc.transact()
+            .encode_state_as_update_v1(&StateVector::default())
+    }
+
+    /// Drives the reply frames of one side into the other until nothing is left.
+    fn pump(
+        from: &mut Connection,
+        from_aw: &mut Awareness,
+        to: &mut Connection,
+        to_aw: &mut Awareness,
+        frames: Vec<Vec<u8>>,
+    ) {
+        let mut queue = vec![(true, frames)];
+        while let Some((to_is_target, frames)) = queue.pop() {
+            for f in frames {
+                let (conn, aw) = if to_is_target {
+                    (&mut *to, &mut *to_aw)
+                } else {
+                    (&mut *from, &mut *from_aw)
+                };
+                match conn.handle_frame(aw, &f).unwrap() {
+                    Inbound::Reply(r) => queue.push((!to_is_target, r)),
+                    Inbound::Update(u) => u.apply(aw.doc()).unwrap(),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn frames_round_trip() {
+        let doc = doc_with_text(1, "hello");
+        let sv = doc.transact().state_vector();
+        match decode_frame(&encode_sync_step1(&sv)).unwrap() {
+            Frame::SyncStep1(got) => assert_eq!(got, sv),
+            other => panic!("{other:?}"),
+        }
+        let update = full_update(&doc);
+        match decode_frame(&encode_sync_step2(&update)).unwrap() {
+            Frame::SyncStep2(u) => assert_eq!(u.bytes(), &update[..]),
+            other => panic!("{other:?}"),
+        }
+        match decode_frame(&encode_update(&update)).unwrap() {
+            Frame::Update(u) => assert_eq!(u.bytes(), &update[..]),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            decode_frame(&encode_query_awareness()).unwrap(),
+            Frame::QueryAwareness
+        ));
+        match decode_frame(&encode_permission_denied("nope")).unwrap() {
+            Frame::PermissionDenied(r) => assert_eq!(r, "nope"),
+            other => panic!("{other:?}"),
+        }
+        let mut aw = Awareness::new(doc);
+        aw.set_local_state(serde_json::json!({"user": "ada"}))
+            .unwrap();
+        let au = aw.update().unwrap();
+        match decode_frame(&encode_awareness(&au)).unwrap() {
+            Frame::Awareness(got) => assert_eq!(got, au),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn wire_bytes_match_y_websocket() {
+        // Fixed bytes as lib0/y-protocols produce them.
+        assert_eq!(encode_query_awareness(), vec![3]);
+        assert_eq!(encode_update(&[0, 0]), vec![0, 2, 2, 0, 0]);
+        assert_eq!(encode_permission_denied("x"), vec![2, 0, 1, b'x']);
+        assert_eq!(encode_sync_step1(&StateVector::default()), vec![0, 0, 1, 0]);
+        // Must agree with yrs' own encoder.
+        let m = yrs::sync::Message::Sync(yrs::sync::SyncMessage::Update(vec![0, 0]));
+        assert_eq!(m.encode_v1(), encode_update(&[0, 0]));
+    }
+
+    #[test]
+    fn malformed_frames_are_errors_not_panics() {
+        use ProtocolError::*;
+        assert_eq!(decode_frame(&[]).unwrap_err(), EmptyFrame);
+        // Varuint whose continuation bit never ends.
+        assert_eq!(
+            decode_frame(&[0x80]).unwrap_err(),
+            Truncated("message type")
+        );
+        assert_eq!(
+            decode_frame(&[0xff; 12]).unwrap_err(),
+            BadVarint("message type")
+        );
+        assert_eq!(decode_frame(&[0]).unwrap_err(), Truncated("sync type"));
+        assert_eq!(decode_frame(&[0, 7, 0]).unwrap_err(), UnknownSyncType(7));
+        // Declared length 10, 2 bytes present.
+        assert_eq!(
+            decode_frame(&[0, 2, 10, 0, 0]).unwrap_err(),
+            Truncated("sync update")
+        );
+        assert_eq!(
+            decode_frame(&[0, 2, 2, 0, 0, 9]).unwrap_err(),
+            TrailingBytes(1)
+        );
+        assert!(matches!(
+            decode_frame(&[0, 2, 3, 5, 1, 2]).unwrap_err(),
+            BadUpdate(_)
+        ));
+        assert!(matches!(
+            decode_frame(&[0, 0, 2, 1, 5]).unwrap_err(),
+            BadStateVector(_)
+        ));
+        let huge_client = {
+            let mut sv = Vec::new();
+            sv.write_var(1u64);
+            sv.write_var(u64::MAX >> 1);
+            sv.write_var(3u32);
+            frame_with(MSG_SYNC, Some(SYNC_STEP1), &sv)
+        };
+        assert!(matches!(
+            decode_frame(&huge_client).unwrap_err(),
+            BadStateVector(_)
+        ));
+        assert_eq!(decode_frame(&[9]).unwrap_err(), UnknownMessageType(9));
+        assert!(UnknownMessageType(9).is_unknown_message());
+        assert_eq!(decode_frame(&[2, 1]).unwrap_err(), UnknownAuthType(1));
+        assert_eq!(
+            decode_frame(&[2, 0, 5, b'a']).unwrap_err(),
+            Truncated("auth reason")
+        );
+        assert_eq!(decode_frame(&[3, 0]).unwrap_err(), TrailingBytes(1));
+    }
+
+    #[test]
+    fn malformed_awareness_is_rejected() {
+        let entry = |client: u64, json: &str| {
+            let mut b = Vec::new();
+            b.write_var(1u64);
+            b.write_var(client);
+            b.write_var(1u32);
+            b.write_string(json);
+            frame_with(MSG_AWARENESS, None, &b)
+        };
+        assert!(decode_frame(&entry(5, r#"{"a":1}"#)).is_ok());
+        assert!(matches!(
+            decode_frame(&entry(5, "{not json")).unwrap_err(),
+            ProtocolError::BadAwareness(_)
+        ));
+        assert!(matches!(
+            decode_frame(&entry(1 << 60, "{}")).unwrap_err(),
+            ProtocolError::BadAwareness(_)
+        ));
+        assert!(matches!(
+            decode_frame(&[1, 2, 1, 5]).unwrap_err(),
+            ProtocolError::BadAwareness(_)
+        ));
+    }
+
+    #[test]
+    fn random_garbage_never_panics() {
+        // Cheap deterministic fuzz: xorshift bytes, plus mutations of a valid update frame.
+        let valid = encode_update(&full_update(&doc_with_text(7, "some text for fuzzing")));
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for i in 0..3000 {
+            let frame: Vec<u8> = if i % 2 == 0 {
+                let len = (next() % 40) as usize;
+                (0..len).map(|_| next() as u8).collect()
+            } else {
+                let mut f = valid.clone();
+                let pos = (next() as usize) % f.len();
+                f[pos] = next() as u8;
+                f
+            };
+            let doc = Doc::with_client_id(99);
+            let mut aw = Awareness::new(doc);
+            let mut conn = Connection::new(Access::ReadWrite);
+            if let Ok(Inbound::Update(u)) = conn.handle_frame(&mut aw, &frame) {
+                let _ = u.apply(aw.doc());
+            }
+        }
+    }
+
+    #[test]
+    fn step1_is_answered_with_step2_and_our_step1() {
+        let server_doc = doc_with_text(1, "server text");
+        let mut server_aw = Awareness::new(server_doc);
+        let mut conn = Connection::new(Access::ReadWrite);
+        let client = Doc::with_client_id(2);
+        let step1 = encode_sync_step1(&client.transact().state_vector());
+        let Inbound::Reply(reply) = conn.handle_frame(&mut server_aw, &step1).unwrap() else {
+            panic!("expected reply")
+        };
+        assert_eq!(reply.len(), 2);
+        let Frame::SyncStep2(u) = decode_frame(&reply[0]).unwrap() else {
+            panic!("expected step2")
+        };
+        u.apply(&client).unwrap();
+        assert_eq!(text_of(&client), "server text");
+        assert!(matches!(
+            decode_frame(&reply[1]).unwrap(),
+            Frame::SyncStep1(_)
+        ));
+        // Once our step 1 has gone out, another step 1 only gets a step 2.
+        let Inbound::Reply(reply) = conn.handle_frame(&mut server_aw, &step1).unwrap() else {
+            panic!("expected reply")
+        };
+        assert_eq!(reply.len(), 1);
+    }
+
+    #[test]
+    fn start_sends_step1_and_known_awareness() {
+        let mut aw = Awareness::new(Doc::with_client_id(3));
+        let mut conn = Connection::new(Access::ReadWrite);
+        assert_eq!(conn.start(&aw).len(), 1);
+        aw.set_local_state(serde_json::json!({"name": "x"}))
+            .unwrap();
+        let frames = Connection::new(Access::ReadWrite).start(&aw);
+        assert_eq!(frames.len(), 2);
+        assert!(matches!(
+            decode_frame(&frames[1]).unwrap(),
+            Frame::Awareness(_)
+        ));
+    }
+
+    #[test]
+    fn updates_are_handed_back_unapplied() {
+        let server = Doc::with_client_id(1);
+        let mut aw = Awareness::new(server.clone());
+        let mut conn = Connection::new(Access::ReadWrite);
+        let edit = full_update(&doc_with_text(2, "abc"));
+        let Inbound::Update(u) = conn.handle_frame(&mut aw, &encode_update(&edit)).unwrap() else {
+            panic!("expected update")
+        };
+        // Not applied yet: the caller persists first.
+        assert_eq!(text_of(&server), "");
+        assert_eq!(u.bytes(), &edit[..]);
+        u.apply(&server).unwrap();
+        assert_eq!(text_of(&server), "abc");
+        assert!(!conn.is_synced());
+        let Inbound::Update(u) = conn
+            .handle_frame(&mut aw, &encode_sync_step2(&[0, 0]))
+            .unwrap()
+        else {
+            panic!("expected update")
+        };
+        assert!(conn.is_synced());
+        u.apply_with_origin(&server, "peer-1").unwrap();
+    }
+
+    #[test]
+    fn full_sync_between_two_connections() {
+        let mut a_aw = Awareness::new(doc_with_text(1, "from a "));
+        let mut b_aw = Awareness::new(doc_with_text(2, "from b "));
+        let mut a = Connection::new(Access::ReadWrite);
+        let mut b = Connection::new(Access::ReadWrite);
+        let a_start = a.start(&a_aw);
+        let b_start = b.start(&b_aw);
+        pump(&mut a, &mut a_aw, &mut b, &mut b_aw, a_start);
+        pump(&mut b, &mut b_aw, &mut a, &mut a_aw, b_start);
+        assert!(a.is_synced() && b.is_synced());
+        assert_eq!(text_of(a_aw.doc()), text_of(b_aw.doc()));
+        assert_eq!(full_update(a_aw.doc()).len(), full_update(b_aw.doc()).len());
+    }
+
+    #[test]
+    fn read_only_peer_is_refused_but_keeps_awareness() {
+        let server = doc_with_text(1, "base");
+        // Create a deletion so that the server has a non-empty delete set.
+        {
+            let mut txn = server.transact_mut();
+            let t = txn.get_or_insert_text("notes");
+            t.remove_range(&mut txn, 0, 2);
+        }
+        let mut aw = Awareness::new(server.clone());
+        let mut conn = Connection::new(Access::ReadOnly);
+
+        // The viewer syncs: its state is the server's, so its step 2 carries the full delete
+        // set but nothing new; that must pass silently.
+        let viewer = Doc::with_client_id(5);
+        viewer
+            .transact_mut()
+            .apply_update(Update::decode_v1(&full_update(&server)).unwrap())
+            .unwrap();
+        let sv = server.transact().state_vector();
+        let viewer_step2 = viewer.transact().encode_state_as_update_v1(&sv);
+        assert!(
+            matches!(
+                conn.handle_frame(&mut aw, &encode_sync_step2(&viewer_step2))
+                    .unwrap(),
+                Inbound::Nothing
+            ),
+            "empty step 2 of a viewer must not be refused"
+        );
+
+        // Its step 1 is still answered.
+        let step1 = encode_sync_step1(&StateVector::default());
+        assert!(matches!(
+            conn.handle_frame(&mut aw, &step1).unwrap(),
+            Inbound::Reply(_)
+        ));
+
+        // A real edit is refused with permission denied and not applied.
+        let before = full_update(&server);
+        let edit = {
+            let mut txn = viewer.transact_mut();
+            let m = txn.get_or_insert_map("meta");
+            m.insert(&mut txn, "name", "hacked");
+            txn.encode_update_v1()
+        };
+        for frame in [encode_update(&edit), encode_sync_step2(&edit)] {
+            match conn.handle_frame(&mut aw, &frame).unwrap() {
+                Inbound::Denied { reply } => match decode_frame(&reply).unwrap() {
+                    Frame::PermissionDenied(r) => assert_eq!(r, READ_ONLY_REASON),
+                    other => panic!("{other:?}"),
+                },
+                other => panic!("expected denial, got {other:?}"),
+            }
+        }
+        // A deletion of known content is a write too.
+        let deletion = {
+            let mut txn = viewer.transact_mut();
+            let t = txn.get_or_insert_text("notes");
+            t.remove_range(&mut txn, 0, 1);
+            txn.encode_update_v1()
+        };
+        assert!(matches!(
+            conn.handle_frame(&mut aw, &encode_update(&deletion))
+                .unwrap(),
+            Inbound::Denied { .. }
+        ));
+        assert_eq!(full_update(&server), before);
+
+        // Awareness from a viewer is applied and relayed.
+        let mut viewer_aw = Awareness::new(viewer);
+        viewer_aw
+            .set_local_state(serde_json::json!({"cursor": 3}))
+            .unwrap();
+        let frame = encode_awareness(&viewer_aw.update().unwrap());
+        match conn.handle_frame(&mut aw, &frame).unwrap() {
+            Inbound::Awareness { frame: relay } => assert_eq!(relay, frame),
+            other => panic!("{other:?}"),
+        }
+        assert!(aw.state::<serde_json::Value>(ClientID::new(5)).is_some());
+
+        // Closing clears the viewer's awareness and yields the removal to broadcast.
+        let removal = conn.close(&mut aw).expect("removal frame");
+        assert!(aw.state::<serde_json::Value>(ClientID::new(5)).is_none());
+        let Frame::Awareness(u) = decode_frame(&removal).unwrap() else {
+            panic!("expected awareness")
+        };
+        assert_eq!(u.clients[&ClientID::new(5)].json.as_ref(), "null");
+        assert!(conn.close(&mut aw).is_none());
+    }
+
+    #[test]
+    fn query_awareness_gets_the_states() {
+        let mut aw = Awareness::new(Doc::with_client_id(8));
+        aw.set_local_state(serde_json::json!({"n": 1})).unwrap();
+        let mut conn = Connection::new(Access::ReadOnly);
+        let Inbound::Reply(r) = conn
+            .handle_frame(&mut aw, &encode_query_awareness())
+            .unwrap()
+        else {
+            panic!("expected reply")
+        };
+        let Frame::Awareness(u) = decode_frame(&r[0]).unwrap() else {
+            panic!("expected awareness")
+        };
+        assert!(u.clients.contains_key(&ClientID::new(8)));
+    }
+
+    #[test]
+    fn permission_denied_is_surfaced_to_clients() {
+        let mut aw = Awareness::new(Doc::new());
+        let mut conn = Connection::new(Access::ReadWrite);
+        match conn
+            .handle_frame(&mut aw, &encode_permission_denied("viewer"))
+            .unwrap()
+        {
+            Inbound::PermissionDenied(r) => assert_eq!(r, "viewer"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
