@@ -1,0 +1,68 @@
+//! `qollab-load`: live-document load generator (see `qollab_client::load`). Prints one JSON line.
+
+use std::time::Duration;
+
+use clap::Parser;
+use qollab_client::load::{LoadConfig, run};
+
+#[derive(Parser, Debug)]
+#[command(
+    version,
+    about = "Load generator for y-websocket document servers (Qollab or the reference Node server)"
+)]
+struct Args {
+    /// Server URL prefix; the room name is appended, e.g. ws://127.0.0.1:8080/ws/docs
+    #[arg(long, default_value = "ws://127.0.0.1:1234")]
+    url: String,
+    /// Number of websocket connections (clients).
+    #[arg(long, short = 'n', default_value_t = 10)]
+    connections: usize,
+    /// Number of rooms the clients are spread over (client i joins room i % rooms).
+    #[arg(long, short = 'm', default_value_t = 1)]
+    rooms: usize,
+    /// Edits per second per client.
+    #[arg(long, short = 'e', default_value_t = 1.0)]
+    rate: f64,
+    /// Measured duration in seconds.
+    #[arg(long, short = 'd', default_value_t = 10.0)]
+    duration: f64,
+    /// Warm-up before the measured window, in seconds.
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Maximum wait for the last deliveries and for convergence, in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    settle: f64,
+    /// Token sent as the `token` query parameter.
+    #[arg(long, env = "QOLLAB_TOKEN")]
+    token: Option<String>,
+    /// Room names are this prefix plus the room number (use doc ids on Qollab).
+    #[arg(long, default_value = "load-")]
+    room_prefix: String,
+    /// Connections opened concurrently during ramp-up.
+    #[arg(long, default_value_t = 64)]
+    connect_concurrency: usize,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let a = Args::parse();
+    anyhow::ensure!(
+        a.duration > 0.0 && a.warmup >= 0.0 && a.settle >= 0.0,
+        "durations must be positive"
+    );
+    let report = run(LoadConfig {
+        url: a.url,
+        connections: a.connections,
+        rooms: a.rooms,
+        rate: a.rate,
+        duration: Duration::from_secs_f64(a.duration),
+        warmup: Duration::from_secs_f64(a.warmup),
+        settle: Duration::from_secs_f64(a.settle),
+        token: a.token,
+        room_prefix: a.room_prefix,
+        connect_concurrency: a.connect_concurrency,
+    })
+    .await?;
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}

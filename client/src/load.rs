@@ -1,0 +1,392 @@
+//! Load generator for live documents: N y-websocket connections over M rooms, each editing at
+//! a fixed rate; measures fan-out latency (edit sent → applied at every other peer of the
+//! room), throughput, errors, and convergence of every room at the end.
+//!
+//! Each edit appends `{s: sender, t: send time in µs since the epoch, n: seq}` to the root
+//! array `bench` (kept apart from the circuit schema). Receivers observe that array and
+//! record `now - t` for entries of other senders. Sender and receivers run in this process,
+//! so they share one clock. It speaks plain y-websocket, so it can target the reference Node
+//! server as well as Qollab.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use tokio::sync::Semaphore;
+use yrs::types::{Change, Observable};
+use yrs::{Any, Array, ReadTxn, Transact, WriteTxn};
+
+use crate::docs::{ConnectOptions, DocClient};
+
+/// Root array the load generator writes to.
+pub const BENCH_ARRAY: &str = "bench";
+
+#[derive(Debug, Clone)]
+pub struct LoadConfig {
+    /// Server URL prefix; the room name is appended (`{url}/{room}`).
+    pub url: String,
+    pub connections: usize,
+    pub rooms: usize,
+    /// Edits per second per client.
+    pub rate: f64,
+    pub duration: Duration,
+    pub warmup: Duration,
+    /// Time allowed after the last edit for deliveries to arrive.
+    pub settle: Duration,
+    pub token: Option<String>,
+    pub room_prefix: String,
+    /// Connections opened at once.
+    pub connect_concurrency: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LatencyMs {
+    pub count: u64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadReport {
+    pub url: String,
+    pub connections: usize,
+    pub rooms: usize,
+    pub rate_per_client: f64,
+    pub duration_s: f64,
+    pub warmup_s: f64,
+    pub connected: usize,
+    pub connect_errors: usize,
+    pub connect_s: f64,
+    /// Edits sent inside the measured window.
+    pub sent: u64,
+    pub sent_per_s: f64,
+    /// Receipts of those edits at other peers.
+    pub deliveries: u64,
+    pub deliveries_per_s: f64,
+    pub expected_deliveries: u64,
+    pub missing_deliveries: u64,
+    pub latency_ms: LatencyMs,
+    pub send_errors: u64,
+    pub disconnects: usize,
+    pub rooms_converged: usize,
+    pub rooms_diverged: usize,
+    pub first_error: Option<String>,
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+fn new_histogram() -> Histogram<u64> {
+    // 1 µs .. 10 min at 3 significant digits; construction with constants cannot fail.
+    Histogram::new_with_bounds(1, 600_000_000, 3).unwrap_or_else(|_| {
+        Histogram::new(3).unwrap_or_else(|_| unreachable!("3 significant digits are valid"))
+    })
+}
+
+/// What every receiver records; the window bounds are set once warm-up ends.
+struct Recorder {
+    histogram: Mutex<Histogram<u64>>,
+    deliveries: AtomicU64,
+    window_start_us: AtomicU64,
+    window_end_us: AtomicU64,
+}
+
+impl Recorder {
+    fn in_window(&self, t: u64) -> bool {
+        t >= self.window_start_us.load(Ordering::Relaxed)
+            && t < self.window_end_us.load(Ordering::Relaxed)
+    }
+}
+
+fn observe_receipts(client: &DocClient, me: u64, recorder: Arc<Recorder>) {
+    let bench = client.doc().get_or_insert_array(BENCH_ARRAY);
+    bench.observe("load", move |txn, event| {
+        let now = now_us();
+        let mut local = Vec::new();
+        for change in event.delta(txn) {
+            let Change::Added(values) = change else {
+                continue;
+            };
+            for v in values {
+                let yrs::Out::Any(Any::Map(m)) = v else {
+                    continue;
+                };
+                let field = |k: &str| match m.get(k) {
+                    Some(Any::Number(n)) => n.as_f64().map(|f| f as u64),
+                    _ => None,
+                };
+                let (Some(s), Some(t)) = (field("s"), field("t")) else {
+                    continue;
+                };
+                if s != me && recorder.in_window(t) {
+                    local.push(now.saturating_sub(t).max(1));
+                }
+            }
+        }
+        if !local.is_empty() {
+            recorder
+                .deliveries
+                .fetch_add(local.len() as u64, Ordering::Relaxed);
+            let mut h = recorder.histogram.lock().unwrap_or_else(|e| e.into_inner());
+            for l in local {
+                h.saturating_record(l);
+            }
+        }
+    });
+}
+
+/// Raises the open-file limit as far as the hard limit allows (each connection is a socket).
+pub fn raise_fd_limit() -> u64 {
+    rlimit::increase_nofile_limit(u64::MAX).unwrap_or(0)
+}
+
+pub async fn run(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
+    anyhow::ensure!(
+        cfg.connections > 0 && cfg.rooms > 0,
+        "need connections and rooms"
+    );
+    anyhow::ensure!(cfg.rate > 0.0, "rate must be positive");
+    raise_fd_limit();
+    let recorder = Arc::new(Recorder {
+        histogram: Mutex::new(new_histogram()),
+        deliveries: AtomicU64::new(0),
+        window_start_us: AtomicU64::new(u64::MAX),
+        window_end_us: AtomicU64::new(u64::MAX),
+    });
+    let first_error: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    let note_error = {
+        let first_error = first_error.clone();
+        move |e: String| {
+            let mut slot = first_error.lock().unwrap_or_else(|p| p.into_inner());
+            if slot.is_none() {
+                *slot = Some(e);
+            }
+        }
+    };
+
+    // Connect everyone first (bounded concurrency), so that the measured window sees full rooms.
+    let connect_started = Instant::now();
+    let gate = Arc::new(Semaphore::new(cfg.connect_concurrency.max(1)));
+    let mut connecting = Vec::with_capacity(cfg.connections);
+    for i in 0..cfg.connections {
+        let gate = gate.clone();
+        let room = format!("{}{}", cfg.room_prefix, i % cfg.rooms);
+        let url = cfg.url.clone();
+        let mut opts = ConnectOptions {
+            sync_timeout: Duration::from_secs(30),
+            ..Default::default()
+        };
+        if let Some(t) = &cfg.token {
+            opts = opts.token(t);
+        }
+        connecting.push(tokio::spawn(async move {
+            let _permit = gate.acquire_owned().await;
+            (i, DocClient::connect(&url, &room, opts).await)
+        }));
+    }
+    let mut clients: Vec<(usize, Arc<DocClient>)> = Vec::with_capacity(cfg.connections);
+    let mut connect_errors = 0;
+    for handle in connecting {
+        match handle.await {
+            Ok((i, Ok(client))) => {
+                observe_receipts(&client, i as u64, recorder.clone());
+                clients.push((i, Arc::new(client)));
+            }
+            Ok((_, Err(e))) => {
+                connect_errors += 1;
+                note_error(format!("connect: {e}"));
+            }
+            Err(e) => {
+                connect_errors += 1;
+                note_error(format!("connect task: {e}"));
+            }
+        }
+    }
+    let connect_s = connect_started.elapsed().as_secs_f64();
+    let mut room_sizes: HashMap<usize, u64> = HashMap::new();
+    for (i, _) in &clients {
+        *room_sizes.entry(i % cfg.rooms).or_default() += 1;
+    }
+
+    let start_us = now_us();
+    let window_start = start_us + cfg.warmup.as_micros() as u64;
+    let window_end = window_start + cfg.duration.as_micros() as u64;
+    recorder
+        .window_start_us
+        .store(window_start, Ordering::Relaxed);
+    recorder.window_end_us.store(window_end, Ordering::Relaxed);
+    let total = cfg.warmup + cfg.duration;
+    let period = Duration::from_secs_f64(1.0 / cfg.rate);
+
+    let sent = Arc::new(AtomicU64::new(0));
+    let expected = Arc::new(AtomicU64::new(0));
+    let send_errors = Arc::new(AtomicU64::new(0));
+    let mut editors = Vec::with_capacity(clients.len());
+    for (k, (i, client)) in clients.iter().enumerate() {
+        let (i, client) = (*i, client.clone());
+        let peers = room_sizes.get(&(i % cfg.rooms)).copied().unwrap_or(1) - 1;
+        let (sent, expected, send_errors) = (sent.clone(), expected.clone(), send_errors.clone());
+        let note_error = note_error.clone();
+        // Spread the clients' first edits over one period so they don't all fire together.
+        let offset = period.mul_f64(k as f64 / clients.len().max(1) as f64);
+        editors.push(tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + total;
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + offset, period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut n: u64 = 0;
+            loop {
+                tick.tick().await;
+                if tokio::time::Instant::now() >= deadline {
+                    break;
+                }
+                n += 1;
+                let t = now_us();
+                let entry = Any::Map(Arc::new(HashMap::from([
+                    ("s".to_string(), Any::from(i as f64)),
+                    ("t".to_string(), Any::from(t as f64)),
+                    ("n".to_string(), Any::from(n as f64)),
+                ])));
+                let res = client
+                    .edit(|txn| {
+                        let bench = txn.get_or_insert_array(BENCH_ARRAY);
+                        bench.push_back(txn, entry);
+                    })
+                    .await;
+                match res {
+                    Ok(()) => {
+                        if t >= window_start && t < window_end {
+                            sent.fetch_add(1, Ordering::Relaxed);
+                            expected.fetch_add(peers, Ordering::Relaxed);
+                        }
+                    }
+                    Err(e) => {
+                        send_errors.fetch_add(1, Ordering::Relaxed);
+                        note_error(format!("edit: {e}"));
+                        // A closed connection will not come back; stop this editor.
+                        if matches!(e, crate::docs::DocError::Closed(_)) {
+                            break;
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    for e in editors {
+        let _ = e.await;
+    }
+
+    // Let the last deliveries arrive: stop waiting as soon as all expected ones are in.
+    let expected_total = expected.load(Ordering::Relaxed);
+    let settle_deadline = Instant::now() + cfg.settle;
+    while recorder.deliveries.load(Ordering::Relaxed) < expected_total
+        && Instant::now() < settle_deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Convergence: every replica of a room has the same state vector and the same content.
+    let mut by_room: HashMap<usize, Vec<(Vec<u8>, String)>> = HashMap::new();
+    let converge_deadline = Instant::now() + cfg.settle;
+    let (mut converged, mut diverged);
+    loop {
+        by_room.clear();
+        for (i, client) in &clients {
+            let txn = client.doc().transact();
+            let sv = yrs::updates::encoder::Encode::encode_v1(&txn.state_vector());
+            let content = txn
+                .get_array(BENCH_ARRAY)
+                .map(|a| a.len(&txn))
+                .unwrap_or(0)
+                .to_string();
+            by_room
+                .entry(i % cfg.rooms)
+                .or_default()
+                .push((sv, content));
+        }
+        converged = 0;
+        diverged = 0;
+        for replicas in by_room.values() {
+            if replicas.windows(2).all(|w| w[0] == w[1]) {
+                converged += 1;
+            } else {
+                diverged += 1;
+            }
+        }
+        if diverged == 0 || Instant::now() >= converge_deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let disconnects = clients
+        .iter()
+        .filter(|(_, c)| matches!(c.status(), crate::docs::Status::Closed(_)))
+        .count();
+
+    let h = recorder
+        .histogram
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let ms = |us: u64| us as f64 / 1000.0;
+    let deliveries = recorder.deliveries.load(Ordering::Relaxed);
+    let sent = sent.load(Ordering::Relaxed);
+    let window_s = cfg.duration.as_secs_f64();
+    let report = LoadReport {
+        url: cfg.url.clone(),
+        connections: cfg.connections,
+        rooms: cfg.rooms,
+        rate_per_client: cfg.rate,
+        duration_s: window_s,
+        warmup_s: cfg.warmup.as_secs_f64(),
+        connected: clients.len(),
+        connect_errors,
+        connect_s,
+        sent,
+        sent_per_s: sent as f64 / window_s,
+        deliveries,
+        deliveries_per_s: deliveries as f64 / window_s,
+        expected_deliveries: expected_total,
+        missing_deliveries: expected_total.saturating_sub(deliveries),
+        latency_ms: LatencyMs {
+            count: h.len(),
+            p50: ms(h.value_at_quantile(0.5)),
+            p90: ms(h.value_at_quantile(0.9)),
+            p99: ms(h.value_at_quantile(0.99)),
+            p999: ms(h.value_at_quantile(0.999)),
+            max: ms(h.max()),
+            mean: h.mean() / 1000.0,
+        },
+        send_errors: send_errors.load(Ordering::Relaxed),
+        disconnects,
+        rooms_converged: converged,
+        rooms_diverged: diverged,
+        first_error: first_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone(),
+    };
+
+    // Close politely; Arc::try_unwrap succeeds once the editor tasks are gone.
+    let mut closing = Vec::new();
+    for (_, client) in clients {
+        if let Ok(client) = Arc::try_unwrap(client) {
+            closing.push(tokio::spawn(async move {
+                let _ = client.close().await;
+            }));
+        }
+    }
+    for c in closing {
+        let _ = c.await;
+    }
+    Ok(report)
+}
