@@ -1,1 +1,3 @@
 //! Qollab Rust SDK.
+pub mod docs;
+pub mod load;
