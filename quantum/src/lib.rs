@@ -5,6 +5,7 @@
 //! [`Cancel`] flag and report progress through a callback so that callers can
 //! run them on a blocking pool.
 
+pub mod equiv;
 pub mod gates;
 pub mod qasm;
 pub mod sim;
