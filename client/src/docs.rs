@@ -492,6 +492,145 @@ pub(crate) mod reference_server {
     }
 }
 
+/// A minimal one-room y-websocket server built on `qollab_shared::sync` the way Qollab's
+/// rooms use it (decode, persist, apply, relay; viewers read-only), so that the protocol core
+/// is tested against unmodified Yjs clients and this client. `?token=viewer` is read-only.
+#[cfg(test)]
+pub(crate) mod mini_server {
+    use std::sync::{Arc, Mutex};
+
+    use futures_util::{SinkExt, StreamExt};
+    use qollab_shared::sync::{Access, Awareness, Connection, Inbound, encode_update};
+    use tokio::net::TcpListener;
+    use tokio::sync::mpsc;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+    use yrs::Doc;
+
+    #[derive(Default)]
+    pub struct Room {
+        pub awareness: Option<Awareness>,
+        /// Updates in the order they were persisted (before being applied).
+        pub log: Vec<Vec<u8>>,
+        peers: Vec<(u64, mpsc::Sender<Vec<u8>>)>,
+        next_peer: u64,
+    }
+
+    impl Room {
+        fn broadcast(&self, from: u64, frame: &[u8]) {
+            for (id, tx) in &self.peers {
+                if *id != from {
+                    // A peer that cannot keep up loses frames rather than growing memory.
+                    let _ = tx.try_send(frame.to_vec());
+                }
+            }
+        }
+    }
+
+    pub async fn start() -> (String, Arc<Mutex<Room>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("ws://{}", listener.local_addr().expect("addr"));
+        let room = Arc::new(Mutex::new(Room {
+            awareness: Some(Awareness::new(Doc::new())),
+            ..Default::default()
+        }));
+        let shared = room.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(serve(stream, shared.clone()));
+            }
+        });
+        (url, room)
+    }
+
+    async fn serve(stream: tokio::net::TcpStream, room: Arc<Mutex<Room>>) {
+        let mut access = Access::ReadWrite;
+        // The error type is tungstenite's handshake response; its size is not ours to pick.
+        #[allow(clippy::result_large_err)]
+        let callback = |req: &Request, resp: Response| {
+            if req
+                .uri()
+                .query()
+                .is_some_and(|q| q.contains("token=viewer"))
+            {
+                access = Access::ReadOnly;
+            }
+            Ok(resp)
+        };
+        let Ok(ws) = tokio_tungstenite::accept_hdr_async(stream, callback).await else {
+            return;
+        };
+        let (mut sink, mut stream) = ws.split();
+        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(256);
+        let mut conn = Connection::new(access);
+        let (me, start) = {
+            let mut r = room.lock().unwrap();
+            r.next_peer += 1;
+            let me = r.next_peer;
+            r.peers.push((me, tx));
+            let start = conn.start(r.awareness.as_ref().unwrap());
+            (me, start)
+        };
+        for f in start {
+            if sink.send(Message::Binary(f.into())).await.is_err() {
+                return;
+            }
+        }
+        loop {
+            tokio::select! {
+                out = rx.recv() => match out {
+                    Some(f) => if sink.send(Message::Binary(f.into())).await.is_err() { break },
+                    None => break,
+                },
+                msg = stream.next() => {
+                    let bytes = match msg {
+                        Some(Ok(Message::Binary(b))) => b,
+                        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                        Some(Ok(_)) => continue,
+                    };
+                    let replies = {
+                        let mut r = room.lock().unwrap();
+                        let mut aw = r.awareness.take().unwrap();
+                        let result = conn.handle_frame(&mut aw, &bytes);
+                        let replies = match result {
+                            Ok(Inbound::Reply(frames)) => frames,
+                            Ok(Inbound::Update(u)) => {
+                                // Persist first, then apply, then relay.
+                                r.log.push(u.bytes().to_vec());
+                                let frame = encode_update(u.bytes());
+                                u.apply(aw.doc()).unwrap();
+                                r.broadcast(me, &frame);
+                                vec![]
+                            }
+                            Ok(Inbound::Awareness { frame }) => {
+                                r.broadcast(me, &frame);
+                                vec![]
+                            }
+                            Ok(Inbound::Denied { reply }) => vec![reply],
+                            Ok(_) => vec![],
+                            Err(e) => panic!("well-behaved clients sent a bad frame: {e}"),
+                        };
+                        r.awareness = Some(aw);
+                        replies
+                    };
+                    for f in replies {
+                        if sink.send(Message::Binary(f.into())).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        let mut r = room.lock().unwrap();
+        r.peers.retain(|(id, _)| *id != me);
+        let mut aw = r.awareness.take().unwrap();
+        if let Some(frame) = conn.close(&mut aw) {
+            r.broadcast(me, &frame);
+        }
+        r.awareness = Some(aw);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -509,8 +648,9 @@ mod tests {
         }
     }
 
-    fn sv(c: &DocClient) -> Vec<u8> {
-        yrs::updates::encoder::Encode::encode_v1(&c.doc().transact().state_vector())
+    // Compared as values: yrs encodes state vectors in hash-map order, not canonically.
+    fn sv(c: &DocClient) -> yrs::StateVector {
+        c.doc().transact().state_vector()
     }
 
     async fn converge(clients: &[&DocClient]) {
@@ -520,7 +660,17 @@ mod tests {
             if svs.windows(2).all(|w| w[0] == w[1]) {
                 return;
             }
-            assert!(Instant::now() < deadline, "replicas did not converge");
+            if Instant::now() > deadline {
+                for c in clients {
+                    eprintln!(
+                        "{:?} {:?} {:?}",
+                        c.status(),
+                        c.doc().transact().state_vector(),
+                        doc::read(c.doc()).circuit
+                    );
+                }
+                panic!("replicas did not converge");
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -657,5 +807,94 @@ mod tests {
         let read = doc::read(rust.doc());
         assert!(read.is_valid(), "{:?}", read.problems);
         rust.close().await.unwrap();
+    }
+
+    async fn run_yjs_clients(url: &str, args: &[&str]) -> (bool, serde_json::Value) {
+        reference_server::ensure_node_modules();
+        let out = tokio::process::Command::new("node")
+            .arg(reference_server::js_dir().join("yjs-clients.mjs"))
+            .args(["--url", url])
+            .args(args)
+            .output()
+            .await
+            .unwrap();
+        let line = String::from_utf8_lossy(&out.stdout).to_string();
+        let summary = serde_json::from_str(line.trim())
+            .unwrap_or_else(|e| panic!("bad summary {line:?}: {e}"));
+        (out.status.success(), summary)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sync_core_serves_real_yjs_clients_and_refuses_viewers() {
+        let (url, room) = mini_server::start().await;
+        let (ok, summary) =
+            run_yjs_clients(&url, &["--room", "d", "--clients", "3", "--ops", "4"]).await;
+        assert!(ok, "{summary}");
+        assert_eq!(summary["opsSeen"], 12);
+
+        let (ok, summary) = run_yjs_clients(
+            &url,
+            &["--room", "d", "--mode", "viewer", "--token", "viewer"],
+        )
+        .await;
+        assert!(ok, "{summary}");
+        assert_eq!(summary["permissionDenied"], true);
+        assert_eq!(summary["appliedOnServer"], false);
+
+        // The server's replica holds the editors' work, persisted update by update.
+        let (log_len, server_doc) = {
+            let r = room.lock().unwrap();
+            (r.log.len(), r.awareness.as_ref().unwrap().doc().clone())
+        };
+        assert!(log_len >= 12);
+        let read = doc::read(&server_doc);
+        assert_eq!(read.circuit.ops.len(), 12);
+        assert!(read.is_valid(), "{:?}", read.problems);
+
+        // The Rust client, as a viewer: syncs, then its write is refused and surfaced.
+        let viewer = DocClient::connect(&url, "d", ConnectOptions::default().token("viewer"))
+            .await
+            .unwrap();
+        assert_eq!(doc::read(viewer.doc()).circuit.ops.len(), 12);
+        assert_eq!(
+            viewer.permission_denied(),
+            None,
+            "a clean sync is not a write"
+        );
+        let mut events = viewer.subscribe();
+        viewer
+            .edit(|txn| doc::push_op(txn, &op("v", "x", &[0])))
+            .await
+            .unwrap();
+        let reason = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                if let Ok(DocEvent::PermissionDenied(r)) = events.recv().await {
+                    return r;
+                }
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(reason, qollab_shared::sync::READ_ONLY_REASON);
+        assert!(matches!(
+            viewer.edit(|_| ()).await,
+            Err(DocError::PermissionDenied(_))
+        ));
+        // Viewers still share awareness.
+        viewer
+            .set_awareness(&serde_json::json!({"user": "viewer"}))
+            .await
+            .unwrap();
+        let editor = DocClient::connect(&url, "d", ConnectOptions::default())
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !editor.peers().values().any(|v| v["user"] == "viewer") {
+            assert!(Instant::now() < deadline, "viewer awareness not relayed");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(doc::read(&server_doc).circuit.ops.len(), 12);
+        viewer.close().await.unwrap();
+        editor.close().await.unwrap();
     }
 }

@@ -295,19 +295,16 @@ pub async fn run(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Convergence: every replica of a room has the same state vector and the same content.
-    let mut by_room: HashMap<usize, Vec<(Vec<u8>, String)>> = HashMap::new();
+    // State vectors are compared as values: yrs encodes them in hash-map order.
+    let mut by_room: HashMap<usize, Vec<(yrs::StateVector, u32)>> = HashMap::new();
     let converge_deadline = Instant::now() + cfg.settle;
     let (mut converged, mut diverged);
     loop {
         by_room.clear();
         for (i, client) in &clients {
             let txn = client.doc().transact();
-            let sv = yrs::updates::encoder::Encode::encode_v1(&txn.state_vector());
-            let content = txn
-                .get_array(BENCH_ARRAY)
-                .map(|a| a.len(&txn))
-                .unwrap_or(0)
-                .to_string();
+            let sv = txn.state_vector();
+            let content = txn.get_array(BENCH_ARRAY).map(|a| a.len(&txn)).unwrap_or(0);
             by_room
                 .entry(i % cfg.rooms)
                 .or_default()
@@ -389,4 +386,41 @@ pub async fn run(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
         let _ = c.await;
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docs::reference_server;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn measures_fan_out_against_the_reference_server() {
+        let server = reference_server::start();
+        let report = run(LoadConfig {
+            url: server.url.clone(),
+            connections: 6,
+            rooms: 2,
+            rate: 10.0,
+            duration: Duration::from_millis(1500),
+            warmup: Duration::from_millis(300),
+            settle: Duration::from_secs(10),
+            token: Some("t".into()),
+            room_prefix: "load-test-".into(),
+            connect_concurrency: 4,
+        })
+        .await
+        .unwrap();
+        assert_eq!(report.connected, 6, "{report:?}");
+        assert_eq!(report.connect_errors, 0);
+        assert!(report.sent >= 6 * 5, "{report:?}");
+        // Every edit reaches the two other peers of its room.
+        assert_eq!(report.expected_deliveries, report.sent * 2);
+        assert_eq!(report.missing_deliveries, 0, "{report:?}");
+        assert_eq!(report.latency_ms.count, report.deliveries);
+        assert!(report.latency_ms.p50 > 0.0 && report.latency_ms.p50 <= report.latency_ms.max);
+        assert_eq!((report.rooms_converged, report.rooms_diverged), (2, 0));
+        assert_eq!(report.send_errors, 0);
+        let json = serde_json::to_value(&report).unwrap();
+        assert!(json["latency_ms"]["p99"].is_number());
+    }
 }

@@ -1001,7 +1001,10 @@ mod tests {
         }
         exchange(&alice, &bob);
 
-        assert_eq!(full(&alice), full(&bob));
+        assert_eq!(
+            alice.transact().state_vector(),
+            bob.transact().state_vector()
+        );
         let (ra, rb) = (read(&alice), read(&bob));
         assert_eq!(ra, rb);
         assert_eq!(ra.circuit.qubits, 3);
@@ -1032,7 +1035,7 @@ mod tests {
         write(&a, &ca);
         write(&b, &cb);
         exchange(&a, &b);
-        assert_eq!(full(&a), full(&b));
+        assert_eq!(a.transact().state_vector(), b.transact().state_vector());
         let r = read(&a);
         assert!(r.is_valid(), "{:?}", r.problems);
         let ids: Vec<_> = r.circuit.ops.iter().map(|o| o.id.as_str()).collect();
