@@ -239,10 +239,16 @@ pub fn read_txn<T: ReadTxn>(txn: &T) -> DocRead {
         }
     }
 
+    // Validation indexes refer to positions in the document, which differ from positions in
+    // `circuit.ops` once a malformed entry was skipped: `positions` maps one to the other.
+    let mut positions = Vec::new();
     if let Some(ops) = txn.get_array(OPS) {
         for (index, entry) in ops.iter(txn).enumerate() {
             match parse_op(&entry.to_json(txn)) {
-                Ok(op) => circuit.ops.push(op),
+                Ok(op) => {
+                    circuit.ops.push(op);
+                    positions.push(index);
+                }
                 Err((id, reason)) => problems.push(Problem::MalformedOp { index, id, reason }),
             }
         }
@@ -252,17 +258,6 @@ pub fn read_txn<T: ReadTxn>(txn: &T) -> DocRead {
         circuit.notes = notes.get_string(txn);
     }
 
-    // Validation indexes refer to positions in the document, which differ from positions in
-    // `circuit.ops` once a malformed entry was skipped.
-    let positions: Vec<usize> = match txn.get_array(OPS) {
-        Some(ops) => ops
-            .iter(txn)
-            .enumerate()
-            .filter(|(_, e)| parse_op(&e.to_json(txn)).is_ok())
-            .map(|(i, _)| i)
-            .collect(),
-        None => Vec::new(),
-    };
     for mut p in validate(&circuit) {
         remap_index(&mut p, &positions);
         problems.push(p);

@@ -171,7 +171,7 @@ pub enum Frame {
     SyncStep2(DecodedUpdate),
     Update(DecodedUpdate),
     Awareness(AwarenessUpdate),
-    /// `Some(reason)`: permission denied; `None`: any other auth sub-type y-websocket may grow.
+    /// Auth message "permission denied" with its reason.
     PermissionDenied(String),
     QueryAwareness,
 }
@@ -332,6 +332,10 @@ pub enum Access {
     ReadOnly,
 }
 
+/// Awareness client ids one connection may announce. A browser tab uses one; the cap keeps
+/// a hostile peer from growing the room's awareness map without bound.
+pub const MAX_AWARENESS_IDS_PER_PEER: usize = 16;
+
 /// Reason sent to a read-only peer whose update was refused.
 pub const READ_ONLY_REASON: &str = "read-only access: document updates are not accepted";
 
@@ -427,13 +431,20 @@ impl Connection {
             }
             Frame::Update(update) => Ok(self.gate_update(awareness.doc(), update)),
             Frame::Awareness(update) => {
+                let mut ids = self.awareness_ids.clone();
                 for (client, entry) in &update.clients {
                     if entry.json.as_ref() == "null" {
-                        self.awareness_ids.remove(&client.get());
+                        ids.remove(&client.get());
                     } else {
-                        self.awareness_ids.insert(client.get());
+                        ids.insert(client.get());
                     }
                 }
+                if ids.len() > MAX_AWARENESS_IDS_PER_PEER {
+                    return Err(ProtocolError::BadAwareness(format!(
+                        "more than {MAX_AWARENESS_IDS_PER_PEER} awareness clients on one connection"
+                    )));
+                }
+                self.awareness_ids = ids;
                 awareness
                     .apply_update(update)
                     .map_err(|e| ProtocolError::BadAwareness(e.to_string()))?;
@@ -858,6 +869,33 @@ mod tests {
         };
         assert_eq!(u.clients[&ClientID::new(5)].json.as_ref(), "null");
         assert!(conn.close(&mut aw).is_none());
+    }
+
+    #[test]
+    fn awareness_clients_per_connection_are_capped() {
+        let mut aw = Awareness::new(Doc::with_client_id(1));
+        let mut conn = Connection::new(Access::ReadWrite);
+        let frame = |ids: std::ops::Range<u64>| {
+            let mut b = Vec::new();
+            b.write_var(ids.end - ids.start);
+            for id in ids {
+                b.write_var(id + 100);
+                b.write_var(1u32);
+                b.write_string("{}");
+            }
+            frame_with(MSG_AWARENESS, None, &b)
+        };
+        let cap = MAX_AWARENESS_IDS_PER_PEER as u64;
+        assert!(conn.handle_frame(&mut aw, &frame(0..cap)).is_ok());
+        assert!(matches!(
+            conn.handle_frame(&mut aw, &frame(cap..cap + 1)),
+            Err(ProtocolError::BadAwareness(_))
+        ));
+        // Nothing of the refused update was applied.
+        assert!(
+            aw.state::<serde_json::Value>(ClientID::new(cap + 100))
+                .is_none()
+        );
     }
 
     #[test]
