@@ -397,10 +397,14 @@ fn handle(
     match conn.handle_frame(&mut aw, frame) {
         Ok(Inbound::Reply(frames)) => frames,
         Ok(Inbound::Update(update)) => {
-            let bytes: Arc<[u8]> = update.bytes().into();
+            // Copy the bytes for subscribers only if there are any (hot path under load).
+            let bytes: Option<Arc<[u8]>> =
+                (events.receiver_count() > 0).then(|| update.bytes().into());
             match update.apply(aw.doc()) {
                 Ok(()) => {
-                    let _ = events.send(DocEvent::RemoteUpdate(bytes));
+                    if let Some(bytes) = bytes {
+                        let _ = events.send(DocEvent::RemoteUpdate(bytes));
+                    }
                 }
                 Err(e) => tracing::warn!(error = %e, "could not apply a remote update"),
             }

@@ -2,10 +2,12 @@
 //! a fixed rate; measures fan-out latency (edit sent → applied at every other peer of the
 //! room), throughput, errors, and convergence of every room at the end.
 //!
-//! Each edit appends `{s: sender, t: send time in µs since the epoch, n: seq}` to the root
-//! array `bench` (kept apart from the circuit schema). Receivers observe that array and
-//! record `now - t` for entries of other senders. Sender and receivers run in this process,
-//! so they share one clock. It speaks plain y-websocket, so it can target the reference Node
+//! Each edit sets key `{sender}` of the root map `bench` (kept apart from the circuit schema)
+//! to `{t: send time in µs since the epoch, n: seq}`. Receivers observe that map and record
+//! `now - t` for keys of other senders. A map rather than an append-only array keeps the
+//! document at one entry per sender and the observer's work proportional to the change (an
+//! array delta walks the whole array). Sender and receivers run in this process, so they
+//! share one clock. It speaks plain y-websocket, so it can target the reference Node
 //! server as well as Qollab.
 
 use std::collections::HashMap;
@@ -16,13 +18,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use tokio::sync::Semaphore;
-use yrs::types::{Change, Observable};
-use yrs::{Any, Array, ReadTxn, Transact, WriteTxn};
+use yrs::types::{EntryChange, Observable, ToJson};
+use yrs::{Any, Map, ReadTxn, Transact, WriteTxn};
 
 use crate::docs::{ConnectOptions, DocClient};
 
-/// Root array the load generator writes to.
-pub const BENCH_ARRAY: &str = "bench";
+/// Root map the load generator writes to.
+pub const BENCH_MAP: &str = "bench";
 
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
@@ -110,28 +112,28 @@ impl Recorder {
 }
 
 fn observe_receipts(client: &DocClient, me: u64, recorder: Arc<Recorder>) {
-    let bench = client.doc().get_or_insert_array(BENCH_ARRAY);
+    let bench = client.doc().get_or_insert_map(BENCH_MAP);
     bench.observe("load", move |txn, event| {
         let now = now_us();
         let mut local = Vec::new();
-        for change in event.delta(txn) {
-            let Change::Added(values) = change else {
+        for (key, change) in event.keys(txn) {
+            let (EntryChange::Inserted(v) | EntryChange::Updated(_, v)) = change else {
                 continue;
             };
-            for v in values {
-                let yrs::Out::Any(Any::Map(m)) = v else {
-                    continue;
-                };
-                let field = |k: &str| match m.get(k) {
-                    Some(Any::Number(n)) => n.as_f64().map(|f| f as u64),
-                    _ => None,
-                };
-                let (Some(s), Some(t)) = (field("s"), field("t")) else {
-                    continue;
-                };
-                if s != me && recorder.in_window(t) {
-                    local.push(now.saturating_sub(t).max(1));
-                }
+            let Ok(sender) = key.parse::<u64>() else {
+                continue;
+            };
+            let yrs::Out::Any(Any::Map(m)) = v else {
+                continue;
+            };
+            let Some(t) = m.get("t").and_then(|t| match t {
+                Any::Number(n) => n.as_f64().map(|f| f as u64),
+                _ => None,
+            }) else {
+                continue;
+            };
+            if sender != me && recorder.in_window(t) {
+                local.push(now.saturating_sub(t).max(1));
             }
         }
         if !local.is_empty() {
@@ -144,6 +146,30 @@ fn observe_receipts(client: &DocClient, me: u64, recorder: Arc<Recorder>) {
             }
         }
     });
+}
+
+/// The bench map as sorted `(sender, seq)` pairs: comparable across replicas.
+type BenchState = Vec<(String, i64)>;
+
+fn bench_state<T: ReadTxn>(txn: &T) -> BenchState {
+    let Some(map) = txn.get_map(BENCH_MAP) else {
+        return Vec::new();
+    };
+    let mut out: BenchState = map
+        .iter(txn)
+        .map(|(k, v)| {
+            let n = match v.to_json(txn) {
+                Any::Map(m) => match m.get("n") {
+                    Some(Any::Number(n)) => n.as_i64().unwrap_or(-1),
+                    _ => -1,
+                },
+                _ => -1,
+            };
+            (k.to_string(), n)
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// Raises the open-file limit as far as the hard limit allows (each connection is a socket).
@@ -253,14 +279,14 @@ pub async fn run(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
                 n += 1;
                 let t = now_us();
                 let entry = Any::Map(Arc::new(HashMap::from([
-                    ("s".to_string(), Any::from(i as f64)),
                     ("t".to_string(), Any::from(t as f64)),
                     ("n".to_string(), Any::from(n as f64)),
                 ])));
+                let key = i.to_string();
                 let res = client
                     .edit(|txn| {
-                        let bench = txn.get_or_insert_array(BENCH_ARRAY);
-                        bench.push_back(txn, entry);
+                        let bench = txn.get_or_insert_map(BENCH_MAP);
+                        bench.insert(txn, key, entry);
                     })
                     .await;
                 match res {
@@ -295,8 +321,9 @@ pub async fn run(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Convergence: every replica of a room has the same state vector and the same content.
-    // State vectors are compared as values: yrs encodes them in hash-map order.
-    let mut by_room: HashMap<usize, Vec<(yrs::StateVector, u32)>> = HashMap::new();
+    // State vectors are compared as values (yrs encodes them in hash-map order), and the
+    // bench map's content as JSON.
+    let mut by_room: HashMap<usize, Vec<(yrs::StateVector, BenchState)>> = HashMap::new();
     let converge_deadline = Instant::now() + cfg.settle;
     let (mut converged, mut diverged);
     loop {
@@ -304,7 +331,7 @@ pub async fn run(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
         for (i, client) in &clients {
             let txn = client.doc().transact();
             let sv = txn.state_vector();
-            let content = txn.get_array(BENCH_ARRAY).map(|a| a.len(&txn)).unwrap_or(0);
+            let content = bench_state(&txn);
             by_room
                 .entry(i % cfg.rooms)
                 .or_default()
