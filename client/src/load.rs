@@ -31,7 +31,8 @@ pub struct LoadConfig {
     /// Server URL prefix; the room name is appended (`{url}/{room}`).
     pub url: String,
     pub connections: usize,
-    pub rooms: usize,
+    /// Room names (doc ids on Qollab); client `i` joins `rooms[i % rooms.len()]`.
+    pub rooms: Vec<String>,
     /// Edits per second per client.
     pub rate: f64,
     pub duration: Duration,
@@ -39,7 +40,6 @@ pub struct LoadConfig {
     /// Time allowed after the last edit for deliveries to arrive.
     pub settle: Duration,
     pub token: Option<String>,
-    pub room_prefix: String,
     /// Connections opened at once.
     pub connect_concurrency: usize,
 }
@@ -179,7 +179,7 @@ pub fn raise_fd_limit() -> u64 {
 
 pub async fn run(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
     anyhow::ensure!(
-        cfg.connections > 0 && cfg.rooms > 0,
+        cfg.connections > 0 && !cfg.rooms.is_empty(),
         "need connections and rooms"
     );
     anyhow::ensure!(cfg.rate > 0.0, "rate must be positive");
@@ -207,7 +207,7 @@ pub async fn run(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
     let mut connecting = Vec::with_capacity(cfg.connections);
     for i in 0..cfg.connections {
         let gate = gate.clone();
-        let room = format!("{}{}", cfg.room_prefix, i % cfg.rooms);
+        let room = cfg.rooms[i % cfg.rooms.len()].clone();
         let url = cfg.url.clone();
         let mut opts = ConnectOptions {
             sync_timeout: Duration::from_secs(30),
@@ -242,7 +242,7 @@ pub async fn run(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
     let connect_s = connect_started.elapsed().as_secs_f64();
     let mut room_sizes: HashMap<usize, u64> = HashMap::new();
     for (i, _) in &clients {
-        *room_sizes.entry(i % cfg.rooms).or_default() += 1;
+        *room_sizes.entry(i % cfg.rooms.len()).or_default() += 1;
     }
 
     let start_us = now_us();
@@ -261,7 +261,7 @@ pub async fn run(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
     let mut editors = Vec::with_capacity(clients.len());
     for (k, (i, client)) in clients.iter().enumerate() {
         let (i, client) = (*i, client.clone());
-        let peers = room_sizes.get(&(i % cfg.rooms)).copied().unwrap_or(1) - 1;
+        let peers = room_sizes.get(&(i % cfg.rooms.len())).copied().unwrap_or(1) - 1;
         let (sent, expected, send_errors) = (sent.clone(), expected.clone(), send_errors.clone());
         let note_error = note_error.clone();
         // Spread the clients' first edits over one period so they don't all fire together.
@@ -333,7 +333,7 @@ pub async fn run(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
             let sv = txn.state_vector();
             let content = bench_state(&txn);
             by_room
-                .entry(i % cfg.rooms)
+                .entry(i % cfg.rooms.len())
                 .or_default()
                 .push((sv, content));
         }
@@ -368,7 +368,7 @@ pub async fn run(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
     let report = LoadReport {
         url: cfg.url.clone(),
         connections: cfg.connections,
-        rooms: cfg.rooms,
+        rooms: cfg.rooms.len(),
         rate_per_client: cfg.rate,
         duration_s: window_s,
         warmup_s: cfg.warmup.as_secs_f64(),
@@ -426,13 +426,12 @@ mod tests {
         let report = run(LoadConfig {
             url: server.url.clone(),
             connections: 6,
-            rooms: 2,
+            rooms: vec!["load-test-0".into(), "load-test-1".into()],
             rate: 10.0,
             duration: Duration::from_millis(1500),
             warmup: Duration::from_millis(300),
             settle: Duration::from_secs(10),
             token: Some("t".into()),
-            room_prefix: "load-test-".into(),
             connect_concurrency: 4,
         })
         .await

@@ -35,9 +35,12 @@ struct Args {
     /// Token sent as the `token` query parameter.
     #[arg(long, env = "QOLLAB_TOKEN")]
     token: Option<String>,
-    /// Room names are this prefix plus the room number (use doc ids on Qollab).
+    /// Room names are this prefix plus the room number.
     #[arg(long, default_value = "load-")]
     room_prefix: String,
+    /// File with one room name per line (doc ids on Qollab); replaces --rooms/--room-prefix.
+    #[arg(long)]
+    room_ids_file: Option<std::path::PathBuf>,
     /// Connections opened concurrently during ramp-up.
     #[arg(long, default_value_t = 64)]
     connect_concurrency: usize,
@@ -50,16 +53,27 @@ async fn main() -> anyhow::Result<()> {
         a.duration > 0.0 && a.warmup >= 0.0 && a.settle >= 0.0,
         "durations must be positive"
     );
+    let rooms: Vec<String> = match &a.room_ids_file {
+        Some(path) => std::fs::read_to_string(path)?
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect(),
+        None => (0..a.rooms)
+            .map(|i| format!("{}{i}", a.room_prefix))
+            .collect(),
+    };
+    anyhow::ensure!(!rooms.is_empty(), "no rooms");
     let report = run(LoadConfig {
         url: a.url,
         connections: a.connections,
-        rooms: a.rooms,
+        rooms,
         rate: a.rate,
         duration: Duration::from_secs_f64(a.duration),
         warmup: Duration::from_secs_f64(a.warmup),
         settle: Duration::from_secs_f64(a.settle),
         token: a.token,
-        room_prefix: a.room_prefix,
         connect_concurrency: a.connect_concurrency,
     })
     .await?;
