@@ -656,7 +656,9 @@ fn set_if_changed(txn: &mut TransactionMut, map: &MapRef, key: &str, value: Any)
     }
 }
 
-/// Replaces the document's content with `circuit` in one transaction.
+/// Replaces the document's content with `circuit` in one transaction. `ops` entries that
+/// cannot be read (see [`Problem::MalformedOp`]) are removed: the caller asked for exactly
+/// `circuit`.
 pub fn write(doc: &Doc, circuit: &DocCircuit) {
     let mut txn = doc.transact_mut();
     write_txn(&mut txn, circuit);

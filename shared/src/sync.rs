@@ -54,6 +54,8 @@ pub enum ProtocolError {
     BadVarint(&'static str),
     #[error("truncated {0}: the frame ends before the declared length")]
     Truncated(&'static str),
+    #[error("malformed {0}: {1}")]
+    Malformed(&'static str, String),
     #[error("{0} unexpected byte(s) after the message")]
     TrailingBytes(usize),
     #[error("unknown message type {0}")]
@@ -84,7 +86,7 @@ fn read_err(what: &'static str, e: ReadError) -> ProtocolError {
     match e {
         ReadError::EndOfBuffer(_) => ProtocolError::Truncated(what),
         ReadError::InvalidVarInt => ProtocolError::BadVarint(what),
-        other => ProtocolError::BadUpdate(format!("{what}: {other}")),
+        other => ProtocolError::Malformed(what, other.to_string()),
     }
 }
 
@@ -144,7 +146,8 @@ impl DecodedUpdate {
         deletes.is_empty() || deletes.diff(&txn.snapshot().delete_set).is_empty()
     }
 
-    /// Applies the update to `doc` in its own transaction.
+    /// Applies the update to `doc` in its own transaction (blocks while another transaction
+    /// on `doc` is open, so never call it while holding one).
     pub fn apply(self, doc: &Doc) -> Result<(), ProtocolError> {
         let mut txn = doc.transact_mut();
         txn.apply_update(self.update)
@@ -639,6 +642,10 @@ mod tests {
             Truncated("auth reason")
         );
         assert_eq!(decode_frame(&[3, 0]).unwrap_err(), TrailingBytes(1));
+        assert!(matches!(
+            decode_frame(&[2, 0, 1, 0xff]).unwrap_err(),
+            Malformed("auth reason", _)
+        ));
     }
 
     #[test]
