@@ -457,6 +457,10 @@ pub(crate) mod reference_server {
 
     pub fn ensure_node_modules() {
         let _guard = NPM.lock().unwrap_or_else(|e| e.into_inner());
+        // Test binaries run in parallel processes too: serialise `npm ci` across them.
+        let lock = std::fs::File::create(std::env::temp_dir().join("qollab-tests-js-npm.lock"))
+            .expect("lock file");
+        lock.lock().expect("lock npm ci");
         let dir = js_dir();
         if dir.join("node_modules/y-websocket/bin/server.js").exists() {
             return;
