@@ -5,9 +5,12 @@
 //! [`Cancel`] flag and report progress through a callback so that callers can
 //! run them on a blocking pool.
 
+pub mod device;
 pub mod equiv;
 pub mod gates;
+pub mod opt;
 pub mod qasm;
+pub mod route;
 pub mod sim;
 
 use qollab_shared::circuit::Circuit;

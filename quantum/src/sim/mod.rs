@@ -320,3 +320,5 @@ pub(crate) fn run_steps(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub(crate) mod tests_support;

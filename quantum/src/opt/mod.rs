@@ -1,0 +1,240 @@
+//! Optimizer: levels 0–3 of peephole and phase-polynomial passes, basis
+//! translation, layout and routing onto a device, and a verified result.
+
+pub mod passes;
+pub mod synth;
+
+pub use synth::Basis;
+
+use crate::device::Device;
+use crate::equiv::{self, EquivResult, EquivStatus, LayoutMap};
+use crate::route;
+use crate::{Cancel, EngineError, Progress};
+use passes::PhaseStyle;
+use qollab_shared::circuit::{Circuit, Gate, Op};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+#[derive(Debug, Clone, Default)]
+pub struct OptimizeOptions {
+    /// 0: translate/route only; 1: cancellation and merging; 2: + phase polynomials,
+    /// resynthesis, measurement-aware removal; 3: 2 run to a fixed point with wider searches.
+    pub level: u8,
+    /// Target gate set; defaults to the device's basis, else the circuit's own gates.
+    pub basis: Option<Basis>,
+    pub device: Option<Device>,
+    /// Skip the equivalence check (it is on unless this is set).
+    pub skip_verify: bool,
+    /// Seed for routing tie-breaks.
+    pub seed: u64,
+}
+
+/// Size figures of a circuit.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CircuitStats {
+    pub qubits: usize,
+    pub clbits: usize,
+    /// Unitary gates (measure, reset and barrier excluded).
+    pub gates: usize,
+    pub two_qubit_gates: usize,
+    pub depth: usize,
+    /// Every operation by name, measure/reset/barrier included.
+    pub by_kind: BTreeMap<String, usize>,
+}
+
+/// Counts and depth (barriers do not add depth).
+pub fn stats(c: &Circuit) -> CircuitStats {
+    let mut by_kind = BTreeMap::new();
+    let (mut gates, mut two) = (0, 0);
+    let nq = c.num_qubits();
+    let mut level = vec![0usize; nq + c.num_clbits()];
+    for ins in &c.instructions {
+        *by_kind.entry(ins.name().to_string()).or_insert(0) += 1;
+        if matches!(ins.op, Op::Gate { .. } | Op::Custom { .. }) {
+            gates += 1;
+            if ins.qubits.len() == 2 {
+                two += 1;
+            }
+        }
+        if matches!(ins.op, Op::Barrier) {
+            continue;
+        }
+        let mut wires: Vec<usize> = ins.qubits.clone();
+        wires.extend(ins.clbits.iter().map(|b| nq + b));
+        if let Some(cond) = &ins.condition {
+            match cond {
+                qollab_shared::circuit::Condition::Bit { clbit, .. } => wires.push(nq + clbit),
+                qollab_shared::circuit::Condition::Register { register, .. } => {
+                    if let Some(r) = c.creg(register) {
+                        wires.extend((r.start..r.start + r.size).map(|b| nq + b));
+                    }
+                }
+            }
+        }
+        let d = wires
+            .iter()
+            .filter_map(|&w| level.get(w))
+            .max()
+            .copied()
+            .unwrap_or(0)
+            + 1;
+        for w in wires {
+            if let Some(l) = level.get_mut(w) {
+                *l = d;
+            }
+        }
+    }
+    CircuitStats {
+        qubits: nq,
+        clbits: c.num_clbits(),
+        gates,
+        two_qubit_gates: two,
+        depth: level.into_iter().max().unwrap_or(0),
+        by_kind,
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OptimizeReport {
+    pub level: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub basis: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    pub before: CircuitStats,
+    pub after: CircuitStats,
+    pub swaps_added: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layout: Option<LayoutMap>,
+    pub equivalence: EquivResult,
+    pub optimize_ms: f64,
+    pub verify_ms: f64,
+    pub elapsed_ms: f64,
+}
+
+fn phase_style(basis: Option<&Basis>) -> Option<PhaseStyle> {
+    match basis {
+        None => Some(PhaseStyle::Named),
+        Some(b) if b.has(Gate::Rz) => Some(PhaseStyle::Gate(Gate::Rz)),
+        Some(b) if b.has(Gate::P) => Some(PhaseStyle::Gate(Gate::P)),
+        Some(_) => None,
+    }
+}
+
+/// The logical (device-independent) optimization at `level`.
+pub fn optimize_logical(
+    c: &Circuit,
+    level: u8,
+    basis: Option<&Basis>,
+    cancel: &Cancel,
+) -> Result<Circuit, EngineError> {
+    let mut c = match basis {
+        Some(b) => synth::translate(c, b).map_err(EngineError::Invalid)?,
+        None => c.clone(),
+    };
+    if level == 0 {
+        return Ok(c);
+    }
+    let style = phase_style(basis);
+    let rounds = match level {
+        1 => 1,
+        2 => 4,
+        _ => 20,
+    };
+    for _ in 0..rounds {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(EngineError::Cancelled);
+        }
+        let mut changed = false;
+        while passes::cancel_and_merge(&mut c) {
+            changed = true;
+        }
+        if level >= 2 {
+            if let Some(s) = &style {
+                changed |= passes::merge_phase_polynomial(&mut c, s);
+            }
+            while passes::cancel_and_merge(&mut c) {
+                changed = true;
+            }
+            changed |= passes::resynthesize_1q(&mut c, basis);
+            changed |= passes::drop_diagonal_before_measure(&mut c);
+        }
+        if !changed {
+            break;
+        }
+    }
+    Ok(c)
+}
+
+/// Optimizes (and, with a device, lays out and routes) a circuit, then checks
+/// the result against the input.
+pub fn optimize(
+    input: &Circuit,
+    opts: &OptimizeOptions,
+    cancel: &Cancel,
+    progress: Progress<'_>,
+) -> Result<(Circuit, OptimizeReport), EngineError> {
+    let start = Instant::now();
+    let circuit = crate::prepare(input)?;
+    let before = stats(&circuit);
+    let basis = match (&opts.basis, &opts.device) {
+        (Some(b), _) => Some(b.clone()),
+        (None, Some(d)) => Some(d.basis().map_err(EngineError::Device)?),
+        (None, None) => None,
+    };
+    progress(0.05);
+    let mut out = optimize_logical(&circuit, opts.level, basis.as_ref(), cancel)?;
+    progress(0.4);
+    let mut swaps_added = 0;
+    let mut layout = None;
+    if let Some(dev) = &opts.device {
+        let routed = route::route(&out, dev, opts.seed, cancel)?;
+        swaps_added = routed.swaps;
+        layout = Some(routed.layout);
+        out = routed.circuit;
+        if let Some(b) = &basis {
+            out = synth::translate(&out, b).map_err(EngineError::Invalid)?;
+        }
+        if opts.level >= 1 {
+            // Swaps leave cx pairs and 1q runs that the logical passes can clean up.
+            let level = opts.level.min(2);
+            out = optimize_logical(&out, level, basis.as_ref(), cancel)?;
+        }
+    }
+    let optimize_ms = start.elapsed().as_secs_f64() * 1e3;
+    progress(0.7);
+    let vstart = Instant::now();
+    let equivalence = if opts.skip_verify {
+        EquivResult {
+            status: EquivStatus::Skipped,
+            method: "none",
+            detail: "verification disabled".into(),
+        }
+    } else {
+        equiv::check(&circuit, &out, layout.as_ref(), cancel)
+    };
+    if cancel.load(Ordering::Relaxed) {
+        return Err(EngineError::Cancelled);
+    }
+    let verify_ms = vstart.elapsed().as_secs_f64() * 1e3;
+    progress(1.0);
+    let report = OptimizeReport {
+        level: opts.level,
+        basis: basis.as_ref().map(Basis::names),
+        device: opts.device.as_ref().map(|d| d.name.clone()),
+        before,
+        after: stats(&out),
+        swaps_added,
+        layout,
+        equivalence,
+        optimize_ms,
+        verify_ms,
+        elapsed_ms: start.elapsed().as_secs_f64() * 1e3,
+    };
+    Ok((out, report))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,582 @@
+//! Optimization passes over the instruction list. Every pass keeps the
+//! circuit's unitary (up to the global phase it records in `global_phase`).
+
+use super::synth::{Basis, Seq1, synth_1q, synth_1q_any};
+use crate::gates::{Mat, is_zero_angle, matrix, wrap_angle};
+use qollab_shared::circuit::{Circuit, Gate, Instruction, Op};
+use std::collections::{BTreeSet, HashMap};
+use std::f64::consts::{FRAC_PI_2, FRAC_PI_4, PI};
+
+const TOL: f64 = 1e-10;
+/// How far back the cancellation pass looks for a partner.
+const WINDOW: usize = 400;
+
+/// How a gate acts on one of its qubits, for commutation.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Z,
+    X,
+    Other,
+}
+
+fn action(g: Gate, pos: usize) -> Action {
+    use Gate::*;
+    if g.is_diagonal() {
+        return Action::Z;
+    }
+    match g {
+        X | Sx | Sxdg | Rx | Rxx => Action::X,
+        Cx | Crx | Csx if pos == 1 => Action::X,
+        Ccx if pos == 2 => Action::X,
+        C3x if pos == 3 => Action::X,
+        Cx | Cy | Ch | Csx | Crx | Cry | Cu3 | Cu if pos == 0 => Action::Z,
+        Ccx | Cswap if pos < 2 => Action::Z,
+        Ccx if pos < 2 => Action::Z,
+        C3x if pos < 3 => Action::Z,
+        Rzx if pos == 0 => Action::Z,
+        Rzx if pos == 1 => Action::X,
+        _ => Action::Other,
+    }
+}
+
+/// Sufficient condition for two gates to commute: on every shared qubit both
+/// act diagonally in the same (Z or X) basis.
+fn commutes(a: &Instruction, b: &Instruction) -> bool {
+    let (Some((ga, _)), Some((gb, _))) = (a.as_gate(), b.as_gate()) else {
+        return false;
+    };
+    if a.condition.is_some() || b.condition.is_some() {
+        return false;
+    }
+    for (pa, qa) in a.qubits.iter().enumerate() {
+        if let Some(pb) = b.qubits.iter().position(|q| q == qa) {
+            let (x, y) = (action(ga, pa), action(gb, pb));
+            if x == Action::Other || x != y {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+fn same_qubits(a: &Instruction, b: &Instruction, g: Gate) -> bool {
+    if a.qubits == b.qubits {
+        return true;
+    }
+    if g.is_symmetric() && a.qubits.len() == b.qubits.len() {
+        let mut x = a.qubits.clone();
+        let mut y = b.qubits.clone();
+        x.sort_unstable();
+        y.sort_unstable();
+        return x == y;
+    }
+    // ccz is symmetric in all three qubits; ccx in its two controls.
+    match g {
+        Gate::Ccz => {
+            let mut x = a.qubits.clone();
+            let mut y = b.qubits.clone();
+            x.sort_unstable();
+            y.sort_unstable();
+            x == y
+        }
+        Gate::Ccx => {
+            a.qubits[2] == b.qubits[2]
+                && ((a.qubits[0] == b.qubits[1] && a.qubits[1] == b.qubits[0])
+                    || a.qubits[..2] == b.qubits[..2])
+        }
+        _ => false,
+    }
+}
+
+/// Rotation families whose angles add: returns the merged parameters.
+fn merge(g1: Gate, p1: &[f64], g2: Gate, p2: &[f64]) -> Option<(Gate, Vec<f64>)> {
+    use Gate::*;
+    let angle = |g: Gate, p: &[f64]| -> Option<(Gate, f64)> {
+        Some(match g {
+            Rz | P | Rx | Ry | Crz | Cp | Crx | Cry | Rzz | Rxx | Ryy | Rzx => (g, p[0]),
+            T => (P, FRAC_PI_4),
+            Tdg => (P, -FRAC_PI_4),
+            S => (P, FRAC_PI_2),
+            Sdg => (P, -FRAC_PI_2),
+            Z => (P, PI),
+            _ => return None,
+        })
+    };
+    let (a, x) = angle(g1, p1)?;
+    let (b, y) = angle(g2, p2)?;
+    (a == b).then(|| (a, vec![x + y]))
+}
+
+fn is_identity(g: Gate, p: &[f64]) -> Option<f64> {
+    if g == Gate::I {
+        return Some(0.0);
+    }
+    if g.num_qubits() > 2 {
+        return None;
+    }
+    let m = matrix(g, p);
+    let id = Mat::identity(g.num_qubits());
+    let (d, phase) = m.distance_up_to_phase(&id);
+    (d < TOL).then_some(phase)
+}
+
+/// Inverse cancellation and rotation merging, looking past commuting gates.
+/// Returns true when anything changed.
+pub fn cancel_and_merge(c: &mut Circuit) -> bool {
+    let mut ops: Vec<Option<Instruction>> = c.instructions.drain(..).map(Some).collect();
+    let mut changed = false;
+    // Last live instruction index per qubit speeds up the backward walk.
+    for i in 0..ops.len() {
+        let Some(cur) = ops[i].clone() else { continue };
+        let Some((g, p)) = cur.as_gate() else {
+            continue;
+        };
+        if cur.condition.is_some() {
+            continue;
+        }
+        if let Some(phase) = is_identity(g, p) {
+            ops[i] = None;
+            c.global_phase += phase;
+            changed = true;
+            continue;
+        }
+        let mut j = i;
+        let mut steps = 0;
+        while j > 0 && steps < WINDOW {
+            j -= 1;
+            let Some(prev) = ops[j].as_ref() else {
+                continue;
+            };
+            if !prev.qubits.iter().any(|q| cur.qubits.contains(q)) {
+                continue;
+            }
+            steps += 1;
+            let Some((pg, pp)) = prev.as_gate() else {
+                break;
+            };
+            if prev.condition.is_some() {
+                break;
+            }
+            if pg.num_qubits() == g.num_qubits() && same_qubits(prev, &cur, g.max(pg)) {
+                if let Some((ig, ip)) = pg.inverse(pp)
+                    && ig == g
+                    && ip.iter().zip(p).all(|(a, b)| is_zero_angle(a - b, TOL))
+                    && (pg == g || prev.qubits == cur.qubits)
+                {
+                    ops[j] = None;
+                    ops[i] = None;
+                    changed = true;
+                    break;
+                }
+                if prev.qubits == cur.qubits || g.is_symmetric() {
+                    if let Some((mg, mp)) = merge(pg, pp, g, p) {
+                        let qs = prev.qubits.clone();
+                        ops[i] = None;
+                        changed = true;
+                        match is_identity(mg, &mp) {
+                            Some(phase) => {
+                                ops[j] = None;
+                                c.global_phase += phase;
+                            }
+                            None => {
+                                ops[j] = Some(Instruction::gate(mg, vec![wrap_angle(mp[0])], qs))
+                            }
+                        }
+                        break;
+                    }
+                }
+            }
+            if !commutes(prev, &cur) {
+                break;
+            }
+        }
+    }
+    c.instructions = ops.into_iter().flatten().collect();
+    changed
+}
+
+/// Affine parity over path variables: sorted variable ids.
+type Parity = Vec<u32>;
+
+fn xor_into(dst: &mut Parity, src: &Parity) {
+    let mut out = Vec::with_capacity(dst.len() + src.len());
+    let (mut i, mut j) = (0, 0);
+    while i < dst.len() && j < src.len() {
+        match dst[i].cmp(&src[j]) {
+            std::cmp::Ordering::Less => {
+                out.push(dst[i]);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                out.push(src[j]);
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out.extend_from_slice(&dst[i..]);
+    out.extend_from_slice(&src[j..]);
+    *dst = out;
+}
+
+/// Phase angle (as `p(θ)`) and global phase of a 1-qubit diagonal gate.
+fn phase_angle(g: Gate, p: &[f64]) -> Option<(f64, f64)> {
+    Some(match g {
+        Gate::Rz => (p[0], -p[0] / 2.0),
+        Gate::P => (p[0], 0.0),
+        Gate::T => (FRAC_PI_4, 0.0),
+        Gate::Tdg => (-FRAC_PI_4, 0.0),
+        Gate::S => (FRAC_PI_2, 0.0),
+        Gate::Sdg => (-FRAC_PI_2, 0.0),
+        Gate::Z => (PI, 0.0),
+        _ => return None,
+    })
+}
+
+/// How merged phases are written back.
+#[derive(Clone)]
+pub enum PhaseStyle {
+    /// Use this gate (`rz` or `p`).
+    Gate(Gate),
+    /// Keep Clifford+T names where the angle allows, else `rz`.
+    Named,
+}
+
+/// Writes `p(θ)` as one gate; returns it and its global phase relative to `p(θ)`.
+fn emit_phase(theta: f64, style: &PhaseStyle) -> (Gate, Vec<f64>, f64) {
+    let t = wrap_angle(theta);
+    match style {
+        PhaseStyle::Gate(Gate::Rz) => (Gate::Rz, vec![t], -t / 2.0),
+        PhaseStyle::Gate(g) => (*g, vec![t], 0.0),
+        PhaseStyle::Named => {
+            for (g, a) in [
+                (Gate::T, FRAC_PI_4),
+                (Gate::Tdg, -FRAC_PI_4),
+                (Gate::S, FRAC_PI_2),
+                (Gate::Sdg, -FRAC_PI_2),
+                (Gate::Z, PI),
+            ] {
+                if is_zero_angle(t - a, TOL) {
+                    return (g, vec![], 0.0);
+                }
+            }
+            (Gate::Rz, vec![t], -t / 2.0)
+        }
+    }
+}
+
+/// Rotation merging over phase polynomials (Nam et al.): every 1-qubit phase
+/// gate adds `θ·f` to the circuit's phase, where `f` is the affine parity of
+/// path variables its wire holds; phases on the same parity merge into the
+/// first one, however far apart and whatever lies between.
+pub fn merge_phase_polynomial(c: &mut Circuit, style: &PhaseStyle) -> bool {
+    let n = c.num_qubits();
+    let mut next_var: u32 = 0;
+    let mut fresh = || {
+        next_var += 1;
+        vec![next_var - 1]
+    };
+    let mut wire: Vec<(Parity, bool)> = (0..n).map(|_| (fresh(), false)).collect();
+    // parity → group of phase gates on it.
+    struct Group {
+        first: usize,
+        first_cst: bool,
+        /// Σ ±θ: the group's angle on the bare parity.
+        total: f64,
+        /// Σ (own global phase + cst·θ): the group's constant phase.
+        extra: f64,
+        members: usize,
+    }
+    let mut table: HashMap<Parity, Group> = HashMap::new();
+    let mut remove = vec![false; c.instructions.len()];
+    for (i, ins) in c.instructions.iter().enumerate() {
+        let gate = ins.as_gate().filter(|_| ins.condition.is_none());
+        match (gate, &ins.op) {
+            (_, Op::Barrier) => table.clear(),
+            // Diagonal gates commute with computational-basis measurement.
+            (_, Op::Measure) => {}
+            (Some((Gate::Cx, _)), _) => {
+                let src = wire[ins.qubits[0]].clone();
+                let dst = &mut wire[ins.qubits[1]];
+                xor_into(&mut dst.0, &src.0);
+                dst.1 ^= src.1;
+            }
+            (Some((Gate::X, _)), _) => wire[ins.qubits[0]].1 ^= true,
+            (Some((Gate::Swap, _)), _) => wire.swap(ins.qubits[0], ins.qubits[1]),
+            (Some((g, p)), _) if phase_angle(g, p).is_some() => {
+                let Some((theta, own)) = phase_angle(g, p) else {
+                    continue;
+                };
+                let (f, cst) = wire[ins.qubits[0]].clone();
+                let signed = if cst { -theta } else { theta };
+                let extra = own + if cst { theta } else { 0.0 };
+                match table.get_mut(&f) {
+                    Some(e) => {
+                        e.total += signed;
+                        e.extra += extra;
+                        e.members += 1;
+                        remove[i] = true;
+                    }
+                    None => {
+                        table.insert(
+                            f,
+                            Group {
+                                first: i,
+                                first_cst: cst,
+                                total: signed,
+                                extra,
+                                members: 1,
+                            },
+                        );
+                    }
+                }
+            }
+            // Other diagonal gates change no wire value.
+            (Some((g, _)), _) if g.is_diagonal() => {}
+            _ => {
+                for &q in &ins.qubits {
+                    wire[q] = (fresh(), false);
+                }
+            }
+        }
+    }
+    let mut replace: HashMap<usize, Option<Instruction>> = HashMap::new();
+    for grp in table.into_values().filter(|g| g.members > 1) {
+        let q = c.instructions[grp.first].qubits[0];
+        let theta = if grp.first_cst { -grp.total } else { grp.total };
+        if is_zero_angle(theta, TOL) {
+            // e^{i·2πk·v} = 1 for a bit v.
+            c.global_phase += grp.extra;
+            replace.insert(grp.first, None);
+            continue;
+        }
+        let (g, p, own) = emit_phase(theta, style);
+        let tw = wrap_angle(theta);
+        c.global_phase += grp.extra - own - if grp.first_cst { tw } else { 0.0 };
+        replace.insert(grp.first, Some(Instruction::gate(g, p, vec![q])));
+    }
+    let changed = remove.iter().any(|&r| r);
+    let old = std::mem::take(&mut c.instructions);
+    c.instructions = old
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, ins)| {
+            if remove[i] {
+                return None;
+            }
+            match replace.remove(&i) {
+                Some(r) => r,
+                None => Some(ins),
+            }
+        })
+        .collect();
+    changed
+}
+
+/// Resynthesises maximal runs of 1-qubit gates; keeps a run unless the result is shorter
+/// or the run uses gates outside `basis`.
+pub fn resynthesize_1q(c: &mut Circuit, basis: Option<&Basis>) -> bool {
+    let n = c.num_qubits();
+    let prefer: BTreeSet<Gate> = c
+        .instructions
+        .iter()
+        .filter_map(|i| i.as_gate().map(|(g, _)| g))
+        .collect();
+    let mut runs: Vec<Vec<usize>> = Vec::new();
+    let mut open: Vec<Option<usize>> = vec![None; n];
+    for (i, ins) in c.instructions.iter().enumerate() {
+        let single =
+            ins.condition.is_none() && matches!(ins.op, Op::Gate { .. }) && ins.qubits.len() == 1;
+        if single {
+            let q = ins.qubits[0];
+            match open[q] {
+                Some(r) => runs[r].push(i),
+                None => {
+                    open[q] = Some(runs.len());
+                    runs.push(vec![i]);
+                }
+            }
+        } else {
+            for &q in &ins.qubits {
+                open[q] = None;
+            }
+        }
+    }
+    let mut changed = false;
+    let mut replace: HashMap<usize, Vec<Instruction>> = HashMap::new();
+    let mut remove = vec![false; c.instructions.len()];
+    for run in runs {
+        let q = c.instructions[run[0]].qubits[0];
+        let mut m = Mat::identity(1);
+        let mut foreign = false;
+        for &i in &run {
+            if let Some((g, p)) = c.instructions[i].as_gate() {
+                m = matrix(g, p).mul(&m);
+                if basis.is_some_and(|b| !b.has(g)) {
+                    foreign = true;
+                }
+            }
+        }
+        let synth: Option<Seq1> = match basis {
+            Some(b) => synth_1q(&m, b),
+            None => Some(synth_1q_any(&m, &prefer)),
+        };
+        let Some((seq, phase)) = synth else { continue };
+        if seq.len() < run.len() || (foreign && seq.len() <= run.len() + 4) {
+            changed = true;
+            c.global_phase += phase;
+            for &i in &run {
+                remove[i] = true;
+            }
+            replace.insert(
+                run[0],
+                seq.into_iter()
+                    .map(|(g, p)| Instruction::gate(g, p, vec![q]))
+                    .collect(),
+            );
+        }
+    }
+    if changed {
+        let old = std::mem::take(&mut c.instructions);
+        for (i, ins) in old.into_iter().enumerate() {
+            if let Some(r) = replace.remove(&i) {
+                c.instructions.extend(r);
+            } else if !remove[i] {
+                c.instructions.push(ins);
+            }
+        }
+    }
+    changed
+}
+
+/// Drops diagonal gates whose every qubit is measured next: the outcome
+/// statistics cannot see them.
+pub fn drop_diagonal_before_measure(c: &mut Circuit) -> bool {
+    let len = c.instructions.len();
+    let n = c.num_qubits();
+    // next_op[q]: what follows on q, scanning backward.
+    let mut next_is_measure = vec![false; n];
+    let mut remove = vec![false; len];
+    for i in (0..len).rev() {
+        let ins = &c.instructions[i];
+        match &ins.op {
+            Op::Measure if ins.condition.is_none() => {
+                for &q in &ins.qubits {
+                    next_is_measure[q] = true;
+                }
+            }
+            Op::Gate { gate, .. }
+                if ins.condition.is_none()
+                    && gate.is_diagonal()
+                    && ins.qubits.iter().all(|&q| next_is_measure[q]) =>
+            {
+                remove[i] = true;
+            }
+            Op::Barrier => {}
+            _ => {
+                for &q in &ins.qubits {
+                    next_is_measure[q] = false;
+                }
+            }
+        }
+    }
+    let changed = remove.iter().any(|&r| r);
+    if changed {
+        let old = std::mem::take(&mut c.instructions);
+        c.instructions = old
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, x)| (!remove[i]).then_some(x))
+            .collect();
+    }
+    changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::equiv::{EquivStatus, check};
+    use std::sync::atomic::AtomicBool;
+
+    fn parse(src: &str) -> Circuit {
+        crate::qasm::parse(&format!("OPENQASM 2.0; include \"qelib1.inc\"; {src}")).unwrap()
+    }
+
+    fn verified(a: &Circuit, b: &Circuit) {
+        let r = check(a, b, None, &AtomicBool::new(false));
+        assert_eq!(r.status, EquivStatus::Verified, "{r:?}");
+    }
+
+    #[test]
+    fn cancels_through_commuting_gates() {
+        let a = parse(
+            "qreg q[3]; cx q[0], q[1]; rz(0.3) q[0]; cx q[0], q[2]; x q[1]; cx q[0], q[1]; h q[2]; h q[2];",
+        );
+        let mut b = a.clone();
+        while cancel_and_merge(&mut b) {}
+        let names: Vec<&str> = b.instructions.iter().map(|i| i.name()).collect();
+        assert_eq!(names, ["rz", "cx", "x"]);
+        verified(&a, &b);
+    }
+
+    #[test]
+    fn merges_rotations_and_drops_identities() {
+        let a = parse(
+            "qreg q[2]; rz(0.3) q[0]; cx q[0], q[1]; rz(0.4) q[0]; t q[1]; tdg q[1]; rx(pi) q[1]; rx(pi) q[1];",
+        );
+        let mut b = a.clone();
+        while cancel_and_merge(&mut b) {}
+        assert_eq!(b.instructions.len(), 2, "{:?}", b.instructions);
+        verified(&a, &b);
+    }
+
+    #[test]
+    fn phase_polynomial_merges_across_h_free_regions() {
+        let a = parse(
+            "qreg q[3]; t q[0]; cx q[0], q[1]; cx q[1], q[2]; t q[2]; cx q[1], q[2]; cx q[0], q[1]; h q[2]; t q[0]; x q[1]; t q[1]; x q[1]; t q[1]; s q[1];",
+        );
+        let mut b = a.clone();
+        assert!(merge_phase_polynomial(&mut b, &PhaseStyle::Named));
+        let phases = b
+            .instructions
+            .iter()
+            .filter(|i| i.as_gate().is_some_and(|(g, _)| g.is_diagonal()))
+            .count();
+        // x0 (two t → s), x0⊕x1⊕x2 (t), x1 (t, t, s on both polarities → one sdg).
+        assert_eq!(phases, 3, "{:?}", b.instructions);
+        verified(&a, &b);
+        let mut r = a.clone();
+        merge_phase_polynomial(&mut r, &PhaseStyle::Gate(Gate::Rz));
+        verified(&a, &r);
+    }
+
+    #[test]
+    fn resynthesis_shortens_runs() {
+        let a = parse("qreg q[1]; h q[0]; s q[0]; h q[0]; s q[0]; h q[0]; t q[0]; x q[0]; y q[0];");
+        let mut b = a.clone();
+        assert!(resynthesize_1q(
+            &mut b,
+            Some(&Basis::parse("h,x,rz,cx").unwrap())
+        ));
+        assert!(b.instructions.len() <= 5);
+        verified(&a, &b);
+        let mut u = a.clone();
+        resynthesize_1q(&mut u, Some(&Basis::parse("u3,cx").unwrap()));
+        assert_eq!(u.instructions.len(), 1);
+        verified(&a, &u);
+    }
+
+    #[test]
+    fn diagonal_gates_before_measurement_go() {
+        let a = parse(
+            "qreg q[2]; creg c[2]; h q[0]; cx q[0], q[1]; t q[0]; cz q[0], q[1]; rz(0.2) q[1]; measure q -> c;",
+        );
+        let mut b = a.clone();
+        assert!(drop_diagonal_before_measure(&mut b));
+        assert_eq!(b.instructions.len(), 4);
+        verified(&a, &b);
+    }
+}
