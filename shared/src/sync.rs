@@ -674,6 +674,25 @@ mod tests {
     }
 
     #[test]
+    fn update_with_oversized_client_id_is_an_error_not_a_panic() {
+        // One struct from client 1: [clients=1][structs=1][client=1][clock=0]...
+        let update = full_update(&doc_with_text(1, "x"));
+        assert_eq!(&update[..4], &[1, 1, 1, 0]);
+        let mut evil = vec![1, 1];
+        evil.write_var(1u64 << 60);
+        evil.extend_from_slice(&update[3..]);
+        // yrs debug-asserts on such ids; either way the caller gets no panic, and in debug
+        // builds (tests) a clear error.
+        let result = decode_frame(&encode_update(&evil));
+        if cfg!(debug_assertions) {
+            assert!(
+                matches!(result, Err(ProtocolError::BadUpdate(_))),
+                "{result:?}"
+            );
+        }
+    }
+
+    #[test]
     fn random_garbage_never_panics() {
         // Cheap deterministic fuzz: xorshift bytes, plus mutations of a valid update frame.
         let valid = encode_update(&full_update(&doc_with_text(7, "some text for fuzzing")));
