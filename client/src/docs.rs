@@ -643,7 +643,17 @@ pub(crate) mod mini_server {
 mod tests {
     use super::*;
     use qollab_shared::doc::{self, DocCircuit, DocOp};
+    use std::time::Instant;
     use yrs::{ReadTxn, Text, WriteTxn};
+
+    /// Polls `cond` until it holds, failing the test with `what` after 5 s.
+    async fn eventually(what: &str, cond: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !cond() {
+            assert!(Instant::now() < deadline, "timed out: {what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 
     fn op(id: &str, gate: &str, qubits: &[usize]) -> DocOp {
         DocOp {
@@ -682,8 +692,6 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-
-    use std::time::Instant;
 
     #[test]
     fn room_urls_are_encoded() {
@@ -747,11 +755,10 @@ mod tests {
         a.set_awareness(&serde_json::json!({"user": "ada", "cursor": 3}))
             .await
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !b.peers().values().any(|v| v["user"] == "ada") {
-            assert!(Instant::now() < deadline, "awareness not received");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        eventually("awareness not received", || {
+            b.peers().values().any(|v| v["user"] == "ada")
+        })
+        .await;
 
         // A late joiner gets the whole state.
         let c = DocClient::connect(&server.url, "room-1", opts)
@@ -760,11 +767,10 @@ mod tests {
         assert_eq!(doc::read(c.doc()), da);
 
         a.close().await.unwrap();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while b.peers().values().any(|v| v["user"] == "ada") {
-            assert!(Instant::now() < deadline, "awareness not cleared on close");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        eventually("awareness not cleared on close", || {
+            !b.peers().values().any(|v| v["user"] == "ada")
+        })
+        .await;
         b.close().await.unwrap();
         c.close().await.unwrap();
     }
@@ -795,23 +801,18 @@ mod tests {
         rust.edit(|txn| doc::push_op(txn, &op("rust-op", "h", &[0])))
             .await
             .unwrap();
-        let out = tokio::process::Command::new("node")
-            .arg(reference_server::js_dir().join("yjs-clients.mjs"))
-            .args(["--url", &server.url, "--room", "mixed", "--clients", "3"])
-            .args(["--ops", "4"])
-            .output()
-            .await
-            .unwrap();
-        let line = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{line}");
-        let summary: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+        let (ok, summary) = run_yjs_clients(
+            &server.url,
+            &["--room", "mixed", "--clients", "3", "--ops", "4"],
+        )
+        .await;
+        assert!(ok, "{summary}");
         assert_eq!(summary["opsSeen"], 13);
         // The Rust replica received everything the Yjs clients did.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while doc::read(rust.doc()).circuit.ops.len() != 13 {
-            assert!(Instant::now() < deadline, "Rust replica missed Yjs edits");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        eventually("Rust replica missed Yjs edits", || {
+            doc::read(rust.doc()).circuit.ops.len() == 13
+        })
+        .await;
         let read = doc::read(rust.doc());
         assert!(read.is_valid(), "{:?}", read.problems);
         rust.close().await.unwrap();
@@ -896,11 +897,10 @@ mod tests {
         let editor = DocClient::connect(&url, "d", ConnectOptions::default())
             .await
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !editor.peers().values().any(|v| v["user"] == "viewer") {
-            assert!(Instant::now() < deadline, "viewer awareness not relayed");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        eventually("viewer awareness not relayed", || {
+            editor.peers().values().any(|v| v["user"] == "viewer")
+        })
+        .await;
         assert_eq!(doc::read(&server_doc).circuit.ops.len(), 12);
         viewer.close().await.unwrap();
         editor.close().await.unwrap();
