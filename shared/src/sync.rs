@@ -417,14 +417,12 @@ impl Connection {
     ) -> Result<Inbound, ProtocolError> {
         match decode_frame(frame)? {
             Frame::SyncStep1(sv) => {
-                let update = awareness.doc().transact().encode_state_as_update_v1(&sv);
-                let mut reply = vec![encode_sync_step2(&update)];
+                let txn = awareness.doc().transact();
+                let mut reply = vec![encode_sync_step2(&txn.encode_state_as_update_v1(&sv))];
                 // A peer that speaks first still needs our state vector to send us its state.
                 if !self.sent_step1 {
                     self.sent_step1 = true;
-                    reply.push(encode_sync_step1(
-                        &awareness.doc().transact().state_vector(),
-                    ));
+                    reply.push(encode_sync_step1(&txn.state_vector()));
                 }
                 Ok(Inbound::Reply(reply))
             }
