@@ -359,7 +359,7 @@ pub enum Inbound {
     Denied { reply: Vec<u8> },
     /// The remote side refused our writes (client side of [`Inbound::Denied`]).
     PermissionDenied(String),
-    /// Nothing to do (e.g. a read-only peer's empty sync step 2).
+    /// Nothing to do (e.g. a sync step 2 that brings nothing new).
     Nothing,
 }
 
@@ -428,6 +428,11 @@ impl Connection {
             }
             Frame::SyncStep2(update) => {
                 self.synced = true;
+                // A peer's step 2 usually carries nothing new but its whole delete set; not
+                // worth persisting. Checked once per connection, not on the update hot path.
+                if update.is_noop_for(awareness.doc()) {
+                    return Ok(Inbound::Nothing);
+                }
                 Ok(self.gate_update(awareness.doc(), update))
             }
             Frame::Update(update) => Ok(self.gate_update(awareness.doc(), update)),
@@ -777,14 +782,22 @@ mod tests {
         u.apply(&server).unwrap();
         assert_eq!(text_of(&server), "abc");
         assert!(!conn.is_synced());
+        // A step 2 with nothing new (here: the same edit again) is not handed back.
+        assert!(matches!(
+            conn.handle_frame(&mut aw, &encode_sync_step2(&edit))
+                .unwrap(),
+            Inbound::Nothing
+        ));
+        assert!(conn.is_synced());
+        let more = full_update(&doc_with_text(3, "def"));
         let Inbound::Update(u) = conn
-            .handle_frame(&mut aw, &encode_sync_step2(&[0, 0]))
+            .handle_frame(&mut aw, &encode_sync_step2(&more))
             .unwrap()
         else {
             panic!("expected update")
         };
-        assert!(conn.is_synced());
         u.apply_with_origin(&server, "peer-1").unwrap();
+        assert_eq!(text_of(&server).len(), 6);
     }
 
     #[test]
