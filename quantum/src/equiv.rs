@@ -24,7 +24,9 @@ pub const DENSE_MAX_QUBITS: usize = 22;
 /// Exact comparison when 4^n · gates stays below this budget.
 const EXACT_BUDGET: f64 = 1.0e9;
 /// A sparse state larger than this gives up (the circuit is not sparse-friendly).
-const SPARSE_MAX_TERMS: usize = 1 << 20;
+const SPARSE_MAX_TERMS: usize = 1 << 18;
+/// The source-order attempt gives up earlier, since the scheduled order may do better.
+const SPARSE_FIRST_TERMS: usize = 1 << 16;
 const TOL: f64 = 1e-8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -325,7 +327,7 @@ fn dense(
 type Sparse = HashMap<u128, C64>;
 
 /// Applies one gate to a sparse state; `None` when the state grows too large.
-fn sparse_gate(state: Sparse, g: Gate, params: &[f64], qs: &[usize]) -> Option<Sparse> {
+fn sparse_gate(state: Sparse, g: Gate, params: &[f64], qs: &[usize], cap: usize) -> Option<Sparse> {
     let m = matrix(g, params);
     let dim = m.dim();
     let bit = |j: usize| -> u128 {
@@ -362,17 +364,96 @@ fn sparse_gate(state: Sparse, g: Gate, params: &[f64], qs: &[usize]) -> Option<S
         }
     }
     out.retain(|_, v| v.norm_sqr() > 1e-24);
-    (out.len() <= SPARSE_MAX_TERMS).then_some(out)
+    (out.len() <= cap).then_some(out)
 }
 
-fn run_sparse(c: &Circuit, mut s: Sparse, cancel: &Cancel) -> Option<Sparse> {
+/// Gates that never grow a sparse state.
+fn keeps_sparsity(g: Gate) -> bool {
+    g.is_diagonal() || g.is_permutation() || matches!(g, Gate::Y | Gate::Cy)
+}
+
+/// Whether bit `q` takes both values among the state's terms.
+fn branched(s: &Sparse, q: usize) -> bool {
+    let mut it = s.keys().map(|k| k >> q & 1);
+    match it.next() {
+        Some(first) => it.any(|b| b != first),
+        None => false,
+    }
+}
+
+/// Runs a circuit on a sparse state in a topological order chosen to keep
+/// the state small: sparsity-preserving gates first, then gates that close
+/// a superposition (for example the second Hadamard around a Toffoli).
+fn run_sparse(c: &Circuit, s: Sparse, cancel: &Cancel) -> Option<Sparse> {
+    // Source order suits most circuits; a scheduled order rescues the ones whose
+    // parallel Toffolis open many superpositions at once.
+    run_sparse_in_order(c, s.clone(), cancel).or_else(|| run_sparse_scheduled(c, s, cancel))
+}
+
+fn run_sparse_in_order(c: &Circuit, mut s: Sparse, cancel: &Cancel) -> Option<Sparse> {
     for ins in &c.instructions {
         if cancel.load(Ordering::Relaxed) {
             return None;
         }
         if let Some((g, p)) = ins.as_gate() {
-            s = sparse_gate(s, g, p, &ins.qubits)?;
+            s = sparse_gate(s, g, p, &ins.qubits, SPARSE_FIRST_TERMS)?;
         }
+    }
+    let ph = C64::from_polar(1.0, c.global_phase);
+    s.values_mut().for_each(|v| *v *= ph);
+    Some(s)
+}
+
+fn run_sparse_scheduled(c: &Circuit, mut s: Sparse, cancel: &Cancel) -> Option<Sparse> {
+    let n = c.num_qubits();
+    let gates: Vec<&qollab_shared::circuit::Instruction> = c
+        .instructions
+        .iter()
+        .filter(|i| i.as_gate().is_some())
+        .collect();
+    let mut queues: Vec<std::collections::VecDeque<usize>> = vec![Default::default(); n];
+    for (i, ins) in gates.iter().enumerate() {
+        for &q in &ins.qubits {
+            queues[q].push_back(i);
+        }
+    }
+    let ready = |i: usize, queues: &[std::collections::VecDeque<usize>]| {
+        gates[i]
+            .qubits
+            .iter()
+            .all(|&q| queues[q].front() == Some(&i))
+    };
+    let mut done = 0;
+    while done < gates.len() {
+        if cancel.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut candidates: Vec<usize> = queues
+            .iter()
+            .filter_map(|qu| qu.front().copied())
+            .filter(|&i| ready(i, &queues))
+            .collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        let cheap = candidates
+            .iter()
+            .copied()
+            .find(|&i| gates[i].as_gate().is_some_and(|(g, _)| keeps_sparsity(g)));
+        let pick = cheap
+            .or_else(|| {
+                candidates
+                    .iter()
+                    .copied()
+                    .find(|&i| gates[i].qubits.iter().all(|&q| branched(&s, q)))
+            })
+            .or_else(|| candidates.first().copied())?;
+        let ins = gates[pick];
+        let (g, p) = ins.as_gate()?;
+        s = sparse_gate(s, g, p, &ins.qubits, SPARSE_MAX_TERMS)?;
+        for &q in &ins.qubits {
+            queues[q].pop_front();
+        }
+        done += 1;
     }
     let ph = C64::from_polar(1.0, c.global_phase);
     s.values_mut().for_each(|v| *v *= ph);
@@ -430,7 +511,7 @@ fn sparse(
                 rng.random::<f64>() * 6.0,
                 rng.random::<f64>() * 6.0,
             );
-            input = sparse_gate(input, Gate::U, &[th, ph, la], &[q])?;
+            input = sparse_gate(input, Gate::U, &[th, ph, la], &[q], SPARSE_MAX_TERMS)?;
         }
         let phys: Sparse = input.iter().map(|(k, v)| (to_phys(*k), *v)).collect();
         let out_a = run_sparse(a, input, cancel)?;
