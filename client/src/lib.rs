@@ -1,3 +1,4 @@
 //! Qollab Rust SDK.
+pub mod rest;
 pub mod docs;
 pub mod load;

@@ -1,1 +1,16 @@
-//! Schema history.
+//! Qollab's schema history. Applied at start-up and by `qollab migrate`.
+//!
+//! Each migration is append-only: never edit one that has shipped, add a new one.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_identity;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_identity::Migration)]
+    }
+}

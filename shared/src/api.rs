@@ -1,1 +1,273 @@
-//! REST request/response types.
+//! REST request and response types, shared by the server and the Rust client.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// A workspace role, ordered from least to most privileged.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Viewer,
+    Editor,
+    Owner,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Editor => "editor",
+            Role::Owner => "owner",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "viewer" => Some(Role::Viewer),
+            "editor" => Some(Role::Editor),
+            "owner" => Some(Role::Owner),
+            _ => None,
+        }
+    }
+
+    pub fn can_write(self) -> bool {
+        self >= Role::Editor
+    }
+}
+
+/// An organization's plan; each plan has default quotas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Plan {
+    Free,
+    Pro,
+    Enterprise,
+}
+
+impl Plan {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Plan::Free => "free",
+            Plan::Pro => "pro",
+            Plan::Enterprise => "enterprise",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Plan> {
+        match s {
+            "free" => Some(Plan::Free),
+            "pro" => Some(Plan::Pro),
+            "enterprise" => Some(Plan::Enterprise),
+            _ => None,
+        }
+    }
+
+    pub fn default_quotas(self) -> Quotas {
+        match self {
+            Plan::Free => Quotas {
+                max_qubits: 20,
+                max_concurrent_jobs: 2,
+                max_shots: 10_000,
+                ai_requests_per_day: 20,
+            },
+            Plan::Pro => Quotas {
+                max_qubits: 28,
+                max_concurrent_jobs: 8,
+                max_shots: 100_000,
+                ai_requests_per_day: 500,
+            },
+            Plan::Enterprise => Quotas {
+                max_qubits: 32,
+                max_concurrent_jobs: 32,
+                max_shots: 1_000_000,
+                ai_requests_per_day: 5_000,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Quotas {
+    pub max_qubits: i32,
+    pub max_concurrent_jobs: i32,
+    pub max_shots: i64,
+    pub ai_requests_per_day: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RegisterRequest {
+    pub email: String,
+    pub password: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct LogoutRequest {
+    /// The session's refresh token; without it, every session of the user ends.
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuthResponse {
+    pub user: User,
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Lifetime of the access token in seconds.
+    pub expires_in: i64,
+    pub token_type: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Me {
+    pub user: User,
+    pub organizations: Vec<Organization>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreateTokenRequest {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ApiToken {
+    pub id: Uuid,
+    pub name: String,
+    /// The first characters of the secret, to tell tokens apart.
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreatedApiToken {
+    #[serde(flatten)]
+    pub token: ApiToken,
+    /// The secret; shown once, never again.
+    pub secret: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Organization {
+    pub id: Uuid,
+    pub name: String,
+    pub plan: Plan,
+    pub personal: bool,
+    pub quotas: Quotas,
+    /// The caller's role in the organization.
+    pub role: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreateOrgRequest {
+    pub name: String,
+    #[serde(default)]
+    pub plan: Option<Plan>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Workspace {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub name: String,
+    pub description: String,
+    /// The caller's role in the workspace.
+    pub role: Role,
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreateWorkspaceRequest {
+    pub name: String,
+    #[serde(default)]
+    pub org_id: Option<Uuid>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct UpdateWorkspaceRequest {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Member {
+    pub user_id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub added_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AddMemberRequest {
+    pub email: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UpdateMemberRequest {
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_are_ordered_by_privilege() {
+        assert!(Role::Owner > Role::Editor && Role::Editor > Role::Viewer);
+        assert!(Role::Editor.can_write() && !Role::Viewer.can_write());
+        for r in [Role::Viewer, Role::Editor, Role::Owner] {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(Role::parse("admin"), None);
+    }
+
+    #[test]
+    fn higher_plans_never_lower_a_quota() {
+        let (f, p, e) = (
+            Plan::Free.default_quotas(),
+            Plan::Pro.default_quotas(),
+            Plan::Enterprise.default_quotas(),
+        );
+        assert!(f.max_qubits <= p.max_qubits && p.max_qubits <= e.max_qubits);
+        assert!(f.max_shots <= p.max_shots && p.max_shots <= e.max_shots);
+        assert!(f.max_concurrent_jobs <= p.max_concurrent_jobs);
+        assert!(f.ai_requests_per_day <= p.ai_requests_per_day);
+    }
+}

@@ -7,3 +7,4 @@ pub mod circuit;
 pub mod doc;
 pub mod error;
 pub mod sync;
+pub mod validate;

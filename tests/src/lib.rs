@@ -1,1 +1,1 @@
-//! End-to-end test support lives in `tests/`.
+//! End-to-end tests live in `tests/integration.rs` (one binary, to keep link times low).

@@ -1,0 +1,255 @@
+//! A typed REST client for Qollab's HTTP API.
+
+use qollab_shared::api::*;
+use qollab_shared::error::ErrorBody;
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with an error envelope.
+    #[error("{status}: {} ({})", .body.error.message, .body.error.code)]
+    Api { status: StatusCode, body: ErrorBody },
+    /// The server answered with something that is not the expected shape.
+    #[error("unexpected response {status}: {text}")]
+    Unexpected { status: StatusCode, text: String },
+    #[error("transport: {0}")]
+    Transport(#[from] reqwest::Error),
+}
+
+impl ClientError {
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            Self::Api { status, .. } | Self::Unexpected { status, .. } => Some(*status),
+            Self::Transport(e) => e.status(),
+        }
+    }
+
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Api { body, .. } => Some(body.error.code.as_str()),
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, ClientError>;
+
+#[derive(Clone, Debug)]
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+    token: Option<String>,
+}
+
+impl Client {
+    /// `base` is the server's root URL, e.g. `http://127.0.0.1:8080`.
+    pub fn new(base: impl Into<String>) -> Self {
+        Self {
+            base: base.into().trim_end_matches('/').to_string(),
+            http: reqwest::Client::new(),
+            token: None,
+        }
+    }
+
+    /// The same client authenticated with an access token or API token.
+    pub fn with_token(&self, token: impl Into<String>) -> Self {
+        Self {
+            token: Some(token.into()),
+            ..self.clone()
+        }
+    }
+
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// A request builder for any path, authenticated when the client has a token.
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let rb = self.http.request(method, format!("{}{}", self.base, path));
+        match &self.token {
+            Some(t) => rb.bearer_auth(t),
+            None => rb,
+        }
+    }
+
+    async fn send<T: DeserializeOwned>(&self, rb: reqwest::RequestBuilder) -> Result<T> {
+        let res = rb.send().await?;
+        let status = res.status();
+        let bytes = res.bytes().await?;
+        if status.is_success() {
+            let body = if bytes.is_empty() {
+                &b"null"[..]
+            } else {
+                &bytes[..]
+            };
+            return serde_json::from_slice(body).map_err(|_| ClientError::Unexpected {
+                status,
+                text: String::from_utf8_lossy(&bytes).into_owned(),
+            });
+        }
+        match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(body) => Err(ClientError::Api { status, body }),
+            Err(_) => Err(ClientError::Unexpected {
+                status,
+                text: String::from_utf8_lossy(&bytes).into_owned(),
+            }),
+        }
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.send(self.request(Method::GET, path)).await
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
+        self.send(self.request(Method::POST, path).json(body)).await
+    }
+
+    async fn patch<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
+        self.send(self.request(Method::PATCH, path).json(body))
+            .await
+    }
+
+    async fn delete(&self, path: &str) -> Result<()> {
+        self.send::<serde_json::Value>(self.request(Method::DELETE, path))
+            .await
+            .map(|_| ())
+    }
+
+    // Identity
+
+    pub async fn register(&self, email: &str, password: &str, name: &str) -> Result<AuthResponse> {
+        let body = RegisterRequest {
+            email: email.into(),
+            password: password.into(),
+            name: name.into(),
+        };
+        self.post("/api/auth/register", &body).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Result<AuthResponse> {
+        let body = LoginRequest {
+            email: email.into(),
+            password: password.into(),
+        };
+        self.post("/api/auth/login", &body).await
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Result<AuthResponse> {
+        let body = RefreshRequest {
+            refresh_token: refresh_token.into(),
+        };
+        self.post("/api/auth/refresh", &body).await
+    }
+
+    pub async fn logout(&self, refresh_token: Option<&str>) -> Result<()> {
+        let body = LogoutRequest {
+            refresh_token: refresh_token.map(str::to_string),
+        };
+        self.post::<_, serde_json::Value>("/api/auth/logout", &body)
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn me(&self) -> Result<Me> {
+        self.get("/api/me").await
+    }
+
+    pub async fn create_token(&self, name: &str) -> Result<CreatedApiToken> {
+        self.post("/api/tokens", &CreateTokenRequest { name: name.into() })
+            .await
+    }
+
+    pub async fn tokens(&self) -> Result<Vec<ApiToken>> {
+        self.get("/api/tokens").await
+    }
+
+    pub async fn delete_token(&self, id: Uuid) -> Result<()> {
+        self.delete(&format!("/api/tokens/{id}")).await
+    }
+
+    // Organizations
+
+    pub async fn orgs(&self) -> Result<Vec<Organization>> {
+        self.get("/api/orgs").await
+    }
+
+    pub async fn org(&self, id: Uuid) -> Result<Organization> {
+        self.get(&format!("/api/orgs/{id}")).await
+    }
+
+    pub async fn create_org(&self, name: &str, plan: Option<Plan>) -> Result<Organization> {
+        self.post(
+            "/api/orgs",
+            &CreateOrgRequest {
+                name: name.into(),
+                plan,
+            },
+        )
+        .await
+    }
+
+    // Workspaces
+
+    pub async fn create_workspace(&self, name: &str, org_id: Option<Uuid>) -> Result<Workspace> {
+        let body = CreateWorkspaceRequest {
+            name: name.into(),
+            org_id,
+            description: None,
+        };
+        self.post("/api/workspaces", &body).await
+    }
+
+    pub async fn workspaces(&self) -> Result<Vec<Workspace>> {
+        self.get("/api/workspaces").await
+    }
+
+    pub async fn workspace(&self, id: Uuid) -> Result<Workspace> {
+        self.get(&format!("/api/workspaces/{id}")).await
+    }
+
+    pub async fn update_workspace(
+        &self,
+        id: Uuid,
+        body: &UpdateWorkspaceRequest,
+    ) -> Result<Workspace> {
+        self.patch(&format!("/api/workspaces/{id}"), body).await
+    }
+
+    pub async fn delete_workspace(&self, id: Uuid) -> Result<()> {
+        self.delete(&format!("/api/workspaces/{id}")).await
+    }
+
+    pub async fn members(&self, ws: Uuid) -> Result<Vec<Member>> {
+        self.get(&format!("/api/workspaces/{ws}/members")).await
+    }
+
+    pub async fn add_member(&self, ws: Uuid, email: &str, role: Role) -> Result<Member> {
+        let body = AddMemberRequest {
+            email: email.into(),
+            role,
+        };
+        self.post(&format!("/api/workspaces/{ws}/members"), &body)
+            .await
+    }
+
+    pub async fn set_member_role(&self, ws: Uuid, user: Uuid, role: Role) -> Result<()> {
+        self.patch::<_, serde_json::Value>(
+            &format!("/api/workspaces/{ws}/members/{user}"),
+            &UpdateMemberRequest { role },
+        )
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn remove_member(&self, ws: Uuid, user: Uuid) -> Result<()> {
+        self.delete(&format!("/api/workspaces/{ws}/members/{user}"))
+            .await
+    }
+}

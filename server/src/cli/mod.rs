@@ -1,0 +1,84 @@
+//! The `qollab` command line: `serve`, `migrate`, and the client and engine commands.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::app::{AppState, bind};
+use crate::config::Config;
+use crate::db::{Db, DbOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "qollab",
+    version,
+    about = "Real-time collaboration for quantum circuits"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (configured by QOLLAB_* environment variables).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve => run(serve()),
+        Command::Migrate => run(migrate()),
+    }
+}
+
+fn run(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    match actix_web::rt::System::new().block_on(fut) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("qollab: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve() -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    crate::telemetry::init(&config.log, config.log_json);
+    if config.jwt_secret_source == crate::config::SecretSource::Generated {
+        tracing::warn!(
+            "QOLLAB_JWT_SECRET is not set: generated one and stored it in {}; set it explicitly when running several processes",
+            config.data_dir.join(crate::config::SECRET_FILE).display()
+        );
+    }
+    eprintln!(
+        "qollab {} starting with:\n{}",
+        env!("CARGO_PKG_VERSION"),
+        config.banner()
+    );
+    let state = AppState::init(config, &DbOptions::default()).await?;
+    let db = state.db.clone();
+    let (server, addr) = bind(state)?;
+    tracing::info!(%addr, "listening");
+    eprintln!("qollab listening on http://{addr}");
+    server.await?;
+    tracing::info!("stopped accepting; closing the database");
+    db.close().await;
+    Ok(())
+}
+
+async fn migrate() -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    crate::telemetry::init(&config.log, config.log_json);
+    let db = Db::connect(&config.database_url, &DbOptions::default()).await?;
+    db.migrate().await?;
+    eprintln!(
+        "migrations applied to {}",
+        crate::config::mask_url(&config.database_url)
+    );
+    db.close().await;
+    Ok(())
+}

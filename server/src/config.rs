@@ -1,0 +1,251 @@
+//! Configuration from `QOLLAB_*` environment variables, with defaults that make a
+//! single-node run on an embedded SQLite file need nothing.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+#[derive(Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub jwt_secret: String,
+    /// Where the JWT secret came from, for the start-up banner.
+    pub jwt_secret_source: SecretSource,
+    pub log: String,
+    pub log_json: bool,
+    pub access_token_ttl_secs: i64,
+    pub refresh_token_ttl_secs: i64,
+    /// Largest JSON body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Auth requests allowed per client IP per minute (brute-force guard).
+    pub auth_rate_per_minute: u32,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+    pub shutdown_timeout_secs: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretSource {
+    Environment,
+    DataDir,
+    Generated,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn env_parse<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T>
+where
+    T::Err: fmt::Display,
+{
+    match env(name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|e| anyhow::anyhow!("{name}={v:?} is not valid: {e}")),
+    }
+}
+
+impl Config {
+    /// Reads the environment. Creates the data dir, and the JWT secret file when no
+    /// secret is configured.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let data_dir = PathBuf::from(env("QOLLAB_DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let mut config = Self::defaults(data_dir)?;
+        config.bind = env_parse("QOLLAB_BIND", config.bind)?;
+        if let Some(url) = env("QOLLAB_DATABASE_URL") {
+            config.database_url = url;
+        }
+        if let Some(secret) = env("QOLLAB_JWT_SECRET") {
+            if secret.len() < 32 {
+                bail!("QOLLAB_JWT_SECRET must be at least 32 characters");
+            }
+            config.jwt_secret = secret;
+            config.jwt_secret_source = SecretSource::Environment;
+        }
+        if let Some(log) = env("QOLLAB_LOG") {
+            config.log = log;
+        }
+        config.log_json = env("QOLLAB_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json"));
+        config.access_token_ttl_secs =
+            env_parse("QOLLAB_ACCESS_TOKEN_TTL_SECS", config.access_token_ttl_secs)?;
+        config.refresh_token_ttl_secs = env_parse(
+            "QOLLAB_REFRESH_TOKEN_TTL_SECS",
+            config.refresh_token_ttl_secs,
+        )?;
+        config.max_body_bytes = env_parse("QOLLAB_MAX_BODY_BYTES", config.max_body_bytes)?;
+        config.auth_rate_per_minute =
+            env_parse("QOLLAB_AUTH_RATE_PER_MINUTE", config.auth_rate_per_minute)?;
+        config.workers = env_parse("QOLLAB_WORKERS", config.workers)?;
+        config.shutdown_timeout_secs =
+            env_parse("QOLLAB_SHUTDOWN_TIMEOUT_SECS", config.shutdown_timeout_secs)?;
+        if config.auth_rate_per_minute == 0 {
+            bail!("QOLLAB_AUTH_RATE_PER_MINUTE must be at least 1");
+        }
+        Ok(config)
+    }
+
+    /// The single-node defaults for a data dir (used by tests too).
+    pub fn defaults(data_dir: PathBuf) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+        let (jwt_secret, jwt_secret_source) = load_or_create_secret(&data_dir)?;
+        Ok(Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: sqlite_url(&data_dir.join("qollab.db")),
+            data_dir,
+            jwt_secret,
+            jwt_secret_source,
+            log: "info".into(),
+            log_json: false,
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+            max_body_bytes: 1 << 20,
+            auth_rate_per_minute: 30,
+            workers: 0,
+            shutdown_timeout_secs: 10,
+        })
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://")
+    }
+
+    /// The effective configuration, one `KEY=value` per line, secrets masked.
+    pub fn banner(&self) -> String {
+        let secret = match self.jwt_secret_source {
+            SecretSource::Environment => "******** (from QOLLAB_JWT_SECRET)".to_string(),
+            SecretSource::DataDir | SecretSource::Generated => format!(
+                "******** (from {})",
+                self.data_dir.join(SECRET_FILE).display()
+            ),
+        };
+        [
+            format!("QOLLAB_BIND={}", self.bind),
+            format!("QOLLAB_DATA_DIR={}", self.data_dir.display()),
+            format!("QOLLAB_DATABASE_URL={}", mask_url(&self.database_url)),
+            format!("QOLLAB_JWT_SECRET={secret}"),
+            format!("QOLLAB_LOG={}", self.log),
+            format!(
+                "QOLLAB_LOG_FORMAT={}",
+                if self.log_json { "json" } else { "text" }
+            ),
+            format!(
+                "QOLLAB_ACCESS_TOKEN_TTL_SECS={}",
+                self.access_token_ttl_secs
+            ),
+            format!(
+                "QOLLAB_REFRESH_TOKEN_TTL_SECS={}",
+                self.refresh_token_ttl_secs
+            ),
+            format!("QOLLAB_MAX_BODY_BYTES={}", self.max_body_bytes),
+            format!("QOLLAB_AUTH_RATE_PER_MINUTE={}", self.auth_rate_per_minute),
+            format!("QOLLAB_WORKERS={}", self.workers),
+            format!(
+                "QOLLAB_SHUTDOWN_TIMEOUT_SECS={}",
+                self.shutdown_timeout_secs
+            ),
+        ]
+        .join("\n")
+    }
+}
+
+pub const SECRET_FILE: &str = "jwt_secret";
+
+pub fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
+fn load_or_create_secret(data_dir: &Path) -> anyhow::Result<(String, SecretSource)> {
+    let path = data_dir.join(SECRET_FILE);
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let existing = existing.trim().to_string();
+        if existing.len() >= 32 {
+            return Ok((existing, SecretSource::DataDir));
+        }
+    }
+    let bytes: [u8; 32] = rand::random();
+    let secret = hex::encode(bytes);
+    write_private(&path, &secret)
+        .with_context(|| format!("cannot write the JWT secret to {}", path.display()))?;
+    Ok((secret, SecretSource::Generated))
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(contents.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    std::fs::write(path, contents)
+}
+
+/// Hides the password of a database URL.
+pub fn mask_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:****@{host}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_passwords_are_masked() {
+        assert_eq!(
+            mask_url("postgres://qollab:s3cret@db:5432/q"),
+            "postgres://qollab:****@db:5432/q"
+        );
+        assert_eq!(
+            mask_url("postgres://root@127.0.0.1/q"),
+            "postgres://root@127.0.0.1/q"
+        );
+        assert_eq!(mask_url("sqlite://./data/q.db"), "sqlite://./data/q.db");
+    }
+
+    #[test]
+    fn a_generated_secret_is_private_and_reused() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let a = Config::defaults(dir.path().to_path_buf()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(a.jwt_secret_source, SecretSource::Generated);
+        let b = Config::defaults(dir.path().to_path_buf()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(b.jwt_secret_source, SecretSource::DataDir);
+        assert_eq!(a.jwt_secret, b.jwt_secret);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(SECRET_FILE))
+                .map(|m| m.permissions().mode() & 0o777)
+                .unwrap_or(0);
+            assert_eq!(mode, 0o600);
+        }
+        assert!(
+            !a.banner().contains(&a.jwt_secret),
+            "banner must mask the secret"
+        );
+    }
+}

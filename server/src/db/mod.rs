@@ -1,0 +1,93 @@
+//! The database: one `Db` handle over SQLite or PostgreSQL. Entities live in
+//! `tables/`, queries grouped by capability in `queries/`.
+
+pub mod queries;
+pub mod tables;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use qollab_migrations::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection};
+
+#[derive(Clone, Debug)]
+pub struct Db {
+    pub conn: DatabaseConnection,
+}
+
+/// Options beyond the URL, mostly for tests (a PostgreSQL schema per test).
+#[derive(Clone, Debug, Default)]
+pub struct DbOptions {
+    pub pg_schema: Option<String>,
+    pub max_connections: Option<u32>,
+}
+
+impl Db {
+    pub async fn connect(url: &str, opts: &DbOptions) -> anyhow::Result<Self> {
+        let mut co = ConnectOptions::new(url.to_string());
+        co.sqlx_logging(false)
+            .connect_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(10));
+        if url.starts_with("sqlite:") {
+            // WAL lets readers proceed during a write; NORMAL sync in WAL mode never
+            // loses a committed transaction to a process crash (only to power loss).
+            co.max_connections(opts.max_connections.unwrap_or(8))
+                .map_sqlx_sqlite_opts(|o| {
+                    o.journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                        .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+                        .busy_timeout(Duration::from_secs(15))
+                        .create_if_missing(true)
+                });
+        } else {
+            co.max_connections(opts.max_connections.unwrap_or(16));
+            if let Some(schema) = &opts.pg_schema {
+                co.set_schema_search_path(schema.clone());
+            }
+        }
+        let conn = Database::connect(co)
+            .await
+            .with_context(|| format!("cannot connect to {}", crate::config::mask_url(url)))?;
+        Ok(Self { conn })
+    }
+
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        Migrator::up(&self.conn, None)
+            .await
+            .context("applying database migrations")
+    }
+
+    pub fn backend(&self) -> DatabaseBackend {
+        self.conn.get_database_backend()
+    }
+
+    /// Readiness: the database answers a trivial query.
+    pub async fn ping(&self) -> bool {
+        self.conn.ping().await.is_ok()
+    }
+
+    /// Creates a PostgreSQL schema (tests isolate themselves in one each).
+    pub async fn create_schema(&self, name: &str) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "schema names are plain identifiers"
+        );
+        self.conn
+            .execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{name}\""))
+            .await?;
+        Ok(())
+    }
+
+    pub async fn close(self) {
+        if let Err(e) = self.conn.close().await {
+            tracing::warn!(error = %e, "closing the database");
+        }
+    }
+}
+
+/// True when the error is a unique-constraint violation (on either backend).
+pub fn is_unique_violation(e: &sea_orm::DbErr) -> bool {
+    matches!(
+        e.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
+}

@@ -1,0 +1,8 @@
+//! Queries grouped by the capability they serve. Each is a method on `Db` (or takes a
+//! connection, so callers can compose them inside one transaction).
+
+pub mod audit;
+pub mod orgs;
+pub mod tokens;
+pub mod users;
+pub mod workspaces;

@@ -1,0 +1,89 @@
+use chrono::Utc;
+use qollab_shared::api::Plan;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use uuid::Uuid;
+
+use crate::db::tables::{org_memberships, organizations, users};
+use crate::db::{Db, is_unique_violation};
+use crate::error::{ApiError, ApiResult};
+use qollab_shared::error::ErrorCode;
+
+pub fn new_org(
+    name: &str,
+    plan: Plan,
+    personal: bool,
+    creator: Uuid,
+) -> organizations::ActiveModel {
+    let q = plan.default_quotas();
+    organizations::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        name: Set(name.to_string()),
+        plan: Set(plan.as_str().to_string()),
+        personal: Set(personal),
+        max_qubits: Set(q.max_qubits),
+        max_concurrent_jobs: Set(q.max_concurrent_jobs),
+        max_shots: Set(q.max_shots),
+        ai_requests_per_day: Set(q.ai_requests_per_day),
+        created_by: Set(creator),
+        created_at: Set(Utc::now()),
+    }
+}
+
+impl Db {
+    /// Creates a user together with their personal organization (free plan), atomically.
+    pub async fn create_user(
+        &self,
+        email: &str,
+        name: &str,
+        password_hash: &str,
+    ) -> ApiResult<(users::Model, organizations::Model)> {
+        let txn = self.conn.begin().await?;
+        let user = users::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            email: Set(email.to_string()),
+            name: Set(name.to_string()),
+            password_hash: Set(password_hash.to_string()),
+            created_at: Set(Utc::now()),
+        };
+        let user = match user.insert(&txn).await {
+            Ok(u) => u,
+            Err(e) if is_unique_violation(&e) => {
+                return Err(ApiError::new(
+                    ErrorCode::EmailTaken,
+                    "an account with this email already exists; log in instead",
+                )
+                .with_details(serde_json::json!({"email": "already registered"})));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let org = new_org(
+            &format!("{}'s organization", user.name),
+            Plan::Free,
+            true,
+            user.id,
+        )
+        .insert(&txn)
+        .await?;
+        org_memberships::ActiveModel {
+            org_id: Set(org.id),
+            user_id: Set(user.id),
+            role: Set("owner".into()),
+            created_at: Set(Utc::now()),
+        }
+        .insert(&txn)
+        .await?;
+        txn.commit().await?;
+        Ok((user, org))
+    }
+
+    pub async fn user_by_email(&self, email: &str) -> ApiResult<Option<users::Model>> {
+        Ok(users::Entity::find()
+            .filter(users::Column::Email.eq(email))
+            .one(&self.conn)
+            .await?)
+    }
+
+    pub async fn user(&self, id: Uuid) -> ApiResult<Option<users::Model>> {
+        Ok(users::Entity::find_by_id(id).one(&self.conn).await?)
+    }
+}

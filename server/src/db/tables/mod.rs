@@ -1,0 +1,11 @@
+//! sea-orm entities, one file per table. Keep them in step with `qollab-migrations`.
+
+pub mod api_tokens;
+pub mod audit_log;
+pub mod org_memberships;
+pub mod organizations;
+pub mod refresh_tokens;
+pub mod sessions;
+pub mod users;
+pub mod workspace_members;
+pub mod workspaces;

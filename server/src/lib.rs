@@ -1,0 +1,13 @@
+//! The Qollab server. `main.rs` is a thin shell over [`cli::main`]; everything else is
+//! here so that the end-to-end tests start exactly the same server.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod ops;
+pub mod orgs;
+pub mod telemetry;
+pub mod workspaces;

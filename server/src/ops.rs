@@ -1,0 +1,157 @@
+//! Operations: liveness, readiness, Prometheus metrics, the OpenAPI document, and the
+//! middleware that gives every request an id, a span, a log line and metrics.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpResponse, web};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use qollab_shared::api::Health;
+use tracing::Instrument;
+use utoipa::OpenApi;
+
+use crate::app::AppState;
+use crate::error::ApiResult;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics_text))
+        .route("/api/openapi.json", web::get().to(openapi));
+}
+
+/// The process-wide Prometheus recorder (metrics macros are global by design).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Suffix("duration_seconds".into()),
+                    &[
+                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                        5.0, 10.0,
+                    ],
+                )
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            match builder.install_recorder() {
+                Ok(h) => h,
+                // Another recorder is installed (embedding); render ours anyway.
+                Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+            }
+        })
+        .clone()
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, body = Health)))]
+pub async fn healthz() -> web::Json<Health> {
+    web::Json(Health {
+        status: "ok".into(),
+    })
+}
+
+#[utoipa::path(get, path = "/readyz", tag = "ops", responses((status = 200, body = Health), (status = 503, body = Health)))]
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    if state.db.ping().await {
+        HttpResponse::Ok().json(Health {
+            status: "ready".into(),
+        })
+    } else {
+        HttpResponse::ServiceUnavailable().json(Health {
+            status: "database unreachable".into(),
+        })
+    }
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text format")))]
+pub async fn metrics_text(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
+}
+
+#[utoipa::path(get, path = "/api/openapi.json", tag = "ops", responses((status = 200, description = "This document")))]
+pub async fn openapi() -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(ApiDoc::openapi()))
+}
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = api.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT or qlb_ API token")
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Qollab", description = "Real-time collaboration for quantum circuits."),
+    modifiers(&BearerAuth),
+    paths(
+        healthz, readyz, metrics_text, openapi,
+        crate::auth::routes::register, crate::auth::routes::login, crate::auth::routes::refresh,
+        crate::auth::routes::logout, crate::auth::routes::me,
+        crate::auth::routes::create_token, crate::auth::routes::list_tokens, crate::auth::routes::delete_token,
+        crate::orgs::list, crate::orgs::create, crate::orgs::get,
+        crate::workspaces::routes::create, crate::workspaces::routes::list, crate::workspaces::routes::get,
+        crate::workspaces::routes::update, crate::workspaces::routes::delete,
+        crate::workspaces::routes::members, crate::workspaces::routes::add_member,
+        crate::workspaces::routes::update_member, crate::workspaces::routes::remove_member,
+    )
+)]
+pub struct ApiDoc;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Accepts a caller's request id if it is short and printable, else makes one.
+fn request_id(req: &ServiceRequest) -> String {
+    req.headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+}
+
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = request_id(&req);
+    let method = req.method().to_string();
+    let span =
+        tracing::info_span!("request", request_id = %id, method = %method, path = %req.path());
+    let started = Instant::now();
+    let mut res = next.call(req).instrument(span.clone()).await?;
+    let elapsed = started.elapsed();
+    let status = res.status().as_u16();
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
+    span.in_scope(|| {
+        tracing::info!(status, route = %route, elapsed_ms = elapsed.as_secs_f64() * 1e3, "request")
+    });
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(REQUEST_ID, v);
+    }
+    metrics::counter!("qollab_http_requests_total", "route" => route.clone(), "method" => method, "status" => status.to_string())
+        .increment(1);
+    metrics::histogram!("qollab_http_request_duration_seconds", "route" => route)
+        .record(elapsed.as_secs_f64());
+    Ok(res)
+}

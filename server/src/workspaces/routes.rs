@@ -1,0 +1,242 @@
+//! `/api/workspaces` and their members.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use qollab_shared::api::{
+    AddMemberRequest, CreateWorkspaceRequest, Member, Role, UpdateMemberRequest,
+    UpdateWorkspaceRequest, Workspace,
+};
+use qollab_shared::validate;
+use uuid::Uuid;
+
+use super::{AsOwner, AsViewer};
+use crate::app::AppState;
+use crate::auth::{AuthUser, client_ip};
+use crate::db::tables::workspaces;
+use crate::error::{ApiError, ApiResult};
+
+const MAX_DESCRIPTION: usize = 10_000;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/workspaces")
+            .route("", web::post().to(create))
+            .route("", web::get().to(list))
+            .route("/{id}", web::get().to(get))
+            .route("/{id}", web::patch().to(update))
+            .route("/{id}", web::delete().to(delete))
+            .route("/{id}/members", web::get().to(members))
+            .route("/{id}/members", web::post().to(add_member))
+            .route("/{id}/members/{user_id}", web::patch().to(update_member))
+            .route("/{id}/members/{user_id}", web::delete().to(remove_member)),
+    );
+}
+
+pub fn workspace_view(w: &workspaces::Model, role: Role) -> Workspace {
+    Workspace {
+        id: w.id,
+        org_id: w.org_id,
+        name: w.name.clone(),
+        description: w.description.clone(),
+        role,
+        created_by: w.created_by,
+        created_at: w.created_at,
+        updated_at: w.updated_at,
+    }
+}
+
+fn description(d: Option<&str>) -> ApiResult<Option<String>> {
+    match d {
+        Some(d) if d.chars().count() > MAX_DESCRIPTION => Err(ApiError::invalid_fields(vec![(
+            "description",
+            format!("must be at most {MAX_DESCRIPTION} characters"),
+        )])),
+        other => Ok(other.map(str::to_string)),
+    }
+}
+
+fn ip(req: &HttpRequest) -> Option<String> {
+    client_ip(req).map(|i| i.to_string())
+}
+
+#[utoipa::path(post, path = "/api/workspaces", tag = "workspaces", request_body = CreateWorkspaceRequest,
+    responses((status = 201, body = Workspace), (status = 404), (status = 422)), security(("bearer" = [])))]
+pub async fn create(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: web::Json<CreateWorkspaceRequest>,
+) -> ApiResult<HttpResponse> {
+    let name =
+        validate::name(&body.name).map_err(|m| ApiError::invalid_fields(vec![("name", m)]))?;
+    let desc = description(body.description.as_deref())?.unwrap_or_default();
+    let org_id = match body.org_id {
+        Some(id) => {
+            state
+                .db
+                .org_for(id, user.id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("organization"))?
+                .0
+                .id
+        }
+        None => {
+            state
+                .db
+                .personal_org(user.id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("personal organization"))?
+                .id
+        }
+    };
+    let ws = state
+        .db
+        .create_workspace(org_id, user.id, &name, &desc)
+        .await?;
+    Ok(HttpResponse::Created().json(workspace_view(&ws, Role::Owner)))
+}
+
+#[utoipa::path(get, path = "/api/workspaces", tag = "workspaces",
+    responses((status = 200, body = Vec<Workspace>)), security(("bearer" = [])))]
+pub async fn list(
+    state: web::Data<AppState>,
+    user: AuthUser,
+) -> ApiResult<web::Json<Vec<Workspace>>> {
+    let list = state.db.workspaces_of(user.id).await?;
+    Ok(web::Json(
+        list.iter().map(|(w, r)| workspace_view(w, *r)).collect(),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/workspaces/{id}", tag = "workspaces", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Workspace), (status = 404)), security(("bearer" = [])))]
+pub async fn get(access: AsViewer) -> ApiResult<web::Json<Workspace>> {
+    Ok(web::Json(workspace_view(&access.workspace, access.role)))
+}
+
+#[utoipa::path(patch, path = "/api/workspaces/{id}", tag = "workspaces", params(("id" = Uuid, Path)),
+    request_body = UpdateWorkspaceRequest,
+    responses((status = 200, body = Workspace), (status = 403), (status = 404), (status = 422)), security(("bearer" = [])))]
+pub async fn update(
+    state: web::Data<AppState>,
+    access: AsOwner,
+    body: web::Json<UpdateWorkspaceRequest>,
+) -> ApiResult<web::Json<Workspace>> {
+    let name = match &body.name {
+        Some(n) => {
+            Some(validate::name(n).map_err(|m| ApiError::invalid_fields(vec![("name", m)]))?)
+        }
+        None => None,
+    };
+    let desc = description(body.description.as_deref())?;
+    let ws = state
+        .db
+        .update_workspace(access.workspace.id, name.as_deref(), desc.as_deref())
+        .await?;
+    Ok(web::Json(workspace_view(&ws, access.role)))
+}
+
+#[utoipa::path(delete, path = "/api/workspaces/{id}", tag = "workspaces", params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
+pub async fn delete(
+    state: web::Data<AppState>,
+    access: AsOwner,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    state
+        .db
+        .delete_workspace(access.workspace.id, access.user.id, ip(&req))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(get, path = "/api/workspaces/{id}/members", tag = "workspaces", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Vec<Member>), (status = 404)), security(("bearer" = [])))]
+pub async fn members(
+    state: web::Data<AppState>,
+    access: AsViewer,
+) -> ApiResult<web::Json<Vec<Member>>> {
+    Ok(web::Json(state.db.members(access.workspace.id).await?))
+}
+
+/// Adds a registered person by email. There are no pending invitations: someone
+/// without an account is told to register first.
+#[utoipa::path(post, path = "/api/workspaces/{id}/members", tag = "workspaces", params(("id" = Uuid, Path)),
+    request_body = AddMemberRequest,
+    responses((status = 201, body = Member), (status = 403), (status = 404), (status = 409), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn add_member(
+    state: web::Data<AppState>,
+    access: AsOwner,
+    req: HttpRequest,
+    body: web::Json<AddMemberRequest>,
+) -> ApiResult<HttpResponse> {
+    let email =
+        validate::email(&body.email).map_err(|m| ApiError::invalid_fields(vec![("email", m)]))?;
+    let Some(user) = state.db.user_by_email(&email).await? else {
+        return Err(ApiError::not_found("user").with_details(
+            serde_json::json!({"email": "no account with this email; ask them to register first"}),
+        ));
+    };
+    let member = state
+        .db
+        .add_member(
+            access.workspace.id,
+            &user,
+            body.role,
+            access.user.id,
+            ip(&req),
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(member))
+}
+
+fn member_id(path: &(String, String)) -> ApiResult<Uuid> {
+    Uuid::parse_str(&path.1).map_err(|_| ApiError::not_found("member"))
+}
+
+#[utoipa::path(patch, path = "/api/workspaces/{id}/members/{user_id}", tag = "workspaces",
+    params(("id" = Uuid, Path), ("user_id" = Uuid, Path)), request_body = UpdateMemberRequest,
+    responses((status = 204), (status = 403), (status = 404), (status = 409)), security(("bearer" = [])))]
+pub async fn update_member(
+    state: web::Data<AppState>,
+    access: AsOwner,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Json<UpdateMemberRequest>,
+) -> ApiResult<HttpResponse> {
+    let user_id = member_id(&path)?;
+    state
+        .db
+        .set_member_role(
+            access.workspace.id,
+            user_id,
+            body.role,
+            access.user.id,
+            ip(&req),
+        )
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Owners remove anyone; any member may remove themselves (leave). The last owner
+/// can do neither.
+#[utoipa::path(delete, path = "/api/workspaces/{id}/members/{user_id}", tag = "workspaces",
+    params(("id" = Uuid, Path), ("user_id" = Uuid, Path)),
+    responses((status = 204), (status = 403), (status = 404), (status = 409)), security(("bearer" = [])))]
+pub async fn remove_member(
+    state: web::Data<AppState>,
+    access: AsViewer,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> ApiResult<HttpResponse> {
+    let user_id = member_id(&path)?;
+    if user_id != access.user.id && access.role < Role::Owner {
+        return Err(ApiError::forbidden(
+            "only owners remove other members; you may only remove yourself",
+        ));
+    }
+    state
+        .db
+        .remove_member(access.workspace.id, user_id, access.user.id, ip(&req))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

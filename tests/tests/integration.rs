@@ -1,0 +1,10 @@
+//! All end-to-end tests in one binary (one link, shared harness).
+
+mod common;
+
+mod bad_input;
+mod identity;
+mod isolation;
+mod operations;
+mod restart;
+mod roles;
