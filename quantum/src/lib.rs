@@ -5,9 +5,11 @@
 //! [`Cancel`] flag and report progress through a callback so that callers can
 //! run them on a blocking pool.
 
+pub mod commands;
 pub mod device;
 pub mod equiv;
 pub mod gates;
+pub mod noise;
 pub mod opt;
 pub mod qasm;
 pub mod route;

@@ -143,11 +143,21 @@ pub fn optimize_logical(
         2 => 4,
         _ => 20,
     };
-    for _ in 0..rounds {
+    let score = |c: &Circuit| {
+        let s = stats(c);
+        (s.gates, s.two_qubit_gates)
+    };
+    let mut best = c.clone();
+    for round in 0..rounds {
         if cancel.load(Ordering::Relaxed) {
             return Err(EngineError::Cancelled);
         }
         let mut changed = false;
+        if level >= 2 && round > 0 {
+            if let Some(s) = &style {
+                changed |= passes::hadamard_reduction(&mut c, s);
+            }
+        }
         while passes::cancel_and_merge(&mut c) {
             changed = true;
         }
@@ -161,11 +171,14 @@ pub fn optimize_logical(
             changed |= passes::resynthesize_1q(&mut c, basis);
             changed |= passes::drop_diagonal_before_measure(&mut c);
         }
+        if score(&c) < score(&best) {
+            best = c.clone();
+        }
         if !changed {
             break;
         }
     }
-    Ok(c)
+    Ok(if score(&c) <= score(&best) { c } else { best })
 }
 
 /// Optimizes (and, with a device, lays out and routes) a circuit, then checks

@@ -580,3 +580,186 @@ mod tests {
         verified(&a, &b);
     }
 }
+
+fn is_h(ins: &Instruction) -> bool {
+    ins.condition.is_none() && matches!(ins.as_gate(), Some((Gate::H, _)))
+}
+
+/// The angle of a 1-qubit `rz`/`p`-family gate that is ±π/2 (an S or S† up to phase).
+fn quarter_turn(ins: &Instruction) -> Option<f64> {
+    if ins.condition.is_some() {
+        return None;
+    }
+    let (g, p) = ins.as_gate()?;
+    let (theta, _) = phase_angle(g, p)?;
+    let t = wrap_angle(theta);
+    (is_zero_angle(t - FRAC_PI_2, TOL) || is_zero_angle(t + FRAC_PI_2, TOL)).then_some(t)
+}
+
+/// Hadamard reduction (Nam et al., Fig. 4): `H⊗H·CX·H⊗H` becomes the reversed
+/// CX; `H S CX S† H` on the target becomes `S† CX S`; `H S H` becomes `S† H S†`
+/// so that the phases can merge with their neighbours.
+pub fn hadamard_reduction(c: &mut Circuit, style: &PhaseStyle) -> bool {
+    let n = c.num_qubits();
+    let len = c.instructions.len();
+    // Per-qubit neighbours of each instruction.
+    let mut prev: Vec<Vec<Option<usize>>> = c
+        .instructions
+        .iter()
+        .map(|i| vec![None; i.qubits.len()])
+        .collect();
+    let mut next = prev.clone();
+    let mut last: Vec<Option<(usize, usize)>> = vec![None; n];
+    for (i, ins) in c.instructions.iter().enumerate() {
+        for (k, &q) in ins.qubits.iter().enumerate() {
+            if let Some((j, kj)) = last[q] {
+                next[j][kj] = Some(i);
+                prev[i][k] = Some(j);
+            }
+            last[q] = Some((i, k));
+        }
+    }
+    let mut new: Vec<Option<Instruction>> = c.instructions.iter().cloned().map(Some).collect();
+    let mut touched = vec![false; len];
+    let mut changed = false;
+    let free = |idx: &[usize], touched: &[bool]| idx.iter().all(|&i| !touched[i]);
+    for i in 0..len {
+        let ins = &c.instructions[i];
+        if ins.condition.is_some() || touched[i] {
+            continue;
+        }
+        match ins.as_gate() {
+            Some((Gate::Cx, _)) => {
+                let (pc, pt, nc, nt) = (prev[i][0], prev[i][1], next[i][0], next[i][1]);
+                if let (Some(pc), Some(pt), Some(nc), Some(nt)) = (pc, pt, nc, nt) {
+                    let all_h = [pc, pt, nc, nt].iter().all(|&j| is_h(&c.instructions[j]));
+                    if all_h && free(&[pc, pt, nc, nt, i], &touched) {
+                        for j in [pc, pt, nc, nt] {
+                            new[j] = None;
+                            touched[j] = true;
+                        }
+                        new[i] = Some(Instruction::gate(
+                            Gate::Cx,
+                            vec![],
+                            vec![ins.qubits[1], ins.qubits[0]],
+                        ));
+                        touched[i] = true;
+                        changed = true;
+                        continue;
+                    }
+                }
+                // Target side: h, s(±), cx, s(∓), h.
+                let (Some(p1), Some(n1)) = (pt, nt) else {
+                    continue;
+                };
+                let (Some(a), Some(b)) = (
+                    quarter_turn(&c.instructions[p1]),
+                    quarter_turn(&c.instructions[n1]),
+                ) else {
+                    continue;
+                };
+                if !is_zero_angle(a + b, TOL) {
+                    continue;
+                }
+                let (Some(p2), Some(n2)) = (prev[p1][0], next[n1][0]) else {
+                    continue;
+                };
+                if is_h(&c.instructions[p2])
+                    && is_h(&c.instructions[n2])
+                    && free(&[p1, p2, n1, n2, i], &touched)
+                {
+                    let t = ins.qubits[1];
+                    let (ga, pa, gpa) = emit_phase(-a, style);
+                    let (gb, pb, gpb) = emit_phase(-b, style);
+                    // Old phases: own phases of the two gates; new ones replace them.
+                    let old_gp: f64 = [p1, n1]
+                        .iter()
+                        .filter_map(|&j| {
+                            c.instructions[j]
+                                .as_gate()
+                                .and_then(|(g, p)| phase_angle(g, p))
+                        })
+                        .map(|(_, gp)| gp)
+                        .sum();
+                    c.global_phase += old_gp - gpa - gpb;
+                    new[p2] = None;
+                    new[n2] = None;
+                    new[p1] = Some(Instruction::gate(ga, pa, vec![t]));
+                    new[n1] = Some(Instruction::gate(gb, pb, vec![t]));
+                    for j in [p1, p2, n1, n2, i] {
+                        touched[j] = true;
+                    }
+                    changed = true;
+                }
+            }
+            Some((Gate::H, _)) => {
+                // h, s(±), h → s(∓), h, s(∓)
+                let Some(m) = next[i][0] else { continue };
+                let Some(a) = quarter_turn(&c.instructions[m]) else {
+                    continue;
+                };
+                let Some(h2) = next[m][0] else { continue };
+                if !is_h(&c.instructions[h2]) || !free(&[i, m, h2], &touched) {
+                    continue;
+                }
+                let q = ins.qubits[0];
+                let (g, p, gp) = emit_phase(-a, style);
+                let before = matrix(Gate::H, &[])
+                    .mul(&matrix(Gate::P, &[a]))
+                    .mul(&matrix(Gate::H, &[]));
+                let after = matrix(Gate::P, &[-a])
+                    .mul(&matrix(Gate::H, &[]))
+                    .mul(&matrix(Gate::P, &[-a]));
+                let (_, rel) = before.distance_up_to_phase(&after);
+                let old_gp = c.instructions[m]
+                    .as_gate()
+                    .and_then(|(g, p)| phase_angle(g, p))
+                    .map_or(0.0, |x| x.1);
+                c.global_phase += old_gp + rel - 2.0 * gp;
+                new[i] = Some(Instruction::gate(g, p.clone(), vec![q]));
+                new[m] = Some(Instruction::gate(Gate::H, vec![], vec![q]));
+                new[h2] = Some(Instruction::gate(g, p, vec![q]));
+                for j in [i, m, h2] {
+                    touched[j] = true;
+                }
+                changed = true;
+            }
+            _ => {}
+        }
+    }
+    if changed {
+        c.instructions = new.into_iter().flatten().collect();
+    }
+    changed
+}
+
+#[cfg(test)]
+mod hadamard_tests {
+    use super::*;
+    use crate::equiv::{EquivStatus, check};
+    use std::sync::atomic::AtomicBool;
+
+    #[test]
+    fn hadamard_rules_preserve_the_unitary_and_remove_hadamards() {
+        let src = "OPENQASM 2.0; include \"qelib1.inc\"; qreg q[3]; h q[0]; h q[1]; cx q[0], q[1]; h q[0]; h q[1]; h q[2]; s q[2]; cx q[0], q[2]; sdg q[2]; h q[2]; h q[1]; rz(pi/2) q[1]; h q[1]; h q[0]; sdg q[0]; h q[0];";
+        let a = crate::qasm::parse(src).unwrap();
+        for style in [
+            PhaseStyle::Named,
+            PhaseStyle::Gate(Gate::Rz),
+            PhaseStyle::Gate(Gate::P),
+        ] {
+            let mut b = a.clone();
+            assert!(hadamard_reduction(&mut b, &style));
+            let hs = b.instructions.iter().filter(|i| is_h(i)).count();
+            assert_eq!(hs, 2, "{:?}", b.instructions);
+            // Exact including global phase: compare the unitaries directly.
+            let r = check(&a, &b, None, &AtomicBool::new(false));
+            assert_eq!(r.status, EquivStatus::Verified);
+            let ua = crate::sim::statevector(&a, 10, &AtomicBool::new(false)).unwrap();
+            let ub = crate::sim::statevector(&b, 10, &AtomicBool::new(false)).unwrap();
+            for (x, y) in ua.iter().zip(&ub) {
+                assert!((x - y).norm() < 1e-9, "global phase bookkeeping");
+            }
+        }
+    }
+}

@@ -63,7 +63,7 @@ pub fn memory_bytes(n: usize) -> u128 {
     16u128 << n
 }
 
-pub(crate) fn check_memory(n: usize, limit: usize) -> Result<(), EngineError> {
+pub fn check_memory(n: usize, limit: usize) -> Result<(), EngineError> {
     if n > limit {
         return Err(EngineError::TooManyQubits {
             qubits: n,
@@ -87,7 +87,7 @@ pub fn format_bits(circuit: &Circuit, bits: &[bool]) -> String {
     parts.join(" ")
 }
 
-pub(crate) fn condition_holds(circuit: &Circuit, cond: &Condition, bits: &[bool]) -> bool {
+pub fn condition_holds(circuit: &Circuit, cond: &Condition, bits: &[bool]) -> bool {
     match cond {
         Condition::Bit { clbit, value } => bits.get(*clbit).copied().unwrap_or(false) == *value,
         Condition::Register { register, value } => {
