@@ -16,6 +16,7 @@ use crate::auth::AuthLimiter;
 use crate::auth::credentials::JwtKeys;
 use crate::config::Config;
 use crate::db::{Db, DbOptions};
+use crate::docs::rooms::Rooms;
 use crate::error::ApiError;
 
 /// Everything a handler may need; cloned cheaply into every worker.
@@ -26,6 +27,7 @@ pub struct AppState {
     pub keys: JwtKeys,
     pub auth_limiter: AuthLimiter,
     pub metrics: PrometheusHandle,
+    pub rooms: Arc<Rooms>,
 }
 
 impl AppState {
@@ -34,6 +36,7 @@ impl AppState {
         let db = Db::connect(&config.database_url, db_opts).await?;
         db.migrate().await?;
         Ok(Self {
+            rooms: Rooms::start(db.clone(), config.docs.clone()),
             keys: JwtKeys::new(&config.jwt_secret),
             auth_limiter: AuthLimiter::per_minute(config.auth_rate_per_minute),
             metrics: crate::ops::metrics_handle(),
@@ -100,7 +103,9 @@ pub fn configure(state: &AppState, cfg: &mut web::ServiceConfig) {
         .configure(crate::ops::configure)
         .configure(crate::auth::routes::configure)
         .configure(crate::orgs::configure)
-        .configure(crate::workspaces::routes::configure);
+        .configure(crate::workspaces::routes::configure)
+        .configure(crate::docs::routes::configure)
+        .configure(crate::docs::socket::configure);
 }
 
 /// Binds the HTTP server (port 0 picks a free port) and returns it with its address.

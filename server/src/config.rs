@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
+use crate::docs::rooms::DocsConfig;
+
 #[derive(Clone)]
 pub struct Config {
     pub bind: SocketAddr,
@@ -26,6 +28,8 @@ pub struct Config {
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
     pub shutdown_timeout_secs: u64,
+    /// Live documents: frame and rate limits, compaction, heartbeats.
+    pub docs: DocsConfig,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,6 +89,29 @@ impl Config {
         config.workers = env_parse("QOLLAB_WORKERS", config.workers)?;
         config.shutdown_timeout_secs =
             env_parse("QOLLAB_SHUTDOWN_TIMEOUT_SECS", config.shutdown_timeout_secs)?;
+        let d = &mut config.docs;
+        d.max_frame_bytes = env_parse("QOLLAB_DOC_MAX_FRAME_BYTES", d.max_frame_bytes)?;
+        d.max_messages_per_sec =
+            env_parse("QOLLAB_DOC_MAX_MESSAGES_PER_SEC", d.max_messages_per_sec)?;
+        d.max_peers_per_room = env_parse("QOLLAB_DOC_MAX_PEERS", d.max_peers_per_room)?;
+        d.compact_every_updates =
+            env_parse("QOLLAB_DOC_COMPACT_EVERY_UPDATES", d.compact_every_updates)?;
+        d.compact_every = secs(env_parse(
+            "QOLLAB_DOC_COMPACT_EVERY_SECS",
+            d.compact_every.as_secs(),
+        )?);
+        d.unload_grace = secs(env_parse(
+            "QOLLAB_DOC_UNLOAD_GRACE_SECS",
+            d.unload_grace.as_secs(),
+        )?);
+        d.ping_interval = secs(env_parse("QOLLAB_WS_PING_SECS", d.ping_interval.as_secs())?);
+        d.idle_timeout = secs(env_parse(
+            "QOLLAB_WS_IDLE_TIMEOUT_SECS",
+            d.idle_timeout.as_secs(),
+        )?);
+        if d.compact_every_updates == 0 || d.ping_interval.is_zero() || d.compact_every.is_zero() {
+            bail!("QOLLAB_DOC_COMPACT_EVERY_*, QOLLAB_WS_PING_SECS must be at least 1");
+        }
         if config.auth_rate_per_minute == 0 {
             bail!("QOLLAB_AUTH_RATE_PER_MINUTE must be at least 1");
         }
@@ -110,6 +137,7 @@ impl Config {
             auth_rate_per_minute: 30,
             workers: 0,
             shutdown_timeout_secs: 10,
+            docs: DocsConfig::default(),
         })
     }
 
@@ -155,6 +183,10 @@ impl Config {
         ]
         .join("\n")
     }
+}
+
+fn secs(n: u64) -> std::time::Duration {
+    std::time::Duration::from_secs(n)
 }
 
 pub const SECRET_FILE: &str = "jwt_secret";

@@ -111,6 +111,12 @@ impl utoipa::Modify for BearerAuth {
         crate::workspaces::routes::update, crate::workspaces::routes::delete,
         crate::workspaces::routes::members, crate::workspaces::routes::add_member,
         crate::workspaces::routes::update_member, crate::workspaces::routes::remove_member,
+        crate::docs::routes::create, crate::docs::routes::list, crate::docs::routes::get,
+        crate::docs::routes::rename, crate::docs::routes::delete,
+        crate::docs::routes::export_qasm, crate::docs::routes::import_qasm,
+        crate::docs::routes::get_update, crate::docs::routes::post_update,
+        crate::docs::routes::versions, crate::docs::routes::create_version, crate::docs::routes::restore,
+        crate::docs::socket::connect,
     )
 )]
 pub struct ApiDoc;

@@ -271,3 +271,67 @@ mod tests {
         assert!(f.ai_requests_per_day <= p.ai_requests_per_day);
     }
 }
+
+/// A circuit document of a workspace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DocSummary {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub name: String,
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Something wrong in a document's current content (a concurrent edit removed a qubit
+/// an op uses, a foreign client wrote a malformed op, …).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DocProblem {
+    pub code: String,
+    pub message: String,
+    pub op_index: Option<usize>,
+}
+
+/// A document with live statistics of its current content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DocDetail {
+    #[serde(flatten)]
+    pub doc: DocSummary,
+    pub stats: crate::doc::CircuitStats,
+    pub problems: Vec<DocProblem>,
+    /// Peers connected to the document right now (on this server).
+    pub connected_peers: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreateDocRequest {
+    pub name: String,
+    /// OpenQASM 2.0 or 3 source to seed the document with.
+    #[serde(default)]
+    pub qasm: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RenameDocRequest {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DocVersion {
+    pub id: Uuid,
+    pub name: String,
+    /// `named`, `auto` (taken at compaction) or `restore` (taken before a restore).
+    pub kind: String,
+    pub author_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreateVersionRequest {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RestoreRequest {
+    pub version_id: Uuid,
+}

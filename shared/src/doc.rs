@@ -14,6 +14,7 @@
 
 mod expr;
 mod ir;
+mod stats;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use yrs::{
 
 pub use expr::{ExprError, MAX_EXPR_LEN, eval_expr, format_angle};
 pub use ir::IrError;
+pub use stats::{CircuitStats, stats};
 
 use crate::circuit::Gate;
 

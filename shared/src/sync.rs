@@ -388,6 +388,11 @@ impl Connection {
         self.access
     }
 
+    /// Changes what the peer may do from now on (a role changed while connected).
+    pub fn set_access(&mut self, access: Access) {
+        self.access = access;
+    }
+
     /// True once the peer has answered our sync step 1 with a step 2.
     pub fn is_synced(&self) -> bool {
         self.synced

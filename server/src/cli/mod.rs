@@ -61,11 +61,14 @@ async fn serve() -> anyhow::Result<()> {
     );
     let state = AppState::init(config, &DbOptions::default()).await?;
     let db = state.db.clone();
+    let rooms = state.rooms.clone();
     let (server, addr) = bind(state)?;
     tracing::info!(%addr, "listening");
     eprintln!("qollab listening on http://{addr}");
     server.await?;
-    tracing::info!("stopped accepting; closing the database");
+    tracing::info!("stopped accepting; compacting open documents");
+    rooms.flush().await;
+    tracing::info!("closing the database");
     db.close().await;
     Ok(())
 }

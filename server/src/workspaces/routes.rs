@@ -17,18 +17,24 @@ use crate::error::{ApiError, ApiResult};
 const MAX_DESCRIPTION: usize = 10_000;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/api/workspaces")
-            .route("", web::post().to(create))
-            .route("", web::get().to(list))
-            .route("/{id}", web::get().to(get))
-            .route("/{id}", web::patch().to(update))
-            .route("/{id}", web::delete().to(delete))
-            .route("/{id}/members", web::get().to(members))
-            .route("/{id}/members", web::post().to(add_member))
-            .route("/{id}/members/{user_id}", web::patch().to(update_member))
-            .route("/{id}/members/{user_id}", web::delete().to(remove_member)),
-    );
+    // Plain routes, not a scope: other capabilities (docs, jobs) add routes under
+    // `/api/workspaces/{id}/…`, which a scope here would shadow.
+    const W: &str = "/api/workspaces/{id}";
+    cfg.route("/api/workspaces", web::post().to(create))
+        .route("/api/workspaces", web::get().to(list))
+        .route(W, web::get().to(get))
+        .route(W, web::patch().to(update))
+        .route(W, web::delete().to(delete))
+        .route(&format!("{W}/members"), web::get().to(members))
+        .route(&format!("{W}/members"), web::post().to(add_member))
+        .route(
+            &format!("{W}/members/{{user_id}}"),
+            web::patch().to(update_member),
+        )
+        .route(
+            &format!("{W}/members/{{user_id}}"),
+            web::delete().to(remove_member),
+        );
 }
 
 pub fn workspace_view(w: &workspaces::Model, role: Role) -> Workspace {
@@ -141,10 +147,14 @@ pub async fn delete(
     access: AsOwner,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
+    let docs = state.db.docs_in(access.workspace.id).await?;
     state
         .db
         .delete_workspace(access.workspace.id, access.user.id, ip(&req))
         .await?;
+    for d in docs {
+        state.rooms.close_doc(d.id, "the workspace was deleted");
+    }
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -214,6 +224,9 @@ pub async fn update_member(
             ip(&req),
         )
         .await?;
+    state
+        .rooms
+        .membership_changed(access.workspace.id, user_id, Some(body.role));
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -238,5 +251,8 @@ pub async fn remove_member(
         .db
         .remove_member(access.workspace.id, user_id, access.user.id, ip(&req))
         .await?;
+    state
+        .rooms
+        .membership_changed(access.workspace.id, user_id, None);
     Ok(HttpResponse::NoContent().finish())
 }

@@ -2,6 +2,7 @@
 //! connection, so callers can compose them inside one transaction).
 
 pub mod audit;
+pub mod docs;
 pub mod orgs;
 pub mod tokens;
 pub mod users;

@@ -2,6 +2,10 @@
 
 pub mod api_tokens;
 pub mod audit_log;
+pub mod doc_snapshots;
+pub mod doc_updates;
+pub mod doc_versions;
+pub mod docs;
 pub mod org_memberships;
 pub mod organizations;
 pub mod refresh_tokens;

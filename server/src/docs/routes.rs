@@ -1,0 +1,346 @@
+//! Documents over REST: create (optionally from OpenQASM), list, inspect with live
+//! stats, rename, delete, OpenQASM export and server-side edit, binary Yjs state,
+//! versions and restore.
+
+use actix_web::http::header::ContentType;
+use actix_web::{HttpResponse, web};
+use qollab_quantum::qasm::{self, Dialect};
+use qollab_shared::api::{
+    CreateDocRequest, CreateVersionRequest, DocDetail, DocSummary, DocVersion, RenameDocRequest,
+    RestoreRequest,
+};
+use qollab_shared::doc::{self, DocCircuit};
+use qollab_shared::error::ErrorCode;
+use qollab_shared::sync::DecodedUpdate;
+use qollab_shared::validate;
+use serde::Deserialize;
+
+use super::{DocEditor, DocViewer, initial_state, problem_view, scratch, server_edit, summary};
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::workspaces::{AsEditor, AsViewer};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/workspaces/{id}/docs", web::post().to(create))
+        .route("/api/workspaces/{id}/docs", web::get().to(list))
+        .service(
+            web::scope("/api/docs/{id}")
+                .route("", web::get().to(get))
+                .route("", web::patch().to(rename))
+                .route("", web::delete().to(delete))
+                .route("/qasm", web::get().to(export_qasm))
+                .route("/qasm", web::put().to(import_qasm))
+                .route("/update", web::get().to(get_update))
+                .route("/update", web::post().to(post_update))
+                .route("/versions", web::get().to(versions))
+                .route("/versions", web::post().to(create_version))
+                .route("/restore", web::post().to(restore)),
+        );
+}
+
+fn name_of(raw: &str) -> ApiResult<String> {
+    validate::name(raw).map_err(|m| ApiError::invalid_fields(vec![("name", m)]))
+}
+
+/// Parses OpenQASM into document form; errors carry `line:col`.
+fn circuit_from_qasm(src: &str, name: &str) -> ApiResult<DocCircuit> {
+    let circuit = qasm::parse_flat(src).map_err(|e| {
+        ApiError::new(ErrorCode::InvalidQasm, e.to_string())
+            .with_details(serde_json::json!({"line": e.line, "col": e.col, "message": e.message}))
+    })?;
+    DocCircuit::from_circuit(&circuit, name)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidQasm, e.to_string()))
+}
+
+#[utoipa::path(post, path = "/api/workspaces/{id}/docs", tag = "docs", params(("id" = uuid::Uuid, Path)),
+    request_body = CreateDocRequest,
+    responses((status = 201, body = DocSummary), (status = 403), (status = 404), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn create(
+    state: web::Data<AppState>,
+    access: AsEditor,
+    body: web::Json<CreateDocRequest>,
+) -> ApiResult<HttpResponse> {
+    let name = name_of(&body.name)?;
+    let circuit = match &body.qasm {
+        Some(src) => circuit_from_qasm(src, &name)?,
+        None => DocCircuit {
+            name: name.clone(),
+            ..Default::default()
+        },
+    };
+    let doc = state
+        .db
+        .create_doc(
+            access.workspace.id,
+            &name,
+            access.user.id,
+            Some(initial_state(&circuit)),
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(summary(&doc)))
+}
+
+#[utoipa::path(get, path = "/api/workspaces/{id}/docs", tag = "docs", params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Vec<DocSummary>), (status = 404)), security(("bearer" = [])))]
+pub async fn list(
+    state: web::Data<AppState>,
+    access: AsViewer,
+) -> ApiResult<web::Json<Vec<DocSummary>>> {
+    let docs = state.db.docs_in(access.workspace.id).await?;
+    Ok(web::Json(docs.iter().map(summary).collect()))
+}
+
+#[utoipa::path(get, path = "/api/docs/{id}", tag = "docs", params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = DocDetail), (status = 404)), security(("bearer" = [])))]
+pub async fn get(state: web::Data<AppState>, access: DocViewer) -> ApiResult<web::Json<DocDetail>> {
+    let room = state.rooms.open(&access.doc).await?;
+    let read = room.with_awareness(|a| doc::read(a.doc()));
+    let peers = room.peer_count();
+    state.rooms.unload_when_idle(&room);
+    Ok(web::Json(DocDetail {
+        doc: summary(&access.doc),
+        stats: doc::stats(&read.circuit),
+        problems: read.problems.iter().map(problem_view).collect(),
+        connected_peers: peers,
+    }))
+}
+
+#[utoipa::path(patch, path = "/api/docs/{id}", tag = "docs", params(("id" = uuid::Uuid, Path)),
+    request_body = RenameDocRequest,
+    responses((status = 200, body = DocSummary), (status = 403), (status = 404), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn rename(
+    state: web::Data<AppState>,
+    access: DocEditor,
+    body: web::Json<RenameDocRequest>,
+) -> ApiResult<web::Json<DocSummary>> {
+    let name = name_of(&body.name)?;
+    let doc = state.db.rename_doc(access.doc.id, &name).await?;
+    Ok(web::Json(summary(&doc)))
+}
+
+#[utoipa::path(delete, path = "/api/docs/{id}", tag = "docs", params(("id" = uuid::Uuid, Path)),
+    responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
+pub async fn delete(state: web::Data<AppState>, access: DocEditor) -> ApiResult<HttpResponse> {
+    state
+        .rooms
+        .close_doc(access.doc.id, "the document was deleted");
+    state.db.delete_doc(access.doc.id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct ExportQuery {
+    /// `qasm2` (default) or `qasm3`.
+    #[serde(default)]
+    pub dialect: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/docs/{id}/qasm", tag = "docs", params(("id" = uuid::Uuid, Path), ExportQuery),
+    responses((status = 200, content_type = "text/plain"), (status = 404), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn export_qasm(
+    state: web::Data<AppState>,
+    access: DocViewer,
+    query: web::Query<ExportQuery>,
+) -> ApiResult<HttpResponse> {
+    let dialect = match query.dialect.as_deref() {
+        None | Some("qasm2") => Dialect::Qasm2,
+        Some("qasm3") => Dialect::Qasm3,
+        Some(other) => {
+            return Err(ApiError::invalid_fields(vec![(
+                "dialect",
+                format!("{other:?} is not one of qasm2, qasm3"),
+            )]));
+        }
+    };
+    let room = state.rooms.open(&access.doc).await?;
+    let read = room.with_awareness(|a| doc::read(a.doc()));
+    state.rooms.unload_when_idle(&room);
+    let circuit = read.circuit.to_circuit().map_err(|problems| {
+        ApiError::new(
+            ErrorCode::InvalidInput,
+            format!(
+                "the document is not a valid circuit right now ({} problem(s)); fix them first",
+                problems.len()
+            ),
+        )
+        .with_details(serde_json::json!({
+            "problems": problems.iter().map(problem_view).collect::<Vec<_>>()
+        }))
+    })?;
+    let text = qasm::write(&circuit, dialect)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidInput, format!("cannot export: {e}")))?;
+    Ok(HttpResponse::Ok()
+        .content_type(ContentType::plaintext())
+        .body(text))
+}
+
+/// Replaces the circuit with the OpenQASM in the body, as one CRDT transaction that every
+/// connected peer sees live. The document's name and notes are kept.
+#[utoipa::path(put, path = "/api/docs/{id}/qasm", tag = "docs", params(("id" = uuid::Uuid, Path)),
+    request_body(content = String, content_type = "text/plain"),
+    responses((status = 200, body = DocDetail), (status = 403), (status = 404), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn import_qasm(
+    state: web::Data<AppState>,
+    access: DocEditor,
+    body: String,
+) -> ApiResult<web::Json<DocDetail>> {
+    let mut circuit = circuit_from_qasm(&body, &access.doc.name)?;
+    let read = server_edit(&state, &access.doc, |txn| {
+        let current = doc::read_txn(txn).circuit;
+        circuit.name = if current.name.is_empty() {
+            circuit.name.clone()
+        } else {
+            current.name
+        };
+        circuit.notes = current.notes;
+        doc::write_txn(txn, &circuit);
+        Ok(doc::read_txn(txn))
+    })
+    .await?;
+    Ok(web::Json(DocDetail {
+        doc: summary(&access.doc),
+        stats: doc::stats(&read.circuit),
+        problems: read.problems.iter().map(problem_view).collect(),
+        connected_peers: 0,
+    }))
+}
+
+#[utoipa::path(get, path = "/api/docs/{id}/update", tag = "docs", params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, description = "the whole state as one Yjs v1 update", content_type = "application/octet-stream"), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn get_update(state: web::Data<AppState>, access: DocViewer) -> ApiResult<HttpResponse> {
+    let room = state.rooms.open(&access.doc).await?;
+    let bytes = room.encode_state();
+    state.rooms.unload_when_idle(&room);
+    Ok(HttpResponse::Ok()
+        .content_type("application/octet-stream")
+        .body(bytes))
+}
+
+#[utoipa::path(post, path = "/api/docs/{id}/update", tag = "docs", params(("id" = uuid::Uuid, Path)),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 204), (status = 403), (status = 404), (status = 422)), security(("bearer" = [])))]
+pub async fn post_update(
+    state: web::Data<AppState>,
+    access: DocEditor,
+    body: web::Bytes,
+) -> ApiResult<HttpResponse> {
+    let update = DecodedUpdate::decode(body.to_vec())
+        .map_err(|e| ApiError::new(ErrorCode::InvalidInput, format!("not a Yjs v1 update: {e}")))?;
+    let room = state.rooms.open(&access.doc).await?;
+    let noop = room.with_awareness(|a| update.is_noop_for(a.doc()));
+    let result = if noop {
+        Ok(())
+    } else {
+        state.rooms.apply_update(&room, None, update).await
+    };
+    state.rooms.unload_when_idle(&room);
+    result.map_err(|e| ApiError::new(ErrorCode::InvalidInput, e))?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+fn version_view(
+    v: (
+        uuid::Uuid,
+        String,
+        String,
+        Option<uuid::Uuid>,
+        chrono::DateTime<chrono::Utc>,
+    ),
+) -> DocVersion {
+    DocVersion {
+        id: v.0,
+        name: v.1,
+        kind: v.2,
+        author_id: v.3,
+        created_at: v.4,
+    }
+}
+
+#[utoipa::path(get, path = "/api/docs/{id}/versions", tag = "docs", params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Vec<DocVersion>), (status = 404)), security(("bearer" = [])))]
+pub async fn versions(
+    state: web::Data<AppState>,
+    access: DocViewer,
+) -> ApiResult<web::Json<Vec<DocVersion>>> {
+    let list = state.db.versions(access.doc.id).await?;
+    Ok(web::Json(list.into_iter().map(version_view).collect()))
+}
+
+#[utoipa::path(post, path = "/api/docs/{id}/versions", tag = "docs", params(("id" = uuid::Uuid, Path)),
+    request_body = CreateVersionRequest,
+    responses((status = 201, body = DocVersion), (status = 403), (status = 404), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn create_version(
+    state: web::Data<AppState>,
+    access: DocEditor,
+    body: web::Json<CreateVersionRequest>,
+) -> ApiResult<HttpResponse> {
+    let name = name_of(&body.name)?;
+    let room = state.rooms.open(&access.doc).await?;
+    let snapshot = room.encode_state();
+    state.rooms.unload_when_idle(&room);
+    let v = state
+        .db
+        .create_version(
+            access.doc.id,
+            &name,
+            "named",
+            Some(access.user.id),
+            snapshot,
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(DocVersion {
+        id: v.id,
+        name: v.name,
+        kind: v.kind,
+        author_id: v.author_id,
+        created_at: v.created_at,
+    }))
+}
+
+/// Restores a version as a new forward edit: the current content is rewritten to the
+/// version's, so connected clients converge on it instead of diverging. The state just
+/// before is kept as a `restore` version, so a restore can itself be undone.
+#[utoipa::path(post, path = "/api/docs/{id}/restore", tag = "docs", params(("id" = uuid::Uuid, Path)),
+    request_body = RestoreRequest,
+    responses((status = 200, body = DocDetail), (status = 403), (status = 404)), security(("bearer" = [])))]
+pub async fn restore(
+    state: web::Data<AppState>,
+    access: DocEditor,
+    body: web::Json<RestoreRequest>,
+) -> ApiResult<web::Json<DocDetail>> {
+    let version = state
+        .db
+        .version(access.doc.id, body.version_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("version"))?;
+    let target = doc::read(&scratch(&version.state)?).circuit;
+    let room = state.rooms.open(&access.doc).await?;
+    let before = room.encode_state();
+    state
+        .db
+        .create_version(
+            access.doc.id,
+            &format!("Before restoring \u{201c}{}\u{201d}", version.name),
+            "restore",
+            Some(access.user.id),
+            before,
+        )
+        .await?;
+    let read = server_edit(&state, &access.doc, |txn| {
+        doc::write_txn(txn, &target);
+        Ok(doc::read_txn(txn))
+    })
+    .await?;
+    Ok(web::Json(DocDetail {
+        doc: summary(&access.doc),
+        stats: doc::stats(&read.circuit),
+        problems: read.problems.iter().map(problem_view).collect(),
+        connected_peers: room.peer_count(),
+    }))
+}
