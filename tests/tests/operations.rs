@@ -91,6 +91,13 @@ async fn openapi_covers_every_route() {
             "/api/workspaces/{id}/members/{user_id}",
             &["patch", "delete"],
         ),
+        ("/api/workspaces/{id}/docs", &["get", "post"]),
+        ("/api/docs/{id}", &["get", "patch", "delete"]),
+        ("/api/docs/{id}/qasm", &["get", "put"]),
+        ("/api/docs/{id}/update", &["get", "post"]),
+        ("/api/docs/{id}/versions", &["get", "post"]),
+        ("/api/docs/{id}/restore", &["post"]),
+        ("/ws/docs/{doc_id}", &["get"]),
     ];
     for (path, methods) in expected {
         let item = paths
