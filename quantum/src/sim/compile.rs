@@ -221,6 +221,12 @@ impl Block {
         if self.qubits.len() == 1 {
             return step_1q(self.qubits[0], &self.m).into_iter().collect();
         }
+        let two_qubit = self.gates.iter().filter(|(_, _, q)| q.len() == 2).count();
+        if two_qubit < 2 && !self.m.is_diagonal(TOL) {
+            // A dense 4×4 costs twice the arithmetic of a 2×2 per amplitude: with a
+            // single 2-qubit gate inside, separate kernels are cheaper.
+            return self.unfused();
+        }
         if self.m.is_diagonal(TOL) {
             let d = (0..self.m.dim()).map(|i| self.m.at(i, i)).collect();
             return vec![Step::Diag {
@@ -232,6 +238,32 @@ impl Block {
             qubits: self.qubits.clone(),
             m: self.m.clone(),
         }]
+    }
+}
+
+impl Block {
+    /// The block's gates with 1-qubit runs fused and 2-qubit gates on their own kernels.
+    fn unfused(&self) -> Vec<Step> {
+        let mut out = Vec::new();
+        let mut pending: Vec<(usize, Mat)> = Vec::new();
+        for (g, p, q) in &self.gates {
+            if q.len() == 1 {
+                let gm = matrix(*g, p);
+                match pending.iter_mut().find(|(pq, _)| *pq == q[0]) {
+                    Some((_, m)) => *m = gm.mul(m),
+                    None => pending.push((q[0], gm)),
+                }
+            } else {
+                for (pq, m) in pending.drain(..) {
+                    out.extend(step_1q(pq, &m));
+                }
+                out.extend(step_for_gate(*g, p, q));
+            }
+        }
+        for (pq, m) in pending {
+            out.extend(step_1q(pq, &m));
+        }
+        out
     }
 }
 

@@ -1,8 +1,10 @@
 //! State-vector simulator: compile (kernel selection + fusion), run, sample.
 
+mod blocked;
 mod compile;
 pub mod state;
 
+pub use blocked::run_blocked;
 pub use compile::{Step, compile};
 pub use state::StateVector;
 
@@ -169,15 +171,7 @@ pub fn simulate(
         let steps = compile(&head, opts.fusion);
         kernels = steps.len();
         let mut sv = StateVector::new(n);
-        run_steps(
-            &mut sv,
-            &steps,
-            circuit,
-            &mut vec![false; nc],
-            &mut rng,
-            cancel,
-            &|f| progress(f * 0.95),
-        )?;
+        blocked::run_blocked(&mut sv, &steps, cancel, &|f| progress(f * 0.95))?;
         let measures: Vec<(usize, usize)> = circuit.instructions[split..]
             .iter()
             .filter(|x| matches!(x.op, Op::Measure))
@@ -288,8 +282,7 @@ pub fn statevector(
     }
     let steps = compile(circuit, true);
     let mut sv = StateVector::new(n);
-    let mut rng = ChaCha8Rng::seed_from_u64(0);
-    run_steps(&mut sv, &steps, circuit, &mut [], &mut rng, cancel, &|_| {})?;
+    blocked::run_blocked(&mut sv, &steps, cancel, &|_| {})?;
     let g = C64::from_polar(1.0, circuit.global_phase);
     Ok(sv.amps.into_iter().map(|a| a * g).collect())
 }
