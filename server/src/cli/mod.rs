@@ -1,5 +1,7 @@
 //! The `qollab` command line: `serve`, `migrate`, and the client and engine commands.
 
+pub mod circuit;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +27,9 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Inspect, simulate, optimize and convert OpenQASM files locally.
+    #[command(subcommand)]
+    Circuit(circuit::CircuitCommand),
 }
 
 pub fn main() -> ExitCode {
@@ -32,6 +37,13 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Serve => run(serve()),
         Command::Migrate => run(migrate()),
+        Command::Circuit(cmd) => match circuit::run(cmd) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("qollab: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 
