@@ -17,8 +17,9 @@ const EXTENDED_WEIGHT: f64 = 0.5;
 const DECAY: f64 = 0.001;
 const DECAY_RESET: usize = 5;
 /// Random restarts besides the noise-aware layout.
-const TRIALS: usize = 6;
+const TRIALS: usize = 12;
 const LAYOUT_ITERATIONS: usize = 3;
+const ROUTING_TRIALS: usize = 8;
 
 pub struct Routed {
     pub circuit: Circuit,
@@ -156,15 +157,18 @@ fn sabre_pass(
         }
         // Extended set: the next 2-qubit gates after the front layer.
         let mut ext = Vec::new();
-        let mut seen_pred = npred.clone();
+        // Remaining predecessors of gates reached by the look-ahead walk.
+        let mut seen_pred: std::collections::HashMap<usize, usize> =
+            std::collections::HashMap::new();
         let mut queue: std::collections::VecDeque<usize> = front.iter().copied().collect();
         while let Some(i) = queue.pop_front() {
             if ext.len() >= EXTENDED_SET {
                 break;
             }
             for &s in &d.succ[i] {
-                seen_pred[s] = seen_pred[s].saturating_sub(1);
-                if seen_pred[s] == 0 {
+                let left = seen_pred.entry(s).or_insert(npred[s]);
+                *left = left.saturating_sub(1);
+                if *left == 0 {
                     if is_2q(s) {
                         ext.push(s);
                     }
@@ -404,7 +408,7 @@ pub fn route(c: &Circuit, dev: &Device, seed: u64, cancel: &Cancel) -> Result<Ro
         phys.shuffle(&mut rng);
         starts.push(phys[..n].to_vec());
     }
-    let mut best: Option<(usize, Vec<usize>)> = None;
+    let mut best: Option<(usize, Vec<usize>, ChaCha8Rng)> = None;
     for start in starts {
         if cancel.load(Ordering::Relaxed) {
             return Err(EngineError::Cancelled);
@@ -415,13 +419,21 @@ pub fn route(c: &Circuit, dev: &Device, seed: u64, cancel: &Cancel) -> Result<Ro
             let b = sabre_pass(&rev_c, &rev, dev, f.l2p, &mut rng, false);
             layout = b.l2p;
         }
-        let trial = sabre_pass(&c2, &fwd, dev, layout.clone(), &mut rng, false);
-        if best.as_ref().is_none_or(|(s, _)| trial.swaps < *s) {
-            best = Some((trial.swaps, layout));
+        // Several routing trials per layout: tie-breaks are random.
+        for _ in 0..ROUTING_TRIALS {
+            let saved = rng.clone();
+            let trial = sabre_pass(&c2, &fwd, dev, layout.clone(), &mut rng, false);
+            if best.as_ref().is_none_or(|(s, _, _)| trial.swaps < *s) {
+                best = Some((trial.swaps, layout.clone(), saved));
+            }
         }
     }
-    let initial = best.map(|(_, l)| l).unwrap_or_else(|| (0..n).collect());
-    let pass = sabre_pass(&c2, &fwd, dev, initial.clone(), &mut rng, true);
+    let (initial, mut final_rng) = match best {
+        Some((_, l, r)) => (l, r),
+        None => ((0..n).collect(), rng),
+    };
+    // Replaying the winning trial's random stream reproduces its swaps.
+    let pass = sabre_pass(&c2, &fwd, dev, initial.clone(), &mut final_rng, true);
     let mut out = Circuit {
         qregs: vec![Register {
             name: "q".into(),

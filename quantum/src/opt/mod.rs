@@ -123,8 +123,115 @@ fn phase_style(basis: Option<&Basis>) -> Option<PhaseStyle> {
     }
 }
 
-/// The logical (device-independent) optimization at `level`.
+/// How Toffoli-family gates are expanded before translation.
+#[derive(Clone, Copy, PartialEq)]
+enum Mirror {
+    Never,
+    Always,
+    /// Alternate per control pair: a mirrored expansion cancels the CX/T tail of the previous one.
+    AlternatePerPair,
+    AlternateGlobal,
+}
+
+/// Expands `ccz`/`ccx` into Clifford+T, optionally mirrored (reversed and inverted,
+/// which is the same unitary because both gates are self-inverse).
+fn expand_toffolis(c: &Circuit, mirror: Mirror) -> Circuit {
+    let mut out = c.empty_like();
+    out.global_phase = c.global_phase;
+    let mut seen: std::collections::HashMap<(usize, usize), bool> =
+        std::collections::HashMap::new();
+    let mut global = false;
+    for ins in &c.instructions {
+        let g = match ins.as_gate() {
+            Some((g @ (Gate::Ccz | Gate::Ccx), _)) if ins.condition.is_none() => g,
+            _ => {
+                out.push(ins.clone());
+                continue;
+            }
+        };
+        let pair = (
+            ins.qubits[0].min(ins.qubits[1]),
+            ins.qubits[0].max(ins.qubits[1]),
+        );
+        let flip = match mirror {
+            Mirror::Never => false,
+            Mirror::Always => true,
+            Mirror::AlternatePerPair => {
+                let e = seen.entry(pair).or_insert(true);
+                *e = !*e;
+                *e
+            }
+            Mirror::AlternateGlobal => {
+                global = !global;
+                !global
+            }
+        };
+        let mut steps = crate::gates::decompose(Gate::Ccz, &[]).unwrap_or_default();
+        if flip {
+            steps.reverse();
+            for st in &mut steps {
+                st.0 = match st.0 {
+                    Gate::T => Gate::Tdg,
+                    Gate::Tdg => Gate::T,
+                    other => other,
+                };
+            }
+        }
+        let target = ins.qubits[2];
+        if g == Gate::Ccx {
+            out.gate(Gate::H, &[], &[target]);
+        }
+        for (sg, sp, sq) in steps {
+            out.gate(
+                sg,
+                &sp,
+                &sq.iter().map(|&k| ins.qubits[k]).collect::<Vec<_>>(),
+            );
+        }
+        if g == Gate::Ccx {
+            out.gate(Gate::H, &[], &[target]);
+        }
+    }
+    out
+}
+
+/// The logical (device-independent) optimization at `level`. Level 3 with a
+/// basis also tries several Toffoli expansions and keeps the smallest result.
 pub fn optimize_logical(
+    c: &Circuit,
+    level: u8,
+    basis: Option<&Basis>,
+    cancel: &Cancel,
+) -> Result<Circuit, EngineError> {
+    let has_toffoli = c
+        .instructions
+        .iter()
+        .any(|i| matches!(i.as_gate(), Some((Gate::Ccz | Gate::Ccx, _))));
+    if level < 3 || basis.is_none() || !has_toffoli {
+        return optimize_once(c, level, basis, cancel);
+    }
+    use rayon::prelude::*;
+    let variants = [
+        Mirror::Never,
+        Mirror::Always,
+        Mirror::AlternatePerPair,
+        Mirror::AlternateGlobal,
+    ];
+    let candidates: Vec<Circuit> = variants
+        .par_iter()
+        .map(|&m| optimize_once(&expand_toffolis(c, m), level, basis, cancel))
+        .collect::<Result<_, _>>()?;
+    let key = |x: &Circuit| {
+        let s = stats(x);
+        (s.gates, s.two_qubit_gates)
+    };
+    candidates
+        .into_iter()
+        .min_by_key(key)
+        .ok_or_else(|| EngineError::Invalid("no optimization candidate".into()))
+}
+
+fn optimize_once(
     c: &Circuit,
     level: u8,
     basis: Option<&Basis>,

@@ -111,7 +111,7 @@ fn is_identity(g: Gate, p: &[f64]) -> Option<f64> {
     if g == Gate::I {
         return Some(0.0);
     }
-    if g.num_qubits() > 2 {
+    if g.num_params() == 0 || g.num_qubits() > 2 {
         return None;
     }
     let m = matrix(g, p);
