@@ -260,10 +260,11 @@ fn optimize_once(
             return Err(EngineError::Cancelled);
         }
         let mut changed = false;
-        if level >= 2 && round > 0 {
-            if let Some(s) = &style {
-                changed |= passes::hadamard_reduction(&mut c, s);
-            }
+        if level >= 2
+            && round > 0
+            && let Some(s) = &style
+        {
+            changed |= passes::hadamard_reduction(&mut c, s);
         }
         while passes::cancel_and_merge(&mut c) {
             changed = true;

@@ -168,22 +168,20 @@ pub fn cancel_and_merge(c: &mut Circuit) -> bool {
                     changed = true;
                     break;
                 }
-                if prev.qubits == cur.qubits || g.is_symmetric() {
-                    if let Some((mg, mp)) = merge(pg, pp, g, p) {
-                        let qs = prev.qubits.clone();
-                        ops[i] = None;
-                        changed = true;
-                        match is_identity(mg, &mp) {
-                            Some(phase) => {
-                                ops[j] = None;
-                                c.global_phase += phase;
-                            }
-                            None => {
-                                ops[j] = Some(Instruction::gate(mg, vec![wrap_angle(mp[0])], qs))
-                            }
+                if (prev.qubits == cur.qubits || g.is_symmetric())
+                    && let Some((mg, mp)) = merge(pg, pp, g, p)
+                {
+                    let qs = prev.qubits.clone();
+                    ops[i] = None;
+                    changed = true;
+                    match is_identity(mg, &mp) {
+                        Some(phase) => {
+                            ops[j] = None;
+                            c.global_phase += phase;
                         }
-                        break;
+                        None => ops[j] = Some(Instruction::gate(mg, vec![wrap_angle(mp[0])], qs)),
                     }
+                    break;
                 }
             }
             if !commutes(prev, &cur) {

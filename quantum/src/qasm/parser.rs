@@ -440,10 +440,7 @@ impl<'a> Parser<'a> {
     /// Parses `[modifiers @] name [(params)]` and checks arity of parameters.
     fn callee(&mut self) -> Result<Callee, ParseError> {
         let mut mods: Vec<(String, u64, Token)> = Vec::new();
-        loop {
-            let Tok::Ident(k) = self.peek_at(0).clone() else {
-                break;
-            };
+        while let Tok::Ident(k) = self.peek_at(0).clone() {
             if !matches!(k.as_str(), "ctrl" | "inv" | "negctrl" | "pow") {
                 break;
             }
