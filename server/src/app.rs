@@ -18,6 +18,10 @@ use crate::config::Config;
 use crate::db::{Db, DbOptions};
 use crate::docs::rooms::Rooms;
 use crate::error::ApiError;
+use crate::events::EventBus;
+use crate::jobs::artifacts::LocalDir;
+use crate::jobs::executor::Executor;
+use crate::jobs::{Backends, Jobs};
 
 /// Everything a handler may need; cloned cheaply into every worker.
 #[derive(Clone)]
@@ -28,6 +32,8 @@ pub struct AppState {
     pub auth_limiter: AuthLimiter,
     pub metrics: PrometheusHandle,
     pub rooms: Arc<Rooms>,
+    pub events: Arc<EventBus>,
+    pub jobs: Arc<Jobs>,
 }
 
 impl AppState {
@@ -35,7 +41,24 @@ impl AppState {
     pub async fn init(config: Config, db_opts: &DbOptions) -> anyhow::Result<Self> {
         let db = Db::connect(&config.database_url, db_opts).await?;
         db.migrate().await?;
+        let events = EventBus::start(db.clone(), config.event_retention);
+        let backends = Arc::new(Backends::standard(&config.jobs.emulator));
+        let artifacts: Arc<dyn crate::jobs::artifacts::ArtifactStore> =
+            Arc::new(LocalDir::new(config.data_dir.join("artifacts")));
+        let executor = Executor::start(
+            db.clone(),
+            events.clone(),
+            backends.clone(),
+            artifacts.clone(),
+            config.jobs.clone(),
+        );
         Ok(Self {
+            jobs: Arc::new(Jobs {
+                executor,
+                backends,
+                artifacts,
+            }),
+            events,
             rooms: Rooms::start(db.clone(), config.docs.clone()),
             keys: JwtKeys::new(&config.jwt_secret),
             auth_limiter: AuthLimiter::per_minute(config.auth_rate_per_minute),
@@ -105,7 +128,10 @@ pub fn configure(state: &AppState, cfg: &mut web::ServiceConfig) {
         .configure(crate::orgs::configure)
         .configure(crate::workspaces::routes::configure)
         .configure(crate::docs::routes::configure)
-        .configure(crate::docs::socket::configure);
+        .configure(crate::docs::socket::configure)
+        .configure(crate::events::socket::configure)
+        .configure(crate::chat::configure)
+        .configure(crate::jobs::routes::configure);
 }
 
 /// Binds the HTTP server (port 0 picks a free port) and returns it with its address.

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 
 use crate::docs::rooms::DocsConfig;
+use crate::jobs::executor::JobsConfig;
 
 #[derive(Clone)]
 pub struct Config {
@@ -30,6 +31,9 @@ pub struct Config {
     pub shutdown_timeout_secs: u64,
     /// Live documents: frame and rate limits, compaction, heartbeats.
     pub docs: DocsConfig,
+    pub jobs: JobsConfig,
+    /// Workspace events older than this are pruned (a reconnect from before gets `resync`).
+    pub event_retention: std::time::Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,6 +116,33 @@ impl Config {
         if d.compact_every_updates == 0 || d.ping_interval.is_zero() || d.compact_every.is_zero() {
             bail!("QOLLAB_DOC_COMPACT_EVERY_*, QOLLAB_WS_PING_SECS must be at least 1");
         }
+        let j = &mut config.jobs;
+        j.pool_size = env_parse("QOLLAB_JOB_POOL_SIZE", j.pool_size)?;
+        j.timeout = secs(env_parse("QOLLAB_JOB_TIMEOUT_SECS", j.timeout.as_secs())?);
+        j.stale_after = secs(env_parse("QOLLAB_JOB_STALE_SECS", j.stale_after.as_secs())?);
+        let e = &mut j.emulator;
+        e.calibration_drift = env_parse("QOLLAB_EMULATOR_DRIFT_RATE", e.calibration_drift)?;
+        e.timeout = env_parse("QOLLAB_EMULATOR_TIMEOUT_RATE", e.timeout)?;
+        e.readout_fault = env_parse("QOLLAB_EMULATOR_READOUT_RATE", e.readout_fault)?;
+        e.time_scale = env_parse("QOLLAB_EMULATOR_TIME_SCALE", e.time_scale)?;
+        for (name, v) in [
+            ("DRIFT", e.calibration_drift),
+            ("TIMEOUT", e.timeout),
+            ("READOUT", e.readout_fault),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                bail!("QOLLAB_EMULATOR_{name}_RATE must be between 0 and 1");
+            }
+        }
+        if j.pool_size == 0 || j.stale_after.is_zero() {
+            bail!("QOLLAB_JOB_POOL_SIZE and QOLLAB_JOB_STALE_SECS must be at least 1");
+        }
+        config.event_retention = secs(
+            env_parse(
+                "QOLLAB_EVENT_RETENTION_DAYS",
+                config.event_retention.as_secs() / 86_400,
+            )? * 86_400,
+        );
         if config.auth_rate_per_minute == 0 {
             bail!("QOLLAB_AUTH_RATE_PER_MINUTE must be at least 1");
         }
@@ -138,6 +169,8 @@ impl Config {
             workers: 0,
             shutdown_timeout_secs: 10,
             docs: DocsConfig::default(),
+            jobs: JobsConfig::default(),
+            event_retention: std::time::Duration::from_secs(7 * 86_400),
         })
     }
 

@@ -3,11 +3,14 @@
 
 pub mod app;
 pub mod auth;
+pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod docs;
 pub mod error;
+pub mod events;
+pub mod jobs;
 pub mod ops;
 pub mod orgs;
 pub mod telemetry;

@@ -117,6 +117,11 @@ impl utoipa::Modify for BearerAuth {
         crate::docs::routes::get_update, crate::docs::routes::post_update,
         crate::docs::routes::versions, crate::docs::routes::create_version, crate::docs::routes::restore,
         crate::docs::socket::connect,
+        crate::events::socket::connect,
+        crate::chat::post, crate::chat::page,
+        crate::jobs::routes::submit, crate::jobs::routes::list, crate::jobs::routes::get,
+        crate::jobs::routes::cancel, crate::jobs::routes::result, crate::jobs::routes::artifact,
+        crate::jobs::routes::backends,
     )
 )]
 pub struct ApiDoc;

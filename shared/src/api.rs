@@ -335,3 +335,133 @@ pub struct CreateVersionRequest {
 pub struct RestoreRequest {
     pub version_id: Uuid,
 }
+
+/// Where a job's circuit comes from: a document (its state at submission) or OpenQASM.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum JobSource {
+    Doc { doc_id: Uuid },
+    Qasm { qasm: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    #[default]
+    Simulate,
+    Optimize,
+    OptimizeAndSimulate,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Simulate => "simulate",
+            JobKind::Optimize => "optimize",
+            JobKind::OptimizeAndSimulate => "optimize_and_simulate",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JobKind> {
+        match s {
+            "simulate" => Some(JobKind::Simulate),
+            "optimize" => Some(JobKind::Optimize),
+            "optimize_and_simulate" => Some(JobKind::OptimizeAndSimulate),
+            _ => None,
+        }
+    }
+}
+
+fn default_backend() -> String {
+    "ideal".into()
+}
+fn default_shots() -> i64 {
+    1024
+}
+fn default_level() -> u8 {
+    1
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SubmitJobRequest {
+    pub source: JobSource,
+    #[serde(default)]
+    pub kind: JobKind,
+    /// `ideal`, `emulator:<device>` or `ibm:<backend>` (see `GET /api/backends`).
+    #[serde(default = "default_backend")]
+    pub backend: String,
+    #[serde(default = "default_shots")]
+    pub shots: i64,
+    #[serde(default)]
+    pub seed: Option<u64>,
+    #[serde(default = "default_level")]
+    pub optimization_level: u8,
+    #[serde(default)]
+    pub session_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Job {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub author_id: Uuid,
+    /// `queued`, `running`, `completed`, `failed` or `cancelled`.
+    pub status: String,
+    pub kind: JobKind,
+    pub backend: String,
+    pub shots: i64,
+    pub seed: Option<i64>,
+    pub optimization_level: i32,
+    pub source_doc_id: Option<Uuid>,
+    pub num_qubits: i32,
+    pub progress: f64,
+    /// Jobs ahead of this one in the queue (0 = next), while queued.
+    pub queue_position: Option<u64>,
+    pub error: Option<String>,
+    pub queued_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl Job {
+    pub fn is_finished(&self) -> bool {
+        matches!(self.status.as_str(), "completed" | "failed" | "cancelled")
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct JobPage {
+    pub jobs: Vec<Job>,
+    /// Pass as `?cursor=` for the next (older) page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BackendInfo {
+    pub name: String,
+    /// `simulator`, `emulator` or `remote`.
+    pub kind: String,
+    pub available: bool,
+    /// Why it is unavailable, when it is.
+    pub reason: Option<String>,
+    pub num_qubits: usize,
+    pub basis_gates: Vec<String>,
+    pub coupling_map: Vec<[usize; 2]>,
+    /// Jobs of every workspace waiting for it on this server.
+    pub queue_length: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChatMessage {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub author_id: Uuid,
+    pub author_name: String,
+    pub text: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PostChatRequest {
+    pub text: String,
+}

@@ -23,6 +23,10 @@ pub enum ErrorCode {
     RateLimited,
     QuotaExceeded,
     InvalidQasm,
+    /// The job has not finished yet (its result is not there).
+    NotFinished,
+    /// The job has already finished (it cannot be cancelled).
+    AlreadyFinished,
     Internal,
     Unavailable,
 }
@@ -35,7 +39,11 @@ impl ErrorCode {
             Self::Unauthenticated | Self::InvalidToken | Self::InvalidCredentials => 401,
             Self::Forbidden => 403,
             Self::NotFound => 404,
-            Self::EmailTaken | Self::AlreadyMember | Self::LastOwner => 409,
+            Self::EmailTaken
+            | Self::AlreadyMember
+            | Self::LastOwner
+            | Self::NotFinished
+            | Self::AlreadyFinished => 409,
             Self::PayloadTooLarge => 413,
             Self::RateLimited => 429,
             Self::Internal => 500,
@@ -59,6 +67,8 @@ impl ErrorCode {
             Self::RateLimited => "rate_limited",
             Self::QuotaExceeded => "quota_exceeded",
             Self::InvalidQasm => "invalid_qasm",
+            Self::NotFinished => "not_finished",
+            Self::AlreadyFinished => "already_finished",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
         }

@@ -6,5 +6,6 @@ pub mod api;
 pub mod circuit;
 pub mod doc;
 pub mod error;
+pub mod events;
 pub mod sync;
 pub mod validate;

@@ -6,6 +6,7 @@ mod bad_input;
 mod docs;
 mod identity;
 mod isolation;
+mod jobs;
 mod operations;
 mod restart;
 mod roles;

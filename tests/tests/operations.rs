@@ -98,6 +98,14 @@ async fn openapi_covers_every_route() {
         ("/api/docs/{id}/versions", &["get", "post"]),
         ("/api/docs/{id}/restore", &["post"]),
         ("/ws/docs/{doc_id}", &["get"]),
+        ("/ws/workspaces/{id}", &["get"]),
+        ("/api/workspaces/{id}/chat", &["get", "post"]),
+        ("/api/workspaces/{id}/jobs", &["get", "post"]),
+        ("/api/jobs/{job_id}", &["get"]),
+        ("/api/jobs/{job_id}/cancel", &["post"]),
+        ("/api/jobs/{job_id}/result", &["get"]),
+        ("/api/jobs/{job_id}/artifacts/{name}", &["get"]),
+        ("/api/backends", &["get"]),
     ];
     for (path, methods) in expected {
         let item = paths

@@ -121,9 +121,14 @@ pub fn run(cmd: CircuitCommand) -> anyhow::Result<ExitCode> {
             let c = commands::load(&file)?;
             let device = device.as_deref().map(commands::load_device).transpose()?;
             let opts = commands::optimize_options(level, basis.as_deref(), device)?;
-            let (out, report) = commands::optimize_circuit(&c, &opts).with_context(|| file.clone())?;
+            let (out, report) =
+                commands::optimize_circuit(&c, &opts).with_context(|| file.clone())?;
             if let Some(path) = &output {
-                let format = if path.ends_with(".qasm3") { Format::Qasm3 } else { Format::Qasm2 };
+                let format = if path.ends_with(".qasm3") {
+                    Format::Qasm3
+                } else {
+                    Format::Qasm2
+                };
                 let text = commands::convert(&out, format)?;
                 std::fs::write(path, text).with_context(|| format!("cannot write {path}"))?;
             }
@@ -133,7 +138,9 @@ pub fn run(cmd: CircuitCommand) -> anyhow::Result<ExitCode> {
                 print!("{}", commands::render_optimize(&report));
             }
             if report.equivalence.status == EquivStatus::Failed {
-                eprintln!("qollab: the optimized circuit is NOT equivalent to the input; this is a bug, please report it");
+                eprintln!(
+                    "qollab: the optimized circuit is NOT equivalent to the input; this is a bug, please report it"
+                );
                 return Ok(ExitCode::from(EXIT_NOT_EQUIVALENT));
             }
             Ok(ExitCode::SUCCESS)
@@ -143,7 +150,9 @@ pub fn run(cmd: CircuitCommand) -> anyhow::Result<ExitCode> {
             let format: Format = to.parse().map_err(anyhow::Error::msg)?;
             let text = commands::convert(&c, format)?;
             match output {
-                Some(path) => std::fs::write(&path, text).with_context(|| format!("cannot write {path}"))?,
+                Some(path) => {
+                    std::fs::write(&path, text).with_context(|| format!("cannot write {path}"))?
+                }
                 None => print!("{text}"),
             }
             Ok(ExitCode::SUCCESS)

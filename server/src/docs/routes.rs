@@ -11,6 +11,7 @@ use qollab_shared::api::{
 };
 use qollab_shared::doc::{self, DocCircuit};
 use qollab_shared::error::ErrorCode;
+use qollab_shared::events::kinds;
 use qollab_shared::sync::DecodedUpdate;
 use qollab_shared::validate;
 use serde::Deserialize;
@@ -78,7 +79,17 @@ pub async fn create(
             Some(initial_state(&circuit)),
         )
         .await?;
-    Ok(HttpResponse::Created().json(summary(&doc)))
+    let view = summary(&doc);
+    state
+        .events
+        .emit(
+            doc.workspace_id,
+            kinds::DOC_CREATED,
+            Some(access.user.id),
+            serde_json::json!({"doc": view}),
+        )
+        .await;
+    Ok(HttpResponse::Created().json(view))
 }
 
 #[utoipa::path(get, path = "/api/workspaces/{id}/docs", tag = "docs", params(("id" = uuid::Uuid, Path)),
@@ -127,6 +138,15 @@ pub async fn delete(state: web::Data<AppState>, access: DocEditor) -> ApiResult<
         .rooms
         .close_doc(access.doc.id, "the document was deleted");
     state.db.delete_doc(access.doc.id).await?;
+    state
+        .events
+        .emit(
+            access.doc.workspace_id,
+            kinds::DOC_DELETED,
+            Some(access.user.id),
+            serde_json::json!({"doc": summary(&access.doc)}),
+        )
+        .await;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -337,6 +357,15 @@ pub async fn restore(
         Ok(doc::read_txn(txn))
     })
     .await?;
+    state
+        .events
+        .emit(
+            access.doc.workspace_id,
+            kinds::DOC_RESTORED,
+            Some(access.user.id),
+            serde_json::json!({"doc": summary(&access.doc), "version_id": version.id, "version_name": version.name}),
+        )
+        .await;
     Ok(web::Json(DocDetail {
         doc: summary(&access.doc),
         stats: doc::stats(&read.circuit),

@@ -5,6 +5,7 @@ use qollab_shared::api::{
     AddMemberRequest, CreateWorkspaceRequest, Member, Role, UpdateMemberRequest,
     UpdateWorkspaceRequest, Workspace,
 };
+use qollab_shared::events::kinds;
 use qollab_shared::validate;
 use uuid::Uuid;
 
@@ -196,6 +197,15 @@ pub async fn add_member(
             ip(&req),
         )
         .await?;
+    state
+        .events
+        .emit(
+            access.workspace.id,
+            kinds::MEMBER_ADDED,
+            Some(access.user.id),
+            serde_json::json!({"member": member}),
+        )
+        .await;
     Ok(HttpResponse::Created().json(member))
 }
 
@@ -227,6 +237,15 @@ pub async fn update_member(
     state
         .rooms
         .membership_changed(access.workspace.id, user_id, Some(body.role));
+    state
+        .events
+        .emit(
+            access.workspace.id,
+            kinds::MEMBER_ROLE_CHANGED,
+            Some(access.user.id),
+            serde_json::json!({"user_id": user_id, "role": body.role}),
+        )
+        .await;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -254,5 +273,14 @@ pub async fn remove_member(
     state
         .rooms
         .membership_changed(access.workspace.id, user_id, None);
+    state
+        .events
+        .emit(
+            access.workspace.id,
+            kinds::MEMBER_REMOVED,
+            Some(access.user.id),
+            serde_json::json!({"user_id": user_id}),
+        )
+        .await;
     Ok(HttpResponse::NoContent().finish())
 }

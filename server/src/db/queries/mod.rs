@@ -2,7 +2,10 @@
 //! connection, so callers can compose them inside one transaction).
 
 pub mod audit;
+pub mod chat;
 pub mod docs;
+pub mod events;
+pub mod jobs;
 pub mod orgs;
 pub mod tokens;
 pub mod users;

@@ -2,10 +2,13 @@
 
 pub mod api_tokens;
 pub mod audit_log;
+pub mod chat_messages;
 pub mod doc_snapshots;
 pub mod doc_updates;
 pub mod doc_versions;
 pub mod docs;
+pub mod events;
+pub mod jobs;
 pub mod org_memberships;
 pub mod organizations;
 pub mod refresh_tokens;

@@ -1,0 +1,105 @@
+//! `/api/workspaces/{id}/chat`: the workspace conversation, persisted and delivered
+//! live as `chat.message`. Viewers may chat.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use qollab_shared::api::{ChatMessage, PostChatRequest};
+use qollab_shared::events::kinds;
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::workspaces::AsViewer;
+
+pub const MAX_CHAT_LEN: usize = 4000;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/workspaces/{id}/chat", web::post().to(post))
+        .route("/api/workspaces/{id}/chat", web::get().to(page));
+}
+
+#[utoipa::path(post, path = "/api/workspaces/{id}/chat", tag = "chat", params(("id" = uuid::Uuid, Path)),
+    request_body = PostChatRequest,
+    responses((status = 201, body = ChatMessage), (status = 404), (status = 422)), security(("bearer" = [])))]
+pub async fn post(
+    state: web::Data<AppState>,
+    access: AsViewer,
+    body: web::Json<PostChatRequest>,
+) -> ApiResult<HttpResponse> {
+    let text = body.text.trim();
+    if text.is_empty() || text.chars().count() > MAX_CHAT_LEN {
+        return Err(ApiError::invalid_fields(vec![(
+            "text",
+            format!("must be 1 to {MAX_CHAT_LEN} characters"),
+        )]));
+    }
+    let m = state
+        .db
+        .post_chat(access.workspace.id, access.user.id, text)
+        .await?;
+    let name = state
+        .db
+        .user(access.user.id)
+        .await?
+        .map(|u| u.name)
+        .unwrap_or_default();
+    let msg = ChatMessage {
+        id: m.id,
+        workspace_id: m.workspace_id,
+        author_id: m.author_id,
+        author_name: name,
+        text: m.text,
+        created_at: m.created_at,
+    };
+    let data = serde_json::to_value(&msg).unwrap_or_default();
+    state
+        .events
+        .publish(
+            access.workspace.id,
+            kinds::CHAT_MESSAGE,
+            Some(access.user.id),
+            data,
+        )
+        .await;
+    Ok(HttpResponse::Created().json(msg))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct PageQuery {
+    /// Only messages older than this time (the `created_at` of the oldest you have).
+    pub before: Option<DateTime<Utc>>,
+    /// 1 to 200, default 50.
+    pub limit: Option<u64>,
+}
+
+#[utoipa::path(get, path = "/api/workspaces/{id}/chat", tag = "chat", params(("id" = uuid::Uuid, Path), PageQuery),
+    responses((status = 200, body = Vec<ChatMessage>), (status = 404)), security(("bearer" = [])))]
+pub async fn page(
+    state: web::Data<AppState>,
+    access: AsViewer,
+    query: web::Query<PageQuery>,
+) -> ApiResult<web::Json<Vec<ChatMessage>>> {
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::invalid_fields(vec![(
+            "limit",
+            "must be 1 to 200".into(),
+        )]));
+    }
+    let rows = state
+        .db
+        .chat_page(access.workspace.id, query.before, limit)
+        .await?;
+    Ok(web::Json(
+        rows.into_iter()
+            .map(|(m, name)| ChatMessage {
+                id: m.id,
+                workspace_id: m.workspace_id,
+                author_id: m.author_id,
+                author_name: name,
+                text: m.text,
+                created_at: m.created_at,
+            })
+            .collect(),
+    ))
+}

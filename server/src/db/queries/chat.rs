@@ -1,0 +1,65 @@
+//! Workspace chat messages.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+use uuid::Uuid;
+
+use crate::db::Db;
+use crate::db::tables::{chat_messages, users};
+use crate::error::ApiResult;
+
+impl Db {
+    pub async fn post_chat(
+        &self,
+        ws: Uuid,
+        author: Uuid,
+        text: &str,
+    ) -> ApiResult<chat_messages::Model> {
+        Ok(chat_messages::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            workspace_id: Set(ws),
+            author_id: Set(author),
+            text: Set(text.to_string()),
+            created_at: Set(Utc::now()),
+        }
+        .insert(&self.conn)
+        .await?)
+    }
+
+    /// Newest first, strictly before `before` when given; with each author's name.
+    pub async fn chat_page(
+        &self,
+        ws: Uuid,
+        before: Option<DateTime<Utc>>,
+        limit: u64,
+    ) -> ApiResult<Vec<(chat_messages::Model, String)>> {
+        let mut q = chat_messages::Entity::find().filter(chat_messages::Column::WorkspaceId.eq(ws));
+        if let Some(b) = before {
+            q = q.filter(chat_messages::Column::CreatedAt.lt(b));
+        }
+        let rows = q
+            .order_by_desc(chat_messages::Column::CreatedAt)
+            .order_by_desc(chat_messages::Column::Id)
+            .limit(limit)
+            .all(&self.conn)
+            .await?;
+        let ids: Vec<Uuid> = rows.iter().map(|m| m.author_id).collect();
+        let people = users::Entity::find()
+            .filter(users::Column::Id.is_in(ids))
+            .all(&self.conn)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|m| {
+                let name = people
+                    .iter()
+                    .find(|u| u.id == m.author_id)
+                    .map(|u| u.name.clone())
+                    .unwrap_or_default();
+                (m, name)
+            })
+            .collect())
+    }
+}

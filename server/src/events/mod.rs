@@ -1,0 +1,189 @@
+//! Workspace events: stored in order per workspace, then pushed live to every
+//! subscriber of the workspace; replayable with `?since=`.
+//!
+//! One publisher task batches what every part of the server emits into one commit,
+//! then broadcasts in commit order. Subscribers hold a bounded broadcast receiver: one
+//! that falls behind is told so and disconnected, it never slows the others.
+
+pub mod socket;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use qollab_shared::events::Event;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::db::Db;
+use crate::db::queries::events::NewEvent;
+use crate::db::tables::events;
+
+const MAX_BATCH: usize = 512;
+const QUEUE: usize = 16_384;
+/// Live events buffered per workspace for slow subscribers.
+pub const SUBSCRIBER_BUFFER: usize = 1024;
+
+struct Publish {
+    event: NewEvent,
+    done: Option<oneshot::Sender<Option<i64>>>,
+}
+
+pub struct EventBus {
+    db: Db,
+    tx: mpsc::Sender<Publish>,
+    subs: Mutex<HashMap<Uuid, broadcast::Sender<Arc<Event>>>>,
+}
+
+pub fn to_wire(m: &events::Model) -> Event {
+    Event {
+        id: m.seq,
+        kind: m.kind.clone(),
+        workspace_id: m.workspace_id,
+        at: m.at,
+        actor: m.actor_id,
+        data: m.data.clone(),
+    }
+}
+
+impl EventBus {
+    /// Starts the publisher and the pruning of events older than `retention`.
+    pub fn start(db: Db, retention: Duration) -> Arc<EventBus> {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let bus = Arc::new(EventBus {
+            db: db.clone(),
+            tx,
+            subs: Mutex::new(HashMap::new()),
+        });
+        tokio::spawn(publisher(Arc::downgrade(&bus), db.clone(), rx));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                tick.tick().await;
+                let cutoff = Utc::now() - chrono::Duration::from_std(retention).unwrap_or_default();
+                match db.prune_events(cutoff).await {
+                    Ok(n) if n > 0 => tracing::info!(pruned = n, "old workspace events pruned"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "pruning events"),
+                }
+            }
+        });
+        bus
+    }
+
+    fn new_event(ws: Uuid, kind: &str, actor: Option<Uuid>, data: serde_json::Value) -> NewEvent {
+        NewEvent {
+            workspace_id: ws,
+            kind: kind.to_string(),
+            actor_id: actor,
+            data,
+            at: Utc::now(),
+        }
+    }
+
+    /// Queues an event; returns at once (the queue is bounded: when it is full this waits).
+    pub async fn emit(&self, ws: Uuid, kind: &str, actor: Option<Uuid>, data: serde_json::Value) {
+        let publish = Publish {
+            event: Self::new_event(ws, kind, actor, data),
+            done: None,
+        };
+        if self.tx.send(publish).await.is_err() {
+            tracing::warn!(kind, "event bus stopped; event dropped");
+        }
+    }
+
+    /// Stores and pushes an event; resolves with its id once it is committed.
+    pub async fn publish(
+        &self,
+        ws: Uuid,
+        kind: &str,
+        actor: Option<Uuid>,
+        data: serde_json::Value,
+    ) -> Option<i64> {
+        let (done, wait) = oneshot::channel();
+        let publish = Publish {
+            event: Self::new_event(ws, kind, actor, data),
+            done: Some(done),
+        };
+        self.tx.send(publish).await.ok()?;
+        wait.await.ok().flatten()
+    }
+
+    pub fn subscribe(&self, ws: Uuid) -> broadcast::Receiver<Arc<Event>> {
+        let mut subs = self.subs.lock().unwrap_or_else(|p| p.into_inner());
+        subs.entry(ws)
+            .or_insert_with(|| broadcast::channel(SUBSCRIBER_BUFFER).0)
+            .subscribe()
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Pushes events that were stored in the caller's own transaction (see
+    /// `queries::events::store_in`). Subscribers fill any gap from the log, so these
+    /// may arrive out of order relative to the publisher's.
+    pub fn deliver_stored(&self, events: Vec<Event>) {
+        for e in events {
+            self.deliver(e);
+        }
+    }
+
+    fn deliver(&self, event: Event) {
+        let ws = event.workspace_id;
+        let mut subs = self.subs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = subs.get(&ws) {
+            if tx.receiver_count() == 0 {
+                subs.remove(&ws);
+            } else {
+                let _ = tx.send(Arc::new(event));
+            }
+        }
+    }
+}
+
+async fn publisher(bus: std::sync::Weak<EventBus>, db: Db, mut rx: mpsc::Receiver<Publish>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let events: Vec<NewEvent> = batch
+            .iter_mut()
+            .map(|p| NewEvent {
+                workspace_id: p.event.workspace_id,
+                kind: std::mem::take(&mut p.event.kind),
+                actor_id: p.event.actor_id,
+                data: std::mem::take(&mut p.event.data),
+                at: p.event.at,
+            })
+            .collect();
+        let stored = db.store_events(&events).await;
+        let Some(bus) = bus.upgrade() else { break };
+        match stored {
+            Ok(seqs) => {
+                for ((p, e), seq) in batch.drain(..).zip(events).zip(seqs) {
+                    if let Some(seq) = seq {
+                        bus.deliver(Event {
+                            id: seq,
+                            kind: e.kind,
+                            workspace_id: e.workspace_id,
+                            at: e.at,
+                            actor: e.actor_id,
+                            data: e.data,
+                        });
+                    }
+                    if let Some(done) = p.done {
+                        let _ = done.send(seq);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, n = events.len(), "storing workspace events");
+                for p in batch.drain(..) {
+                    if let Some(done) = p.done {
+                        let _ = done.send(None);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,354 @@
+//! Jobs over REST: submit, list, inspect, cancel, results, artifacts; backends.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use qollab_quantum::qasm::{self, Dialect};
+use qollab_shared::api::{BackendInfo, Job, JobPage, JobSource, SubmitJobRequest};
+use qollab_shared::doc;
+use qollab_shared::error::ErrorCode;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{JobAccess, job_view};
+use crate::app::AppState;
+use crate::auth::AuthUser;
+use crate::db::queries::jobs::{JobFilter, QUEUED, RUNNING};
+use crate::docs::problem_view;
+use crate::error::{ApiError, ApiResult};
+use crate::workspaces::{AsEditor, AsViewer, EDITOR, VIEWER};
+
+/// Unfinished jobs an organization may have per unit of its concurrency limit.
+const QUEUE_DEPTH_PER_SLOT: u64 = 25;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/workspaces/{id}/jobs", web::post().to(submit))
+        .route("/api/workspaces/{id}/jobs", web::get().to(list))
+        .route("/api/jobs/{job_id}", web::get().to(get))
+        .route("/api/jobs/{job_id}/cancel", web::post().to(cancel))
+        .route("/api/jobs/{job_id}/result", web::get().to(result))
+        .route(
+            "/api/jobs/{job_id}/artifacts/{name}",
+            web::get().to(artifact),
+        )
+        .route("/api/backends", web::get().to(backends));
+}
+
+fn quota(message: String) -> ApiError {
+    ApiError::new(ErrorCode::QuotaExceeded, message)
+}
+
+#[utoipa::path(post, path = "/api/workspaces/{id}/jobs", tag = "jobs", params(("id" = Uuid, Path)),
+    request_body = SubmitJobRequest,
+    responses((status = 202, body = Job), (status = 403), (status = 404), (status = 422), (status = 429), (status = 503)),
+    security(("bearer" = [])))]
+pub async fn submit(
+    state: web::Data<AppState>,
+    access: AsEditor,
+    body: web::Json<SubmitJobRequest>,
+) -> ApiResult<HttpResponse> {
+    let req = body.into_inner();
+    let ws = &access.workspace;
+    let backend = state.jobs.backends.get(&req.backend).ok_or_else(|| {
+        ApiError::invalid_fields(vec![(
+            "backend",
+            format!(
+                "unknown backend '{}'; GET /api/backends lists them",
+                req.backend
+            ),
+        )])
+    })?;
+    if let Some(why) = backend.unavailable() {
+        return Err(ApiError::new(
+            ErrorCode::Unavailable,
+            format!("backend '{}' is unavailable: {why}", req.backend),
+        ));
+    }
+    if req.optimization_level > 3 {
+        return Err(ApiError::invalid_fields(vec![(
+            "optimization_level",
+            "must be 0 to 3".into(),
+        )]));
+    }
+    if req.session_id.is_some() {
+        return Err(ApiError::invalid_fields(vec![(
+            "session_id",
+            "runtime sessions are not available on this server yet; submit without one".into(),
+        )]));
+    }
+
+    // The circuit, snapshotted now: later edits of the document do not change the job.
+    let (circuit, source_doc_id) = match &req.source {
+        JobSource::Qasm { qasm: src } => {
+            let c = qasm::parse_flat(src).map_err(|e| {
+                ApiError::new(ErrorCode::InvalidQasm, e.to_string()).with_details(
+                    serde_json::json!({"line": e.line, "col": e.col, "message": e.message}),
+                )
+            })?;
+            (c, None)
+        }
+        JobSource::Doc { doc_id } => {
+            let d = state
+                .db
+                .doc(*doc_id)
+                .await?
+                .filter(|d| d.workspace_id == ws.id)
+                .ok_or_else(|| ApiError::not_found("document"))?;
+            let room = state.rooms.open(&d).await?;
+            let read = room.with_awareness(|a| doc::read(a.doc()));
+            state.rooms.unload_when_idle(&room);
+            let c = read.circuit.to_circuit().map_err(|problems| {
+                ApiError::new(
+                    ErrorCode::InvalidInput,
+                    format!("the document is not a valid circuit right now ({} problem(s))", problems.len()),
+                )
+                .with_details(serde_json::json!({"problems": problems.iter().map(problem_view).collect::<Vec<_>>()}))
+            })?;
+            (c, Some(d.id))
+        }
+    };
+    let snapshot = qasm::write(&circuit, Dialect::Qasm2).map_err(|e| {
+        ApiError::new(
+            ErrorCode::InvalidInput,
+            format!("cannot run this circuit: {e}"),
+        )
+    })?;
+    let n = circuit.num_qubits();
+
+    let org = state
+        .db
+        .org_for_workspace(ws.org_id)
+        .await?
+        .ok_or_else(ApiError::internal)?;
+    if n > org.max_qubits as usize {
+        return Err(quota(format!(
+            "the circuit has {n} qubits; the {} plan of this organization allows {}",
+            org.plan, org.max_qubits
+        )));
+    }
+    if let Some(max) = backend.max_qubits()
+        && n > max
+    {
+        return Err(ApiError::invalid_fields(vec![(
+            "backend",
+            format!("the circuit has {n} qubits; {} has {max}", req.backend),
+        )]));
+    }
+    if req.shots < 1 || req.shots > org.max_shots {
+        return Err(quota(format!(
+            "shots must be 1 to {} on the {} plan (got {})",
+            org.max_shots, org.plan, req.shots
+        )));
+    }
+    let unfinished = state.db.unfinished_jobs(org.id).await?;
+    if unfinished >= org.max_concurrent_jobs.max(1) as u64 * QUEUE_DEPTH_PER_SLOT {
+        return Err(ApiError::rate_limited(5).with_details(serde_json::json!({
+            "reason": format!("{unfinished} jobs of this organization are queued or running; wait for some to finish")
+        })));
+    }
+
+    let mut job = crate::db::Db::new_job_model();
+    job.id = sea_orm::Set(Uuid::now_v7());
+    job.workspace_id = sea_orm::Set(ws.id);
+    job.org_id = sea_orm::Set(org.id);
+    job.author_id = sea_orm::Set(access.user.id);
+    job.kind = sea_orm::Set(req.kind.as_str().into());
+    job.backend = sea_orm::Set(backend.name().to_string());
+    job.shots = sea_orm::Set(req.shots);
+    job.seed = sea_orm::Set(req.seed.map(|s| s as i64));
+    job.optimization_level = sea_orm::Set(req.optimization_level as i32);
+    job.session_id = sea_orm::Set(None);
+    job.source_doc_id = sea_orm::Set(source_doc_id);
+    job.qasm = sea_orm::Set(snapshot);
+    job.num_qubits = sea_orm::Set(n as i32);
+    job.timeout_secs = sea_orm::Set(state.config.jobs.timeout.as_secs() as i32);
+    let (job, events) = state.db.insert_job(job).await?;
+    state.events.deliver_stored(events);
+    state.jobs.executor.wake();
+    let position = state.db.queue_position(&job).await?;
+    Ok(HttpResponse::Accepted().json(job_view(&job, Some(position))))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct ListQuery {
+    pub status: Option<String>,
+    pub backend: Option<String>,
+    pub author: Option<Uuid>,
+    /// Jobs queued at or after this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Jobs queued before this time.
+    pub to: Option<DateTime<Utc>>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<Uuid>,
+    /// 1 to 200, default 50.
+    pub limit: Option<u64>,
+}
+
+#[utoipa::path(get, path = "/api/workspaces/{id}/jobs", tag = "jobs", params(("id" = Uuid, Path), ListQuery),
+    responses((status = 200, body = JobPage), (status = 404), (status = 422)), security(("bearer" = [])))]
+pub async fn list(
+    state: web::Data<AppState>,
+    access: AsViewer,
+    query: web::Query<ListQuery>,
+) -> ApiResult<web::Json<JobPage>> {
+    let q = query.into_inner();
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::invalid_fields(vec![(
+            "limit",
+            "must be 1 to 200".into(),
+        )]));
+    }
+    if let Some(s) = &q.status
+        && !["queued", "running", "completed", "failed", "cancelled"].contains(&s.as_str())
+    {
+        return Err(ApiError::invalid_fields(vec![(
+            "status",
+            format!("{s:?} is not one of queued, running, completed, failed, cancelled"),
+        )]));
+    }
+    let filter = JobFilter {
+        status: q.status,
+        backend: q.backend,
+        author: q.author,
+        from: q.from,
+        to: q.to,
+        before_id: q.cursor,
+    };
+    let rows = state
+        .db
+        .jobs_page(access.workspace.id, &filter, limit + 1)
+        .await?;
+    let more = rows.len() as u64 > limit;
+    let page: Vec<_> = rows.into_iter().take(limit as usize).collect();
+    let next_cursor = more
+        .then(|| page.last().map(|j| j.id.to_string()))
+        .flatten();
+    let mut jobs = Vec::with_capacity(page.len());
+    for j in &page {
+        let pos = if j.status == QUEUED {
+            Some(state.db.queue_position(j).await?)
+        } else {
+            None
+        };
+        jobs.push(job_view(j, pos));
+    }
+    Ok(web::Json(JobPage { jobs, next_cursor }))
+}
+
+#[utoipa::path(get, path = "/api/jobs/{job_id}", tag = "jobs", params(("job_id" = Uuid, Path)),
+    responses((status = 200, body = Job), (status = 404)), security(("bearer" = [])))]
+pub async fn get(
+    state: web::Data<AppState>,
+    access: JobAccess<VIEWER>,
+) -> ApiResult<web::Json<Job>> {
+    let pos = if access.job.status == QUEUED {
+        Some(state.db.queue_position(&access.job).await?)
+    } else {
+        None
+    };
+    Ok(web::Json(job_view(&access.job, pos)))
+}
+
+/// Queued: cancelled at once. Running: asked to stop, which it does within about a
+/// second (the response is 202 and `job.cancelled` follows). Finished: 409.
+#[utoipa::path(post, path = "/api/jobs/{job_id}/cancel", tag = "jobs", params(("job_id" = Uuid, Path)),
+    responses((status = 200, body = Job), (status = 202, body = Job), (status = 403), (status = 404), (status = 409)),
+    security(("bearer" = [])))]
+pub async fn cancel(
+    state: web::Data<AppState>,
+    access: JobAccess<EDITOR>,
+) -> ApiResult<HttpResponse> {
+    let job = &access.job;
+    if let Some((done, events)) = state.db.cancel_queued(job.id, access.user.id).await? {
+        state.events.deliver_stored(events);
+        return Ok(HttpResponse::Ok().json(job_view(&done, None)));
+    }
+    if state.db.request_cancel(job.id).await? {
+        state.jobs.executor.cancel_local(job.id);
+        let now = state.db.job(job.id).await?.unwrap_or_else(|| job.clone());
+        return Ok(HttpResponse::Accepted().json(job_view(&now, None)));
+    }
+    let now = state.db.job(job.id).await?.unwrap_or_else(|| job.clone());
+    if now.status == RUNNING || now.status == QUEUED {
+        // Raced with a state change; the caller may retry.
+        return Err(ApiError::new(
+            ErrorCode::NotFinished,
+            "the job changed state; try again",
+        ));
+    }
+    Err(ApiError::new(
+        ErrorCode::AlreadyFinished,
+        format!("the job has already {}", now.status),
+    )
+    .with_details(serde_json::json!({"status": now.status})))
+}
+
+#[utoipa::path(get, path = "/api/jobs/{job_id}/result", tag = "jobs", params(("job_id" = Uuid, Path)),
+    responses((status = 200, description = "counts, probabilities, amplitudes (small circuits), optimizer report"), (status = 404), (status = 409)),
+    security(("bearer" = [])))]
+pub async fn result(access: JobAccess<VIEWER>) -> ApiResult<HttpResponse> {
+    match (&access.job.result, access.job.status.as_str()) {
+        (Some(r), "completed") => Ok(HttpResponse::Ok().json(r)),
+        (_, status) => Err(ApiError::new(
+            ErrorCode::NotFinished,
+            match status {
+                "failed" => format!(
+                    "the job failed and has no result: {}",
+                    access.job.error.clone().unwrap_or_default()
+                ),
+                "cancelled" => "the job was cancelled and has no result".into(),
+                s => format!("the job is {s}; its result is not ready yet"),
+            },
+        )),
+    }
+}
+
+#[utoipa::path(get, path = "/api/jobs/{job_id}/artifacts/{name}", tag = "jobs",
+    params(("job_id" = Uuid, Path), ("name" = String, Path, description = "optimized.qasm, result.json or counts.csv")),
+    responses((status = 200), (status = 404)), security(("bearer" = [])))]
+pub async fn artifact(
+    state: web::Data<AppState>,
+    access: JobAccess<VIEWER>,
+    path: web::Path<(String, String)>,
+) -> ApiResult<HttpResponse> {
+    let name = path.1.clone();
+    let content_type = match name.as_str() {
+        "optimized.qasm" => "text/plain; charset=utf-8",
+        "result.json" => "application/json",
+        "counts.csv" => "text/csv; charset=utf-8",
+        _ => return Err(ApiError::not_found("artifact")),
+    };
+    let store = state.jobs.artifacts.clone();
+    let id = access.job.id;
+    let n = name.clone();
+    let bytes = web::block(move || store.get(id, &n))
+        .await
+        .map_err(|_| ApiError::internal())?
+        .map_err(|e| {
+            tracing::error!(error = %e, "reading an artifact");
+            ApiError::internal()
+        })?
+        .ok_or_else(|| ApiError::not_found("artifact"))?;
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((
+            "content-disposition",
+            format!("attachment; filename=\"{name}\""),
+        ))
+        .body(bytes))
+}
+
+#[utoipa::path(get, path = "/api/backends", tag = "jobs",
+    responses((status = 200, body = Vec<BackendInfo>)), security(("bearer" = [])))]
+pub async fn backends(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+) -> ApiResult<web::Json<Vec<BackendInfo>>> {
+    let mut out = Vec::new();
+    for b in state.jobs.backends.all() {
+        let mut info = b.info();
+        info.queue_length = state.db.queue_length(b.name()).await?;
+        out.push(info);
+    }
+    Ok(web::Json(out))
+}

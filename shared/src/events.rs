@@ -1,0 +1,43 @@
+//! The live workspace event: what `GET /ws/workspaces/{id}` carries, one JSON object per
+//! text frame, and what `?since=` replays.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Event types. Job events carry the job (`data.job`); progress carries
+/// `data.job_id` and `data.progress` in [0, 1].
+pub mod kinds {
+    pub const JOB_CREATED: &str = "job.created";
+    pub const JOB_QUEUED: &str = "job.queued";
+    pub const JOB_STARTED: &str = "job.started";
+    pub const JOB_PROGRESS: &str = "job.progress";
+    pub const JOB_COMPLETED: &str = "job.completed";
+    pub const JOB_FAILED: &str = "job.failed";
+    pub const JOB_CANCELLED: &str = "job.cancelled";
+    pub const DOC_CREATED: &str = "doc.created";
+    pub const DOC_DELETED: &str = "doc.deleted";
+    pub const DOC_RESTORED: &str = "doc.restored";
+    pub const MEMBER_ADDED: &str = "member.added";
+    pub const MEMBER_REMOVED: &str = "member.removed";
+    pub const MEMBER_ROLE_CHANGED: &str = "member.role_changed";
+    pub const PRESENCE_JOINED: &str = "presence.joined";
+    pub const PRESENCE_LEFT: &str = "presence.left";
+    pub const CHAT_MESSAGE: &str = "chat.message";
+    /// Sent instead of a replay when the client is further behind than the server keeps
+    /// events: reload the state over REST, then follow from `data.latest`.
+    pub const RESYNC: &str = "resync";
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Event {
+    /// Increases by one per event of the workspace; pass the last one seen as `?since=`.
+    pub id: i64,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub workspace_id: Uuid,
+    pub at: DateTime<Utc>,
+    pub actor: Option<Uuid>,
+    pub data: serde_json::Value,
+}
