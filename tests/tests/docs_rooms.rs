@@ -1,0 +1,218 @@
+//! Rooms: unloaded after their last peer leaves, reloaded from snapshot + log with the
+//! same content; compaction and restarts keep the content.
+
+use std::time::Duration;
+
+use qollab_server::db::{Db, DbOptions};
+use qollab_shared::api::DocVersion;
+use qollab_shared::doc;
+use reqwest::Method;
+use yrs::{Text, WriteTxn};
+
+use crate::common::live::{BELL, Team, connect, detail, eventually, op, op_ids, server_doc, sv};
+use crate::common::{ServerProcess, Storage, TestServer, raw};
+
+/// The value of an unlabelled metric in `/metrics` (None when not reported yet).
+async fn metric(client: &qollab_client::rest::Client, name: &str) -> Option<f64> {
+    let text = client
+        .request(Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("/metrics: {e}"))
+        .text()
+        .await
+        .unwrap_or_else(|e| panic!("/metrics body: {e}"));
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+async fn metric_eventually(
+    client: &qollab_client::rest::Client,
+    name: &str,
+    ok: impl Fn(f64) -> bool,
+) -> f64 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let v = metric(client, name).await;
+        if let Some(v) = v.filter(|v| ok(*v)) {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name} stayed at {v:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_unloads_after_its_last_peer_and_reloads_with_the_same_content() {
+    // The real binary: metrics are per process, so the gauge is this server's alone.
+    let storage = Storage::fresh().await;
+    let server = ServerProcess::spawn(
+        &storage,
+        &[
+            ("QOLLAB_DOC_UNLOAD_GRACE_SECS", "1"),
+            ("QOLLAB_DOC_COMPACT_EVERY_UPDATES", "4"),
+        ],
+    )
+    .await;
+    let anon = server.client();
+    let team = Team::new(anon.clone()).await;
+    let doc_id = team.doc("Bell", Some(BELL)).await;
+
+    let a = connect(&server.url, &doc_id, team.token()).await;
+    let b = connect(&server.url, &doc_id, team.token()).await;
+    assert_eq!(metric(&anon, "qollab_docs_rooms_open").await, Some(1.0));
+    for i in 0..10 {
+        let who = if i % 2 == 0 { &a } else { &b };
+        who.edit(|txn| {
+            doc::push_op(txn, &op(&format!("op-{i}"), "h", &[i % 2]));
+            txn.get_or_insert_text(doc::NOTES).push(txn, &format!("{i};"));
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    eventually("both replicas to hold every edit", || {
+        op_ids(a.doc()).len() == 14 && op_ids(b.doc()).len() == 14 && sv(a.doc()) == sv(b.doc())
+    })
+    .await;
+    metric_eventually(&anon, "qollab_docs_compactions_total", |v| v >= 2.0).await;
+    let content = doc::read(a.doc());
+    let state = sv(a.doc());
+
+    // Compactions during editing are kept as automatic versions.
+    let (s, body) = raw(
+        &team.owner,
+        Method::GET,
+        &format!("/api/docs/{doc_id}/versions"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let versions: Vec<DocVersion> = serde_json::from_value(body).unwrap_or_else(|e| panic!("{e}"));
+    assert!(versions.iter().any(|v| v.kind == "auto"), "{versions:?}");
+
+    a.close().await.unwrap_or_else(|e| panic!("{e}"));
+    b.close().await.unwrap_or_else(|e| panic!("{e}"));
+    metric_eventually(&anon, "qollab_docs_rooms_open", |v| v == 0.0).await;
+
+    // Reloaded on demand, from what was stored: identical.
+    let c = connect(&server.url, &doc_id, team.token()).await;
+    assert_eq!(metric(&anon, "qollab_docs_rooms_open").await, Some(1.0));
+    assert_eq!(doc::read(c.doc()), content);
+    assert_eq!(sv(c.doc()), state);
+    c.close().await.unwrap_or_else(|e| panic!("{e}"));
+    metric_eventually(&anon, "qollab_docs_rooms_open", |v| v == 0.0).await;
+    // REST reads load the room too, and let it go again.
+    assert_eq!(detail(&team.owner, &doc_id).await.stats.total_gates, 14);
+    metric_eventually(&anon, "qollab_docs_rooms_open", |v| v == 0.0).await;
+    let _ = server.terminate().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_survives_compaction_unloading_and_restarts() {
+    let tweak = |c: &mut qollab_server::config::Config| {
+        c.docs.unload_grace = Duration::from_millis(200);
+        c.docs.compact_every_updates = 3;
+    };
+    let server = TestServer::start_with(tweak).await;
+    let storage = server.storage.clone();
+    let team = Team::new(server.client()).await;
+    let doc_id = team.doc("Bell", Some(BELL)).await;
+    let id: uuid::Uuid = doc_id.parse().unwrap_or_else(|e| panic!("{e}"));
+    let db = Db::connect(&storage.database_url, &DbOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+
+    let a = connect(&server.url, &doc_id, team.token()).await;
+    let b = connect(&server.url, &doc_id, team.token()).await;
+    let (ra, rb) = tokio::join!(
+        async {
+            for i in 0..8 {
+                a.edit(|txn| doc::push_op(txn, &op(&format!("a-{i}"), "x", &[0])))
+                    .await?;
+            }
+            Ok::<_, qollab_client::docs::DocError>(())
+        },
+        async {
+            for i in 0..8 {
+                b.edit(|txn| {
+                    doc::push_op(txn, &op(&format!("b-{i}"), "z", &[1]));
+                    txn.get_or_insert_text(doc::NOTES).push(txn, "b");
+                })
+                .await?;
+            }
+            Ok::<_, qollab_client::docs::DocError>(())
+        }
+    );
+    ra.unwrap_or_else(|e| panic!("{e}"));
+    rb.unwrap_or_else(|e| panic!("{e}"));
+    eventually("convergence", || {
+        op_ids(a.doc()).len() == 20 && sv(a.doc()) == sv(b.doc())
+    })
+    .await;
+    let content = doc::read(a.doc());
+    assert_eq!(content.circuit.notes, "bbbbbbbb");
+    a.close().await.unwrap_or_else(|e| panic!("{e}"));
+    b.close().await.unwrap_or_else(|e| panic!("{e}"));
+
+    // After the grace period the room is unloaded and its log folded into the snapshot.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (stored, _) = db.load_doc(id).await.unwrap_or_else(|e| panic!("{e}"));
+        if stored.snapshot.is_some() && stored.updates.is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the log was not compacted on unload ({} updates left)",
+            stored.updates.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let reloaded = server_doc(&team.owner, &doc_id).await;
+    assert_eq!(doc::read(&reloaded), content);
+
+    // A couple more edits, fewer than a compaction: snapshot + log tail in storage.
+    let c = connect(&server.url, &doc_id, team.token()).await;
+    assert_eq!(doc::read(c.doc()), content);
+    c.edit(|txn| doc::push_op(txn, &op("c-0", "h", &[0])))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    c.edit(|txn| txn.get_or_insert_text(doc::NOTES).push(txn, "c"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut stored_tail = 0;
+    for _ in 0..200 {
+        stored_tail = db
+            .load_doc(id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .0
+            .updates
+            .len();
+        if stored_tail == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(stored_tail, 2, "two updates in the log after the snapshot");
+    let content = doc::read(c.doc());
+    let state = sv(c.doc());
+
+    // An in-process restart with the peer still connected (no unload, no flush at stop):
+    // the next server loads the snapshot and the log after it.
+    let storage = server.stop().await;
+    drop(c);
+    let (stored, _) = db.load_doc(id).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(stored.snapshot.is_some());
+    assert_eq!(stored.updates.len(), 2);
+    let server = TestServer::start_on(storage, tweak).await;
+    let d = connect(&server.url, &doc_id, team.token()).await;
+    assert_eq!(doc::read(d.doc()), content);
+    assert_eq!(sv(d.doc()), state);
+    assert!(doc::read(d.doc()).circuit.notes.ends_with('c'));
+    let _ = d.close().await;
+    db.close().await;
+}
