@@ -131,6 +131,17 @@ async fn create_list_rename_and_delete() {
     );
     let left: Vec<_> = list(&team).await.into_iter().map(|d| d.name).collect();
     assert_eq!(left, vec!["Empty".to_string()]);
+
+    // Deleting the workspace closes the rooms of its documents too.
+    let mut raw_peer = RawPeer::connect(&server.url, &empty, team.token()).await;
+    team.owner
+        .delete_workspace(team.ws)
+        .await
+        .unwrap_or_else(|e| panic!("delete workspace: {e}"));
+    let (code, reason) = raw_peer.closed().await;
+    assert_eq!(code, 4404, "{reason}");
+    let (s, _) = raw(&team.owner, Method::GET, &format!("/api/docs/{empty}"), None).await;
+    assert_eq!(s, 404);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

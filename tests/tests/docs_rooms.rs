@@ -107,6 +107,18 @@ async fn a_room_unloads_after_its_last_peer_and_reloads_with_the_same_content() 
     // REST reads load the room too, and let it go again.
     assert_eq!(detail(&team.owner, &doc_id).await.stats.total_gates, 14);
     metric_eventually(&anon, "qollab_docs_rooms_open", |v| v == 0.0).await;
+
+    // Deleting a document closes its room at once, and the gauge says so.
+    let e = connect(&server.url, &doc_id, team.token()).await;
+    assert_eq!(metric(&anon, "qollab_docs_rooms_open").await, Some(1.0));
+    let (s, body) = raw(&team.owner, Method::DELETE, &format!("/api/docs/{doc_id}"), None).await;
+    assert_eq!(s, 204, "{body}");
+    eventually("the peer of the deleted document to be closed", || {
+        matches!(e.status(), qollab_client::docs::Status::Closed(_))
+    })
+    .await;
+    metric_eventually(&anon, "qollab_docs_rooms_open", |v| v == 0.0).await;
+    metric_eventually(&anon, "qollab_docs_connections", |v| v == 0.0).await;
     let _ = server.terminate().await;
 }
 

@@ -250,6 +250,26 @@ async fn role_changes_apply_to_live_connections() {
     let doc_id = team.doc("Bell", Some(BELL)).await;
     let owner = connect(&server.url, &doc_id, team.token()).await;
     let mut raw = RawPeer::connect(&server.url, &doc_id, &pat.access_token).await;
+    // Pat also edits in another workspace, which none of the changes below concern.
+    let other_ws = team
+        .owner
+        .create_workspace("Elsewhere", None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .id;
+    team.owner
+        .add_member(other_ws, &pat.user.email, Role::Editor)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let elsewhere_doc = Team {
+        anon: team.anon.clone(),
+        owner: team.owner.clone(),
+        owner_auth: team.owner_auth.clone(),
+        ws: other_ws,
+    }
+    .doc("Elsewhere", None)
+    .await;
+    let elsewhere = connect(&server.url, &elsewhere_doc, &pat.access_token).await;
 
     // As a viewer: refused.
     raw.send(encode_update(&op_update(&op("before-promotion", "x", &[0]))))
@@ -320,6 +340,22 @@ async fn role_changes_apply_to_live_connections() {
         404
     );
     assert_eq!(owner.status(), Status::Synced);
+    // The connection to the other workspace's document is untouched and may still write.
+    assert_eq!(elsewhere.status(), Status::Synced);
+    elsewhere
+        .edit(|txn| doc::push_op(txn, &op("elsewhere", "h", &[0])))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut seen = false;
+    for _ in 0..200 {
+        seen = op_ids(&server_doc(&team.owner, &elsewhere_doc).await)
+            .contains(&"elsewhere".to_string());
+        if seen {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(seen, "the edit in the other workspace was not applied");
     owner
         .edit(|txn| {
             let notes = txn.get_or_insert_text(doc::NOTES);
