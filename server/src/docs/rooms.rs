@@ -431,7 +431,12 @@ impl Rooms {
 
     /// Closes every room of a deleted document or workspace.
     pub fn close_doc(&self, doc_id: Uuid, reason: &str) {
-        let slot = lock(&self.map).remove(&doc_id);
+        let slot = {
+            let mut map = lock(&self.map);
+            let slot = map.remove(&doc_id);
+            metrics::gauge!("qollab_docs_rooms_open").set(map.len() as f64);
+            slot
+        };
         if let Some(room) = slot.and_then(|s| s.get().cloned()) {
             let mut peers = lock(&room.peers);
             for p in peers.values() {
