@@ -7,127 +7,129 @@ use std::time::Duration;
 
 use qollab_client::docs::{ConnectOptions, DocClient, Status};
 use qollab_shared::doc;
+use yrs::Doc;
 
 use crate::common::live::{Team, op, op_ids, server_doc, sv, ws_url};
 use crate::common::{ServerProcess, Storage};
 
 const CLIENTS: usize = 4;
+/// Crashes per run: every one is a chance to catch an update relayed before it was stored.
+const ROUNDS: usize = 3;
+/// Ops each client receives from the others in a round before the crash.
+const RECEIVED_PER_ROUND: usize = 30;
 
-/// Ops in `client`'s replica written by the others: what it has received from the server.
-fn received(client: &DocClient, me: &str) -> BTreeSet<String> {
-    op_ids(client.doc())
+/// Ops in a replica written by the others: what that client has received from the server.
+fn received(doc: &Doc, k: usize) -> BTreeSet<String> {
+    let mine = format!("c{k}-");
+    op_ids(doc)
         .into_iter()
-        .filter(|id| !id.starts_with(&format!("{me}-")))
+        .filter(|id| !id.starts_with(&mine))
         .collect()
+}
+
+async fn connect_with(url: &str, doc_id: &str, token: &str, doc: &Doc) -> DocClient {
+    let opts = ConnectOptions {
+        doc: Some(doc.clone()),
+        ..ConnectOptions::default().token(token)
+    };
+    DocClient::connect(url, doc_id, opts)
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_update_a_peer_received_survives_kill_9() {
     let storage = Storage::fresh().await;
-    let server = ServerProcess::spawn(&storage, &[]).await;
+    let mut server = ServerProcess::spawn(&storage, &[]).await;
     let team = Team::new(server.client()).await;
     let doc_id = team.doc("Durable", None).await;
     let token = team.token().to_string();
-    let url = ws_url(&server.url);
+    // Each client's replica lives on across its reconnections.
+    let docs: Vec<Doc> = (0..CLIENTS).map(|_| Doc::new()).collect();
+    let mut written = vec![0usize; CLIENTS];
 
-    let mut clients = Vec::new();
-    for _ in 0..CLIENTS {
-        let c = DocClient::connect(&url, &doc_id, ConnectOptions::default().token(&token))
-            .await
-            .unwrap_or_else(|e| panic!("connect: {e}"));
-        clients.push(Arc::new(c));
-    }
-    // Every client edits as fast as it can until its connection dies.
-    let mut writers = Vec::new();
-    for (k, c) in clients.iter().enumerate() {
-        let c = c.clone();
-        writers.push(tokio::spawn(async move {
-            let mut written = 0usize;
-            while written < 5000 && matches!(c.status(), Status::Synced) {
-                let id = format!("c{k}-{written}");
-                // A failed send still leaves the op in the local replica.
-                let sent = c.edit(|txn| doc::push_op(txn, &op(&id, "h", &[0]))).await;
-                written += 1;
-                if sent.is_err() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-            written
-        }));
-    }
-    // Mid-stream: every client has received a good number of the others' ops.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !clients
-        .iter()
-        .enumerate()
-        .all(|(k, c)| received(c, &format!("c{k}")).len() >= 40)
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "clients did not receive each other's edits"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    server.kill9().await;
-
-    let mut written_total = 0;
-    for w in writers {
-        written_total += tokio::time::timeout(Duration::from_secs(15), w)
-            .await
-            .unwrap_or_else(|_| panic!("a writer did not notice the dead server"))
-            .unwrap_or_else(|e| panic!("writer: {e}"));
-    }
-    for c in &clients {
-        // Replicas are frozen from here on.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while !matches!(c.status(), Status::Closed(_)) {
-            assert!(tokio::time::Instant::now() < deadline, "client still open");
-            tokio::time::sleep(Duration::from_millis(10)).await;
+    for round in 0..ROUNDS {
+        let url = ws_url(&server.url);
+        let mut clients = Vec::new();
+        for d in &docs {
+            clients.push(Arc::new(connect_with(&url, &doc_id, &token, d).await));
         }
-    }
-    let mut all_received = BTreeSet::new();
-    let mut all_written = BTreeSet::new();
-    for (k, c) in clients.iter().enumerate() {
-        all_received.extend(received(c, &format!("c{k}")));
-        all_written.extend(
-            op_ids(c.doc())
-                .into_iter()
-                .filter(|id| id.starts_with(&format!("c{k}-"))),
+        let before: Vec<usize> = (0..CLIENTS).map(|k| received(&docs[k], k).len()).collect();
+        // Every client edits as fast as it can until its connection dies.
+        let mut writers = Vec::new();
+        for (k, c) in clients.iter().enumerate() {
+            let (c, start) = (c.clone(), written[k]);
+            writers.push(tokio::spawn(async move {
+                let mut n = start;
+                while n < start + 5000 && matches!(c.status(), Status::Synced) {
+                    let id = format!("c{k}-{n}");
+                    // A failed send still leaves the op in the local replica.
+                    let sent = c.edit(|txn| doc::push_op(txn, &op(&id, "h", &[0]))).await;
+                    n += 1;
+                    if sent.is_err() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                n
+            }));
+        }
+        // Mid-stream: every client has received a good number of the others' new ops.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while !(0..CLIENTS).all(|k| received(&docs[k], k).len() >= before[k] + RECEIVED_PER_ROUND)
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "round {round}: clients did not receive each other's edits"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        server.kill9().await;
+
+        for (k, w) in writers.into_iter().enumerate() {
+            written[k] = tokio::time::timeout(Duration::from_secs(15), w)
+                .await
+                .unwrap_or_else(|_| panic!("a writer did not notice the dead server"))
+                .unwrap_or_else(|e| panic!("writer: {e}"));
+        }
+        for c in &clients {
+            // Replicas are frozen from here on.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while !matches!(c.status(), Status::Closed(_)) {
+                assert!(tokio::time::Instant::now() < deadline, "client still open");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        drop(clients);
+        let mut all_received = BTreeSet::new();
+        for (k, d) in docs.iter().enumerate() {
+            all_received.extend(received(d, k));
+        }
+
+        // After the restart, everything any peer received is there.
+        server = ServerProcess::spawn(&storage, &[]).await;
+        let owner = server.client().with_token(&token);
+        let persisted: BTreeSet<String> = op_ids(&server_doc(&owner, &doc_id).await)
+            .into_iter()
+            .collect();
+        let lost: Vec<_> = all_received.difference(&persisted).collect();
+        assert!(
+            lost.is_empty(),
+            "round {round}: {} op(s) that peers had received were lost by kill -9: {lost:?}",
+            lost.len()
         );
     }
-    assert!(all_received.len() >= 40, "{} received", all_received.len());
-    assert_eq!(all_written.len(), written_total);
-
-    // After the restart, everything any peer received is there.
-    let server = ServerProcess::spawn(&storage, &[]).await;
-    let owner = server.client().with_token(&token);
-    let persisted: BTreeSet<String> = op_ids(&server_doc(&owner, &doc_id).await)
-        .into_iter()
-        .collect();
-    let lost: Vec<_> = all_received.difference(&persisted).collect();
-    assert!(
-        lost.is_empty(),
-        "{} op(s) that peers had received were lost by kill -9: {lost:?}",
-        lost.len()
-    );
 
     // Reconnecting clients (each with its replica, holding its unacknowledged edits)
     // converge on one document holding every op anyone wrote, each exactly once.
+    let all_written: BTreeSet<String> = (0..CLIENTS)
+        .flat_map(|k| (0..written[k]).map(move |n| format!("c{k}-{n}")))
+        .collect();
     let url = ws_url(&server.url);
-    let docs: Vec<_> = clients.iter().map(|c| c.doc().clone()).collect();
-    drop(clients);
+    let owner = server.client().with_token(&token);
     let mut again = Vec::new();
-    for d in docs {
-        let opts = ConnectOptions {
-            doc: Some(d),
-            ..ConnectOptions::default().token(&token)
-        };
-        again.push(
-            DocClient::connect(&url, &doc_id, opts)
-                .await
-                .unwrap_or_else(|e| panic!("reconnect: {e}")),
-        );
+    for d in &docs {
+        again.push(connect_with(&url, &doc_id, &token, d).await);
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
