@@ -100,6 +100,21 @@ async fn malformed_messages_close_only_that_connection_with_1002() {
         assert_eq!(code, 1002, "{what}: {reason}");
         room_still_works(&a, &b, &format!("after-{i}")).await;
     }
+    // Unknown message types are ignored, as y-websocket does: the connection stays.
+    let mut raw = RawPeer::connect(&server.url, &doc_id, team.token()).await;
+    raw.send(vec![99, 1, 2]).await;
+    raw.send(qollab_shared::sync::encode_update(&crate::common::live::op_update(&op(
+        "after-unknown",
+        "h",
+        &[1],
+    ))))
+    .await;
+    eventually("the op sent after an unknown message", || {
+        op_ids(b.doc()).contains(&"after-unknown".to_string())
+    })
+    .await;
+    raw.send_message(Message::Close(None)).await;
+    raw.closed().await;
     // Text frames are not part of the protocol.
     let mut raw = RawPeer::connect(&server.url, &doc_id, team.token()).await;
     raw.send_message(Message::Text("hello".into())).await;
@@ -109,7 +124,7 @@ async fn malformed_messages_close_only_that_connection_with_1002() {
 
     // The document is intact: the seeded circuit plus the good edits, no problems.
     let d = detail(&team.owner, &doc_id).await;
-    assert_eq!(d.stats.total_gates, 4 + 8);
+    assert_eq!(d.stats.total_gates, 4 + 9);
     assert!(d.problems.is_empty(), "{:?}", d.problems);
     assert_eq!(d.connected_peers, 2);
     assert_eq!(doc::read(a.doc()), doc::read(b.doc()));
@@ -154,3 +169,4 @@ async fn a_full_room_refuses_the_next_peer_with_429() {
     room_still_works(&again, &peers[0], "after-full").await;
     let _ = elsewhere.close().await;
 }
+

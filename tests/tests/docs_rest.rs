@@ -294,6 +294,7 @@ async fn qasm_export_and_live_import_keep_notes() {
     assert_eq!(s, 200, "{body}");
     let d: DocDetail = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
     assert_eq!((d.stats.qubits, d.stats.total_gates), (3, 3));
+    assert_eq!(d.connected_peers, 1, "{body}");
     eventually("the imported circuit to reach the live client", || {
         let c = doc::read(live.doc()).circuit;
         c.qubits == 3 && c.ops.len() == 3
