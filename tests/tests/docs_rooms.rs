@@ -228,3 +228,55 @@ async fn content_survives_compaction_unloading_and_restarts() {
     let _ = d.close().await;
     db.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_writes_racing_room_unloads_are_never_lost() {
+    // Rooms unload almost as soon as they are idle, so REST writes keep racing the
+    // unload (and its compaction) and the next load.
+    let server = TestServer::start_with(|c| {
+        c.docs.unload_grace = Duration::from_millis(1);
+        c.docs.compact_every_updates = 3;
+    })
+    .await;
+    let team = Team::new(server.client()).await;
+    let doc_id = team.doc("Busy", None).await;
+    let path = format!("/api/docs/{doc_id}/update");
+    let mut tasks = Vec::new();
+    for t in 0..4 {
+        let (owner, path) = (team.owner.clone(), path.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 0..25 {
+                let update = crate::common::live::op_update(&op(&format!("t{t}-{i}"), "h", &[0]));
+                let res = owner
+                    .request(Method::POST, &path)
+                    .header("content-type", "application/octet-stream")
+                    .body(update)
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(res.status().as_u16(), 204);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    let expected: std::collections::BTreeSet<String> = (0..4)
+        .flat_map(|t| (0..25).map(move |i| format!("t{t}-{i}")))
+        .collect();
+    // Let the last unload and compaction run, then read back (a fresh load).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ids: std::collections::BTreeSet<String> = op_ids(&server_doc(&team.owner, &doc_id).await)
+        .into_iter()
+        .collect();
+    let lost: Vec<_> = expected.difference(&ids).collect();
+    assert!(lost.is_empty(), "acknowledged REST updates lost: {lost:?}");
+    let storage = server.stop().await;
+    let server = TestServer::start_on(storage, |_| {}).await;
+    let owner = server.client().with_token(team.token());
+    let ids: std::collections::BTreeSet<String> = op_ids(&server_doc(&owner, &doc_id).await)
+        .into_iter()
+        .collect();
+    let lost: Vec<_> = expected.difference(&ids).collect();
+    assert!(lost.is_empty(), "acknowledged REST updates lost after a restart: {lost:?}");
+}
