@@ -76,8 +76,7 @@ async fn every_update_a_peer_received_survives_kill_9() {
         }
         // Mid-stream: every client has received a good number of the others' new ops.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        while !(0..CLIENTS).all(|k| received(&docs[k], k).len() >= before[k] + RECEIVED_PER_ROUND)
-        {
+        while !(0..CLIENTS).all(|k| received(&docs[k], k).len() >= before[k] + RECEIVED_PER_ROUND) {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "round {round}: clients did not receive each other's edits"

@@ -85,7 +85,9 @@ async fn malformed_messages_close_only_that_connection_with_1002() {
         ("empty frame", vec![]),
         (
             "bad varuint",
-            vec![0, 2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+            vec![
+                0, 2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            ],
         ),
         ("truncated payload", vec![0, 2, 50, 1, 2, 3]),
         ("undecodable update", vec![0, 2, 4, 0xff, 0xff, 0xff, 0xff]),
@@ -103,11 +105,9 @@ async fn malformed_messages_close_only_that_connection_with_1002() {
     // Unknown message types are ignored, as y-websocket does: the connection stays.
     let mut raw = RawPeer::connect(&server.url, &doc_id, team.token()).await;
     raw.send(vec![99, 1, 2]).await;
-    raw.send(qollab_shared::sync::encode_update(&crate::common::live::op_update(&op(
-        "after-unknown",
-        "h",
-        &[1],
-    ))))
+    raw.send(qollab_shared::sync::encode_update(
+        &crate::common::live::op_update(&op("after-unknown", "h", &[1])),
+    ))
     .await;
     eventually("the op sent after an unknown message", || {
         op_ids(b.doc()).contains(&"after-unknown".to_string())
@@ -169,4 +169,3 @@ async fn a_full_room_refuses_the_next_peer_with_429() {
     room_still_works(&again, &peers[0], "after-full").await;
     let _ = elsewhere.close().await;
 }
-

@@ -102,7 +102,13 @@ async fn create_list_rename_and_delete() {
     // Delete: connected peers are closed, then the document is gone everywhere.
     let client = connect(&server.url, &bell, team.token()).await;
     let mut raw_peer = RawPeer::connect(&server.url, &bell, team.token()).await;
-    let (s, _) = raw(&team.owner, Method::DELETE, &format!("/api/docs/{bell}"), None).await;
+    let (s, _) = raw(
+        &team.owner,
+        Method::DELETE,
+        &format!("/api/docs/{bell}"),
+        None,
+    )
+    .await;
     assert_eq!(s, 204);
     let (code, reason) = raw_peer.closed().await;
     assert_eq!(code, 4404, "{reason}");
@@ -140,7 +146,13 @@ async fn create_list_rename_and_delete() {
         .unwrap_or_else(|e| panic!("delete workspace: {e}"));
     let (code, reason) = raw_peer.closed().await;
     assert_eq!(code, 4404, "{reason}");
-    let (s, _) = raw(&team.owner, Method::GET, &format!("/api/docs/{empty}"), None).await;
+    let (s, _) = raw(
+        &team.owner,
+        Method::GET,
+        &format!("/api/docs/{empty}"),
+        None,
+    )
+    .await;
     assert_eq!(s, 404);
 }
 
@@ -238,7 +250,10 @@ async fn qasm_export_and_live_import_keep_notes() {
     let (s, q2) = send(&team.owner, Method::GET, &path, "text/plain", vec![]).await;
     assert_eq!(s, 200, "{q2}");
     assert!(q2.starts_with("OPENQASM 2.0;"), "{q2}");
-    assert!(q2.contains("cx q[0],q[1];") || q2.contains("cx q[0], q[1];"), "{q2}");
+    assert!(
+        q2.contains("cx q[0],q[1];") || q2.contains("cx q[0], q[1];"),
+        "{q2}"
+    );
     let (s, q3) = send(
         &team.owner,
         Method::GET,

@@ -68,7 +68,8 @@ async fn a_room_unloads_after_its_last_peer_and_reloads_with_the_same_content() 
         let who = if i % 2 == 0 { &a } else { &b };
         who.edit(|txn| {
             doc::push_op(txn, &op(&format!("op-{i}"), "h", &[i % 2]));
-            txn.get_or_insert_text(doc::NOTES).push(txn, &format!("{i};"));
+            txn.get_or_insert_text(doc::NOTES)
+                .push(txn, &format!("{i};"));
         })
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -111,7 +112,13 @@ async fn a_room_unloads_after_its_last_peer_and_reloads_with_the_same_content() 
     // Deleting a document closes its room at once, and the gauge says so.
     let e = connect(&server.url, &doc_id, team.token()).await;
     assert_eq!(metric(&anon, "qollab_docs_rooms_open").await, Some(1.0));
-    let (s, body) = raw(&team.owner, Method::DELETE, &format!("/api/docs/{doc_id}"), None).await;
+    let (s, body) = raw(
+        &team.owner,
+        Method::DELETE,
+        &format!("/api/docs/{doc_id}"),
+        None,
+    )
+    .await;
     assert_eq!(s, 204, "{body}");
     eventually("the peer of the deleted document to be closed", || {
         matches!(e.status(), qollab_client::docs::Status::Closed(_))
@@ -278,5 +285,8 @@ async fn rest_writes_racing_room_unloads_are_never_lost() {
         .into_iter()
         .collect();
     let lost: Vec<_> = expected.difference(&ids).collect();
-    assert!(lost.is_empty(), "acknowledged REST updates lost after a restart: {lost:?}");
+    assert!(
+        lost.is_empty(),
+        "acknowledged REST updates lost after a restart: {lost:?}"
+    );
 }

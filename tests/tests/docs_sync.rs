@@ -28,7 +28,14 @@ async fn yjs_clients_edit_concurrently_and_every_replica_converges() {
     let (ok, s) = yjs_clients(
         &url,
         &[
-            "--room", &doc_id, "--token", team.token(), "--clients", "4", "--ops", "6",
+            "--room",
+            &doc_id,
+            "--token",
+            team.token(),
+            "--clients",
+            "4",
+            "--ops",
+            "6",
         ],
     )
     .await;
@@ -56,7 +63,14 @@ async fn yjs_clients_edit_concurrently_and_every_replica_converges() {
     let (ok, s) = yjs_clients(
         &url,
         &[
-            "--room", &doc_id, "--token", team.token(), "--clients", "2", "--ops", "3",
+            "--room",
+            &doc_id,
+            "--token",
+            team.token(),
+            "--clients",
+            "2",
+            "--ops",
+            "3",
         ],
     )
     .await;
@@ -97,7 +111,14 @@ async fn rust_and_yjs_clients_in_one_room_converge() {
     let (ok, s) = yjs_clients(
         &url,
         &[
-            "--room", &doc_id, "--token", team.token(), "--clients", "3", "--ops", "4",
+            "--room",
+            &doc_id,
+            "--token",
+            team.token(),
+            "--clients",
+            "3",
+            "--ops",
+            "4",
         ],
     )
     .await;
@@ -127,7 +148,11 @@ async fn rust_and_yjs_clients_in_one_room_converge() {
     let ids = op_ids(rust.doc());
     assert_eq!(ids.first().map(String::as_str), Some("rust-0"));
     assert_eq!(ids.iter().filter(|i| i.contains("-op-")).count(), 12);
-    assert!(mine.circuit.notes.contains(&format!("<rust:{}>", typed - 1)));
+    assert!(
+        mine.circuit
+            .notes
+            .contains(&format!("<rust:{}>", typed - 1))
+    );
     assert!(mine.circuit.notes.contains("client-2:3]"));
 }
 
@@ -200,7 +225,10 @@ async fn sockets_are_authorized_before_the_upgrade() {
     let base = ws_url(&server.url);
 
     assert_eq!(upgrade_status(&format!("{base}/{doc_id}")).await, 401);
-    assert_eq!(upgrade_status(&format!("{base}/{doc_id}?token=")).await, 401);
+    assert_eq!(
+        upgrade_status(&format!("{base}/{doc_id}?token=")).await,
+        401
+    );
     assert_eq!(
         upgrade_status(&format!("{base}/{doc_id}?token=not-a-token")).await,
         401
@@ -272,8 +300,12 @@ async fn role_changes_apply_to_live_connections() {
     let elsewhere = connect(&server.url, &elsewhere_doc, &pat.access_token).await;
 
     // As a viewer: refused.
-    raw.send(encode_update(&op_update(&op("before-promotion", "x", &[0]))))
-        .await;
+    raw.send(encode_update(&op_update(&op(
+        "before-promotion",
+        "x",
+        &[0],
+    ))))
+    .await;
     assert_eq!(raw.permission_denied().await, READ_ONLY_REASON);
     assert_eq!(detail(&team.owner, &doc_id).await.stats.total_gates, 4);
 
@@ -310,8 +342,12 @@ async fn role_changes_apply_to_live_connections() {
         p.permission_denied().is_some()
     })
     .await;
-    raw.send(encode_update(&op_update(&op("raw-after-downgrade", "x", &[0]))))
-        .await;
+    raw.send(encode_update(&op_update(&op(
+        "raw-after-downgrade",
+        "x",
+        &[0],
+    ))))
+    .await;
     assert_eq!(raw.permission_denied().await, READ_ONLY_REASON);
     let ids = op_ids(&server_doc(&team.owner, &doc_id).await);
     assert!(ids.contains(&"as-editor".to_string()), "{ids:?}");

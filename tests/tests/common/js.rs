@@ -17,7 +17,8 @@ pub fn ensure_node_modules() {
     let _guard = NPM.lock().unwrap_or_else(|e| e.into_inner());
     let lock = std::fs::File::create(std::env::temp_dir().join("qollab-tests-js-npm.lock"))
         .unwrap_or_else(|e| panic!("npm lock file: {e}"));
-    lock.lock().unwrap_or_else(|e| panic!("locking the npm lock file: {e}"));
+    lock.lock()
+        .unwrap_or_else(|e| panic!("locking the npm lock file: {e}"));
     let dir = js_dir();
     if dir.join("node_modules/y-websocket/bin/server.js").exists() {
         return;
