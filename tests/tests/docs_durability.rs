@@ -46,7 +46,7 @@ async fn every_update_a_peer_received_survives_kill_9() {
     let token = team.token().to_string();
     // Each client's replica lives on across its reconnections.
     let docs: Vec<Doc> = (0..CLIENTS).map(|_| Doc::new()).collect();
-    let mut written = vec![0usize; CLIENTS];
+    let mut written = [0usize; CLIENTS];
 
     for round in 0..ROUNDS {
         let url = ws_url(&server.url);
