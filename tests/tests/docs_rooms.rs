@@ -290,3 +290,98 @@ async fn rest_writes_racing_room_unloads_are_never_lost() {
         "acknowledged REST updates lost after a restart: {lost:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_document_mid_edit_does_not_disturb_other_documents() {
+    use qollab_client::docs::Status;
+    use std::sync::Arc;
+
+    let server = TestServer::start().await;
+    let team = Team::new(server.client()).await;
+    let doomed = team.doc("Doomed", None).await;
+    let kept = team.doc("Kept", None).await;
+    let a = Arc::new(connect(&server.url, &doomed, team.token()).await);
+    let b1 = Arc::new(connect(&server.url, &kept, team.token()).await);
+    let b2 = connect(&server.url, &kept, team.token()).await;
+
+    // Both documents are edited continuously; the doomed one is deleted mid-stream.
+    let a_writer = tokio::spawn({
+        let a = a.clone();
+        async move {
+            let mut n = 0;
+            while n < 5000 && a.status() == Status::Synced {
+                if a.edit(|txn| doc::push_op(txn, &op(&format!("a-{n}"), "h", &[0])))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+                n += 1;
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    const KEPT_OPS: usize = 150;
+    let b_writer = tokio::spawn({
+        let b1 = b1.clone();
+        async move {
+            for n in 0..KEPT_OPS {
+                b1.edit(|txn| doc::push_op(txn, &op(&format!("b-{n}"), "x", &[0])))
+                    .await
+                    .unwrap_or_else(|e| panic!("editing the kept document: {e}"));
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+    });
+    // And REST writers post to it until it is gone.
+    let mut posters = Vec::new();
+    for t in 0..4 {
+        let (owner, path) = (team.owner.clone(), format!("/api/docs/{doomed}/update"));
+        posters.push(tokio::spawn(async move {
+            for n in 0..5000 {
+                let update = crate::common::live::op_update(&op(&format!("p{t}-{n}"), "h", &[0]));
+                let res = owner
+                    .request(Method::POST, &path)
+                    .header("content-type", "application/octet-stream")
+                    .body(update)
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                if res.status().as_u16() == 404 {
+                    return;
+                }
+            }
+        }));
+    }
+    eventually("edits on the doomed document", || {
+        op_ids(a.doc()).len() >= 30
+    })
+    .await;
+    let (s, body) = raw(
+        &team.owner,
+        Method::DELETE,
+        &format!("/api/docs/{doomed}"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 204, "{body}");
+    b_writer.await.unwrap_or_else(|e| panic!("{e}"));
+    a_writer.await.unwrap_or_else(|e| panic!("{e}"));
+    for p in posters {
+        p.await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert!(matches!(a.status(), Status::Closed(_)));
+
+    // The other document's peers never noticed: connected, and everything arrived and
+    // was stored.
+    eventually("every op of the kept document at its second peer", || {
+        op_ids(b2.doc()).len() == KEPT_OPS
+    })
+    .await;
+    assert_eq!(b1.status(), Status::Synced, "{:?}", b1.status());
+    assert_eq!(b2.status(), Status::Synced, "{:?}", b2.status());
+    assert_eq!(
+        op_ids(&server_doc(&team.owner, &kept).await).len(),
+        KEPT_OPS
+    );
+}
