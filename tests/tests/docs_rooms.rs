@@ -385,3 +385,40 @@ async fn deleting_a_document_mid_edit_does_not_disturb_other_documents() {
         KEPT_OPS
     );
 }
+
+#[tokio::test]
+async fn an_append_for_a_deleted_document_fails_alone() {
+    use qollab_server::docs::persist::Appender;
+
+    let server = TestServer::start().await;
+    let team = Team::new(server.client()).await;
+    let gone = team.doc("Gone", None).await;
+    let kept = team.doc("Kept", None).await;
+    let (s, _) = raw(
+        &team.owner,
+        Method::DELETE,
+        &format!("/api/docs/{gone}"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 204);
+    let db = Db::connect(&server.storage.database_url, &DbOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let appender = Appender::spawn(db.clone());
+    let update = crate::common::live::op_update(&op("direct", "h", &[0]));
+    let (gone_id, kept_id) = (
+        gone.parse().unwrap_or_else(|e| panic!("{e}")),
+        kept.parse().unwrap_or_else(|e| panic!("{e}")),
+    );
+    // Queued together (this runtime has one thread), so they share one batch.
+    let (bad, good) = tokio::join!(
+        appender.append(gone_id, update.clone()),
+        appender.append(kept_id, update.clone())
+    );
+    assert!(bad.is_err(), "an update for a deleted document was stored");
+    let id = good.unwrap_or_else(|e| panic!("the other document's update failed with it: {e}"));
+    let (stored, _) = db.load_doc(kept_id).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(stored.updates.iter().any(|(i, _)| *i == id));
+    db.close().await;
+}
