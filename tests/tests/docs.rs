@@ -1,33 +1,14 @@
 //! Live documents end to end: REST, the y-websocket endpoint with the Rust client and
 //! real Yjs clients, viewers, durability.
 
-use std::time::Duration;
-
 use qollab_client::docs::{ConnectOptions, DocClient};
 use qollab_shared::api::{DocDetail, Role};
 use qollab_shared::doc::{self, DocOp};
 use reqwest::Method;
 use serde_json::json;
 
+use crate::common::live::{BELL, eventually, ws_url};
 use crate::common::{TestServer, raw, user};
-
-pub const BELL: &str = "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[2];\ncreg c[2];\nh q[0];\ncx q[0],q[1];\nmeasure q -> c;\n";
-
-pub fn ws_url(http: &str) -> String {
-    format!("{}/ws/docs", http.replacen("http://", "ws://", 1))
-}
-
-/// Polls until `check` holds (live updates arrive asynchronously).
-pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !check() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 #[tokio::test]
 async fn rust_clients_edit_a_document_seeded_from_qasm_and_converge() {

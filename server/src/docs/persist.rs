@@ -54,7 +54,8 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Append>) {
             .map(|a| (a.doc_id, std::mem::take(&mut a.data)))
             .collect();
         let n = rows.len();
-        let result = db.append_updates(rows).await;
+        // Kept (a copy of bytes, cheap next to a commit) to retry row by row on failure.
+        let result = db.append_updates(rows.clone()).await;
         metrics::histogram!("qollab_docs_append_duration_seconds")
             .record(started.elapsed().as_secs_f64());
         metrics::histogram!("qollab_docs_append_batch_size").record(n as f64);
@@ -70,6 +71,23 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Append>) {
                     let _ = a
                         .done
                         .send(Err("the update log did not confirm the write".into()));
+                }
+            }
+            Err(e) if n > 1 => {
+                // One bad row (e.g. an update for a document deleted meanwhile, which
+                // breaks the foreign key) must not fail the other documents' updates:
+                // store them one by one.
+                tracing::warn!(error = %e, batch = n, "batched append failed; appending one by one");
+                for (a, row) in batch.drain(..).zip(rows) {
+                    let one = match db.append_updates(vec![row]).await {
+                        Ok(ids) if ids.len() == 1 => Ok(ids[0]),
+                        Ok(_) => Err("the update log did not confirm the write".to_string()),
+                        Err(e) => {
+                            tracing::error!(doc_id = %a.doc_id, error = %e, "appending to the update log");
+                            Err("could not store the update".to_string())
+                        }
+                    };
+                    let _ = a.done.send(one);
                 }
             }
             Err(e) => {

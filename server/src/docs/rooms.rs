@@ -4,10 +4,12 @@
 //! document or relayed, so whatever any peer has received survives a crash. Updates
 //! hold the room's write gate shared while they persist and apply; compaction holds it
 //! exclusively for the instant it takes to encode the state, so a snapshot never
-//! claims an update it does not contain.
+//! claims an update it does not contain. Unloading retires a room under the exclusive
+//! gate; an update that finds its room retired goes to the current room instead, so no
+//! update is ever applied to a room that a newer load of the document cannot see.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -87,6 +89,8 @@ pub struct Room {
     peers: Mutex<HashMap<u64, Peer>>,
     gate: RwLock<()>,
     progress: Mutex<Progress>,
+    /// Set (under the exclusive gate) when the room is unloaded: it takes no more updates.
+    retired: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -199,23 +203,27 @@ impl Rooms {
     /// The room of a document, loading it (once, however many ask at the same time)
     /// from its snapshot and the log after it.
     pub async fn open(&self, doc: &docs::Model) -> ApiResult<Arc<Room>> {
-        let slot = lock(&self.map).entry(doc.id).or_default().clone();
+        self.open_ids(doc.id, doc.workspace_id).await
+    }
+
+    async fn open_ids(&self, doc_id: Uuid, workspace_id: Uuid) -> ApiResult<Arc<Room>> {
+        let slot = lock(&self.map).entry(doc_id).or_default().clone();
         let room = slot
-            .get_or_try_init(|| self.load(doc))
+            .get_or_try_init(|| self.load(doc_id, workspace_id))
             .await
             .inspect_err(|_| {
                 let mut map = lock(&self.map);
-                if map.get(&doc.id).is_some_and(|s| Arc::ptr_eq(s, &slot)) {
-                    map.remove(&doc.id);
+                if map.get(&doc_id).is_some_and(|s| Arc::ptr_eq(s, &slot)) {
+                    map.remove(&doc_id);
                 }
             })?;
         metrics::gauge!("qollab_docs_rooms_open").set(lock(&self.map).len() as f64);
         Ok(room.clone())
     }
 
-    async fn load(&self, doc: &docs::Model) -> ApiResult<Arc<Room>> {
+    async fn load(&self, doc_id: Uuid, workspace_id: Uuid) -> ApiResult<Arc<Room>> {
         let started = Instant::now();
-        let (stored, upto) = self.db.load_doc(doc.id).await?;
+        let (stored, upto) = self.db.load_doc(doc_id).await?;
         let last = stored.last_update_id(upto);
         let n = stored.updates.len();
         let ydoc = Doc::new();
@@ -232,21 +240,21 @@ impl Rooms {
                 match Update::decode_v1(&bytes) {
                     Ok(u) => {
                         if let Err(e) = txn.apply_update(u) {
-                            tracing::error!(doc_id = %doc.id, update_id = id, error = %e, "stored update does not apply");
+                            tracing::error!(doc_id = %doc_id, update_id = id, error = %e, "stored update does not apply");
                         }
                     }
                     Err(e) => {
-                        tracing::error!(doc_id = %doc.id, update_id = id, error = %e, "stored update does not decode")
+                        tracing::error!(doc_id = %doc_id, update_id = id, error = %e, "stored update does not decode")
                     }
                 }
             }
         }
         metrics::histogram!("qollab_docs_load_duration_seconds")
             .record(started.elapsed().as_secs_f64());
-        tracing::debug!(doc_id = %doc.id, updates = n, ms = started.elapsed().as_millis() as u64, "room loaded");
+        tracing::debug!(doc_id = %doc_id, updates = n, ms = started.elapsed().as_millis() as u64, "room loaded");
         Ok(Arc::new(Room {
-            doc_id: doc.id,
-            workspace_id: doc.workspace_id,
+            doc_id,
+            workspace_id,
             awareness: Mutex::new(Awareness::new(ydoc)),
             peers: Mutex::new(HashMap::new()),
             gate: RwLock::new(()),
@@ -256,6 +264,7 @@ impl Rooms {
                 since_compaction: n as u64,
                 ..Default::default()
             }),
+            retired: AtomicBool::new(false),
         }))
     }
 
@@ -316,6 +325,9 @@ impl Rooms {
         let room = Arc::clone(room);
         tokio::spawn(async move {
             tokio::time::sleep(rooms.config.unload_grace).await;
+            // Exclusive gate: no update is between persisting and applying, and none
+            // starts on this room once it is retired.
+            let gate = room.gate.write().await;
             let removed = {
                 let mut map = lock(&rooms.map);
                 let same = map
@@ -324,11 +336,13 @@ impl Rooms {
                     .is_some_and(|r| Arc::ptr_eq(r, &room));
                 if same && room.peer_count() == 0 {
                     map.remove(&room.doc_id);
+                    room.retired.store(true, Ordering::SeqCst);
                     true
                 } else {
                     false
                 }
             };
+            drop(gate);
             if removed {
                 rooms.compact(&room, false).await;
                 metrics::gauge!("qollab_docs_rooms_open").set(lock(&rooms.map).len() as f64);
@@ -345,7 +359,22 @@ impl Rooms {
         origin: Option<u64>,
         update: DecodedUpdate,
     ) -> Result<(), String> {
-        let gate = room.gate.read().await;
+        let mut room = Arc::clone(room);
+        let gate = loop {
+            let gate = room.gate.read().await;
+            if !room.retired.load(Ordering::SeqCst) {
+                break gate;
+            }
+            // Unloaded since the caller opened it (a REST edit on an idle room): the
+            // update goes to the document's current room, which is then let go again.
+            drop(gate);
+            room = self
+                .open_ids(room.doc_id, room.workspace_id)
+                .await
+                .map_err(|e| e.message)?;
+            self.unload_when_idle(&room);
+        };
+        let room = &room;
         let bytes = update.bytes().to_vec();
         metrics::counter!("qollab_docs_bytes_in_total").increment(bytes.len() as u64);
         let id = self.appender.append(room.doc_id, bytes.clone()).await?;
@@ -431,7 +460,12 @@ impl Rooms {
 
     /// Closes every room of a deleted document or workspace.
     pub fn close_doc(&self, doc_id: Uuid, reason: &str) {
-        let slot = lock(&self.map).remove(&doc_id);
+        let slot = {
+            let mut map = lock(&self.map);
+            let slot = map.remove(&doc_id);
+            metrics::gauge!("qollab_docs_rooms_open").set(map.len() as f64);
+            slot
+        };
         if let Some(room) = slot.and_then(|s| s.get().cloned()) {
             let mut peers = lock(&room.peers);
             for p in peers.values() {

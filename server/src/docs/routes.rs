@@ -221,11 +221,14 @@ pub async fn import_qasm(
         Ok(doc::read_txn(txn))
     })
     .await?;
+    let room = state.rooms.open(&access.doc).await?;
+    let connected_peers = room.peer_count();
+    state.rooms.unload_when_idle(&room);
     Ok(web::Json(DocDetail {
         doc: summary(&access.doc),
         stats: doc::stats(&read.circuit),
         problems: read.problems.iter().map(problem_view).collect(),
-        connected_peers: 0,
+        connected_peers,
     }))
 }
 

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod js;
+pub mod live;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -199,6 +202,16 @@ impl ServerProcess {
 
     pub fn client(&self) -> Client {
         Client::new(&self.url)
+    }
+
+    /// SIGKILL (`kill -9`): no shutdown code runs, nothing is flushed. Returns once the
+    /// process is gone.
+    pub async fn kill9(mut self) {
+        // tokio's `Child::kill` sends SIGKILL on Unix and reaps the child.
+        self.child
+            .kill()
+            .await
+            .unwrap_or_else(|e| panic!("kill -9 qollab: {e}"));
     }
 
     /// SIGTERM, then wait for a clean exit.

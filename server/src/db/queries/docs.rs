@@ -1,10 +1,10 @@
 //! Documents: metadata, the update log, snapshots and versions.
 
 use chrono::Utc;
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DbBackend, EntityTrait, IsolationLevel, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -99,9 +99,19 @@ impl Db {
     }
 
     /// The snapshot and the log after it, read in one transaction so that a concurrent
-    /// compaction cannot leave a gap.
+    /// compaction cannot leave a gap. On PostgreSQL that takes REPEATABLE READ: under
+    /// the default READ COMMITTED each statement sees the latest commits, so a
+    /// compaction committing between the two reads would hide the updates it folded
+    /// (SQLite transactions read one snapshot already).
     pub async fn load_doc(&self, id: Uuid) -> ApiResult<(StoredDoc, i64)> {
-        let txn = self.conn.begin().await?;
+        let txn = match self.conn.get_database_backend() {
+            DbBackend::Postgres => {
+                self.conn
+                    .begin_with_config(Some(IsolationLevel::RepeatableRead), None)
+                    .await?
+            }
+            _ => self.conn.begin().await?,
+        };
         let snap = doc_snapshots::Entity::find_by_id(id).one(&txn).await?;
         let upto = snap.as_ref().map_or(0, |s| s.last_update_id);
         let updates = doc_updates::Entity::find()
@@ -175,7 +185,9 @@ impl Db {
             .insert(&txn)
             .await?;
         }
-        doc_snapshots::Entity::insert(doc_snapshots::ActiveModel {
+        // Never replace a snapshot with an older one (a room being unloaded may finish
+        // compacting after the document's next room has compacted newer updates).
+        let written = doc_snapshots::Entity::insert(doc_snapshots::ActiveModel {
             doc_id: Set(id),
             state: Set(state),
             last_update_id: Set(upto),
@@ -188,10 +200,19 @@ impl Db {
                     doc_snapshots::Column::LastUpdateId,
                     doc_snapshots::Column::CreatedAt,
                 ])
+                .action_and_where(
+                    Expr::col((doc_snapshots::Entity, doc_snapshots::Column::LastUpdateId)).lte(
+                        Expr::col((Alias::new("excluded"), doc_snapshots::Column::LastUpdateId)),
+                    ),
+                )
                 .to_owned(),
         )
-        .exec(&txn)
+        .exec_without_returning(&txn)
         .await?;
+        if written == 0 {
+            txn.commit().await?;
+            return Ok(());
+        }
         doc_updates::Entity::delete_many()
             .filter(doc_updates::Column::DocId.eq(id))
             .filter(doc_updates::Column::Id.lte(upto))

@@ -1,0 +1,253 @@
+//! Helpers for the live-document tests: a team with a workspace, documents over REST,
+//! synced Rust replicas, and a raw websocket peer for frames no well-behaved client sends.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use qollab_client::docs::{ConnectOptions, DocClient};
+use qollab_client::rest::Client;
+use qollab_shared::api::{AuthResponse, DocDetail, Role};
+use qollab_shared::doc::{self, DocOp};
+use qollab_shared::sync::{Frame, decode_frame};
+use reqwest::Method;
+use serde_json::json;
+use tokio_tungstenite::tungstenite::{self, Message};
+use uuid::Uuid;
+use yrs::updates::decoder::Decode;
+use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
+
+use super::{raw, user};
+
+pub const BELL: &str = "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[2];\ncreg c[2];\nh q[0];\ncx q[0],q[1];\nmeasure q -> c;\n";
+
+/// `ws://HOST/ws/docs` for a server's `http://HOST`.
+pub fn ws_url(http: &str) -> String {
+    format!("{}/ws/docs", http.replacen("http://", "ws://", 1))
+}
+
+/// Polls until `check` holds (live updates arrive asynchronously); fails after 10 s.
+pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !check() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub fn op(id: &str, gate: &str, qubits: &[usize]) -> DocOp {
+    DocOp {
+        id: id.into(),
+        gate: gate.into(),
+        qubits: qubits.to_vec(),
+        params: vec![],
+        clbits: vec![],
+        condition: None,
+    }
+}
+
+/// An owner with a workspace.
+pub struct Team {
+    pub anon: Client,
+    pub owner: Client,
+    pub owner_auth: AuthResponse,
+    pub ws: Uuid,
+}
+
+impl Team {
+    pub async fn new(anon: Client) -> Team {
+        let (owner, owner_auth) = user(&anon, "owner").await;
+        let ws = owner
+            .create_workspace("Live documents", None)
+            .await
+            .unwrap_or_else(|e| panic!("create workspace: {e}"))
+            .id;
+        Team {
+            anon,
+            owner,
+            owner_auth,
+            ws,
+        }
+    }
+
+    pub fn token(&self) -> &str {
+        &self.owner_auth.access_token
+    }
+
+    /// Registers a user and adds them to the workspace with `role`.
+    pub async fn member(&self, tag: &str, role: Role) -> (Client, AuthResponse) {
+        let (client, auth) = user(&self.anon, tag).await;
+        self.owner
+            .add_member(self.ws, &auth.user.email, role)
+            .await
+            .unwrap_or_else(|e| panic!("add member {tag}: {e}"));
+        (client, auth)
+    }
+
+    /// Creates a document (seeded from `qasm` if given) and returns its id.
+    pub async fn doc(&self, name: &str, qasm: Option<&str>) -> String {
+        let mut body = json!({ "name": name });
+        if let Some(q) = qasm {
+            body["qasm"] = json!(q);
+        }
+        let (s, created) = raw(
+            &self.owner,
+            Method::POST,
+            &format!("/api/workspaces/{}/docs", self.ws),
+            Some(body),
+        )
+        .await;
+        assert_eq!(s, 201, "create document: {created}");
+        created["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no id in {created}"))
+            .to_string()
+    }
+}
+
+/// A synced Rust replica of a document.
+pub async fn connect(http: &str, doc_id: &str, token: &str) -> DocClient {
+    DocClient::connect(
+        &ws_url(http),
+        doc_id,
+        ConnectOptions::default().token(token),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("connect to {doc_id}: {e}"))
+}
+
+/// `GET /api/docs/{id}` as a typed detail.
+pub async fn detail(client: &Client, doc_id: &str) -> DocDetail {
+    let (s, body) = raw(client, Method::GET, &format!("/api/docs/{doc_id}"), None).await;
+    assert_eq!(s, 200, "GET document: {body}");
+    serde_json::from_value(body).unwrap_or_else(|e| panic!("document detail: {e}"))
+}
+
+/// The raw bytes of `GET /api/docs/{id}/update`.
+pub async fn state_bytes(client: &Client, doc_id: &str) -> Vec<u8> {
+    let res = client
+        .request(Method::GET, &format!("/api/docs/{doc_id}/update"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET update: {e}"));
+    assert_eq!(res.status().as_u16(), 200, "GET update");
+    res.bytes()
+        .await
+        .unwrap_or_else(|e| panic!("GET update body: {e}"))
+        .to_vec()
+}
+
+/// The server's current document, read back over REST into a fresh `yrs::Doc`.
+pub async fn server_doc(client: &Client, doc_id: &str) -> Doc {
+    let bytes = state_bytes(client, doc_id).await;
+    let doc = Doc::new();
+    let update = Update::decode_v1(&bytes).unwrap_or_else(|e| panic!("state decodes: {e}"));
+    doc.transact_mut()
+        .apply_update(update)
+        .unwrap_or_else(|e| panic!("state applies: {e}"));
+    doc
+}
+
+pub fn sv(doc: &Doc) -> StateVector {
+    doc.transact().state_vector()
+}
+
+pub fn op_ids(doc: &Doc) -> Vec<String> {
+    doc::read(doc)
+        .circuit
+        .ops
+        .into_iter()
+        .map(|o| o.id)
+        .collect()
+}
+
+/// A v1 update, independent of any other, that appends `op` (made by a fresh client).
+pub fn op_update(op: &DocOp) -> Vec<u8> {
+    let d = Doc::new();
+    let mut txn = d.transact_mut();
+    doc::push_op(&mut txn, op);
+    txn.encode_update_v1()
+}
+
+/// The HTTP status of a websocket upgrade request to `url` (101 when it is accepted).
+pub async fn upgrade_status(url: &str) -> u16 {
+    match tokio_tungstenite::connect_async(url).await {
+        Ok(_) => 101,
+        Err(tungstenite::Error::Http(res)) => res.status().as_u16(),
+        Err(e) => panic!("upgrade request to {url} failed without a status: {e}"),
+    }
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A websocket peer that sends exactly the frames it is told to.
+pub struct RawPeer {
+    ws: Ws,
+}
+
+impl RawPeer {
+    pub async fn connect(http: &str, doc_id: &str, token: &str) -> RawPeer {
+        let url = format!("{}/{doc_id}?token={token}", ws_url(http));
+        let (ws, _) = tokio_tungstenite::connect_async(&url)
+            .await
+            .unwrap_or_else(|e| panic!("raw connect to {doc_id}: {e}"));
+        RawPeer { ws }
+    }
+
+    pub async fn send(&mut self, frame: Vec<u8>) {
+        self.ws
+            .send(Message::Binary(frame.into()))
+            .await
+            .unwrap_or_else(|e| panic!("raw send: {e}"));
+    }
+
+    pub async fn send_message(&mut self, msg: Message) {
+        self.ws
+            .send(msg)
+            .await
+            .unwrap_or_else(|e| panic!("raw send: {e}"));
+    }
+
+    /// Reads until the server closes the connection; returns the close code and reason.
+    pub async fn closed(&mut self) -> (u16, String) {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match self.ws.next().await {
+                    Some(Ok(Message::Close(Some(f)))) => {
+                        return (u16::from(f.code), f.reason.to_string());
+                    }
+                    Some(Ok(Message::Close(None))) => return (1005, String::new()),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => panic!("connection ended without a close frame: {e}"),
+                    None => panic!("connection ended without a close frame"),
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("the server did not close the connection within 10 s"))
+    }
+
+    /// Reads until a y-websocket permission-denied message arrives; returns its reason.
+    pub async fn permission_denied(&mut self) -> String {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match self.ws.next().await {
+                    Some(Ok(Message::Binary(b))) => {
+                        if let Ok(Frame::PermissionDenied(r)) = decode_frame(&b) {
+                            return r;
+                        }
+                    }
+                    Some(Ok(Message::Close(f))) => panic!("closed instead: {f:?}"),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => panic!("connection failed: {e}"),
+                    None => panic!("connection ended"),
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no permission-denied message within 10 s"))
+    }
+}
