@@ -175,6 +175,130 @@ pub fn raise_fd_limit() -> u64 {
     rlimit::increase_nofile_limit(u64::MAX).unwrap_or(0)
 }
 
+/// Opens `cfg.connections` connections (client `i` to room `i % rooms`), at most
+/// `cfg.connect_concurrency` at once, each synced before it counts. Returns the clients
+/// with their index, the number of failures and the time it took.
+async fn connect_all(
+    cfg: &LoadConfig,
+    note_error: &(impl Fn(String) + Clone),
+) -> (Vec<(usize, DocClient)>, usize, f64) {
+    let connect_started = Instant::now();
+    let gate = Arc::new(Semaphore::new(cfg.connect_concurrency.max(1)));
+    let mut connecting = Vec::with_capacity(cfg.connections);
+    for i in 0..cfg.connections {
+        let gate = gate.clone();
+        let room = cfg.rooms[i % cfg.rooms.len()].clone();
+        let url = cfg.url.clone();
+        let mut opts = ConnectOptions {
+            sync_timeout: Duration::from_secs(30),
+            ..Default::default()
+        };
+        if let Some(t) = &cfg.token {
+            opts = opts.token(t);
+        }
+        connecting.push(tokio::spawn(async move {
+            let _permit = gate.acquire_owned().await;
+            (i, DocClient::connect(&url, &room, opts).await)
+        }));
+    }
+    let mut clients = Vec::with_capacity(cfg.connections);
+    let mut connect_errors = 0;
+    for handle in connecting {
+        match handle.await {
+            Ok((i, Ok(client))) => clients.push((i, client)),
+            Ok((_, Err(e))) => {
+                connect_errors += 1;
+                note_error(format!("connect: {e}"));
+            }
+            Err(e) => {
+                connect_errors += 1;
+                note_error(format!("connect task: {e}"));
+            }
+        }
+    }
+    (
+        clients,
+        connect_errors,
+        connect_started.elapsed().as_secs_f64(),
+    )
+}
+
+/// What [`idle`] reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct IdleReport {
+    pub url: String,
+    pub connections: usize,
+    pub rooms: usize,
+    pub connected: usize,
+    pub connect_errors: usize,
+    pub connect_s: f64,
+    pub hold_s: f64,
+    /// Connections found closed at the end of the hold.
+    pub disconnects: usize,
+    pub first_error: Option<String>,
+}
+
+/// Idle mode, for memory measurements: opens the connections like [`run`] (each synced),
+/// calls `ready` once they are all open, holds them for `hold` without editing, then
+/// closes them. `cfg.rate`, `duration`, `warmup` and `settle` are not used.
+pub async fn idle(
+    cfg: LoadConfig,
+    hold: Duration,
+    ready: impl FnOnce(&IdleReport),
+) -> anyhow::Result<IdleReport> {
+    anyhow::ensure!(
+        cfg.connections > 0 && !cfg.rooms.is_empty(),
+        "need connections and rooms"
+    );
+    raise_fd_limit();
+    let first_error: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    let note_error = {
+        let first_error = first_error.clone();
+        move |e: String| {
+            let mut slot = first_error.lock().unwrap_or_else(|p| p.into_inner());
+            if slot.is_none() {
+                *slot = Some(e);
+            }
+        }
+    };
+    let (clients, connect_errors, connect_s) = connect_all(&cfg, &note_error).await;
+    let mut report = IdleReport {
+        url: cfg.url.clone(),
+        connections: cfg.connections,
+        rooms: cfg.rooms.len(),
+        connected: clients.len(),
+        connect_errors,
+        connect_s,
+        hold_s: hold.as_secs_f64(),
+        disconnects: 0,
+        first_error: None,
+    };
+    report.first_error = first_error
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    ready(&report);
+    tokio::time::sleep(hold).await;
+    report.disconnects = clients
+        .iter()
+        .filter(|(_, c)| matches!(c.status(), crate::docs::Status::Closed(_)))
+        .count();
+    let mut closing = Vec::new();
+    for (_, client) in clients {
+        closing.push(tokio::spawn(async move {
+            let _ = client.close().await;
+        }));
+    }
+    for c in closing {
+        let _ = c.await;
+    }
+    report.first_error = first_error
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    Ok(report)
+}
+
 pub async fn run(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
     anyhow::ensure!(
         cfg.connections > 0 && !cfg.rooms.is_empty(),
@@ -200,44 +324,12 @@ pub async fn run(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
     };
 
     // Connect everyone first (bounded concurrency), so that the measured window sees full rooms.
-    let connect_started = Instant::now();
-    let gate = Arc::new(Semaphore::new(cfg.connect_concurrency.max(1)));
-    let mut connecting = Vec::with_capacity(cfg.connections);
-    for i in 0..cfg.connections {
-        let gate = gate.clone();
-        let room = cfg.rooms[i % cfg.rooms.len()].clone();
-        let url = cfg.url.clone();
-        let mut opts = ConnectOptions {
-            sync_timeout: Duration::from_secs(30),
-            ..Default::default()
-        };
-        if let Some(t) = &cfg.token {
-            opts = opts.token(t);
-        }
-        connecting.push(tokio::spawn(async move {
-            let _permit = gate.acquire_owned().await;
-            (i, DocClient::connect(&url, &room, opts).await)
-        }));
+    let (connected, connect_errors, connect_s) = connect_all(&cfg, &note_error).await;
+    let mut clients: Vec<(usize, Arc<DocClient>)> = Vec::with_capacity(connected.len());
+    for (i, client) in connected {
+        observe_receipts(&client, i as u64, recorder.clone());
+        clients.push((i, Arc::new(client)));
     }
-    let mut clients: Vec<(usize, Arc<DocClient>)> = Vec::with_capacity(cfg.connections);
-    let mut connect_errors = 0;
-    for handle in connecting {
-        match handle.await {
-            Ok((i, Ok(client))) => {
-                observe_receipts(&client, i as u64, recorder.clone());
-                clients.push((i, Arc::new(client)));
-            }
-            Ok((_, Err(e))) => {
-                connect_errors += 1;
-                note_error(format!("connect: {e}"));
-            }
-            Err(e) => {
-                connect_errors += 1;
-                note_error(format!("connect task: {e}"));
-            }
-        }
-    }
-    let connect_s = connect_started.elapsed().as_secs_f64();
     let mut room_sizes: HashMap<usize, u64> = HashMap::new();
     for (i, _) in &clients {
         *room_sizes.entry(i % cfg.rooms.len()).or_default() += 1;
@@ -446,5 +538,35 @@ mod tests {
         assert_eq!(report.send_errors, 0);
         let json = serde_json::to_value(&report).unwrap();
         assert!(json["latency_ms"]["p99"].is_number());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn idle_mode_holds_synced_connections() {
+        let server = reference_server::start();
+        let mut seen = None;
+        let report = idle(
+            LoadConfig {
+                url: server.url.clone(),
+                connections: 4,
+                rooms: vec!["idle-test-0".into(), "idle-test-1".into()],
+                rate: 1.0,
+                duration: Duration::from_secs(1),
+                warmup: Duration::ZERO,
+                settle: Duration::ZERO,
+                token: None,
+                connect_concurrency: 2,
+            },
+            Duration::from_millis(200),
+            |r| seen = Some(r.connected),
+        )
+        .await
+        .unwrap();
+        assert_eq!(seen, Some(4));
+        assert_eq!(
+            (report.connected, report.connect_errors),
+            (4, 0),
+            "{report:?}"
+        );
+        assert_eq!(report.disconnects, 0, "{report:?}");
     }
 }

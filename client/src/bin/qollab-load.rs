@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::Parser;
-use qollab_client::load::{LoadConfig, run};
+use qollab_client::load::{LoadConfig, idle, run};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -44,6 +44,11 @@ struct Args {
     /// Connections opened concurrently during ramp-up.
     #[arg(long, default_value_t = 64)]
     connect_concurrency: usize,
+    /// Idle mode (for memory measurements): connect and sync every client, print
+    /// `{"phase":"holding",...}` on stderr, hold the connections this many seconds
+    /// without editing, close them and print the idle report. Ignores the edit options.
+    #[arg(long, value_name = "SECS")]
+    idle: Option<f64>,
 }
 
 #[tokio::main]
@@ -65,7 +70,7 @@ async fn main() -> anyhow::Result<()> {
             .collect(),
     };
     anyhow::ensure!(!rooms.is_empty(), "no rooms");
-    let report = run(LoadConfig {
+    let cfg = LoadConfig {
         url: a.url,
         connections: a.connections,
         rooms,
@@ -75,8 +80,19 @@ async fn main() -> anyhow::Result<()> {
         settle: Duration::from_secs_f64(a.settle),
         token: a.token,
         connect_concurrency: a.connect_concurrency,
-    })
-    .await?;
+    };
+    if let Some(hold) = a.idle {
+        anyhow::ensure!(hold >= 0.0, "--idle must not be negative");
+        let report = idle(cfg, Duration::from_secs_f64(hold), |r| {
+            let mut line = serde_json::to_value(r).unwrap_or_default();
+            line["phase"] = "holding".into();
+            eprintln!("{line}");
+        })
+        .await?;
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    let report = run(cfg).await?;
     println!("{}", serde_json::to_string(&report)?);
     Ok(())
 }
