@@ -42,7 +42,7 @@ impl AppState {
         let db = Db::connect(&config.database_url, db_opts).await?;
         db.migrate().await?;
         let events = EventBus::start(db.clone(), config.event_retention);
-        let backends = Arc::new(Backends::standard(&config.jobs.emulator));
+        let backends = Arc::new(Backends::from_config(&config.jobs).await);
         let artifacts: Arc<dyn crate::jobs::artifacts::ArtifactStore> =
             Arc::new(LocalDir::new(config.data_dir.join("artifacts")));
         let executor = Executor::start(

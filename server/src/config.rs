@@ -134,6 +134,34 @@ impl Config {
                 bail!("QOLLAB_EMULATOR_{name}_RATE must be between 0 and 1");
             }
         }
+        let ibm = &mut j.ibm;
+        ibm.api_key = env("QOLLAB_IBM_API_KEY").map(|k| k.trim().to_string());
+        ibm.instance = env("QOLLAB_IBM_INSTANCE").map(|k| k.trim().to_string());
+        if let Some(url) = env("QOLLAB_IBM_API_URL") {
+            ibm.api_url = url.trim().trim_end_matches('/').to_string();
+        }
+        if let Some(url) = env("QOLLAB_IBM_IAM_URL") {
+            ibm.iam_url = url.trim().to_string();
+        }
+        ibm.poll_interval = std::time::Duration::from_millis(env_parse(
+            "QOLLAB_IBM_POLL_MS",
+            ibm.poll_interval.as_millis() as u64,
+        )?);
+        ibm.catalog_ttl = secs(env_parse(
+            "QOLLAB_IBM_CATALOG_TTL_SECS",
+            ibm.catalog_ttl.as_secs(),
+        )?);
+        for (name, url) in [
+            ("QOLLAB_IBM_API_URL", &ibm.api_url),
+            ("QOLLAB_IBM_IAM_URL", &ibm.iam_url),
+        ] {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                bail!("{name} must be an http(s) URL, got {url:?}");
+            }
+        }
+        if ibm.poll_interval.is_zero() {
+            bail!("QOLLAB_IBM_POLL_MS must be at least 1");
+        }
         if j.pool_size == 0 || j.stale_after.is_zero() {
             bail!("QOLLAB_JOB_POOL_SIZE and QOLLAB_JOB_STALE_SECS must be at least 1");
         }
@@ -213,6 +241,19 @@ impl Config {
                 "QOLLAB_SHUTDOWN_TIMEOUT_SECS={}",
                 self.shutdown_timeout_secs
             ),
+            format!(
+                "QOLLAB_IBM_API_KEY={}",
+                self.jobs.ibm.api_key.as_deref().map_or_else(
+                    || "(not set: ibm:* unavailable)".to_string(),
+                    crate::jobs::ibm::mask_key
+                )
+            ),
+            format!(
+                "QOLLAB_IBM_INSTANCE={}",
+                self.jobs.ibm.instance.as_deref().unwrap_or("(not set)")
+            ),
+            format!("QOLLAB_IBM_API_URL={}", self.jobs.ibm.api_url),
+            format!("QOLLAB_IBM_IAM_URL={}", self.jobs.ibm.iam_url),
         ]
         .join("\n")
     }

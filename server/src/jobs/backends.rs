@@ -347,8 +347,8 @@ impl Backend for Emulator {
     }
 }
 
-/// IBM Quantum (Qiskit Runtime). Without an API key and instance it is listed as
-/// unavailable with the reason; the remote client itself is not implemented yet.
+/// An `ibm:*` entry that cannot take jobs, with the reason (IBM not configured, or its
+/// backend list unreadable). The real client is `super::ibm`.
 pub struct Ibm {
     name: String,
     reason: String,

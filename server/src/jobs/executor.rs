@@ -34,6 +34,8 @@ pub struct JobsConfig {
     pub emulator: FailureRates,
     /// Progress events per job at most this often.
     pub progress_every: Duration,
+    /// IBM Quantum (the `ibm:*` backends).
+    pub ibm: super::ibm::IbmConfig,
 }
 
 impl Default for JobsConfig {
@@ -45,6 +47,7 @@ impl Default for JobsConfig {
             max_attempts: 3,
             emulator: FailureRates::default(),
             progress_every: Duration::from_millis(250),
+            ibm: Default::default(),
         }
     }
 }

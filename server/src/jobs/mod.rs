@@ -4,6 +4,7 @@
 pub mod artifacts;
 pub mod backends;
 pub mod executor;
+pub mod ibm;
 pub mod routes;
 
 use std::future::Future;
@@ -31,38 +32,74 @@ pub struct Jobs {
 /// Every backend this server offers, by name.
 pub struct Backends {
     list: Vec<Arc<dyn Backend>>,
+    /// IBM Quantum when configured; else `list` holds an unavailable `ibm:*` entry.
+    ibm: Option<Arc<ibm::IbmService>>,
 }
 
 impl Backends {
+    /// The local backends and an unavailable `ibm:*` (IBM not configured).
     pub fn standard(rates: &FailureRates) -> Backends {
+        Self::build(
+            rates,
+            Err(ibm::IbmConfig::default().missing().unwrap_or_default()),
+        )
+    }
+
+    /// The local backends and, when configured, IBM Quantum's; the IBM backend list
+    /// is fetched now (bounded by the request timeout) and renewed in the background.
+    pub async fn from_config(config: &executor::JobsConfig) -> Backends {
+        let backends = Self::build(&config.emulator, ibm::IbmService::new(&config.ibm));
+        if let Some(s) = &backends.ibm {
+            s.refresh().await;
+        }
+        backends
+    }
+
+    fn build(rates: &FailureRates, ibm: Result<Arc<ibm::IbmService>, String>) -> Backends {
         let mut list: Vec<Arc<dyn Backend>> = vec![Arc::new(Ideal)];
         for d in builtin_devices() {
             list.push(Arc::new(Emulator::new(d, rates.clone())));
         }
-        list.push(Arc::new(Ibm::unavailable(
-            "*",
-            "IBM Quantum is not configured on this server: the Qiskit Runtime client is not implemented yet",
-        )));
-        Backends { list }
+        let ibm = match ibm {
+            Ok(s) => Some(s),
+            Err(why) => {
+                list.push(Arc::new(Ibm::unavailable("*", &why)));
+                None
+            }
+        };
+        Backends { list, ibm }
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<dyn Backend>> {
         if let Some(b) = self.list.iter().find(|b| b.name() == name) {
             return Some(b.clone());
         }
-        // Any `ibm:<backend>` resolves to the IBM entry, which explains its state.
-        name.starts_with("ibm:")
-            .then(|| {
-                self.list
-                    .iter()
-                    .find(|b| b.name().starts_with("ibm:"))
-                    .cloned()
-            })
-            .flatten()
+        let remote = name.strip_prefix("ibm:")?;
+        match &self.ibm {
+            Some(s) => match s.lookup(remote) {
+                ibm::Lookup::Found(b) => Some(b),
+                ibm::Lookup::Unknown => None,
+                ibm::Lookup::Unavailable(why) => Some(Arc::new(Ibm::unavailable(remote, &why))),
+            },
+            // Any `ibm:<backend>` resolves to the IBM entry, which explains its state.
+            None => self
+                .list
+                .iter()
+                .find(|b| b.name().starts_with("ibm:"))
+                .cloned(),
+        }
     }
 
-    pub fn all(&self) -> &[Arc<dyn Backend>] {
-        &self.list
+    /// Every backend, the IBM ones as currently known.
+    pub fn all(&self) -> Vec<Arc<dyn Backend>> {
+        let mut all = self.list.clone();
+        if let Some(s) = &self.ibm {
+            match s.list() {
+                Ok(remote) => all.extend(remote),
+                Err(why) => all.push(Arc::new(Ibm::unavailable("*", &why))),
+            }
+        }
+        all
     }
 }
 
