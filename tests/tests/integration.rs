@@ -9,6 +9,7 @@ mod docs_limits;
 mod docs_rest;
 mod docs_rooms;
 mod docs_sync;
+mod ibm;
 mod identity;
 mod isolation;
 mod jobs;
