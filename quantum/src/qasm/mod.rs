@@ -137,7 +137,8 @@ pub enum Dialect {
     Qasm3,
 }
 
-/// Gates that Qiskit's and tket's `qelib1.inc` both know.
+/// Gates of the original `qelib1.inc`, which Qiskit's reader uses by default
+/// (tket knows more); everything else is written with a definition.
 const QELIB1: &[Gate] = &[
     Gate::I,
     Gate::X,
@@ -148,8 +149,6 @@ const QELIB1: &[Gate] = &[
     Gate::Sdg,
     Gate::T,
     Gate::Tdg,
-    Gate::Sx,
-    Gate::Sxdg,
     Gate::Rx,
     Gate::Ry,
     Gate::Rz,
@@ -160,17 +159,10 @@ const QELIB1: &[Gate] = &[
     Gate::Cy,
     Gate::Cz,
     Gate::Ch,
-    Gate::Csx,
-    Gate::Swap,
-    Gate::Crx,
-    Gate::Cry,
     Gate::Crz,
     Gate::Cp,
     Gate::Cu3,
-    Gate::Rxx,
-    Gate::Rzz,
     Gate::Ccx,
-    Gate::Cswap,
 ];
 
 /// Gates of OpenQASM 3 `stdgates.inc`.
@@ -424,6 +416,22 @@ const PARAM_NAMES: [&str; 4] = ["theta", "phi", "lambda", "gamma"];
 fn definition_steps(g: Gate) -> Vec<(Gate, Vec<String>, Vec<usize>)> {
     // Markers chosen so that any linear combination that appears in a decomposition is recognisable.
     let markers = [1.0e3, 1.0e5, 1.0e7, 1.0e9];
+    if g == Gate::R {
+        return vec![(
+            Gate::U,
+            vec!["theta".into(), "phi - pi/2".into(), "pi/2 - phi".into()],
+            vec![0],
+        )];
+    }
+    if g.num_qubits() == 1 {
+        // Fixed 1-qubit gates become one u3 (definitions are up to global phase).
+        let (t, p, l, _) = crate::gates::zyz(&crate::gates::matrix(g, &[]));
+        return vec![(
+            Gate::U,
+            vec![format_angle(t), format_angle(p), format_angle(l)],
+            vec![0],
+        )];
+    }
     let ps: Vec<f64> = markers[..g.num_params()].to_vec();
     let Some(steps) = crate::gates::decompose(g, &ps) else {
         return Vec::new();

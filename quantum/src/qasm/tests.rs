@@ -89,7 +89,7 @@ fn qasm3_subset() {
 
 #[test]
 fn round_trips_both_dialects() {
-    let src = "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[4];\ncreg c[4];\nh q[0];\nu1(pi/8) q[1];\nu3(0.1,0.2,0.3) q[2];\ncu1(-pi/2) q[0], q[3];\nccz q[0], q[1], q[2];\nrzx(0.7) q[1], q[2];\necr q[0], q[1];\niswap q[2], q[3];\nr(0.3, 0.4) q[0];\nc3x q[0], q[1], q[2], q[3];\nryy(1.5) q[0], q[3];\ncu(1,2,3,4) q[1], q[0];\nmeasure q -> c;\nif (c==2) x q[0];\n";
+    let src = "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[4];\ncreg c[4];\nh q[0];\nu1(pi/8) q[1];\nu3(0.1,0.2,0.3) q[2];\ncu1(-pi/2) q[0], q[3];\nccz q[0], q[1], q[2];\nrzx(0.7) q[1], q[2];\necr q[0], q[1];\niswap q[2], q[3];\nr(0.3, 0.4) q[0];\nc3x q[0], q[1], q[2], q[3];\nryy(1.5) q[0], q[3];\ncu(1,2,3,4) q[1], q[0];\nsx q[1];\nsxdg q[2];\nswap q[0], q[1];\ncswap q[0], q[1], q[2];\nrxx(0.2) q[1], q[3];\ncrx(0.3) q[2], q[0];\nmeasure q -> c;\nif (c==2) x q[0];\n";
     let c = parse(src).unwrap();
     for d in [Dialect::Qasm2, Dialect::Qasm3] {
         let text = write(&c, d).unwrap();
