@@ -4,6 +4,7 @@ mod common;
 
 mod bad_input;
 mod docs;
+mod ibm;
 mod identity;
 mod isolation;
 mod jobs;
