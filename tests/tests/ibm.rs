@@ -65,7 +65,7 @@ fn error(status: u16, message: &str) -> HttpResponse {
 }
 
 /// The headers every Qiskit Runtime call must carry.
-fn authorized(req: &HttpRequest) -> Result<(), HttpResponse> {
+fn authorized(req: &HttpRequest) -> Result<(), Box<HttpResponse>> {
     let h = |n: &str| {
         req.headers()
             .get(n)
@@ -74,16 +74,16 @@ fn authorized(req: &HttpRequest) -> Result<(), HttpResponse> {
             .to_string()
     };
     if h("authorization") != format!("Bearer {TOKEN}") {
-        return Err(error(401, "Invalid or expired token"));
+        return Err(Box::new(error(401, "Invalid or expired token")));
     }
     if h("service-crn") != CRN {
-        return Err(error(
+        return Err(Box::new(error(
             403,
             "The Service-CRN does not name an instance you can use",
-        ));
+        )));
     }
     if h("ibm-api-version").is_empty() {
-        return Err(error(400, "IBM-API-Version header is required"));
+        return Err(Box::new(error(400, "IBM-API-Version header is required")));
     }
     Ok(())
 }
@@ -109,7 +109,7 @@ async fn token(state: State, form: web::Form<HashMap<String, String>>) -> HttpRe
 
 async fn backends(req: HttpRequest) -> HttpResponse {
     if let Err(r) = authorized(&req) {
-        return r;
+        return *r;
     }
     // Both shapes IBM has used: names, and objects with a name.
     HttpResponse::Ok().json(json!({"devices": [
@@ -119,7 +119,7 @@ async fn backends(req: HttpRequest) -> HttpResponse {
 
 async fn backend_status(req: HttpRequest, path: web::Path<String>) -> HttpResponse {
     if let Err(r) = authorized(&req) {
-        return r;
+        return *r;
     }
     let name = path.into_inner();
     if !BACKENDS.contains(&name.as_str()) {
@@ -133,7 +133,7 @@ async fn backend_status(req: HttpRequest, path: web::Path<String>) -> HttpRespon
 
 async fn backend_configuration(req: HttpRequest, path: web::Path<String>) -> HttpResponse {
     if let Err(r) = authorized(&req) {
-        return r;
+        return *r;
     }
     let name = path.into_inner();
     if !BACKENDS.contains(&name.as_str()) {
@@ -149,7 +149,7 @@ async fn backend_configuration(req: HttpRequest, path: web::Path<String>) -> Htt
 
 async fn create_job(req: HttpRequest, state: State, body: web::Json<Value>) -> HttpResponse {
     if let Err(r) = authorized(&req) {
-        return r;
+        return *r;
     }
     let body = body.into_inner();
     let backend = body["backend"].as_str().unwrap_or_default().to_string();
@@ -183,7 +183,7 @@ fn job_status(s: &mut FakeState, id: &str) -> Option<(&'static str, Option<&'sta
 
 async fn get_job(req: HttpRequest, state: State, path: web::Path<String>) -> HttpResponse {
     if let Err(r) = authorized(&req) {
-        return r;
+        return *r;
     }
     let id = path.into_inner();
     let mut s = lock(&state);
@@ -201,7 +201,7 @@ async fn get_job(req: HttpRequest, state: State, path: web::Path<String>) -> Htt
 
 async fn cancel_job(req: HttpRequest, state: State, path: web::Path<String>) -> HttpResponse {
     if let Err(r) = authorized(&req) {
-        return r;
+        return *r;
     }
     let id = path.into_inner();
     let mut s = lock(&state);
@@ -217,7 +217,7 @@ async fn cancel_job(req: HttpRequest, state: State, path: web::Path<String>) -> 
 
 async fn results(req: HttpRequest, state: State, path: web::Path<String>) -> HttpResponse {
     if let Err(r) = authorized(&req) {
-        return r;
+        return *r;
     }
     let id = path.into_inner();
     let s = lock(&state);

@@ -1034,3 +1034,55 @@ pub fn counts_from_results(
     }
     Ok((counts, shots.len()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_become_qiskit_ordered_counts_across_registers() {
+        let mut c = Circuit::with_size(2, 0);
+        c.cregs.push(qollab_shared::circuit::Register {
+            name: "a".into(),
+            start: 0,
+            size: 2,
+        });
+        c.cregs.push(qollab_shared::circuit::Register {
+            name: "b".into(),
+            start: 2,
+            size: 1,
+        });
+        let raw = json!({"results": [{"data": {
+            "a": {"samples": ["0x1", "0x2", "0x1"], "num_bits": 2},
+            "b": {"samples": ["0x1", "0x0", "0x1"], "num_bits": 1},
+        }}]});
+        let (counts, shots) = counts_from_results(&raw, &c).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(shots, 3);
+        assert_eq!(json!(counts), json!({"1 01": 2, "0 10": 1}));
+        let bad = json!({"results": [{"data": {"a": {"samples": ["0x9"]}}}]});
+        assert!(counts_from_results(&bad, &c).is_err());
+        assert_eq!(sample_bits("0x5", 3), Some(vec![true, false, true]));
+        assert_eq!(sample_bits("0x8", 3), None);
+    }
+
+    #[test]
+    fn keys_are_masked_and_missing_settings_named() {
+        let k = "abcdefghijklmnopqrstuvwxyz0123456789";
+        assert!(!mask_key(k).contains("cdef"));
+        let c = IbmConfig::default();
+        assert!(
+            c.missing()
+                .is_some_and(|m| m.contains("QOLLAB_IBM_API_KEY"))
+        );
+        assert!(
+            !format!(
+                "{:?}",
+                IbmConfig {
+                    api_key: Some(k.into()),
+                    ..c
+                }
+            )
+            .contains(k)
+        );
+    }
+}
