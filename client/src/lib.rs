@@ -1,4 +1,4 @@
 //! Qollab Rust SDK.
-pub mod rest;
 pub mod docs;
 pub mod load;
+pub mod rest;

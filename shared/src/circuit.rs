@@ -170,10 +170,7 @@ impl Gate {
             Rx | Ry | Rz | P | Crx | Cry | Crz | Cp | Rxx | Ryy | Rzz | Rzx => (self, neg()),
             U2 => {
                 let (phi, lam) = (*params.first()?, *params.get(1)?);
-                (
-                    U,
-                    vec![-std::f64::consts::FRAC_PI_2, -lam, -phi],
-                )
+                (U, vec![-std::f64::consts::FRAC_PI_2, -lam, -phi])
             }
             U => {
                 let (t, phi, lam) = (*params.first()?, *params.get(1)?, *params.get(2)?);

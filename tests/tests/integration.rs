@@ -4,6 +4,11 @@ mod common;
 
 mod bad_input;
 mod docs;
+mod docs_durability;
+mod docs_limits;
+mod docs_rest;
+mod docs_rooms;
+mod docs_sync;
 mod ibm;
 mod identity;
 mod isolation;
