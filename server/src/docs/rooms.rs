@@ -400,32 +400,42 @@ impl Rooms {
     /// Folds the log into a snapshot. `keep_version` also records it as an automatic
     /// version (periodic compactions do; unloading does not, it adds nothing new).
     pub async fn compact(&self, room: &Arc<Room>, keep_version: bool) {
-        {
+        // Updates that arrive while a compaction writes do not trigger another one (it is
+        // already running); if they add up to the threshold meanwhile, go again.
+        loop {
+            {
+                let mut p = lock(&room.progress);
+                if p.compacting || p.last_persisted <= p.compacted_upto {
+                    return;
+                }
+                p.compacting = true;
+            }
+            let (state, upto, count) = {
+                let _exclusive = room.gate.write().await;
+                let p = lock(&room.progress);
+                (room.encode_state(), p.last_persisted, p.since_compaction)
+            };
+            let result = self
+                .db
+                .compact_doc(room.doc_id, state, upto, keep_version)
+                .await;
             let mut p = lock(&room.progress);
-            if p.compacting || p.last_persisted <= p.compacted_upto {
-                return;
+            p.compacting = false;
+            match result {
+                Ok(()) => {
+                    p.compacted_upto = upto;
+                    p.since_compaction = p.since_compaction.saturating_sub(count);
+                    p.last_compaction = Some(Instant::now());
+                    metrics::counter!("qollab_docs_compactions_total").increment(1);
+                    if p.since_compaction < self.config.compact_every_updates {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(doc_id = %room.doc_id, error = %e, "compaction failed");
+                    return;
+                }
             }
-            p.compacting = true;
-        }
-        let (state, upto, count) = {
-            let _exclusive = room.gate.write().await;
-            let p = lock(&room.progress);
-            (room.encode_state(), p.last_persisted, p.since_compaction)
-        };
-        let result = self
-            .db
-            .compact_doc(room.doc_id, state, upto, keep_version)
-            .await;
-        let mut p = lock(&room.progress);
-        p.compacting = false;
-        match result {
-            Ok(()) => {
-                p.compacted_upto = upto;
-                p.since_compaction = p.since_compaction.saturating_sub(count);
-                p.last_compaction = Some(Instant::now());
-                metrics::counter!("qollab_docs_compactions_total").increment(1);
-            }
-            Err(e) => tracing::error!(doc_id = %room.doc_id, error = %e, "compaction failed"),
         }
     }
 
