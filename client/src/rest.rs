@@ -94,13 +94,7 @@ impl Client {
                 text: String::from_utf8_lossy(&bytes).into_owned(),
             });
         }
-        match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(body) => Err(ClientError::Api { status, body }),
-            Err(_) => Err(ClientError::Unexpected {
-                status,
-                text: String::from_utf8_lossy(&bytes).into_owned(),
-            }),
-        }
+        Err(error_from(status, &bytes))
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
@@ -251,5 +245,98 @@ impl Client {
     pub async fn remove_member(&self, ws: Uuid, user: Uuid) -> Result<()> {
         self.delete(&format!("/api/workspaces/{ws}/members/{user}"))
             .await
+    }
+
+    // Jobs
+
+    /// `POST /api/workspaces/{ws}/jobs`: the job as queued (202).
+    pub async fn submit_job(&self, ws: Uuid, req: &SubmitJobRequest) -> Result<Job> {
+        self.post(&format!("/api/workspaces/{ws}/jobs"), req).await
+    }
+
+    /// One page of the workspace's jobs, newest first; pass the previous page's
+    /// `next_cursor` as `cursor` for the next one.
+    pub async fn jobs(
+        &self,
+        ws: Uuid,
+        filter: &JobFilter,
+        cursor: Option<&str>,
+    ) -> Result<JobPage> {
+        let mut query: Vec<(&str, String)> = Vec::new();
+        if let Some(s) = &filter.status {
+            query.push(("status", s.clone()));
+        }
+        if let Some(b) = &filter.backend {
+            query.push(("backend", b.clone()));
+        }
+        if let Some(a) = filter.author {
+            query.push(("author", a.to_string()));
+        }
+        if let Some(l) = filter.limit {
+            query.push(("limit", l.to_string()));
+        }
+        if let Some(c) = cursor {
+            query.push(("cursor", c.to_string()));
+        }
+        self.send(
+            self.request(Method::GET, &format!("/api/workspaces/{ws}/jobs"))
+                .query(&query),
+        )
+        .await
+    }
+
+    pub async fn job(&self, id: Uuid) -> Result<Job> {
+        self.get(&format!("/api/jobs/{id}")).await
+    }
+
+    /// Cancels a queued job at once, or asks a running one to stop (`job.cancelled`
+    /// follows); an error `already_finished` when it has finished.
+    pub async fn cancel_job(&self, id: Uuid) -> Result<Job> {
+        self.send(self.request(Method::POST, &format!("/api/jobs/{id}/cancel")))
+            .await
+    }
+
+    /// The result of a completed job: `counts`, `probabilities`, optimizer report, …
+    pub async fn job_result(&self, id: Uuid) -> Result<serde_json::Value> {
+        self.get(&format!("/api/jobs/{id}/result")).await
+    }
+
+    pub async fn backends(&self) -> Result<Vec<BackendInfo>> {
+        self.get("/api/backends").await
+    }
+
+    /// A job artifact (`optimized.qasm`, `result.json` or `counts.csv`) as bytes.
+    pub async fn artifact(&self, id: Uuid, name: &str) -> Result<Vec<u8>> {
+        let res = self
+            .request(Method::GET, &format!("/api/jobs/{id}/artifacts/{name}"))
+            .send()
+            .await?;
+        let status = res.status();
+        let bytes = res.bytes().await?;
+        if status.is_success() {
+            return Ok(bytes.to_vec());
+        }
+        Err(error_from(status, &bytes))
+    }
+}
+
+/// Filters of [`Client::jobs`]; `None` means any.
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    /// `queued`, `running`, `completed`, `failed` or `cancelled`.
+    pub status: Option<String>,
+    pub backend: Option<String>,
+    pub author: Option<Uuid>,
+    /// 1 to 200 (the server's default is 50).
+    pub limit: Option<u64>,
+}
+
+fn error_from(status: StatusCode, bytes: &[u8]) -> ClientError {
+    match serde_json::from_slice::<ErrorBody>(bytes) {
+        Ok(body) => ClientError::Api { status, body },
+        Err(_) => ClientError::Unexpected {
+            status,
+            text: String::from_utf8_lossy(bytes).into_owned(),
+        },
     }
 }

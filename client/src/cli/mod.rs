@@ -1,0 +1,566 @@
+//! The client commands of the `qollab` binary: `login`, `submit`, `jobs …`, `events`.
+//!
+//! The server crate only adds [`ClientCommand`] to its clap tree and calls [`run`].
+//! Connection settings come from `--server`/`QOLLAB_SERVER` and `--token`/`QOLLAB_TOKEN`,
+//! else from the config file that `qollab login` writes (see [`config`]).
+//!
+//! Exit codes: 0 success, 1 failure (a job failed or was cancelled, the server refused,
+//! the network failed), 2 bad input (unreadable file, invalid OpenQASM, invalid options).
+
+pub mod config;
+mod render;
+mod watch;
+
+use std::io::Read as _;
+use std::process::ExitCode;
+
+use qollab_shared::api::{JobKind, JobSource, SubmitJobRequest};
+use uuid::Uuid;
+
+use crate::events::{EventStream, StreamOptions};
+use crate::rest::{Client, ClientError, JobFilter};
+
+/// The default server when neither a flag, the environment nor the config names one.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ConnArgs {
+    /// Server URL [default: the one `qollab login` stored, else http://127.0.0.1:8080].
+    #[arg(long, env = "QOLLAB_SERVER")]
+    pub server: Option<String>,
+    /// API or access token [default: the one `qollab login` stored].
+    #[arg(long, env = "QOLLAB_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum ClientCommand {
+    /// Log in, create a personal API token for this machine and store it in the config file.
+    Login(LoginArgs),
+    /// Submit an OpenQASM file as a job (and, with --watch, follow it to the end).
+    Submit(SubmitArgs),
+    /// List, inspect and cancel jobs.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+    /// Print a workspace's live events, one line each, until interrupted.
+    Events(EventsArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LoginArgs {
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Account e-mail (asked for when omitted).
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Read the password from standard input instead of prompting.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SubmitArgs {
+    /// OpenQASM 2.0 or 3 file.
+    pub file: String,
+    /// Workspace id (or its exact name).
+    #[arg(long, short = 'w')]
+    pub workspace: String,
+    /// `ideal`, `emulator:<device>` or `ibm:<backend>`.
+    #[arg(long, default_value = "ideal")]
+    pub backend: String,
+    #[arg(long, default_value_t = 1024)]
+    pub shots: i64,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[arg(long, default_value = "simulate",
+        value_parser = ["simulate", "optimize", "optimize_and_simulate"])]
+    pub kind: String,
+    /// Optimization level, 0 to 3.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=3))]
+    pub level: u8,
+    /// Follow the job to the end: queue position, progress, then the counts.
+    #[arg(long)]
+    pub watch: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum JobsCommand {
+    /// The workspace's jobs, newest first.
+    List {
+        #[arg(long, short = 'w')]
+        workspace: String,
+        /// queued, running, completed, failed or cancelled.
+        #[arg(long, value_parser = ["queued", "running", "completed", "failed", "cancelled"])]
+        status: Option<String>,
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        limit: u64,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// One job: status, timings, error, and the counts once completed.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Cancel a queued job, or ask a running one to stop.
+    Cancel {
+        id: String,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct EventsArgs {
+    #[arg(long, short = 'w')]
+    pub workspace: String,
+    /// Replay the events after this id first.
+    #[arg(long)]
+    pub since: Option<i64>,
+    /// Print each event as raw JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+/// What went wrong, and which exit code it earns.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad input on our side of the wire (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Api(#[from] ClientError),
+    #[error(transparent)]
+    Events(#[from] crate::events::EventError),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) => 2,
+            CliError::Api(e) if e.status().is_some_and(|s| matches!(s.as_u16(), 400 | 413 | 422)) => 2,
+            _ => 1,
+        }
+    }
+
+    /// `error: <message> (<code>)`, with the OpenQASM position when the server gave one.
+    pub fn render(&self) -> String {
+        match self {
+            CliError::Api(ClientError::Api { body, .. }) => {
+                let e = &body.error;
+                let mut msg = e.message.clone();
+                if let (Some(line), Some(col)) =
+                    (e.details["line"].as_u64(), e.details["col"].as_u64())
+                {
+                    let at = format!("line {line}:{col}");
+                    if !msg.contains(&at) {
+                        msg = format!("{at}: {msg}");
+                    }
+                }
+                let mut out = format!("error: {msg} ({})", e.code);
+                if let Some(reason) = e.details["reason"].as_str() {
+                    out.push_str(&format!("\n  {reason}"));
+                }
+                out
+            }
+            CliError::Api(ClientError::Unexpected { status, text }) => {
+                format!("error: unexpected response from the server ({status}): {text}")
+            }
+            CliError::Api(ClientError::Transport(e)) => {
+                format!("error: cannot reach the server: {e}")
+            }
+            other => format!("error: {other}"),
+        }
+    }
+}
+
+pub type CliResult<T> = Result<T, CliError>;
+
+/// Runs a client command to completion on its own runtime.
+pub fn run(cmd: ClientCommand) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(dispatch(cmd)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("{}", e.render());
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+async fn dispatch(cmd: ClientCommand) -> CliResult<u8> {
+    match cmd {
+        ClientCommand::Login(a) => login(a).await,
+        ClientCommand::Submit(a) => submit(a).await,
+        ClientCommand::Jobs(JobsCommand::List {
+            workspace,
+            status,
+            limit,
+            json,
+            conn,
+        }) => jobs_list(&conn, &workspace, status, limit, json).await,
+        ClientCommand::Jobs(JobsCommand::Show { id, json, conn }) => {
+            jobs_show(&conn, &id, json).await
+        }
+        ClientCommand::Jobs(JobsCommand::Cancel { id, conn }) => jobs_cancel(&conn, &id).await,
+        ClientCommand::Events(a) => events(a).await,
+    }
+}
+
+/// The server URL and token to use: flags and environment first, then the config file.
+pub fn resolve(conn: &ConnArgs) -> CliResult<(String, Option<String>)> {
+    let stored = config::load().map_err(CliError::Other)?;
+    let server = conn
+        .server
+        .clone()
+        .filter(|s| !s.trim().is_empty())
+        .or(stored.server)
+        .unwrap_or_else(|| DEFAULT_SERVER.to_string());
+    let token = conn
+        .token
+        .clone()
+        .filter(|t| !t.trim().is_empty())
+        .or(stored.token);
+    Ok((server, token))
+}
+
+fn authed(conn: &ConnArgs) -> CliResult<Client> {
+    let (server, token) = resolve(conn)?;
+    let token = token.ok_or_else(|| {
+        CliError::Usage(
+            "not logged in: run `qollab login`, or pass --token (or set QOLLAB_TOKEN)".into(),
+        )
+    })?;
+    Ok(Client::new(server).with_token(token))
+}
+
+/// A workspace given by id, or by its exact name among the caller's workspaces.
+async fn workspace_id(client: &Client, given: &str) -> CliResult<Uuid> {
+    if let Ok(id) = Uuid::parse_str(given.trim()) {
+        return Ok(id);
+    }
+    let all = client.workspaces().await?;
+    let matching: Vec<_> = all.iter().filter(|w| w.name == given).collect();
+    match matching.as_slice() {
+        [one] => Ok(one.id),
+        [] => Err(CliError::Usage(format!(
+            "no workspace named {given:?} (pass its id or exact name)"
+        ))),
+        _ => Err(CliError::Usage(format!(
+            "several workspaces are named {given:?}; pass the id"
+        ))),
+    }
+}
+
+fn job_id(given: &str) -> CliResult<Uuid> {
+    Uuid::parse_str(given.trim())
+        .map_err(|_| CliError::Usage(format!("{given:?} is not a job id (a UUID)")))
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> CliResult<()> {
+    let text =
+        serde_json::to_string_pretty(v).map_err(|e| CliError::Other(format!("json: {e}")))?;
+    println!("{text}");
+    Ok(())
+}
+
+/// The machine's name, for naming the API token.
+fn hostname() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .map(|s| s.trim().to_string())
+        .chain(std::env::var("HOSTNAME").ok())
+        .chain(std::env::var("COMPUTERNAME").ok())
+        .find(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown-host".into())
+}
+
+/// The password without its line ending (it may contain other whitespace).
+pub fn password_from(input: &str) -> &str {
+    input
+        .strip_suffix("\r\n")
+        .or_else(|| input.strip_suffix('\n'))
+        .unwrap_or(input)
+}
+
+async fn login(a: LoginArgs) -> CliResult<u8> {
+    let (server, _) = resolve(&a.conn)?;
+    let term = console::Term::stderr();
+    let email = match a.email.clone().filter(|e| !e.trim().is_empty()) {
+        Some(e) => e,
+        None if a.password_stdin || !term.is_term() => {
+            return Err(CliError::Usage(
+                "--email is required when the password comes from standard input".into(),
+            ));
+        }
+        None => {
+            eprint!("E-mail: ");
+            term.read_line()
+                .map_err(|e| CliError::Other(format!("reading the e-mail: {e}")))?
+        }
+    };
+    let password = if a.password_stdin {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| CliError::Usage(format!("reading the password from stdin: {e}")))?;
+        password_from(&s).to_string()
+    } else if term.is_term() {
+        eprint!("Password: ");
+        term.read_secure_line()
+            .map_err(|e| CliError::Other(format!("reading the password: {e}")))?
+    } else {
+        return Err(CliError::Usage(
+            "no terminal to ask for the password; use --password-stdin".into(),
+        ));
+    };
+    if password.is_empty() {
+        return Err(CliError::Usage("empty password".into()));
+    }
+    let anon = Client::new(&server);
+    let auth = anon.login(email.trim(), &password).await?;
+    let client = anon.with_token(&auth.access_token);
+    let name = format!("qollab-cli@{}", hostname());
+    let created = client.create_token(&name).await?;
+    let path = config::save(&config::Config {
+        server: Some(server.clone()),
+        token: Some(created.secret),
+    })
+    .map_err(CliError::Other)?;
+    println!(
+        "logged in to {server} as {}; API token \"{name}\" stored in {}",
+        auth.user.email,
+        path.display()
+    );
+    Ok(0)
+}
+
+async fn submit(a: SubmitArgs) -> CliResult<u8> {
+    let qasm = std::fs::read_to_string(&a.file)
+        .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", a.file)))?;
+    let kind = JobKind::parse(&a.kind)
+        .ok_or_else(|| CliError::Usage(format!("unknown kind {:?}", a.kind)))?;
+    if a.shots < 1 {
+        return Err(CliError::Usage("--shots must be at least 1".into()));
+    }
+    let client = authed(&a.conn)?;
+    let ws = workspace_id(&client, &a.workspace).await?;
+    let req = SubmitJobRequest {
+        source: JobSource::Qasm { qasm },
+        kind,
+        backend: a.backend.clone(),
+        shots: a.shots,
+        seed: a.seed,
+        optimization_level: a.level,
+        session_id: None,
+    };
+    if !a.watch {
+        let job = client.submit_job(ws, &req).await.map_err(|e| at_file(e, &a.file))?;
+        if a.json {
+            print_json(&job)?;
+        } else {
+            println!("{}", job.id);
+        }
+        return Ok(0);
+    }
+    // Subscribe before submitting so that no event of the job can be missed.
+    let token = client.token().unwrap_or_default().to_string();
+    let stream = match EventStream::connect(client.base_url(), ws, &token, StreamOptions::default())
+        .await
+    {
+        Ok(s) => Some(s),
+        Err(e) => {
+            eprintln!("warning: no live events ({e}); polling instead");
+            None
+        }
+    };
+    let job = client.submit_job(ws, &req).await.map_err(|e| at_file(e, &a.file))?;
+    if !a.json {
+        eprintln!("submitted job {} to {}", job.id, job.backend);
+    }
+    let done = watch::follow(&client, stream, job).await?;
+    watch::report(&client, &done, a.json).await
+}
+
+/// Names the file in an OpenQASM error.
+fn at_file(e: ClientError, file: &str) -> CliError {
+    match e {
+        ClientError::Api { status, mut body } if body.error.code.as_str() == "invalid_qasm" => {
+            body.error.message = format!("{file}: {}", body.error.message);
+            CliError::Api(ClientError::Api { status, body })
+        }
+        e => CliError::Api(e),
+    }
+}
+
+async fn jobs_list(
+    conn: &ConnArgs,
+    workspace: &str,
+    status: Option<String>,
+    limit: u64,
+    json: bool,
+) -> CliResult<u8> {
+    let client = authed(conn)?;
+    let ws = workspace_id(&client, workspace).await?;
+    let mut jobs = Vec::new();
+    let mut cursor: Option<String> = None;
+    while (jobs.len() as u64) < limit {
+        let filter = JobFilter {
+            status: status.clone(),
+            limit: Some((limit - jobs.len() as u64).min(200)),
+            ..Default::default()
+        };
+        let page = client.jobs(ws, &filter, cursor.as_deref()).await?;
+        jobs.extend(page.jobs);
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    if json {
+        print_json(&jobs)?;
+    } else {
+        print!("{}", render::job_table(&jobs));
+    }
+    Ok(0)
+}
+
+async fn jobs_show(conn: &ConnArgs, id: &str, json: bool) -> CliResult<u8> {
+    let id = job_id(id)?;
+    let client = authed(conn)?;
+    let job = client.job(id).await?;
+    if json {
+        print_json(&job)?;
+        return Ok(0);
+    }
+    print!("{}", render::job_detail(&job));
+    if job.status == "completed" {
+        let result = client.job_result(id).await?;
+        print!("{}", render::result_text(&result, render::terminal_width()));
+    }
+    Ok(0)
+}
+
+async fn jobs_cancel(conn: &ConnArgs, id: &str) -> CliResult<u8> {
+    let id = job_id(id)?;
+    let client = authed(conn)?;
+    let job = client.cancel_job(id).await?;
+    if job.status == "cancelled" {
+        println!("job {id} cancelled");
+    } else {
+        println!("job {id} is {}; asked it to stop", job.status);
+    }
+    Ok(0)
+}
+
+async fn events(a: EventsArgs) -> CliResult<u8> {
+    let client = authed(&a.conn)?;
+    let ws = workspace_id(&client, &a.workspace).await?;
+    let token = client.token().unwrap_or_default().to_string();
+    let opts = StreamOptions {
+        since: a.since,
+        ..Default::default()
+    };
+    let mut stream = EventStream::connect(client.base_url(), ws, &token, opts).await?;
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    loop {
+        tokio::select! {
+            _ = &mut interrupted => {
+                stream.close().await;
+                return Ok(0);
+            }
+            e = stream.next() => {
+                let e = e?;
+                if a.json {
+                    let line = serde_json::to_string(&e)
+                        .map_err(|err| CliError::Other(format!("json: {err}")))?;
+                    println!("{line}");
+                } else {
+                    println!("{}", render::event_line(&e));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use qollab_shared::error::{ErrorBody, ErrorCode, ErrorDetail};
+    use reqwest::StatusCode;
+
+    fn api(code: ErrorCode, message: &str, details: serde_json::Value) -> CliError {
+        CliError::Api(ClientError::Api {
+            status: StatusCode::from_u16(code.status()).unwrap_or(StatusCode::BAD_REQUEST),
+            body: ErrorBody {
+                error: ErrorDetail {
+                    code,
+                    message: message.into(),
+                    details,
+                },
+            },
+        })
+    }
+
+    #[test]
+    fn errors_show_message_code_and_position() {
+        let e = api(
+            ErrorCode::InvalidQasm,
+            "unknown gate 'hh'",
+            serde_json::json!({"line": 4, "col": 1, "message": "unknown gate 'hh'"}),
+        );
+        assert_eq!(
+            e.render(),
+            "error: line 4:1: unknown gate 'hh' (invalid_qasm)"
+        );
+        assert_eq!(e.exit_code(), 2);
+        let e = api(
+            ErrorCode::InvalidQasm,
+            "line 2:3: x",
+            serde_json::json!({"line": 2, "col": 3}),
+        );
+        assert_eq!(e.render(), "error: line 2:3: x (invalid_qasm)");
+        let e = api(ErrorCode::Forbidden, "editors only", serde_json::Value::Null);
+        assert_eq!(e.render(), "error: editors only (forbidden)");
+        assert_eq!(e.exit_code(), 1);
+        assert_eq!(CliError::Usage("x".into()).exit_code(), 2);
+    }
+
+    #[test]
+    fn the_password_keeps_everything_but_the_line_ending() {
+        assert_eq!(password_from("p w \n"), "p w ");
+        assert_eq!(password_from("pw\r\n"), "pw");
+        assert_eq!(password_from("pw"), "pw");
+    }
+
+    #[test]
+    fn the_host_has_a_name() {
+        assert!(!hostname().is_empty());
+    }
+}
