@@ -1,6 +1,6 @@
 //! Qollab Rust SDK.
-pub mod rest;
-pub mod events;
 pub mod cli;
 pub mod docs;
+pub mod events;
 pub mod load;
+pub mod rest;
