@@ -11,7 +11,7 @@ pub mod config;
 mod render;
 mod watch;
 
-use std::io::Read as _;
+use std::io::{Read as _, Write as _};
 use std::process::ExitCode;
 
 use qollab_shared::api::{JobKind, JobSource, SubmitJobRequest};
@@ -510,9 +510,11 @@ async fn events(a: EventsArgs) -> CliResult<u8> {
                 if a.json {
                     let line = serde_json::to_string(&e)
                         .map_err(|err| CliError::Other(format!("json: {err}")))?;
-                    println!("{line}");
-                } else {
-                    println!("{}", render::event_line(&e));
+                    if writeln!(std::io::stdout(), "{line}").is_err() {
+                        return Ok(0); // the reader went away (e.g. `| head`)
+                    }
+                } else if writeln!(std::io::stdout(), "{}", render::event_line(&e)).is_err() {
+                    return Ok(0);
                 }
             }
         }
