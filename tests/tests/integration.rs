@@ -3,6 +3,7 @@
 mod common;
 
 mod bad_input;
+mod cli;
 mod docs;
 mod identity;
 mod isolation;
