@@ -258,6 +258,7 @@ impl EventStream {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
     use futures_util::SinkExt;

@@ -55,10 +55,8 @@ pub async fn follow(client: &Client, mut stream: Option<EventStream>, job: Job) 
                         current.status = "running".into();
                         current.progress = e.data["progress"].as_f64().unwrap_or(0.0);
                         refresh = false;
-                    } else if e.kind.starts_with("job.") || e.kind == kinds::RESYNC {
-                        refresh = true;
                     } else {
-                        refresh = false;
+                        refresh = e.kind.starts_with("job.") || e.kind == kinds::RESYNC;
                     }
                 }
                 Ok(Err(err)) => {
