@@ -258,6 +258,7 @@ impl EventStream {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
     use futures_util::SinkExt;
@@ -393,7 +394,9 @@ mod tests {
         let addr = listener.local_addr().expect("addr");
         let server = tokio::spawn(async move {
             let (tcp, _) = listener.accept().await.expect("accept");
-            let mut ws = tokio_tungstenite::accept_async(tcp).await.expect("handshake");
+            let mut ws = tokio_tungstenite::accept_async(tcp)
+                .await
+                .expect("handshake");
             let text = serde_json::to_string(&event(5, "chat.message")).expect("json");
             ws.send(Message::text(text)).await.expect("send");
             // The listener goes away with the connection: reconnects find nobody.

@@ -3,6 +3,7 @@
 mod common;
 
 mod bad_input;
+mod cli;
 mod docs;
 mod docs_durability;
 mod docs_limits;

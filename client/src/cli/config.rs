@@ -31,7 +31,12 @@ pub fn path_from(
     if let Some(x) = non_empty(xdg_config_home) {
         return Some(Path::new(&x).join("qollab").join("config.json"));
     }
-    non_empty(home).map(|h| Path::new(&h).join(".config").join("qollab").join("config.json"))
+    non_empty(home).map(|h| {
+        Path::new(&h)
+            .join(".config")
+            .join("qollab")
+            .join("config.json")
+    })
 }
 
 pub fn path() -> Option<PathBuf> {

@@ -11,7 +11,7 @@ pub mod config;
 mod render;
 mod watch;
 
-use std::io::Read as _;
+use std::io::{Read as _, Write as _};
 use std::process::ExitCode;
 
 use qollab_shared::api::{JobKind, JobSource, SubmitJobRequest};
@@ -152,7 +152,12 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage(_) => 2,
-            CliError::Api(e) if e.status().is_some_and(|s| matches!(s.as_u16(), 400 | 413 | 422)) => 2,
+            CliError::Api(e)
+                if e.status()
+                    .is_some_and(|s| matches!(s.as_u16(), 400 | 413 | 422)) =>
+            {
+                2
+            }
             _ => 1,
         }
     }
@@ -380,7 +385,10 @@ async fn submit(a: SubmitArgs) -> CliResult<u8> {
         session_id: None,
     };
     if !a.watch {
-        let job = client.submit_job(ws, &req).await.map_err(|e| at_file(e, &a.file))?;
+        let job = client
+            .submit_job(ws, &req)
+            .await
+            .map_err(|e| at_file(e, &a.file))?;
         if a.json {
             print_json(&job)?;
         } else {
@@ -390,16 +398,18 @@ async fn submit(a: SubmitArgs) -> CliResult<u8> {
     }
     // Subscribe before submitting so that no event of the job can be missed.
     let token = client.token().unwrap_or_default().to_string();
-    let stream = match EventStream::connect(client.base_url(), ws, &token, StreamOptions::default())
+    let stream =
+        match EventStream::connect(client.base_url(), ws, &token, StreamOptions::default()).await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("warning: no live events ({e}); polling instead");
+                None
+            }
+        };
+    let job = client
+        .submit_job(ws, &req)
         .await
-    {
-        Ok(s) => Some(s),
-        Err(e) => {
-            eprintln!("warning: no live events ({e}); polling instead");
-            None
-        }
-    };
-    let job = client.submit_job(ws, &req).await.map_err(|e| at_file(e, &a.file))?;
+        .map_err(|e| at_file(e, &a.file))?;
     if !a.json {
         eprintln!("submitted job {} to {}", job.id, job.backend);
     }
@@ -500,9 +510,11 @@ async fn events(a: EventsArgs) -> CliResult<u8> {
                 if a.json {
                     let line = serde_json::to_string(&e)
                         .map_err(|err| CliError::Other(format!("json: {err}")))?;
-                    println!("{line}");
-                } else {
-                    println!("{}", render::event_line(&e));
+                    if writeln!(std::io::stdout(), "{line}").is_err() {
+                        return Ok(0); // the reader went away (e.g. `| head`)
+                    }
+                } else if writeln!(std::io::stdout(), "{}", render::event_line(&e)).is_err() {
+                    return Ok(0);
                 }
             }
         }
@@ -546,7 +558,11 @@ mod tests {
             serde_json::json!({"line": 2, "col": 3}),
         );
         assert_eq!(e.render(), "error: line 2:3: x (invalid_qasm)");
-        let e = api(ErrorCode::Forbidden, "editors only", serde_json::Value::Null);
+        let e = api(
+            ErrorCode::Forbidden,
+            "editors only",
+            serde_json::Value::Null,
+        );
         assert_eq!(e.render(), "error: editors only (forbidden)");
         assert_eq!(e.exit_code(), 1);
         assert_eq!(CliError::Usage("x".into()).exit_code(), 2);

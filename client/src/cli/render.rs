@@ -103,10 +103,7 @@ fn summarize_optimization(opt: &serde_json::Value) -> String {
         ("two-qubit gates", "two_qubit_before", "two_qubit_after"),
         ("depth", "depth_before", "depth_after"),
     ] {
-        if let (Some(b), Some(a)) = (
-            find_number(opt, before),
-            find_number(opt, after),
-        ) {
+        if let (Some(b), Some(a)) = (find_number(opt, before), find_number(opt, after)) {
             parts.push(format!("{label} {b} → {a}"));
         }
     }
@@ -122,10 +119,6 @@ fn summarize_optimization(opt: &serde_json::Value) -> String {
 
 fn find_number(v: &serde_json::Value, key: &str) -> Option<u64> {
     v.get(key).and_then(|n| n.as_u64())
-}
-
-fn short(id: &impl std::fmt::Display) -> String {
-    id.to_string()
 }
 
 pub fn job_table(jobs: &[Job]) -> String {
@@ -248,11 +241,6 @@ pub fn event_line(e: &Event) -> String {
     )
 }
 
-#[allow(dead_code)]
-fn _short_used() -> String {
-    short(&0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,7 +264,11 @@ mod tests {
         assert_eq!(bar(lines[3]), 0);
         assert!(lines[0].starts_with("111  ") && lines[0].ends_with("520  ( 50.8%)"));
         // A narrow terminal still gets a readable bar.
-        assert!(histogram(&rows, 5).lines().all(|l| l.contains('█') || l.starts_with("010")));
+        assert!(
+            histogram(&rows, 5)
+                .lines()
+                .all(|l| l.contains('█') || l.starts_with("010"))
+        );
     }
 
     #[test]
@@ -286,7 +278,10 @@ mod tests {
             .collect();
         let text = histogram(&sorted_counts(&serde_json::Value::Object(counts)), 80);
         assert_eq!(text.lines().count(), MAX_ROWS + 1);
-        assert!(text.ends_with("… 8 more outcome(s) with 36 shot(s)\n"), "{text}");
+        assert!(
+            text.ends_with("… 8 more outcome(s) with 36 shot(s)\n"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -300,7 +295,10 @@ mod tests {
             data: serde_json::json!({"job_id": "abc", "progress": 0.5}),
         };
         let line = event_line(&e);
-        assert!(line.starts_with("#7 ") && line.ends_with("job.progress     job abc 50%"), "{line}");
+        assert!(
+            line.starts_with("#7 ") && line.ends_with("job.progress     job abc 50%"),
+            "{line}"
+        );
         assert!(!line.contains('\n'));
     }
 }

@@ -30,6 +30,8 @@ enum Command {
     /// Inspect, simulate, optimize and convert OpenQASM files locally.
     #[command(subcommand)]
     Circuit(circuit::CircuitCommand),
+    #[command(flatten)]
+    Client(qollab_client::cli::ClientCommand),
 }
 
 pub fn main() -> ExitCode {
@@ -37,6 +39,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Serve => run(serve()),
         Command::Migrate => run(migrate()),
+        Command::Client(cmd) => qollab_client::cli::run(cmd),
         Command::Circuit(cmd) => match circuit::run(cmd) {
             Ok(code) => code,
             Err(e) => {
