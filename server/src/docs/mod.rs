@@ -21,7 +21,7 @@ use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::db::tables::docs;
 use crate::error::{ApiError, ApiResult};
-use crate::workspaces::{EDITOR, VIEWER, authorize};
+use crate::workspaces::{EDITOR, VIEWER, authorize_within, role_of};
 
 /// A caller allowed at least role `MIN` in the workspace of the document named by the
 /// `{id}` path segment. Non-members get 404, as for a document that does not exist.
@@ -53,17 +53,8 @@ impl<const MIN: u8> FromRequest for DocAccess<MIN> {
                 .doc(doc_id)
                 .await?
                 .ok_or_else(|| ApiError::not_found("document"))?;
-            let min = match MIN {
-                VIEWER => Role::Viewer,
-                EDITOR => Role::Editor,
-                _ => Role::Owner,
-            };
-            let (_, role) = authorize(&state, user, doc.workspace_id, min)
-                .await
-                .map_err(|e| match e.code {
-                    qollab_shared::error::ErrorCode::NotFound => ApiError::not_found("document"),
-                    _ => e,
-                })?;
+            let role =
+                authorize_within(&state, user, doc.workspace_id, role_of(MIN), "document").await?;
             Ok(DocAccess { user, doc, role })
         })
     }

@@ -306,8 +306,7 @@ impl Rooms {
     /// connection (and `awareness_frame`, if any, relayed). An empty room unloads after
     /// the grace period.
     pub fn leave(self: &Arc<Self>, room: &Arc<Room>, peer: u64, awareness_frame: Option<Vec<u8>>) {
-        let was_there = lock(&room.peers).remove(&peer).is_some();
-        let _ = was_there;
+        lock(&room.peers).remove(&peer);
         metrics::gauge!("qollab_docs_connections").decrement(1.0);
         if let Some(frame) = awareness_frame {
             room.broadcast(Some(peer), frame);

@@ -15,7 +15,7 @@ use super::rooms::{DocsConfig, Room, Rooms, ToPeer};
 use crate::app::AppState;
 use crate::auth::{AuthUser, bearer};
 use crate::error::{ApiError, ApiResult};
-use crate::workspaces::authorize;
+use crate::workspaces::authorize_within;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/ws/docs/{doc_id}", web::get().to(connect));
@@ -51,12 +51,7 @@ pub async fn connect(
         .doc(doc_id)
         .await?
         .ok_or_else(|| ApiError::not_found("document"))?;
-    let (_, role) = authorize(&state, user, doc.workspace_id, Role::Viewer)
-        .await
-        .map_err(|e| match e.code {
-            qollab_shared::error::ErrorCode::NotFound => ApiError::not_found("document"),
-            _ => e,
-        })?;
+    let role = authorize_within(&state, user, doc.workspace_id, Role::Viewer, "document").await?;
     let (response, session, stream) = actix_ws::handle(&req, body).map_err(|e| {
         ApiError::new(
             qollab_shared::error::ErrorCode::InvalidInput,

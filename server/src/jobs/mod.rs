@@ -12,14 +12,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
-use qollab_shared::api::{Job, JobKind, Role};
+use qollab_shared::api::{Job, JobKind};
 use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::db::tables::jobs;
 use crate::error::{ApiError, ApiResult};
-use crate::workspaces::authorize;
+use crate::workspaces::{authorize_within, role_of};
 use backends::{Backend, Emulator, FailureRates, Ibm, Ideal, builtin_devices};
 
 /// The job capability's shared parts.
@@ -155,17 +155,7 @@ impl<const MIN: u8> FromRequest for JobAccess<MIN> {
                 .job(id)
                 .await?
                 .ok_or_else(|| ApiError::not_found("job"))?;
-            let min = if MIN == crate::workspaces::VIEWER {
-                Role::Viewer
-            } else {
-                Role::Editor
-            };
-            authorize(&state, user, job.workspace_id, min)
-                .await
-                .map_err(|e| match e.code {
-                    qollab_shared::error::ErrorCode::NotFound => ApiError::not_found("job"),
-                    _ => e,
-                })?;
+            authorize_within(&state, user, job.workspace_id, role_of(MIN), "job").await?;
             Ok(JobAccess { user, job })
         })
     }

@@ -116,7 +116,7 @@ pub async fn submit(
 
     let org = state
         .db
-        .org_for_workspace(ws.org_id)
+        .org(ws.org_id)
         .await?
         .ok_or_else(ApiError::internal)?;
     if n > org.max_qubits as usize {

@@ -21,7 +21,7 @@ pub const VIEWER: u8 = 0;
 pub const EDITOR: u8 = 1;
 pub const OWNER: u8 = 2;
 
-const fn role_of(min: u8) -> Role {
+pub const fn role_of(min: u8) -> Role {
     match min {
         VIEWER => Role::Viewer,
         EDITOR => Role::Editor,
@@ -60,6 +60,24 @@ pub async fn authorize(
         )));
     }
     Ok((ws, role))
+}
+
+/// [`authorize`] for something inside a workspace (a document, a job): a non-member
+/// learns nothing, not even that the workspace exists, so "not found" names the thing.
+pub async fn authorize_within(
+    state: &AppState,
+    user: AuthUser,
+    ws_id: Uuid,
+    min: Role,
+    what: &str,
+) -> ApiResult<Role> {
+    match authorize(state, user, ws_id, min).await {
+        Ok((_, role)) => Ok(role),
+        Err(e) if e.code == qollab_shared::error::ErrorCode::NotFound => {
+            Err(ApiError::not_found(what))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 impl<const MIN: u8> FromRequest for Access<MIN> {

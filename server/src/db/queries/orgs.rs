@@ -81,7 +81,7 @@ impl Db {
 }
 
 impl Db {
-    pub async fn org_for_workspace(&self, org_id: Uuid) -> ApiResult<Option<organizations::Model>> {
+    pub async fn org(&self, org_id: Uuid) -> ApiResult<Option<organizations::Model>> {
         Ok(organizations::Entity::find_by_id(org_id)
             .one(&self.conn)
             .await?)
