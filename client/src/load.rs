@@ -23,6 +23,8 @@ use yrs::{Any, Map, ReadTxn, Transact, WriteTxn};
 
 use crate::docs::{ConnectOptions, DocClient};
 
+pub mod jobs;
+
 /// Root map the load generator writes to.
 pub const BENCH_MAP: &str = "bench";
 
@@ -82,6 +84,22 @@ pub struct LoadReport {
     pub first_error: Option<String>,
 }
 
+impl LatencyMs {
+    /// Summary of a histogram of microseconds.
+    pub fn of(h: &Histogram<u64>) -> LatencyMs {
+        let ms = |us: u64| us as f64 / 1000.0;
+        LatencyMs {
+            count: h.len(),
+            p50: ms(h.value_at_quantile(0.5)),
+            p90: ms(h.value_at_quantile(0.9)),
+            p99: ms(h.value_at_quantile(0.99)),
+            p999: ms(h.value_at_quantile(0.999)),
+            max: ms(h.max()),
+            mean: h.mean() / 1000.0,
+        }
+    }
+}
+
 fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -89,7 +107,7 @@ fn now_us() -> u64 {
         .unwrap_or(0)
 }
 
-fn new_histogram() -> Histogram<u64> {
+pub(crate) fn new_histogram() -> Histogram<u64> {
     // 1 µs .. 10 min at 3 significant digits: constant, valid bounds.
     Histogram::new_with_bounds(1, 600_000_000, 3).expect("constant histogram bounds")
 }
@@ -451,7 +469,6 @@ pub async fn run(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    let ms = |us: u64| us as f64 / 1000.0;
     let deliveries = recorder.deliveries.load(Ordering::Relaxed);
     let sent = sent.load(Ordering::Relaxed);
     let window_s = cfg.duration.as_secs_f64();
@@ -471,15 +488,7 @@ pub async fn run(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
         deliveries_per_s: deliveries as f64 / window_s,
         expected_deliveries: expected_total,
         missing_deliveries: expected_total.saturating_sub(deliveries),
-        latency_ms: LatencyMs {
-            count: h.len(),
-            p50: ms(h.value_at_quantile(0.5)),
-            p90: ms(h.value_at_quantile(0.9)),
-            p99: ms(h.value_at_quantile(0.99)),
-            p999: ms(h.value_at_quantile(0.999)),
-            max: ms(h.max()),
-            mean: h.mean() / 1000.0,
-        },
+        latency_ms: LatencyMs::of(&h),
         send_errors: send_errors.load(Ordering::Relaxed),
         disconnects,
         rooms_converged: converged,

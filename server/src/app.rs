@@ -139,6 +139,7 @@ pub fn configure(state: &AppState, cfg: &mut web::ServiceConfig) {
 /// finish within the shutdown timeout.
 pub fn bind(state: AppState) -> anyhow::Result<(Server, SocketAddr)> {
     let config = state.config.clone();
+    let tcp_user_timeout = config.docs.idle_timeout;
     let server = HttpServer::new(move || {
         let state = state.clone();
         App::new()
@@ -147,7 +148,16 @@ pub fn bind(state: AppState) -> anyhow::Result<(Server, SocketAddr)> {
             .default_service(web::to(not_found))
     })
     .shutdown_timeout(config.shutdown_timeout_secs)
-    .client_request_timeout(Duration::from_secs(30));
+    .client_request_timeout(Duration::from_secs(30))
+    .on_connect(move |conn, _| {
+        // A client that stops reading shuts its receive window, and a vanished one stops
+        // acknowledging: without a user timeout the kernel keeps probing forever, and actix
+        // holds the connection and its write buffer as long as unsent bytes remain. The
+        // sockets' own heartbeat timeout bounds both.
+        if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            let _ = socket2::SockRef::from(tcp).set_tcp_user_timeout(Some(tcp_user_timeout));
+        }
+    });
     let server = if config.workers > 0 {
         server.workers(config.workers)
     } else {

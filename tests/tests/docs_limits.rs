@@ -169,3 +169,156 @@ async fn a_full_room_refuses_the_next_peer_with_429() {
     room_still_works(&again, &peers[0], "after-full").await;
     let _ = elsewhere.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_peer_is_closed_by_the_heartbeat_and_answering_peers_stay() {
+    let server = TestServer::start_with(|c| {
+        c.docs.ping_interval = std::time::Duration::from_millis(200);
+        c.docs.idle_timeout = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let team = Team::new(server.client()).await;
+    let doc_id = team.doc("Bell", Some(BELL)).await;
+    let a = connect(&server.url, &doc_id, team.token()).await;
+    let b = connect(&server.url, &doc_id, team.token()).await;
+    // Sends nothing and reads nothing, so it never answers the server's pings.
+    let mut silent = RawPeer::connect(&server.url, &doc_id, team.token()).await;
+    assert_eq!(detail(&team.owner, &doc_id).await.connected_peers, 3);
+
+    // Three idle timeouts later only the silent peer is gone: the synced clients answer
+    // pings (they are otherwise just as idle).
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(detail(&team.owner, &doc_id).await.connected_peers, 2);
+    // The server has closed the socket: reading ends at once (with the 1001 close frame,
+    // or with an error when the pongs tungstenite queues for the old pings hit the closed
+    // socket first).
+    if let Some((code, reason)) = silent.end().await {
+        assert_eq!(code, 1001, "{reason}");
+        assert!(reason.contains("heartbeat"), "{reason}");
+    }
+    room_still_works(&a, &b, "after-heartbeat").await;
+    let _ = a.close().await;
+    let _ = b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_stops_reading_is_dropped_without_slowing_the_room() {
+    use futures_util::StreamExt;
+
+    let server = TestServer::start_with(|c| {
+        c.docs.peer_queue = 16;
+        c.docs.max_messages_per_sec = 10_000;
+        c.docs.ping_interval = std::time::Duration::from_secs(1);
+        c.docs.idle_timeout = std::time::Duration::from_secs(3);
+    })
+    .await;
+    let team = Team::new(server.client()).await;
+    let doc_id = team.doc("Bell", Some(BELL)).await;
+    let a = connect(&server.url, &doc_id, team.token()).await;
+    let b = connect(&server.url, &doc_id, team.token()).await;
+    // Connects, then never reads: what the server sends piles up in its socket buffers,
+    // then in its queue.
+    let url = format!("{}/{doc_id}?token={}", ws_url(&server.url), team.token());
+    let (mut stalled, _) = tokio_tungstenite::connect_async(&url)
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}"));
+    assert_eq!(detail(&team.owner, &doc_id).await.connected_peers, 3);
+
+    // 40 MiB of edits: far more than loopback socket buffers and a 16-frame queue hold.
+    let chunk = "s".repeat(256 * 1024);
+    let edits = 160;
+    for _ in 0..edits {
+        a.edit(|txn| {
+            use yrs::{Text, WriteTxn};
+            txn.get_or_insert_text(doc::NOTES).push(txn, &chunk);
+        })
+        .await
+        .unwrap_or_else(|e| panic!("edit: {e}"));
+    }
+    let total = edits * chunk.len();
+    // The reading peer gets everything; the stalled one was dropped from the room.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let notes_len = |d: &yrs::Doc| {
+        use yrs::{ReadTxn, Text, Transact};
+        let txn = d.transact();
+        txn.get_text(doc::NOTES).map_or(0, |t| t.len(&txn) as usize)
+    };
+    while notes_len(b.doc()) < total {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the reading peer fell behind: {} of {total} bytes",
+            notes_len(b.doc())
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(detail(&team.owner, &doc_id).await.connected_peers, 2);
+
+    // Without the stalled client reading a byte, the server closes its end of the socket
+    // (its kernel socket leaves ESTABLISHED): the connection's task, queue and buffers
+    // are not held until the client wakes up.
+    let client_port = match stalled.get_ref() {
+        tokio_tungstenite::MaybeTlsStream::Plain(tcp) => tcp
+            .local_addr()
+            .unwrap_or_else(|e| panic!("local addr: {e}"))
+            .port(),
+        _ => panic!("expected a plain TCP stream"),
+    };
+    let server_port: u16 = server
+        .url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("port of {}", server.url));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while server_socket_established(server_port, client_port) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the server still holds the stalled connection open"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    // The server let go of the stalled socket: reading it now ends (close frame or end of
+    // stream) well before the 40 MiB were delivered.
+    let mut received = 0usize;
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        while let Some(Ok(m)) = stalled.next().await {
+            if let Message::Binary(b) = &m {
+                received += b.len();
+            }
+            if let Message::Close(f) = m {
+                return f.map(|f| u16::from(f.code));
+            }
+        }
+        None
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the server kept the stalled connection open"));
+    assert!(
+        received < total / 2,
+        "the stalled peer was sent {received} of {total} bytes"
+    );
+    if let Some(code) = ended {
+        assert_eq!(code, 1013);
+    }
+    room_still_works(&a, &b, "after-stalled").await;
+    let _ = a.close().await;
+    let _ = b.close().await;
+}
+
+/// Whether the kernel has an ESTABLISHED TCP socket from the server's port to the
+/// client's (Linux `/proc/net/tcp`, hex ports, state `01`).
+fn server_socket_established(server_port: u16, client_port: u16) -> bool {
+    let local = format!(":{server_port:04X}");
+    let remote = format!(":{client_port:04X}");
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|table| {
+        std::fs::read_to_string(table)
+            .unwrap_or_default()
+            .lines()
+            .skip(1)
+            .any(|line| {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                f.len() > 3 && f[1].ends_with(&local) && f[2].ends_with(&remote) && f[3] == "01"
+            })
+    })
+}

@@ -14,6 +14,7 @@ mod ibm;
 mod identity;
 mod isolation;
 mod jobs;
+mod load;
 mod operations;
 mod restart;
 mod roles;

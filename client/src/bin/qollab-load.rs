@@ -1,15 +1,63 @@
-//! `qollab-load`: live-document load generator (see `qollab_client::load`). Prints one JSON line.
+//! `qollab-load`: load generator for live documents (`qollab_client::load`) and, with the
+//! `jobs` subcommand, for jobs and their event stream (`qollab_client::load::jobs`).
+//! Prints one JSON line.
 
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use qollab_client::load::jobs::{self, JobsLoadConfig};
 use qollab_client::load::{LoadConfig, idle, run};
 
 #[derive(Parser, Debug)]
 #[command(
     version,
-    about = "Load generator for y-websocket document servers (Qollab or the reference Node server)"
+    about = "Load generator for y-websocket document servers (Qollab or the reference Node server), and for Qollab jobs",
+    args_conflicts_with_subcommands = true
 )]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    docs: Args,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Jobs: S event-stream subscribers on a workspace while C submitters push N small
+    /// jobs; reports jobs/s end to end and state-change → event latency at every subscriber.
+    Jobs(JobsArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct JobsArgs {
+    /// The server's HTTP root URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    server: String,
+    #[arg(long, env = "QOLLAB_TOKEN")]
+    token: String,
+    /// Workspace id (one with no other activity).
+    #[arg(long)]
+    workspace: uuid::Uuid,
+    #[arg(long, default_value_t = 500)]
+    jobs: usize,
+    #[arg(long, default_value_t = 200)]
+    subscribers: usize,
+    /// Jobs submitted concurrently.
+    #[arg(long, default_value_t = 16)]
+    submitters: usize,
+    #[arg(long, default_value_t = 100)]
+    shots: i64,
+    #[arg(long, default_value = "ideal")]
+    backend: String,
+    /// OpenQASM file to submit (default: a Bell pair).
+    #[arg(long)]
+    qasm_file: Option<std::path::PathBuf>,
+    /// Longest wait for everything to finish, in seconds.
+    #[arg(long, default_value_t = 120.0)]
+    timeout: f64,
+}
+
+#[derive(clap::Args, Debug)]
 struct Args {
     /// Server URL prefix; the room name is appended, e.g. ws://127.0.0.1:8080/ws/docs
     #[arg(long, default_value = "ws://127.0.0.1:1234")]
@@ -53,7 +101,30 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let a = Args::parse();
+    let cli = Cli::parse();
+    if let Some(Command::Jobs(j)) = cli.command {
+        anyhow::ensure!(j.timeout > 0.0, "--timeout must be positive");
+        let qasm = match &j.qasm_file {
+            Some(p) => std::fs::read_to_string(p)?,
+            None => jobs::BELL.to_string(),
+        };
+        let report = jobs::run(JobsLoadConfig {
+            server: j.server,
+            token: j.token,
+            workspace: j.workspace,
+            jobs: j.jobs,
+            subscribers: j.subscribers,
+            submitters: j.submitters,
+            shots: j.shots,
+            backend: j.backend,
+            qasm,
+            timeout: Duration::from_secs_f64(j.timeout),
+        })
+        .await?;
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    let a = cli.docs;
     anyhow::ensure!(
         a.duration > 0.0 && a.warmup >= 0.0 && a.settle >= 0.0,
         "durations must be positive"

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use qollab_shared::api::Role;
 use qollab_shared::sync::{Access, DecodedUpdate, encode_update};
-use tokio::sync::{OnceCell, RwLock, mpsc};
+use tokio::sync::{Notify, OnceCell, RwLock, mpsc};
 use uuid::Uuid;
 use yrs::sync::Awareness;
 use yrs::updates::decoder::Decode;
@@ -68,6 +68,9 @@ pub enum ToPeer {
 struct Peer {
     user_id: Uuid,
     tx: mpsc::Sender<ToPeer>,
+    /// Told when the room drops this peer for being slow, so that its task closes the
+    /// socket at once instead of first draining a queue nobody reads.
+    kicked: Arc<Notify>,
 }
 
 #[derive(Default)]
@@ -119,8 +122,7 @@ impl Room {
     }
 
     /// Sends a frame to every peer but `except`. A peer whose queue is full is dropped
-    /// (its task sees the closed queue and disconnects it): one slow peer never slows
-    /// the room.
+    /// and kicked (its task closes the socket): one slow peer never slows the room.
     pub fn broadcast(&self, except: Option<u64>, frame: Vec<u8>) {
         let frame = actix_web::web::Bytes::from(frame);
         let mut peers = lock(&self.peers);
@@ -139,13 +141,22 @@ impl Room {
         }
         for id in slow {
             tracing::warn!(doc_id = %self.doc_id, peer = id, "peer too slow; disconnecting");
-            peers.remove(&id);
+            if let Some(p) = peers.remove(&id) {
+                p.kicked.notify_one();
+                metrics::counter!("qollab_docs_slow_peers_total").increment(1);
+            }
         }
     }
 
     fn tell_user(&self, user_id: Uuid, msg: impl Fn() -> ToPeer) {
         let mut peers = lock(&self.peers);
-        peers.retain(|_, p| p.user_id != user_id || p.tx.try_send(msg()).is_ok());
+        peers.retain(|_, p| {
+            let keep = p.user_id != user_id || p.tx.try_send(msg()).is_ok();
+            if !keep {
+                p.kicked.notify_one();
+            }
+            keep
+        });
     }
 }
 
@@ -269,12 +280,13 @@ impl Rooms {
     }
 
     /// Adds a peer to the document's room. Returns the room (the one registered now:
-    /// a room that was unloading meanwhile is not joined), the peer id and its queue.
+    /// a room that was unloading meanwhile is not joined), the peer id, its queue and
+    /// the signal that it was dropped for being slow.
     pub async fn join(
         self: &Arc<Self>,
         doc: &docs::Model,
         user_id: Uuid,
-    ) -> ApiResult<(Arc<Room>, u64, mpsc::Receiver<ToPeer>)> {
+    ) -> ApiResult<(Arc<Room>, u64, mpsc::Receiver<ToPeer>, Arc<Notify>)> {
         loop {
             let room = self.open(doc).await?;
             let map = lock(&self.map);
@@ -294,11 +306,19 @@ impl Rooms {
             }
             let id = self.next_peer.fetch_add(1, Ordering::Relaxed);
             let (tx, rx) = mpsc::channel(self.config.peer_queue);
-            peers.insert(id, Peer { user_id, tx });
+            let kicked = Arc::new(Notify::new());
+            peers.insert(
+                id,
+                Peer {
+                    user_id,
+                    tx,
+                    kicked: kicked.clone(),
+                },
+            );
             drop(peers);
             drop(map);
             metrics::gauge!("qollab_docs_connections").increment(1.0);
-            return Ok((room, id, rx));
+            return Ok((room, id, rx, kicked));
         }
     }
 

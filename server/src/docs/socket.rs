@@ -3,12 +3,13 @@
 //! and a room, with heartbeats, limits and authorization.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
 use qollab_shared::api::Role;
 use qollab_shared::sync::{Access, Connection, Inbound};
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::rooms::{DocsConfig, Room, Rooms, ToPeer};
@@ -59,7 +60,7 @@ pub async fn connect(
         )
     })?;
     let rooms = state.rooms.clone();
-    let (room, peer, rx) = rooms.join(&doc, user.id).await?;
+    let (room, peer, rx, kicked) = rooms.join(&doc, user.id).await?;
     let config = rooms.config.clone();
     let stream = stream
         .max_frame_size(config.max_frame_bytes)
@@ -69,9 +70,13 @@ pub async fn connect(
     actix_web::rt::spawn(run_peer(
         rooms,
         room,
+        Outbound {
+            session,
+            kicked,
+            write_timeout: config.idle_timeout,
+        },
         peer,
         access_for(role),
-        session,
         stream,
         rx,
         config,
@@ -104,24 +109,86 @@ impl RateWindow {
     }
 }
 
+/// The sending half of a peer's socket. Every write is bounded in time and gives way to
+/// the room's kick: a peer that stops reading blocks its writes (actix-ws queues only a
+/// few frames, then TCP pushes back), and must not hold its task, its queue and its
+/// socket forever.
+struct Outbound {
+    session: Session,
+    kicked: Arc<Notify>,
+    write_timeout: Duration,
+}
+
+/// Why a write did not happen: the socket is gone (`None`), or the peer is to be closed
+/// with this reason.
+type Stop = Option<CloseReason>;
+
+impl Outbound {
+    async fn send(&mut self, frame: impl Into<web::Bytes>) -> Result<(), Stop> {
+        let frame = frame.into();
+        tokio::select! {
+            biased;
+            _ = self.kicked.notified() => Err(too_slow()),
+            r = tokio::time::timeout(self.write_timeout, self.session.binary(frame)) => written(r),
+        }
+    }
+
+    async fn control(&mut self, ping: bool, payload: &[u8]) -> Result<(), Stop> {
+        let write = async {
+            if ping {
+                self.session.ping(payload).await
+            } else {
+                self.session.pong(payload).await
+            }
+        };
+        written(tokio::time::timeout(self.write_timeout, write).await)
+    }
+
+    /// Sends the close frame if the socket takes it soon; dropping the session ends the
+    /// connection either way.
+    async fn close(self, why: Stop) {
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.session.close(why)).await;
+    }
+}
+
+fn written(
+    r: Result<Result<(), actix_ws::Closed>, tokio::time::error::Elapsed>,
+) -> Result<(), Stop> {
+    match r {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(None),
+        Err(_) => Err(reason(
+            CloseCode::Away,
+            "not reading: a write did not complete within the heartbeat timeout",
+        )),
+    }
+}
+
+fn too_slow() -> Stop {
+    reason(
+        CloseCode::Again,
+        "too slow to keep up with the room; reconnect",
+    )
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn run_peer(
     rooms: Arc<Rooms>,
     room: Arc<Room>,
+    mut out: Outbound,
     peer: u64,
     access: Access,
-    mut session: Session,
     mut stream: AggregatedMessageStream,
     mut rx: tokio::sync::mpsc::Receiver<ToPeer>,
     config: DocsConfig,
 ) {
     let mut conn = Connection::new(access);
-    let close = serve(
+    let Err(close) = serve(
         &rooms,
         &room,
         peer,
         &mut conn,
-        &mut session,
+        &mut out,
         &mut stream,
         &mut rx,
         &config,
@@ -132,24 +199,23 @@ async fn run_peer(
     if let Some(r) = &close {
         tracing::debug!(doc_id = %room.doc_id, peer, code = ?r.code, reason = ?r.description, "peer closed");
     }
-    let _ = session.close(close).await;
+    out.close(close).await;
 }
 
+/// Serves one peer until it is to be closed; returns why.
 #[allow(clippy::too_many_arguments)]
 async fn serve(
     rooms: &Arc<Rooms>,
     room: &Arc<Room>,
     peer: u64,
     conn: &mut Connection,
-    session: &mut Session,
+    out: &mut Outbound,
     stream: &mut AggregatedMessageStream,
     rx: &mut tokio::sync::mpsc::Receiver<ToPeer>,
     config: &DocsConfig,
-) -> Option<CloseReason> {
+) -> Result<std::convert::Infallible, Stop> {
     for frame in room.with_awareness(|a| conn.start(a)) {
-        if session.binary(frame).await.is_err() {
-            return None;
-        }
+        out.send(frame).await?;
     }
     let mut ping = tokio::time::interval(config.ping_interval);
     ping.tick().await;
@@ -159,77 +225,65 @@ async fn serve(
         count: 0,
         limit: config.max_messages_per_sec,
     };
+    let kicked = out.kicked.clone();
     loop {
         tokio::select! {
+            _ = kicked.notified() => return Err(too_slow()),
             msg = stream.recv() => {
                 let msg = match msg {
-                    None => return None,
+                    None => return Err(None),
                     Some(Ok(m)) => m,
                     Some(Err(actix_ws::ProtocolError::Overflow)) => {
-                        return reason(CloseCode::Size, format!("message larger than {} bytes", config.max_frame_bytes));
+                        return Err(reason(CloseCode::Size, format!("message larger than {} bytes", config.max_frame_bytes)));
                     }
-                    Some(Err(e)) => return reason(CloseCode::Protocol, format!("websocket protocol error: {e}")),
+                    Some(Err(e)) => return Err(reason(CloseCode::Protocol, format!("websocket protocol error: {e}"))),
                 };
                 last_heard = Instant::now();
+                // Every frame counts against the rate, control frames included: a ping
+                // flood costs the server a pong each.
+                if !rate.allow() {
+                    return Err(reason(CloseCode::Policy, format!("more than {} messages per second", config.max_messages_per_sec)));
+                }
                 match msg {
                     AggregatedMessage::Binary(bytes) => {
-                        if !rate.allow() {
-                            return reason(CloseCode::Policy, format!("more than {} messages per second", config.max_messages_per_sec));
-                        }
                         let inbound = room.with_awareness(|a| conn.handle_frame(a, &bytes));
                         match inbound {
                             Err(e) if e.is_unknown_message() => {}
-                            Err(e) => return reason(CloseCode::Protocol, format!("malformed y-websocket message: {e}")),
+                            Err(e) => return Err(reason(CloseCode::Protocol, format!("malformed y-websocket message: {e}"))),
                             Ok(Inbound::Reply(frames)) => {
                                 for f in frames {
-                                    if session.binary(f).await.is_err() {
-                                        return None;
-                                    }
+                                    out.send(f).await?;
                                 }
                             }
                             Ok(Inbound::Update(update)) => {
                                 if let Err(e) = rooms.apply_update(room, Some(peer), update).await {
-                                    return reason(CloseCode::Error, e);
+                                    return Err(reason(CloseCode::Error, e));
                                 }
                             }
                             Ok(Inbound::Awareness { frame }) => room.broadcast(Some(peer), frame),
-                            Ok(Inbound::Denied { reply }) => {
-                                if session.binary(reply).await.is_err() {
-                                    return None;
-                                }
-                            }
+                            Ok(Inbound::Denied { reply }) => out.send(reply).await?,
                             Ok(Inbound::PermissionDenied(_) | Inbound::Nothing) => {}
                         }
                     }
-                    AggregatedMessage::Ping(b) => {
-                        if session.pong(&b).await.is_err() {
-                            return None;
-                        }
-                    }
+                    AggregatedMessage::Ping(b) => out.control(false, &b).await?,
                     AggregatedMessage::Pong(_) => {}
                     AggregatedMessage::Text(_) => {
-                        return reason(CloseCode::Unsupported, "y-websocket speaks binary frames only");
+                        return Err(reason(CloseCode::Unsupported, "y-websocket speaks binary frames only"));
                     }
-                    AggregatedMessage::Close(r) => return r,
+                    AggregatedMessage::Close(r) => return Err(r),
                 }
             }
-            out = rx.recv() => match out {
-                Some(ToPeer::Frame(f)) => {
-                    if session.binary(f).await.is_err() {
-                        return None;
-                    }
-                }
+            msg = rx.recv() => match msg {
+                Some(ToPeer::Frame(f)) => out.send(f).await?,
                 Some(ToPeer::SetAccess(a)) => conn.set_access(a),
-                Some(ToPeer::Close(code, why)) => return reason(CloseCode::Other(code), why),
-                None => return reason(CloseCode::Again, "too slow to keep up with the room; reconnect"),
+                Some(ToPeer::Close(code, why)) => return Err(reason(CloseCode::Other(code), why)),
+                None => return Err(too_slow()),
             },
             _ = ping.tick() => {
                 if last_heard.elapsed() > config.idle_timeout {
-                    return reason(CloseCode::Away, "no message or pong within the heartbeat timeout");
+                    return Err(reason(CloseCode::Away, "no message or pong within the heartbeat timeout"));
                 }
-                if session.ping(b"").await.is_err() {
-                    return None;
-                }
+                out.control(true, b"").await?;
             }
         }
     }

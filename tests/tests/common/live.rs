@@ -230,6 +230,24 @@ impl RawPeer {
         .unwrap_or_else(|_| panic!("the server did not close the connection within 10 s"))
     }
 
+    /// Reads until the connection ends, which must be soon; returns the close code and
+    /// reason if a close frame came before the end.
+    pub async fn end(&mut self) -> Option<(u16, String)> {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match self.ws.next().await {
+                    Some(Ok(Message::Close(f))) => {
+                        return f.map(|f| (u16::from(f.code), f.reason.to_string()));
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => return None,
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("the connection was still open after 10 s"))
+    }
+
     /// Reads until a y-websocket permission-denied message arrives; returns its reason.
     pub async fn permission_denied(&mut self) -> String {
         tokio::time::timeout(Duration::from_secs(10), async {

@@ -27,7 +27,7 @@ use sea_orm::ConnectionTrait;
 use serde_json::json;
 use uuid::Uuid;
 use yrs::updates::decoder::Decode;
-use yrs::{Any, Doc, Map, Options, ReadTxn, Transact, Update, WriteTxn};
+use yrs::{Any, Doc, Map, ReadTxn, Transact, Update, WriteTxn};
 
 /// Updates in the cold-load document's log.
 const COLD_UPDATES: usize = 100_000;
@@ -40,9 +40,7 @@ const APPEND_RUN: Duration = Duration::from_secs(4);
 /// root map `bench` to `{t, n}`. Each editor is its own replica, so its updates only
 /// depend on its own earlier ones and the interleaving is a valid log.
 fn small_updates(count: usize) -> Vec<Vec<u8>> {
-    let editors: Vec<Doc> = (1..=EDITORS)
-        .map(|c| Doc::with_options(Options::with_client_id(c)))
-        .collect();
+    let editors: Vec<Doc> = (1..=EDITORS).map(Doc::with_client_id).collect();
     (0..count)
         .map(|i| {
             let c = i % editors.len();
@@ -127,14 +125,22 @@ async fn appender_run(
 
 async fn bench(db: &Db, backend: &str) -> anyhow::Result<serde_json::Value> {
     let (user, org) = db
-        .create_user(&format!("bench-{}@example.com", Uuid::new_v4()), "Bench", "-")
+        .create_user(
+            &format!("bench-{}@example.com", Uuid::new_v4()),
+            "Bench",
+            "-",
+        )
         .await?;
     let ws = db
         .create_workspace(org.id, user.id, "persistence bench", "")
         .await?;
     let mut writer_docs = Vec::new();
     for i in 0..64 {
-        writer_docs.push(db.create_doc(ws.id, &format!("w{i}"), user.id, None).await?.id);
+        writer_docs.push(
+            db.create_doc(ws.id, &format!("w{i}"), user.id, None)
+                .await?
+                .id,
+        );
     }
     let updates = small_updates(COLD_UPDATES);
     let mean_bytes = updates.iter().map(Vec::len).sum::<usize>() as f64 / updates.len() as f64;
@@ -238,7 +244,10 @@ async fn main() -> anyhow::Result<()> {
         }
         _ => {
             let dir = tempfile::tempdir()?;
-            let url = format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display());
+            let url = format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("bench.db").display()
+            );
             let db = Db::connect(&url, &DbOptions::default()).await?;
             db.migrate().await?;
             let result = bench(&db, "sqlite").await;

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Jobs benchmarks: small-job throughput end to end (REST submit -> database queue ->
+# executor pool -> stored transitions -> events at every subscriber) and the latency from
+# each job state change to its event arriving at 200 subscribers of the workspace's
+# stream. Once on SQLite (fresh data dir), once on PostgreSQL (a fresh database, dropped
+# afterwards). Loopback only. Run from the repo root:
+#
+#   bench/jobs/run.sh                  # both backends
+#   bench/jobs/run.sh sqlite           # or: postgres
+#
+# Knobs (environment): JOBS (default 2000), SUBSCRIBERS (200), SUBMITTERS (32),
+# PG_URL (default postgres://postgres@127.0.0.1:5432), BENCH_OUT (directory for the JSON
+# lines and server logs), CARGO_TARGET_DIR (default target).
+set -euo pipefail
+
+MODE=${1:-all}
+case "$MODE" in all | sqlite | postgres) ;; *)
+	echo "usage: $0 [all|sqlite|postgres]" >&2
+	exit 2
+	;;
+esac
+JOBS=${JOBS:-2000}
+SUBSCRIBERS=${SUBSCRIBERS:-200}
+SUBMITTERS=${SUBMITTERS:-32}
+PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
+TARGET=${CARGO_TARGET_DIR:-target}
+OUT=${BENCH_OUT:-$(mktemp -d -t qollab-jobs-bench.XXXXXX)}
+mkdir -p "$OUT"
+ulimit -n 65536 2>/dev/null || true
+
+PIDS=()
+TMPDIRS=()
+DBS=()
+cleanup() {
+	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+	for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+	for d in "${TMPDIRS[@]}"; do rm -rf "$d"; done
+	for db in "${DBS[@]}"; do
+		psql -q "$PG_URL/postgres" -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
+	done
+}
+trap cleanup EXIT
+log() { echo "== $*" >&2; }
+load_avg() { cut -d' ' -f1-3 /proc/loadavg; }
+json_field() { grep -o "\"$1\":\"[^\"]*\"" | head -1 | cut -d'"' -f4; }
+
+log "building qollab and qollab-load (release)"
+cargo build --release -q -p qollab-server --bin qollab -p qollab-client --bin qollab-load
+QOLLAB="$TARGET/release/qollab"
+LOADGEN="$TARGET/release/qollab-load"
+log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -h | awk '/^Mem:/ {print $2}') memory; load average $(load_avg)"
+
+# bench LABEL [ENV=VALUE ...]: one server, one enterprise organization, one workspace,
+# one load run.
+bench() {
+	local label=$1
+	shift
+	local dir
+	dir=$(mktemp -d -t qollab-jobs-data.XXXXXX)
+	TMPDIRS+=("$dir")
+	env QOLLAB_BIND=127.0.0.1:0 QOLLAB_DATA_DIR="$dir" QOLLAB_LOG=warn \
+		QOLLAB_ACCESS_TOKEN_TTL_SECS=7200 QOLLAB_AUTH_RATE_PER_MINUTE=10000 \
+		"$@" "$QOLLAB" serve >"$OUT/$label.log" 2>&1 &
+	local pid=$!
+	PIDS+=("$pid")
+	local addr=""
+	for _ in $(seq 1 300); do
+		addr=$(sed -n 's|^qollab listening on http://||p' "$OUT/$label.log" | head -1)
+		[ -n "$addr" ] && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	[ -n "$addr" ] || {
+		cat "$OUT/$label.log" >&2
+		exit 1
+	}
+	local url="http://$addr" token org ws
+	token=$(curl -sf "$url/api/auth/register" -H 'content-type: application/json' \
+		-d "{\"email\":\"bench-$RANDOM$RANDOM@example.com\",\"password\":\"benchmark password 1\",\"name\":\"Bench\"}" |
+		json_field access_token)
+	org=$(curl -sf "$url/api/orgs" -H "authorization: Bearer $token" -H 'content-type: application/json' \
+		-d '{"name":"bench","plan":"enterprise"}' | json_field id)
+	ws=$(curl -sf "$url/api/workspaces" -H "authorization: Bearer $token" -H 'content-type: application/json' \
+		-d "{\"name\":\"jobs bench\",\"org_id\":\"$org\"}" | json_field id)
+	log "$label: qollab pid $pid on $url, workspace $ws; $JOBS jobs, $SUBSCRIBERS subscribers, $SUBMITTERS submitters"
+	local out
+	out=$("$LOADGEN" jobs --server "$url" --token "$token" --workspace "$ws" \
+		--jobs "$JOBS" --subscribers "$SUBSCRIBERS" --submitters "$SUBMITTERS")
+	echo "$label load_avg=[$(load_avg)] $out" | tee -a "$OUT/results.txt"
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+if [ "$MODE" = all ] || [ "$MODE" = sqlite ]; then
+	bench sqlite
+fi
+if [ "$MODE" = all ] || [ "$MODE" = postgres ]; then
+	DB="qollab_jobs_bench_$(date +%s)_$$"
+	psql -q -v ON_ERROR_STOP=1 "$PG_URL/postgres" -c "CREATE DATABASE \"$DB\""
+	DBS+=("$DB")
+	bench postgres QOLLAB_DATABASE_URL="$PG_URL/$DB" QOLLAB_JWT_SECRET=benchmark-secret-benchmark-secret-0123
+fi
+log "results in $OUT/results.txt"

@@ -1,0 +1,73 @@
+//! The load generators against a real server: their figures must count what really
+//! happened (every delivery, every job, every event), or the benchmarks mean nothing.
+
+use std::time::Duration;
+
+use qollab_client::load::jobs::{self, JobsLoadConfig};
+use qollab_client::load::{LoadConfig, run};
+
+use crate::common::TestServer;
+use crate::common::live::{Team, ws_url};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_document_load_generator_counts_every_delivery_and_checks_convergence() {
+    let server = TestServer::start().await;
+    let team = Team::new(server.client()).await;
+    let rooms = vec![team.doc("a", None).await, team.doc("b", None).await];
+    let report = run(LoadConfig {
+        url: ws_url(&server.url),
+        connections: 6,
+        rooms,
+        rate: 5.0,
+        duration: Duration::from_secs(2),
+        warmup: Duration::from_millis(500),
+        settle: Duration::from_secs(5),
+        token: Some(team.token().to_string()),
+        connect_concurrency: 6,
+    })
+    .await
+    .unwrap_or_else(|e| panic!("load run: {e}"));
+    assert_eq!(report.connected, 6, "{report:?}");
+    assert_eq!(report.connect_errors, 0, "{report:?}");
+    // Three clients a room: each edit is delivered to the two others.
+    assert!(report.sent >= 40, "{report:?}");
+    assert_eq!(report.expected_deliveries, report.sent * 2, "{report:?}");
+    assert_eq!(report.missing_deliveries, 0, "{report:?}");
+    assert_eq!(report.latency_ms.count, report.deliveries, "{report:?}");
+    assert_eq!((report.rooms_converged, report.rooms_diverged), (2, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_jobs_load_generator_sees_every_job_finish_at_every_subscriber() {
+    let server = TestServer::start().await;
+    let team = Team::new(server.client()).await;
+    let report = jobs::run(JobsLoadConfig {
+        server: server.url.clone(),
+        token: team.token().to_string(),
+        workspace: team.ws,
+        jobs: 12,
+        subscribers: 3,
+        submitters: 4,
+        shots: 50,
+        backend: "ideal".into(),
+        qasm: jobs::BELL.into(),
+        timeout: Duration::from_secs(60),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("jobs load run: {e}"));
+    assert_eq!(report.subscribers_connected, 3, "{report:?}");
+    assert_eq!(report.submitted, 12, "{report:?}");
+    assert_eq!(report.submit_errors, 0, "{report:?}");
+    assert_eq!(report.finished_everywhere, 12, "{report:?}");
+    assert_eq!(report.failed, 0, "{report:?}");
+    // Each subscriber sees at least created/queued, started and completed of every job.
+    for kind in ["job.started", "job.completed"] {
+        assert_eq!(
+            report.events_by_type.get(kind),
+            Some(&36),
+            "{kind}: {report:?}"
+        );
+    }
+    assert_eq!(report.event_latency_ms.count, report.events_received);
+    assert!(report.jobs_per_s > 0.0 && report.event_latency_ms.max > 0.0);
+}
