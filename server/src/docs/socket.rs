@@ -192,7 +192,7 @@ async fn serve(
                                     return reason(CloseCode::Error, e);
                                 }
                             }
-                            Ok(Inbound::Awareness { frame }) => room.broadcast(Some(peer), frame),
+                            Ok(Inbound::Awareness { frame }) => rooms.relay_awareness(room, Some(peer), frame),
                             Ok(Inbound::Denied { reply }) => {
                                 if session.binary(reply).await.is_err() {
                                     return None;
