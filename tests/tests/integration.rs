@@ -15,5 +15,6 @@ mod identity;
 mod isolation;
 mod jobs;
 mod operations;
+mod redis;
 mod restart;
 mod roles;
