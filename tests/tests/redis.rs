@@ -110,6 +110,21 @@ async fn fanout_connected(client: &Client) {
     }
 }
 
+/// The value of an unlabelled counter in a process's `/metrics` (0 when not reported yet).
+async fn metric(client: &Client, name: &str) -> f64 {
+    let text = client
+        .request(Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("/metrics: {e}"))
+        .text()
+        .await
+        .unwrap_or_else(|e| panic!("/metrics body: {e}"));
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
 fn sv_bytes(d: &yrs::Doc) -> Vec<u8> {
     use yrs::updates::encoder::Encode;
     sv(d).encode_v1()
@@ -408,8 +423,9 @@ async fn membership_changes_and_deletion_on_one_process_reach_sockets_on_the_oth
 }
 
 /// Writers on both processes while both compact every few updates: a fresh process
-/// (without Redis) loading the document from the database must see every op.
-async fn writers_while_compacting(cluster: Cluster) {
+/// (without Redis) loading the document from the database must see every op. With
+/// `live`, each writer must also have received the other's ops while connected.
+async fn writers_while_compacting(cluster: Cluster, live: bool) {
     let team = Team::new(cluster.a.client()).await;
     let (_, ed) = team.member("editor", Role::Editor).await;
     let doc_id = team.doc("Compacted", None).await;
@@ -419,6 +435,20 @@ async fn writers_while_compacting(cluster: Cluster) {
     let (wa, wb) = (writer(on_a.clone(), "a-", N), writer(on_b.clone(), "b-", N));
     wa.await.unwrap_or_else(|e| panic!("writer a: {e}"));
     wb.await.unwrap_or_else(|e| panic!("writer b: {e}"));
+    if live {
+        eventually("each writer to receive the other's ops live", || {
+            ids_with(on_a.doc(), "b-") == expected("b-", N)
+                && ids_with(on_b.doc(), "a-") == expected("a-", N)
+        })
+        .await;
+        assert_eq!(on_a.status(), Status::Synced);
+        assert_eq!(on_b.status(), Status::Synced);
+        let remote = metric(&cluster.a.client(), "qollab_docs_remote_updates_total").await;
+        assert!(
+            remote >= N as f64,
+            "A applied {remote} of B's updates from the fan-out"
+        );
+    }
     // Let the last compactions run (threshold and periodic).
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
@@ -449,7 +479,7 @@ async fn compaction_on_one_process_while_the_other_writes_loses_nothing() {
         ("QOLLAB_DOC_COMPACT_EVERY_SECS", "1"),
     ];
     let cluster = Cluster::start(&redis, &compact).await;
-    writers_while_compacting(cluster).await;
+    writers_while_compacting(cluster, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -475,7 +505,7 @@ async fn compaction_is_safe_even_when_every_fanout_message_is_lost() {
         a,
         b,
     };
-    writers_while_compacting(cluster).await;
+    writers_while_compacting(cluster, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -504,6 +534,165 @@ async fn a_new_process_joins_an_open_document_and_catches_up() {
     })
     .await;
     assert_eq!(on_c.status(), Status::Synced);
+    // Through the fan-out, one message per update (not only a catch-up from the log).
+    let remote = metric(&c.client(), "qollab_docs_remote_updates_total").await;
+    assert!(
+        remote >= 10.0,
+        "C applied {remote} updates from the fan-out"
+    );
     assert!(c.terminate().await.success());
     cluster.stop().await;
+}
+
+/// A Redis of the test's own (the shared one must stay up for the other tests), on a
+/// fixed loopback port so that it can be stopped and started again.
+struct PrivateRedis {
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<tokio::process::Child>,
+}
+
+impl PrivateRedis {
+    /// `None` when `redis-server` is not installed.
+    async fn start() -> Option<PrivateRedis> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or_else(|e| panic!("free port: {e}"));
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let mut r = PrivateRedis {
+            port,
+            dir,
+            child: None,
+        };
+        r.up().await.then_some(r)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    async fn up(&mut self) -> bool {
+        let child = tokio::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn();
+        let Ok(child) = child else { return false };
+        self.child = Some(child);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .is_err()
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "redis-server did not listen on {}",
+                self.port
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        true
+    }
+
+    async fn down(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill().await;
+        }
+    }
+}
+
+async fn fanout_state(client: &Client, want: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let h = readyz(client).await;
+        if h.fanout.as_deref() == Some(want) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the fan-out never became {want}: {h:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_keeps_local_service_and_catches_up_afterwards() {
+    if redis_url("a_redis_outage_keeps_local_service_and_catches_up_afterwards").is_none() {
+        return;
+    }
+    let Some(mut redis) = PrivateRedis::start().await else {
+        eprintln!(
+            "skipped a_redis_outage_keeps_local_service_and_catches_up_afterwards: no redis-server to stop and start"
+        );
+        return;
+    };
+    let cluster = Cluster::start(&redis.url(), &[]).await;
+    let team = Team::new(cluster.a.client()).await;
+    let token = team.token().to_string();
+    let doc_id = team.doc("Outage", None).await;
+    let a1 = Arc::new(connect(&cluster.a.url, &doc_id, &token).await);
+    let a2 = connect(&cluster.a.url, &doc_id, &token).await;
+    let on_b = connect(&cluster.b.url, &doc_id, &token).await;
+    let mut events_a = Stream::open(&cluster.a.url, team.ws, &token, None).await;
+    let mut events_b = Stream::open(&cluster.b.url, team.ws, &token, None).await;
+    for s in [&mut events_a, &mut events_b] {
+        s.until("own presence", |ev| {
+            ev.iter().any(|e| e.kind == "presence.joined")
+        })
+        .await;
+    }
+
+    redis.down().await;
+    fanout_state(&cluster.a.client(), "disconnected").await;
+    // Local editing and local events go on.
+    writer(a1.clone(), "during-", 10)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    eventually("edits on A to reach the other editor on A", || {
+        ids_with(a2.doc(), "during-") == expected("during-", 10)
+    })
+    .await;
+    let (s, body) = raw(
+        &team.owner,
+        Method::POST,
+        &format!("/api/workspaces/{}/chat", team.ws),
+        Some(json!({"text": "while Redis is down"})),
+    )
+    .await;
+    assert_eq!(s, 201, "chat: {body}");
+    events_a
+        .until("the chat message on A", |ev| !chat_texts(ev).is_empty())
+        .await;
+    assert!(
+        ids_with(on_b.doc(), "during-").is_empty(),
+        "B cannot know yet"
+    );
+
+    // Redis is back: both processes resubscribe and catch up from the database.
+    assert!(redis.up().await);
+    fanout_state(&cluster.a.client(), "connected").await;
+    fanout_state(&cluster.b.client(), "connected").await;
+    eventually("the outage's edits to reach B", || {
+        ids_with(on_b.doc(), "during-") == expected("during-", 10)
+    })
+    .await;
+    assert_eq!(on_b.status(), Status::Synced);
+    events_b
+        .until("the outage's chat message on B", |ev| {
+            chat_texts(ev) == ["while Redis is down"]
+        })
+        .await;
+    for w in events_b.seen.windows(2) {
+        assert_eq!(w[1].id, w[0].id + 1, "no gap, no duplicate");
+    }
+    events_a.close().await;
+    events_b.close().await;
+    cluster.stop().await;
+    redis.down().await;
 }
