@@ -20,7 +20,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use qollab_shared::api::Role;
-use qollab_shared::sync::{Access, DecodedUpdate, Frame, decode_frame, encode_update};
+use qollab_shared::sync::{
+    Access, DecodedUpdate, Frame, decode_frame, encode_awareness, encode_update,
+};
 use tokio::sync::{OnceCell, RwLock, mpsc};
 use uuid::Uuid;
 use yrs::sync::Awareness;
@@ -98,6 +100,8 @@ pub struct Room {
     progress: Mutex<Progress>,
     /// Set (under the exclusive gate) when the room is unloaded: it takes no more updates.
     retired: AtomicBool,
+    /// Whether the other processes were asked for their peers' awareness states.
+    awareness_asked: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -230,6 +234,13 @@ impl Rooms {
                 }
             })?;
         metrics::gauge!("qollab_docs_rooms_open").set(lock(&self.map).len() as f64);
+        // Peers on other processes announced their presence before this room existed
+        // here: ask for it once the room can take the answers.
+        if matches!(self.fanout, Fanout::Redis(_))
+            && !room.awareness_asked.swap(true, Ordering::SeqCst)
+        {
+            self.fanout.publish(Message::AwarenessQuery { doc_id });
+        }
         Ok(room.clone())
     }
 
@@ -277,6 +288,7 @@ impl Rooms {
                 ..Default::default()
             }),
             retired: AtomicBool::new(false),
+            awareness_asked: AtomicBool::new(false),
         }))
     }
 
@@ -611,6 +623,20 @@ impl Rooms {
         };
         if room.with_awareness(|a| a.apply_update(update)).is_ok() {
             room.broadcast(None, frame);
+        }
+    }
+
+    /// Another process loaded the document and asks for the awareness states known here.
+    pub fn awareness_query(&self, doc_id: Uuid) {
+        let Some(room) = lock(&self.map).get(&doc_id).and_then(|s| s.get().cloned()) else {
+            return;
+        };
+        let update = room.with_awareness(|a| a.update().ok());
+        if let Some(update) = update.filter(|u| !u.clients.is_empty()) {
+            self.fanout.publish(Message::Awareness {
+                doc_id,
+                frame: encode_awareness(&update),
+            });
         }
     }
 

@@ -55,6 +55,9 @@ pub enum Message {
         #[serde(skip)]
         frame: Vec<u8>,
     },
+    /// A process just loaded the document: whoever has it loaded answers with the
+    /// awareness states they know (y-websocket's query-awareness, between processes).
+    AwarenessQuery { doc_id: Uuid },
     /// A member's role changed (`Some`) or they were removed (`None`).
     Membership {
         workspace_id: Uuid,
@@ -224,6 +227,7 @@ pub fn dispatch(inbound: Inbound, rooms: Weak<Rooms>, bus: Weak<EventBus>) {
                     update,
                 } => rooms.remote_update(doc_id, workspace_id, id, update),
                 Message::Awareness { doc_id, frame } => rooms.remote_awareness(doc_id, frame),
+                Message::AwarenessQuery { doc_id } => rooms.awareness_query(doc_id),
                 Message::Membership {
                     workspace_id,
                     user_id,
