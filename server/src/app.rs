@@ -19,6 +19,7 @@ use crate::db::{Db, DbOptions};
 use crate::docs::rooms::Rooms;
 use crate::error::ApiError;
 use crate::events::EventBus;
+use crate::fanout::Fanout;
 use crate::jobs::artifacts::LocalDir;
 use crate::jobs::executor::Executor;
 use crate::jobs::{Backends, Jobs};
@@ -34,6 +35,8 @@ pub struct AppState {
     pub rooms: Arc<Rooms>,
     pub events: Arc<EventBus>,
     pub jobs: Arc<Jobs>,
+    /// How live changes reach the other processes (in-process only by default).
+    pub fanout: Fanout,
 }
 
 impl AppState {
@@ -41,7 +44,13 @@ impl AppState {
     pub async fn init(config: Config, db_opts: &DbOptions) -> anyhow::Result<Self> {
         let db = Db::connect(&config.database_url, db_opts).await?;
         db.migrate().await?;
-        let events = EventBus::start(db.clone(), config.event_retention);
+        let (fanout, inbound) =
+            crate::fanout::start(config.redis_url.as_deref(), &config.redis_prefix)?;
+        let events = EventBus::start(db.clone(), config.event_retention, fanout.clone());
+        let rooms = Rooms::start(db.clone(), config.docs.clone(), fanout.clone());
+        if let Some(inbound) = inbound {
+            crate::fanout::dispatch(inbound, Arc::downgrade(&rooms), Arc::downgrade(&events));
+        }
         let backends = Arc::new(Backends::from_config(&config.jobs).await);
         let artifacts: Arc<dyn crate::jobs::artifacts::ArtifactStore> =
             Arc::new(LocalDir::new(config.data_dir.join("artifacts")));
@@ -59,7 +68,8 @@ impl AppState {
                 artifacts,
             }),
             events,
-            rooms: Rooms::start(db.clone(), config.docs.clone()),
+            rooms,
+            fanout,
             keys: JwtKeys::new(&config.jwt_secret),
             auth_limiter: AuthLimiter::per_minute(config.auth_rate_per_minute),
             metrics: crate::ops::metrics_handle(),

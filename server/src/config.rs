@@ -34,6 +34,10 @@ pub struct Config {
     pub jobs: JobsConfig,
     /// Workspace events older than this are pruned (a reconnect from before gets `resync`).
     pub event_retention: std::time::Duration,
+    /// Redis for the fan-out between processes; `None` runs one process, in-process only.
+    pub redis_url: Option<String>,
+    /// Prefix of the Redis channel, so that several deployments can share one Redis.
+    pub redis_prefix: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -174,6 +178,20 @@ impl Config {
         if config.auth_rate_per_minute == 0 {
             bail!("QOLLAB_AUTH_RATE_PER_MINUTE must be at least 1");
         }
+        if let Some(url) = env("QOLLAB_REDIS_URL") {
+            let url = url.trim().to_string();
+            // No TLS client is built in (rediss://): Redis is expected on a private network.
+            if !(url.starts_with("redis://")
+                || url.starts_with("redis+unix://")
+                || url.starts_with("unix://"))
+            {
+                bail!("QOLLAB_REDIS_URL must be a redis:// (or unix://) URL, got {url:?}");
+            }
+            config.redis_url = Some(url);
+        }
+        if let Some(prefix) = env("QOLLAB_REDIS_PREFIX") {
+            config.redis_prefix = prefix.trim().to_string();
+        }
         Ok(config)
     }
 
@@ -199,6 +217,8 @@ impl Config {
             docs: DocsConfig::default(),
             jobs: JobsConfig::default(),
             event_retention: std::time::Duration::from_secs(7 * 86_400),
+            redis_url: None,
+            redis_prefix: "qollab".into(),
         })
     }
 
@@ -254,6 +274,14 @@ impl Config {
             ),
             format!("QOLLAB_IBM_API_URL={}", self.jobs.ibm.api_url),
             format!("QOLLAB_IBM_IAM_URL={}", self.jobs.ibm.iam_url),
+            format!(
+                "QOLLAB_REDIS_URL={}",
+                self.redis_url.as_deref().map_or_else(
+                    || "(not set: one process, in-process fan-out)".to_string(),
+                    |u| format!("{} (fan-out between processes)", mask_url(u))
+                )
+            ),
+            format!("QOLLAB_REDIS_PREFIX={}", self.redis_prefix),
         ]
         .join("\n")
     }

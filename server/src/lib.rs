@@ -10,6 +10,7 @@ pub mod db;
 pub mod docs;
 pub mod error;
 pub mod events;
+pub mod fanout;
 pub mod jobs;
 pub mod ops;
 pub mod orgs;

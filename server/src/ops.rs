@@ -51,18 +51,28 @@ pub fn metrics_handle() -> PrometheusHandle {
 pub async fn healthz() -> web::Json<Health> {
     web::Json(Health {
         status: "ok".into(),
+        fanout: None,
     })
 }
 
 #[utoipa::path(get, path = "/readyz", tag = "ops", responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    // A Redis outage leaves the process ready: it serves its own connections and catches
+    // up once Redis is back, so it is reported, not failed.
+    let fanout = match state.fanout.health() {
+        crate::fanout::Health::Local => None,
+        crate::fanout::Health::Connected => Some("connected".to_string()),
+        crate::fanout::Health::Disconnected => Some("disconnected".to_string()),
+    };
     if state.db.ping().await {
         HttpResponse::Ok().json(Health {
             status: "ready".into(),
+            fanout,
         })
     } else {
         HttpResponse::ServiceUnavailable().json(Health {
             status: "database unreachable".into(),
+            fanout,
         })
     }
 }

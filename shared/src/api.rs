@@ -242,6 +242,10 @@ pub struct UpdateMemberRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Health {
     pub status: String,
+    /// `/readyz` with several processes: `connected`, or `disconnected` while Redis is
+    /// unreachable (the process keeps serving its own connections).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fanout: Option<String>,
 }
 
 #[cfg(test)]

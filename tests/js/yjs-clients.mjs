@@ -7,18 +7,19 @@ import { WebsocketProvider } from 'y-websocket'
 import * as decoding from 'lib0/decoding'
 import WebSocket from 'ws'
 
-const USAGE = `usage: node yjs-clients.mjs --url ws://HOST:PORT[/ws/docs] --room DOC_ID
+const USAGE = `usage: node yjs-clients.mjs --url ws://HOST:PORT[/ws/docs] [--url …] --room DOC_ID
   [--token TOKEN] [--mode edit|viewer] [--clients K] [--ops N] [--timeout-ms MS]`
 
 function parseArgs (argv) {
-  const opts = { mode: 'edit', clients: 3, ops: 5, timeoutMs: 15000, token: null }
+  const opts = { mode: 'edit', clients: 3, ops: 5, timeoutMs: 15000, token: null, urls: [] }
   for (let i = 0; i < argv.length; i++) {
     const key = argv[i]
     const value = argv[i + 1]
     if (value === undefined) throw new Error(`missing value for ${key}`)
     i++
     switch (key) {
-      case '--url': opts.url = value; break
+      // Repeatable: client i connects to the (i mod n)-th server (several processes).
+      case '--url': opts.urls.push(value); opts.url = opts.urls[0]; break
       case '--room': opts.room = value; break
       case '--token': opts.token = value; break
       case '--mode': opts.mode = value; break
@@ -45,9 +46,10 @@ async function waitFor (predicate, timeoutMs, what) {
 }
 
 /** One WebsocketProvider with its own Y.Doc; records auth (permission-denied) messages. */
-function connect (opts, name) {
+function connect (opts, name, index = 0) {
   const doc = new Y.Doc()
-  const provider = new WebsocketProvider(opts.url, opts.room, doc, {
+  const url = opts.urls[index % opts.urls.length]
+  const provider = new WebsocketProvider(url, opts.room, doc, {
     WebSocketPolyfill: WebSocket,
     params: opts.token ? { token: opts.token } : {},
     // Same-process providers would otherwise sync through BroadcastChannel, not the server.
@@ -88,7 +90,7 @@ async function runEdit (opts) {
   const started = Date.now()
   // Op ids and note tags are unique per run, so that runs can share a room.
   const run = Math.random().toString(36).slice(2, 8)
-  const clients = Array.from({ length: opts.clients }, (_, i) => connect(opts, `client-${i}`))
+  const clients = Array.from({ length: opts.clients }, (_, i) => connect(opts, `client-${i}`, i))
   await waitFor(() => clients.every(c => c.provider.synced), opts.timeoutMs, 'initial sync')
   const syncMs = Date.now() - started
   const opsBefore = clients[0].doc.getArray('ops').length

@@ -16,5 +16,6 @@ mod isolation;
 mod jobs;
 mod load;
 mod operations;
+mod redis;
 mod restart;
 mod roles;

@@ -2,11 +2,17 @@
 //!
 //! Invariant: an update is appended to the log *before* it is applied to the room's
 //! document or relayed, so whatever any peer has received survives a crash. Updates
-//! hold the room's write gate shared while they persist and apply; compaction holds it
-//! exclusively for the instant it takes to encode the state, so a snapshot never
-//! claims an update it does not contain. Unloading retires a room under the exclusive
-//! gate; an update that finds its room retired goes to the current room instead, so no
-//! update is ever applied to a room that a newer load of the document cannot see.
+//! hold the room's write gate shared while they persist and apply. Unloading retires a
+//! room under the exclusive gate; an update that finds its room retired goes to the
+//! current room instead, so no update is ever applied to a room that a newer load of
+//! the document cannot see.
+//!
+//! Several processes may have the same document loaded. An update accepted here is
+//! published on the fan-out after it is persisted; the other processes apply it to their
+//! room without persisting it again. Compaction never trusts the room alone: it reads
+//! the stored snapshot and log rows, folds in whatever the room lacks (an update of
+//! another process still in flight), writes the snapshot only if nobody replaced it
+//! meanwhile, and deletes exactly the rows it folded.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -14,7 +20,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use qollab_shared::api::Role;
-use qollab_shared::sync::{Access, DecodedUpdate, encode_update};
+use qollab_shared::sync::{
+    Access, DecodedUpdate, Frame, decode_frame, encode_awareness, encode_update,
+};
 use tokio::sync::{Notify, OnceCell, RwLock, mpsc};
 use uuid::Uuid;
 use yrs::sync::Awareness;
@@ -25,6 +33,7 @@ use super::persist::Appender;
 use crate::db::Db;
 use crate::db::tables::docs;
 use crate::error::{ApiError, ApiResult};
+use crate::fanout::{Fanout, Message};
 
 /// Tunables of live documents (see `Config`).
 #[derive(Clone, Debug)]
@@ -75,10 +84,10 @@ struct Peer {
 
 #[derive(Default)]
 struct Progress {
-    /// Highest log id persisted for this room (all of them applied once the gate is
-    /// taken exclusively).
+    /// Highest log id known for this room: persisted here, or applied from another
+    /// process (a compaction up to it folds in any row the room still lacks).
     last_persisted: i64,
-    /// Log id covered by the stored snapshot.
+    /// `last_update_id` of the stored snapshot this room's state includes.
     compacted_upto: i64,
     since_compaction: u64,
     compacting: bool,
@@ -94,6 +103,8 @@ pub struct Room {
     progress: Mutex<Progress>,
     /// Set (under the exclusive gate) when the room is unloaded: it takes no more updates.
     retired: AtomicBool,
+    /// Whether the other processes were asked for their peers' awareness states.
+    awareness_asked: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -169,17 +180,22 @@ pub struct Rooms {
     pub config: DocsConfig,
     map: Mutex<HashMap<Uuid, Slot>>,
     next_peer: AtomicU64,
+    fanout: Fanout,
 }
+
+/// How many times a compaction retries after another process replaced the snapshot.
+const COMPACT_ATTEMPTS: usize = 3;
 
 impl Rooms {
     /// Starts the update appender and the periodic compactor on the current runtime.
-    pub fn start(db: Db, config: DocsConfig) -> Arc<Rooms> {
+    pub fn start(db: Db, config: DocsConfig, fanout: Fanout) -> Arc<Rooms> {
         let rooms = Arc::new(Rooms {
             appender: Appender::spawn(db.clone()),
             db,
             config,
             map: Mutex::new(HashMap::new()),
             next_peer: AtomicU64::new(1),
+            fanout,
         });
         let weak = Arc::downgrade(&rooms);
         let every = rooms.config.compact_every;
@@ -229,6 +245,13 @@ impl Rooms {
                 }
             })?;
         metrics::gauge!("qollab_docs_rooms_open").set(lock(&self.map).len() as f64);
+        // Peers on other processes announced their presence before this room existed
+        // here: ask for it once the room can take the answers.
+        if matches!(self.fanout, Fanout::Redis(_))
+            && !room.awareness_asked.swap(true, Ordering::SeqCst)
+        {
+            self.fanout.publish(Message::AwarenessQuery { doc_id });
+        }
         Ok(room.clone())
     }
 
@@ -276,6 +299,7 @@ impl Rooms {
                 ..Default::default()
             }),
             retired: AtomicBool::new(false),
+            awareness_asked: AtomicBool::new(false),
         }))
     }
 
@@ -329,9 +353,21 @@ impl Rooms {
         lock(&room.peers).remove(&peer);
         metrics::gauge!("qollab_docs_connections").decrement(1.0);
         if let Some(frame) = awareness_frame {
-            room.broadcast(Some(peer), frame);
+            self.relay_awareness(room, Some(peer), frame);
         }
         self.unload_when_idle(room);
+    }
+
+    /// Relays a peer's awareness frame (already applied to the room) to the other peers
+    /// here and in the other processes.
+    pub fn relay_awareness(&self, room: &Room, from: Option<u64>, frame: Vec<u8>) {
+        if matches!(self.fanout, Fanout::Redis(_)) {
+            self.fanout.publish(Message::Awareness {
+                doc_id: room.doc_id,
+                frame: frame.clone(),
+            });
+        }
+        room.broadcast(from, frame);
     }
 
     /// Schedules unloading of a room that has no peers (after the grace period, if it
@@ -407,6 +443,12 @@ impl Rooms {
         };
         room.broadcast(origin, encode_update(&bytes));
         drop(gate);
+        self.fanout.publish(Message::DocUpdate {
+            doc_id: room.doc_id,
+            workspace_id: room.workspace_id,
+            id,
+            update: bytes,
+        });
         metrics::counter!("qollab_docs_updates_total").increment(1);
         if compact_now {
             let rooms = Arc::clone(self);
@@ -418,41 +460,219 @@ impl Rooms {
 
     /// Folds the log into a snapshot. `keep_version` also records it as an automatic
     /// version (periodic compactions do; unloading does not, it adds nothing new).
+    ///
+    /// Safe with several processes: the snapshot is built from the room *plus* the stored
+    /// snapshot and log rows up to `upto` (another process's update may not have reached
+    /// this room yet), written only over the snapshot it was merged with, and only the
+    /// rows read are deleted.
     pub async fn compact(&self, room: &Arc<Room>, keep_version: bool) {
         // Updates that arrive while a compaction writes do not trigger another one (it is
         // already running); if they add up to the threshold meanwhile, go again.
+        let mut attempts = 0;
         loop {
-            {
+            let (upto, known, count) = {
                 let mut p = lock(&room.progress);
                 if p.compacting || p.last_persisted <= p.compacted_upto {
                     return;
                 }
                 p.compacting = true;
-            }
-            let (state, upto, count) = {
-                let _exclusive = room.gate.write().await;
-                let p = lock(&room.progress);
-                (room.encode_state(), p.last_persisted, p.since_compaction)
+                (p.last_persisted, p.compacted_upto, p.since_compaction)
             };
-            let result = self
-                .db
-                .compact_doc(room.doc_id, state, upto, keep_version)
-                .await;
+            let result = self.compact_once(room, upto, known, keep_version).await;
             let mut p = lock(&room.progress);
             p.compacting = false;
             match result {
-                Ok(()) => {
-                    p.compacted_upto = upto;
-                    p.since_compaction = p.since_compaction.saturating_sub(count);
-                    p.last_compaction = Some(Instant::now());
-                    metrics::counter!("qollab_docs_compactions_total").increment(1);
-                    if p.since_compaction < self.config.compact_every_updates {
+                Ok(Some(snapshot_upto)) => {
+                    p.compacted_upto = p.compacted_upto.max(snapshot_upto);
+                    if snapshot_upto == upto {
+                        p.since_compaction = p.since_compaction.saturating_sub(count);
+                        p.last_compaction = Some(Instant::now());
+                        metrics::counter!("qollab_docs_compactions_total").increment(1);
+                        attempts = 0;
+                        if p.since_compaction < self.config.compact_every_updates {
+                            return;
+                        }
+                    }
+                    // Otherwise another process's snapshot already covers `upto`.
+                    else if p.last_persisted <= p.compacted_upto {
+                        p.since_compaction = 0;
+                        return;
+                    }
+                }
+                Ok(None) => {
+                    // Another process replaced the snapshot meanwhile: merge it, go again.
+                    attempts += 1;
+                    if attempts >= COMPACT_ATTEMPTS {
+                        tracing::debug!(doc_id = %room.doc_id, "compaction kept losing to another process; leaving it to them");
                         return;
                     }
                 }
                 Err(e) => {
                     tracing::error!(doc_id = %room.doc_id, error = %e, "compaction failed");
                     return;
+                }
+            }
+        }
+    }
+
+    /// One compaction attempt up to `upto`: `Ok(Some(n))` when the stored snapshot now
+    /// covers `n` (`upto`, or more if another process got further), `Ok(None)` when the
+    /// snapshot changed under it.
+    async fn compact_once(
+        &self,
+        room: &Arc<Room>,
+        upto: i64,
+        known: i64,
+        keep_version: bool,
+    ) -> ApiResult<Option<i64>> {
+        let tail = self.db.doc_since(room.doc_id, known, Some(upto)).await?;
+        let folded: Vec<i64> = tail.updates.iter().map(|(id, _)| *id).collect();
+        self.fold(room, tail.snapshot, tail.updates);
+        {
+            // The room now includes that snapshot (merged, or the one it knew).
+            let mut p = lock(&room.progress);
+            p.compacted_upto = p.compacted_upto.max(tail.snapshot_upto);
+        }
+        if tail.snapshot_upto >= upto {
+            return Ok(Some(tail.snapshot_upto));
+        }
+        let state = {
+            let _exclusive = room.gate.write().await;
+            room.encode_state()
+        };
+        let written = self
+            .db
+            .compact_doc(
+                room.doc_id,
+                state,
+                upto,
+                tail.snapshot_upto,
+                &folded,
+                keep_version,
+            )
+            .await?;
+        // Not written: the stored snapshot is no longer `tail.snapshot_upto`, so the next
+        // attempt reads (and merges) the new one.
+        Ok(written.then_some(upto))
+    }
+
+    /// Applies stored state the room may lack (a snapshot, log rows) and relays to the
+    /// local peers whatever was new to it. Idempotent.
+    fn fold(&self, room: &Room, snapshot: Option<Vec<u8>>, rows: Vec<(i64, Vec<u8>)>) {
+        let mut newest = 0;
+        for (id, bytes) in snapshot.into_iter().map(|s| (0, s)).chain(rows) {
+            newest = newest.max(id);
+            let Ok(update) = DecodedUpdate::decode(bytes) else {
+                tracing::error!(doc_id = %room.doc_id, update_id = id, "stored update does not decode");
+                continue;
+            };
+            self.apply_known(room, update);
+        }
+        let mut p = lock(&room.progress);
+        p.last_persisted = p.last_persisted.max(newest);
+    }
+
+    /// Applies an update that is already in the log (no second persist) and relays it to
+    /// the local peers, unless the room has it already.
+    fn apply_known(&self, room: &Room, update: DecodedUpdate) {
+        if room.with_awareness(|a| update.is_noop_for(a.doc())) {
+            return;
+        }
+        let frame = encode_update(update.bytes());
+        match room.with_awareness(|a| update.apply(a.doc())) {
+            Ok(()) => room.broadcast(None, frame),
+            Err(e) => {
+                tracing::error!(doc_id = %room.doc_id, error = %e, "stored update does not apply")
+            }
+        }
+    }
+
+    /// An update another process persisted (log id `id`) for a document that may be
+    /// loaded here: applied to the room and relayed to its peers.
+    pub fn remote_update(
+        self: &Arc<Self>,
+        doc_id: Uuid,
+        workspace_id: Uuid,
+        id: i64,
+        bytes: Vec<u8>,
+    ) {
+        let Some(slot) = lock(&self.map).get(&doc_id).cloned() else {
+            return;
+        };
+        let update = match DecodedUpdate::decode(bytes) {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::warn!(%doc_id, error = %e, "fan-out update does not decode");
+                return;
+            }
+        };
+        match slot.get() {
+            Some(room) => self.apply_remote(room, id, update),
+            None => {
+                // Still loading: the load may have read the log before this update
+                // committed, so apply it once the room is there.
+                let rooms = Arc::clone(self);
+                tokio::spawn(async move {
+                    if let Ok(room) = rooms.open_ids(doc_id, workspace_id).await {
+                        rooms.apply_remote(&room, id, update);
+                        rooms.unload_when_idle(&room);
+                    }
+                });
+            }
+        }
+    }
+
+    fn apply_remote(&self, room: &Room, id: i64, update: DecodedUpdate) {
+        if room.retired.load(Ordering::SeqCst) {
+            return;
+        }
+        self.apply_known(room, update);
+        let mut p = lock(&room.progress);
+        p.last_persisted = p.last_persisted.max(id);
+        drop(p);
+        metrics::counter!("qollab_docs_remote_updates_total").increment(1);
+    }
+
+    /// An awareness frame from a peer on another process.
+    pub fn remote_awareness(&self, doc_id: Uuid, frame: Vec<u8>) {
+        let Some(room) = lock(&self.map).get(&doc_id).and_then(|s| s.get().cloned()) else {
+            return;
+        };
+        let Ok(Frame::Awareness(update)) = decode_frame(&frame) else {
+            return;
+        };
+        if room.with_awareness(|a| a.apply_update(update)).is_ok() {
+            room.broadcast(None, frame);
+        }
+    }
+
+    /// Another process loaded the document and asks for the awareness states known here.
+    pub fn awareness_query(&self, doc_id: Uuid) {
+        let Some(room) = lock(&self.map).get(&doc_id).and_then(|s| s.get().cloned()) else {
+            return;
+        };
+        let update = room.with_awareness(|a| a.update().ok());
+        if let Some(update) = update.filter(|u| !u.clients.is_empty()) {
+            self.fanout.publish(Message::Awareness {
+                doc_id,
+                frame: encode_awareness(&update),
+            });
+        }
+    }
+
+    /// Brings every loaded room up to date with the database, after fan-out messages
+    /// may have been lost (a gap, a dropped message, a new Redis subscription).
+    pub async fn catch_up_all(&self) {
+        for room in self.loaded() {
+            let known = lock(&room.progress).compacted_upto;
+            match self.db.doc_since(room.doc_id, known, None).await {
+                Ok(tail) => {
+                    self.fold(&room, tail.snapshot, tail.updates);
+                    let mut p = lock(&room.progress);
+                    p.compacted_upto = p.compacted_upto.max(tail.snapshot_upto);
+                }
+                Err(e) => {
+                    tracing::warn!(doc_id = %room.doc_id, error = %e.message, "room catch-up")
                 }
             }
         }
@@ -465,9 +685,20 @@ impl Rooms {
         }
     }
 
-    /// Applies a membership change to live connections of that workspace: a removed
-    /// member is disconnected, a changed role takes effect on the connection.
+    /// Applies a membership change to live connections of that workspace, here and in
+    /// the other processes: a removed member is disconnected, a changed role takes
+    /// effect on the connection.
     pub fn membership_changed(&self, workspace_id: Uuid, user_id: Uuid, role: Option<Role>) {
+        self.fanout.publish(Message::Membership {
+            workspace_id,
+            user_id,
+            role,
+        });
+        self.apply_membership(workspace_id, user_id, role);
+    }
+
+    /// [`Rooms::membership_changed`] for this process's connections only.
+    pub fn apply_membership(&self, workspace_id: Uuid, user_id: Uuid, role: Option<Role>) {
         for room in self.loaded() {
             if room.workspace_id != workspace_id {
                 continue;
@@ -487,8 +718,18 @@ impl Rooms {
         }
     }
 
-    /// Closes every room of a deleted document or workspace.
+    /// Closes the rooms of a deleted document (or workspace), here and in the other
+    /// processes.
     pub fn close_doc(&self, doc_id: Uuid, reason: &str) {
+        self.fanout.publish(Message::CloseDoc {
+            doc_id,
+            reason: reason.to_string(),
+        });
+        self.close_local(doc_id, reason);
+    }
+
+    /// [`Rooms::close_doc`] for this process's room only.
+    pub fn close_local(&self, doc_id: Uuid, reason: &str) {
         let slot = {
             let mut map = lock(&self.map);
             let slot = map.remove(&doc_id);

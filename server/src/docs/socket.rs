@@ -260,7 +260,7 @@ async fn serve(
                                     return Err(reason(CloseCode::Error, e));
                                 }
                             }
-                            Ok(Inbound::Awareness { frame }) => room.broadcast(Some(peer), frame),
+                            Ok(Inbound::Awareness { frame }) => rooms.relay_awareness(room, Some(peer), frame),
                             Ok(Inbound::Denied { reply }) => out.send(reply).await?,
                             Ok(Inbound::PermissionDenied(_) | Inbound::Nothing) => {}
                         }

@@ -4,6 +4,10 @@
 //! One publisher task batches what every part of the server emits into one commit,
 //! then broadcasts in commit order. Subscribers hold a bounded broadcast receiver: one
 //! that falls behind is told so and disconnected, it never slows the others.
+//!
+//! Every committed event is also handed to the fan-out, and events committed by other
+//! processes arrive through it; subscribers drop what they already have by id and fill
+//! gaps from the log, so the two paths never duplicate or reorder an event.
 
 pub mod socket;
 
@@ -19,6 +23,7 @@ use uuid::Uuid;
 use crate::db::Db;
 use crate::db::queries::events::NewEvent;
 use crate::db::tables::events;
+use crate::fanout::{Fanout, Message};
 
 const MAX_BATCH: usize = 512;
 const QUEUE: usize = 16_384;
@@ -34,6 +39,7 @@ pub struct EventBus {
     db: Db,
     tx: mpsc::Sender<Publish>,
     subs: Mutex<HashMap<Uuid, broadcast::Sender<Arc<Event>>>>,
+    fanout: Fanout,
 }
 
 pub fn to_wire(m: &events::Model) -> Event {
@@ -49,12 +55,13 @@ pub fn to_wire(m: &events::Model) -> Event {
 
 impl EventBus {
     /// Starts the publisher and the pruning of events older than `retention`.
-    pub fn start(db: Db, retention: Duration) -> Arc<EventBus> {
+    pub fn start(db: Db, retention: Duration, fanout: Fanout) -> Arc<EventBus> {
         let (tx, rx) = mpsc::channel(QUEUE);
         let bus = Arc::new(EventBus {
             db: db.clone(),
             tx,
             subs: Mutex::new(HashMap::new()),
+            fanout,
         });
         tokio::spawn(publisher(Arc::downgrade(&bus), db.clone(), rx));
         tokio::spawn(async move {
@@ -126,7 +133,50 @@ impl EventBus {
     /// may arrive out of order relative to the publisher's.
     pub fn deliver_stored(&self, events: Vec<Event>) {
         for e in events {
-            self.deliver(e);
+            self.deliver_committed(e);
+        }
+    }
+
+    /// A committed event of this process: to local subscribers and to the other processes.
+    fn deliver_committed(&self, event: Event) {
+        if matches!(self.fanout, Fanout::Redis(_)) {
+            self.fanout.publish(Message::Event {
+                event: event.clone(),
+            });
+        }
+        self.deliver(event);
+    }
+
+    /// An event committed by another process (from the fan-out): local subscribers only.
+    pub fn deliver_remote(&self, event: Event) {
+        self.deliver(event);
+    }
+
+    /// After fan-out messages may have been lost: pushes each watched workspace's latest
+    /// event from the log. A subscriber that lacks it fills the gap up to it from the log
+    /// (one that has it drops it by id).
+    pub async fn catch_up_all(&self) {
+        let watched: Vec<Uuid> = {
+            let subs = self.subs.lock().unwrap_or_else(|p| p.into_inner());
+            subs.iter()
+                .filter(|(_, tx)| tx.receiver_count() > 0)
+                .map(|(ws, _)| *ws)
+                .collect()
+        };
+        for ws in watched {
+            let latest = match self.db.latest_event(ws).await {
+                Ok(l) if l > 0 => l,
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::warn!(workspace_id = %ws, error = %e, "event catch-up");
+                    continue;
+                }
+            };
+            if let Ok(rows) = self.db.events_after(ws, latest - 1, 1).await {
+                for row in &rows {
+                    self.deliver(to_wire(row));
+                }
+            }
         }
     }
 
@@ -162,7 +212,7 @@ async fn publisher(bus: std::sync::Weak<EventBus>, db: Db, mut rx: mpsc::Receive
             Ok(seqs) => {
                 for ((p, e), seq) in batch.drain(..).zip(events).zip(seqs) {
                     if let Some(seq) = seq {
-                        bus.deliver(Event {
+                        bus.deliver_committed(Event {
                             id: seq,
                             kind: e.kind,
                             workspace_id: e.workspace_id,

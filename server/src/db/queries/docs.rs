@@ -1,7 +1,7 @@
 //! Documents: metadata, the update log, snapshots and versions.
 
 use chrono::Utc;
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict};
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DbBackend, EntityTrait, IsolationLevel, QueryFilter, QueryOrder,
     QuerySelect, Set, TransactionTrait,
@@ -20,9 +20,44 @@ pub struct StoredDoc {
 }
 
 impl StoredDoc {
+    /// The highest log id the loaded state covers.
     pub fn last_update_id(&self, snapshot_upto: i64) -> i64 {
-        self.updates.last().map_or(snapshot_upto, |(id, _)| *id)
+        self.updates
+            .last()
+            .map_or(snapshot_upto, |(id, _)| (*id).max(snapshot_upto))
     }
+}
+
+/// See [`Db::doc_since`].
+pub struct DocTail {
+    /// `last_update_id` of the stored snapshot (0 when there is none).
+    pub snapshot_upto: i64,
+    /// Its state, when it was not the one the caller knows.
+    pub snapshot: Option<Vec<u8>>,
+    /// Log rows, oldest first, with their ids.
+    pub updates: Vec<(i64, Vec<u8>)>,
+}
+
+/// Rows deleted per statement when a compaction drops what it folded.
+const DELETE_CHUNK: usize = 500;
+
+async fn log_rows(
+    txn: &sea_orm::DatabaseTransaction,
+    id: Uuid,
+    upto: Option<i64>,
+) -> Result<Vec<(i64, Vec<u8>)>, sea_orm::DbErr> {
+    let mut q = doc_updates::Entity::find()
+        .select_only()
+        .column(doc_updates::Column::Id)
+        .column(doc_updates::Column::Data)
+        .filter(doc_updates::Column::DocId.eq(id));
+    if let Some(upto) = upto {
+        q = q.filter(doc_updates::Column::Id.lte(upto));
+    }
+    q.order_by_asc(doc_updates::Column::Id)
+        .into_tuple::<(i64, Vec<u8>)>()
+        .all(txn)
+        .await
 }
 
 impl Db {
@@ -98,32 +133,21 @@ impl Db {
         Ok(())
     }
 
-    /// The snapshot and the log after it, read in one transaction so that a concurrent
-    /// compaction cannot leave a gap. On PostgreSQL that takes REPEATABLE READ: under
-    /// the default READ COMMITTED each statement sees the latest commits, so a
-    /// compaction committing between the two reads would hide the updates it folded
+    /// The snapshot and every log row left beside it, read in one transaction so that a
+    /// concurrent compaction cannot leave a gap. On PostgreSQL that takes REPEATABLE
+    /// READ: under the default READ COMMITTED each statement sees the latest commits, so
+    /// a compaction committing between the two reads would hide the updates it folded
     /// (SQLite transactions read one snapshot already).
+    ///
+    /// Rows with ids at or below the snapshot's are read too: compaction deletes exactly
+    /// the rows it folded, so one still there was not folded (on PostgreSQL ids are not
+    /// committed in order, so another process's update can commit after a compaction
+    /// covering a higher id). Applying an update twice is harmless.
     pub async fn load_doc(&self, id: Uuid) -> ApiResult<(StoredDoc, i64)> {
-        let txn = match self.conn.get_database_backend() {
-            DbBackend::Postgres => {
-                self.conn
-                    .begin_with_config(Some(IsolationLevel::RepeatableRead), None)
-                    .await?
-            }
-            _ => self.conn.begin().await?,
-        };
+        let txn = self.read_txn().await?;
         let snap = doc_snapshots::Entity::find_by_id(id).one(&txn).await?;
         let upto = snap.as_ref().map_or(0, |s| s.last_update_id);
-        let updates = doc_updates::Entity::find()
-            .select_only()
-            .column(doc_updates::Column::Id)
-            .column(doc_updates::Column::Data)
-            .filter(doc_updates::Column::DocId.eq(id))
-            .filter(doc_updates::Column::Id.gt(upto))
-            .order_by_asc(doc_updates::Column::Id)
-            .into_tuple::<(i64, Vec<u8>)>()
-            .all(&txn)
-            .await?;
+        let updates = log_rows(&txn, id, None).await?;
         txn.commit().await?;
         Ok((
             StoredDoc {
@@ -132,6 +156,46 @@ impl Db {
             },
             upto,
         ))
+    }
+
+    async fn read_txn(&self) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
+        match self.conn.get_database_backend() {
+            DbBackend::Postgres => {
+                self.conn
+                    .begin_with_config(Some(IsolationLevel::RepeatableRead), None)
+                    .await
+            }
+            _ => self.conn.begin().await,
+        }
+    }
+
+    /// What a room lacks to be complete up to log id `upto`: the snapshot, unless its
+    /// `last_update_id` is `known` (already merged), and every log row up to `upto`.
+    /// Read consistently, like [`Db::load_doc`]. Returns the snapshot's id (0 for none).
+    pub async fn doc_since(&self, id: Uuid, known: i64, upto: Option<i64>) -> ApiResult<DocTail> {
+        let txn = self.read_txn().await?;
+        let snapshot_upto: Option<i64> = doc_snapshots::Entity::find_by_id(id)
+            .select_only()
+            .column(doc_snapshots::Column::LastUpdateId)
+            .into_tuple()
+            .one(&txn)
+            .await?;
+        let snapshot_upto = snapshot_upto.unwrap_or(0);
+        let snapshot = if snapshot_upto != known && snapshot_upto > 0 {
+            doc_snapshots::Entity::find_by_id(id)
+                .one(&txn)
+                .await?
+                .map(|s| s.state)
+        } else {
+            None
+        };
+        let updates = log_rows(&txn, id, upto).await?;
+        txn.commit().await?;
+        Ok(DocTail {
+            snapshot_upto,
+            snapshot,
+            updates,
+        })
     }
 
     /// Appends a batch of updates (from any documents) in one commit; returns their
@@ -157,18 +221,55 @@ impl Db {
         Ok(ids)
     }
 
-    /// Replaces the snapshot with `state` (covering every update up to `upto`) and
-    /// drops those updates from the log, optionally keeping `state` as an automatic
-    /// version.
+    /// Replaces the snapshot with `state`, covering log id `upto`, and drops the rows
+    /// `folded` into it, optionally keeping `state` as an automatic version.
+    ///
+    /// `expected` is the `last_update_id` of the snapshot `state` was merged with (0 for
+    /// none). If another process replaced it meanwhile this writes nothing and returns
+    /// `false`: the caller merges the newer snapshot and tries again, so no snapshot ever
+    /// replaces one holding updates it lacks. Only rows that were read and folded are
+    /// deleted, never "everything up to `upto`": an update with a lower id may commit
+    /// after the read (PostgreSQL does not commit ids in order) and must stay in the log.
     pub async fn compact_doc(
         &self,
         id: Uuid,
         state: Vec<u8>,
         upto: i64,
+        expected: i64,
+        folded: &[i64],
         keep_version: bool,
-    ) -> ApiResult<()> {
+    ) -> ApiResult<bool> {
         let now = Utc::now();
         let txn = self.conn.begin().await?;
+        let written = if expected == 0 {
+            doc_snapshots::Entity::insert(doc_snapshots::ActiveModel {
+                doc_id: Set(id),
+                state: Set(state.clone()),
+                last_update_id: Set(upto),
+                created_at: Set(now),
+            })
+            .on_conflict(
+                OnConflict::column(doc_snapshots::Column::DocId)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await?
+        } else {
+            doc_snapshots::Entity::update_many()
+                .col_expr(doc_snapshots::Column::State, Expr::value(state.clone()))
+                .col_expr(doc_snapshots::Column::LastUpdateId, Expr::value(upto))
+                .col_expr(doc_snapshots::Column::CreatedAt, Expr::value(now))
+                .filter(doc_snapshots::Column::DocId.eq(id))
+                .filter(doc_snapshots::Column::LastUpdateId.eq(expected))
+                .exec(&txn)
+                .await?
+                .rows_affected
+        };
+        if written == 0 {
+            txn.rollback().await?;
+            return Ok(false);
+        }
         if keep_version {
             doc_versions::ActiveModel {
                 id: Set(Uuid::now_v7()),
@@ -179,52 +280,26 @@ impl Db {
                 )),
                 kind: Set("auto".into()),
                 author_id: Set(None),
-                state: Set(state.clone()),
+                state: Set(state),
                 created_at: Set(now),
             }
             .insert(&txn)
             .await?;
         }
-        // Never replace a snapshot with an older one (a room being unloaded may finish
-        // compacting after the document's next room has compacted newer updates).
-        let written = doc_snapshots::Entity::insert(doc_snapshots::ActiveModel {
-            doc_id: Set(id),
-            state: Set(state),
-            last_update_id: Set(upto),
-            created_at: Set(now),
-        })
-        .on_conflict(
-            OnConflict::column(doc_snapshots::Column::DocId)
-                .update_columns([
-                    doc_snapshots::Column::State,
-                    doc_snapshots::Column::LastUpdateId,
-                    doc_snapshots::Column::CreatedAt,
-                ])
-                .action_and_where(
-                    Expr::col((doc_snapshots::Entity, doc_snapshots::Column::LastUpdateId)).lte(
-                        Expr::col((Alias::new("excluded"), doc_snapshots::Column::LastUpdateId)),
-                    ),
-                )
-                .to_owned(),
-        )
-        .exec_without_returning(&txn)
-        .await?;
-        if written == 0 {
-            txn.commit().await?;
-            return Ok(());
+        for chunk in folded.chunks(DELETE_CHUNK) {
+            doc_updates::Entity::delete_many()
+                .filter(doc_updates::Column::DocId.eq(id))
+                .filter(doc_updates::Column::Id.is_in(chunk.iter().copied()))
+                .exec(&txn)
+                .await?;
         }
-        doc_updates::Entity::delete_many()
-            .filter(doc_updates::Column::DocId.eq(id))
-            .filter(doc_updates::Column::Id.lte(upto))
-            .exec(&txn)
-            .await?;
         docs::Entity::update_many()
             .col_expr(docs::Column::UpdatedAt, Expr::value(now))
             .filter(docs::Column::Id.eq(id))
             .exec(&txn)
             .await?;
         txn.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     pub async fn create_version(
