@@ -1,6 +1,7 @@
 //! Optimizer: levels 0–3 of peephole and phase-polynomial passes, basis
 //! translation, layout and routing onto a device, and a verified result.
 
+pub mod kak;
 pub mod passes;
 pub mod synth;
 
@@ -277,6 +278,7 @@ fn optimize_once(
                 changed = true;
             }
             changed |= passes::resynthesize_1q(&mut c, basis);
+            changed |= passes::resynthesize_2q(&mut c, basis);
             changed |= passes::drop_diagonal_before_measure(&mut c);
         }
         if score(&c) < score(&best) {
