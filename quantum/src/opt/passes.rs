@@ -107,6 +107,38 @@ fn merge(g1: Gate, p1: &[f64], g2: Gate, p2: &[f64]) -> Option<(Gate, Vec<f64>)>
     (a == b).then(|| (a, vec![x + y]))
 }
 
+/// Wraps a merged rotation angle without changing the unitary: `p`/`cp` have
+/// period 2π; `rx`, `ry`, `rz`, `rxx`, `ryy`, `rzz`, `rzx` have period 4π and
+/// turn by 2π into their negative (a global phase of π, returned); the
+/// controlled rotations also have period 4π, but a turn by 2π is a relative
+/// phase, so they are wrapped into (−2π, 2π] only.
+fn wrap_rotation(g: Gate, theta: f64) -> (f64, f64) {
+    use Gate::*;
+    match g {
+        Crx | Cry | Crz => {
+            let t = wrap_angle(theta / 2.0) * 2.0;
+            (t, 0.0)
+        }
+        Rx | Ry | Rz | Rxx | Ryy | Rzz | Rzx => {
+            let t = wrap_angle(theta);
+            let turns = ((theta - t) / (2.0 * PI)).round() as i64;
+            (t, if turns % 2 == 0 { 0.0 } else { PI })
+        }
+        _ => (wrap_angle(theta), 0.0),
+    }
+}
+
+/// The global phase of `b·a` when it is the identity up to phase (exact for
+/// parameterless inverse pairs), else `None`.
+fn pair_phase(a: Gate, pa: &[f64], b: Gate, pb: &[f64]) -> Option<f64> {
+    if pa.is_empty() && pb.is_empty() {
+        return Some(0.0);
+    }
+    let m = matrix(b, pb).mul(&matrix(a, pa));
+    let (d, phase) = m.distance_up_to_phase(&Mat::identity(m.qubits));
+    (d < TOL).then_some(phase)
+}
+
 fn is_identity(g: Gate, p: &[f64]) -> Option<f64> {
     if g == Gate::I {
         return Some(0.0);
@@ -162,7 +194,10 @@ pub fn cancel_and_merge(c: &mut Circuit) -> bool {
                     && ig == g
                     && ip.iter().zip(p).all(|(a, b)| is_zero_angle(a - b, TOL))
                     && (pg == g || prev.qubits == cur.qubits)
+                    && let Some(phase) = pair_phase(pg, pp, g, p)
                 {
+                    // Angles equal modulo 2π: rz(π)·rz(π) is −1, crz(π)·crz(π) is not a phase.
+                    c.global_phase += phase;
                     ops[j] = None;
                     ops[i] = None;
                     changed = true;
@@ -179,7 +214,11 @@ pub fn cancel_and_merge(c: &mut Circuit) -> bool {
                             ops[j] = None;
                             c.global_phase += phase;
                         }
-                        None => ops[j] = Some(Instruction::gate(mg, vec![wrap_angle(mp[0])], qs)),
+                        None => {
+                            let (angle, phase) = wrap_rotation(mg, mp[0]);
+                            c.global_phase += phase;
+                            ops[j] = Some(Instruction::gate(mg, vec![angle], qs));
+                        }
                     }
                     break;
                 }

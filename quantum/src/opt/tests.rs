@@ -255,3 +255,42 @@ proptest! {
         prop_assert!(same_unitary_with_phase(&crate::prepare(&c).unwrap(), &out));
     }
 }
+
+#[test]
+fn merged_rotations_keep_the_global_phase() {
+    // rz(a)·rz(b) with a + b beyond π: wrapping by 2π negates rz, a phase of π.
+    for (g, a, b) in [
+        (Gate::Rz, -1.35, -2.78),
+        (Gate::Rx, 2.5, 2.0),
+        (Gate::Rzz, 3.0, 3.0),
+        (Gate::Crz, 2.9, 2.2),
+        (Gate::Cry, -3.1, -3.5),
+        (Gate::Cp, 3.0, 3.0),
+    ] {
+        let k = g.num_qubits();
+        let qs: Vec<usize> = (0..k).collect();
+        let mut c = Circuit::with_size(2, 0);
+        c.gate(Gate::H, &[], &[0])
+            .gate(g, &[a], &qs)
+            .gate(g, &[b], &qs);
+        let mut m = c.clone();
+        assert!(passes::cancel_and_merge(&mut m));
+        assert_eq!(m.instructions.len(), 2, "{g}");
+        assert!(same_unitary_with_phase(&c, &m), "{g}({a}) {g}({b})");
+    }
+    // Angles that look inverse modulo 2π: rz(π)·rz(π) = −1 goes with a phase of π,
+    // crz(π)·crz(π) = cz-like (a relative phase) must stay.
+    for (g, left) in [(Gate::Rz, 1), (Gate::Rx, 1), (Gate::Crz, 2), (Gate::Crx, 2)] {
+        let k = g.num_qubits();
+        let qs: Vec<usize> = (0..k).collect();
+        let mut c = Circuit::with_size(2, 0);
+        let pi = std::f64::consts::PI;
+        c.gate(Gate::H, &[], &[0])
+            .gate(g, &[pi], &qs)
+            .gate(g, &[pi], &qs);
+        let mut m = c.clone();
+        while passes::cancel_and_merge(&mut m) {}
+        assert_eq!(m.instructions.len(), left, "{g}: {:?}", m.instructions);
+        assert!(same_unitary_with_phase(&c, &m), "{g}(π) {g}(π)");
+    }
+}
