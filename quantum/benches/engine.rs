@@ -15,6 +15,7 @@ use qollab_quantum::{noise, route};
 use qollab_shared::circuit::{Circuit, Gate};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use std::f64::consts::PI;
 use std::hint::black_box;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -55,7 +56,7 @@ fn random_circuit(n: usize, gates: usize, seed: u64) -> Circuit {
             if count < gates && rng.random::<f64>() < 0.5 {
                 let g = one[rng.random_range(0..one.len())];
                 let ps: Vec<f64> = (0..g.num_params())
-                    .map(|_| rng.random_range(-3.14..3.14))
+                    .map(|_| rng.random_range(-PI..PI))
                     .collect();
                 c.gate(g, &ps, &[q]);
                 count += 1;

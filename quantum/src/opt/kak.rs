@@ -121,8 +121,8 @@ fn jacobi(mut a: [[f64; 4]; 4]) -> [[f64; 4]; 4] {
                     row[p] = c * kp - s * kq;
                     row[q] = s * kp + c * kq;
                 }
-                for k in 0..4 {
-                    let (pk, qk) = (a[p][k], a[q][k]);
+                let (rp, rq) = (a[p], a[q]);
+                for (k, (pk, qk)) in rp.into_iter().zip(rq).enumerate() {
                     a[p][k] = c * pk - s * qk;
                     a[q][k] = s * pk + c * qk;
                 }
@@ -256,9 +256,9 @@ pub fn decompose(u: &Mat) -> Option<Kak> {
     // K₁' = U_B P diag(√λ)⁻¹ is real orthogonal; force det +1.
     let k1p = |sq: &[C64]| {
         let mut m = up.mul(&pm);
-        for r in 0..4 {
-            for c in 0..4 {
-                m.data[r * 4 + c] /= sq[c];
+        for row in m.data.chunks_exact_mut(4) {
+            for (x, d) in row.iter_mut().zip(sq) {
+                *x /= d;
             }
         }
         m

@@ -836,7 +836,9 @@ impl<'a> Parser<'a> {
                 let rows = Self::broadcast(&ops, &t)?;
                 // (operation, operand positions, parameter texts) of each lowered gate.
                 let mut parts: Vec<(Op, Vec<usize>, Vec<String>)> = Vec::new();
-                let mut lowered: Vec<(Option<Gate>, String, Vec<Expr>, Vec<usize>)> = Vec::new();
+                // (standard gate or a user gate's name, parameters, operand positions)
+                type Lowered = (Option<Gate>, String, Vec<Expr>, Vec<usize>);
+                let mut lowered: Vec<Lowered> = Vec::new();
                 match callee {
                     Callee::Std(g, e) => {
                         lowered.push((Some(g), name.clone(), e, (0..arity).collect()))
