@@ -801,6 +801,15 @@ mod hadamard_tests {
     }
 }
 
+/// When a resynthesised two-qubit block replaces the original.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gain {
+    /// Fewer CX, or as many CX and fewer gates.
+    FewerCx,
+    /// No more CX and no more gates, and fewer of one of them.
+    NoMoreGates,
+}
+
 /// A maximal run of gates on one pair of qubits.
 struct Block {
     qubits: [usize; 2],
@@ -819,7 +828,11 @@ struct Block {
 /// by more than [`kak::RECONSTRUCTION_TOL`] is discarded; the global phase the
 /// synthesis leaves out is added to the circuit's. Needs `cx` in the basis (or
 /// no basis).
-pub fn resynthesize_2q(c: &mut Circuit, basis: Option<&Basis>) -> bool {
+///
+/// `rule` decides what "pays": [`Gain::FewerCx`] takes any block with fewer CX
+/// (or as many and fewer gates); [`Gain::NoMoreGates`] only those that add no
+/// gate and no CX, for a total-gate-count objective.
+pub fn resynthesize_2q(c: &mut Circuit, basis: Option<&Basis>, rule: Gain) -> bool {
     use super::kak::{self, Piece};
     if basis.is_some_and(|b| !b.has(Gate::Cx)) {
         return false;
@@ -921,7 +934,11 @@ pub fn resynthesize_2q(c: &mut Circuit, basis: Option<&Basis>) -> bool {
             continue;
         }
         let new_2q = out.iter().filter(|i| i.qubits.len() == 2).count();
-        let better = (new_2q, out.len()) < (blk.two_qubit, blk.members.len());
+        let (new, old) = ((new_2q, out.len()), (blk.two_qubit, blk.members.len()));
+        let better = match rule {
+            Gain::FewerCx => new < old,
+            Gain::NoMoreGates => new.0 <= old.0 && new.1 <= old.1 && new != old,
+        };
         if !ok || !better {
             continue;
         }

@@ -195,7 +195,7 @@ fn two_qubit_blocks_are_resynthesised_with_the_minimal_cx_count() {
         .unwrap();
         let mut b = synth::translate(&a, &basis).unwrap();
         let before = cx_count(&b);
-        let changed = passes::resynthesize_2q(&mut b, Some(&basis));
+        let changed = passes::resynthesize_2q(&mut b, Some(&basis), passes::Gain::FewerCx);
         assert!(want <= before, "{src}");
         assert!(changed || want == before, "{src}");
         assert_eq!(cx_count(&b), want, "{src}: {:?}", b.instructions);
@@ -219,7 +219,7 @@ fn two_qubit_resynthesis_respects_other_qubits_between_its_gates() {
     let a = crate::qasm::parse(src).unwrap();
     let basis = Basis::parse("h,x,rz,cx").unwrap();
     let mut b = synth::translate(&a, &basis).unwrap();
-    passes::resynthesize_2q(&mut b, Some(&basis));
+    passes::resynthesize_2q(&mut b, Some(&basis), passes::Gain::FewerCx);
     let r = crate::equiv::check(&a, &b, None, &AtomicBool::new(false));
     assert_eq!(r.status, EquivStatus::Verified, "{r:?}");
     assert!(cx_count(&b) < cx_count(&synth::translate(&a, &basis).unwrap()));
@@ -228,7 +228,7 @@ fn two_qubit_resynthesis_respects_other_qubits_between_its_gates() {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
     #[test]
-    fn two_qubit_resynthesis_keeps_the_unitary_and_phase(c in random_circuit_strategy(3, 30), basis_i in 0usize..4) {
+    fn two_qubit_resynthesis_keeps_the_unitary_and_phase(c in random_circuit_strategy(3, 30), basis_i in 0usize..4, pareto in proptest::bool::ANY) {
         let basis = ["", "h,x,rz,cx", "rz,sx,x,cx", "u3,cx"][basis_i];
         let b = (!basis.is_empty()).then(|| Basis::parse(basis).unwrap());
         let mut t = match &b {
@@ -236,9 +236,13 @@ proptest! {
             None => c.clone(),
         };
         let before = stats(&t);
-        passes::resynthesize_2q(&mut t, b.as_ref());
+        let rule = if pareto { passes::Gain::NoMoreGates } else { passes::Gain::FewerCx };
+        passes::resynthesize_2q(&mut t, b.as_ref(), rule);
         let after = stats(&t);
         prop_assert!((after.two_qubit_gates, after.gates) <= (before.two_qubit_gates, before.gates));
+        if pareto {
+            prop_assert!(after.gates <= before.gates);
+        }
         prop_assert!(same_unitary_with_phase(&c, &t));
     }
 
