@@ -1,6 +1,7 @@
 //! Optimizer: levels 0–3 of peephole and phase-polynomial passes, basis
 //! translation, layout and routing onto a device, and a verified result.
 
+pub mod kak;
 pub mod passes;
 pub mod synth;
 
@@ -10,7 +11,7 @@ use crate::device::Device;
 use crate::equiv::{self, EquivResult, EquivStatus, LayoutMap};
 use crate::route;
 use crate::{Cancel, EngineError, Progress};
-use passes::PhaseStyle;
+use passes::{Gain, PhaseStyle};
 use qollab_shared::circuit::{Circuit, Gate, Op};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -207,19 +208,38 @@ pub fn optimize_logical(
         .instructions
         .iter()
         .any(|i| matches!(i.as_gate(), Some((Gate::Ccz | Gate::Ccx, _))));
-    if level < 3 || basis.is_none() || !has_toffoli {
-        return optimize_once(c, level, basis, cancel);
+    if level < 3 {
+        return optimize_once(c, level, basis, Gain::FewerCx, cancel);
     }
     use rayon::prelude::*;
-    let variants = [
-        Mirror::Never,
-        Mirror::Always,
-        Mirror::AlternatePerPair,
-        Mirror::AlternateGlobal,
-    ];
+    let mirrors: &[Mirror] = if basis.is_some() && has_toffoli {
+        &[
+            Mirror::Never,
+            Mirror::Always,
+            Mirror::AlternatePerPair,
+            Mirror::AlternateGlobal,
+        ]
+    } else {
+        &[Mirror::Never]
+    };
+    // Two-qubit resynthesis can trade 1-qubit gates for CX; level 3 tries both
+    // rules and keeps the smaller circuit.
+    let variants: Vec<(Mirror, Gain)> = mirrors
+        .iter()
+        .flat_map(|&m| [(m, Gain::FewerCx), (m, Gain::NoMoreGates)])
+        .collect();
     let candidates: Vec<Circuit> = variants
         .par_iter()
-        .map(|&m| optimize_once(&expand_toffolis(c, m), level, basis, cancel))
+        .map(|&(m, gain)| {
+            let input = if m == Mirror::Never && !has_toffoli {
+                c.clone()
+            } else if basis.is_some() {
+                expand_toffolis(c, m)
+            } else {
+                c.clone()
+            };
+            optimize_once(&input, level, basis, gain, cancel)
+        })
         .collect::<Result<_, _>>()?;
     let key = |x: &Circuit| {
         let s = stats(x);
@@ -235,6 +255,7 @@ fn optimize_once(
     c: &Circuit,
     level: u8,
     basis: Option<&Basis>,
+    gain: Gain,
     cancel: &Cancel,
 ) -> Result<Circuit, EngineError> {
     let mut c = match basis {
@@ -277,6 +298,7 @@ fn optimize_once(
                 changed = true;
             }
             changed |= passes::resynthesize_1q(&mut c, basis);
+            changed |= passes::resynthesize_2q(&mut c, basis, gain);
             changed |= passes::drop_diagonal_before_measure(&mut c);
         }
         if score(&c) < score(&best) {

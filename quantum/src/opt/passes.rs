@@ -107,6 +107,38 @@ fn merge(g1: Gate, p1: &[f64], g2: Gate, p2: &[f64]) -> Option<(Gate, Vec<f64>)>
     (a == b).then(|| (a, vec![x + y]))
 }
 
+/// Wraps a merged rotation angle without changing the unitary: `p`/`cp` have
+/// period 2π; `rx`, `ry`, `rz`, `rxx`, `ryy`, `rzz`, `rzx` have period 4π and
+/// turn by 2π into their negative (a global phase of π, returned); the
+/// controlled rotations also have period 4π, but a turn by 2π is a relative
+/// phase, so they are wrapped into (−2π, 2π] only.
+fn wrap_rotation(g: Gate, theta: f64) -> (f64, f64) {
+    use Gate::*;
+    match g {
+        Crx | Cry | Crz => {
+            let t = wrap_angle(theta / 2.0) * 2.0;
+            (t, 0.0)
+        }
+        Rx | Ry | Rz | Rxx | Ryy | Rzz | Rzx => {
+            let t = wrap_angle(theta);
+            let turns = ((theta - t) / (2.0 * PI)).round() as i64;
+            (t, if turns % 2 == 0 { 0.0 } else { PI })
+        }
+        _ => (wrap_angle(theta), 0.0),
+    }
+}
+
+/// The global phase of `b·a` when it is the identity up to phase (exact for
+/// parameterless inverse pairs), else `None`.
+fn pair_phase(a: Gate, pa: &[f64], b: Gate, pb: &[f64]) -> Option<f64> {
+    if pa.is_empty() && pb.is_empty() {
+        return Some(0.0);
+    }
+    let m = matrix(b, pb).mul(&matrix(a, pa));
+    let (d, phase) = m.distance_up_to_phase(&Mat::identity(m.qubits));
+    (d < TOL).then_some(phase)
+}
+
 fn is_identity(g: Gate, p: &[f64]) -> Option<f64> {
     if g == Gate::I {
         return Some(0.0);
@@ -162,7 +194,10 @@ pub fn cancel_and_merge(c: &mut Circuit) -> bool {
                     && ig == g
                     && ip.iter().zip(p).all(|(a, b)| is_zero_angle(a - b, TOL))
                     && (pg == g || prev.qubits == cur.qubits)
+                    && let Some(phase) = pair_phase(pg, pp, g, p)
                 {
+                    // Angles equal modulo 2π: rz(π)·rz(π) is −1, crz(π)·crz(π) is not a phase.
+                    c.global_phase += phase;
                     ops[j] = None;
                     ops[i] = None;
                     changed = true;
@@ -179,7 +214,11 @@ pub fn cancel_and_merge(c: &mut Circuit) -> bool {
                             ops[j] = None;
                             c.global_phase += phase;
                         }
-                        None => ops[j] = Some(Instruction::gate(mg, vec![wrap_angle(mp[0])], qs)),
+                        None => {
+                            let (angle, phase) = wrap_rotation(mg, mp[0]);
+                            c.global_phase += phase;
+                            ops[j] = Some(Instruction::gate(mg, vec![angle], qs));
+                        }
                     }
                     break;
                 }
@@ -760,4 +799,184 @@ mod hadamard_tests {
             }
         }
     }
+}
+
+/// When a resynthesised two-qubit block replaces the original.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gain {
+    /// Fewer CX, or as many CX and fewer gates.
+    FewerCx,
+    /// No more CX and no more gates, and fewer of one of them.
+    NoMoreGates,
+}
+
+/// A maximal run of gates on one pair of qubits.
+struct Block {
+    qubits: [usize; 2],
+    members: Vec<usize>,
+    /// The first 2-qubit gate: where the block is emitted (its leading 1-qubit
+    /// gates may come after another block's gates on the same qubit).
+    start: usize,
+    two_qubit: usize,
+}
+
+/// Two-qubit block resynthesis (KAK): collects maximal runs of unconditional
+/// gates on the same two qubits (with the 1-qubit gates around them), and
+/// replaces a run by its KAK synthesis — the minimal number of CX, then the
+/// 1-qubit layers resynthesised in `basis` — when that has fewer CX, or as many
+/// CX and fewer gates. A synthesis whose product differs from the run's unitary
+/// by more than [`kak::RECONSTRUCTION_TOL`] is discarded; the global phase the
+/// synthesis leaves out is added to the circuit's. Needs `cx` in the basis (or
+/// no basis).
+///
+/// `rule` decides what "pays": [`Gain::FewerCx`] takes any block with fewer CX
+/// (or as many and fewer gates); [`Gain::NoMoreGates`] only those that add no
+/// gate and no CX, for a total-gate-count objective.
+pub fn resynthesize_2q(c: &mut Circuit, basis: Option<&Basis>, rule: Gain) -> bool {
+    use super::kak::{self, Piece};
+    if basis.is_some_and(|b| !b.has(Gate::Cx)) {
+        return false;
+    }
+    let n = c.num_qubits();
+    let mut blocks: Vec<Block> = Vec::new();
+    // open[q]: the block q currently extends; pending[q]: 1-qubit gates since q's last block.
+    let mut open: Vec<Option<usize>> = vec![None; n];
+    let mut pending: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, ins) in c.instructions.iter().enumerate() {
+        let unitary =
+            ins.condition.is_none() && matches!(ins.op, Op::Gate { .. }) && ins.qubits.len() <= 2;
+        if !unitary {
+            for &q in &ins.qubits {
+                open[q] = None;
+                pending[q].clear();
+            }
+            continue;
+        }
+        if ins.qubits.len() == 1 {
+            let q = ins.qubits[0];
+            match open[q] {
+                Some(b) => blocks[b].members.push(i),
+                None => pending[q].push(i),
+            }
+            continue;
+        }
+        let (a, b) = (ins.qubits[0], ins.qubits[1]);
+        match (open[a], open[b]) {
+            (Some(x), Some(y)) if x == y => {
+                blocks[x].members.push(i);
+                blocks[x].two_qubit += 1;
+            }
+            _ => {
+                let mut members: Vec<usize> = pending[a].drain(..).collect();
+                members.append(&mut pending[b]);
+                members.sort_unstable();
+                members.push(i);
+                open[a] = Some(blocks.len());
+                open[b] = Some(blocks.len());
+                blocks.push(Block {
+                    qubits: [a, b],
+                    members,
+                    start: i,
+                    two_qubit: 1,
+                });
+            }
+        }
+    }
+    let prefer: BTreeSet<Gate> = c
+        .instructions
+        .iter()
+        .filter_map(|i| i.as_gate().map(|(g, _)| g))
+        .collect();
+    let synth = |m: &Mat| -> Option<Seq1> {
+        match basis {
+            Some(b) => synth_1q(m, b),
+            None => Some(synth_1q_any(m, &prefer)),
+        }
+    };
+    let mut replace: HashMap<usize, Vec<Instruction>> = HashMap::new();
+    let mut remove = vec![false; c.instructions.len()];
+    let mut changed = false;
+    for blk in blocks.iter().filter(|b| b.two_qubit >= 2) {
+        let local = |q: usize| usize::from(q == blk.qubits[1]);
+        let mut u = Mat::identity(2);
+        for &i in &blk.members {
+            let ins = &c.instructions[i];
+            if let Some((g, p)) = ins.as_gate() {
+                let qs: Vec<usize> = ins.qubits.iter().map(|&q| local(q)).collect();
+                u = u.apply(&matrix(g, p), &qs);
+            }
+        }
+        let Some(pieces) = kak::synthesize(&u) else {
+            continue;
+        };
+        let mut out: Vec<Instruction> = Vec::new();
+        let mut ok = true;
+        for p in &pieces {
+            match p {
+                Piece::Cx(ct, tg) => out.push(Instruction::gate(
+                    Gate::Cx,
+                    vec![],
+                    vec![blk.qubits[*ct], blk.qubits[*tg]],
+                )),
+                Piece::One(q, m) => match synth(m) {
+                    Some((seq, _)) => out.extend(
+                        seq.into_iter()
+                            .map(|(g, p)| Instruction::gate(g, p, vec![blk.qubits[*q]])),
+                    ),
+                    None => ok = false,
+                },
+            }
+        }
+        if out
+            .iter()
+            .any(|i| i.params().iter().any(|x| !x.is_finite()))
+        {
+            continue;
+        }
+        let new_2q = out.iter().filter(|i| i.qubits.len() == 2).count();
+        let (new, old) = ((new_2q, out.len()), (blk.two_qubit, blk.members.len()));
+        let better = match rule {
+            Gain::FewerCx => new < old,
+            Gain::NoMoreGates => new.0 <= old.0 && new.1 <= old.1 && new != old,
+        };
+        if !ok || !better {
+            continue;
+        }
+        // The emitted gates are checked against the run itself, phase included.
+        let mut r = Mat::identity(2);
+        for ins in &out {
+            if let Some((g, p)) = ins.as_gate() {
+                let qs: Vec<usize> = ins.qubits.iter().map(|&q| local(q)).collect();
+                r = r.apply(&matrix(g, p), &qs);
+            }
+        }
+        let (_, phase) = u.distance_up_to_phase(&r);
+        // Entrywise error with the phase applied (NaN-aware: `f64::max` would skip a NaN).
+        let rot = num_complex::Complex64::from_polar(1.0, phase);
+        let exact = u
+            .data
+            .iter()
+            .zip(&r.data)
+            .all(|(a, b)| (a - b * rot).norm() <= kak::RECONSTRUCTION_TOL);
+        if !exact || !phase.is_finite() {
+            continue;
+        }
+        c.global_phase += phase;
+        for &i in &blk.members {
+            remove[i] = true;
+        }
+        replace.insert(blk.start, out);
+        changed = true;
+    }
+    if changed {
+        let old = std::mem::take(&mut c.instructions);
+        for (i, ins) in old.into_iter().enumerate() {
+            if let Some(r) = replace.remove(&i) {
+                c.instructions.extend(r);
+            } else if !remove[i] {
+                c.instructions.push(ins);
+            }
+        }
+    }
+    changed
 }

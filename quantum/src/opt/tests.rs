@@ -130,3 +130,171 @@ proptest! {
         prop_assert_eq!(rep.equivalence.status, EquivStatus::Verified, "{:?}", rep.equivalence);
     }
 }
+
+/// Final states of `a` and `b` from |0…0⟩ and from a non-trivial input, phase included.
+fn same_unitary_with_phase(a: &Circuit, b: &Circuit) -> bool {
+    let no = AtomicBool::new(false);
+    let n = a.num_qubits();
+    let mut prefix = Circuit::with_size(n, 0);
+    for q in 0..n {
+        prefix.gate(Gate::U, &[0.3 + q as f64, 0.7, -0.2 * q as f64], &[q]);
+    }
+    for q in 1..n {
+        prefix.gate(Gate::Cx, &[], &[q - 1, q]);
+    }
+    [Circuit::with_size(n, 0), prefix].iter().all(|p| {
+        let run = |c: &Circuit| {
+            let mut x = p.clone();
+            x.instructions.extend(c.instructions.iter().cloned());
+            x.global_phase = c.global_phase;
+            crate::sim::statevector(&x, 12, &no).unwrap()
+        };
+        let (sa, sb) = (run(a), run(b));
+        sa.iter().zip(&sb).all(|(x, y)| (x - y).norm() < 1e-9)
+    })
+}
+
+fn cx_count(c: &Circuit) -> usize {
+    c.instructions
+        .iter()
+        .filter(|i| matches!(i.as_gate(), Some((Gate::Cx, _))))
+        .count()
+}
+
+#[test]
+fn two_qubit_blocks_are_resynthesised_with_the_minimal_cx_count() {
+    let basis = Basis::parse("h,x,rz,cx").unwrap();
+    let cases = [
+        // swap·cz: four CX written, two needed (iSWAP class).
+        (
+            "cx q[0],q[1]; cx q[1],q[0]; cx q[0],q[1]; h q[1]; cx q[0],q[1]; h q[1];",
+            2,
+        ),
+        // A rotation on the control between two CX: local, no CX needed.
+        ("cx q[0],q[1]; rz(0.3) q[0]; cx q[0],q[1]; h q[0];", 0),
+        // cz written with three CX and Hadamards: one CX.
+        (
+            "h q[1]; cx q[0],q[1]; cx q[0],q[1]; cx q[0],q[1]; h q[1]; t q[0];",
+            1,
+        ),
+        // Looks generic, but is in the two-CX class.
+        (
+            "cx q[0],q[1]; rz(0.3) q[1]; h q[0]; cx q[1],q[0]; rz(0.2) q[0]; h q[1]; cx q[0],q[1]; rz(0.1) q[1];",
+            2,
+        ),
+        // A swap with a rotation inside stays at three.
+        (
+            "cx q[0],q[1]; cx q[1],q[0]; rz(0.2) q[0]; cx q[0],q[1]; h q[1];",
+            3,
+        ),
+    ];
+    for (src, want) in cases {
+        let a = crate::qasm::parse(&format!(
+            "OPENQASM 2.0; include \"qelib1.inc\"; qreg q[3]; x q[2]; {src}"
+        ))
+        .unwrap();
+        let mut b = synth::translate(&a, &basis).unwrap();
+        let before = cx_count(&b);
+        let changed = passes::resynthesize_2q(&mut b, Some(&basis), passes::Gain::FewerCx);
+        assert!(want <= before, "{src}");
+        assert!(changed || want == before, "{src}");
+        assert_eq!(cx_count(&b), want, "{src}: {:?}", b.instructions);
+        assert!(
+            b.instructions
+                .iter()
+                .all(|i| i.as_gate().is_some_and(|(g, _)| basis.has(g))),
+            "{src}"
+        );
+        assert!(
+            same_unitary_with_phase(&a, &b),
+            "{src}: unitary or global phase differs"
+        );
+    }
+}
+
+#[test]
+fn two_qubit_resynthesis_respects_other_qubits_between_its_gates() {
+    // The block on (0, 1) is interleaved with gates on (1, 2) and a measurement.
+    let src = "OPENQASM 2.0; include \"qelib1.inc\"; qreg q[3]; creg c[1]; h q[0]; t q[1]; cx q[1],q[2]; cx q[0],q[1]; cx q[1],q[0]; cx q[0],q[1]; s q[2]; cx q[2],q[1]; h q[1]; cx q[0],q[1]; cx q[0],q[1]; rz(0.4) q[0]; measure q[0] -> c[0]; cx q[1],q[2];";
+    let a = crate::qasm::parse(src).unwrap();
+    let basis = Basis::parse("h,x,rz,cx").unwrap();
+    let mut b = synth::translate(&a, &basis).unwrap();
+    passes::resynthesize_2q(&mut b, Some(&basis), passes::Gain::FewerCx);
+    let r = crate::equiv::check(&a, &b, None, &AtomicBool::new(false));
+    assert_eq!(r.status, EquivStatus::Verified, "{r:?}");
+    assert!(cx_count(&b) < cx_count(&synth::translate(&a, &basis).unwrap()));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn two_qubit_resynthesis_keeps_the_unitary_and_phase(c in random_circuit_strategy(3, 30), basis_i in 0usize..4, pareto in proptest::bool::ANY) {
+        let basis = ["", "h,x,rz,cx", "rz,sx,x,cx", "u3,cx"][basis_i];
+        let b = (!basis.is_empty()).then(|| Basis::parse(basis).unwrap());
+        let mut t = match &b {
+            Some(b) => synth::translate(&c, b).unwrap(),
+            None => c.clone(),
+        };
+        let before = stats(&t);
+        let rule = if pareto { passes::Gain::NoMoreGates } else { passes::Gain::FewerCx };
+        passes::resynthesize_2q(&mut t, b.as_ref(), rule);
+        let after = stats(&t);
+        prop_assert!((after.two_qubit_gates, after.gates) <= (before.two_qubit_gates, before.gates));
+        if pareto {
+            prop_assert!(after.gates <= before.gates);
+        }
+        prop_assert!(same_unitary_with_phase(&c, &t));
+    }
+
+    #[test]
+    fn optimizer_with_block_resynthesis_stays_verified(c in random_circuit_strategy(4, 40), level in 2u8..=3, basis_i in 0usize..3) {
+        let basis = ["h,x,rz,cx", "rz,sx,x,cx", "u3,cx"][basis_i];
+        let opts = OptimizeOptions {
+            level,
+            basis: Some(Basis::parse(basis).unwrap()),
+            ..Default::default()
+        };
+        let (out, rep) = optimize(&c, &opts, &AtomicBool::new(false), &no_progress).unwrap();
+        prop_assert_eq!(rep.equivalence.status, EquivStatus::Verified, "{:?}", rep.equivalence);
+        prop_assert!(same_unitary_with_phase(&crate::prepare(&c).unwrap(), &out));
+    }
+}
+
+#[test]
+fn merged_rotations_keep_the_global_phase() {
+    // rz(a)·rz(b) with a + b beyond π: wrapping by 2π negates rz, a phase of π.
+    for (g, a, b) in [
+        (Gate::Rz, -1.35, -2.78),
+        (Gate::Rx, 2.5, 2.0),
+        (Gate::Rzz, 3.0, 3.0),
+        (Gate::Crz, 2.9, 2.2),
+        (Gate::Cry, -3.1, -3.5),
+        (Gate::Cp, 3.0, 3.0),
+    ] {
+        let k = g.num_qubits();
+        let qs: Vec<usize> = (0..k).collect();
+        let mut c = Circuit::with_size(2, 0);
+        c.gate(Gate::H, &[], &[0])
+            .gate(g, &[a], &qs)
+            .gate(g, &[b], &qs);
+        let mut m = c.clone();
+        assert!(passes::cancel_and_merge(&mut m));
+        assert_eq!(m.instructions.len(), 2, "{g}");
+        assert!(same_unitary_with_phase(&c, &m), "{g}({a}) {g}({b})");
+    }
+    // Angles that look inverse modulo 2π: rz(π)·rz(π) = −1 goes with a phase of π,
+    // crz(π)·crz(π) = cz-like (a relative phase) must stay.
+    for (g, left) in [(Gate::Rz, 1), (Gate::Rx, 1), (Gate::Crz, 2), (Gate::Crx, 2)] {
+        let k = g.num_qubits();
+        let qs: Vec<usize> = (0..k).collect();
+        let mut c = Circuit::with_size(2, 0);
+        let pi = std::f64::consts::PI;
+        c.gate(Gate::H, &[], &[0])
+            .gate(g, &[pi], &qs)
+            .gate(g, &[pi], &qs);
+        let mut m = c.clone();
+        while passes::cancel_and_merge(&mut m) {}
+        assert_eq!(m.instructions.len(), left, "{g}: {:?}", m.instructions);
+        assert!(same_unitary_with_phase(&c, &m), "{g}(π) {g}(π)");
+    }
+}

@@ -21,7 +21,24 @@ pub(super) struct Parser<'a> {
 enum Callee {
     Std(Gate, Vec<Expr>),
     User(String, Vec<Expr>),
+    /// Standard gates on positions of the call's operands (what `negctrl @`
+    /// and an integer `pow(k) @` lower to), with the call's arity.
+    Seq(Vec<Step>, usize),
 }
+
+/// One standard gate of a lowered call: gate, parameters, operand positions.
+type Step = (Gate, Vec<Expr>, Vec<usize>);
+
+/// A parsed modifier: `inv`, `pow(k)`, `ctrl(n)` or `negctrl(n)`.
+enum Modifier {
+    Inv,
+    Pow(Expr),
+    Ctrl(u64),
+    NegCtrl(u64),
+}
+
+/// Largest number of gates one modified call may lower to (`pow(1000) @ pow(1000) @ h`).
+const MAX_LOWERED: usize = 4096;
 
 pub(super) fn parse(src: &str) -> Result<Circuit, ParseError> {
     let toks = lex(src)?;
@@ -399,15 +416,31 @@ impl<'a> Parser<'a> {
                 }
                 Ok(())
             };
-            let (cname, cparams, arity) = match callee {
-                Callee::Std(g, ps) => {
-                    check_vars(&ps)?;
-                    (g.name().to_string(), ps, g.num_qubits())
-                }
+            let (cname, steps, arity): (String, Vec<Step>, usize) = match callee {
+                Callee::Std(g, ps) => (
+                    g.name().to_string(),
+                    vec![(g, ps, (0..g.num_qubits()).collect())],
+                    g.num_qubits(),
+                ),
                 Callee::User(n, ps) => {
                     check_vars(&ps)?;
                     let arity = self.circuit.gate_defs[self.defs[&n]].qubits.len();
-                    (n, ps, arity)
+                    if args.len() != arity {
+                        return Err(Self::err_at(
+                            &ct,
+                            format!("gate '{n}' takes {arity} qubit(s), got {}", args.len()),
+                        ));
+                    }
+                    body.push(GateCall {
+                        name: n,
+                        params: ps.iter().map(Expr::to_text).collect(),
+                        qubits: args,
+                    });
+                    continue;
+                }
+                Callee::Seq(steps, arity) => {
+                    let name = steps.first().map_or("gate", |s| s.0.name()).to_string();
+                    (name, steps, arity)
                 }
             };
             if args.len() != arity {
@@ -416,11 +449,14 @@ impl<'a> Parser<'a> {
                     format!("gate '{cname}' takes {arity} qubit(s), got {}", args.len()),
                 ));
             }
-            body.push(GateCall {
-                name: cname,
-                params: cparams.iter().map(Expr::to_text).collect(),
-                qubits: args,
-            });
+            for (g, ps, pos) in steps {
+                check_vars(&ps)?;
+                body.push(GateCall {
+                    name: g.name().to_string(),
+                    params: ps.iter().map(Expr::to_text).collect(),
+                    qubits: pos.iter().map(|&k| args[k]).collect(),
+                });
+            }
         }
         self.bump();
         if Gate::from_name(&name).is_some() {
@@ -439,7 +475,7 @@ impl<'a> Parser<'a> {
 
     /// Parses `[modifiers @] name [(params)]` and checks arity of parameters.
     fn callee(&mut self) -> Result<Callee, ParseError> {
-        let mut mods: Vec<(String, u64, Token)> = Vec::new();
+        let mut mods: Vec<(Modifier, Token)> = Vec::new();
         while let Tok::Ident(k) = self.peek_at(0).clone() {
             if !matches!(k.as_str(), "ctrl" | "inv" | "negctrl" | "pow") {
                 break;
@@ -448,13 +484,36 @@ impl<'a> Parser<'a> {
                 break;
             }
             let mt = self.bump();
-            let mut n = 1;
-            if self.eat_sym("(") {
-                n = self.int("the modifier argument")?.0;
-                self.expect_sym(")", "after the modifier argument")?;
-            }
+            let m = match k.as_str() {
+                "inv" => Modifier::Inv,
+                "pow" => {
+                    self.expect_sym("(", "after 'pow': pow(k) @")?;
+                    let e = self.expr()?;
+                    self.expect_sym(")", "after the exponent")?;
+                    Modifier::Pow(e)
+                }
+                _ => {
+                    let mut n = 1;
+                    if self.eat_sym("(") {
+                        let (v, vt) = self.int("the number of controls")?;
+                        if v == 0 {
+                            return Err(Self::err_at(
+                                &vt,
+                                "the number of controls must be at least 1",
+                            ));
+                        }
+                        n = v;
+                        self.expect_sym(")", "after the modifier argument")?;
+                    }
+                    if k == "ctrl" {
+                        Modifier::Ctrl(n)
+                    } else {
+                        Modifier::NegCtrl(n)
+                    }
+                }
+            };
             self.expect_sym("@", &format!("after modifier '{k}'"))?;
-            mods.push((k, n, mt));
+            mods.push((m, mt));
         }
         let (name, nt) = self.ident("a gate name")?;
         let mut params = Vec::new();
@@ -504,40 +563,73 @@ impl<'a> Parser<'a> {
             };
             return Err(Self::err_at(&nt, format!("unknown gate '{name}'{hint}")));
         };
-        for (m, n, mt) in mods.into_iter().rev() {
-            let Callee::Std(g, ps) = callee else {
+        if mods.is_empty() {
+            return Ok(callee);
+        }
+        let (mut steps, mut arity) = match callee {
+            Callee::Std(g, ps) => (vec![(g, ps, (0..g.num_qubits()).collect())], g.num_qubits()),
+            Callee::Seq(s, a) => (s, a),
+            Callee::User(name, _) => {
+                return Err(Self::err_at(
+                    &mods[0].1,
+                    format!(
+                        "modifiers are only supported on standard gates, not on '{name}'; apply them inside its definition"
+                    ),
+                ));
+            }
+        };
+        let gate_name = steps
+            .first()
+            .map_or("the gate".to_string(), |s| s.0.name().to_string());
+        // The modifier nearest the gate applies first.
+        for (m, mt) in mods.into_iter().rev() {
+            steps = match m {
+                Modifier::Inv => invert_steps(steps).ok_or_else(|| {
+                    Self::err_at(&mt, format!("'inv @ {gate_name}' is not supported"))
+                })?,
+                Modifier::Pow(e) => {
+                    let k = e.eval(&|_| None).map_err(|m| {
+                        Self::err_at(&mt, format!("the exponent of pow must be a constant: {m}"))
+                    })?;
+                    power_steps(steps, k).map_err(|m| Self::err_at(&mt, m))?
+                }
+                Modifier::Ctrl(n) | Modifier::NegCtrl(n) => {
+                    let negative = matches!(m, Modifier::NegCtrl(_));
+                    let name = if negative { "negctrl" } else { "ctrl" };
+                    let controlled = control_steps(steps, n).ok_or_else(|| {
+                        Self::err_at(
+                            &mt,
+                            format!("'{name} @ {gate_name}' has no standard equivalent; write it with a gate definition"),
+                        )
+                    })?;
+                    let n = n as usize;
+                    arity += n;
+                    if negative {
+                        let flips = (0..n).map(|c| (Gate::X, vec![], vec![c]));
+                        let mut v: Vec<Step> = flips.clone().collect();
+                        v.extend(controlled);
+                        v.extend(flips);
+                        v
+                    } else {
+                        controlled
+                    }
+                }
+            };
+            if steps.len() > MAX_LOWERED {
                 return Err(Self::err_at(
                     &mt,
-                    format!("modifier '{m} @' is only supported on standard gates"),
+                    format!("this call expands to more than {MAX_LOWERED} gates"),
                 ));
-            };
-            callee = match m.as_str() {
-                "inv" => {
-                    let (ig, ips) = invert(g, ps).ok_or_else(|| {
-                        Self::err_at(&mt, format!("'inv @ {}' is not supported", g.name()))
-                    })?;
-                    Callee::Std(ig, ips)
-                }
-                "ctrl" => {
-                    let mut cur = (g, ps);
-                    for _ in 0..n {
-                        cur = control(cur.0, cur.1).ok_or_else(|| {
-                            Self::err_at(
-                                &mt,
-                                format!("'ctrl @ {}' has no standard equivalent; write it with a gate definition", g.name()),
-                            )
-                        })?;
-                    }
-                    Callee::Std(cur.0, cur.1)
-                }
-                _ => {
-                    return Err(Self::err_at(
-                        &mt,
-                        format!("modifier '{m} @' is not supported (use ctrl @ or inv @)"),
-                    ));
-                }
-            };
+            }
         }
+        callee = match steps.as_slice() {
+            [(g, _, qs)] if qs.iter().copied().eq(0..arity) => {
+                let g = *g;
+                let ps = steps.into_iter().next().map(|s| s.1).unwrap_or_default();
+                Callee::Std(g, ps)
+            }
+            _ => Callee::Seq(steps, arity),
+        };
         Ok(callee)
     }
 
@@ -730,6 +822,10 @@ impl<'a> Parser<'a> {
                     Callee::User(n, _) => {
                         (self.circuit.gate_defs[self.defs[n]].qubits.len(), n.clone())
                     }
+                    Callee::Seq(steps, arity) => (
+                        *arity,
+                        steps.first().map_or("gate", |s| s.0.name()).to_string(),
+                    ),
                 };
                 if ops.len() != arity {
                     return Err(Self::err_at(
@@ -738,40 +834,60 @@ impl<'a> Parser<'a> {
                     ));
                 }
                 let rows = Self::broadcast(&ops, &t)?;
-                let (exprs, texts): (&Vec<Expr>, Vec<String>) = match &callee {
-                    Callee::Std(_, e) | Callee::User(_, e) => {
-                        (e, e.iter().map(Expr::to_text).collect())
+                // (operation, operand positions, parameter texts) of each lowered gate.
+                let mut parts: Vec<(Op, Vec<usize>, Vec<String>)> = Vec::new();
+                // (standard gate or a user gate's name, parameters, operand positions)
+                type Lowered = (Option<Gate>, String, Vec<Expr>, Vec<usize>);
+                let mut lowered: Vec<Lowered> = Vec::new();
+                match callee {
+                    Callee::Std(g, e) => {
+                        lowered.push((Some(g), name.clone(), e, (0..arity).collect()))
                     }
-                };
-                let mut values = Vec::with_capacity(exprs.len());
-                for e in exprs {
-                    values.push(e.eval(&|_| None).map_err(|m| Self::err_at(&t, m))?);
+                    Callee::User(n, e) => lowered.push((None, n, e, (0..arity).collect())),
+                    Callee::Seq(steps, _) => lowered.extend(
+                        steps
+                            .into_iter()
+                            .map(|(g, e, pos)| (Some(g), g.name().to_string(), e, pos)),
+                    ),
                 }
-                if values.iter().any(|v| !v.is_finite()) {
-                    return Err(Self::err_at(
-                        &t,
-                        format!("parameter of '{name}' is not a finite number"),
-                    ));
+                for (gate, gname, exprs, pos) in lowered {
+                    let texts: Vec<String> = exprs.iter().map(Expr::to_text).collect();
+                    let mut values = Vec::with_capacity(exprs.len());
+                    for e in &exprs {
+                        values.push(e.eval(&|_| None).map_err(|m| Self::err_at(&t, m))?);
+                    }
+                    if values.iter().any(|v| !v.is_finite()) {
+                        return Err(Self::err_at(
+                            &t,
+                            format!("parameter of '{gname}' is not a finite number"),
+                        ));
+                    }
+                    let op = match gate {
+                        Some(g) => Op::Gate {
+                            gate: g,
+                            params: values,
+                        },
+                        None => Op::Custom {
+                            name: gname,
+                            params: values,
+                        },
+                    };
+                    let keep_text = texts.iter().any(|s| s.contains("pi") || s.contains('/'));
+                    parts.push((op, pos, if keep_text { texts } else { Vec::new() }));
                 }
-                let op = match &callee {
-                    Callee::Std(g, _) => Op::Gate {
-                        gate: *g,
-                        params: values,
-                    },
-                    Callee::User(n, _) => Op::Custom {
-                        name: n.clone(),
-                        params: values,
-                    },
-                };
-                let keep_text = texts.iter().any(|s| s.contains("pi") || s.contains('/'));
                 Ok(rows
                     .into_iter()
-                    .map(|qubits| Instruction {
-                        op: op.clone(),
-                        qubits,
-                        clbits: Vec::new(),
-                        condition: condition.clone(),
-                        param_text: if keep_text { texts.clone() } else { Vec::new() },
+                    .flat_map(|qubits| {
+                        parts
+                            .iter()
+                            .map(|(op, pos, texts)| Instruction {
+                                op: op.clone(),
+                                qubits: pos.iter().map(|&k| qubits[k]).collect(),
+                                clbits: Vec::new(),
+                                condition: condition.clone(),
+                                param_text: texts.clone(),
+                            })
+                            .collect::<Vec<_>>()
                     })
                     .collect())
             }
@@ -931,9 +1047,99 @@ fn invert(g: Gate, ps: Vec<Expr>) -> Option<(Gate, Vec<Expr>)> {
     })
 }
 
+/// `inv @` of a lowered call: the steps reversed, each inverted.
+fn invert_steps(steps: Vec<Step>) -> Option<Vec<Step>> {
+    steps
+        .into_iter()
+        .rev()
+        .map(|(g, ps, pos)| invert(g, ps).map(|(ig, ips)| (ig, ips, pos)))
+        .collect()
+}
+
+/// The angle of `g` as a multiple-able rotation: `g(θ)^k = g(kθ)`, with the
+/// fixed phase gates read as `p` of their angle.
+fn rotation(g: Gate, ps: &[Expr]) -> Option<(Gate, Expr)> {
+    use Gate::*;
+    let pi_over = |d: f64| {
+        Expr::Bin(
+            '/',
+            Box::new(Expr::Var("pi".into())),
+            Box::new(Expr::Num(d)),
+        )
+    };
+    let neg = |e: Expr| Expr::Neg(Box::new(e));
+    Some(match g {
+        Rx | Ry | Rz | P | Crx | Cry | Crz | Cp | Rxx | Ryy | Rzz | Rzx => (g, ps.first()?.clone()),
+        Z => (P, Expr::Var("pi".into())),
+        S => (P, pi_over(2.0)),
+        Sdg => (P, neg(pi_over(2.0))),
+        T => (P, pi_over(4.0)),
+        Tdg => (P, neg(pi_over(4.0))),
+        _ => return None,
+    })
+}
+
+/// `pow(k) @` of a lowered call: a rotation's angle times `k` (any real `k`),
+/// otherwise the call repeated `k` times (its inverse `|k|` times for `k < 0`).
+fn power_steps(steps: Vec<Step>, k: f64) -> Result<Vec<Step>, String> {
+    if !k.is_finite() {
+        return Err("the exponent of pow must be a finite number".into());
+    }
+    if let [(g, ps, pos)] = steps.as_slice()
+        && let Some((rg, angle)) = rotation(*g, ps)
+    {
+        let scaled = Expr::Bin('*', Box::new(Expr::Num(k)), Box::new(angle));
+        return Ok(vec![(rg, vec![scaled], pos.clone())]);
+    }
+    let n = k.round();
+    if (k - n).abs() > 1e-9 {
+        let name = steps.first().map_or("this gate", |s| s.0.name());
+        return Err(format!(
+            "pow({k}) @ {name}: a non-integer power is only supported on a single rotation or phase gate (rx, ry, rz, p, crx, cry, crz, cp, rxx, ryy, rzz, rzx, z, s, t and their inverses)"
+        ));
+    }
+    if n.abs() * steps.len() as f64 > MAX_LOWERED as f64 {
+        return Err(format!("pow({n}) expands to more than {MAX_LOWERED} gates"));
+    }
+    let base = if n < 0.0 {
+        let name = steps
+            .first()
+            .map_or("this gate", |s| s.0.name())
+            .to_string();
+        invert_steps(steps)
+            .ok_or_else(|| format!("pow({n}) @ {name}: its inverse is not supported"))?
+    } else {
+        steps
+    };
+    let times = n.abs() as usize;
+    Ok((0..times).flat_map(|_| base.iter().cloned()).collect())
+}
+
+/// `ctrl(n) @` of a lowered call: every step controlled by the `n` new leading operands.
+fn control_steps(steps: Vec<Step>, n: u64) -> Option<Vec<Step>> {
+    let n = usize::try_from(n).ok().filter(|&n| n <= 3)?;
+    steps
+        .into_iter()
+        .map(|(g, ps, pos)| {
+            let mut cur = (g, ps, pos.iter().map(|&p| p + n).collect::<Vec<_>>());
+            for c in (0..n).rev() {
+                let (cg, cps) = control(cur.0, cur.1)?;
+                let mut qs = vec![c];
+                qs.extend(cur.2);
+                cur = (cg, cps, qs);
+            }
+            Some(cur)
+        })
+        .collect()
+}
+
 /// `ctrl @ g` as a standard gate.
 fn control(g: Gate, ps: Vec<Expr>) -> Option<(Gate, Vec<Expr>)> {
     use Gate::*;
+    if matches!(g, S | Sdg | T | Tdg) {
+        let (pg, angle) = rotation(g, &ps)?;
+        return control(pg, vec![angle]);
+    }
     let ng = match g {
         X => Cx,
         Y => Cy,

@@ -198,3 +198,147 @@ fn broken_inputs_give_located_actionable_errors() {
     }
     assert!(err("OPENQASM 4.0;").starts_with("line 1:10: unsupported OpenQASM version"));
 }
+
+/// Unitary of a gate-only circuit, bit `i` of the index being qubit `i`.
+fn unitary(c: &Circuit) -> crate::gates::Mat {
+    let flat = expand(c).unwrap();
+    let mut m = crate::gates::Mat::identity(flat.num_qubits());
+    for ins in &flat.instructions {
+        let (g, p) = ins.as_gate().expect("gate");
+        m = m.apply(&crate::gates::matrix(g, p), &ins.qubits);
+    }
+    m
+}
+
+fn q3(n: usize, body: &str) -> Circuit {
+    parse(&format!(
+        "OPENQASM 3.0;\ninclude \"stdgates.inc\";\nqubit[{n}] q;\n{body}\n"
+    ))
+    .unwrap_or_else(|e| panic!("{body}: {e}"))
+}
+
+#[test]
+fn negctrl_and_pow_modifiers_lower_to_the_expected_unitaries() {
+    use crate::gates::{Mat, matrix};
+    // (modified call, the same unitary written without modifiers)
+    let cases = [
+        ("negctrl @ x q[0], q[1];", "x q[0]; cx q[0], q[1]; x q[0];"),
+        (
+            "negctrl(2) @ x q[0], q[1], q[2];",
+            "x q[0]; x q[1]; ccx q[0], q[1], q[2]; x q[0]; x q[1];",
+        ),
+        (
+            "ctrl @ negctrl @ z q[0], q[1], q[2];",
+            "x q[1]; ccz q[0], q[1], q[2]; x q[1];",
+        ),
+        (
+            "negctrl @ rz(0.3) q[1], q[0];",
+            "x q[1]; crz(0.3) q[1], q[0]; x q[1];",
+        ),
+        ("pow(2) @ s q[0];", "z q[0];"),
+        ("pow(3) @ t q[0];", "p(3*pi/4) q[0];"),
+        ("pow(-1) @ t q[0];", "tdg q[0];"),
+        ("pow(-2) @ sx q[0];", "x q[0];"),
+        ("pow(3) @ h q[1];", "h q[1];"),
+        ("pow(0) @ h q[1];", ""),
+        ("pow(2) @ cx q[0], q[1];", ""),
+        ("pow(0.5) @ rz(0.8) q[0];", "rz(0.4) q[0];"),
+        ("pow(-1.5) @ rxx(0.2) q[0], q[2];", "rxx(-0.3) q[0], q[2];"),
+        (
+            "pow(2) @ ctrl @ ry(0.25) q[0], q[1];",
+            "cry(0.5) q[0], q[1];",
+        ),
+        ("ctrl @ pow(2) @ h q[0], q[1];", ""),
+        ("ctrl @ t q[0], q[1];", "cp(pi/4) q[0], q[1];"),
+        ("inv @ pow(2) @ ctrl @ s q[0], q[1];", "cz q[0], q[1];"),
+        (
+            "pow(-3) @ negctrl @ rx(0.2) q[2], q[0];",
+            "x q[2]; crx(-0.6) q[2], q[0]; x q[2];",
+        ),
+    ];
+    for (modified, plain) in cases {
+        let a = q3(3, modified);
+        let b = q3(3, plain);
+        let (ua, ub) = (unitary(&a), unitary(&b));
+        let (d, _) = ua.distance_up_to_phase(&ub);
+        assert!(d < 1e-12, "{modified} differs from {plain} by {d}");
+        // Exact (the modifiers add no global phase).
+        let exact = ua
+            .data
+            .iter()
+            .zip(&ub.data)
+            .map(|(x, y)| (x - y).norm())
+            .fold(0.0, f64::max);
+        assert!(exact < 1e-12, "{modified}: global phase differs");
+    }
+    // One independent check against a hand-built matrix: negctrl @ x = |0⟩⟨0|⊗X + |1⟩⟨1|⊗1.
+    let u = unitary(&q3(2, "negctrl @ x q[0], q[1];"));
+    let x = matrix(Gate::X, &[]);
+    let mut want = Mat::identity(2);
+    // Control q0 = 0 (even indices): X on q1 swaps index 0 ↔ 2.
+    want.data
+        .iter_mut()
+        .for_each(|v| *v = num_complex::Complex64::new(0.0, 0.0));
+    for (r, c) in [(0, 2), (2, 0), (1, 1), (3, 3)] {
+        want.data[r * 4 + c] = num_complex::Complex64::new(1.0, 0.0);
+    }
+    assert_eq!(x.at(0, 1).re, 1.0);
+    assert!(u.distance_up_to_phase(&want).0 < 1e-15 && (u.at(2, 0).re - 1.0).abs() < 1e-15);
+    // Inside gate definitions too.
+    let d = q3(
+        2,
+        "gate g(a) x, y { negctrl @ rz(a) x, y; pow(2) @ t y; }\ng(0.6) q[0], q[1];",
+    );
+    let e = q3(2, "x q[0]; crz(0.6) q[0], q[1]; x q[0]; s q[1];");
+    assert!(unitary(&d).distance_up_to_phase(&unitary(&e)).0 < 1e-12);
+}
+
+#[test]
+fn modified_calls_round_trip_through_the_writer() {
+    let c = q3(
+        3,
+        "h q[0];\nnegctrl @ x q[0], q[1];\npow(3) @ h q[2];\npow(-2) @ t q[1];\nnegctrl(2) @ z q[0], q[1], q[2];\npow(0.5) @ crz(0.4) q[2], q[0];",
+    );
+    for d in [Dialect::Qasm2, Dialect::Qasm3] {
+        let text = write(&c, d).unwrap();
+        let back = parse(&text).unwrap_or_else(|e| panic!("{d}: {e}\n{text}"));
+        assert_eq!(
+            back.instructions.len(),
+            c.instructions.len(),
+            "{d}:\n{text}"
+        );
+        let (d1, _) = unitary(&c).distance_up_to_phase(&unitary(&back));
+        assert!(
+            d1 < 1e-12,
+            "{d}: round trip changed the unitary by {d1}\n{text}"
+        );
+    }
+}
+
+#[test]
+fn unsupported_modifier_forms_give_located_errors() {
+    let cases = [
+        ("pow(0.5) @ h q[0];", "4:1", "non-integer power"),
+        ("pow(1.5) @ cx q[0], q[1];", "4:1", "non-integer power"),
+        ("h q[0];\npow(theta) @ x q[0];", "5:1", "constant"),
+        ("negctrl(0) @ x q[0], q[1];", "4:9", "at least 1"),
+        (
+            "ctrl(2) @ ccx q[0], q[1], q[2];",
+            "4:1",
+            "no standard equivalent",
+        ),
+        (
+            "negctrl @ iswap q[0], q[1], q[2];",
+            "4:1",
+            "no standard equivalent",
+        ),
+        ("pow(-1) @ iswap q[0], q[1];", "4:1", "inverse"),
+        ("pow(100000) @ h q[0];", "4:1", "more than"),
+        ("pow(2) @ negctrl @ x q[0];", "4:1", "takes 2 qubit(s)"),
+    ];
+    for (body, at, what) in cases {
+        let src = format!("OPENQASM 3.0;\ninclude \"stdgates.inc\";\nqubit[3] q;\n{body}\n");
+        let e = err(&src);
+        assert!(e.contains(at) && e.contains(what), "{body}: {e}");
+    }
+}
