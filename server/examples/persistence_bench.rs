@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use qollab_server::db::{Db, DbOptions};
 use qollab_server::docs::persist::Appender;
 use qollab_server::docs::rooms::{DocsConfig, Rooms};
+use qollab_server::fanout::Fanout;
 use sea_orm::ConnectionTrait;
 use serde_json::json;
 use uuid::Uuid;
@@ -174,7 +175,7 @@ async fn bench(db: &Db, backend: &str) -> anyhow::Result<serde_json::Value> {
         ..Default::default()
     };
     for _ in 0..runs {
-        let rooms = Rooms::start(db.clone(), config.clone());
+        let rooms = Rooms::start(db.clone(), config.clone(), Fanout::Local);
         let t = Instant::now();
         let room = rooms.open(&cold).await?;
         open_ms.push(t.elapsed().as_secs_f64() * 1e3);
