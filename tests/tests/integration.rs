@@ -17,3 +17,5 @@ mod jobs;
 mod operations;
 mod restart;
 mod roles;
+mod schedules;
+mod sessions;
