@@ -197,17 +197,41 @@ async fn jobs_cancel_and_the_live_event_stream() {
     )
     .await;
     let queued = submit_ok(&client, ws_id, json!({"source": {"qasm": GHZ}})).await;
-    let o = qollab(&cfg, &[&["jobs", "cancel", &queued.id.to_string()][..], &conn[..]].concat(), None).await;
+    let o = qollab(
+        &cfg,
+        &[&["jobs", "cancel", &queued.id.to_string()][..], &conn[..]].concat(),
+        None,
+    )
+    .await;
     assert_eq!(o.code, 0, "{}", o.stderr);
-    assert!(o.stdout.contains(&format!("job {} cancelled", queued.id)), "{}", o.stdout);
+    assert!(
+        o.stdout.contains(&format!("job {} cancelled", queued.id)),
+        "{}",
+        o.stdout
+    );
     // The slow one is running (one worker) or about to: cancel asks it to stop.
-    let o = qollab(&cfg, &[&["jobs", "cancel", &slow.id.to_string()][..], &conn[..]].concat(), None).await;
+    let o = qollab(
+        &cfg,
+        &[&["jobs", "cancel", &slow.id.to_string()][..], &conn[..]].concat(),
+        None,
+    )
+    .await;
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert_eq!(wait_job(&client, slow.id).await.status, "cancelled");
-    let o = qollab(&cfg, &[&["jobs", "cancel", &slow.id.to_string()][..], &conn[..]].concat(), None).await;
+    let o = qollab(
+        &cfg,
+        &[&["jobs", "cancel", &slow.id.to_string()][..], &conn[..]].concat(),
+        None,
+    )
+    .await;
     assert_eq!(o.code, 1, "cancelling a finished job fails: {}", o.stdout);
     assert!(o.stderr.contains("(already_finished)"), "{}", o.stderr);
-    let o = qollab(&cfg, &[&["jobs", "cancel", "not-a-uuid"][..], &conn[..]].concat(), None).await;
+    let o = qollab(
+        &cfg,
+        &[&["jobs", "cancel", "not-a-uuid"][..], &conn[..]].concat(),
+        None,
+    )
+    .await;
     assert_eq!(o.code, 2, "{}", o.stderr);
 
     // The stream printed both jobs' lifecycles, ending in cancelled.
@@ -226,10 +250,14 @@ async fn jobs_cancel_and_the_live_event_stream() {
         seen.push(line);
     }
     assert!(
-        seen.iter().any(|l| l.contains(&slow.id.to_string()) && l.contains("queued")),
+        seen.iter()
+            .any(|l| l.contains(&slow.id.to_string()) && l.contains("queued")),
         "{seen:#?}"
     );
-    events.kill().await.unwrap_or_else(|e| panic!("kill events: {e}"));
+    events
+        .kill()
+        .await
+        .unwrap_or_else(|e| panic!("kill events: {e}"));
 }
 
 /// Runs `qollab ARGS` with its standard output a pipe nobody reads (closed before the
@@ -249,7 +277,10 @@ async fn into_closed_pipe(cfg: &std::path::Path, args: &[&str]) -> (Option<i32>,
         .await
         .unwrap_or_else(|_| panic!("qollab {args:?} did not stop on a closed pipe"))
         .unwrap_or_else(|e| panic!("{e}"));
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[tokio::test]
@@ -277,7 +308,10 @@ async fn every_command_exits_quietly_when_its_output_pipe_is_closed() {
     ];
     for args in commands {
         let (code, stderr) = into_closed_pipe(&cfg, &args).await;
-        assert!(!stderr.contains("panicked"), "qollab {args:?} panicked: {stderr}");
+        assert!(
+            !stderr.contains("panicked"),
+            "qollab {args:?} panicked: {stderr}"
+        );
         assert_eq!(code, Some(0), "qollab {args:?}: {stderr}");
     }
 }

@@ -618,7 +618,11 @@ async fn a_workspace_with_its_own_ibm_credentials_uses_them_and_one_without_has_
     let (owner, ws) = workspace(&server.url).await;
     let (editor, editor_auth) = user(&server.client(), "ibm-editor").await;
     owner
-        .add_member(ws, &editor_auth.user.email, qollab_shared::api::Role::Editor)
+        .add_member(
+            ws,
+            &editor_auth.user.email,
+            qollab_shared::api::Role::Editor,
+        )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let other = owner
@@ -633,7 +637,13 @@ async fn a_workspace_with_its_own_ibm_credentials_uses_them_and_one_without_has_
     let creds = json!({"api_key": GOOD_KEY, "instance": CRN});
     let (s, b) = raw(&editor, Method::PUT, &settings, Some(creds.clone())).await;
     assert_eq!(s, 403, "owners only: {b}");
-    let (s, b) = raw(&owner, Method::PUT, &settings, Some(json!({"api_key": "", "instance": CRN}))).await;
+    let (s, b) = raw(
+        &owner,
+        Method::PUT,
+        &settings,
+        Some(json!({"api_key": "", "instance": CRN})),
+    )
+    .await;
     assert_eq!(s, 422, "{b}");
     let (s, b) = raw(&owner, Method::PUT, &settings, Some(creds)).await;
     assert_eq!(s, 200, "{b}");
@@ -641,8 +651,16 @@ async fn a_workspace_with_its_own_ibm_credentials_uses_them_and_one_without_has_
     assert_eq!(s, 200, "{got}");
     for body in [&b, &got] {
         assert_eq!(body["instance"], CRN, "{body}");
-        assert!(!body.to_string().contains(GOOD_KEY), "the key is never returned: {body}");
-        assert!(body["api_key_masked"].as_str().is_some_and(|m| m.contains("masked")), "{body}");
+        assert!(
+            !body.to_string().contains(GOOD_KEY),
+            "the key is never returned: {body}"
+        );
+        assert!(
+            body["api_key_masked"]
+                .as_str()
+                .is_some_and(|m| m.contains("masked")),
+            "{body}"
+        );
     }
 
     let job = submit_ok(
@@ -653,7 +671,13 @@ async fn a_workspace_with_its_own_ibm_credentials_uses_them_and_one_without_has_
     .await;
     let done = wait_job(&owner, job.id).await;
     assert_eq!(done.status, "completed", "{:?}", done.error);
-    let (_, result) = raw(&owner, Method::GET, &format!("/api/jobs/{}/result", job.id), None).await;
+    let (_, result) = raw(
+        &owner,
+        Method::GET,
+        &format!("/api/jobs/{}/result", job.id),
+        None,
+    )
+    .await;
     assert_eq!(result["counts"], expected_counts(), "{result}");
     {
         let st = fake.state();
@@ -672,7 +696,11 @@ async fn a_workspace_with_its_own_ibm_credentials_uses_them_and_one_without_has_
         json!({"source": {"qasm": GHZ}, "backend": "ibm:fake_backend"}),
     )
     .await;
-    assert_eq!((s, b["error"]["code"].as_str()), (503, Some("unavailable")), "{b}");
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (503, Some("unavailable")),
+        "{b}"
+    );
     let msg = b["error"]["message"].as_str().unwrap_or_default();
     assert!(msg.contains("no IBM Quantum credentials"), "{msg}");
 

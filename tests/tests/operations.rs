@@ -110,11 +110,11 @@ async fn openapi_covers_every_route() {
         ("/api/sessions/{session_id}", &["get"]),
         ("/api/sessions/{session_id}/close", &["post"]),
         ("/api/workspaces/{id}/schedules", &["get", "post"]),
+        ("/api/schedules/{schedule_id}", &["get", "patch", "delete"]),
         (
-            "/api/schedules/{schedule_id}",
-            &["get", "patch", "delete"],
+            "/api/workspaces/{id}/settings/ibm",
+            &["get", "put", "delete"],
         ),
-        ("/api/workspaces/{id}/settings/ibm", &["get", "put", "delete"]),
     ];
     for (path, methods) in expected {
         let item = paths

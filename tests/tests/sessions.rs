@@ -16,7 +16,11 @@ const X0: &str =
     "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[2];\ncreg c[2];\nx q[0];\nmeasure q -> c;\n";
 const EMULATOR: &str = "emulator:qollab_t5";
 
-pub async fn open_session(client: &Client, ws: Uuid, body: serde_json::Value) -> (u16, serde_json::Value) {
+pub async fn open_session(
+    client: &Client,
+    ws: Uuid,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
     raw(
         client,
         Method::POST,
@@ -201,7 +205,12 @@ async fn jobs_naming_a_closed_foreign_or_mismatched_session_are_refused_and_crea
     assert_eq!(s, 403, "viewers cannot open sessions: {b}");
     let (s, b) = open_session(&editor, ws, json!({"backend": "warp-drive"})).await;
     assert_eq!(s, 422, "{b}");
-    let (s, b) = open_session(&editor, ws, json!({"backend": "ideal", "idle_timeout_secs": 0})).await;
+    let (s, b) = open_session(
+        &editor,
+        ws,
+        json!({"backend": "ideal", "idle_timeout_secs": 0}),
+    )
+    .await;
     assert_eq!(s, 422, "{b}");
 
     let open = open_ok(&editor, ws, json!({"backend": "ideal"})).await;
@@ -238,7 +247,11 @@ async fn jobs_naming_a_closed_foreign_or_mismatched_session_are_refused_and_crea
         json!({"source": {"qasm": X0}, "session_id": closed.id}),
     )
     .await;
-    assert_eq!((s, b["error"]["code"].as_str()), (409, Some("session_closed")), "{b}");
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (409, Some("session_closed")),
+        "{b}"
+    );
     let (s, b) = submit(
         &editor,
         ws,
@@ -262,16 +275,33 @@ async fn jobs_naming_a_closed_foreign_or_mismatched_session_are_refused_and_crea
     .await;
     assert_eq!(s, 422, "the backend must be the session's: {b}");
     assert!(
-        b["error"]["message"].as_str().is_some_and(|m| m.contains("ideal")),
+        b["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("ideal")),
         "{b}"
     );
-    assert!(jobs_of(&owner, ws).await.is_empty(), "refusals created jobs");
+    assert!(
+        jobs_of(&owner, ws).await.is_empty(),
+        "refusals created jobs"
+    );
     assert!(jobs_of(&other_owner, other_ws).await.is_empty());
 
     // Other workspaces see nothing of these sessions; viewers may list.
-    let (s, _) = raw(&other_owner, Method::GET, &format!("/api/sessions/{}", open.id), None).await;
+    let (s, _) = raw(
+        &other_owner,
+        Method::GET,
+        &format!("/api/sessions/{}", open.id),
+        None,
+    )
+    .await;
     assert_eq!(s, 404);
-    let (s, list) = raw(&viewer, Method::GET, &format!("/api/workspaces/{ws}/sessions"), None).await;
+    let (s, list) = raw(
+        &viewer,
+        Method::GET,
+        &format!("/api/workspaces/{ws}/sessions"),
+        None,
+    )
+    .await;
     assert_eq!(s, 200, "{list}");
     assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
     let (_, list) = raw(
@@ -284,7 +314,12 @@ async fn jobs_naming_a_closed_foreign_or_mismatched_session_are_refused_and_crea
     assert_eq!(list[0]["id"], json!(open.id.to_string()), "{list}");
 
     // The open one works.
-    let j = submit_ok(&editor, ws, json!({"source": {"qasm": X0}, "session_id": open.id})).await;
+    let j = submit_ok(
+        &editor,
+        ws,
+        json!({"source": {"qasm": X0}, "session_id": open.id}),
+    )
+    .await;
     assert_eq!(wait_job(&editor, j.id).await.status, "completed");
 }
 
@@ -321,22 +356,35 @@ async fn closing_a_session_cancels_its_queued_jobs_and_lets_the_running_one_fini
             })
         })
         .await;
-    let (st, b) = raw(&editor, Method::POST, &format!("/api/sessions/{}/close", s.id), None).await;
+    let (st, b) = raw(
+        &editor,
+        Method::POST,
+        &format!("/api/sessions/{}/close", s.id),
+        None,
+    )
+    .await;
     assert_eq!(st, 200, "{b}");
     assert_eq!(b["close_reason"], "closed on request", "{b}");
     for id in &queued {
         let j = wait_job(&owner, *id).await;
         assert_eq!(j.status, "cancelled", "{j:?}");
         assert!(
-            j.error.as_deref().is_some_and(|e| e.contains("session was closed")),
+            j.error
+                .as_deref()
+                .is_some_and(|e| e.contains("session was closed")),
             "{j:?}"
         );
-        assert!(j.started_at.is_none(), "a queued job of a closed session never starts");
+        assert!(
+            j.started_at.is_none(),
+            "a queued job of a closed session never starts"
+        );
     }
     let j = wait_job(&owner, first.id).await;
     assert_eq!(j.status, "completed", "the running job finishes: {j:?}");
     stream
-        .until("session.closed", |ev| ev.iter().any(|e| e.kind == "session.closed"))
+        .until("session.closed", |ev| {
+            ev.iter().any(|e| e.kind == "session.closed")
+        })
         .await;
     let k = kinds(&stream.seen);
     let opened = k.iter().position(|k| k == "session.opened");
@@ -355,8 +403,18 @@ async fn an_idle_session_closes_after_its_timeout() {
     let (_, editor, viewer, ws) = team(&server.url).await;
     let s = open_ok(&editor, ws, json!({"backend": "ideal"})).await;
     assert_eq!(s.idle_timeout_secs, 1, "the configured default");
-    let long = open_ok(&editor, ws, json!({"backend": "ideal", "idle_timeout_secs": 3600})).await;
-    let j = submit_ok(&editor, ws, json!({"source": {"qasm": X0}, "session_id": s.id})).await;
+    let long = open_ok(
+        &editor,
+        ws,
+        json!({"backend": "ideal", "idle_timeout_secs": 3600}),
+    )
+    .await;
+    let j = submit_ok(
+        &editor,
+        ws,
+        json!({"source": {"qasm": X0}, "session_id": s.id}),
+    )
+    .await;
     assert_eq!(wait_job(&editor, j.id).await.status, "completed");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     let closed = loop {
@@ -371,7 +429,10 @@ async fn an_idle_session_closes_after_its_timeout() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(
-        closed.close_reason.as_deref().is_some_and(|r| r.contains("idle")),
+        closed
+            .close_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("idle")),
         "{closed:?}"
     );
     let (Some(at), Some(end)) = (closed.closed_at, wait_job(&editor, j.id).await.finished_at)
@@ -383,7 +444,12 @@ async fn an_idle_session_closes_after_its_timeout() {
         "closed {at}, only after being idle 1 s since the job ended at {end}"
     );
     assert_eq!(session(&viewer, long.id).await.status, "open");
-    let (st, b) = submit(&editor, ws, json!({"source": {"qasm": X0}, "session_id": s.id})).await;
+    let (st, b) = submit(
+        &editor,
+        ws,
+        json!({"source": {"qasm": X0}, "session_id": s.id}),
+    )
+    .await;
     assert_eq!(st, 409, "{b}");
 }
 

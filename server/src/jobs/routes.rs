@@ -213,9 +213,8 @@ pub async fn prepare(
 /// OpenQASM source → circuit, a parse error as 422 with its line and column.
 pub fn parse_qasm(src: &str) -> ApiResult<qollab_shared::circuit::Circuit> {
     qasm::parse_flat(src).map_err(|e| {
-        ApiError::new(ErrorCode::InvalidQasm, e.to_string()).with_details(
-            serde_json::json!({"line": e.line, "col": e.col, "message": e.message}),
-        )
+        ApiError::new(ErrorCode::InvalidQasm, e.to_string())
+            .with_details(serde_json::json!({"line": e.line, "col": e.col, "message": e.message}))
     })
 }
 

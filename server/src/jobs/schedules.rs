@@ -149,8 +149,14 @@ impl<const MIN: u8> FromRequest for ScheduleAccess<MIN> {
                 .schedule(id)
                 .await?
                 .ok_or_else(|| ApiError::not_found("schedule"))?;
-            authorize_within(&state, user, schedule.workspace_id, role_of(MIN), "schedule")
-                .await?;
+            authorize_within(
+                &state,
+                user,
+                schedule.workspace_id,
+                role_of(MIN),
+                "schedule",
+            )
+            .await?;
             Ok(ScheduleAccess { user, schedule })
         })
     }

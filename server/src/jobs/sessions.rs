@@ -116,7 +116,12 @@ pub async fn open(
             )]));
         }
         Some(n) => n,
-        None => state.config.jobs.session_idle.as_secs().clamp(1, MAX_IDLE_SECS as u64) as u32,
+        None => state
+            .config
+            .jobs
+            .session_idle
+            .as_secs()
+            .clamp(1, MAX_IDLE_SECS as u64) as u32,
     };
     let mut s = new_session_model();
     s.workspace_id = sea_orm::Set(ws.id);

@@ -16,7 +16,10 @@ const MAX_FIELD: usize = 1024;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/workspaces/{id}/settings/ibm", web::put().to(put))
         .route("/api/workspaces/{id}/settings/ibm", web::get().to(get))
-        .route("/api/workspaces/{id}/settings/ibm", web::delete().to(delete));
+        .route(
+            "/api/workspaces/{id}/settings/ibm",
+            web::delete().to(delete),
+        );
 }
 
 fn view(s: &workspace_ibm_settings::Model) -> IbmSettings {
@@ -65,10 +68,7 @@ pub async fn put(
 #[utoipa::path(get, path = "/api/workspaces/{id}/settings/ibm", tag = "jobs", params(("id" = Uuid, Path)),
     responses((status = 200, body = IbmSettings), (status = 403), (status = 404, description = "none set")),
     security(("bearer" = [])))]
-pub async fn get(
-    state: web::Data<AppState>,
-    access: AsOwner,
-) -> ApiResult<web::Json<IbmSettings>> {
+pub async fn get(state: web::Data<AppState>, access: AsOwner) -> ApiResult<web::Json<IbmSettings>> {
     let s = state
         .db
         .ibm_settings(access.workspace.id)

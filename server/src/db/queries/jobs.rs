@@ -17,8 +17,8 @@ use crate::db::queries::events::{NewEvent, store_in};
 use crate::db::queries::runtime_sessions::touch_open_session;
 use crate::db::tables::{jobs, organizations, runtime_sessions};
 use crate::error::{ApiError, ApiResult};
-use qollab_shared::error::ErrorCode;
 use crate::jobs::job_event_data;
+use qollab_shared::error::ErrorCode;
 
 /// A job after a transition, with the event(s) committed together with it.
 pub type Transition = (jobs::Model, Vec<Event>);
@@ -507,19 +507,17 @@ async fn session_busy_before(
     session: Uuid,
     job: &jobs::Model,
 ) -> Result<bool, sea_orm::DbErr> {
-    let ahead = Condition::any()
-        .add(jobs::Column::Status.eq(RUNNING))
-        .add(
-            Condition::all().add(jobs::Column::Status.eq(QUEUED)).add(
-                Condition::any()
-                    .add(jobs::Column::QueuedAt.lt(job.queued_at))
-                    .add(
-                        Condition::all()
-                            .add(jobs::Column::QueuedAt.eq(job.queued_at))
-                            .add(jobs::Column::Id.lt(job.id)),
-                    ),
-            ),
-        );
+    let ahead = Condition::any().add(jobs::Column::Status.eq(RUNNING)).add(
+        Condition::all().add(jobs::Column::Status.eq(QUEUED)).add(
+            Condition::any()
+                .add(jobs::Column::QueuedAt.lt(job.queued_at))
+                .add(
+                    Condition::all()
+                        .add(jobs::Column::QueuedAt.eq(job.queued_at))
+                        .add(jobs::Column::Id.lt(job.id)),
+                ),
+        ),
+    );
     let n = jobs::Entity::find()
         .filter(jobs::Column::SessionId.eq(session))
         .filter(jobs::Column::Id.ne(job.id))

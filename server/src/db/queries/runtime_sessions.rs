@@ -169,7 +169,10 @@ pub async fn touch_open_session(
     id: Uuid,
 ) -> Result<bool, sea_orm::DbErr> {
     let res = runtime_sessions::Entity::update_many()
-        .col_expr(runtime_sessions::Column::LastUsedAt, Expr::value(Utc::now()))
+        .col_expr(
+            runtime_sessions::Column::LastUsedAt,
+            Expr::value(Utc::now()),
+        )
         .filter(runtime_sessions::Column::Id.eq(id))
         .filter(runtime_sessions::Column::Status.eq(OPEN))
         .exec(txn)

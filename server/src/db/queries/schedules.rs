@@ -110,13 +110,18 @@ impl Db {
             .filter(schedules::Column::Id.eq(s.id))
             .filter(schedules::Column::Enabled.eq(true))
             .filter(schedules::Column::NextRunAt.eq(due));
+        let mut next = next;
         let (job, error) = match firing {
             Firing::Job(j) => (Some(j), None),
             Firing::Failed { error, disable } => {
                 if disable {
+                    next = None;
                     q = q
                         .col_expr(schedules::Column::Enabled, Expr::value(false))
-                        .col_expr(schedules::Column::DisabledReason, Expr::value(error.clone()));
+                        .col_expr(
+                            schedules::Column::DisabledReason,
+                            Expr::value(error.clone()),
+                        );
                 }
                 (None, Some(error))
             }
