@@ -43,8 +43,11 @@ pub struct Backends {
     ibm_base: ibm::IbmConfig,
     /// IBM services of workspaces that set their own credentials, keyed by workspace,
     /// with a fingerprint of the credentials they were built from.
-    ibm_workspaces: Mutex<HashMap<Uuid, ([u8; 32], Arc<ibm::IbmService>)>>,
+    ibm_workspaces: Mutex<WorkspaceIbm>,
 }
+
+/// Per workspace: the fingerprint of its credentials and the service built from them.
+type WorkspaceIbm = HashMap<Uuid, ([u8; 32], Arc<ibm::IbmService>)>;
 
 /// Workspace IBM services kept at most (then the cache starts over).
 const MAX_WORKSPACE_IBM: usize = 256;

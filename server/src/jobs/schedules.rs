@@ -329,7 +329,7 @@ async fn fire(state: &AppState, s: &schedules::Model) {
             match prepare(state, &ws, s.created_by, &submission(s)).await {
                 Ok(mut job) => {
                     job.schedule_id = sea_orm::Set(Some(s.id));
-                    Firing::Job(job)
+                    Firing::Job(Box::new(job))
                 }
                 Err(e) => Firing::Failed {
                     // A deleted document never comes back: stop firing.

@@ -22,7 +22,7 @@ use crate::jobs::schedules::schedule_view;
 /// What a firing records besides moving `next_run_at` on.
 pub enum Firing {
     /// A job was submitted.
-    Job(jobs::ActiveModel),
+    Job(Box<jobs::ActiveModel>),
     /// Submission failed: the reason, and whether the schedule is disabled for good.
     Failed { error: String, disable: bool },
 }
@@ -138,7 +138,7 @@ impl Db {
         let mut events = Vec::new();
         if let Some(j) = job {
             // On error nothing is kept (the transaction is dropped); the caller records it.
-            let (job, evs) = insert_job_in(&txn, j).await?;
+            let (job, evs) = insert_job_in(&txn, *j).await?;
             schedules::Entity::update_many()
                 .col_expr(schedules::Column::LastJobId, Expr::value(job.id))
                 .filter(schedules::Column::Id.eq(s.id))
