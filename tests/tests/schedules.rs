@@ -504,7 +504,7 @@ async fn two_processes_on_one_database_fire_each_occurrence_once() {
         json!({"cron": EVERY_SECOND, "source": {"qasm": X0}, "shots": 5}),
     )
     .await;
-    log(&p1.url, ws, &token, |ev| fired_events(ev, s.id).len() >= 5).await;
+    wait_fired(&owner, ws, s.id, 5).await;
     delete(&owner, s.id).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     // Deleted: the job list is final. Every job has its firing event, and no

@@ -108,7 +108,6 @@ async fn session_jobs_run_one_at_a_time_in_submission_order_across_two_processes
     let (owner, editor, _, ws) = team(&p1.url).await;
     let via2 = Client::new(&p2.url).with_token(editor.token().unwrap_or_default());
     let token = owner.token().unwrap_or_default().to_string();
-    let mut stream = Stream::open(&p1.url, ws, &token, None).await;
 
     let s = open_ok(&editor, ws, json!({"backend": EMULATOR})).await;
     assert_eq!((s.status.as_str(), s.backend.as_str()), ("open", EMULATOR));
@@ -154,7 +153,10 @@ async fn session_jobs_run_one_at_a_time_in_submission_order_across_two_processes
             b.id
         );
     }
-    // In the event log: each session job starts only after the previous completed.
+    // In the event log (replayed from the database: a live stream of one process
+    // does not push the other's events at once): each session job starts only after
+    // the previous one completed.
+    let mut stream = Stream::open(&p1.url, ws, &token, Some(0)).await;
     stream
         .until("every session job's end", |ev| {
             ids.iter().all(|id| {
