@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_identity;
 mod m20261123_000002_docs;
 mod m20261123_000003_jobs_events;
+mod m20261201_000004_sessions_schedules;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_identity::Migration),
             Box::new(m20261123_000002_docs::Migration),
             Box::new(m20261123_000003_jobs_events::Migration),
+            Box::new(m20261201_000004_sessions_schedules::Migration),
         ]
     }
 }

@@ -61,7 +61,7 @@ impl AppState {
             artifacts.clone(),
             config.jobs.clone(),
         );
-        Ok(Self {
+        let state = Self {
             jobs: Arc::new(Jobs {
                 executor,
                 backends,
@@ -75,7 +75,9 @@ impl AppState {
             metrics: crate::ops::metrics_handle(),
             config: Arc::new(config),
             db,
-        })
+        };
+        crate::jobs::sessions::start(&state);
+        Ok(state)
     }
 }
 
@@ -141,7 +143,10 @@ pub fn configure(state: &AppState, cfg: &mut web::ServiceConfig) {
         .configure(crate::docs::socket::configure)
         .configure(crate::events::socket::configure)
         .configure(crate::chat::configure)
-        .configure(crate::jobs::routes::configure);
+        .configure(crate::jobs::routes::configure)
+        .configure(crate::jobs::sessions::configure)
+        .configure(crate::jobs::schedules::configure)
+        .configure(crate::jobs::settings::configure);
 }
 
 /// Binds the HTTP server (port 0 picks a free port) and returns it with its address.

@@ -124,6 +124,17 @@ impl Config {
         j.pool_size = env_parse("QOLLAB_JOB_POOL_SIZE", j.pool_size)?;
         j.timeout = secs(env_parse("QOLLAB_JOB_TIMEOUT_SECS", j.timeout.as_secs())?);
         j.stale_after = secs(env_parse("QOLLAB_JOB_STALE_SECS", j.stale_after.as_secs())?);
+        j.session_idle = secs(env_parse(
+            "QOLLAB_SESSION_IDLE_SECS",
+            j.session_idle.as_secs(),
+        )?);
+        j.scheduler_poll = std::time::Duration::from_millis(env_parse(
+            "QOLLAB_SCHEDULER_POLL_MS",
+            j.scheduler_poll.as_millis() as u64,
+        )?);
+        if j.session_idle.is_zero() || j.scheduler_poll.is_zero() {
+            bail!("QOLLAB_SESSION_IDLE_SECS and QOLLAB_SCHEDULER_POLL_MS must be at least 1");
+        }
         let e = &mut j.emulator;
         e.calibration_drift = env_parse("QOLLAB_EMULATOR_DRIFT_RATE", e.calibration_drift)?;
         e.timeout = env_parse("QOLLAB_EMULATOR_TIMEOUT_RATE", e.timeout)?;
@@ -273,6 +284,14 @@ impl Config {
                 self.jobs.ibm.instance.as_deref().unwrap_or("(not set)")
             ),
             format!("QOLLAB_IBM_API_URL={}", self.jobs.ibm.api_url),
+            format!(
+                "QOLLAB_SESSION_IDLE_SECS={}",
+                self.jobs.session_idle.as_secs()
+            ),
+            format!(
+                "QOLLAB_SCHEDULER_POLL_MS={}",
+                self.jobs.scheduler_poll.as_millis()
+            ),
             format!("QOLLAB_IBM_IAM_URL={}", self.jobs.ibm.iam_url),
             format!(
                 "QOLLAB_REDIS_URL={}",

@@ -132,6 +132,11 @@ impl utoipa::Modify for BearerAuth {
         crate::jobs::routes::submit, crate::jobs::routes::list, crate::jobs::routes::get,
         crate::jobs::routes::cancel, crate::jobs::routes::result, crate::jobs::routes::artifact,
         crate::jobs::routes::backends,
+        crate::jobs::sessions::open, crate::jobs::sessions::list, crate::jobs::sessions::get,
+        crate::jobs::sessions::close,
+        crate::jobs::schedules::create, crate::jobs::schedules::list, crate::jobs::schedules::get,
+        crate::jobs::schedules::update, crate::jobs::schedules::delete,
+        crate::jobs::settings::put, crate::jobs::settings::get, crate::jobs::settings::delete,
     )
 )]
 pub struct ApiDoc;

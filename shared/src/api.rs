@@ -417,6 +417,12 @@ pub struct Job {
     pub seed: Option<i64>,
     pub optimization_level: i32,
     pub source_doc_id: Option<Uuid>,
+    /// The runtime session it runs in.
+    #[serde(default)]
+    pub session_id: Option<Uuid>,
+    /// The schedule that fired it.
+    #[serde(default)]
+    pub schedule_id: Option<Uuid>,
     pub num_qubits: i32,
     pub progress: f64,
     /// Jobs ahead of this one in the queue (0 = next), while queued.
@@ -468,4 +474,109 @@ pub struct ChatMessage {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PostChatRequest {
     pub text: String,
+}
+
+/// A runtime session: jobs naming it run on its backend one at a time, in submission
+/// order. It closes on request or after `idle_timeout_secs` with nothing to run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RuntimeSession {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub backend: String,
+    /// `open` or `closed`.
+    pub status: String,
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+    /// `closed by <user>`, `idle for N s`, …
+    pub close_reason: Option<String>,
+    pub idle_timeout_secs: i32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OpenSessionRequest {
+    /// `ideal`, `emulator:<device>` or `ibm:<backend>`; every job of the session runs here.
+    #[serde(default = "default_backend")]
+    pub backend: String,
+    /// Seconds without a queued or running job after which the session closes
+    /// (1 to 86400; default: the server's `QOLLAB_SESSION_IDLE_SECS`).
+    #[serde(default)]
+    pub idle_timeout_secs: Option<u32>,
+}
+
+/// A job submitted on a cron schedule, as the schedule's creator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Schedule {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub created_by: Uuid,
+    pub name: Option<String>,
+    pub cron: String,
+    pub timezone: String,
+    pub source: JobSource,
+    pub kind: JobKind,
+    pub backend: String,
+    pub shots: i64,
+    pub seed: Option<i64>,
+    pub optimization_level: i32,
+    pub enabled: bool,
+    /// Why the server disabled it (e.g. its document was deleted).
+    pub disabled_reason: Option<String>,
+    pub next_run_at: Option<DateTime<Utc>>,
+    pub last_run_at: Option<DateTime<Utc>>,
+    pub last_job_id: Option<Uuid>,
+    /// Why the last firing submitted no job.
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreateScheduleRequest {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Five fields (minute hour day-of-month month day-of-week) or six with seconds first.
+    pub cron: String,
+    /// IANA time zone the expression is read in; default `UTC`.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    pub source: JobSource,
+    #[serde(default)]
+    pub kind: JobKind,
+    #[serde(default = "default_backend")]
+    pub backend: String,
+    #[serde(default = "default_shots")]
+    pub shots: i64,
+    #[serde(default)]
+    pub seed: Option<u64>,
+    #[serde(default = "default_level")]
+    pub optimization_level: u8,
+}
+
+/// Pause or resume a schedule, or rename it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UpdateScheduleRequest {
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct IbmSettingsRequest {
+    /// An IBM Cloud API key.
+    pub api_key: String,
+    /// The Qiskit Runtime service instance's CRN.
+    pub instance: String,
+}
+
+/// A workspace's IBM Quantum credentials as the API shows them: never the key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct IbmSettings {
+    pub instance: String,
+    /// The first and last two characters of the key, e.g. `ab…yz (masked)`.
+    pub api_key_masked: String,
+    pub updated_by: Uuid,
+    pub updated_at: DateTime<Utc>,
 }

@@ -27,6 +27,8 @@ pub enum ErrorCode {
     NotFinished,
     /// The job has already finished (it cannot be cancelled).
     AlreadyFinished,
+    /// The runtime session is closed (jobs can no longer join it).
+    SessionClosed,
     Internal,
     Unavailable,
 }
@@ -43,7 +45,8 @@ impl ErrorCode {
             | Self::AlreadyMember
             | Self::LastOwner
             | Self::NotFinished
-            | Self::AlreadyFinished => 409,
+            | Self::AlreadyFinished
+            | Self::SessionClosed => 409,
             Self::PayloadTooLarge => 413,
             Self::RateLimited => 429,
             Self::Internal => 500,
@@ -69,6 +72,7 @@ impl ErrorCode {
             Self::InvalidQasm => "invalid_qasm",
             Self::NotFinished => "not_finished",
             Self::AlreadyFinished => "already_finished",
+            Self::SessionClosed => "session_closed",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
         }

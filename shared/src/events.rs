@@ -16,6 +16,11 @@ pub mod kinds {
     pub const JOB_COMPLETED: &str = "job.completed";
     pub const JOB_FAILED: &str = "job.failed";
     pub const JOB_CANCELLED: &str = "job.cancelled";
+    /// `data.session`: a runtime session was opened / closed (`data.session.close_reason`).
+    pub const SESSION_OPENED: &str = "session.opened";
+    pub const SESSION_CLOSED: &str = "session.closed";
+    /// `data.schedule`, and `data.job_id` or `data.error`: a schedule's occurrence fired.
+    pub const SCHEDULE_FIRED: &str = "schedule.fired";
     pub const DOC_CREATED: &str = "doc.created";
     pub const DOC_DELETED: &str = "doc.deleted";
     pub const DOC_RESTORED: &str = "doc.restored";

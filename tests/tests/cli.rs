@@ -3,10 +3,11 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use crate::common::{PASSWORD, TestServer, binary, unique_email};
-use crate::jobs::GHZ;
+use crate::common::{PASSWORD, TestServer, binary, unique_email, user};
+use crate::jobs::{GHZ, submit_ok, wait_job};
 
 struct Out {
     code: i32,
@@ -146,4 +147,171 @@ async fn circuit_info_reports_qubits_and_positions_of_errors() {
     let o = qollab(&cfg, &["circuit", "info", &bad.to_string_lossy()], None).await;
     assert_ne!(o.code, 0);
     assert!(o.stderr.contains("line 4:1"), "{}", o.stderr);
+}
+
+/// A user with a workspace on a server; returns the token and the workspace id.
+async fn account(server: &TestServer) -> (qollab_client::rest::Client, String, String) {
+    let (client, auth) = user(&server.client(), "cli").await;
+    let ws = client
+        .create_workspace("CLI", None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .id
+        .to_string();
+    (client, auth.access_token, ws)
+}
+
+#[tokio::test]
+async fn jobs_cancel_and_the_live_event_stream() {
+    let server = TestServer::start_with(|c| {
+        c.jobs.pool_size = 1;
+        c.jobs.emulator.time_scale = 200.0;
+        c.jobs.emulator.calibration_drift = 0.0;
+        c.jobs.emulator.timeout = 0.0;
+        c.jobs.emulator.readout_fault = 0.0;
+    })
+    .await;
+    let (client, token, ws) = account(&server).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let cfg = dir.path().join("config.json");
+    let conn = ["--server", server.url.as_str(), "--token", token.as_str()];
+
+    // `qollab events` as a child process, its lines read as they come.
+    let mut events = tokio::process::Command::new(binary())
+        .args(["events", "-w", &ws, "--since", "0"])
+        .args(conn)
+        .env("QOLLAB_CONFIG", &cfg)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn events: {e}"));
+    let stdout = events.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+    let mut lines = BufReader::new(stdout).lines();
+
+    let ws_id = uuid::Uuid::parse_str(&ws).unwrap_or_else(|e| panic!("{e}"));
+    let slow = submit_ok(
+        &client,
+        ws_id,
+        json!({"source": {"qasm": GHZ}, "backend": "emulator:qollab_t5", "shots": 100}),
+    )
+    .await;
+    let queued = submit_ok(&client, ws_id, json!({"source": {"qasm": GHZ}})).await;
+    let o = qollab(
+        &cfg,
+        &[&["jobs", "cancel", &queued.id.to_string()][..], &conn[..]].concat(),
+        None,
+    )
+    .await;
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(
+        o.stdout.contains(&format!("job {} cancelled", queued.id)),
+        "{}",
+        o.stdout
+    );
+    // The slow one is running (one worker) or about to: cancel asks it to stop.
+    let o = qollab(
+        &cfg,
+        &[&["jobs", "cancel", &slow.id.to_string()][..], &conn[..]].concat(),
+        None,
+    )
+    .await;
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(wait_job(&client, slow.id).await.status, "cancelled");
+    let o = qollab(
+        &cfg,
+        &[&["jobs", "cancel", &slow.id.to_string()][..], &conn[..]].concat(),
+        None,
+    )
+    .await;
+    assert_eq!(o.code, 1, "cancelling a finished job fails: {}", o.stdout);
+    assert!(o.stderr.contains("(already_finished)"), "{}", o.stderr);
+    let o = qollab(
+        &cfg,
+        &[&["jobs", "cancel", "not-a-uuid"][..], &conn[..]].concat(),
+        None,
+    )
+    .await;
+    assert_eq!(o.code, 2, "{}", o.stderr);
+
+    // The stream printed both jobs' lifecycles, ending in cancelled.
+    let mut seen = Vec::new();
+    let want = |seen: &[String], id: &uuid::Uuid| {
+        seen.iter()
+            .any(|l| l.contains(&id.to_string()) && l.contains("cancelled"))
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !(want(&seen, &slow.id) && want(&seen, &queued.id)) {
+        let line = tokio::time::timeout_at(deadline, lines.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("qollab events printed only {seen:#?}"))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("qollab events exited after {seen:#?}"));
+        seen.push(line);
+    }
+    assert!(
+        seen.iter()
+            .any(|l| l.contains(&slow.id.to_string()) && l.contains("queued")),
+        "{seen:#?}"
+    );
+    events
+        .kill()
+        .await
+        .unwrap_or_else(|e| panic!("kill events: {e}"));
+}
+
+/// Runs `qollab ARGS` with its standard output a pipe nobody reads (closed before the
+/// command starts, as when `| head` has exited).
+async fn into_closed_pipe(cfg: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
+    let (reader, writer) = std::io::pipe().unwrap_or_else(|e| panic!("pipe: {e}"));
+    drop(reader);
+    let child = tokio::process::Command::new(binary())
+        .args(args)
+        .env("QOLLAB_CONFIG", cfg)
+        .stdout(Stdio::from(writer))
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn: {e}"));
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("qollab {args:?} did not stop on a closed pipe"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn every_command_exits_quietly_when_its_output_pipe_is_closed() {
+    let server = TestServer::start().await;
+    let (client, token, ws) = account(&server).await;
+    let ws_id = uuid::Uuid::parse_str(&ws).unwrap_or_else(|e| panic!("{e}"));
+    let job = submit_ok(&client, ws_id, json!({"source": {"qasm": GHZ}})).await;
+    wait_job(&client, job.id).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let cfg = dir.path().join("config.json");
+    let file = dir.path().join("ghz.qasm");
+    std::fs::write(&file, GHZ).unwrap_or_else(|e| panic!("{e}"));
+    let file = file.to_string_lossy().to_string();
+    let id = job.id.to_string();
+    let conn = ["--server", server.url.as_str(), "--token", token.as_str()];
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["circuit", "info", &file],
+        vec!["circuit", "simulate", &file, "--json"],
+        vec!["circuit", "convert", &file, "--to", "qasm3"],
+        [&["jobs", "list", "-w", &ws][..], &conn[..]].concat(),
+        [&["jobs", "show", &id][..], &conn[..]].concat(),
+        [&["jobs", "show", &id, "--json"][..], &conn[..]].concat(),
+        [&["events", "-w", &ws, "--since", "0"][..], &conn[..]].concat(),
+    ];
+    for args in commands {
+        let (code, stderr) = into_closed_pipe(&cfg, &args).await;
+        assert!(
+            !stderr.contains("panicked"),
+            "qollab {args:?} panicked: {stderr}"
+        );
+        assert_eq!(code, Some(0), "qollab {args:?}: {stderr}");
+    }
 }

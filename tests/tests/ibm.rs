@@ -37,6 +37,8 @@ pub struct FakeState {
     pub submitted: Vec<Value>,
     pub cancelled: Vec<String>,
     pub tokens_issued: u32,
+    /// Every API key presented to IAM.
+    pub keys_seen: Vec<String>,
 }
 
 pub struct FakeIbm {
@@ -91,6 +93,9 @@ fn authorized(req: &HttpRequest) -> Result<(), Box<HttpResponse>> {
 const BACKENDS: [&str; 3] = ["fake_backend", "fake_failing", "fake_slow"];
 
 async fn token(state: State, form: web::Form<HashMap<String, String>>) -> HttpResponse {
+    if let Some(k) = form.get("apikey") {
+        lock(&state).keys_seen.push(k.clone());
+    }
     let ok = form.get("grant_type").map(String::as_str)
         == Some("urn:ibm:params:oauth:grant-type:apikey")
         && form.get("apikey").map(String::as_str) == Some(GOOD_KEY);
@@ -598,4 +603,118 @@ async fn bad_ibm_credentials_leave_ibm_unavailable_with_the_reason() {
     let job = submit_ok(&owner, ws, json!({"source": {"qasm": GHZ}})).await;
     assert_eq!(wait_job(&owner, job.id).await.status, "completed");
     assert!(fake.state().submitted.is_empty());
+}
+
+#[tokio::test]
+async fn a_workspace_with_its_own_ibm_credentials_uses_them_and_one_without_has_none() {
+    let fake = FakeIbm::start().await;
+    // The server knows where IBM is but has no credentials of its own.
+    let server = TestServer::start_with(|c| {
+        fake.apply(c, GOOD_KEY);
+        c.jobs.ibm.api_key = None;
+        c.jobs.ibm.instance = None;
+    })
+    .await;
+    let (owner, ws) = workspace(&server.url).await;
+    let (editor, editor_auth) = user(&server.client(), "ibm-editor").await;
+    owner
+        .add_member(
+            ws,
+            &editor_auth.user.email,
+            qollab_shared::api::Role::Editor,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let other = owner
+        .create_workspace("No IBM", None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .id;
+    let settings = format!("/api/workspaces/{ws}/settings/ibm");
+
+    let (s, b) = raw(&owner, Method::GET, &settings, None).await;
+    assert_eq!(s, 404, "none set yet: {b}");
+    let creds = json!({"api_key": GOOD_KEY, "instance": CRN});
+    let (s, b) = raw(&editor, Method::PUT, &settings, Some(creds.clone())).await;
+    assert_eq!(s, 403, "owners only: {b}");
+    let (s, b) = raw(
+        &owner,
+        Method::PUT,
+        &settings,
+        Some(json!({"api_key": "", "instance": CRN})),
+    )
+    .await;
+    assert_eq!(s, 422, "{b}");
+    let (s, b) = raw(&owner, Method::PUT, &settings, Some(creds)).await;
+    assert_eq!(s, 200, "{b}");
+    let (s, got) = raw(&owner, Method::GET, &settings, None).await;
+    assert_eq!(s, 200, "{got}");
+    for body in [&b, &got] {
+        assert_eq!(body["instance"], CRN, "{body}");
+        assert!(
+            !body.to_string().contains(GOOD_KEY),
+            "the key is never returned: {body}"
+        );
+        assert!(
+            body["api_key_masked"]
+                .as_str()
+                .is_some_and(|m| m.contains("masked")),
+            "{body}"
+        );
+    }
+
+    let job = submit_ok(
+        &editor,
+        ws,
+        json!({"source": {"qasm": GHZ}, "backend": "ibm:fake_backend", "shots": 11}),
+    )
+    .await;
+    let done = wait_job(&owner, job.id).await;
+    assert_eq!(done.status, "completed", "{:?}", done.error);
+    let (_, result) = raw(
+        &owner,
+        Method::GET,
+        &format!("/api/jobs/{}/result", job.id),
+        None,
+    )
+    .await;
+    assert_eq!(result["counts"], expected_counts(), "{result}");
+    {
+        let st = fake.state();
+        assert_eq!(st.submitted.len(), 1, "the job reached IBM");
+        assert!(
+            !st.keys_seen.is_empty() && st.keys_seen.iter().all(|k| k == GOOD_KEY),
+            "IBM saw the workspace's key: {:?}",
+            st.keys_seen
+        );
+    }
+
+    // Another workspace has no credentials, and neither has the server.
+    let (s, b) = submit(
+        &owner,
+        other,
+        json!({"source": {"qasm": GHZ}, "backend": "ibm:fake_backend"}),
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (503, Some("unavailable")),
+        "{b}"
+    );
+    let msg = b["error"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("no IBM Quantum credentials"), "{msg}");
+
+    // Removing them makes this workspace like the other.
+    let (s, b) = raw(&editor, Method::DELETE, &settings, None).await;
+    assert_eq!(s, 403, "{b}");
+    let (s, b) = raw(&owner, Method::DELETE, &settings, None).await;
+    assert_eq!(s, 204, "{b}");
+    let (s, b) = submit(
+        &owner,
+        ws,
+        json!({"source": {"qasm": GHZ}, "backend": "ibm:fake_backend"}),
+    )
+    .await;
+    assert_eq!(s, 503, "{b}");
+    assert_eq!(fake.state().submitted.len(), 1);
 }

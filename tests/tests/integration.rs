@@ -19,3 +19,5 @@ mod operations;
 mod redis;
 mod restart;
 mod roles;
+mod schedules;
+mod sessions;

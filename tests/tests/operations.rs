@@ -106,6 +106,15 @@ async fn openapi_covers_every_route() {
         ("/api/jobs/{job_id}/result", &["get"]),
         ("/api/jobs/{job_id}/artifacts/{name}", &["get"]),
         ("/api/backends", &["get"]),
+        ("/api/workspaces/{id}/sessions", &["get", "post"]),
+        ("/api/sessions/{session_id}", &["get"]),
+        ("/api/sessions/{session_id}/close", &["post"]),
+        ("/api/workspaces/{id}/schedules", &["get", "post"]),
+        ("/api/schedules/{schedule_id}", &["get", "patch", "delete"]),
+        (
+            "/api/workspaces/{id}/settings/ibm",
+            &["get", "put", "delete"],
+        ),
     ];
     for (path, methods) in expected {
         let item = paths

@@ -146,6 +146,34 @@ pub enum CliError {
     Events(#[from] crate::events::EventError),
     #[error("{0}")]
     Other(String),
+    /// Standard output was closed (e.g. `| head`): stop quietly, exit 0.
+    #[error("standard output closed")]
+    Closed,
+}
+
+/// Writes to standard output; a closed pipe (EPIPE) is [`CliError::Closed`], not the
+/// panic of `print!`.
+pub fn out(text: &str) -> CliResult<()> {
+    write_stdout(text).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            CliError::Closed
+        } else {
+            CliError::Other(format!("writing to standard output: {e}"))
+        }
+    })
+}
+
+/// `print!` that returns the error instead of panicking on it.
+pub fn write_stdout(text: &str) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()
+}
+
+/// Whether an error is a closed standard output (the reader went away).
+pub fn is_broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
+    e.downcast_ref::<std::io::Error>()
+        .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 impl CliError {
@@ -210,6 +238,7 @@ pub fn run(cmd: ClientCommand) -> ExitCode {
     };
     match rt.block_on(dispatch(cmd)) {
         Ok(code) => ExitCode::from(code),
+        Err(CliError::Closed) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{}", e.render());
             ExitCode::from(e.exit_code())
@@ -289,8 +318,7 @@ fn job_id(given: &str) -> CliResult<Uuid> {
 fn print_json<T: serde::Serialize>(v: &T) -> CliResult<()> {
     let text =
         serde_json::to_string_pretty(v).map_err(|e| CliError::Other(format!("json: {e}")))?;
-    println!("{text}");
-    Ok(())
+    out(&format!("{text}\n"))
 }
 
 /// The machine's name, for naming the API token.
@@ -357,11 +385,11 @@ async fn login(a: LoginArgs) -> CliResult<u8> {
         token: Some(created.secret),
     })
     .map_err(CliError::Other)?;
-    println!(
-        "logged in to {server} as {}; API token \"{name}\" stored in {}",
+    out(&format!(
+        "logged in to {server} as {}; API token \"{name}\" stored in {}\n",
         auth.user.email,
         path.display()
-    );
+    ))?;
     Ok(0)
 }
 
@@ -392,7 +420,7 @@ async fn submit(a: SubmitArgs) -> CliResult<u8> {
         if a.json {
             print_json(&job)?;
         } else {
-            println!("{}", job.id);
+            out(&format!("{}\n", job.id))?;
         }
         return Ok(0);
     }
@@ -455,7 +483,7 @@ async fn jobs_list(
     if json {
         print_json(&jobs)?;
     } else {
-        print!("{}", render::job_table(&jobs));
+        out(&render::job_table(&jobs))?;
     }
     Ok(0)
 }
@@ -468,10 +496,10 @@ async fn jobs_show(conn: &ConnArgs, id: &str, json: bool) -> CliResult<u8> {
         print_json(&job)?;
         return Ok(0);
     }
-    print!("{}", render::job_detail(&job));
+    out(&render::job_detail(&job))?;
     if job.status == "completed" {
         let result = client.job_result(id).await?;
-        print!("{}", render::result_text(&result, render::terminal_width()));
+        out(&render::result_text(&result, render::terminal_width()))?;
     }
     Ok(0)
 }
@@ -481,9 +509,9 @@ async fn jobs_cancel(conn: &ConnArgs, id: &str) -> CliResult<u8> {
     let client = authed(conn)?;
     let job = client.cancel_job(id).await?;
     if job.status == "cancelled" {
-        println!("job {id} cancelled");
+        out(&format!("job {id} cancelled\n"))?;
     } else {
-        println!("job {id} is {}; asked it to stop", job.status);
+        out(&format!("job {id} is {}; asked it to stop\n", job.status))?;
     }
     Ok(0)
 }
@@ -510,11 +538,9 @@ async fn events(a: EventsArgs) -> CliResult<u8> {
                 if a.json {
                     let line = serde_json::to_string(&e)
                         .map_err(|err| CliError::Other(format!("json: {err}")))?;
-                    if writeln!(std::io::stdout(), "{line}").is_err() {
-                        return Ok(0); // the reader went away (e.g. `| head`)
-                    }
-                } else if writeln!(std::io::stdout(), "{}", render::event_line(&e)).is_err() {
-                    return Ok(0);
+                    out(&format!("{line}\n"))?;
+                } else {
+                    out(&format!("{}\n", render::event_line(&e)))?;
                 }
             }
         }

@@ -6,7 +6,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use qollab_shared::api::Job;
 use qollab_shared::events::kinds;
 
-use super::{CliError, CliResult, print_json, render};
+use super::{CliError, CliResult, out, print_json, render};
 use crate::events::EventStream;
 use crate::rest::Client;
 
@@ -89,8 +89,8 @@ pub async fn report(client: &Client, job: &Job, json: bool) -> CliResult<u8> {
     if json {
         print_json(&serde_json::json!({"job": job, "result": result}))?;
     } else if let Some(r) = &result {
-        println!("job {} completed", job.id);
-        print!("{}", render::result_text(r, render::terminal_width()));
+        out(&format!("job {} completed\n", job.id))?;
+        out(&render::result_text(r, render::terminal_width()))?;
     } else {
         eprintln!(
             "job {} {}{}",

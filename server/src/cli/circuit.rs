@@ -68,6 +68,8 @@ pub enum CircuitCommand {
     },
 }
 
+use qollab_client::cli::write_stdout;
+
 /// Exit code when an optimized circuit failed its equivalence check.
 const EXIT_NOT_EQUIVALENT: u8 = 3;
 
@@ -77,9 +79,9 @@ pub fn run(cmd: CircuitCommand) -> anyhow::Result<ExitCode> {
             let c = commands::load(&file)?;
             let r = commands::info(&c).with_context(|| file.clone())?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                write_stdout(&format!("{}\n", serde_json::to_string_pretty(&r)?))?;
             } else {
-                print!("{}", commands::render_info(&r));
+                write_stdout(&commands::render_info(&r))?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -104,9 +106,9 @@ pub fn run(cmd: CircuitCommand) -> anyhow::Result<ExitCode> {
             let r = commands::simulate_with(&c, &opts, device.as_ref(), &AtomicBool::new(false))
                 .with_context(|| file.clone())?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                write_stdout(&format!("{}\n", serde_json::to_string_pretty(&r)?))?;
             } else {
-                print!("{}", commands::render_simulate(&r));
+                write_stdout(&commands::render_simulate(&r))?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -133,9 +135,9 @@ pub fn run(cmd: CircuitCommand) -> anyhow::Result<ExitCode> {
                 std::fs::write(path, text).with_context(|| format!("cannot write {path}"))?;
             }
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                write_stdout(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
             } else {
-                print!("{}", commands::render_optimize(&report));
+                write_stdout(&commands::render_optimize(&report))?;
             }
             if report.equivalence.status == EquivStatus::Failed {
                 eprintln!(
@@ -153,7 +155,7 @@ pub fn run(cmd: CircuitCommand) -> anyhow::Result<ExitCode> {
                 Some(path) => {
                     std::fs::write(&path, text).with_context(|| format!("cannot write {path}"))?
                 }
-                None => print!("{text}"),
+                None => write_stdout(&text)?,
             }
             Ok(ExitCode::SUCCESS)
         }

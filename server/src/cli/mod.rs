@@ -42,6 +42,8 @@ pub fn main() -> ExitCode {
         Command::Client(cmd) => qollab_client::cli::run(cmd),
         Command::Circuit(cmd) => match circuit::run(cmd) {
             Ok(code) => code,
+            // The reader of our output went away (`| head`): not an error.
+            Err(e) if qollab_client::cli::is_broken_pipe(e.as_ref()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("qollab: {e:#}");
                 ExitCode::FAILURE

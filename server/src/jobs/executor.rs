@@ -36,6 +36,10 @@ pub struct JobsConfig {
     pub progress_every: Duration,
     /// IBM Quantum (the `ibm:*` backends).
     pub ibm: super::ibm::IbmConfig,
+    /// A runtime session's idle timeout when it does not ask for one.
+    pub session_idle: Duration,
+    /// How often due schedules and idle sessions are looked for.
+    pub scheduler_poll: Duration,
 }
 
 impl Default for JobsConfig {
@@ -48,6 +52,8 @@ impl Default for JobsConfig {
             emulator: FailureRates::default(),
             progress_every: Duration::from_millis(250),
             ibm: Default::default(),
+            session_idle: Duration::from_secs(300),
+            scheduler_poll: Duration::from_millis(500),
         }
     }
 }
@@ -157,7 +163,15 @@ impl Executor {
     }
 
     async fn execute(self: &Arc<Self>, job: &jobs::Model, cancel: &Arc<AtomicBool>) -> Outcome {
-        let Some(backend) = self.backends.get(&job.backend) else {
+        let backend = match self
+            .backends
+            .resolve(&self.db, job.workspace_id, &job.backend)
+            .await
+        {
+            Ok(b) => b,
+            Err(e) => return Outcome::Failed(format!("looking up the backend: {}", e.message)),
+        };
+        let Some(backend) = backend else {
             return Outcome::Failed(format!(
                 "backend '{}' is not available on this server",
                 job.backend

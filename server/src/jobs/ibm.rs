@@ -97,7 +97,7 @@ impl IbmConfig {
         match (&self.api_key, &self.instance) {
             (Some(_), Some(_)) => None,
             (None, None) => Some(
-                "IBM Quantum is not configured on this server: set QOLLAB_IBM_API_KEY and QOLLAB_IBM_INSTANCE (the instance CRN) and restart".into(),
+                "no IBM Quantum credentials: this workspace has none (an owner can set them with PUT /api/workspaces/{id}/settings/ibm) and the server has none (QOLLAB_IBM_API_KEY and QOLLAB_IBM_INSTANCE)".into(),
             ),
             (None, Some(_)) => Some(
                 "IBM Quantum is not configured on this server: QOLLAB_IBM_INSTANCE is set but QOLLAB_IBM_API_KEY is not".into(),

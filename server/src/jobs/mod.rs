@@ -6,10 +6,14 @@ pub mod backends;
 pub mod executor;
 pub mod ibm;
 pub mod routes;
+pub mod schedules;
+pub mod sessions;
+pub mod settings;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use qollab_shared::api::{Job, JobKind};
@@ -17,7 +21,8 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::auth::AuthUser;
-use crate::db::tables::jobs;
+use crate::db::Db;
+use crate::db::tables::{jobs, workspace_ibm_settings};
 use crate::error::{ApiError, ApiResult};
 use crate::workspaces::{authorize_within, role_of};
 use backends::{Backend, Emulator, FailureRates, Ibm, Ideal, builtin_devices};
@@ -34,7 +39,18 @@ pub struct Backends {
     list: Vec<Arc<dyn Backend>>,
     /// IBM Quantum when configured; else `list` holds an unavailable `ibm:*` entry.
     ibm: Option<Arc<ibm::IbmService>>,
+    /// Where IBM is (URLs, timeouts); workspaces with their own credentials use these.
+    ibm_base: ibm::IbmConfig,
+    /// IBM services of workspaces that set their own credentials, keyed by workspace,
+    /// with a fingerprint of the credentials they were built from.
+    ibm_workspaces: Mutex<WorkspaceIbm>,
 }
+
+/// Per workspace: the fingerprint of its credentials and the service built from them.
+type WorkspaceIbm = HashMap<Uuid, ([u8; 32], Arc<ibm::IbmService>)>;
+
+/// Workspace IBM services kept at most (then the cache starts over).
+const MAX_WORKSPACE_IBM: usize = 256;
 
 impl Backends {
     /// The local backends and an unavailable `ibm:*` (IBM not configured).
@@ -42,20 +58,31 @@ impl Backends {
         Self::build(
             rates,
             Err(ibm::IbmConfig::default().missing().unwrap_or_default()),
+            ibm::IbmConfig::default(),
         )
     }
 
     /// The local backends and, when configured, IBM Quantum's; the IBM backend list
     /// is fetched now (bounded by the request timeout) and renewed in the background.
     pub async fn from_config(config: &executor::JobsConfig) -> Backends {
-        let backends = Self::build(&config.emulator, ibm::IbmService::new(&config.ibm));
+        let backends = Self::build(
+            &config.emulator,
+            ibm::IbmService::new(&config.ibm),
+            config.ibm.clone(),
+        );
         if let Some(s) = &backends.ibm {
             s.refresh().await;
         }
         backends
     }
 
-    fn build(rates: &FailureRates, ibm: Result<Arc<ibm::IbmService>, String>) -> Backends {
+    fn build(
+        rates: &FailureRates,
+        ibm: Result<Arc<ibm::IbmService>, String>,
+        mut ibm_base: ibm::IbmConfig,
+    ) -> Backends {
+        ibm_base.api_key = None;
+        ibm_base.instance = None;
         let mut list: Vec<Arc<dyn Backend>> = vec![Arc::new(Ideal)];
         for d in builtin_devices() {
             list.push(Arc::new(Emulator::new(d, rates.clone())));
@@ -67,7 +94,87 @@ impl Backends {
                 None
             }
         };
-        Backends { list, ibm }
+        Backends {
+            list,
+            ibm,
+            ibm_base,
+            ibm_workspaces: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The backend `name` for a job of workspace `ws`: `ibm:*` uses the workspace's own
+    /// IBM credentials when it has set them, else the server's.
+    pub async fn resolve(
+        &self,
+        db: &Db,
+        ws: Uuid,
+        name: &str,
+    ) -> ApiResult<Option<Arc<dyn Backend>>> {
+        let Some(remote) = name.strip_prefix("ibm:") else {
+            return Ok(self.get(name));
+        };
+        let Some(creds) = db.ibm_settings(ws).await? else {
+            return Ok(self.get(name));
+        };
+        let service = match self.workspace_ibm(ws, &creds).await {
+            Ok(s) => s,
+            Err(why) => return Ok(Some(Arc::new(Ibm::unavailable(remote, &why)))),
+        };
+        Ok(match service.lookup(remote) {
+            ibm::Lookup::Found(b) => Some(b),
+            ibm::Lookup::Unknown => None,
+            ibm::Lookup::Unavailable(why) => Some(Arc::new(Ibm::unavailable(
+                remote,
+                &format!("with this workspace's IBM credentials: {why}"),
+            ))),
+        })
+    }
+
+    async fn workspace_ibm(
+        &self,
+        ws: Uuid,
+        creds: &workspace_ibm_settings::Model,
+    ) -> Result<Arc<ibm::IbmService>, String> {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        h.update(creds.api_key.as_bytes());
+        h.update([0]);
+        h.update(creds.instance.as_bytes());
+        let fingerprint: [u8; 32] = h.finalize().into();
+        {
+            let cache = self
+                .ibm_workspaces
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if let Some((f, s)) = cache.get(&ws)
+                && *f == fingerprint
+            {
+                return Ok(s.clone());
+            }
+        }
+        let mut config = self.ibm_base.clone();
+        config.api_key = Some(creds.api_key.clone());
+        config.instance = Some(creds.instance.clone());
+        let service = ibm::IbmService::new(&config)?;
+        // Bounded by the request timeout; a failure is kept as the catalog's error.
+        service.refresh().await;
+        let mut cache = self
+            .ibm_workspaces
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= MAX_WORKSPACE_IBM {
+            cache.clear();
+        }
+        cache.insert(ws, (fingerprint, service.clone()));
+        Ok(service)
+    }
+
+    /// Forgets a workspace's IBM service (its credentials changed or were removed).
+    pub fn forget_workspace_ibm(&self, ws: Uuid) {
+        self.ibm_workspaces
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&ws);
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<dyn Backend>> {
@@ -115,6 +222,8 @@ pub fn job_view(j: &jobs::Model, queue_position: Option<u64>) -> Job {
         seed: j.seed,
         optimization_level: j.optimization_level,
         source_doc_id: j.source_doc_id,
+        session_id: j.session_id,
+        schedule_id: j.schedule_id,
         num_qubits: j.num_qubits,
         progress: j.progress,
         queue_position,

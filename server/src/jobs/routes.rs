@@ -13,6 +13,8 @@ use super::{JobAccess, job_view};
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::db::queries::jobs::{JobFilter, QUEUED, RUNNING};
+use crate::db::queries::runtime_sessions::OPEN;
+use crate::db::tables::{jobs, workspaces};
 use crate::docs::problem_view;
 use crate::error::{ApiError, ApiResult};
 use crate::workspaces::{AsEditor, AsViewer, EDITOR, VIEWER};
@@ -39,7 +41,7 @@ fn quota(message: String) -> ApiError {
 
 #[utoipa::path(post, path = "/api/workspaces/{id}/jobs", tag = "jobs", params(("id" = Uuid, Path)),
     request_body = SubmitJobRequest,
-    responses((status = 202, body = Job), (status = 403), (status = 404), (status = 422), (status = 429), (status = 503)),
+    responses((status = 202, body = Job), (status = 403), (status = 404), (status = 409, description = "the session is closed"), (status = 422), (status = 429), (status = 503)),
     security(("bearer" = [])))]
 pub async fn submit(
     state: web::Data<AppState>,
@@ -47,16 +49,42 @@ pub async fn submit(
     body: web::Json<SubmitJobRequest>,
 ) -> ApiResult<HttpResponse> {
     let req = body.into_inner();
-    let ws = &access.workspace;
-    let backend = state.jobs.backends.get(&req.backend).ok_or_else(|| {
-        ApiError::invalid_fields(vec![(
-            "backend",
-            format!(
-                "unknown backend '{}'; GET /api/backends lists them",
-                req.backend
-            ),
-        )])
-    })?;
+    let job = prepare(&state, &access.workspace, access.user.id, &req).await?;
+    let (job, events) = state.db.insert_job(job).await?;
+    state.events.deliver_stored(events);
+    state.jobs.executor.wake();
+    let position = state.db.queue_position(&job).await?;
+    Ok(HttpResponse::Accepted().json(job_view(&job, Some(position))))
+}
+
+/// Why a submission was refused, for a schedule's `last_error`.
+pub fn refusal(e: &ApiError) -> String {
+    format!("{} ({})", e.message, e.code)
+}
+
+/// Validates a submission as `author` and snapshots its circuit (a document's state
+/// now: later edits do not change the job). Writes nothing; `POST /jobs` and the
+/// scheduler both insert what this returns.
+pub async fn prepare(
+    state: &AppState,
+    ws: &workspaces::Model,
+    author: Uuid,
+    req: &SubmitJobRequest,
+) -> ApiResult<jobs::ActiveModel> {
+    let backend = state
+        .jobs
+        .backends
+        .resolve(&state.db, ws.id, &req.backend)
+        .await?
+        .ok_or_else(|| {
+            ApiError::invalid_fields(vec![(
+                "backend",
+                format!(
+                    "unknown backend '{}'; GET /api/backends lists them",
+                    req.backend
+                ),
+            )])
+        })?;
     if let Some(why) = backend.unavailable() {
         return Err(ApiError::new(
             ErrorCode::Unavailable,
@@ -69,23 +97,41 @@ pub async fn submit(
             "must be 0 to 3".into(),
         )]));
     }
-    if req.session_id.is_some() {
-        return Err(ApiError::invalid_fields(vec![(
-            "session_id",
-            "runtime sessions are not available on this server yet; submit without one".into(),
-        )]));
+    if let Some(id) = req.session_id {
+        let session = state
+            .db
+            .runtime_session(id)
+            .await?
+            .filter(|s| s.workspace_id == ws.id)
+            .ok_or_else(|| {
+                ApiError::invalid_fields(vec![(
+                    "session_id",
+                    "no such runtime session in this workspace".into(),
+                )])
+            })?;
+        if session.status != OPEN {
+            return Err(ApiError::new(
+                ErrorCode::SessionClosed,
+                format!(
+                    "session {id} is closed ({}); open a new one",
+                    session.close_reason.as_deref().unwrap_or("closed")
+                ),
+            ));
+        }
+        if session.backend != backend.name() {
+            return Err(ApiError::invalid_fields(vec![(
+                "backend",
+                format!(
+                    "session {id} runs on '{}'; a job in it must use that backend (got '{}')",
+                    session.backend,
+                    backend.name()
+                ),
+            )]));
+        }
     }
 
-    // The circuit, snapshotted now: later edits of the document do not change the job.
     let (circuit, source_doc_id) = match &req.source {
-        JobSource::Qasm { qasm: src } => {
-            let c = qasm::parse_flat(src).map_err(|e| {
-                ApiError::new(ErrorCode::InvalidQasm, e.to_string()).with_details(
-                    serde_json::json!({"line": e.line, "col": e.col, "message": e.message}),
-                )
-            })?;
-            (c, None)
-        }
+        JobSource::Qasm { qasm: src } => (parse_qasm(src)?, None),
         JobSource::Doc { doc_id } => {
             let d = state
                 .db
@@ -150,22 +196,26 @@ pub async fn submit(
     job.id = sea_orm::Set(Uuid::now_v7());
     job.workspace_id = sea_orm::Set(ws.id);
     job.org_id = sea_orm::Set(org.id);
-    job.author_id = sea_orm::Set(access.user.id);
+    job.author_id = sea_orm::Set(author);
     job.kind = sea_orm::Set(req.kind.as_str().into());
     job.backend = sea_orm::Set(backend.name().to_string());
     job.shots = sea_orm::Set(req.shots);
     job.seed = sea_orm::Set(req.seed.map(|s| s as i64));
     job.optimization_level = sea_orm::Set(req.optimization_level as i32);
-    job.session_id = sea_orm::Set(None);
+    job.session_id = sea_orm::Set(req.session_id);
     job.source_doc_id = sea_orm::Set(source_doc_id);
     job.qasm = sea_orm::Set(snapshot);
     job.num_qubits = sea_orm::Set(n as i32);
     job.timeout_secs = sea_orm::Set(state.config.jobs.timeout.as_secs() as i32);
-    let (job, events) = state.db.insert_job(job).await?;
-    state.events.deliver_stored(events);
-    state.jobs.executor.wake();
-    let position = state.db.queue_position(&job).await?;
-    Ok(HttpResponse::Accepted().json(job_view(&job, Some(position))))
+    Ok(job)
+}
+
+/// OpenQASM source → circuit, a parse error as 422 with its line and column.
+pub fn parse_qasm(src: &str) -> ApiResult<qollab_shared::circuit::Circuit> {
+    qasm::parse_flat(src).map_err(|e| {
+        ApiError::new(ErrorCode::InvalidQasm, e.to_string())
+            .with_details(serde_json::json!({"line": e.line, "col": e.col, "message": e.message}))
+    })
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

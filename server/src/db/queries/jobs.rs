@@ -5,8 +5,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseBackend, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseBackend, DatabaseTransaction, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -14,14 +14,16 @@ use qollab_shared::events::{Event, kinds};
 
 use crate::db::Db;
 use crate::db::queries::events::{NewEvent, store_in};
-use crate::db::tables::{jobs, organizations};
-use crate::error::ApiResult;
+use crate::db::queries::runtime_sessions::touch_open_session;
+use crate::db::tables::{jobs, organizations, runtime_sessions};
+use crate::error::{ApiError, ApiResult};
 use crate::jobs::job_event_data;
+use qollab_shared::error::ErrorCode;
 
 /// A job after a transition, with the event(s) committed together with it.
 pub type Transition = (jobs::Model, Vec<Event>);
 
-fn event(
+pub fn job_event(
     job: &jobs::Model,
     kind: &str,
     actor: Option<Uuid>,
@@ -51,6 +53,32 @@ pub struct JobFilter {
     pub before_id: Option<Uuid>,
 }
 
+/// [`Db::insert_job`] inside the caller's transaction (a schedule's firing commits its
+/// claim and its job together).
+pub async fn insert_job_in(
+    txn: &DatabaseTransaction,
+    job: jobs::ActiveModel,
+) -> ApiResult<Transition> {
+    let job = job.insert(txn).await?;
+    if let Some(session) = job.session_id
+        && !touch_open_session(txn, session).await?
+    {
+        return Err(ApiError::new(
+            ErrorCode::SessionClosed,
+            "the session was closed; open a new one",
+        ));
+    }
+    let events = store_in(
+        txn,
+        vec![
+            job_event(&job, kinds::JOB_CREATED, Some(job.author_id), None),
+            job_event(&job, kinds::JOB_QUEUED, Some(job.author_id), None),
+        ],
+    )
+    .await?;
+    Ok((job, events))
+}
+
 /// How a finished run is recorded.
 pub enum Outcome {
     Completed(serde_json::Value),
@@ -59,18 +87,11 @@ pub enum Outcome {
 }
 
 impl Db {
-    /// Inserts a job with its `job.created` and `job.queued` events.
+    /// Inserts a job with its `job.created` and `job.queued` events. A session job
+    /// marks its session used, and is refused (409) if the session closed meanwhile.
     pub async fn insert_job(&self, job: jobs::ActiveModel) -> ApiResult<Transition> {
         let txn = self.conn.begin().await?;
-        let job = job.insert(&txn).await?;
-        let events = store_in(
-            &txn,
-            vec![
-                event(&job, kinds::JOB_CREATED, Some(job.author_id), None),
-                event(&job, kinds::JOB_QUEUED, Some(job.author_id), None),
-            ],
-        )
-        .await?;
+        let (job, events) = insert_job_in(&txn, job).await?;
         txn.commit().await?;
         Ok((job, events))
     }
@@ -155,15 +176,17 @@ impl Db {
             if candidates.is_empty() {
                 return Ok(None);
             }
-            let running: Vec<(Uuid, Uuid)> = jobs::Entity::find()
+            let running: Vec<(Uuid, Uuid, Option<Uuid>)> = jobs::Entity::find()
                 .select_only()
                 .column(jobs::Column::WorkspaceId)
                 .column(jobs::Column::OrgId)
+                .column(jobs::Column::SessionId)
                 .filter(jobs::Column::Status.eq(RUNNING))
                 .into_tuple()
                 .all(&txn)
                 .await?;
             let mut org_ids: Vec<Uuid> = candidates.iter().map(|j| j.org_id).collect();
+            org_ids.sort();
             org_ids.dedup();
             let limits: Vec<(Uuid, i32)> = organizations::Entity::find()
                 .select_only()
@@ -173,18 +196,47 @@ impl Db {
                 .into_tuple()
                 .all(&txn)
                 .await?;
-            let org_running = |org: Uuid| running.iter().filter(|(_, o)| *o == org).count();
-            let ws_running = |ws: Uuid| running.iter().filter(|(w, _)| *w == ws).count();
+            let org_running = |org: Uuid| running.iter().filter(|(_, o, _)| *o == org).count();
+            let ws_running = |ws: Uuid| running.iter().filter(|(w, _, _)| *w == ws).count();
             let limit_of = |org: Uuid| {
                 limits
                     .iter()
                     .find(|(o, _)| *o == org)
                     .map_or(1, |(_, l)| Ord::max(*l, 1) as usize)
             };
-            let pick = candidates
+            // A session runs one job at a time, in order: only its oldest queued job
+            // may start, and only while none of its jobs runs.
+            let mut seen_sessions = Vec::new();
+            let mut eligible: Vec<&jobs::Model> = candidates
                 .iter()
+                .filter(|j| match j.session_id {
+                    None => true,
+                    Some(s) => {
+                        let first = !seen_sessions.contains(&s);
+                        seen_sessions.push(s);
+                        first && !running.iter().any(|(_, _, r)| *r == Some(s))
+                    }
+                })
                 .filter(|j| org_running(j.org_id) < limit_of(j.org_id))
-                .min_by_key(|j| ws_running(j.workspace_id));
+                .collect();
+            let pick = loop {
+                let Some((i, pick)) = eligible
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, j)| ws_running(j.workspace_id))
+                    .map(|(i, j)| (i, *j))
+                else {
+                    break None;
+                };
+                // Rows locked by another claimer are invisible above (SKIP LOCKED), and
+                // another process may have started one: ask the table itself.
+                match pick.session_id {
+                    Some(s) if session_busy_before(&txn, s, pick).await? => {
+                        eligible.remove(i);
+                    }
+                    _ => break Some(pick),
+                }
+            };
             let Some(pick) = pick else {
                 return Ok(None);
             };
@@ -208,7 +260,7 @@ impl Db {
                 };
                 let events = store_in(
                     &txn,
-                    vec![event(
+                    vec![job_event(
                         &claimed,
                         kinds::JOB_STARTED,
                         Some(claimed.author_id),
@@ -264,7 +316,15 @@ impl Db {
         let Some(job) = jobs::Entity::find_by_id(id).one(&txn).await? else {
             return Ok(None);
         };
-        let events = store_in(&txn, vec![event(&job, kind, Some(job.author_id), None)]).await?;
+        if let Some(session) = job.session_id {
+            // The idle timeout counts from the end of the session's last job.
+            runtime_sessions::Entity::update_many()
+                .col_expr(runtime_sessions::Column::LastUsedAt, Expr::value(now))
+                .filter(runtime_sessions::Column::Id.eq(session))
+                .exec(&txn)
+                .await?;
+        }
+        let events = store_in(&txn, vec![job_event(&job, kind, Some(job.author_id), None)]).await?;
         txn.commit().await?;
         Ok(Some((job, events)))
     }
@@ -287,7 +347,7 @@ impl Db {
         };
         let events = store_in(
             &txn,
-            vec![event(&job, kinds::JOB_CANCELLED, Some(actor), None)],
+            vec![job_event(&job, kinds::JOB_CANCELLED, Some(actor), None)],
         )
         .await?;
         txn.commit().await?;
@@ -416,7 +476,7 @@ impl Db {
             return Ok(None);
         };
         let extra = serde_json::json!({ "reason": reason });
-        let events = store_in(&txn, vec![event(&job, kind, None, Some(extra))]).await?;
+        let events = store_in(&txn, vec![job_event(&job, kind, None, Some(extra))]).await?;
         txn.commit().await?;
         Ok(Some((job, events)))
     }
@@ -432,9 +492,37 @@ impl Db {
             finished_at: Set(None),
             result: Set(None),
             error: Set(None),
+            session_id: Set(None),
+            schedule_id: Set(None),
             status: Set(QUEUED.into()),
             queued_at: Set(Utc::now()),
             ..Default::default()
         }
     }
+}
+
+/// Whether another job of `session` runs, or is queued ahead of `job`.
+async fn session_busy_before(
+    txn: &DatabaseTransaction,
+    session: Uuid,
+    job: &jobs::Model,
+) -> Result<bool, sea_orm::DbErr> {
+    let ahead = Condition::any().add(jobs::Column::Status.eq(RUNNING)).add(
+        Condition::all().add(jobs::Column::Status.eq(QUEUED)).add(
+            Condition::any()
+                .add(jobs::Column::QueuedAt.lt(job.queued_at))
+                .add(
+                    Condition::all()
+                        .add(jobs::Column::QueuedAt.eq(job.queued_at))
+                        .add(jobs::Column::Id.lt(job.id)),
+                ),
+        ),
+    );
+    let n = jobs::Entity::find()
+        .filter(jobs::Column::SessionId.eq(session))
+        .filter(jobs::Column::Id.ne(job.id))
+        .filter(ahead)
+        .count(txn)
+        .await?;
+    Ok(n > 0)
 }

@@ -17,7 +17,10 @@ pub struct Model {
     pub shots: i64,
     pub seed: Option<i64>,
     pub optimization_level: i32,
+    /// The runtime session it runs in (jobs of one session run one at a time, in order).
     pub session_id: Option<Uuid>,
+    /// The schedule that fired it.
+    pub schedule_id: Option<Uuid>,
     pub source_doc_id: Option<Uuid>,
     #[sea_orm(column_type = "Text")]
     pub qasm: String,
