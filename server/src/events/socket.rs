@@ -55,8 +55,14 @@ pub async fn connect(
             format!("expected a WebSocket upgrade: {e}"),
         )
     })?;
-    // Subscribe before reading the backlog so nothing falls between the two.
+    // Subscribe before reading the backlog so nothing falls between the two. A client
+    // without `since` gets everything committed after its upgrade was answered: the
+    // position is taken now, not when the connection's task first runs.
     let live = state.events.subscribe(ws_id);
+    let since = match query.since {
+        Some(s) => s,
+        None => state.db.latest_event(ws_id).await?,
+    };
     let bus = state.events.clone();
     let name = state
         .db
@@ -64,7 +70,6 @@ pub async fn connect(
         .await?
         .map(|u| u.name)
         .unwrap_or_default();
-    let since = query.since;
     actix_web::rt::spawn(async move {
         let presence = serde_json::json!({"user_id": user.id, "name": name, "doc_id": null});
         bus.emit(
@@ -101,47 +106,48 @@ fn reason(code: CloseCode, text: &str) -> Option<CloseReason> {
 async fn run(
     bus: &Arc<EventBus>,
     ws_id: Uuid,
-    since: Option<i64>,
+    since: i64,
     mut live: tokio::sync::broadcast::Receiver<Arc<Event>>,
     session: &mut Session,
     mut stream: actix_ws::AggregatedMessageStream,
 ) -> Option<CloseReason> {
     let db = bus.db();
-    let mut last_sent = match since {
-        None => db.latest_event(ws_id).await.unwrap_or(0),
-        Some(since) => {
-            let oldest = db.oldest_event(ws_id).await.ok().flatten();
-            let latest = db.latest_event(ws_id).await.unwrap_or(0);
-            let pruned =
-                oldest.is_some_and(|o| since + 1 < o) || (oldest.is_none() && since < latest);
-            if pruned || latest - since > MAX_REPLAY as i64 {
-                let resync = Event {
-                    id: latest,
-                    kind: kinds::RESYNC.into(),
-                    workspace_id: ws_id,
-                    at: chrono::Utc::now(),
-                    actor: None,
-                    data: serde_json::json!({"latest": latest, "reason": "too far behind to replay; reload and follow from `latest`"}),
-                };
-                if !send(session, &resync).await {
-                    return None;
-                }
-                latest
-            } else {
-                let backlog = db
-                    .events_after(ws_id, since, MAX_REPLAY)
-                    .await
-                    .unwrap_or_default();
-                let mut last = since.min(latest);
-                for e in &backlog {
-                    if !send(session, &to_wire(e)).await {
-                        return None;
-                    }
-                    last = e.seq;
-                }
-                last
-            }
+    let log_unreadable = || {
+        reason(
+            CloseCode::Again,
+            "could not read the event log; reconnect with ?since= the last event id",
+        )
+    };
+    let (Ok(oldest), Ok(latest)) = (db.oldest_event(ws_id).await, db.latest_event(ws_id).await)
+    else {
+        return log_unreadable();
+    };
+    let pruned = oldest.is_some_and(|o| since + 1 < o) || (oldest.is_none() && since < latest);
+    let mut last_sent = if pruned || latest - since > MAX_REPLAY as i64 {
+        let resync = Event {
+            id: latest,
+            kind: kinds::RESYNC.into(),
+            workspace_id: ws_id,
+            at: chrono::Utc::now(),
+            actor: None,
+            data: serde_json::json!({"latest": latest, "reason": "too far behind to replay; reload and follow from `latest`"}),
+        };
+        if !send(session, &resync).await {
+            return None;
         }
+        latest
+    } else {
+        let Ok(backlog) = db.events_after(ws_id, since, MAX_REPLAY).await else {
+            return log_unreadable();
+        };
+        let mut last = since.min(latest);
+        for e in &backlog {
+            if !send(session, &to_wire(e)).await {
+                return None;
+            }
+            last = e.seq;
+        }
+        last
     };
     let mut ping = tokio::time::interval(PING);
     ping.tick().await;
@@ -157,7 +163,9 @@ async fn run(
                         // Events committed by another path (or process) are not here yet
                         // or came in another order: everything up to `e` is committed
                         // (ids are assigned under the workspace's row lock), so read it.
-                        let missing = db.events_after(ws_id, last_sent, (e.id - last_sent) as u64).await.unwrap_or_default();
+                        let Ok(missing) = db.events_after(ws_id, last_sent, (e.id - last_sent) as u64).await else {
+                            return log_unreadable();
+                        };
                         for m in missing.iter().filter(|m| m.seq < e.id) {
                             if !send(session, &to_wire(m)).await {
                                 return None;
