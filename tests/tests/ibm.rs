@@ -717,4 +717,38 @@ async fn a_workspace_with_its_own_ibm_credentials_uses_them_and_one_without_has_
     .await;
     assert_eq!(s, 503, "{b}");
     assert_eq!(fake.state().submitted.len(), 1);
+
+    // A workspace key that IBM refuses: the error points at the workspace's settings,
+    // not at server variables its owner cannot see.
+    let other_settings = format!("/api/workspaces/{other}/settings/ibm");
+    let (s, b) = raw(
+        &owner,
+        Method::PUT,
+        &other_settings,
+        Some(json!({"api_key": "not-the-key", "instance": CRN})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = submit(
+        &owner,
+        other,
+        json!({"source": {"qasm": GHZ}, "backend": "ibm:fake_backend"}),
+    )
+    .await;
+    let why = if s == 202 {
+        let id: Uuid = serde_json::from_value(b["id"].clone()).unwrap_or_else(|e| panic!("{e}"));
+        let done = wait_job(&owner, id).await;
+        assert_eq!(done.status, "failed");
+        done.error.unwrap_or_default()
+    } else {
+        b["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        why.contains("workspace's IBM settings") && !why.contains("QOLLAB_IBM_API_KEY"),
+        "{s}: {why}"
+    );
+    assert_eq!(fake.state().submitted.len(), 1);
 }

@@ -49,6 +49,8 @@ pub const API_VERSION: &str = "2025-05-01";
 #[derive(Clone)]
 pub struct IbmConfig {
     pub api_key: Option<String>,
+    /// Where the key and instance come from, named in errors that ask to check them.
+    pub credentials_source: &'static str,
     /// The service instance's CRN (`Service-CRN`).
     pub instance: Option<String>,
     /// Qiskit Runtime base URL, up to and including `/v1`.
@@ -63,10 +65,18 @@ pub struct IbmConfig {
     pub request_timeout: Duration,
 }
 
+/// The server's own credentials, as errors name them.
+pub const SERVER_CREDENTIALS: &str =
+    "QOLLAB_IBM_API_KEY and QOLLAB_IBM_INSTANCE (the instance CRN)";
+/// A workspace's credentials, as errors name them.
+pub const WORKSPACE_CREDENTIALS: &str =
+    "the workspace's IBM settings (PUT /api/workspaces/{id}/settings/ibm)";
+
 impl Default for IbmConfig {
     fn default() -> Self {
         Self {
             api_key: None,
+            credentials_source: SERVER_CREDENTIALS,
             instance: None,
             api_url: DEFAULT_API_URL.into(),
             iam_url: DEFAULT_IAM_URL.into(),
@@ -257,9 +267,10 @@ impl IbmClient {
         if !status.is_success() {
             return Err(IbmError {
                 message: format!(
-                    "IBM Cloud IAM refused the API key (HTTP {}: {}); check QOLLAB_IBM_API_KEY",
+                    "IBM Cloud IAM refused the API key (HTTP {}: {}); check {}",
                     status.as_u16(),
-                    remote_message(&body)
+                    remote_message(&body),
+                    self.config.credentials_source
                 ),
                 status: Some(status.as_u16()),
             });
@@ -315,12 +326,10 @@ impl IbmClient {
             }
             if !status.is_success() {
                 let hint = match status.as_u16() {
-                    401 | 403 => {
-                        "; check QOLLAB_IBM_API_KEY and QOLLAB_IBM_INSTANCE (the instance CRN)"
-                    }
-                    404 => "; it does not exist for this instance",
-                    429 => "; IBM is rate limiting this server, try again shortly",
-                    _ => "",
+                    401 | 403 => format!("; check {}", self.config.credentials_source),
+                    404 => "; it does not exist for this instance".into(),
+                    429 => "; IBM is rate limiting this server, try again shortly".into(),
+                    _ => String::new(),
                 };
                 return Err(IbmError {
                     message: format!(
@@ -340,9 +349,10 @@ impl IbmClient {
                 ))
             });
         }
-        Err(err(
-            "IBM Quantum does not accept this server's token; check QOLLAB_IBM_API_KEY and QOLLAB_IBM_INSTANCE",
-        ))
+        Err(err(format!(
+            "IBM Quantum does not accept the token for these credentials; check {}",
+            self.config.credentials_source
+        )))
     }
 
     /// Names of the backends this instance may use.

@@ -155,6 +155,7 @@ impl Backends {
         let mut config = self.ibm_base.clone();
         config.api_key = Some(creds.api_key.clone());
         config.instance = Some(creds.instance.clone());
+        config.credentials_source = ibm::WORKSPACE_CREDENTIALS;
         let service = ibm::IbmService::new(&config)?;
         // Bounded by the request timeout; a failure is kept as the catalog's error.
         service.refresh().await;
