@@ -223,7 +223,9 @@ pub async fn run(cfg: JobsLoadConfig) -> anyhow::Result<JobsLoadReport> {
                                 errors.fetch_add(1, Ordering::Relaxed);
                                 break;
                             }
-                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            // The queue is full (the plan's unfinished-job limit): wait
+                            // for it to drain rather than hammer the server with retries.
+                            tokio::time::sleep(Duration::from_millis(250)).await;
                         }
                         Err(e) => {
                             errors.fetch_add(1, Ordering::Relaxed);
