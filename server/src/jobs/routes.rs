@@ -62,6 +62,33 @@ pub fn refusal(e: &ApiError) -> String {
     format!("{} ({})", e.message, e.code)
 }
 
+/// The backend `name` as the workspace sees it: 422 when there is no such backend, 503
+/// when it exists but cannot be used now (with the reason).
+pub async fn available_backend(
+    state: &AppState,
+    ws: Uuid,
+    name: &str,
+) -> ApiResult<std::sync::Arc<dyn super::backends::Backend>> {
+    let backend = state
+        .jobs
+        .backends
+        .resolve(&state.db, ws, name)
+        .await?
+        .ok_or_else(|| {
+            ApiError::invalid_fields(vec![(
+                "backend",
+                format!("unknown backend '{name}'; GET /api/backends lists them"),
+            )])
+        })?;
+    if let Some(why) = backend.unavailable() {
+        return Err(ApiError::new(
+            ErrorCode::Unavailable,
+            format!("backend '{name}' is unavailable: {why}"),
+        ));
+    }
+    Ok(backend)
+}
+
 /// Validates a submission as `author` and snapshots its circuit (a document's state
 /// now: later edits do not change the job). Writes nothing; `POST /jobs` and the
 /// scheduler both insert what this returns.
@@ -71,26 +98,7 @@ pub async fn prepare(
     author: Uuid,
     req: &SubmitJobRequest,
 ) -> ApiResult<jobs::ActiveModel> {
-    let backend = state
-        .jobs
-        .backends
-        .resolve(&state.db, ws.id, &req.backend)
-        .await?
-        .ok_or_else(|| {
-            ApiError::invalid_fields(vec![(
-                "backend",
-                format!(
-                    "unknown backend '{}'; GET /api/backends lists them",
-                    req.backend
-                ),
-            )])
-        })?;
-    if let Some(why) = backend.unavailable() {
-        return Err(ApiError::new(
-            ErrorCode::Unavailable,
-            format!("backend '{}' is unavailable: {why}", req.backend),
-        ));
-    }
+    let backend = available_backend(state, ws.id, &req.backend).await?;
     if req.optimization_level > 3 {
         return Err(ApiError::invalid_fields(vec![(
             "optimization_level",

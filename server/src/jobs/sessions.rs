@@ -88,26 +88,7 @@ pub async fn open(
 ) -> ApiResult<HttpResponse> {
     let req = body.into_inner();
     let ws = &access.workspace;
-    let backend = state
-        .jobs
-        .backends
-        .resolve(&state.db, ws.id, &req.backend)
-        .await?
-        .ok_or_else(|| {
-            ApiError::invalid_fields(vec![(
-                "backend",
-                format!(
-                    "unknown backend '{}'; GET /api/backends lists them",
-                    req.backend
-                ),
-            )])
-        })?;
-    if let Some(why) = backend.unavailable() {
-        return Err(ApiError::new(
-            ErrorCode::Unavailable,
-            format!("backend '{}' is unavailable: {why}", req.backend),
-        ));
-    }
+    let backend = super::routes::available_backend(&state, ws.id, &req.backend).await?;
     let idle = match req.idle_timeout_secs {
         Some(n) if !(1..=MAX_IDLE_SECS).contains(&n) => {
             return Err(ApiError::invalid_fields(vec![(
