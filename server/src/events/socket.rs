@@ -118,8 +118,12 @@ async fn run(
             "could not read the event log; reconnect with ?since= the last event id",
         )
     };
-    let (Ok(oldest), Ok(latest)) = (db.oldest_event(ws_id).await, db.latest_event(ws_id).await)
-    else {
+    // Latest first: events committed between the two reads can then only make `oldest`
+    // appear, never make a fresh log look pruned (no oldest, yet a latest beyond `since`).
+    let Ok(latest) = db.latest_event(ws_id).await else {
+        return log_unreadable();
+    };
+    let Ok(oldest) = db.oldest_event(ws_id).await else {
         return log_unreadable();
     };
     let pruned = oldest.is_some_and(|o| since + 1 < o) || (oldest.is_none() && since < latest);
