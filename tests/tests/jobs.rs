@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::common::{ServerProcess, Storage, TestServer, raw, user};
 
 pub const GHZ: &str = "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[3];\ncreg c[3];\nh q[0];\ncx q[0],q[1];\ncx q[1],q[2];\nmeasure q -> c;\n";
-const X0: &str =
+pub const X0: &str =
     "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[2];\ncreg c[2];\nx q[0];\nmeasure q -> c;\n";
 
 type Socket =
@@ -124,6 +124,19 @@ pub async fn submit_ok(client: &Client, ws: Uuid, body: serde_json::Value) -> Jo
     let (s, b) = submit(client, ws, body).await;
     assert_eq!(s, 202, "submit: {b}");
     serde_json::from_value(b).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The workspace's jobs (up to 200), newest first.
+pub async fn jobs_of(client: &Client, ws: Uuid) -> Vec<Job> {
+    let filter = qollab_client::rest::JobFilter {
+        limit: Some(200),
+        ..Default::default()
+    };
+    client
+        .jobs(ws, &filter, None)
+        .await
+        .unwrap_or_else(|e| panic!("list jobs: {e}"))
+        .jobs
 }
 
 pub async fn wait_job(client: &Client, id: Uuid) -> Job {

@@ -7,17 +7,15 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use qollab_client::rest::Client;
-use qollab_shared::api::{Job, JobPage, Role, Schedule};
+use qollab_shared::api::{Job, Role, Schedule};
 use qollab_shared::events::Event;
 use reqwest::Method;
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::common::{ServerProcess, Storage, TestServer, raw, user};
-use crate::jobs::{GHZ, Stream, wait_job};
+use crate::jobs::{GHZ, Stream, X0, jobs_of, wait_job};
 
-const X0: &str =
-    "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[2];\ncreg c[2];\nx q[0];\nmeasure q -> c;\n";
 const EVERY_SECOND: &str = "* * * * * *";
 const SECRET: (&str, &str) = (
     "QOLLAB_JWT_SECRET",
@@ -44,19 +42,6 @@ async fn get(client: &Client, id: Uuid) -> Schedule {
     let (s, b) = raw(client, Method::GET, &format!("/api/schedules/{id}"), None).await;
     assert_eq!(s, 200, "{b}");
     serde_json::from_value(b).unwrap_or_else(|e| panic!("{e}"))
-}
-
-async fn jobs_of(client: &Client, ws: Uuid) -> Vec<Job> {
-    let (s, b) = raw(
-        client,
-        Method::GET,
-        &format!("/api/workspaces/{ws}/jobs?limit=200"),
-        None,
-    )
-    .await;
-    assert_eq!(s, 200, "{b}");
-    let page: JobPage = serde_json::from_value(b).unwrap_or_else(|e| panic!("{e}"));
-    page.jobs
 }
 
 /// Waits until at least `n` jobs of the schedule exist; returns them, oldest first.

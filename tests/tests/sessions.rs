@@ -4,16 +4,14 @@
 use std::time::Duration;
 
 use qollab_client::rest::Client;
-use qollab_shared::api::{Job, JobPage, Role, RuntimeSession};
+use qollab_shared::api::{Role, RuntimeSession};
 use reqwest::Method;
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::common::{ServerProcess, Storage, TestServer, raw, user};
-use crate::jobs::{Stream, kinds, submit, submit_ok, wait_job};
+use crate::jobs::{Stream, X0, jobs_of, kinds, submit, submit_ok, wait_job};
 
-const X0: &str =
-    "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[2];\ncreg c[2];\nx q[0];\nmeasure q -> c;\n";
 const EMULATOR: &str = "emulator:qollab_t5";
 
 pub async fn open_session(
@@ -40,19 +38,6 @@ async fn session(client: &Client, id: Uuid) -> RuntimeSession {
     let (s, b) = raw(client, Method::GET, &format!("/api/sessions/{id}"), None).await;
     assert_eq!(s, 200, "{b}");
     serde_json::from_value(b).unwrap_or_else(|e| panic!("{e}"))
-}
-
-async fn jobs_of(client: &Client, ws: Uuid) -> Vec<Job> {
-    let (s, b) = raw(
-        client,
-        Method::GET,
-        &format!("/api/workspaces/{ws}/jobs?limit=200"),
-        None,
-    )
-    .await;
-    assert_eq!(s, 200, "{b}");
-    let page: JobPage = serde_json::from_value(b).unwrap_or_else(|e| panic!("{e}"));
-    page.jobs
 }
 
 fn slow_emulator(c: &mut qollab_server::config::Config) {
