@@ -459,6 +459,39 @@ pub struct BackendInfo {
     pub coupling_map: Vec<[usize; 2]>,
     /// Jobs of every workspace waiting for it on this server.
     pub queue_length: u64,
+    /// The device's calibration, for backends that have one (the emulators).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<BackendCalibration>,
+}
+
+/// A device's calibration: per qubit (index = physical qubit) and per gate. The
+/// emulators' values are synthetic but typical; gates missing from `gates` get the
+/// engine's defaults (virtual `rz` is free).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BackendCalibration {
+    pub qubits: Vec<QubitCalibration>,
+    pub gates: Vec<GateCalibration>,
+    /// Readout duration of qubits that do not give their own.
+    pub readout_duration_ns: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct QubitCalibration {
+    pub t1_us: f64,
+    pub t2_us: f64,
+    /// Probability that a readout reports the wrong bit.
+    pub readout_error: f64,
+    #[serde(default)]
+    pub readout_duration_ns: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct GateCalibration {
+    pub gate: String,
+    pub qubits: Vec<usize>,
+    /// Average gate error.
+    pub error: f64,
+    pub duration_ns: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

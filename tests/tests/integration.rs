@@ -16,6 +16,7 @@ mod isolation;
 mod jobs;
 mod load;
 mod operations;
+mod python;
 mod redis;
 mod restart;
 mod roles;

@@ -15,7 +15,9 @@ use qollab_quantum::noise::{DEFAULT_TRAJECTORIES, simulate_noisy};
 use qollab_quantum::opt::{OptimizeOptions, optimize};
 use qollab_quantum::qasm::{self, Dialect};
 use qollab_quantum::sim::{SimOptions, simulate};
-use qollab_shared::api::{BackendInfo, JobKind};
+use qollab_shared::api::{
+    BackendCalibration, BackendInfo, GateCalibration, JobKind, QubitCalibration,
+};
 use qollab_shared::circuit::Circuit;
 use rand::{Rng, SeedableRng};
 
@@ -135,6 +137,7 @@ impl Backend for Ideal {
             basis_gates: vec![],
             coupling_map: vec![],
             queue_length: 0,
+            calibration: None,
         }
     }
 
@@ -206,6 +209,33 @@ impl Default for FailureRates {
     }
 }
 
+/// A device's calibration as the API shows it.
+pub fn calibration(d: &Device) -> BackendCalibration {
+    BackendCalibration {
+        qubits: d
+            .qubits
+            .iter()
+            .map(|q| QubitCalibration {
+                t1_us: q.t1_us,
+                t2_us: q.t2_us,
+                readout_error: q.readout_error,
+                readout_duration_ns: q.readout_duration_ns,
+            })
+            .collect(),
+        gates: d
+            .gates
+            .iter()
+            .map(|g| GateCalibration {
+                gate: g.gate.clone(),
+                qubits: g.qubits.clone(),
+                error: g.error,
+                duration_ns: g.duration_ns,
+            })
+            .collect(),
+        readout_duration_ns: d.readout_duration_ns,
+    }
+}
+
 pub struct Emulator {
     name: String,
     device: Device,
@@ -263,6 +293,7 @@ impl Backend for Emulator {
             basis_gates: self.device.basis_gates.clone(),
             coupling_map: self.device.coupling_map.clone(),
             queue_length: 0,
+            calibration: Some(calibration(&self.device)),
         }
     }
 
@@ -378,6 +409,7 @@ impl Backend for Ibm {
             basis_gates: vec![],
             coupling_map: vec![],
             queue_length: 0,
+            calibration: None,
         }
     }
 

@@ -818,6 +818,7 @@ impl Backend for IbmBackend {
             basis_gates: b.basis_gates,
             coupling_map: b.coupling_map,
             queue_length: 0,
+            calibration: None,
         }
     }
 
