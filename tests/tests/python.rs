@@ -156,7 +156,10 @@ async fn the_qiskit_provider_passes_its_pytest_suite() {
     let summary = stdout
         .lines()
         .rev()
-        .find(|l| l.starts_with('=') && (l.contains(" passed") || l.contains(" failed") || l.contains(" error")))
+        .find(|l| {
+            l.starts_with('=')
+                && (l.contains(" passed") || l.contains(" failed") || l.contains(" error"))
+        })
         .unwrap_or("pytest printed no summary line");
     let _ = writeln!(std::io::stderr(), "python (pytest): {summary}");
     assert!(out.status.success(), "pytest failed: {summary}");

@@ -22,7 +22,7 @@ def test_an_emulated_device_is_a_target_with_its_coupling_map_and_basis(provider
     info = backend.info
     target = backend.target
     assert backend.num_qubits == target.num_qubits == 27
-    assert set(target.operation_names) == {"rz", "sx", "x", "cx", "measure", "reset"}
+    assert set(target.operation_names) == {"rz", "sx", "x", "cx", "measure", "reset", "if_else"}
     assert set(info.basis_gates) == {"rz", "sx", "x", "cx"}
     # The server's couplings are undirected: both directions are in the Target.
     edges = set(target["cx"])

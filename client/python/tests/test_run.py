@@ -11,7 +11,7 @@ from qiskit.circuit import Gate
 from qiskit.providers import JobStatus
 from qiskit.providers.basic_provider import BasicSimulator
 
-from qollab import QollabError, QollabJobError, QollabProvider, Workspace
+from qollab import QollabError, QollabJobError, QollabProvider, Workspace, to_qasm
 
 
 def bell() -> QuantumCircuit:
@@ -174,3 +174,19 @@ def test_run_without_a_workspace_says_how_to_give_one(url: str, token: str) -> N
     provider = QollabProvider(url, token)
     with pytest.raises(ValueError, match="workspace="):
         provider.get_backend("ideal").run(x_on_qubit_0())
+
+
+def test_classical_feed_forward_goes_as_openqasm_3(provider: QollabProvider, workspace: Workspace) -> None:
+    qc = QuantumCircuit(2, 2, name="feed-forward")
+    qc.x(0)
+    qc.measure(0, 0)
+    with qc.if_test((qc.clbits[0], 1)):
+        qc.x(1)
+    qc.measure(1, 1)
+    assert to_qasm(qc).dialect == "qasm3"  # OpenQASM 2 cannot condition on one bit
+    ideal = provider.get_backend("ideal")
+    assert ideal.run(qc, shots=50, workspace=workspace.id).result().get_counts() == {"11": 50}
+    device = provider.get_backend("emulator:qollab_t5")
+    compiled = transpile(qc, backend=device, seed_transpiler=2)
+    counts = device.run(compiled, shots=300, seed=2, workspace=workspace.id).result().get_counts()
+    assert max(counts, key=lambda k: counts[k]) == "11", counts

@@ -114,6 +114,7 @@ fn optimize_step(
     }
     out.optimized_qasm = Some(
         qasm::write(&optimized, Dialect::Qasm2)
+            .or_else(|_| qasm::write(&optimized, Dialect::Qasm3))
             .map_err(|e| RunError::Failed(format!("writing the optimized circuit: {e}")))?,
     );
     out.result["optimization"] = serde_json::to_value(&report).unwrap_or_default();

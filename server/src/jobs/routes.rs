@@ -160,12 +160,15 @@ pub async fn prepare(
             (c, Some(d.id))
         }
     };
-    let snapshot = qasm::write(&circuit, Dialect::Qasm2).map_err(|e| {
-        ApiError::new(
-            ErrorCode::InvalidInput,
-            format!("cannot run this circuit: {e}"),
-        )
-    })?;
+    // OpenQASM 2 when it can say it, else 3 (a condition on one bit of a register).
+    let snapshot = qasm::write(&circuit, Dialect::Qasm2)
+        .or_else(|_| qasm::write(&circuit, Dialect::Qasm3))
+        .map_err(|e| {
+            ApiError::new(
+                ErrorCode::InvalidInput,
+                format!("cannot run this circuit: {e}"),
+            )
+        })?;
     let n = circuit.num_qubits();
 
     let org = state

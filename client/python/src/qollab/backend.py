@@ -6,7 +6,7 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING, Any, Sequence
 
-from qiskit.circuit import Measure, Parameter, QuantumCircuit, Reset
+from qiskit.circuit import IfElseOp, Measure, Parameter, QuantumCircuit, Reset
 from qiskit.circuit.library import get_standard_gate_name_mapping
 from qiskit.providers import BackendV2, Options, QubitProperties
 from qiskit.transpiler import InstructionProperties, Target
@@ -77,7 +77,7 @@ def _measure_props(cal: dict[str, Any] | None, q: int) -> InstructionProperties 
 
 def build_target(info: BackendInfo) -> Target:
     """The Qiskit ``Target`` of a server backend: its basis gates on its coupling map
-    (undirected: both directions), measure and reset on every qubit, and calibration
+    (undirected: both directions), measure and reset on every qubit, ``if_else``, and calibration
     (gate errors and durations, readout errors, T1/T2) when the server sends it."""
     cal = info.calibration
     qubit_props: list[QubitProperties] | None = None
@@ -105,6 +105,7 @@ def build_target(info: BackendInfo) -> Target:
                 target.add_instruction(gate, name=name)
         target.add_instruction(Measure())
         target.add_instruction(Reset())
+        target.add_instruction(IfElseOp, name="if_else")
         return target
 
     edges: list[tuple[int, int]] = []
@@ -132,6 +133,8 @@ def build_target(info: BackendInfo) -> Target:
         warnings.warn(f"{info.name}: basis gates not mapped to Qiskit gates: {', '.join(unknown)}", stacklevel=3)
     target.add_instruction(Measure(), {(q,): _measure_props(cal, q) for q in range(n)})
     target.add_instruction(Reset(), {(q,): None for q in range(n)})
+    # Classical feed-forward (`if`): the server runs conditioned gates on every backend.
+    target.add_instruction(IfElseOp, name="if_else")
     return target
 
 

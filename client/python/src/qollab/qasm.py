@@ -3,10 +3,13 @@
 Circuits go to the server as OpenQASM 2 (``qiskit.qasm2.dumps``): the server reads
 every ``qelib1.inc`` gate, the common gates beyond it and the ``gate`` definitions
 Qiskit emits for the rest. OpenQASM 3 (``qiskit.qasm3.dumps``) is used only when
-OpenQASM 2 cannot express the circuit (classical control flow). Qubits that no
-operation touches (the unused device qubits of a transpiled circuit) are dropped
-first: the server lays circuits out on its devices itself, and a transpiled
-27-qubit circuit should count as the qubits it uses against the plan's quota.
+OpenQASM 2 cannot express the circuit (a condition on one bit of a register).
+
+Qubits that no operation touches (the unused device qubits of a transpiled circuit)
+are dropped first: the server lays circuits out on its devices itself, and a
+transpiled 27-qubit circuit should count as the qubits it uses against the plan's
+quota. The server does not read ``else`` branches or physical qubits (``$n``); the
+latter never reach it, since the circuit sent carries no layout.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from dataclasses import dataclass
 from qiskit import qasm2, qasm3
 from qiskit.circuit import (
     Barrier,
-    ControlFlowOp,
     QuantumCircuit,
     QuantumRegister,
 )
@@ -40,18 +42,16 @@ class QasmPayload:
 
 
 def remove_idle_qubits(circuit: QuantumCircuit) -> tuple[QuantumCircuit, list[int]]:
-    """The circuit without the qubits no operation touches (barriers do not count),
-    and the kept qubits' original indices. Circuits with control flow are returned
-    unchanged."""
-    if any(isinstance(inst.operation, ControlFlowOp) for inst in circuit.data):
-        return circuit, list(range(circuit.num_qubits))
+    """The circuit on one register ``q`` of the qubits some operation touches (barriers
+    do not count), and the kept qubits' original indices. The result never carries a
+    layout, so OpenQASM 3 names virtual qubits rather than a transpiled circuit's
+    physical ``$n``. Control-flow blocks are bound to their operation's qubits by
+    position, so they move with them unchanged."""
     used: set[int] = set()
     for inst in circuit.data:
         if isinstance(inst.operation, Barrier):
             continue
         used.update(circuit.find_bit(q).index for q in inst.qubits)
-    if len(used) == circuit.num_qubits:
-        return circuit, list(range(circuit.num_qubits))
     keep = sorted(used)
     new_index = {old: new for new, old in enumerate(keep)}
     qreg = QuantumRegister(len(keep), "q")
@@ -68,7 +68,7 @@ def remove_idle_qubits(circuit: QuantumCircuit) -> tuple[QuantumCircuit, list[in
                 continue
             out.append(Barrier(len(olds)), [qreg[new_index[i]] for i in olds], [])
             continue
-        out.append(inst.operation, [qreg[new_index[i]] for i in olds], inst.clbits)
+        out.append(inst.operation, [qreg[new_index[i]] for i in olds], inst.clbits, copy=False)
     out.metadata = dict(circuit.metadata or {})
     return out, keep
 
@@ -124,13 +124,24 @@ _SERVER_EXTRAS: tuple[qasm2.CustomInstruction, ...] = (
 )
 
 
+# The server writes OpenQASM 2's spellings u1/u3/cu1 for its p/u/cp gates; read them
+# as the modern gates they are.
+_MODERN = {"u1": lib.PhaseGate, "u3": lib.UGate, "cu1": lib.CPhaseGate}
+
+
+def _instructions() -> list[qasm2.CustomInstruction]:
+    out: list[qasm2.CustomInstruction] = []
+    for c in qasm2.LEGACY_CUSTOM_INSTRUCTIONS:
+        modern = _MODERN.get(c.name)
+        if modern is not None:
+            c = qasm2.CustomInstruction(c.name, c.num_params, c.num_qubits, modern, builtin=c.builtin)
+        out.append(c)
+    legacy = {c.name for c in out}
+    out.extend(c for c in _SERVER_EXTRAS if c.name not in legacy)
+    return out
+
+
 def from_qasm(text: str) -> QuantumCircuit:
     """A ``QuantumCircuit`` from the server's OpenQASM 2 export, with the server's
-    extra gates mapped to Qiskit's standard gate classes."""
-    legacy = {c.name for c in qasm2.LEGACY_CUSTOM_INSTRUCTIONS}
-    extras = [c for c in _SERVER_EXTRAS if c.name not in legacy]
-    return qasm2.loads(
-        text,
-        custom_instructions=[*qasm2.LEGACY_CUSTOM_INSTRUCTIONS, *extras],
-        strict=False,
-    )
+    gates as Qiskit's standard gate classes (``u1``/``u3``/``cu1`` as ``p``/``u``/``cp``)."""
+    return qasm2.loads(text, custom_instructions=_instructions(), strict=False)
