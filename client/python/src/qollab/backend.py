@@ -116,6 +116,7 @@ def build_target(info: BackendInfo) -> Target:
                 seen.add(e)
                 edges.append(e)
     unknown: list[str] = []
+    props: dict[tuple[int, ...], InstructionProperties | None]
     for name in info.basis_gates:
         gate = _gate(name)
         if gate is None:
