@@ -76,7 +76,9 @@ def test_counts_use_qiskits_bit_order(provider: QollabProvider, workspace: Works
     for qc in (x_on_qubit_0(), two_registers()):
         counts = ideal.run(qc, shots=100, workspace=workspace.id).result().get_counts()
         assert counts == reference_counts(qc, 100), qc.name
-    assert ideal.run(x_on_qubit_0(), shots=10).result().get_counts() == {"001": 10}
+    assert ideal.run(x_on_qubit_0(), shots=10, seed_simulator=4).result().get_counts() == {"001": 10}
+    with pytest.raises(TypeError, match="shotz"):
+        ideal.run(x_on_qubit_0(), shotz=10)
     assert ideal.run(two_registers(), shots=10).result().get_counts() == {"10 1": 10}
 
     # On a device too: transpiled (qubits permuted by the layout), the clbits keep their order.

@@ -200,6 +200,8 @@ class QollabBackend(BackendV2):
         circuits = [run_input] if isinstance(run_input, QuantumCircuit) else list(run_input)
         if not circuits or not all(isinstance(c, QuantumCircuit) for c in circuits):
             raise TypeError("run() takes a QuantumCircuit or a list of them")
+        if "seed_simulator" in options:  # the name Qiskit's simulators use
+            options["seed"] = options.pop("seed_simulator")
         unknown = set(options) - set(self.options.__dict__)
         if unknown:
             raise TypeError(f"unknown run option(s): {', '.join(sorted(unknown))}")
