@@ -31,6 +31,12 @@ SERVER_GATES: tuple[str, ...] = (
     "ccx", "ccz", "cswap", "rccx",
 )  # fmt: skip
 
+# Names an IBM basis may list that are not basis gates here: every Target gets measure,
+# reset and if_else anyway; the server's OpenQASM reader has no delay, loops or switches.
+_NOT_BASIS = frozenset(
+    {"measure", "reset", "if_else", "delay", "for_loop", "while_loop", "switch_case", "box", "barrier"}
+)
+
 # Parameter names for parameterized gates in a Target (any value is allowed).
 _THETA, _PHI, _LAM, _GAMMA = Parameter("θ"), Parameter("φ"), Parameter("λ"), Parameter("γ")
 
@@ -118,6 +124,8 @@ def build_target(info: BackendInfo) -> Target:
     unknown: list[str] = []
     props: dict[tuple[int, ...], InstructionProperties | None]
     for name in info.basis_gates:
+        if name in _NOT_BASIS:
+            continue
         gate = _gate(name)
         if gate is None:
             unknown.append(name)
