@@ -3,6 +3,8 @@ import react from '@vitejs/plugin-react'
 
 // The production build is embedded into the `qollab` binary by server/build.rs, which
 // passes --outDir. `npm run dev` proxies the API and sockets to a local `qollab serve`.
+const api = process.env.QOLLAB_API ?? 'http://127.0.0.1:8080'
+
 export default defineConfig({
   plugins: [react()],
   build: {
@@ -13,8 +15,8 @@ export default defineConfig({
   },
   server: {
     proxy: {
-      '/api': 'http://127.0.0.1:8080',
-      '/ws': { target: 'ws://127.0.0.1:8080', ws: true },
+      '/api': api,
+      '/ws': { target: api.replace(/^http/, 'ws'), ws: true },
     },
   },
   test: {

@@ -5,11 +5,26 @@ import { useQueryClient, type QueryClient } from '@tanstack/react-query'
 import type { Api } from './api/client'
 import type { ChatMessage, Job, JobPage, WsEvent } from './api/types'
 
+const RANK: Record<string, number> = { queued: 0, running: 1, completed: 2, failed: 2, cancelled: 2 }
+
+/**
+ * Events and REST responses can arrive in any order (a submit's response after the
+ * job's own `job.completed`): a job never goes back to an earlier status.
+ */
+export function mergeJob(old: Job | undefined, incoming: Job): Job {
+  if (!old) return incoming
+  const a = RANK[old.status] ?? 0
+  const b = RANK[incoming.status] ?? 0
+  if (b < a) return old
+  if (b === a && incoming.status === 'running' && incoming.progress < old.progress) return { ...incoming, progress: old.progress }
+  return incoming
+}
+
 export function applyEvent(qc: QueryClient, ws: string, ev: WsEvent) {
   if (ev.type.startsWith('job.')) {
     const job = ev.data.job as Job | undefined
     if (job) {
-      qc.setQueryData(['job', job.id], job)
+      qc.setQueryData<Job>(['job', job.id], (old) => mergeJob(old, job))
       let found = false
       qc.setQueriesData<{ pages: JobPage[]; pageParams: unknown[] }>({ queryKey: ['jobs', ws] }, (old) => {
         if (!old) return old
@@ -18,17 +33,25 @@ export function applyEvent(qc: QueryClient, ws: string, ev: WsEvent) {
           jobs: p.jobs.map((j) => {
             if (j.id !== job.id) return j
             found = true
-            return job
+            return mergeJob(j, job)
           }),
         }))
         return { ...old, pages }
       })
-      if (!found) qc.invalidateQueries({ queryKey: ['jobs', ws] })
+      if (!found) {
+        // A new job: show it at once in the unfiltered list, refetch the filtered ones.
+        qc.setQueryData<{ pages: JobPage[]; pageParams: unknown[] }>(['jobs', ws, 'all'], (old) => {
+          if (!old || !old.pages[0]) return old
+          const [first, ...rest] = old.pages
+          return { ...old, pages: [{ ...first, jobs: [job, ...first.jobs] }, ...rest] }
+        })
+        qc.invalidateQueries({ queryKey: ['jobs', ws], predicate: (q) => q.queryKey[2] !== 'all' })
+      }
       if (job.status === 'completed') qc.invalidateQueries({ queryKey: ['result', job.id] })
     } else if (ev.type === 'job.progress') {
       const id = ev.data.job_id as string
       const progress = ev.data.progress as number
-      const patch = (j: Job) => (j.id === id && j.status !== 'completed' ? { ...j, progress, status: 'running' as const, queue_position: null } : j)
+      const patch = (j: Job) => (j.id === id && (j.status === 'queued' || j.status === 'running') ? { ...j, progress, status: 'running' as const, queue_position: null } : j)
       qc.setQueryData<Job>(['job', id], (j) => (j ? patch(j) : j))
       qc.setQueriesData<{ pages: JobPage[]; pageParams: unknown[] }>({ queryKey: ['jobs', ws] }, (old) =>
         old ? { ...old, pages: old.pages.map((p) => ({ ...p, jobs: p.jobs.map(patch) })) } : old,

@@ -77,6 +77,7 @@ export class Api {
   private fetchImpl: Fetch
   private now: () => number
   private refreshing: Promise<Session | null> | null = null
+  private current: Session | null
   private listeners = new Set<(s: Session | null) => void>()
   onSignedOut?: () => void
 
@@ -86,9 +87,11 @@ export class Api {
     this.fetchImpl = opts.fetch ?? ((...a) => fetch(...a))
     this.now = opts.now ?? (() => Date.now())
     this.onSignedOut = opts.onSignedOut
+    this.current = this.store.load()
   }
 
-  get session(): Session | null { return this.store.load() }
+  /** The current session; the same object until it changes (a stable React snapshot). */
+  get session(): Session | null { return this.current }
 
   subscribe(fn: (s: Session | null) => void): () => void {
     this.listeners.add(fn)
@@ -96,6 +99,7 @@ export class Api {
   }
 
   private setSession(s: Session | null) {
+    this.current = s
     this.store.save(s)
     for (const l of this.listeners) l(s)
   }
@@ -113,7 +117,7 @@ export class Api {
 
   /** A usable access token: the stored one, or a refreshed one when it is (nearly) expired. */
   async accessToken(): Promise<string | null> {
-    const s = this.store.load()
+    const s = this.current
     if (!s) return null
     if (s.expires_at - this.now() > 30_000) return s.access_token
     const r = await this.refresh()
@@ -124,7 +128,7 @@ export class Api {
   refresh(): Promise<Session | null> {
     if (!this.refreshing) {
       this.refreshing = (async () => {
-        const s = this.store.load()
+        const s = this.current
         if (!s) return null
         try {
           const res = await this.fetchImpl(`${this.base}/api/auth/refresh`, {
@@ -166,7 +170,7 @@ export class Api {
     }
     const auth = opts.auth ?? true
     let res = await send(auth ? await this.accessToken() : null)
-    if (auth && res.status === 401 && this.store.load()) {
+    if (auth && res.status === 401 && this.current) {
       const s = await this.refresh()
       if (s) res = await send(s.access_token)
     }
@@ -213,7 +217,7 @@ export class Api {
     return this.adopt(await this.json<AuthResponse>('POST', '/api/auth/login', { email, password }, { auth: false }))
   }
   async logout(): Promise<void> {
-    const s = this.store.load()
+    const s = this.current
     if (s) {
       try {
         await this.raw('POST', '/api/auth/logout', { refresh_token: s.refresh_token })

@@ -12,6 +12,8 @@ export function StatusBadge({ job }: { job: Job }) {
   return <span className={`badge status-${job.status}`} data-status={job.status}>{text}</span>
 }
 
+const time = (t: string) => new Date(t).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' })
+
 async function download(blob: Blob, name: string) {
   const url = URL.createObjectURL(blob)
   const a = document.createElement('a')
@@ -58,6 +60,11 @@ export function JobCard({ jobId, ws, canEdit, compact }: { jobId: string; ws: st
           <div style={{ width: `${Math.round(job.progress * 100)}%` }} />
         </div>
       )}
+      <ol className="timeline" aria-label="Timeline">
+        <li data-step="queued">queued {time(job.queued_at)}</li>
+        {job.started_at && <li data-step="running">running {time(job.started_at)}</li>}
+        {job.finished_at && <li data-step={job.status}>{job.status} {time(job.finished_at)}</li>}
+      </ol>
       {job.error && <p className="error" role="alert">{job.error}</p>}
       {cancel.error && <p className="error" role="alert">{errorText(cancel.error)}</p>}
       {done && rq.data?.counts && <Histogram counts={rq.data.counts} shots={rq.data.shots} />}

@@ -3,7 +3,7 @@
 import { memo, useCallback, useEffect, useMemo, useRef, useState, type KeyboardEvent as RKeyboardEvent, type PointerEvent as RPointerEvent } from 'react'
 import type * as Y from 'yjs'
 import { GATES, gateLabel, gateSpec, type GateSpec } from './gates'
-import { addOp, deleteOp, insertionIndex, moveOp, setField, setParam, setQubits, type CircuitView, type OpView } from './binding'
+import { addOp, deleteOp, findIndex, insertionIndex, readCircuit, moveOp, setField, setParam, setQubits, type CircuitView, type OpView } from './binding'
 import type { PeerState } from './live'
 
 export const X0 = 72
@@ -161,8 +161,9 @@ export function Composer({ ydoc, view, readOnly, peers, undo, setLocal }: Compos
 
   useEffect(() => setLocal({ cursor, selection: selected }), [cursor, selected, setLocal])
   useEffect(() => {
-    if (selected && !byId.has(selected)) setSelected(null)
-  }, [byId, selected])
+    // Not byId: a gate placed a moment ago is in the doc before it is in the view.
+    if (selected && findIndex(ydoc, selected) < 0) setSelected(null)
+  }, [view, ydoc, selected])
 
   const cellAt = useCallback((clientX: number, clientY: number): Cell | null => {
     const svg = svgRef.current
@@ -190,6 +191,9 @@ export function Composer({ ydoc, view, readOnly, peers, undo, setLocal }: Compos
     const at = insertionIndex(view, c.col, qubits)
     const id = addOp(ydoc, { gate, qubits, params: spec.defaults ?? [] }, at)
     setSelected(id)
+    // The next gate goes after this one.
+    const placed = readCircuit(ydoc).ops.find((o) => o.id === id)
+    if (placed) setCursor({ q: c.q, col: placed.col + 1 })
     setAnnounce(`${spec.title} placed on qubit${qubits.length > 1 ? 's' : ''} ${qubits.join(', ')}`)
   }, [readOnly, n, view, ydoc])
 
@@ -337,7 +341,7 @@ export function Composer({ ydoc, view, readOnly, peers, undo, setLocal }: Compos
             className={`pal pal-${g.group}`}
             data-gate={g.name}
             title={`${g.title}${g.params ? ` (${g.params} parameter${g.params > 1 ? 's' : ''})` : ''}`}
-            aria-label={`Add ${g.title}`}
+            aria-label={`${g.label}: add ${g.title}`}
             disabled={readOnly}
             onPointerDown={(e) => {
               if (readOnly || e.button !== 0) return

@@ -2,7 +2,8 @@ import { useEffect, useMemo, useRef, useState } from 'react'
 import { useParams } from 'react-router-dom'
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { ApiError } from '../api/client'
-import type { JobKind } from '../api/types'
+import type { Job, JobKind } from '../api/types'
+import { mergeJob } from '../events'
 import { useApp } from '../context'
 import { useWorkspace } from './WorkspaceLayout'
 import { useLiveDoc, type LiveDoc } from '../doc/live'
@@ -197,7 +198,7 @@ function RunPanel({ docId, ws, canEdit, problems }: { docId: string; ws: string;
   const submit = useMutation({
     mutationFn: () => api.submit(ws, { doc_id: docId, backend, shots, optimization_level: level, kind }),
     onSuccess: (job) => {
-      qc.setQueryData(['job', job.id], job)
+      qc.setQueryData<Job>(['job', job.id], (old) => mergeJob(old, job))
       qc.invalidateQueries({ queryKey: ['jobs', ws] })
       setShown(job.id)
     },
