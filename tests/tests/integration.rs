@@ -21,3 +21,4 @@ mod restart;
 mod roles;
 mod schedules;
 mod sessions;
+mod web;

@@ -36,15 +36,17 @@ export function placementQubits(spec: GateSpec, q: number, n: number): number[] 
   return [...Array(k).keys()].map((i) => start + i)
 }
 
-const GateGlyph = memo(
-  function GateGlyph({ op, n, selected, onDown, onDouble }: {
+/** A gate drawn around x = 0; its column is the parent's translate, so a gate pushed to
+ * another column costs one attribute change, not a re-render of its shapes. */
+const GateBody = memo(
+  function GateBody({ op, n, selected, onDown, onDouble }: {
     op: OpView
     n: number
     selected: boolean
     onDown: (e: RPointerEvent, op: OpView) => void
     onDouble: (op: OpView) => void
   }) {
-    const x = cx(op.col)
+    const x = 0
     const [lo, hi] = span(op, n)
     const cls = `gate g-${op.gate}${selected ? ' selected' : ''}${op.problem ? ' problem' : ''}`
     const common = {
@@ -115,9 +117,23 @@ const GateGlyph = memo(
   },
   (a, b) =>
     a.selected === b.selected && a.n === b.n && a.onDown === b.onDown && a.onDouble === b.onDouble &&
-    a.op.id === b.op.id && a.op.col === b.op.col && a.op.gate === b.op.gate && a.op.problem === b.op.problem &&
+    a.op.id === b.op.id && a.op.gate === b.op.gate && a.op.problem === b.op.problem &&
     a.op.qubits.join() === b.op.qubits.join() && a.op.params.join() === b.op.params.join() && a.op.clbits.join() === b.op.clbits.join(),
 )
+
+const GateGlyph = memo(function GateGlyph(props: {
+  op: OpView
+  n: number
+  selected: boolean
+  onDown: (e: RPointerEvent, op: OpView) => void
+  onDouble: (op: OpView) => void
+}) {
+  return (
+    <g transform={`translate(${cx(props.op.col)} 0)`}>
+      <GateBody {...props} />
+    </g>
+  )
+})
 
 const Gates = memo(function Gates({ view, selected, onDown, onDouble }: {
   view: CircuitView
