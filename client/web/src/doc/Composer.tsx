@@ -135,15 +135,19 @@ const GateGlyph = memo(function GateGlyph(props: {
   )
 })
 
-const Gates = memo(function Gates({ view, selected, onDown, onDouble }: {
+/** The gates of the visible columns only (plus a margin): a 2,000-gate circuit draws
+ * what fits on screen, not 2,000 groups of shapes. */
+const Gates = memo(function Gates({ view, selected, onDown, onDouble, c0, c1 }: {
   view: CircuitView
   selected: string | null
   onDown: (e: RPointerEvent, op: OpView) => void
   onDouble: (op: OpView) => void
+  c0: number
+  c1: number
 }) {
   return (
     <g className="gates">
-      {view.ops.map((op) => (
+      {view.ops.filter((op) => op.col >= c0 && op.col <= c1).map((op) => (
         <GateGlyph key={op.id} op={op} n={view.qubits} selected={op.id === selected} onDown={onDown} onDouble={onDouble} />
       ))}
     </g>
@@ -173,6 +177,39 @@ export function Composer({ ydoc, view, readOnly, peers, undo, setLocal }: Compos
   const width = X0 + cols * CW + 16
   const height = Y0 + Math.max(n, 1) * RH + 44
   const byId = useMemo(() => new Map(view.ops.map((o) => [o.id, o])), [view])
+  // The horizontal window that is drawn, in columns.
+  const [win, setWin] = useState({ left: 0, width: 1600 })
+  useEffect(() => {
+    const el = wrapRef.current
+    if (!el) return
+    let frame = 0
+    const read = () => {
+      frame = 0
+      setWin((w) => (w.left === el.scrollLeft && w.width === el.clientWidth ? w : { left: el.scrollLeft, width: el.clientWidth || 1600 }))
+    }
+    const onScroll = () => {
+      if (!frame) frame = requestAnimationFrame(read)
+    }
+    el.addEventListener('scroll', onScroll, { passive: true })
+    const ro = typeof ResizeObserver !== 'undefined' ? new ResizeObserver(onScroll) : null
+    ro?.observe(el)
+    read()
+    return () => {
+      el.removeEventListener('scroll', onScroll)
+      ro?.disconnect()
+      if (frame) cancelAnimationFrame(frame)
+    }
+  }, [])
+  const c0 = Math.max(0, Math.floor((win.left - X0) / CW) - 6)
+  const c1 = Math.ceil((win.left + win.width - X0) / CW) + 6
+  // Keep the keyboard cursor on screen.
+  useEffect(() => {
+    const el = wrapRef.current
+    if (!el) return
+    const x = X0 + cursor.col * CW
+    if (x < el.scrollLeft + X0) el.scrollLeft = Math.max(0, x - X0 - CW)
+    else if (x + CW > el.scrollLeft + el.clientWidth) el.scrollLeft = x + 2 * CW - el.clientWidth
+  }, [cursor])
   const sel = selected ? byId.get(selected) ?? null : null
 
   useEffect(() => setLocal({ cursor, selection: selected }), [cursor, selected, setLocal])
@@ -391,6 +428,7 @@ export function Composer({ ydoc, view, readOnly, peers, undo, setLocal }: Compos
           ref={svgRef}
           className="canvas"
           data-testid="composer"
+          data-ops={view.ops.length}
           width={width}
           height={height}
           tabIndex={0}
@@ -414,7 +452,7 @@ export function Composer({ ydoc, view, readOnly, peers, undo, setLocal }: Compos
             </g>
           )}
           <rect className="cursor" x={X0 + cursor.col * CW + 2} y={Y0 + cursor.q * RH + 2} width={CW - 4} height={RH - 4} rx={6} />
-          <Gates view={view} selected={selected} onDown={onGateDown} onDouble={onGateDouble} />
+          <Gates view={view} selected={selected} onDown={onGateDown} onDouble={onGateDouble} c0={c0} c1={c1} />
           {others.map((p) => {
             const o = p.selection ? byId.get(p.selection) : undefined
             const [lo, hi] = o ? span(o, n) : [0, 0]

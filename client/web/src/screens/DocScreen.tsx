@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useRef, useState } from 'react'
+import { useDeferredValue, useEffect, useMemo, useRef, useState } from 'react'
 import { useParams } from 'react-router-dom'
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { ApiError } from '../api/client'
@@ -104,10 +104,13 @@ function StatsPanel({ docId }: { docId: string }) {
 
 function QasmPanel({ docId, live, readOnly }: { docId: string; live: LiveDoc; readOnly: boolean }) {
   const { api } = useApp()
-  const text = useMemo(() => toQasm(live.view), [live.view])
+  // Deferred: on a big circuit the composer paints an edit first, the text follows.
+  const deferredView = useDeferredValue(live.view)
+  const text = useMemo(() => toQasm(deferredView), [deferredView])
   const [draft, setDraft] = useState<string | null>(null)
   const [err, setErr] = useState<{ line?: number; col?: number; message: string } | null>(null)
   const area = useRef<HTMLTextAreaElement>(null)
+  const gutter = useRef<HTMLPreElement>(null)
   const apply = useMutation({
     mutationFn: (src: string) => api.putQasm(docId, src),
     onSuccess: () => {
@@ -136,7 +139,7 @@ function QasmPanel({ docId, live, readOnly }: { docId: string; live: LiveDoc; re
         <span className="muted">{draft === null ? 'live' : 'edited — apply to share'}</span>
       </div>
       <div className="qasm-editor">
-        <Gutter lines={lines} errLine={err?.line} />
+        <Gutter lines={lines} errLine={err?.line} ref={gutter} />
         <textarea
           ref={area}
           aria-label="OpenQASM source"
@@ -146,6 +149,9 @@ function QasmPanel({ docId, live, readOnly }: { docId: string; live: LiveDoc; re
           readOnly={readOnly}
           value={value}
           rows={Math.min(24, Math.max(8, lines + 1))}
+          onScroll={(e) => {
+            if (gutter.current) gutter.current.scrollTop = e.currentTarget.scrollTop
+          }}
           onChange={(e) => {
             setDraft(e.target.value)
             setErr(null)
@@ -176,7 +182,7 @@ function QasmPanel({ docId, live, readOnly }: { docId: string; live: LiveDoc; re
 }
 
 /** Line numbers as three text nodes (before, the error line, after): cheap for long files. */
-function Gutter({ lines, errLine }: { lines: number; errLine?: number }) {
+function Gutter({ lines, errLine, ref }: { lines: number; errLine?: number; ref: React.Ref<HTMLPreElement> }) {
   const nums = (a: number, b: number) => {
     let t = ''
     for (let i = a; i <= b; i++) t += `${i}\n`
@@ -184,7 +190,7 @@ function Gutter({ lines, errLine }: { lines: number; errLine?: number }) {
   }
   const e = errLine && errLine <= lines ? errLine : 0
   return (
-    <pre className="gutter" aria-hidden="true">
+    <pre className="gutter" aria-hidden="true" ref={ref}>
       {e ? (
         <>
           {nums(1, e - 1)}
