@@ -197,6 +197,18 @@ try {
     if (!a.includes('cxq[0],q[1];')) throw new Error(`A's QASM: ${a}`)
   })
 
+  await step('history: a saved version is restored for everyone', async () => {
+    await B.locator('.history summary').click()
+    await B.getByLabel('Version name').fill('Bell v1')
+    await B.getByRole('button', { name: 'Save version' }).click()
+    await B.locator('.versions li', { hasText: 'Bell v1' }).waitFor({ timeout: T })
+    await A.locator('[data-testid=composer]').click({ position: { x: 72 + 4 * 52 + 26, y: 24 + 26 } })
+    await A.keyboard.press('y')
+    await B.locator('[data-testid=composer] [data-gate=y]').waitFor({ timeout: T })
+    await B.locator('.versions li', { hasText: 'Bell v1' }).getByRole('button', { name: 'Restore' }).click()
+    await A.waitForFunction(() => !document.querySelector('[data-testid=composer] [data-gate=y]') && document.querySelectorAll('[data-testid=composer] [data-op-id]').length === 4, null, { timeout: T })
+  })
+
   await step('a bad line shows its line:column', async () => {
     await B.locator('[data-testid=qasm-panel] textarea').fill('OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\nh q[0;\n')
     await B.getByRole('button', { name: 'Apply QASM' }).click()
@@ -224,7 +236,6 @@ try {
     await V.keyboard.press('Delete')
     await V.locator('[data-testid=qasm-panel] textarea').press('End')
     await V.keyboard.type('x q[1];')
-    // Even a forged Yjs update from the viewer's connection is refused by the server.
     await V.waitForTimeout(800)
     const after = await api.call('GET', `/api/docs/${doc}/qasm`, tokenA)
     if (before !== after) throw new Error(`the viewer changed the document:\n${before}\n${after}`)
