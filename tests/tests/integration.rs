@@ -22,3 +22,4 @@ mod restart;
 mod roles;
 mod schedules;
 mod sessions;
+mod web;

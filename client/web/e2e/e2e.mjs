@@ -1,0 +1,321 @@
+// Browser end-to-end test of the Qollab web app against a running `qollab serve`.
+//   node e2e/e2e.mjs --url http://127.0.0.1:PORT --out DIR
+// Prints one JSON summary line last; exits non-zero when a scenario fails.
+// Driven by tests/tests/web.rs (cargo test --workspace).
+import { mkdirSync, readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { arg, launch, rest } from './lib.mjs'
+
+const base = arg('url', process.env.QOLLAB_URL || 'http://127.0.0.1:8080')
+const out = arg('out', 'e2e/out')
+mkdirSync(out, { recursive: true })
+const require = createRequire(import.meta.url)
+const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8')
+const api = rest(base)
+const summary = { ok: false, steps: [], screenshots: [], axe: {}, timings: {} }
+const T = 15_000
+
+function log(...a) { console.error('[e2e]', ...a) }
+async function step(name, fn) {
+  const t0 = Date.now()
+  try {
+    await fn()
+    summary.steps.push({ name, ok: true, ms: Date.now() - t0 })
+    log('ok  ', name, `${Date.now() - t0} ms`)
+  } catch (e) {
+    summary.steps.push({ name, ok: false, error: String(e?.stack || e) })
+    log('FAIL', name, e?.stack || e)
+    throw e
+  }
+}
+async function shot(page, name) {
+  const path = `${out}/${name}.png`
+  await page.screenshot({ path, fullPage: false })
+  summary.screenshots.push(path)
+}
+async function axe(page, name) {
+  await page.evaluate(AXE)
+  const r = await page.evaluate(async () => {
+    // eslint-disable-next-line no-undef
+    const res = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })
+    return res.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help, targets: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }))
+  })
+  const bad = r.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+  summary.axe[name] = { violations: r.length, serious_or_critical: bad }
+  if (bad.length) throw new Error(`axe on ${name}: ${JSON.stringify(bad, null, 1)}`)
+}
+const gatesOf = (page) => page.$$eval('[data-testid=composer] [data-op-id]', (els) => els.map((e) => e.getAttribute('data-gate')))
+const qasmOf = (page) => page.$eval('[data-testid=qasm-panel] textarea', (t) => t.value)
+function body(qasm) {
+  return qasm.split('\n').map((l) => l.replace(/\/\/.*$/, '').replace(/\s+/g, '')).filter((l) => l && !/^(OPENQASM|include|qreg|creg)/.test(l))
+}
+async function dragTo(page, from, to) {
+  const a = await from.boundingBox()
+  await page.mouse.move(a.x + a.width / 2, a.y + a.height / 2)
+  await page.mouse.down()
+  await page.mouse.move(a.x + a.width / 2 + 10, a.y + a.height / 2 + 10, { steps: 2 })
+  await page.mouse.move(to.x, to.y, { steps: 8 })
+  await page.mouse.up()
+}
+async function cellPoint(page, q, col) {
+  const box = await page.locator('[data-testid=composer]').boundingBox()
+  // Layout constants of Composer.tsx: X0=72, Y0=24, CW=RH=52.
+  return { x: box.x + 72 + col * 52 + 26, y: box.y + 24 + q * 52 + 26 }
+}
+
+const browser = await launch()
+let failed = false
+try {
+  const ctxA = await browser.newContext({ viewport: { width: 1440, height: 900 }, colorScheme: 'dark' })
+  const ctxB = await browser.newContext({ viewport: { width: 1440, height: 900 }, colorScheme: 'light' })
+  const ctxV = await browser.newContext({ viewport: { width: 1280, height: 800 } })
+  const A = await ctxA.newPage()
+  const B = await ctxB.newPage()
+  const V = await ctxV.newPage()
+  for (const [n, p] of [['A', A], ['B', B], ['V', V]]) {
+    p.on('pageerror', (e) => log(`${n} page error:`, e.message))
+    p.on('console', (m) => m.type() === 'error' && log(`${n} console:`, m.text()))
+  }
+  let ws, doc, tokenA
+  const bob = await api.register('Bob')
+  const vera = await api.register('Vera')
+
+  await step('sign up shows clear errors, then creates the account', async () => {
+    await A.goto(`${base}/register`)
+    await A.getByRole('heading', { name: 'Create your account' }).waitFor()
+    await axe(A, 'register')
+    await A.getByLabel('Name').fill('Ada')
+    await A.getByLabel('Email').fill(bob.email) // taken
+    await A.getByLabel('Password').fill('correct horse battery')
+    await A.getByRole('button', { name: 'Create your account' }).click()
+    await A.getByRole('alert').filter({ hasText: /already|taken|registered/i }).waitFor({ timeout: T })
+    await A.getByLabel('Email').fill(`ada-${Date.now()}@example.com`)
+    await A.getByRole('button', { name: 'Create your account' }).click()
+    await A.getByRole('heading', { name: 'Your workspaces' }).waitFor({ timeout: T })
+    tokenA = await A.evaluate(() => JSON.parse(localStorage.getItem('qollab.session')).access_token)
+  })
+
+  await step('log in shows a wrong password, then logs in', async () => {
+    await B.goto(`${base}/login`)
+    await B.getByLabel('Email').fill(bob.email)
+    await B.getByLabel('Password').fill('wrong password!')
+    await B.getByRole('button', { name: 'Log in' }).click()
+    await B.getByRole('alert').filter({ hasText: /wrong email or password|invalid/i }).waitFor({ timeout: T })
+    await shot(B, 'login')
+    await axe(B, 'login')
+    await B.getByLabel('Password').fill(bob.password)
+    await B.getByRole('button', { name: 'Log in' }).click()
+    await B.getByRole('heading', { name: 'Your workspaces' }).waitFor({ timeout: T })
+  })
+
+  await step('workspace and circuit are created, members added', async () => {
+    await A.getByLabel('Workspace name').fill('Bell lab')
+    await A.getByRole('button', { name: 'Create workspace' }).click()
+    await A.waitForURL(/\/w\/[0-9a-f-]+$/, { timeout: T })
+    ws = A.url().split('/w/')[1]
+    await A.getByRole('link', { name: 'Members' }).click()
+    await A.getByLabel('Email of a registered user').fill(bob.email)
+    await A.getByLabel('Role', { exact: true }).selectOption('editor')
+    await A.getByRole('button', { name: 'Add member' }).click()
+    await A.getByRole('cell', { name: bob.email }).waitFor({ timeout: T })
+    await A.getByLabel('Email of a registered user').fill(vera.email)
+    await A.getByLabel('Role', { exact: true }).selectOption('viewer')
+    await A.getByRole('button', { name: 'Add member' }).click()
+    await A.getByRole('cell', { name: vera.email }).waitFor({ timeout: T })
+    await shot(A, 'members')
+    await axe(A, 'members')
+    await A.getByRole('link', { name: 'Documents' }).click()
+    await A.getByLabel('Circuit name').fill('Bell')
+    await A.getByRole('button', { name: 'Create circuit' }).click()
+    await A.waitForURL(/\/d\/[0-9a-f-]+$/, { timeout: T })
+    doc = A.url().split('/d/')[1]
+    await A.locator('[data-testid=composer]').waitFor()
+  })
+
+  await step('two users see each other in presence', async () => {
+    await B.goto(`${base}/w/${ws}/d/${doc}`)
+    await B.locator('[data-testid=presence] li', { hasText: 'Ada' }).waitFor({ timeout: T })
+    await A.locator('[data-testid=presence] li', { hasText: 'Bob' }).waitFor({ timeout: T })
+  })
+
+  await step('gates placed in one browser appear in the other within a second', async () => {
+    await A.locator('[data-testid=composer]').click({ position: { x: 72 + 26, y: 24 + 26 } })
+    let t0 = Date.now()
+    await A.getByRole('button', { name: 'Add Hadamard' }).click()
+    await B.locator('[data-testid=composer] [data-gate=h]').waitFor({ timeout: 1000 })
+    summary.timings.h_visible_ms = Date.now() - t0
+    // Drag a CX from the palette onto q0, column 1.
+    await dragTo(A, A.locator('.palette [data-gate=cx]'), await cellPoint(A, 0, 1))
+    t0 = Date.now()
+    await B.locator('[data-testid=composer] [data-gate=cx]').waitFor({ timeout: 1000 })
+    summary.timings.cx_visible_ms = Date.now() - t0
+    // Keyboard in B: cursor to q1, col 2, then X.
+    await B.locator('[data-testid=composer]').click({ position: { x: 72 + 2 * 52 + 26, y: 24 + 52 + 26 } })
+    t0 = Date.now()
+    await B.keyboard.press('x')
+    await A.locator('[data-testid=composer] [data-gate=x]').waitFor({ timeout: 1000 })
+    summary.timings.x_visible_ms = Date.now() - t0
+    // A rotation with its parameter edited in place.
+    await A.locator('[data-testid=composer]').click({ position: { x: 72 + 3 * 52 + 26, y: 24 + 26 } })
+    await A.getByRole('button', { name: 'Add Rotation about Z' }).click()
+    await A.locator('[data-testid=composer]').focus()
+    await A.keyboard.press('Enter')
+    await A.getByLabel('rz parameter 1').fill('pi/8')
+    await A.getByLabel('rz parameter 1').press('Enter')
+    await B.locator('[data-testid=composer] [data-gate=rz] text', { hasText: 'pi/8' }).waitFor({ timeout: 2000 })
+    // Move the X by dragging it up to q0 in A, then undo in A (A's own edit only).
+    await dragTo(A, A.locator('[data-testid=composer] [data-gate=x] .hit'), await cellPoint(A, 0, 4))
+    await B.waitForFunction(() => document.querySelector('[data-testid=composer] [data-gate=x]') && getComputedStyle(document.body) && true)
+    await A.keyboard.press('Control+z')
+    await A.waitForTimeout(300)
+  })
+
+  await step('both browsers end with the circuit of GET /api/docs/{id}/qasm', async () => {
+    await A.waitForTimeout(400)
+    const server = await api.call('GET', `/api/docs/${doc}/qasm`, tokenA)
+    const want = body(server)
+    for (const p of [A, B]) {
+      await p.waitForFunction((n) => document.querySelectorAll('[data-testid=composer] [data-op-id]').length === n, want.length, { timeout: T })
+    }
+    const a = body(await qasmOf(A))
+    const b = body(await qasmOf(B))
+    if (JSON.stringify(a) !== JSON.stringify(b)) throw new Error(`browsers differ:\n${a}\n---\n${b}`)
+    const norm = (xs) => xs.map((l) => l.replace(/pi\/8|0\.39269908\d*/g, 'P'))
+    if (JSON.stringify(norm(a)) !== JSON.stringify(norm(want))) throw new Error(`browser ${a} vs server ${want}`)
+    summary.circuit = want
+  })
+
+  await step('QASM typed in the panel reaches the other browser', async () => {
+    const src = 'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\ncreg c[2];\nh q[0];\ncx q[0],q[1];\nmeasure q[0] -> c[0];\nmeasure q[1] -> c[1];\n'
+    await B.locator('[data-testid=qasm-panel] textarea').fill(src)
+    await B.getByRole('button', { name: 'Apply QASM' }).click()
+    await A.waitForFunction(() => {
+      const g = [...document.querySelectorAll('[data-testid=composer] [data-op-id]')].map((e) => e.getAttribute('data-gate'))
+      return g.join() === 'h,cx,measure,measure'
+    }, null, { timeout: T })
+    const a = body(await qasmOf(A))
+    if (!a.includes('cxq[0],q[1];')) throw new Error(`A's QASM: ${a}`)
+  })
+
+  await step('history: a saved version is restored for everyone', async () => {
+    await B.locator('.history summary').click()
+    await B.getByLabel('Version name').fill('Bell v1')
+    await B.getByRole('button', { name: 'Save version' }).click()
+    await B.locator('.versions li', { hasText: 'Bell v1' }).waitFor({ timeout: T })
+    await A.locator('[data-testid=composer]').click({ position: { x: 72 + 4 * 52 + 26, y: 24 + 26 } })
+    await A.keyboard.press('y')
+    await B.locator('[data-testid=composer] [data-gate=y]').waitFor({ timeout: T })
+    await B.locator('.versions li', { hasText: 'Bell v1' }).getByRole('button', { name: 'Restore' }).click()
+    await A.waitForFunction(() => !document.querySelector('[data-testid=composer] [data-gate=y]') && document.querySelectorAll('[data-testid=composer] [data-op-id]').length === 4, null, { timeout: T })
+  })
+
+  await step('a bad line shows its line:column', async () => {
+    await B.locator('[data-testid=qasm-panel] textarea').fill('OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\nh q[0;\n')
+    await B.getByRole('button', { name: 'Apply QASM' }).click()
+    const err = B.locator('[data-testid=qasm-error]')
+    await err.waitFor({ timeout: T })
+    const text = await err.innerText()
+    if (!/Line 4:\d+/.test(text)) throw new Error(`error text: ${text}`)
+    summary.qasm_error = text
+    await B.getByRole('button', { name: 'Discard edits' }).click()
+  })
+
+  await step("a viewer's browser cannot edit", async () => {
+    await V.goto(`${base}/login`)
+    await V.getByLabel('Email').fill(vera.email)
+    await V.getByLabel('Password').fill(vera.password)
+    await V.getByRole('button', { name: 'Log in' }).click()
+    await V.getByRole('heading', { name: 'Your workspaces' }).waitFor({ timeout: T })
+    await V.goto(`${base}/w/${ws}/d/${doc}`)
+    await V.locator('[data-testid=composer] [data-gate=cx]').waitFor({ timeout: T })
+    const before = await api.call('GET', `/api/docs/${doc}/qasm`, tokenA)
+    if (!(await V.getByRole('button', { name: 'Add Hadamard' }).isDisabled())) throw new Error('palette enabled for a viewer')
+    if (!(await V.locator('[data-testid=run]').isDisabled())) throw new Error('run enabled for a viewer')
+    await V.locator('[data-testid=composer]').click({ position: { x: 72 + 26, y: 24 + 26 } })
+    await V.keyboard.press('x')
+    await V.keyboard.press('Delete')
+    await V.locator('[data-testid=qasm-panel] textarea').press('End')
+    await V.keyboard.type('x q[1];')
+    await V.waitForTimeout(800)
+    const after = await api.call('GET', `/api/docs/${doc}/qasm`, tokenA)
+    if (before !== after) throw new Error(`the viewer changed the document:\n${before}\n${after}`)
+    await A.locator('[data-testid=presence] li', { hasText: 'Vera' }).waitFor({ timeout: T })
+    await shot(V, 'viewer')
+  })
+
+  await step('run a Bell circuit: both see queued → running → histogram of 00/11', async () => {
+    const watch = (p) => p.evaluate(() => {
+      window.__statuses = []
+      const seen = (s) => { if (s && window.__statuses[window.__statuses.length - 1] !== s) window.__statuses.push(s) }
+      new MutationObserver(() => seen(document.querySelector('[data-testid=run] ~ * .job-card, .run .job-card')?.getAttribute('data-status')))
+        .observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['data-status'] })
+    })
+    await watch(A)
+    await watch(B)
+    await A.getByLabel('Shots').fill('4000')
+    await A.locator('[data-testid=run]').click()
+    for (const p of [A, B]) await p.locator('.run [data-testid=histogram]').waitFor({ timeout: 30_000 })
+    const outcomes = async (p) => p.$$eval('.run [data-testid=histogram] [data-outcome]', (els) => els.map((e) => e.getAttribute('data-outcome')).sort())
+    for (const [n, p] of [['A', A], ['B', B]]) {
+      const o = await outcomes(p)
+      if (JSON.stringify(o) !== JSON.stringify(['00', '11'])) throw new Error(`${n} outcomes ${o}`)
+      const s = await p.evaluate(() => window.__statuses)
+      summary[`statuses_${n}`] = s
+      const order = ['queued', 'running', 'completed']
+      const idx = s.map((x) => order.indexOf(x))
+      if (idx.some((i) => i < 0) || idx.some((v, i) => i > 0 && v < idx[i - 1]) || s[s.length - 1] !== 'completed') throw new Error(`${n} saw statuses ${s}`)
+      // A Bell job runs in milliseconds, faster than a second browser may paint the
+      // intermediate states; the card's timeline shows every step it went through.
+      const steps = await p.$$eval('.run .job-card .timeline [data-step]', (els) => els.map((e) => e.getAttribute('data-step')))
+      if (steps.join() !== 'queued,running,completed') throw new Error(`${n} timeline ${steps}`)
+    }
+    await A.waitForTimeout(300)
+    await shot(A, 'composer')
+    await shot(B, 'composer-light')
+    await axe(A, 'composer')
+    await axe(B, 'composer-light')
+  })
+
+  await step('the job monitor lists the job live', async () => {
+    await B.getByRole('link', { name: 'Jobs' }).click()
+    await B.locator('[data-testid=job-row][data-status=completed]').first().waitFor({ timeout: T })
+    await shot(B, 'jobs')
+    await axe(B, 'jobs')
+    await B.locator('[data-testid=job-row] a').first().click()
+    await B.waitForURL(/\/jobs\/[0-9a-f-]+$/)
+    await B.locator('[data-testid=histogram]').waitFor({ timeout: T })
+  })
+
+  await step('a chat message from one appears in the other', async () => {
+    const text = `hello from Ada ${Date.now()}`
+    await A.locator('[data-testid=chat-input]').fill(text)
+    await A.locator('[data-testid=chat-input]').press('Enter')
+    await B.locator('[data-testid=chat-message]', { hasText: text }).waitFor({ timeout: 3000 })
+  })
+
+  await step('reload keeps the session', async () => {
+    await B.reload()
+    await B.locator('[data-testid=histogram]').waitFor({ timeout: T })
+    await B.goto(`${base}/w/${ws}`)
+    await B.getByRole('heading', { name: 'Circuits' }).waitFor({ timeout: T })
+    await shot(B, 'workspace')
+    await axe(B, 'workspace')
+  })
+
+  await step('logout ends the session', async () => {
+    const refresh = await A.evaluate(() => JSON.parse(localStorage.getItem('qollab.session')).refresh_token)
+    await A.getByTestId('logout').click()
+    await A.waitForURL(/\/login$/, { timeout: T })
+    await A.goto(`${base}/w/${ws}`)
+    await A.waitForURL(/\/login$/, { timeout: T })
+    const r = await fetch(`${base}/api/auth/refresh`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refresh_token: refresh }) })
+    if (r.status !== 401) throw new Error(`refresh after logout: ${r.status}`)
+  })
+  summary.ok = true
+} catch {
+  failed = true
+} finally {
+  await browser.close()
+  console.log(JSON.stringify(summary))
+  process.exit(failed ? 1 : 0)
+}

@@ -1,0 +1,113 @@
+import { describe, expect, it } from 'vitest'
+import { Api, ApiError, MemoryStore } from './client'
+
+type Call = { url: string; init: RequestInit }
+
+function fakeFetch(handler: (c: Call) => Response | Promise<Response>) {
+  const calls: Call[] = []
+  const f = (async (url: string, init: RequestInit = {}) => {
+    const c = { url, init }
+    calls.push(c)
+    return handler(c)
+  }) as unknown as typeof fetch
+  return { f, calls }
+}
+
+const json = (status: number, body: unknown) =>
+  new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } })
+
+const auth = (n: number) => ({
+  user: { id: 'u1', email: 'a@b.c', name: 'Ada', created_at: '' },
+  access_token: `access-${n}`,
+  refresh_token: `refresh-${n}`,
+  expires_in: 900,
+  token_type: 'Bearer',
+})
+
+describe('Api', () => {
+  it('logs in, then sends the bearer token', async () => {
+    const { f, calls } = fakeFetch((c) => (c.url.endsWith('/api/auth/login') ? json(200, auth(1)) : json(200, [])))
+    const api = new Api({ fetch: f, store: new MemoryStore() })
+    await api.login('a@b.c', 'pw')
+    expect(api.session?.user.name).toBe('Ada')
+    await api.workspaces()
+    expect((calls[1]!.init.headers as Record<string, string>).authorization).toBe('Bearer access-1')
+  })
+
+  it('refreshes once on 401 and retries, even with concurrent requests', async () => {
+    let refreshes = 0
+    const { f } = fakeFetch((c) => {
+      if (c.url.endsWith('/api/auth/login')) return json(200, auth(1))
+      if (c.url.endsWith('/api/auth/refresh')) {
+        refreshes++
+        expect(JSON.parse(String(c.init.body))).toEqual({ refresh_token: 'refresh-1' })
+        return json(200, auth(2))
+      }
+      const h = (c.init.headers as Record<string, string>).authorization
+      return h === 'Bearer access-2' ? json(200, []) : json(401, { error: { code: 'invalid_token', message: 'expired' } })
+    })
+    const api = new Api({ fetch: f })
+    await api.login('a@b.c', 'pw')
+    await Promise.all([api.workspaces(), api.docs('w'), api.members('w')])
+    expect(refreshes).toBe(1)
+    expect(api.session?.refresh_token).toBe('refresh-2')
+  })
+
+  it('refreshes ahead of expiry without a failed request', async () => {
+    let now = 0
+    const { f, calls } = fakeFetch((c) => {
+      if (c.url.endsWith('/api/auth/login')) return json(200, auth(1))
+      if (c.url.endsWith('/api/auth/refresh')) return json(200, auth(2))
+      return json(200, [])
+    })
+    const api = new Api({ fetch: f, now: () => now })
+    await api.login('a@b.c', 'pw')
+    now = 899_000
+    await api.workspaces()
+    expect(calls.map((c) => c.url.replace(/.*\/api/, ''))).toEqual(['/auth/login', '/auth/refresh', '/workspaces'])
+  })
+
+  it('ends the session when the refresh token is refused', async () => {
+    let signedOut = 0
+    const { f } = fakeFetch((c) => {
+      if (c.url.endsWith('/api/auth/login')) return json(200, auth(1))
+      if (c.url.endsWith('/api/auth/refresh')) return json(401, { error: { code: 'invalid_token', message: 'revoked' } })
+      return json(401, { error: { code: 'invalid_token', message: 'expired' } })
+    })
+    const api = new Api({ fetch: f, onSignedOut: () => signedOut++ })
+    await api.login('a@b.c', 'pw')
+    await expect(api.workspaces()).rejects.toBeInstanceOf(ApiError)
+    expect(api.session).toBeNull()
+    expect(signedOut).toBe(1)
+  })
+
+  it('turns error bodies into ApiError with line:col for QASM', async () => {
+    const { f, calls } = fakeFetch(() =>
+      json(422, { error: { code: 'invalid_qasm', message: '3:5: expected ;', details: { line: 3, col: 5, message: 'expected ;' } } }),
+    )
+    const api = new Api({ fetch: f })
+    const err = await api.putQasm('d1', 'OPENQASM 2.0;\nqreg q[1];\nh q[0]').catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(ApiError)
+    expect((err as ApiError).status).toBe(422)
+    expect((err as ApiError).code).toBe('invalid_qasm')
+    expect((err as ApiError).position).toEqual({ line: 3, col: 5 })
+    expect((calls[0]!.init.headers as Record<string, string>)['content-type']).toMatch(/text\/plain/)
+  })
+
+  it('logs out on the server and forgets the session', async () => {
+    const { f, calls } = fakeFetch((c) => (c.url.endsWith('/api/auth/login') ? json(200, auth(1)) : new Response(null, { status: 204 })))
+    const api = new Api({ fetch: f })
+    await api.login('a@b.c', 'pw')
+    await api.logout()
+    expect(calls[1]!.url).toMatch(/\/api\/auth\/logout$/)
+    expect(JSON.parse(String(calls[1]!.init.body))).toEqual({ refresh_token: 'refresh-1' })
+    expect(api.session).toBeNull()
+  })
+
+  it('builds filtered, cursor-paged job queries', async () => {
+    const { f, calls } = fakeFetch(() => json(200, { jobs: [], next_cursor: null }))
+    const api = new Api({ fetch: f })
+    await api.jobs('w1', { status: 'queued', cursor: 'abc', limit: 25 })
+    expect(calls[0]!.url).toBe('/api/workspaces/w1/jobs?status=queued&cursor=abc&limit=25')
+  })
+})

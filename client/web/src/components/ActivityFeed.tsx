@@ -1,0 +1,36 @@
+import { Link } from 'react-router-dom'
+import type { Job, WsEvent } from '../api/types'
+
+function describe(ev: WsEvent): string {
+  const d = ev.data
+  const job = d.job as Job | undefined
+  switch (ev.type) {
+    case 'chat.message': return `${String(d.author_name ?? 'someone')}: ${String(d.text ?? '')}`
+    case 'presence.joined': return `${String(d.name ?? 'someone')} joined`
+    case 'presence.left': return `${String(d.name ?? 'someone')} left`
+    case 'doc.created': return `circuit “${String((d.doc as { name?: string } | undefined)?.name ?? '')}” created`
+    case 'doc.deleted': return 'a circuit was deleted'
+    case 'doc.restored': return `circuit restored to “${String(d.version_name ?? '')}”`
+    case 'resync': return 'reloaded after a gap'
+    default:
+      if (job) return `job ${job.id.slice(0, 8)} ${ev.type.slice(4)} on ${job.backend}`
+      return ev.type
+  }
+}
+
+export function ActivityFeed({ feed, ws }: { feed: WsEvent[]; ws: string }) {
+  if (!feed.length) return <p className="muted">Nothing yet. Live events appear here as they happen.</p>
+  return (
+    <ol className="feed" aria-live="polite">
+      {feed.map((ev) => {
+        const job = ev.data.job as Job | undefined
+        return (
+          <li key={`${ev.id}-${ev.type}-${ev.at}`}>
+            <time className="muted" dateTime={ev.at}>{new Date(ev.at).toLocaleTimeString()}</time>{' '}
+            {job ? <Link to={`/w/${ws}/jobs/${job.id}`}>{describe(ev)}</Link> : describe(ev)}
+          </li>
+        )
+      })}
+    </ol>
+  )
+}

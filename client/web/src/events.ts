@@ -1,0 +1,131 @@
+// The workspace event stream (/ws/workspaces/{id}): reconnects with ?since= so nothing is
+// missed, and folds job and chat events into the TanStack Query cache.
+import { useEffect, useRef, useState } from 'react'
+import { useQueryClient, type QueryClient } from '@tanstack/react-query'
+import type { Api } from './api/client'
+import type { ChatMessage, Job, JobPage, WsEvent } from './api/types'
+
+const RANK: Record<string, number> = { queued: 0, running: 1, completed: 2, failed: 2, cancelled: 2 }
+
+/**
+ * Events and REST responses can arrive in any order (a submit's response after the
+ * job's own `job.completed`): a job never goes back to an earlier status.
+ */
+export function mergeJob(old: Job | undefined, incoming: Job): Job {
+  if (!old) return incoming
+  const a = RANK[old.status] ?? 0
+  const b = RANK[incoming.status] ?? 0
+  if (b < a) return old
+  if (b === a && incoming.status === 'running' && incoming.progress < old.progress) return { ...incoming, progress: old.progress }
+  return incoming
+}
+
+export function applyEvent(qc: QueryClient, ws: string, ev: WsEvent) {
+  if (ev.type.startsWith('job.')) {
+    const job = ev.data.job as Job | undefined
+    if (job) {
+      qc.setQueryData<Job>(['job', job.id], (old) => mergeJob(old, job))
+      let found = false
+      qc.setQueriesData<{ pages: JobPage[]; pageParams: unknown[] }>({ queryKey: ['jobs', ws] }, (old) => {
+        if (!old) return old
+        const pages = old.pages.map((p) => ({
+          ...p,
+          jobs: p.jobs.map((j) => {
+            if (j.id !== job.id) return j
+            found = true
+            return mergeJob(j, job)
+          }),
+        }))
+        return { ...old, pages }
+      })
+      if (!found) {
+        // A new job: show it at once in the unfiltered list, refetch the filtered ones.
+        qc.setQueryData<{ pages: JobPage[]; pageParams: unknown[] }>(['jobs', ws, 'all'], (old) => {
+          if (!old || !old.pages[0]) return old
+          const [first, ...rest] = old.pages
+          return { ...old, pages: [{ ...first, jobs: [job, ...first.jobs] }, ...rest] }
+        })
+        qc.invalidateQueries({ queryKey: ['jobs', ws], predicate: (q) => q.queryKey[2] !== 'all' })
+      }
+      if (job.status === 'completed') qc.invalidateQueries({ queryKey: ['result', job.id] })
+    } else if (ev.type === 'job.progress') {
+      const id = ev.data.job_id as string
+      const progress = ev.data.progress as number
+      const patch = (j: Job) => (j.id === id && (j.status === 'queued' || j.status === 'running') ? { ...j, progress, status: 'running' as const, queue_position: null } : j)
+      qc.setQueryData<Job>(['job', id], (j) => (j ? patch(j) : j))
+      qc.setQueriesData<{ pages: JobPage[]; pageParams: unknown[] }>({ queryKey: ['jobs', ws] }, (old) =>
+        old ? { ...old, pages: old.pages.map((p) => ({ ...p, jobs: p.jobs.map(patch) })) } : old,
+      )
+    }
+    // Others' queue positions moved: refresh what is still queued.
+    if (ev.type === 'job.started' || ev.type === 'job.completed' || ev.type === 'job.failed' || ev.type === 'job.cancelled') {
+      qc.invalidateQueries({ queryKey: ['job'], predicate: (q) => (q.state.data as Job | undefined)?.status === 'queued' })
+    }
+  } else if (ev.type === 'chat.message') {
+    const m = ev.data as unknown as ChatMessage
+    qc.setQueryData<ChatMessage[]>(['chat', ws], (old) => (old ? (old.some((x) => x.id === m.id) ? old : [...old, m]) : old))
+  } else if (ev.type.startsWith('doc.')) {
+    qc.invalidateQueries({ queryKey: ['docs', ws] })
+    if (ev.type === 'doc.restored') qc.invalidateQueries({ queryKey: ['versions'] })
+  } else if (ev.type.startsWith('member.')) {
+    qc.invalidateQueries({ queryKey: ['members', ws] })
+    qc.invalidateQueries({ queryKey: ['workspace', ws] })
+  } else if (ev.type === 'resync') {
+    qc.invalidateQueries()
+  }
+}
+
+export type StreamStatus = 'connecting' | 'live' | 'offline'
+
+export function useWorkspaceEvents(api: Api, ws: string) {
+  const qc = useQueryClient()
+  const [feed, setFeed] = useState<WsEvent[]>([])
+  const [status, setStatus] = useState<StreamStatus>('connecting')
+  const since = useRef<number | null>(null)
+  useEffect(() => {
+    let socket: WebSocket | null = null
+    let closed = false
+    let retry = 0
+    let timer: ReturnType<typeof setTimeout> | undefined
+    since.current = null
+    setFeed([])
+    const connect = async () => {
+      const token = await api.accessToken()
+      if (closed || !token) return
+      const params = new URLSearchParams({ token })
+      if (since.current !== null) params.set('since', String(since.current))
+      socket = new WebSocket(api.wsUrl(`/ws/workspaces/${ws}?${params}`))
+      setStatus('connecting')
+      socket.onopen = () => {
+        retry = 0
+        setStatus('live')
+      }
+      socket.onmessage = (m) => {
+        if (typeof m.data !== 'string') return
+        let ev: WsEvent
+        try {
+          ev = JSON.parse(m.data) as WsEvent
+        } catch {
+          return
+        }
+        if (ev.type === 'resync') since.current = (ev.data.latest as number) ?? since.current
+        else if (typeof ev.id === 'number') since.current = Math.max(since.current ?? 0, ev.id)
+        applyEvent(qc, ws, ev)
+        if (ev.type !== 'job.progress') setFeed((f) => [ev, ...f].slice(0, 100))
+      }
+      socket.onclose = () => {
+        setStatus('offline')
+        if (closed) return
+        retry = Math.min(retry + 1, 6)
+        timer = setTimeout(connect, 250 * 2 ** retry)
+      }
+    }
+    void connect()
+    return () => {
+      closed = true
+      if (timer) clearTimeout(timer)
+      socket?.close()
+    }
+  }, [api, ws, qc])
+  return { feed, status }
+}

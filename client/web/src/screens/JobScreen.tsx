@@ -1,0 +1,14 @@
+import { Link, useParams } from 'react-router-dom'
+import { useWorkspace } from './WorkspaceLayout'
+import { JobCard } from '../components/JobCard'
+
+export default function JobScreen() {
+  const { job = '' } = useParams()
+  const { workspace, canEdit } = useWorkspace()
+  return (
+    <div className="page">
+      <p><Link to={`/w/${workspace.id}/jobs`}>← All jobs</Link></p>
+      <JobCard jobId={job} ws={workspace.id} canEdit={canEdit} />
+    </div>
+  )
+}
