@@ -84,7 +84,6 @@ function StatsPanel({ docId }: { docId: string }) {
         {simple.map(([k, v]) => (
           <div key={k}><dt>{k.replaceAll('_', ' ')}</dt><dd>{String(v)}</dd></div>
         ))}
-        <div><dt>peers</dt><dd>{d.connected_peers}</dd></div>
       </dl>
       {byKind && typeof byKind === 'object' && (
         <p className="muted">{Object.entries(byKind).map(([k, v]) => `${k}×${v}`).join('  ')}</p>
