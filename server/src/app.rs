@@ -116,7 +116,7 @@ fn query_error(err: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
     .into()
 }
 
-async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+pub(crate) async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::new(
         ErrorCode::NotFound,
         format!("no route for {} {}", req.method(), req.path()),
@@ -160,7 +160,7 @@ pub fn bind(state: AppState) -> anyhow::Result<(Server, SocketAddr)> {
         App::new()
             .wrap(from_fn(crate::ops::observe))
             .configure(|cfg| configure(&state, cfg))
-            .default_service(web::to(not_found))
+            .default_service(web::to(crate::web::fallback))
     })
     .shutdown_timeout(config.shutdown_timeout_secs)
     .client_request_timeout(Duration::from_secs(30))

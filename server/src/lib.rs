@@ -15,4 +15,5 @@ pub mod jobs;
 pub mod ops;
 pub mod orgs;
 pub mod telemetry;
+pub mod web;
 pub mod workspaces;

@@ -107,11 +107,11 @@ const GateBody = memo(
         {title}
         {hit}
         <rect className="box" x={x - BOX / 2 - 4} y={cy(lo) - BOX / 2} width={BOX + 8} height={h} rx={5} />
-        <text x={x} y={cy((lo + hi) / 2) + (p ? -2 : 5)} textAnchor="middle" className="label">{label}</text>
+        <text x={x} y={cy((lo + hi) / 2) + (p || op.gate === 'measure' ? -2 : 5)} textAnchor="middle" className="label">{label}</text>
         {p && (
           <text x={x} y={cy((lo + hi) / 2) + 12} textAnchor="middle" className="param">{p.length > 8 ? `${p.slice(0, 7)}…` : p}</text>
         )}
-        {op.gate === 'measure' && q0 >= 0 && <text x={x + 22} y={cy(q0) + 22} className="param">c{op.clbits[0] ?? ''}</text>}
+        {op.gate === 'measure' && q0 >= 0 && <text x={x} y={cy(q0) + 12} textAnchor="middle" className="param">{`c${op.clbits[0] ?? ''}`}</text>}
       </g>
     )
   },
@@ -446,7 +446,7 @@ export function Composer({ ydoc, view, readOnly, peers, undo, setLocal }: Compos
           ))}
           {view.clbits > 0 && (
             <g className="cwire">
-              <text x={8} y={Y0 + n * RH + 24} className="wire-label">c{view.clbits}</text>
+              <text x={8} y={Y0 + n * RH + 24} className="wire-label">{`c/${view.clbits}`}</text>
               <line x1={X0 - 8} y1={Y0 + n * RH + 18} x2={width - 8} y2={Y0 + n * RH + 18} />
               <line x1={X0 - 8} y1={Y0 + n * RH + 22} x2={width - 8} y2={Y0 + n * RH + 22} />
             </g>

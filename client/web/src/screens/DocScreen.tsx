@@ -84,7 +84,6 @@ function StatsPanel({ docId }: { docId: string }) {
         {simple.map(([k, v]) => (
           <div key={k}><dt>{k.replaceAll('_', ' ')}</dt><dd>{String(v)}</dd></div>
         ))}
-        <div><dt>peers</dt><dd>{d.connected_peers}</dd></div>
       </dl>
       {byKind && typeof byKind === 'object' && (
         <p className="muted">{Object.entries(byKind).map(([k, v]) => `${k}×${v}`).join('  ')}</p>
@@ -104,8 +103,18 @@ function StatsPanel({ docId }: { docId: string }) {
 
 function QasmPanel({ docId, live, readOnly }: { docId: string; live: LiveDoc; readOnly: boolean }) {
   const { api } = useApp()
-  // Deferred: on a big circuit the composer paints an edit first, the text follows.
-  const deferredView = useDeferredValue(live.view)
+  // On a big circuit re-laying out thousands of lines of text per edit costs more than
+  // the edit: the composer paints first and the text follows 200 ms after the last change.
+  const [shown, setShown] = useState(live.view)
+  useEffect(() => {
+    if (live.view.ops.length < 500) {
+      setShown(live.view)
+      return
+    }
+    const t = setTimeout(() => setShown(live.view), 200)
+    return () => clearTimeout(t)
+  }, [live.view])
+  const deferredView = useDeferredValue(shown)
   const text = useMemo(() => toQasm(deferredView), [deferredView])
   const [draft, setDraft] = useState<string | null>(null)
   const [err, setErr] = useState<{ line?: number; col?: number; message: string } | null>(null)
