@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::http::Method;
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpRequest, HttpServer, web};
+use actix_web::{App, FromRequest, Handler, HttpRequest, HttpServer, Responder, web};
 use metrics_exporter_prometheus::PrometheusHandle;
 use qollab_shared::error::ErrorCode;
 
@@ -20,6 +21,7 @@ use crate::docs::rooms::Rooms;
 use crate::error::ApiError;
 use crate::events::EventBus;
 use crate::fanout::Fanout;
+use crate::heavy::Heavy;
 use crate::jobs::artifacts::LocalDir;
 use crate::jobs::executor::Executor;
 use crate::jobs::{Backends, Jobs};
@@ -37,13 +39,55 @@ pub struct AppState {
     pub jobs: Arc<Jobs>,
     /// How live changes reach the other processes (in-process only by default).
     pub fanout: Fanout,
+    /// Seals and opens stored third-party secrets.
+    pub secrets: Arc<crate::secrets::Secrets>,
+    /// CPU-heavy request work: bounded, on the blocking pool, with a deadline.
+    pub heavy: Heavy,
+}
+
+/// Secures the data dir and the SQLite file (0700/0600, tightening older ones with a
+/// log line), loads the secret key, connects, applies migrations and seals IBM keys
+/// still stored in plain text. The server and the admin commands open storage this way.
+pub async fn open_storage(
+    config: &Config,
+    db_opts: &DbOptions,
+) -> anyhow::Result<(Db, Arc<crate::secrets::Secrets>)> {
+    let mut tightened = crate::secrets::secure_data_dir(&config.data_dir)?;
+    tightened.extend(crate::secrets::secure_sqlite(&config.database_url)?);
+    for t in &tightened {
+        tracing::warn!(change = %t, "restricted a file readable by other users to its owner");
+    }
+    let secrets = crate::secrets::Secrets::load(
+        config.secret_key.as_deref(),
+        config.secret_key_previous.as_deref(),
+        &config.data_dir,
+    )?;
+    if secrets.source == crate::secrets::KeySource::Generated {
+        tracing::warn!(
+            "QOLLAB_SECRET_KEY is not set: generated one into {}; set it explicitly when running several processes, and back it up (stored IBM keys cannot be read without it)",
+            config.data_dir.join(crate::secrets::KEY_FILE).display()
+        );
+    }
+    let db = Db::connect(&config.database_url, db_opts).await?;
+    db.migrate().await?;
+    let sealed = db
+        .reseal_ibm_keys(&secrets, true)
+        .await
+        .map_err(|e| anyhow::anyhow!("sealing stored IBM keys: {e}"))?;
+    if sealed.resealed > 0 {
+        tracing::info!(
+            count = sealed.resealed,
+            key_id = secrets.current_id(),
+            "encrypted workspace IBM keys that were stored in plain text"
+        );
+    }
+    Ok((db, Arc::new(secrets)))
 }
 
 impl AppState {
     /// Connects to the database and brings its schema up to date.
     pub async fn init(config: Config, db_opts: &DbOptions) -> anyhow::Result<Self> {
-        let db = Db::connect(&config.database_url, db_opts).await?;
-        db.migrate().await?;
+        let (db, secrets) = open_storage(&config, db_opts).await?;
         let (fanout, inbound) =
             crate::fanout::start(config.redis_url.as_deref(), &config.redis_prefix)?;
         let events = EventBus::start(db.clone(), config.event_retention, fanout.clone());
@@ -51,7 +95,7 @@ impl AppState {
         if let Some(inbound) = inbound {
             crate::fanout::dispatch(inbound, Arc::downgrade(&rooms), Arc::downgrade(&events));
         }
-        let backends = Arc::new(Backends::from_config(&config.jobs).await);
+        let backends = Arc::new(Backends::from_config(&config.jobs, secrets.clone()).await);
         let artifacts: Arc<dyn crate::jobs::artifacts::ArtifactStore> =
             Arc::new(LocalDir::new(config.data_dir.join("artifacts")));
         let executor = Executor::start(
@@ -71,7 +115,12 @@ impl AppState {
             rooms,
             fanout,
             keys: JwtKeys::new(&config.jwt_secret),
-            auth_limiter: AuthLimiter::per_minute(config.auth_rate_per_minute),
+            auth_limiter: AuthLimiter::per_minute(
+                config.auth_rate_per_minute,
+                config.auth_ip_rate_per_minute,
+            ),
+            heavy: Heavy::new(config.heavy_concurrency, config.heavy_timeout),
+            secrets,
             metrics: crate::ops::metrics_handle(),
             config: Arc::new(config),
             db,
@@ -123,6 +172,100 @@ pub(crate) async fn not_found(req: HttpRequest) -> Result<actix_web::HttpRespons
     ))
 }
 
+/// Every route the app serves is registered through this recorder, so that the route
+/// table can be listed ([`route_table`]) and checked against the authorization matrix
+/// test: a route cannot be added without the test knowing.
+pub struct Routes<'a> {
+    cfg: Option<&'a mut web::ServiceConfig>,
+    table: Vec<(Method, &'static str)>,
+}
+
+impl Routes<'_> {
+    pub fn add<F, Args>(&mut self, method: Method, path: &'static str, handler: F) -> &mut Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.table.push((method.clone(), path));
+        if let Some(cfg) = self.cfg.as_deref_mut() {
+            cfg.route(path, web::method(method).to(handler));
+        }
+        self
+    }
+
+    pub fn get<F, Args>(&mut self, path: &'static str, handler: F) -> &mut Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.add(Method::GET, path, handler)
+    }
+
+    pub fn post<F, Args>(&mut self, path: &'static str, handler: F) -> &mut Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.add(Method::POST, path, handler)
+    }
+
+    pub fn put<F, Args>(&mut self, path: &'static str, handler: F) -> &mut Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.add(Method::PUT, path, handler)
+    }
+
+    pub fn patch<F, Args>(&mut self, path: &'static str, handler: F) -> &mut Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.add(Method::PATCH, path, handler)
+    }
+
+    pub fn delete<F, Args>(&mut self, path: &'static str, handler: F) -> &mut Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.add(Method::DELETE, path, handler)
+    }
+}
+
+/// Every capability's routes, in matching order.
+fn register(r: &mut Routes) {
+    crate::ops::configure(r);
+    crate::auth::routes::configure(r);
+    crate::orgs::configure(r);
+    crate::workspaces::routes::configure(r);
+    crate::docs::routes::configure(r);
+    crate::docs::socket::configure(r);
+    crate::events::socket::configure(r);
+    crate::chat::configure(r);
+    crate::jobs::routes::configure(r);
+    crate::jobs::sessions::configure(r);
+    crate::jobs::schedules::configure(r);
+    crate::jobs::settings::configure(r);
+}
+
+/// Every (method, path pattern) the app serves.
+pub fn route_table() -> Vec<(Method, &'static str)> {
+    let mut r = Routes {
+        cfg: None,
+        table: Vec::new(),
+    };
+    register(&mut r);
+    r.table
+}
+
 /// Registers every route; the one place that knows the whole API surface.
 pub fn configure(state: &AppState, cfg: &mut web::ServiceConfig) {
     let limit = state.config.max_body_bytes;
@@ -134,19 +277,11 @@ pub fn configure(state: &AppState, cfg: &mut web::ServiceConfig) {
         )
         .app_data(web::PayloadConfig::new(limit))
         .app_data(web::PathConfig::default().error_handler(path_error))
-        .app_data(web::QueryConfig::default().error_handler(query_error))
-        .configure(crate::ops::configure)
-        .configure(crate::auth::routes::configure)
-        .configure(crate::orgs::configure)
-        .configure(crate::workspaces::routes::configure)
-        .configure(crate::docs::routes::configure)
-        .configure(crate::docs::socket::configure)
-        .configure(crate::events::socket::configure)
-        .configure(crate::chat::configure)
-        .configure(crate::jobs::routes::configure)
-        .configure(crate::jobs::sessions::configure)
-        .configure(crate::jobs::schedules::configure)
-        .configure(crate::jobs::settings::configure);
+        .app_data(web::QueryConfig::default().error_handler(query_error));
+    register(&mut Routes {
+        cfg: Some(cfg),
+        table: Vec::new(),
+    });
 }
 
 /// Binds the HTTP server (port 0 picks a free port) and returns it with its address.

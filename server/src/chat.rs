@@ -13,9 +13,9 @@ use crate::workspaces::AsViewer;
 
 pub const MAX_CHAT_LEN: usize = 4000;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/workspaces/{id}/chat", web::post().to(post))
-        .route("/api/workspaces/{id}/chat", web::get().to(page));
+pub fn configure(r: &mut crate::app::Routes) {
+    r.post("/api/workspaces/{id}/chat", post)
+        .get("/api/workspaces/{id}/chat", page);
 }
 
 #[utoipa::path(post, path = "/api/workspaces/{id}/chat", tag = "chat", params(("id" = uuid::Uuid, Path)),

@@ -38,6 +38,21 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// Prefix of the Redis channel, so that several deployments can share one Redis.
     pub redis_prefix: String,
+    /// Key for stored third-party secrets (`QOLLAB_SECRET_KEY`); `None` uses the
+    /// generated `$QOLLAB_DATA_DIR/secret_key`.
+    pub secret_key: Option<String>,
+    /// Earlier keys, comma-separated, still accepted for opening (`QOLLAB_SECRET_KEY_PREVIOUS`).
+    pub secret_key_previous: Option<String>,
+    /// Bearer token `/metrics` requires; `None` disables `/metrics` (404).
+    pub metrics_token: Option<String>,
+    /// Credential requests per client IP per minute (register + login; refresh separately).
+    pub auth_ip_rate_per_minute: u32,
+    /// Organizations (besides the personal one) a user may create.
+    pub max_orgs_per_user: u32,
+    /// CPU-heavy request work (import, export, stats, snapshots): how many run at once on
+    /// the blocking pool, and the deadline of each (waiting for a slot included).
+    pub heavy_concurrency: usize,
+    pub heavy_timeout: std::time::Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,6 +109,27 @@ impl Config {
         config.max_body_bytes = env_parse("QOLLAB_MAX_BODY_BYTES", config.max_body_bytes)?;
         config.auth_rate_per_minute =
             env_parse("QOLLAB_AUTH_RATE_PER_MINUTE", config.auth_rate_per_minute)?;
+        config.auth_ip_rate_per_minute = env_parse(
+            "QOLLAB_AUTH_IP_RATE_PER_MINUTE",
+            config.auth_ip_rate_per_minute,
+        )?;
+        config.max_orgs_per_user = env_parse("QOLLAB_MAX_ORGS_PER_USER", config.max_orgs_per_user)?;
+        config.heavy_concurrency = env_parse("QOLLAB_HEAVY_CONCURRENCY", config.heavy_concurrency)?;
+        config.heavy_timeout = secs(env_parse(
+            "QOLLAB_HEAVY_TIMEOUT_SECS",
+            config.heavy_timeout.as_secs(),
+        )?);
+        if config.heavy_concurrency == 0 || config.heavy_timeout.is_zero() {
+            bail!("QOLLAB_HEAVY_CONCURRENCY and QOLLAB_HEAVY_TIMEOUT_SECS must be at least 1");
+        }
+        config.secret_key = env("QOLLAB_SECRET_KEY");
+        config.secret_key_previous = env("QOLLAB_SECRET_KEY_PREVIOUS");
+        if let Some(t) = env("QOLLAB_METRICS_TOKEN") {
+            if t.trim().len() < 16 {
+                bail!("QOLLAB_METRICS_TOKEN must be at least 16 characters");
+            }
+            config.metrics_token = Some(t.trim().to_string());
+        }
         config.workers = env_parse("QOLLAB_WORKERS", config.workers)?;
         config.shutdown_timeout_secs =
             env_parse("QOLLAB_SHUTDOWN_TIMEOUT_SECS", config.shutdown_timeout_secs)?;
@@ -186,8 +222,10 @@ impl Config {
                 config.event_retention.as_secs() / 86_400,
             )? * 86_400,
         );
-        if config.auth_rate_per_minute == 0 {
-            bail!("QOLLAB_AUTH_RATE_PER_MINUTE must be at least 1");
+        if config.auth_rate_per_minute == 0 || config.auth_ip_rate_per_minute == 0 {
+            bail!(
+                "QOLLAB_AUTH_RATE_PER_MINUTE and QOLLAB_AUTH_IP_RATE_PER_MINUTE must be at least 1"
+            );
         }
         if let Some(url) = env("QOLLAB_REDIS_URL") {
             let url = url.trim().to_string();
@@ -208,8 +246,9 @@ impl Config {
 
     /// The single-node defaults for a data dir (used by tests too).
     pub fn defaults(data_dir: PathBuf) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&data_dir)
-            .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+        if !data_dir.exists() {
+            crate::secrets::secure_data_dir(&data_dir)?;
+        }
         let (jwt_secret, jwt_secret_source) = load_or_create_secret(&data_dir)?;
         Ok(Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
@@ -230,6 +269,15 @@ impl Config {
             event_retention: std::time::Duration::from_secs(7 * 86_400),
             redis_url: None,
             redis_prefix: "qollab".into(),
+            secret_key: None,
+            secret_key_previous: None,
+            metrics_token: None,
+            auth_ip_rate_per_minute: 120,
+            max_orgs_per_user: 5,
+            heavy_concurrency: std::thread::available_parallelism()
+                .map(|n| n.get().div_ceil(2))
+                .unwrap_or(1),
+            heavy_timeout: std::time::Duration::from_secs(10),
         })
     }
 
@@ -267,6 +315,42 @@ impl Config {
             ),
             format!("QOLLAB_MAX_BODY_BYTES={}", self.max_body_bytes),
             format!("QOLLAB_AUTH_RATE_PER_MINUTE={}", self.auth_rate_per_minute),
+            format!(
+                "QOLLAB_AUTH_IP_RATE_PER_MINUTE={}",
+                self.auth_ip_rate_per_minute
+            ),
+            format!("QOLLAB_MAX_ORGS_PER_USER={}", self.max_orgs_per_user),
+            format!("QOLLAB_HEAVY_CONCURRENCY={}", self.heavy_concurrency),
+            format!("QOLLAB_HEAVY_TIMEOUT_SECS={}", self.heavy_timeout.as_secs()),
+            format!(
+                "QOLLAB_SECRET_KEY={}",
+                if self.secret_key.is_some() {
+                    "******** (from QOLLAB_SECRET_KEY)".to_string()
+                } else {
+                    format!(
+                        "******** (from {})",
+                        self.data_dir.join(crate::secrets::KEY_FILE).display()
+                    )
+                }
+            ),
+            format!(
+                "QOLLAB_SECRET_KEY_PREVIOUS={}",
+                match &self.secret_key_previous {
+                    Some(p) => format!(
+                        "******** ({} key(s))",
+                        p.split(',').filter(|k| !k.trim().is_empty()).count()
+                    ),
+                    None => "(not set)".into(),
+                }
+            ),
+            format!(
+                "QOLLAB_METRICS_TOKEN={}",
+                if self.metrics_token.is_some() {
+                    "******** (/metrics needs it as a bearer token)"
+                } else {
+                    "(not set: /metrics disabled)"
+                }
+            ),
             format!("QOLLAB_WORKERS={}", self.workers),
             format!(
                 "QOLLAB_SHUTDOWN_TIMEOUT_SECS={}",
@@ -326,27 +410,9 @@ fn load_or_create_secret(data_dir: &Path) -> anyhow::Result<(String, SecretSourc
     }
     let bytes: [u8; 32] = rand::random();
     let secret = hex::encode(bytes);
-    write_private(&path, &secret)
+    crate::secrets::write_private(&path, &secret)
         .with_context(|| format!("cannot write the JWT secret to {}", path.display()))?;
     Ok((secret, SecretSource::Generated))
-}
-
-#[cfg(unix)]
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(contents.as_bytes())
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    std::fs::write(path, contents)
 }
 
 /// Hides the password of a database URL.

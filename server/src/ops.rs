@@ -8,20 +8,21 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use qollab_shared::api::Health;
+use qollab_shared::error::ErrorCode;
 use tracing::Instrument;
 use utoipa::OpenApi;
 
 use crate::app::AppState;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics_text))
-        .route("/api/openapi.json", web::get().to(openapi));
+pub fn configure(r: &mut crate::app::Routes) {
+    r.get("/healthz", healthz)
+        .get("/readyz", readyz)
+        .get("/metrics", metrics_text)
+        .get("/api/openapi.json", openapi);
 }
 
 /// The process-wide Prometheus recorder (metrics macros are global by design).
@@ -77,11 +78,33 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text format")))]
-pub async fn metrics_text(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
+/// Prometheus metrics, for a scraper that sends `Authorization: Bearer
+/// $QOLLAB_METRICS_TOKEN`; without that variable the endpoint is disabled (404), since
+/// metrics name routes, rooms and load.
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text format"),
+    (status = 401, description = "no or wrong metrics token"), (status = 404, description = "QOLLAB_METRICS_TOKEN is not set")),
+    security(("bearer" = [])))]
+pub async fn metrics_text(state: web::Data<AppState>, req: HttpRequest) -> ApiResult<HttpResponse> {
+    let Some(expected) = state.config.metrics_token.as_deref() else {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            "metrics are disabled; set QOLLAB_METRICS_TOKEN and send it as a bearer token",
+        ));
+    };
+    let Some(given) = crate::auth::header_bearer(&req) else {
+        return Err(ApiError::new(
+            ErrorCode::Unauthenticated,
+            "send `Authorization: Bearer <QOLLAB_METRICS_TOKEN>`",
+        ));
+    };
+    // Compare digests: the time taken says nothing about the token.
+    use sha2::Digest as _;
+    if sha2::Sha256::digest(given.as_bytes()) != sha2::Sha256::digest(expected.as_bytes()) {
+        return Err(ApiError::invalid_token("not the metrics token"));
+    }
+    Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render())
+        .body(state.metrics.render()))
 }
 
 #[utoipa::path(get, path = "/api/openapi.json", tag = "ops", responses((status = 200, description = "This document")))]

@@ -2,6 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 use qollab_shared::api::{CreateOrgRequest, Organization, Plan, Quotas};
+use qollab_shared::error::ErrorCode;
 use qollab_shared::validate;
 use uuid::Uuid;
 
@@ -10,13 +11,10 @@ use crate::auth::AuthUser;
 use crate::db::tables::organizations;
 use crate::error::{ApiError, ApiResult};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/api/orgs")
-            .route("", web::get().to(list))
-            .route("", web::post().to(create))
-            .route("/{org_id}", web::get().to(get)),
-    );
+pub fn configure(r: &mut crate::app::Routes) {
+    r.get("/api/orgs", list)
+        .post("/api/orgs", create)
+        .get("/api/orgs/{org_id}", get);
 }
 
 pub fn org_view(o: &organizations::Model, role: &str) -> Organization {
@@ -48,21 +46,45 @@ pub async fn list(
     ))
 }
 
-/// Creates an organization owned by the caller. Plans are granted on creation here;
-/// billing is outside Qollab's scope, so any plan can be chosen (default free).
+/// The command an operator runs to change an organization's plan.
+pub const SET_PLAN_COMMAND: &str = "qollab admin orgs set-plan ORG PLAN";
+
+/// Creates an organization owned by the caller, always on the free plan: plans (and
+/// so quotas) are the operator's decision (`qollab admin orgs set-plan`), so asking
+/// for another plan is refused with 403. A user may create at most
+/// `QOLLAB_MAX_ORGS_PER_USER` organizations besides their personal one (then 422
+/// `quota_exceeded`).
 #[utoipa::path(post, path = "/api/orgs", tag = "orgs", request_body = CreateOrgRequest,
-    responses((status = 201, body = Organization), (status = 422)), security(("bearer" = [])))]
+    responses((status = 201, body = Organization), (status = 403, description = "a plan other than free was asked for"),
+              (status = 422)), security(("bearer" = [])))]
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
     body: web::Json<CreateOrgRequest>,
 ) -> ApiResult<HttpResponse> {
+    if let Some(plan) = body.plan.filter(|p| *p != Plan::Free) {
+        return Err(ApiError::forbidden(format!(
+            "organizations start on the free plan; the {} plan is granted by the server's operator (`{SET_PLAN_COMMAND}`)",
+            plan.as_str()
+        ))
+        .with_details(serde_json::json!({"plan": plan.as_str()})));
+    }
     let name =
         validate::name(&body.name).map_err(|m| ApiError::invalid_fields(vec![("name", m)]))?;
+    let max = state.config.max_orgs_per_user;
     let org = state
         .db
-        .create_org(user.id, &name, body.plan.unwrap_or(Plan::Free))
-        .await?;
+        .create_org(user.id, &name, Plan::Free, max)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::QuotaExceeded,
+                format!(
+                    "you have already created {max} organizations, the most one account may create on this server; delete one or ask the operator"
+                ),
+            )
+            .with_details(serde_json::json!({"max_orgs_per_user": max}))
+        })?;
     Ok(HttpResponse::Created().json(org_view(&org, "owner")))
 }
 

@@ -130,14 +130,14 @@ async fn login_submit_watch_list_show_and_a_malformed_file() {
 async fn circuit_info_reports_qubits_and_positions_of_errors() {
     let file = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/bench/nam/tof_3.qasm"
+        "/../quantum/benches/data/barenco_tof_5.qasm"
     );
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let cfg = dir.path().join("config.json");
     let o = qollab(&cfg, &["circuit", "info", file, "--json"], None).await;
     assert_eq!(o.code, 0, "{}", o.stderr);
     let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap_or_default();
-    assert_eq!(v["qubits"], 5, "{}", o.stdout);
+    assert_eq!(v["qubits"], 9, "{}", o.stdout);
     let bad = dir.path().join("bad.qasm");
     std::fs::write(
         &bad,

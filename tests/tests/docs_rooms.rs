@@ -16,6 +16,7 @@ use crate::common::{ServerProcess, Storage, TestServer, raw};
 async fn metric(client: &qollab_client::rest::Client, name: &str) -> Option<f64> {
     let text = client
         .request(Method::GET, "/metrics")
+        .bearer_auth(crate::common::METRICS_TOKEN)
         .send()
         .await
         .unwrap_or_else(|e| panic!("/metrics: {e}"))

@@ -20,9 +20,9 @@ use uuid::Uuid;
 use crate::common::{TestServer, raw, user};
 use crate::jobs::{GHZ, submit, submit_ok, wait_job};
 
-const GOOD_KEY: &str = "fake-api-key-0123456789abcdef";
+pub(crate) const GOOD_KEY: &str = "fake-api-key-0123456789abcdef";
 const TOKEN: &str = "fake-bearer-token";
-const CRN: &str = "crn:v1:bluemix:public:quantum-computing:us-east:a/0000:1111::";
+pub(crate) const CRN: &str = "crn:v1:bluemix:public:quantum-computing:us-east:a/0000:1111::";
 /// The fake's samples for `fake_backend` (3-bit register `c`): 6 × 000, 4 × 111, 1 × 001.
 const SAMPLES: [&str; 11] = [
     "0x0", "0x7", "0x0", "0x7", "0x0", "0x1", "0x7", "0x0", "0x0", "0x7", "0x0",
@@ -314,7 +314,7 @@ async fn workspace(url: &str) -> (Client, Uuid) {
     (owner, ws.id)
 }
 
-fn expected_counts() -> Value {
+pub(crate) fn expected_counts() -> Value {
     json!({"000": 6, "111": 4, "001": 1})
 }
 

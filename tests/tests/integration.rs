@@ -2,6 +2,7 @@
 
 mod common;
 
+mod authz_matrix;
 mod bad_input;
 mod cli;
 mod docs;
@@ -10,6 +11,7 @@ mod docs_limits;
 mod docs_rest;
 mod docs_rooms;
 mod docs_sync;
+mod hardening;
 mod ibm;
 mod identity;
 mod isolation;

@@ -12,10 +12,8 @@ async fn organizations_do_not_see_each_other() {
     let (alice, _) = user(&anon, "alice").await;
     let (bob, _) = user(&anon, "bob").await;
 
-    let team = alice
-        .create_org("Alice's Lab", Some(qollab_shared::api::Plan::Pro))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let team =
+        crate::common::org_on_plan(&alice, "Alice's Lab", qollab_shared::api::Plan::Pro).await;
     assert_eq!(team.quotas.max_qubits, 28);
     let secret_ws = alice
         .create_workspace("Secret circuits", Some(team.id))

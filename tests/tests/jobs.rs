@@ -698,10 +698,8 @@ async fn a_job_submitted_from_a_document_uses_its_state_at_submission() {
 async fn register_on(url: &str) -> (Client, Uuid) {
     let anon = Client::new(url);
     let (owner, _) = user(&anon, "multi").await;
-    let org = owner
-        .create_org("Big lab", Some(qollab_shared::api::Plan::Enterprise))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let org =
+        crate::common::org_on_plan(&owner, "Big lab", qollab_shared::api::Plan::Enterprise).await;
     let ws = owner
         .create_workspace("Shared queue", Some(org.id))
         .await

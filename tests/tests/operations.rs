@@ -44,6 +44,7 @@ async fn health_ready_metrics_and_request_ids() {
     let _ = client.workspaces().await;
     let text = anon
         .request(Method::GET, "/metrics")
+        .bearer_auth(crate::common::METRICS_TOKEN)
         .send()
         .await
         .unwrap_or_else(|e| panic!("{e}"))

@@ -116,6 +116,7 @@ async fn fanout_connected(client: &Client) {
 async fn metric(client: &Client, name: &str) -> f64 {
     let text = client
         .request(Method::GET, "/metrics")
+        .bearer_auth(crate::common::METRICS_TOKEN)
         .send()
         .await
         .unwrap_or_else(|e| panic!("/metrics: {e}"))

@@ -55,10 +55,7 @@ async fn team(url: &str) -> (Client, Client, Client, Uuid) {
     let (owner, _) = user(&anon, "owner").await;
     let (editor, editor_auth) = user(&anon, "editor").await;
     let (viewer, viewer_auth) = user(&anon, "viewer").await;
-    let org = owner
-        .create_org("Lab", Some(qollab_shared::api::Plan::Enterprise))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let org = crate::common::org_on_plan(&owner, "Lab", qollab_shared::api::Plan::Enterprise).await;
     let ws = owner
         .create_workspace("Sessions", Some(org.id))
         .await

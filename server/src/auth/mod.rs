@@ -56,19 +56,34 @@ impl AuthUser {
     }
 }
 
-/// The bearer secret of a request: the `Authorization` header, or `?token=` (browsers
-/// cannot set headers on WebSocket upgrades).
+/// The bearer secret of a request: the `Authorization` header, or, on socket upgrades
+/// (`/ws/...`) only, `?token=` (browsers cannot set headers on WebSocket upgrades).
+/// Everywhere else a token in the URL is ignored: URLs end up in logs, proxies and
+/// browser history.
 pub fn bearer(req: &HttpRequest) -> Option<String> {
-    if let Some(h) = req.headers().get(actix_web::http::header::AUTHORIZATION) {
-        let v = h.to_str().ok()?.trim();
-        let (scheme, token) = v.split_once(' ')?;
-        return scheme
-            .eq_ignore_ascii_case("bearer")
-            .then(|| token.trim().to_string());
+    if let Some(t) = header_bearer(req) {
+        return Some(t);
+    }
+    if !req.path().starts_with("/ws/") {
+        return None;
     }
     web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
         .ok()
         .and_then(|q| q.get("token").cloned())
+}
+
+/// The `Authorization: Bearer …` header's secret.
+pub fn header_bearer(req: &HttpRequest) -> Option<String> {
+    let v = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .trim();
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
 }
 
 impl FromRequest for AuthUser {
@@ -93,25 +108,71 @@ pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
     req.peer_addr().map(|a| a.ip())
 }
 
-/// Per-IP limiter for the credential endpoints.
+/// Which per-IP bucket a credential request draws from: password checks (register,
+/// login) and refreshes are counted apart, so that many clients refreshing behind one
+/// address do not lock its users out of logging in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Bucket {
+    Credentials,
+    Refresh,
+}
+
+type Keyed<K> = Arc<DefaultKeyedRateLimiter<K>>;
+
+/// Limiter for the credential endpoints: one bucket per client IP (and kind of
+/// request), and one per account (the e-mail address of a login or registration, the
+/// session of a refresh token), so that neither one address nor many addresses
+/// against one account can go beyond their rate.
 #[derive(Clone)]
-pub struct AuthLimiter(Arc<DefaultKeyedRateLimiter<IpAddr>>);
+pub struct AuthLimiter {
+    per_ip: Keyed<(IpAddr, Bucket)>,
+    per_account: Keyed<String>,
+}
+
+/// Keys kept by each limiter before idle ones are dropped.
+const MAX_KEYS: usize = 100_000;
+
+fn too_many(not_until: governor::NotUntil<governor::clock::QuantaInstant>) -> ApiError {
+    let wait = not_until.wait_time_from(governor::clock::Clock::now(
+        &governor::clock::DefaultClock::default(),
+    ));
+    ApiError::rate_limited(wait.as_secs_f64().ceil() as u64)
+}
 
 impl AuthLimiter {
-    pub fn per_minute(n: u32) -> Self {
-        let n = NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
-        Self(Arc::new(RateLimiter::keyed(Quota::per_minute(n))))
+    /// `per_account` and `per_ip` requests per minute.
+    pub fn per_minute(per_account: u32, per_ip: u32) -> Self {
+        let q = |n: u32| Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
+        Self {
+            per_ip: Arc::new(RateLimiter::keyed(q(per_ip))),
+            per_account: Arc::new(RateLimiter::keyed(q(per_account))),
+        }
     }
 
-    pub fn check(&self, req: &HttpRequest) -> ApiResult<()> {
-        let Some(ip) = client_ip(req) else {
-            return Ok(());
-        };
-        self.0.check_key(&ip).map_err(|not_until| {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                &governor::clock::DefaultClock::default(),
-            ));
-            ApiError::rate_limited(wait.as_secs_f64().ceil() as u64)
-        })
+    /// Draws one request from the caller's IP bucket and, when the account is known,
+    /// from its bucket; 429 with `Retry-After` when either is empty.
+    pub fn check(&self, req: &HttpRequest, bucket: Bucket, account: Option<&str>) -> ApiResult<()> {
+        if self.per_ip.len() > MAX_KEYS {
+            self.per_ip.retain_recent();
+        }
+        if self.per_account.len() > MAX_KEYS {
+            self.per_account.retain_recent();
+        }
+        if let Some(ip) = client_ip(req) {
+            self.per_ip.check_key(&(ip, bucket)).map_err(too_many)?;
+        }
+        if let Some(account) = account {
+            let key = format!(
+                "{bucket:?}:{}",
+                account
+                    .trim()
+                    .to_lowercase()
+                    .chars()
+                    .take(320)
+                    .collect::<String>()
+            );
+            self.per_account.check_key(&key).map_err(too_many)?;
+        }
+        Ok(())
     }
 }

@@ -11,7 +11,7 @@ use qollab_shared::validate;
 use uuid::Uuid;
 
 use super::credentials::{self, API_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX};
-use super::{AuthUser, Credential, client_ip};
+use super::{AuthUser, Bucket, Credential, client_ip};
 use crate::app::AppState;
 use crate::db::queries::audit::AuditEntry;
 use crate::db::queries::tokens::Rotation;
@@ -19,21 +19,15 @@ use crate::db::tables::{api_tokens, users};
 use crate::error::{ApiError, ApiResult};
 use crate::orgs::org_view;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/api/auth")
-            .route("/register", web::post().to(register))
-            .route("/login", web::post().to(login))
-            .route("/refresh", web::post().to(refresh))
-            .route("/logout", web::post().to(logout)),
-    )
-    .route("/api/me", web::get().to(me))
-    .service(
-        web::scope("/api/tokens")
-            .route("", web::post().to(create_token))
-            .route("", web::get().to(list_tokens))
-            .route("/{token_id}", web::delete().to(delete_token)),
-    );
+pub fn configure(r: &mut crate::app::Routes) {
+    r.post("/api/auth/register", register)
+        .post("/api/auth/login", login)
+        .post("/api/auth/refresh", refresh)
+        .post("/api/auth/logout", logout)
+        .get("/api/me", me)
+        .post("/api/tokens", create_token)
+        .get("/api/tokens", list_tokens)
+        .delete("/api/tokens/{token_id}", delete_token);
 }
 
 pub fn user_view(u: &users::Model) -> User {
@@ -98,7 +92,9 @@ pub async fn register(
     req: HttpRequest,
     body: web::Json<RegisterRequest>,
 ) -> ApiResult<HttpResponse> {
-    state.auth_limiter.check(&req)?;
+    state
+        .auth_limiter
+        .check(&req, Bucket::Credentials, Some(&body.email))?;
     let b = body.into_inner();
     let mut problems = Vec::new();
     let email = validate::email(&b.email)
@@ -148,7 +144,9 @@ pub async fn login(
     req: HttpRequest,
     body: web::Json<LoginRequest>,
 ) -> ApiResult<HttpResponse> {
-    state.auth_limiter.check(&req)?;
+    state
+        .auth_limiter
+        .check(&req, Bucket::Credentials, Some(&body.email))?;
     let b = body.into_inner();
     let user = match validate::email(&b.email) {
         Ok(email) => state.db.user_by_email(&email).await?,
@@ -198,8 +196,10 @@ pub async fn refresh(
     req: HttpRequest,
     body: web::Json<RefreshRequest>,
 ) -> ApiResult<HttpResponse> {
-    state.auth_limiter.check(&req)?;
     let old = credentials::hash_secret(body.refresh_token.trim());
+    state
+        .auth_limiter
+        .check(&req, Bucket::Refresh, Some(&old))?;
     let new_refresh = format!("{REFRESH_TOKEN_PREFIX}{}", credentials::random_secret(48));
     let ttl = Duration::seconds(state.config.refresh_token_ttl_secs);
     match state

@@ -1,5 +1,6 @@
 //! The `qollab` command line: `serve`, `migrate`, and the client and engine commands.
 
+pub mod admin;
 pub mod circuit;
 
 use std::process::ExitCode;
@@ -8,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::app::{AppState, bind};
 use crate::config::Config;
-use crate::db::{Db, DbOptions};
+use crate::db::DbOptions;
 
 #[derive(Parser)]
 #[command(
@@ -27,6 +28,9 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Operator commands on the configured database (plans, secret rotation).
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
     /// Inspect, simulate, optimize and convert OpenQASM files locally.
     #[command(subcommand)]
     Circuit(circuit::CircuitCommand),
@@ -39,6 +43,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Serve => run(serve()),
         Command::Migrate => run(migrate()),
+        Command::Admin(cmd) => run(admin::run(cmd)),
         Command::Client(cmd) => qollab_client::cli::run(cmd),
         Command::Circuit(cmd) => match circuit::run(cmd) {
             Ok(code) => code,
@@ -93,8 +98,7 @@ async fn serve() -> anyhow::Result<()> {
 async fn migrate() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     crate::telemetry::init(&config.log, config.log_json);
-    let db = Db::connect(&config.database_url, &DbOptions::default()).await?;
-    db.migrate().await?;
+    let (db, _) = crate::app::open_storage(&config, &DbOptions::default()).await?;
     eprintln!(
         "migrations applied to {}",
         crate::config::mask_url(&config.database_url)

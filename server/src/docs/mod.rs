@@ -6,11 +6,7 @@ pub mod rooms;
 pub mod routes;
 pub mod socket;
 
-use std::future::Future;
-use std::pin::Pin;
-
-use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
-use qollab_shared::api::{DocProblem, DocSummary, Role};
+use qollab_shared::api::{DocProblem, DocSummary};
 use qollab_shared::doc::Problem;
 use qollab_shared::sync::DecodedUpdate;
 use uuid::Uuid;
@@ -18,45 +14,24 @@ use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, TransactionMut, Update};
 
 use crate::app::AppState;
-use crate::auth::AuthUser;
 use crate::db::tables::docs;
 use crate::error::{ApiError, ApiResult};
-use crate::workspaces::{EDITOR, VIEWER, authorize_within, role_of};
+use crate::workspaces::{EDITOR, Guarded, Resource, VIEWER};
 
 /// A caller allowed at least role `MIN` in the workspace of the document named by the
 /// `{id}` path segment. Non-members get 404, as for a document that does not exist.
-pub struct DocAccess<const MIN: u8> {
-    pub user: AuthUser,
-    pub doc: docs::Model,
-    pub role: Role,
-}
-
+pub type DocAccess<const MIN: u8> = Guarded<docs::Model, MIN>;
 pub type DocViewer = DocAccess<VIEWER>;
 pub type DocEditor = DocAccess<EDITOR>;
 
-impl<const MIN: u8> FromRequest for DocAccess<MIN> {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = ApiResult<Self>>>>;
-
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let doc_id = req.match_info().get("id").map(Uuid::parse_str);
-        let user = AuthUser::from_request(req, payload);
-        Box::pin(async move {
-            let state = state.ok_or_else(ApiError::internal)?;
-            let user = user.await?;
-            let Some(Ok(doc_id)) = doc_id else {
-                return Err(ApiError::not_found("document"));
-            };
-            let doc = state
-                .db
-                .doc(doc_id)
-                .await?
-                .ok_or_else(|| ApiError::not_found("document"))?;
-            let role =
-                authorize_within(&state, user, doc.workspace_id, role_of(MIN), "document").await?;
-            Ok(DocAccess { user, doc, role })
-        })
+impl Resource for docs::Model {
+    const NAME: &'static str = "document";
+    const PARAM: &'static str = "id";
+    async fn load(state: &AppState, id: Uuid) -> ApiResult<Option<Self>> {
+        state.db.doc(id).await
+    }
+    fn workspace_id(&self) -> Uuid {
+        self.workspace_id
     }
 }
 
@@ -100,25 +75,36 @@ pub fn scratch(state: &[u8]) -> ApiResult<Doc> {
 
 /// Makes a change on the server's behalf, as one CRDT transaction that goes through the
 /// same path as a peer's update (persisted, applied, relayed to every connected peer).
-/// Returns `f`'s result; an edit that changes nothing writes nothing.
-pub async fn server_edit<R>(
+/// Returns `f`'s result; an edit that changes nothing writes nothing. The edit is
+/// computed on a scratch copy on the blocking pool (`AppState::heavy`, named `what` in
+/// errors), never on an actix worker.
+pub async fn server_edit<R: Send + 'static>(
     state: &AppState,
     doc: &docs::Model,
-    f: impl FnOnce(&mut TransactionMut) -> ApiResult<R>,
+    what: &str,
+    f: impl FnOnce(&mut TransactionMut) -> ApiResult<R> + Send + 'static,
 ) -> ApiResult<R> {
     let room = state.rooms.open(doc).await?;
     let result = async {
-        let copy = scratch(&room.encode_state())?;
-        let (r, update) = {
-            let mut txn = copy.transact_mut();
-            let r = f(&mut txn)?;
-            (r, txn.encode_update_v1())
-        };
-        let decoded = DecodedUpdate::decode(update).map_err(|e| {
-            tracing::error!(error = %e, "server edit produced an undecodable update");
-            ApiError::internal()
-        })?;
-        if !room.with_awareness(|a| decoded.is_noop_for(a.doc())) {
+        let copy_of = room.clone();
+        let (r, decoded, noop) = state
+            .heavy
+            .run(what, move |_| {
+                let copy = scratch(&copy_of.encode_state())?;
+                let (r, update) = {
+                    let mut txn = copy.transact_mut();
+                    let r = f(&mut txn)?;
+                    (r, txn.encode_update_v1())
+                };
+                let decoded = DecodedUpdate::decode(update).map_err(|e| {
+                    tracing::error!(error = %e, "server edit produced an undecodable update");
+                    ApiError::internal()
+                })?;
+                let noop = copy_of.with_awareness(|a| decoded.is_noop_for(a.doc()));
+                Ok((r, decoded, noop))
+            })
+            .await?;
+        if !noop {
             state
                 .rooms
                 .apply_update(&room, None, decoded)
@@ -128,6 +114,25 @@ pub async fn server_edit<R>(
         Ok(r)
     }
     .await;
+    state.rooms.unload_when_idle(&room);
+    result
+}
+
+/// Reads a loaded document on the blocking pool: `f` gets its current content.
+pub async fn read_doc<T: Send + 'static>(
+    state: &AppState,
+    doc: &docs::Model,
+    what: &str,
+    f: impl FnOnce(qollab_shared::doc::DocRead) -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    let room = state.rooms.open(doc).await?;
+    let r = room.clone();
+    let result = state
+        .heavy
+        .run(what, move |_| {
+            f(r.with_awareness(|a| qollab_shared::doc::read(a.doc())))
+        })
+        .await;
     state.rooms.unload_when_idle(&room);
     result
 }

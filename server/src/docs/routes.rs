@@ -16,27 +16,26 @@ use qollab_shared::sync::DecodedUpdate;
 use qollab_shared::validate;
 use serde::Deserialize;
 
-use super::{DocEditor, DocViewer, initial_state, problem_view, scratch, server_edit, summary};
+use super::{
+    DocEditor, DocViewer, initial_state, problem_view, read_doc, scratch, server_edit, summary,
+};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::workspaces::{AsEditor, AsViewer};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/workspaces/{id}/docs", web::post().to(create))
-        .route("/api/workspaces/{id}/docs", web::get().to(list))
-        .service(
-            web::scope("/api/docs/{id}")
-                .route("", web::get().to(get))
-                .route("", web::patch().to(rename))
-                .route("", web::delete().to(delete))
-                .route("/qasm", web::get().to(export_qasm))
-                .route("/qasm", web::put().to(import_qasm))
-                .route("/update", web::get().to(get_update))
-                .route("/update", web::post().to(post_update))
-                .route("/versions", web::get().to(versions))
-                .route("/versions", web::post().to(create_version))
-                .route("/restore", web::post().to(restore)),
-        );
+pub fn configure(r: &mut crate::app::Routes) {
+    r.post("/api/workspaces/{id}/docs", create)
+        .get("/api/workspaces/{id}/docs", list)
+        .get("/api/docs/{id}", get)
+        .patch("/api/docs/{id}", rename)
+        .delete("/api/docs/{id}", delete)
+        .get("/api/docs/{id}/qasm", export_qasm)
+        .put("/api/docs/{id}/qasm", import_qasm)
+        .get("/api/docs/{id}/update", get_update)
+        .post("/api/docs/{id}/update", post_update)
+        .get("/api/docs/{id}/versions", versions)
+        .post("/api/docs/{id}/versions", create_version)
+        .post("/api/docs/{id}/restore", restore);
 }
 
 fn name_of(raw: &str) -> ApiResult<String> {
@@ -62,22 +61,25 @@ pub async fn create(
     access: AsEditor,
     body: web::Json<CreateDocRequest>,
 ) -> ApiResult<HttpResponse> {
+    let body = body.into_inner();
     let name = name_of(&body.name)?;
-    let circuit = match &body.qasm {
-        Some(src) => circuit_from_qasm(src, &name)?,
-        None => DocCircuit {
-            name: name.clone(),
-            ..Default::default()
-        },
-    };
+    let n = name.clone();
+    let initial = state
+        .heavy
+        .run("importing OpenQASM", move |_| {
+            let circuit = match &body.qasm {
+                Some(src) => circuit_from_qasm(src, &n)?,
+                None => DocCircuit {
+                    name: n,
+                    ..Default::default()
+                },
+            };
+            Ok(initial_state(&circuit))
+        })
+        .await?;
     let doc = state
         .db
-        .create_doc(
-            access.workspace.id,
-            &name,
-            access.user.id,
-            Some(initial_state(&circuit)),
-        )
+        .create_doc(access.workspace.id, &name, access.user.id, Some(initial))
         .await?;
     let view = summary(&doc);
     state
@@ -105,16 +107,34 @@ pub async fn list(
 #[utoipa::path(get, path = "/api/docs/{id}", tag = "docs", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = DocDetail), (status = 404)), security(("bearer" = [])))]
 pub async fn get(state: web::Data<AppState>, access: DocViewer) -> ApiResult<web::Json<DocDetail>> {
-    let room = state.rooms.open(&access.doc).await?;
-    let read = room.with_awareness(|a| doc::read(a.doc()));
-    let peers = room.peer_count();
-    state.rooms.unload_when_idle(&room);
+    let (stats, problems) = read_doc(&state, &access.target, "reading the document", |read| {
+        Ok(stats_of(&read))
+    })
+    .await?;
     Ok(web::Json(DocDetail {
-        doc: summary(&access.doc),
-        stats: doc::stats(&read.circuit),
-        problems: read.problems.iter().map(problem_view).collect(),
-        connected_peers: peers,
+        doc: summary(&access.target),
+        stats,
+        problems,
+        connected_peers: peers_of(&state, &access.target),
     }))
+}
+
+/// A document's statistics and problems, as answers show them.
+fn stats_of(read: &doc::DocRead) -> (doc::CircuitStats, Vec<qollab_shared::api::DocProblem>) {
+    (
+        doc::stats(&read.circuit),
+        read.problems.iter().map(problem_view).collect(),
+    )
+}
+
+/// Peers connected to a document here (0 when its room is not loaded).
+fn peers_of(state: &AppState, d: &crate::db::tables::docs::Model) -> usize {
+    state
+        .rooms
+        .loaded()
+        .iter()
+        .find(|r| r.doc_id == d.id)
+        .map_or(0, |r| r.peer_count())
 }
 
 #[utoipa::path(patch, path = "/api/docs/{id}", tag = "docs", params(("id" = uuid::Uuid, Path)),
@@ -127,7 +147,7 @@ pub async fn rename(
     body: web::Json<RenameDocRequest>,
 ) -> ApiResult<web::Json<DocSummary>> {
     let name = name_of(&body.name)?;
-    let doc = state.db.rename_doc(access.doc.id, &name).await?;
+    let doc = state.db.rename_doc(access.target.id, &name).await?;
     Ok(web::Json(summary(&doc)))
 }
 
@@ -136,15 +156,15 @@ pub async fn rename(
 pub async fn delete(state: web::Data<AppState>, access: DocEditor) -> ApiResult<HttpResponse> {
     state
         .rooms
-        .close_doc(access.doc.id, "the document was deleted");
-    state.db.delete_doc(access.doc.id).await?;
+        .close_doc(access.target.id, "the document was deleted");
+    state.db.delete_doc(access.target.id).await?;
     state
         .events
         .emit(
-            access.doc.workspace_id,
+            access.target.workspace_id,
             kinds::DOC_DELETED,
             Some(access.user.id),
-            serde_json::json!({"doc": summary(&access.doc)}),
+            serde_json::json!({"doc": summary(&access.target)}),
         )
         .await;
     Ok(HttpResponse::NoContent().finish())
@@ -175,23 +195,23 @@ pub async fn export_qasm(
             )]));
         }
     };
-    let room = state.rooms.open(&access.doc).await?;
-    let read = room.with_awareness(|a| doc::read(a.doc()));
-    state.rooms.unload_when_idle(&room);
-    let circuit = read.circuit.to_circuit().map_err(|problems| {
-        ApiError::new(
-            ErrorCode::InvalidInput,
-            format!(
-                "the document is not a valid circuit right now ({} problem(s)); fix them first",
-                problems.len()
-            ),
-        )
-        .with_details(serde_json::json!({
-            "problems": problems.iter().map(problem_view).collect::<Vec<_>>()
-        }))
-    })?;
-    let text = qasm::write(&circuit, dialect)
-        .map_err(|e| ApiError::new(ErrorCode::InvalidInput, format!("cannot export: {e}")))?;
+    let text = read_doc(&state, &access.target, "exporting OpenQASM", move |read| {
+        let circuit = read.circuit.to_circuit().map_err(|problems| {
+            ApiError::new(
+                ErrorCode::InvalidInput,
+                format!(
+                    "the document is not a valid circuit right now ({} problem(s)); fix them first",
+                    problems.len()
+                ),
+            )
+            .with_details(serde_json::json!({
+                "problems": problems.iter().map(problem_view).collect::<Vec<_>>()
+            }))
+        })?;
+        qasm::write(&circuit, dialect)
+            .map_err(|e| ApiError::new(ErrorCode::InvalidInput, format!("cannot export: {e}")))
+    })
+    .await?;
     Ok(HttpResponse::Ok()
         .content_type(ContentType::plaintext())
         .body(text))
@@ -208,27 +228,28 @@ pub async fn import_qasm(
     access: DocEditor,
     body: String,
 ) -> ApiResult<web::Json<DocDetail>> {
-    let mut circuit = circuit_from_qasm(&body, &access.doc.name)?;
-    let read = server_edit(&state, &access.doc, |txn| {
+    let name = access.target.name.clone();
+    let mut circuit = state
+        .heavy
+        .run("importing OpenQASM", move |_| {
+            circuit_from_qasm(&body, &name)
+        })
+        .await?;
+    let (stats, problems) = server_edit(&state, &access.target, "importing OpenQASM", move |txn| {
         let current = doc::read_txn(txn).circuit;
-        circuit.name = if current.name.is_empty() {
-            circuit.name.clone()
-        } else {
-            current.name
-        };
+        if !current.name.is_empty() {
+            circuit.name = current.name;
+        }
         circuit.notes = current.notes;
         doc::write_txn(txn, &circuit);
-        Ok(doc::read_txn(txn))
+        Ok(stats_of(&doc::read_txn(txn)))
     })
     .await?;
-    let room = state.rooms.open(&access.doc).await?;
-    let connected_peers = room.peer_count();
-    state.rooms.unload_when_idle(&room);
     Ok(web::Json(DocDetail {
-        doc: summary(&access.doc),
-        stats: doc::stats(&read.circuit),
-        problems: read.problems.iter().map(problem_view).collect(),
-        connected_peers,
+        doc: summary(&access.target),
+        stats,
+        problems,
+        connected_peers: peers_of(&state, &access.target),
     }))
 }
 
@@ -236,7 +257,7 @@ pub async fn import_qasm(
     responses((status = 200, description = "the whole state as one Yjs v1 update", content_type = "application/octet-stream"), (status = 404)),
     security(("bearer" = [])))]
 pub async fn get_update(state: web::Data<AppState>, access: DocViewer) -> ApiResult<HttpResponse> {
-    let room = state.rooms.open(&access.doc).await?;
+    let room = state.rooms.open(&access.target).await?;
     let bytes = room.encode_state();
     state.rooms.unload_when_idle(&room);
     Ok(HttpResponse::Ok()
@@ -252,9 +273,15 @@ pub async fn post_update(
     access: DocEditor,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
-    let update = DecodedUpdate::decode(body.to_vec())
-        .map_err(|e| ApiError::new(ErrorCode::InvalidInput, format!("not a Yjs v1 update: {e}")))?;
-    let room = state.rooms.open(&access.doc).await?;
+    let update = state
+        .heavy
+        .run("decoding the update", move |_| {
+            DecodedUpdate::decode(body.to_vec()).map_err(|e| {
+                ApiError::new(ErrorCode::InvalidInput, format!("not a Yjs v1 update: {e}"))
+            })
+        })
+        .await?;
+    let room = state.rooms.open(&access.target).await?;
     let noop = room.with_awareness(|a| update.is_noop_for(a.doc()));
     let result = if noop {
         Ok(())
@@ -290,7 +317,7 @@ pub async fn versions(
     state: web::Data<AppState>,
     access: DocViewer,
 ) -> ApiResult<web::Json<Vec<DocVersion>>> {
-    let list = state.db.versions(access.doc.id).await?;
+    let list = state.db.versions(access.target.id).await?;
     Ok(web::Json(list.into_iter().map(version_view).collect()))
 }
 
@@ -304,13 +331,13 @@ pub async fn create_version(
     body: web::Json<CreateVersionRequest>,
 ) -> ApiResult<HttpResponse> {
     let name = name_of(&body.name)?;
-    let room = state.rooms.open(&access.doc).await?;
+    let room = state.rooms.open(&access.target).await?;
     let snapshot = room.encode_state();
     state.rooms.unload_when_idle(&room);
     let v = state
         .db
         .create_version(
-            access.doc.id,
+            access.target.id,
             &name,
             "named",
             Some(access.user.id),
@@ -339,40 +366,53 @@ pub async fn restore(
 ) -> ApiResult<web::Json<DocDetail>> {
     let version = state
         .db
-        .version(access.doc.id, body.version_id)
+        .version(access.target.id, body.version_id)
         .await?
         .ok_or_else(|| ApiError::not_found("version"))?;
-    let target = doc::read(&scratch(&version.state)?).circuit;
-    let room = state.rooms.open(&access.doc).await?;
+    let version_state = version.state.clone();
+    let target = state
+        .heavy
+        .run("reading the version", move |_| {
+            Ok(doc::read(&scratch(&version_state)?).circuit)
+        })
+        .await?;
+    let room = state.rooms.open(&access.target).await?;
     let before = room.encode_state();
     state
         .db
         .create_version(
-            access.doc.id,
+            access.target.id,
             &format!("Before restoring \u{201c}{}\u{201d}", version.name),
             "restore",
             Some(access.user.id),
             before,
         )
         .await?;
-    let read = server_edit(&state, &access.doc, |txn| {
-        doc::write_txn(txn, &target);
-        Ok(doc::read_txn(txn))
-    })
-    .await?;
+    let edited = server_edit(
+        &state,
+        &access.target,
+        "restoring the version",
+        move |txn| {
+            doc::write_txn(txn, &target);
+            Ok(stats_of(&doc::read_txn(txn)))
+        },
+    )
+    .await;
+    state.rooms.unload_when_idle(&room);
+    let (stats, problems) = edited?;
     state
         .events
         .emit(
-            access.doc.workspace_id,
+            access.target.workspace_id,
             kinds::DOC_RESTORED,
             Some(access.user.id),
-            serde_json::json!({"doc": summary(&access.doc), "version_id": version.id, "version_name": version.name}),
+            serde_json::json!({"doc": summary(&access.target), "version_id": version.id, "version_name": version.name}),
         )
         .await;
     Ok(web::Json(DocDetail {
-        doc: summary(&access.doc),
-        stats: doc::stats(&read.circuit),
-        problems: read.problems.iter().map(problem_view).collect(),
+        doc: summary(&access.target),
+        stats,
+        problems,
         connected_peers: room.peer_count(),
     }))
 }

@@ -18,8 +18,8 @@ use crate::auth::{AuthUser, bearer};
 use crate::error::{ApiError, ApiResult};
 use crate::workspaces::authorize_within;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/ws/docs/{doc_id}", web::get().to(connect));
+pub fn configure(r: &mut crate::app::Routes) {
+    r.get("/ws/docs/{doc_id}", connect);
 }
 
 fn access_for(role: Role) -> Access {

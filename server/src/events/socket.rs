@@ -23,8 +23,8 @@ const MAX_REPLAY: u64 = 10_000;
 const PING: Duration = Duration::from_secs(20);
 const IDLE: Duration = Duration::from_secs(40);
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/ws/workspaces/{id}", web::get().to(connect));
+pub fn configure(r: &mut crate::app::Routes) {
+    r.get("/ws/workspaces/{id}", connect);
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

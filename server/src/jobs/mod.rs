@@ -11,20 +11,15 @@ pub mod sessions;
 pub mod settings;
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use qollab_shared::api::{Job, JobKind};
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::auth::AuthUser;
 use crate::db::Db;
 use crate::db::tables::{jobs, workspace_ibm_settings};
-use crate::error::{ApiError, ApiResult};
-use crate::workspaces::{authorize_within, role_of};
+use crate::error::ApiResult;
 use backends::{Backend, Emulator, FailureRates, Ibm, Ideal, builtin_devices};
 
 /// The job capability's shared parts.
@@ -44,6 +39,8 @@ pub struct Backends {
     /// IBM services of workspaces that set their own credentials, keyed by workspace,
     /// with a fingerprint of the credentials they were built from.
     ibm_workspaces: Mutex<WorkspaceIbm>,
+    /// Opens the workspaces' stored (sealed) IBM keys.
+    secrets: Arc<crate::secrets::Secrets>,
 }
 
 /// Per workspace: the fingerprint of its credentials and the service built from them.
@@ -54,21 +51,26 @@ const MAX_WORKSPACE_IBM: usize = 256;
 
 impl Backends {
     /// The local backends and an unavailable `ibm:*` (IBM not configured).
-    pub fn standard(rates: &FailureRates) -> Backends {
+    pub fn standard(rates: &FailureRates, secrets: Arc<crate::secrets::Secrets>) -> Backends {
         Self::build(
             rates,
             Err(ibm::IbmConfig::default().missing().unwrap_or_default()),
             ibm::IbmConfig::default(),
+            secrets,
         )
     }
 
     /// The local backends and, when configured, IBM Quantum's; the IBM backend list
     /// is fetched now (bounded by the request timeout) and renewed in the background.
-    pub async fn from_config(config: &executor::JobsConfig) -> Backends {
+    pub async fn from_config(
+        config: &executor::JobsConfig,
+        secrets: Arc<crate::secrets::Secrets>,
+    ) -> Backends {
         let backends = Self::build(
             &config.emulator,
             ibm::IbmService::new(&config.ibm),
             config.ibm.clone(),
+            secrets,
         );
         if let Some(s) = &backends.ibm {
             s.refresh().await;
@@ -80,6 +82,7 @@ impl Backends {
         rates: &FailureRates,
         ibm: Result<Arc<ibm::IbmService>, String>,
         mut ibm_base: ibm::IbmConfig,
+        secrets: Arc<crate::secrets::Secrets>,
     ) -> Backends {
         ibm_base.api_key = None;
         ibm_base.instance = None;
@@ -99,6 +102,7 @@ impl Backends {
             ibm,
             ibm_base,
             ibm_workspaces: Mutex::new(HashMap::new()),
+            secrets,
         }
     }
 
@@ -115,6 +119,18 @@ impl Backends {
         };
         let Some(creds) = db.ibm_settings(ws).await? else {
             return Ok(self.get(name));
+        };
+        let creds = match crate::db::queries::ibm_settings::open(&self.secrets, creds) {
+            Ok(c) => c,
+            Err(why) => {
+                tracing::error!(workspace_id = %ws, error = %why, "a stored IBM key cannot be opened");
+                return Ok(Some(Arc::new(Ibm::unavailable(
+                    remote,
+                    &format!(
+                        "this workspace's stored IBM API key cannot be decrypted ({why}); an owner can set it again"
+                    ),
+                ))));
+            }
         };
         let service = match self.workspace_ibm(ws, &creds).await {
             Ok(s) => s,
@@ -240,33 +256,16 @@ pub fn job_event_data(j: &jobs::Model) -> serde_json::Value {
     serde_json::json!({ "job": job_view(j, None) })
 }
 
-/// A member of the job's workspace with at least `MIN` (see `workspaces::Access`).
-pub struct JobAccess<const MIN: u8> {
-    pub user: AuthUser,
-    pub job: jobs::Model,
-}
+/// A member of the job's workspace with at least `MIN` (see `workspaces::Guarded`).
+pub type JobAccess<const MIN: u8> = crate::workspaces::Guarded<jobs::Model, MIN>;
 
-impl<const MIN: u8> FromRequest for JobAccess<MIN> {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = ApiResult<Self>>>>;
-
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let id = req.match_info().get("job_id").map(Uuid::parse_str);
-        let user = AuthUser::from_request(req, payload);
-        Box::pin(async move {
-            let state = state.ok_or_else(ApiError::internal)?;
-            let user = user.await?;
-            let Some(Ok(id)) = id else {
-                return Err(ApiError::not_found("job"));
-            };
-            let job = state
-                .db
-                .job(id)
-                .await?
-                .ok_or_else(|| ApiError::not_found("job"))?;
-            authorize_within(&state, user, job.workspace_id, role_of(MIN), "job").await?;
-            Ok(JobAccess { user, job })
-        })
+impl crate::workspaces::Resource for jobs::Model {
+    const NAME: &'static str = "job";
+    const PARAM: &'static str = "job_id";
+    async fn load(state: &AppState, id: Uuid) -> ApiResult<Option<Self>> {
+        state.db.job(id).await
+    }
+    fn workspace_id(&self) -> Uuid {
+        self.workspace_id
     }
 }

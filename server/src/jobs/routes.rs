@@ -4,7 +4,6 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use qollab_quantum::qasm::{self, Dialect};
 use qollab_shared::api::{BackendInfo, Job, JobPage, JobSource, SubmitJobRequest};
-use qollab_shared::doc;
 use qollab_shared::error::ErrorCode;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -22,17 +21,14 @@ use crate::workspaces::{AsEditor, AsViewer, EDITOR, VIEWER};
 /// Unfinished jobs an organization may have per unit of its concurrency limit.
 const QUEUE_DEPTH_PER_SLOT: u64 = 25;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/workspaces/{id}/jobs", web::post().to(submit))
-        .route("/api/workspaces/{id}/jobs", web::get().to(list))
-        .route("/api/jobs/{job_id}", web::get().to(get))
-        .route("/api/jobs/{job_id}/cancel", web::post().to(cancel))
-        .route("/api/jobs/{job_id}/result", web::get().to(result))
-        .route(
-            "/api/jobs/{job_id}/artifacts/{name}",
-            web::get().to(artifact),
-        )
-        .route("/api/backends", web::get().to(backends));
+pub fn configure(r: &mut crate::app::Routes) {
+    r.post("/api/workspaces/{id}/jobs", submit)
+        .get("/api/workspaces/{id}/jobs", list)
+        .get("/api/jobs/{job_id}", get)
+        .post("/api/jobs/{job_id}/cancel", cancel)
+        .get("/api/jobs/{job_id}/result", result)
+        .get("/api/jobs/{job_id}/artifacts/{name}", artifact)
+        .get("/api/backends", backends);
 }
 
 fn quota(message: String) -> ApiError {
@@ -138,8 +134,17 @@ pub async fn prepare(
         }
     }
 
-    let (circuit, source_doc_id) = match &req.source {
-        JobSource::Qasm { qasm: src } => (parse_qasm(src)?, None),
+    // Parsing, reading the document and writing the snapshot are CPU work: on the
+    // blocking pool, bounded (see `heavy`).
+    let (n, snapshot, source_doc_id) = match &req.source {
+        JobSource::Qasm { qasm: src } => {
+            let src = src.clone();
+            let (n, snapshot) = state
+                .heavy
+                .run("parsing OpenQASM", move |_| snapshot_of(parse_qasm(&src)?))
+                .await?;
+            (n, snapshot, None)
+        }
         JobSource::Doc { doc_id } => {
             let d = state
                 .db
@@ -147,29 +152,20 @@ pub async fn prepare(
                 .await?
                 .filter(|d| d.workspace_id == ws.id)
                 .ok_or_else(|| ApiError::not_found("document"))?;
-            let room = state.rooms.open(&d).await?;
-            let read = room.with_awareness(|a| doc::read(a.doc()));
-            state.rooms.unload_when_idle(&room);
-            let c = read.circuit.to_circuit().map_err(|problems| {
-                ApiError::new(
-                    ErrorCode::InvalidInput,
-                    format!("the document is not a valid circuit right now ({} problem(s))", problems.len()),
-                )
-                .with_details(serde_json::json!({"problems": problems.iter().map(problem_view).collect::<Vec<_>>()}))
-            })?;
-            (c, Some(d.id))
+            let (n, snapshot) = crate::docs::read_doc(state, &d, "reading the document", |read| {
+                let c = read.circuit.to_circuit().map_err(|problems| {
+                    ApiError::new(
+                        ErrorCode::InvalidInput,
+                        format!("the document is not a valid circuit right now ({} problem(s))", problems.len()),
+                    )
+                    .with_details(serde_json::json!({"problems": problems.iter().map(problem_view).collect::<Vec<_>>()}))
+                })?;
+                snapshot_of(c)
+            })
+            .await?;
+            (n, snapshot, Some(d.id))
         }
     };
-    // OpenQASM 2 when it can say it, else 3 (a condition on one bit of a register).
-    let snapshot = qasm::write(&circuit, Dialect::Qasm2)
-        .or_else(|_| qasm::write(&circuit, Dialect::Qasm3))
-        .map_err(|e| {
-            ApiError::new(
-                ErrorCode::InvalidInput,
-                format!("cannot run this circuit: {e}"),
-            )
-        })?;
-    let n = circuit.num_qubits();
 
     let org = state
         .db
@@ -219,6 +215,20 @@ pub async fn prepare(
     job.num_qubits = sea_orm::Set(n as i32);
     job.timeout_secs = sea_orm::Set(state.config.jobs.timeout.as_secs() as i32);
     Ok(job)
+}
+
+/// A circuit's qubit count and its OpenQASM 2 snapshot (what the job runs).
+fn snapshot_of(circuit: qollab_shared::circuit::Circuit) -> ApiResult<(usize, String)> {
+    // OpenQASM 2 when it can say it, else 3 (a condition on one bit of a register).
+    let snapshot = qasm::write(&circuit, Dialect::Qasm2)
+        .or_else(|_| qasm::write(&circuit, Dialect::Qasm3))
+        .map_err(|e| {
+            ApiError::new(
+                ErrorCode::InvalidInput,
+                format!("cannot run this circuit: {e}"),
+            )
+        })?;
+    Ok((circuit.num_qubits(), snapshot))
 }
 
 /// OpenQASM source → circuit, a parse error as 422 with its line and column.
@@ -302,12 +312,12 @@ pub async fn get(
     state: web::Data<AppState>,
     access: JobAccess<VIEWER>,
 ) -> ApiResult<web::Json<Job>> {
-    let pos = if access.job.status == QUEUED {
-        Some(state.db.queue_position(&access.job).await?)
+    let pos = if access.target.status == QUEUED {
+        Some(state.db.queue_position(&access.target).await?)
     } else {
         None
     };
-    Ok(web::Json(job_view(&access.job, pos)))
+    Ok(web::Json(job_view(&access.target, pos)))
 }
 
 /// Queued: cancelled at once. Running: asked to stop, which it does within about a
@@ -319,7 +329,7 @@ pub async fn cancel(
     state: web::Data<AppState>,
     access: JobAccess<EDITOR>,
 ) -> ApiResult<HttpResponse> {
-    let job = &access.job;
+    let job = &access.target;
     if let Some((done, events)) = state.db.cancel_queued(job.id, access.user.id).await? {
         state.events.deliver_stored(events);
         return Ok(HttpResponse::Ok().json(job_view(&done, None)));
@@ -348,14 +358,14 @@ pub async fn cancel(
     responses((status = 200, description = "counts, probabilities, amplitudes (small circuits), optimizer report"), (status = 404), (status = 409)),
     security(("bearer" = [])))]
 pub async fn result(access: JobAccess<VIEWER>) -> ApiResult<HttpResponse> {
-    match (&access.job.result, access.job.status.as_str()) {
+    match (&access.target.result, access.target.status.as_str()) {
         (Some(r), "completed") => Ok(HttpResponse::Ok().json(r)),
         (_, status) => Err(ApiError::new(
             ErrorCode::NotFinished,
             match status {
                 "failed" => format!(
                     "the job failed and has no result: {}",
-                    access.job.error.clone().unwrap_or_default()
+                    access.target.error.clone().unwrap_or_default()
                 ),
                 "cancelled" => "the job was cancelled and has no result".into(),
                 s => format!("the job is {s}; its result is not ready yet"),
@@ -380,7 +390,7 @@ pub async fn artifact(
         _ => return Err(ApiError::not_found("artifact")),
     };
     let store = state.jobs.artifacts.clone();
-    let id = access.job.id;
+    let id = access.target.id;
     let n = name.clone();
     let bytes = web::block(move || store.get(id, &n))
         .await

@@ -6,12 +6,10 @@
 //! occurrences (the server was down) are coalesced into one run as soon as a server is
 //! back; the schedule then continues from the next future occurrence.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::str::FromStr;
 use std::time::Duration;
 
-use actix_web::{FromRequest, HttpRequest, HttpResponse, dev::Payload, web};
+use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use qollab_shared::api::{
     CreateScheduleRequest, JobKind, JobSource, Role, Schedule, SubmitJobRequest,
@@ -22,22 +20,21 @@ use uuid::Uuid;
 
 use super::routes::{prepare, refusal};
 use crate::app::AppState;
-use crate::auth::AuthUser;
 use crate::db::queries::schedules::Firing;
 use crate::db::tables::schedules;
 use crate::error::{ApiError, ApiResult};
-use crate::workspaces::{AsEditor, AsViewer, EDITOR, VIEWER, authorize_within, role_of};
+use crate::workspaces::{AsEditor, AsViewer, EDITOR, VIEWER};
 
 /// Due schedules handled per poll and process.
 const BATCH: u64 = 100;
 const MAX_NAME: usize = 200;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/workspaces/{id}/schedules", web::post().to(create))
-        .route("/api/workspaces/{id}/schedules", web::get().to(list))
-        .route("/api/schedules/{schedule_id}", web::get().to(get))
-        .route("/api/schedules/{schedule_id}", web::patch().to(update))
-        .route("/api/schedules/{schedule_id}", web::delete().to(delete));
+pub fn configure(r: &mut crate::app::Routes) {
+    r.post("/api/workspaces/{id}/schedules", create)
+        .get("/api/workspaces/{id}/schedules", list)
+        .get("/api/schedules/{schedule_id}", get)
+        .patch("/api/schedules/{schedule_id}", update)
+        .delete("/api/schedules/{schedule_id}", delete);
 }
 
 /// A parsed cron expression in its time zone.
@@ -125,40 +122,16 @@ fn submission(s: &schedules::Model) -> SubmitJobRequest {
 }
 
 /// A member of the schedule's workspace with at least `MIN`.
-pub struct ScheduleAccess<const MIN: u8> {
-    pub user: AuthUser,
-    pub schedule: schedules::Model,
-}
+pub type ScheduleAccess<const MIN: u8> = crate::workspaces::Guarded<schedules::Model, MIN>;
 
-impl<const MIN: u8> FromRequest for ScheduleAccess<MIN> {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = ApiResult<Self>>>>;
-
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let id = req.match_info().get("schedule_id").map(Uuid::parse_str);
-        let user = AuthUser::from_request(req, payload);
-        Box::pin(async move {
-            let state = state.ok_or_else(ApiError::internal)?;
-            let user = user.await?;
-            let Some(Ok(id)) = id else {
-                return Err(ApiError::not_found("schedule"));
-            };
-            let schedule = state
-                .db
-                .schedule(id)
-                .await?
-                .ok_or_else(|| ApiError::not_found("schedule"))?;
-            authorize_within(
-                &state,
-                user,
-                schedule.workspace_id,
-                role_of(MIN),
-                "schedule",
-            )
-            .await?;
-            Ok(ScheduleAccess { user, schedule })
-        })
+impl crate::workspaces::Resource for schedules::Model {
+    const NAME: &'static str = "schedule";
+    const PARAM: &'static str = "schedule_id";
+    async fn load(state: &AppState, id: Uuid) -> ApiResult<Option<Self>> {
+        state.db.schedule(id).await
+    }
+    fn workspace_id(&self) -> Uuid {
+        self.workspace_id
     }
 }
 
@@ -245,7 +218,7 @@ pub async fn list(
 #[utoipa::path(get, path = "/api/schedules/{schedule_id}", tag = "jobs", params(("schedule_id" = Uuid, Path)),
     responses((status = 200, body = Schedule), (status = 404)), security(("bearer" = [])))]
 pub async fn get(access: ScheduleAccess<VIEWER>) -> web::Json<Schedule> {
-    web::Json(schedule_view(&access.schedule))
+    web::Json(schedule_view(&access.target))
 }
 
 /// `{"enabled": false}` pauses, `{"enabled": true}` resumes from the next future
@@ -260,7 +233,7 @@ pub async fn update(
     body: web::Json<UpdateScheduleRequest>,
 ) -> ApiResult<web::Json<Schedule>> {
     let req = body.into_inner();
-    let s = access.schedule;
+    let s = access.target;
     if req
         .name
         .as_ref()
@@ -294,7 +267,7 @@ pub async fn delete(
     state: web::Data<AppState>,
     access: ScheduleAccess<EDITOR>,
 ) -> ApiResult<HttpResponse> {
-    if !state.db.delete_schedule(access.schedule.id).await? {
+    if !state.db.delete_schedule(access.target.id).await? {
         return Err(ApiError::not_found("schedule"));
     }
     Ok(HttpResponse::NoContent().finish())

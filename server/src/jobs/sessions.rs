@@ -3,11 +3,9 @@
 //! request or after its idle timeout with nothing queued or running; closing cancels
 //! its queued jobs and lets a running one finish.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
-use actix_web::{FromRequest, HttpRequest, HttpResponse, dev::Payload, web};
+use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use qollab_shared::api::{OpenSessionRequest, RuntimeSession};
 use qollab_shared::error::ErrorCode;
@@ -15,20 +13,19 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::auth::AuthUser;
 use crate::db::queries::runtime_sessions::{CLOSED, OPEN, new_session_model};
 use crate::db::tables::runtime_sessions;
 use crate::error::{ApiError, ApiResult};
-use crate::workspaces::{AsEditor, AsViewer, EDITOR, VIEWER, authorize_within, role_of};
+use crate::workspaces::{AsEditor, AsViewer, EDITOR, VIEWER};
 
 /// The longest idle timeout a session may ask for (a day).
 pub const MAX_IDLE_SECS: u32 = 86_400;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/workspaces/{id}/sessions", web::post().to(open))
-        .route("/api/workspaces/{id}/sessions", web::get().to(list))
-        .route("/api/sessions/{session_id}", web::get().to(get))
-        .route("/api/sessions/{session_id}/close", web::post().to(close));
+pub fn configure(r: &mut crate::app::Routes) {
+    r.post("/api/workspaces/{id}/sessions", open)
+        .get("/api/workspaces/{id}/sessions", list)
+        .get("/api/sessions/{session_id}", get)
+        .post("/api/sessions/{session_id}/close", close);
 }
 
 pub fn session_view(s: &runtime_sessions::Model) -> RuntimeSession {
@@ -47,33 +44,16 @@ pub fn session_view(s: &runtime_sessions::Model) -> RuntimeSession {
 }
 
 /// A member of the session's workspace with at least `MIN`.
-pub struct SessionAccess<const MIN: u8> {
-    pub user: AuthUser,
-    pub session: runtime_sessions::Model,
-}
+pub type SessionAccess<const MIN: u8> = crate::workspaces::Guarded<runtime_sessions::Model, MIN>;
 
-impl<const MIN: u8> FromRequest for SessionAccess<MIN> {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = ApiResult<Self>>>>;
-
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let id = req.match_info().get("session_id").map(Uuid::parse_str);
-        let user = AuthUser::from_request(req, payload);
-        Box::pin(async move {
-            let state = state.ok_or_else(ApiError::internal)?;
-            let user = user.await?;
-            let Some(Ok(id)) = id else {
-                return Err(ApiError::not_found("session"));
-            };
-            let session = state
-                .db
-                .runtime_session(id)
-                .await?
-                .ok_or_else(|| ApiError::not_found("session"))?;
-            authorize_within(&state, user, session.workspace_id, role_of(MIN), "session").await?;
-            Ok(SessionAccess { user, session })
-        })
+impl crate::workspaces::Resource for runtime_sessions::Model {
+    const NAME: &'static str = "session";
+    const PARAM: &'static str = "session_id";
+    async fn load(state: &AppState, id: Uuid) -> ApiResult<Option<Self>> {
+        state.db.runtime_session(id).await
+    }
+    fn workspace_id(&self) -> Uuid {
+        self.workspace_id
     }
 }
 
@@ -156,7 +136,7 @@ pub async fn list(
 #[utoipa::path(get, path = "/api/sessions/{session_id}", tag = "jobs", params(("session_id" = Uuid, Path)),
     responses((status = 200, body = RuntimeSession), (status = 404)), security(("bearer" = [])))]
 pub async fn get(access: SessionAccess<VIEWER>) -> web::Json<RuntimeSession> {
-    web::Json(session_view(&access.session))
+    web::Json(session_view(&access.target))
 }
 
 /// Closes the session: its queued jobs are cancelled, a running one finishes. Closing
@@ -171,7 +151,7 @@ pub async fn close(
     let reason = "closed on request";
     match state
         .db
-        .close_session(access.session.id, reason, Some(access.user.id), None)
+        .close_session(access.target.id, reason, Some(access.user.id), None)
         .await?
     {
         Some((s, events)) => {

@@ -13,19 +13,21 @@ use crate::workspaces::AsOwner;
 
 const MAX_FIELD: usize = 1024;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/workspaces/{id}/settings/ibm", web::put().to(put))
-        .route("/api/workspaces/{id}/settings/ibm", web::get().to(get))
-        .route(
-            "/api/workspaces/{id}/settings/ibm",
-            web::delete().to(delete),
-        );
+pub fn configure(r: &mut crate::app::Routes) {
+    r.put("/api/workspaces/{id}/settings/ibm", put)
+        .get("/api/workspaces/{id}/settings/ibm", get)
+        .delete("/api/workspaces/{id}/settings/ibm", delete);
 }
 
-fn view(s: &workspace_ibm_settings::Model) -> IbmSettings {
+/// The answer for a stored row: the key opened only to be masked.
+fn view(state: &AppState, s: workspace_ibm_settings::Model) -> IbmSettings {
+    let masked = match crate::db::queries::ibm_settings::open(&state.secrets, s.clone()) {
+        Ok(open) => mask_key(&open.api_key),
+        Err(_) => "(cannot be decrypted: set it again)".to_string(),
+    };
     IbmSettings {
-        instance: s.instance.clone(),
-        api_key_masked: mask_key(&s.api_key),
+        instance: s.instance,
+        api_key_masked: masked,
         updated_by: s.updated_by,
         updated_at: s.updated_at,
     }
@@ -58,11 +60,11 @@ pub async fn put(
     let ws = access.workspace.id;
     let saved = state
         .db
-        .put_ibm_settings(ws, key, instance, access.user.id)
+        .put_ibm_settings(&state.secrets, ws, key, instance, access.user.id)
         .await?;
     state.jobs.backends.forget_workspace_ibm(ws);
     tracing::info!(workspace_id = %ws, "workspace IBM Quantum credentials set");
-    Ok(web::Json(view(&saved)))
+    Ok(web::Json(view(&state, saved)))
 }
 
 #[utoipa::path(get, path = "/api/workspaces/{id}/settings/ibm", tag = "jobs", params(("id" = Uuid, Path)),
@@ -74,7 +76,7 @@ pub async fn get(state: web::Data<AppState>, access: AsOwner) -> ApiResult<web::
         .ibm_settings(access.workspace.id)
         .await?
         .ok_or_else(|| ApiError::not_found("IBM settings of this workspace"))?;
-    Ok(web::Json(view(&s)))
+    Ok(web::Json(view(&state, s)))
 }
 
 #[utoipa::path(delete, path = "/api/workspaces/{id}/settings/ibm", tag = "jobs", params(("id" = Uuid, Path)),

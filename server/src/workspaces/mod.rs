@@ -1,7 +1,8 @@
 //! Workspaces: where a team's documents, jobs and conversations live.
 //!
-//! Authorization for every workspace route is decided here, by the `Access<ROLE>`
-//! extractor: handlers name the least role they need in their signature.
+//! Authorization for every route below a workspace is decided here, by the
+//! `Guarded<R, ROLE>` extractor: handlers name the resource and the least role they
+//! need in their signature.
 
 pub mod routes;
 
@@ -10,6 +11,8 @@ use std::pin::Pin;
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use qollab_shared::api::Role;
+use qollab_shared::error::ErrorCode;
+use sea_orm::EntityTrait;
 use uuid::Uuid;
 
 use crate::app::AppState;
@@ -29,15 +32,78 @@ pub const fn role_of(min: u8) -> Role {
     }
 }
 
-/// A caller who is a member of the workspace named by the `{id}` path segment, with
-/// at least role `MIN`. Non-members (and unknown or malformed ids) get 404, members
-/// below `MIN` get 403.
-pub struct Access<const MIN: u8> {
+/// A caller allowed at least role `MIN` on the resource `R` named by the request's
+/// path, with the resource and its workspace loaded: the one authorization extractor of
+/// every REST route below a workspace. Unauthenticated callers get 401; an unknown or
+/// malformed id and a non-member both get 404 naming the resource (no existence leak);
+/// a member below `MIN` gets 403.
+pub struct Guarded<R, const MIN: u8> {
     pub user: AuthUser,
-    pub workspace: workspaces::Model,
     pub role: Role,
+    pub workspace: workspaces::Model,
+    pub target: R,
 }
 
+/// Something that lives in a workspace and is named by a path segment.
+pub trait Resource: Sized + 'static {
+    /// What a 404 calls it ("document").
+    const NAME: &'static str;
+    /// The path segment holding its id (`{job_id}` → "job_id").
+    const PARAM: &'static str;
+    fn load(state: &AppState, id: Uuid) -> impl Future<Output = ApiResult<Option<Self>>>;
+    fn workspace_id(&self) -> Uuid;
+}
+
+impl Resource for workspaces::Model {
+    const NAME: &'static str = "workspace";
+    const PARAM: &'static str = "id";
+    async fn load(state: &AppState, id: Uuid) -> ApiResult<Option<Self>> {
+        Ok(workspaces::Entity::find_by_id(id)
+            .one(&state.db.conn)
+            .await?)
+    }
+    fn workspace_id(&self) -> Uuid {
+        self.id
+    }
+}
+
+impl<R: Resource, const MIN: u8> FromRequest for Guarded<R, MIN> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = ApiResult<Self>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let id = req.match_info().get(R::PARAM).map(Uuid::parse_str);
+        let user = AuthUser::from_request(req, payload);
+        Box::pin(async move {
+            let state = state.ok_or_else(ApiError::internal)?;
+            let user = user.await?;
+            let Some(Ok(id)) = id else {
+                return Err(ApiError::not_found(R::NAME));
+            };
+            let target = R::load(&state, id)
+                .await?
+                .ok_or_else(|| ApiError::not_found(R::NAME))?;
+            let (workspace, role) =
+                match authorize(&state, user, target.workspace_id(), role_of(MIN)).await {
+                    Ok(ok) => ok,
+                    Err(e) if e.code == ErrorCode::NotFound => {
+                        return Err(ApiError::not_found(R::NAME));
+                    }
+                    Err(e) => return Err(e),
+                };
+            Ok(Guarded {
+                user,
+                role,
+                workspace,
+                target,
+            })
+        })
+    }
+}
+
+/// A member of the workspace named by `{id}`, with at least role `MIN`.
+pub type Access<const MIN: u8> = Guarded<workspaces::Model, MIN>;
 pub type AsViewer = Access<VIEWER>;
 pub type AsEditor = Access<EDITOR>;
 pub type AsOwner = Access<OWNER>;
@@ -73,33 +139,7 @@ pub async fn authorize_within(
 ) -> ApiResult<Role> {
     match authorize(state, user, ws_id, min).await {
         Ok((_, role)) => Ok(role),
-        Err(e) if e.code == qollab_shared::error::ErrorCode::NotFound => {
-            Err(ApiError::not_found(what))
-        }
+        Err(e) if e.code == ErrorCode::NotFound => Err(ApiError::not_found(what)),
         Err(e) => Err(e),
-    }
-}
-
-impl<const MIN: u8> FromRequest for Access<MIN> {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = ApiResult<Self>>>>;
-
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let ws_id = req.match_info().get("id").map(Uuid::parse_str);
-        let user = AuthUser::from_request(req, payload);
-        Box::pin(async move {
-            let state = state.ok_or_else(ApiError::internal)?;
-            let user = user.await?;
-            let Some(Ok(ws_id)) = ws_id else {
-                return Err(ApiError::not_found("workspace"));
-            };
-            let (workspace, role) = authorize(&state, user, ws_id, role_of(MIN)).await?;
-            Ok(Access {
-                user,
-                workspace,
-                role,
-            })
-        })
     }
 }

@@ -17,25 +17,18 @@ use crate::error::{ApiError, ApiResult};
 
 const MAX_DESCRIPTION: usize = 10_000;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(r: &mut crate::app::Routes) {
     // Plain routes, not a scope: other capabilities (docs, jobs) add routes under
     // `/api/workspaces/{id}/…`, which a scope here would shadow.
-    const W: &str = "/api/workspaces/{id}";
-    cfg.route("/api/workspaces", web::post().to(create))
-        .route("/api/workspaces", web::get().to(list))
-        .route(W, web::get().to(get))
-        .route(W, web::patch().to(update))
-        .route(W, web::delete().to(delete))
-        .route(&format!("{W}/members"), web::get().to(members))
-        .route(&format!("{W}/members"), web::post().to(add_member))
-        .route(
-            &format!("{W}/members/{{user_id}}"),
-            web::patch().to(update_member),
-        )
-        .route(
-            &format!("{W}/members/{{user_id}}"),
-            web::delete().to(remove_member),
-        );
+    r.post("/api/workspaces", create)
+        .get("/api/workspaces", list)
+        .get("/api/workspaces/{id}", get)
+        .patch("/api/workspaces/{id}", update)
+        .delete("/api/workspaces/{id}", delete)
+        .get("/api/workspaces/{id}/members", members)
+        .post("/api/workspaces/{id}/members", add_member)
+        .patch("/api/workspaces/{id}/members/{user_id}", update_member)
+        .delete("/api/workspaces/{id}/members/{user_id}", remove_member);
 }
 
 pub fn workspace_view(w: &workspaces::Model, role: Role) -> Workspace {

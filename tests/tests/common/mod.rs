@@ -70,6 +70,8 @@ pub fn test_config(storage: &Storage) -> Config {
     c.bind = "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}"));
     c.database_url = storage.database_url.clone();
     c.auth_rate_per_minute = 10_000;
+    c.auth_ip_rate_per_minute = 10_000;
+    c.metrics_token = Some(METRICS_TOKEN.into());
     c.workers = 2;
     c.shutdown_timeout_secs = 2;
     c
@@ -121,6 +123,7 @@ impl TestServer {
             .await
             .unwrap_or_else(|e| panic!("server thread died: {e}"))
             .unwrap_or_else(|e| panic!("server failed to start: {e:#}"));
+        remember_database(&format!("http://{addr}"), &storage.database_url);
         TestServer {
             url: format!("http://{addr}"),
             storage,
@@ -170,6 +173,8 @@ impl ServerProcess {
             .env("QOLLAB_DATA_DIR", storage.path())
             .env("QOLLAB_DATABASE_URL", &storage.database_url)
             .env("QOLLAB_AUTH_RATE_PER_MINUTE", "10000")
+            .env("QOLLAB_AUTH_IP_RATE_PER_MINUTE", "10000")
+            .env("QOLLAB_METRICS_TOKEN", METRICS_TOKEN)
             .env("QOLLAB_WORKERS", "2")
             .env("QOLLAB_LOG", "warn")
             .stdout(Stdio::null())
@@ -195,6 +200,7 @@ impl ServerProcess {
         })
         .await
         .unwrap_or_else(|_| panic!("qollab did not start within 60 s"));
+        remember_database(&url, &storage.database_url);
         // Keep draining stderr so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         ServerProcess { url, child }
@@ -228,11 +234,71 @@ impl ServerProcess {
     }
 }
 
+/// The database of every server a test started, by its URL (for operator actions).
+fn databases() -> &'static std::sync::Mutex<std::collections::HashMap<String, String>> {
+    static DBS: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, String>>> =
+        std::sync::OnceLock::new();
+    DBS.get_or_init(Default::default)
+}
+
+fn remember_database(url: &str, database_url: &str) {
+    databases()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(url.to_string(), database_url.to_string());
+}
+
+/// Creates an organization (always on the free plan over the API) and puts it on
+/// `plan` the way an operator does (`qollab admin orgs set-plan`: on the database).
+pub async fn org_on_plan(
+    client: &Client,
+    name: &str,
+    plan: qollab_shared::api::Plan,
+) -> qollab_shared::api::Organization {
+    let org = client
+        .create_org(name, None)
+        .await
+        .unwrap_or_else(|e| panic!("create org {name}: {e}"));
+    let database_url = databases()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(client.base_url())
+        .cloned()
+        .unwrap_or_else(|| panic!("no test server at {}", client.base_url()));
+    let db = Db::connect(&database_url, &DbOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    db.set_org_plan(org.id, plan)
+        .await
+        .unwrap_or_else(|e| panic!("set plan: {e}"));
+    db.close().await;
+    client
+        .org(org.id)
+        .await
+        .unwrap_or_else(|e| panic!("org {}: {e}", org.id))
+}
+
 pub fn unique_email(tag: &str) -> String {
     format!("{tag}-{}@example.com", uuid::Uuid::new_v4().simple())
 }
 
 pub const PASSWORD: &str = "correct horse battery staple";
+
+/// `QOLLAB_METRICS_TOKEN` of every test server.
+pub const METRICS_TOKEN: &str = "test-metrics-token-0123456789";
+
+/// `GET /metrics` with the metrics token; the Prometheus text.
+pub async fn metrics(client: &Client) -> String {
+    Client::new(client.base_url())
+        .request(reqwest::Method::GET, "/metrics")
+        .bearer_auth(METRICS_TOKEN)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("/metrics: {e}"))
+        .text()
+        .await
+        .unwrap_or_else(|e| panic!("/metrics body: {e}"))
+}
 
 /// Registers a fresh user and returns a client authenticated as them.
 pub async fn user(client: &Client, tag: &str) -> (Client, AuthResponse) {

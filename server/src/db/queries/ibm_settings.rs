@@ -8,6 +8,25 @@ use uuid::Uuid;
 use crate::db::Db;
 use crate::db::tables::workspace_ibm_settings;
 use crate::error::ApiResult;
+use crate::secrets::{OpenError, Secrets};
+
+/// A stored row with its key opened (the row as read holds the sealed key).
+pub fn open(
+    secrets: &Secrets,
+    mut row: workspace_ibm_settings::Model,
+) -> Result<workspace_ibm_settings::Model, OpenError> {
+    row.api_key = secrets.open(&row.api_key, row.workspace_id.as_bytes())?;
+    Ok(row)
+}
+
+/// What a pass over the stored keys did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Resealed {
+    pub resealed: usize,
+    pub already_current: usize,
+    /// Rows that could not be opened (their key is unknown); left as they are.
+    pub failed: usize,
+}
 
 impl Db {
     pub async fn ibm_settings(
@@ -19,8 +38,11 @@ impl Db {
             .await
     }
 
+    /// Stores a workspace's credentials, the key sealed under the current secret key.
+    /// Returns the row as stored (sealed).
     pub async fn put_ibm_settings(
         &self,
+        secrets: &Secrets,
         ws: Uuid,
         api_key: &str,
         instance: &str,
@@ -28,7 +50,7 @@ impl Db {
     ) -> ApiResult<workspace_ibm_settings::Model> {
         let row = workspace_ibm_settings::ActiveModel {
             workspace_id: Set(ws),
-            api_key: Set(api_key.to_string()),
+            api_key: Set(secrets.seal(api_key, ws.as_bytes())),
             instance: Set(instance.to_string()),
             updated_by: Set(by),
             updated_at: Set(Utc::now()),
@@ -57,5 +79,49 @@ impl Db {
             .await?
             .rows_affected
             == 1)
+    }
+
+    /// Seals every stored key that is not under the current key: plain-text rows from
+    /// before encryption (`only_plain`, at start-up) or also rows under a previous key
+    /// (`qollab admin rotate-secrets`). Each row is rewritten only if it is unchanged
+    /// since it was read.
+    pub async fn reseal_ibm_keys(
+        &self,
+        secrets: &Secrets,
+        only_plain: bool,
+    ) -> ApiResult<Resealed> {
+        use sea_orm::{ColumnTrait, QueryFilter};
+        let mut out = Resealed::default();
+        let rows = workspace_ibm_settings::Entity::find()
+            .all(&self.conn)
+            .await?;
+        for row in rows {
+            let plain = !Secrets::is_sealed(&row.api_key);
+            if !secrets.needs_reseal(&row.api_key) || (only_plain && !plain) {
+                out.already_current += 1;
+                continue;
+            }
+            let aad = row.workspace_id.as_bytes().to_vec();
+            let key = match secrets.open(&row.api_key, &aad) {
+                Ok(k) => k,
+                Err(e) => {
+                    tracing::error!(workspace_id = %row.workspace_id, error = %e, "cannot re-seal a stored IBM key");
+                    out.failed += 1;
+                    continue;
+                }
+            };
+            let sealed = secrets.seal(&key, &aad);
+            let res = workspace_ibm_settings::Entity::update_many()
+                .col_expr(
+                    workspace_ibm_settings::Column::ApiKey,
+                    sea_orm::sea_query::Expr::value(sealed),
+                )
+                .filter(workspace_ibm_settings::Column::WorkspaceId.eq(row.workspace_id))
+                .filter(workspace_ibm_settings::Column::ApiKey.eq(row.api_key.clone()))
+                .exec(&self.conn)
+                .await?;
+            out.resealed += res.rows_affected as usize;
+        }
+        Ok(out)
     }
 }

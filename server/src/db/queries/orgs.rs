@@ -1,13 +1,15 @@
 use chrono::Utc;
 use qollab_shared::api::Plan;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+    TransactionTrait,
 };
 use uuid::Uuid;
 
 use crate::db::Db;
 use crate::db::queries::users::new_org;
-use crate::db::tables::{org_memberships, organizations};
+use crate::db::tables::{org_memberships, organizations, users};
 use crate::error::ApiResult;
 
 impl Db {
@@ -50,13 +52,32 @@ impl Db {
             .map(|o| (o, m.role)))
     }
 
+    /// Creates an organization owned by `user_id`, unless they already created `max`
+    /// (personal organization not counted): then `None`. The creator's user row is
+    /// written first, which serializes one user's creations on both backends, so two
+    /// concurrent requests cannot both pass the count.
     pub async fn create_org(
         &self,
         user_id: Uuid,
         name: &str,
         plan: Plan,
-    ) -> ApiResult<organizations::Model> {
+        max: u32,
+    ) -> ApiResult<Option<organizations::Model>> {
         let txn = self.conn.begin().await?;
+        users::Entity::update_many()
+            .col_expr(users::Column::Id, Expr::col(users::Column::Id))
+            .filter(users::Column::Id.eq(user_id))
+            .exec(&txn)
+            .await?;
+        let created = organizations::Entity::find()
+            .filter(organizations::Column::CreatedBy.eq(user_id))
+            .filter(organizations::Column::Personal.eq(false))
+            .count(&txn)
+            .await?;
+        if created >= u64::from(max) {
+            txn.rollback().await?;
+            return Ok(None);
+        }
         let org = new_org(name, plan, false, user_id).insert(&txn).await?;
         org_memberships::ActiveModel {
             org_id: Set(org.id),
@@ -67,7 +88,52 @@ impl Db {
         .insert(&txn)
         .await?;
         txn.commit().await?;
-        Ok(org)
+        Ok(Some(org))
+    }
+
+    /// Every organization with its member count, oldest first (`qollab admin orgs list`).
+    pub async fn all_orgs(&self) -> ApiResult<Vec<(organizations::Model, u64)>> {
+        let orgs = organizations::Entity::find()
+            .order_by_asc(organizations::Column::CreatedAt)
+            .all(&self.conn)
+            .await?;
+        let mut out = Vec::with_capacity(orgs.len());
+        for o in orgs {
+            let members = org_memberships::Entity::find()
+                .filter(org_memberships::Column::OrgId.eq(o.id))
+                .count(&self.conn)
+                .await?;
+            out.push((o, members));
+        }
+        Ok(out)
+    }
+
+    /// Sets an organization's plan and resets its quotas to the plan's defaults.
+    pub async fn set_org_plan(
+        &self,
+        org_id: Uuid,
+        plan: Plan,
+    ) -> ApiResult<Option<organizations::Model>> {
+        let q = plan.default_quotas();
+        let res = organizations::Entity::update_many()
+            .col_expr(organizations::Column::Plan, Expr::value(plan.as_str()))
+            .col_expr(organizations::Column::MaxQubits, Expr::value(q.max_qubits))
+            .col_expr(
+                organizations::Column::MaxConcurrentJobs,
+                Expr::value(q.max_concurrent_jobs),
+            )
+            .col_expr(organizations::Column::MaxShots, Expr::value(q.max_shots))
+            .col_expr(
+                organizations::Column::AiRequestsPerDay,
+                Expr::value(q.ai_requests_per_day),
+            )
+            .filter(organizations::Column::Id.eq(org_id))
+            .exec(&self.conn)
+            .await?;
+        if res.rows_affected == 0 {
+            return Ok(None);
+        }
+        self.org(org_id).await
     }
 
     /// The user's personal organization (created at registration).
