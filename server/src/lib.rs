@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod fanout;
 pub mod jobs;
+pub mod live;
 pub mod ops;
 pub mod orgs;
 pub mod telemetry;

@@ -18,6 +18,7 @@ mod load;
 mod operations;
 mod redis;
 mod restart;
+mod revocation;
 mod roles;
 mod schedules;
 mod sessions;
