@@ -120,6 +120,10 @@ impl Cursor {
             self.last = Some(latest);
             return true;
         }
+        // Presence is not in the log: yielded as it comes, the position stays.
+        if kinds::is_transient(&e.kind) {
+            return true;
+        }
         if self.last.is_some_and(|l| e.id <= l) {
             return false;
         }

@@ -175,7 +175,9 @@ async fn bench(db: &Db, backend: &str) -> anyhow::Result<serde_json::Value> {
         ..Default::default()
     };
     for _ in 0..runs {
-        let rooms = Rooms::start(db.clone(), config.clone(), Fanout::Local);
+        let live =
+            qollab_server::live::Live::start(db.clone(), Fanout::Local, config.recheck_every);
+        let rooms = Rooms::start(db.clone(), config.clone(), Fanout::Local, live);
         let t = Instant::now();
         let room = rooms.open(&cold).await?;
         open_ms.push(t.elapsed().as_secs_f64() * 1e3);

@@ -25,6 +25,7 @@ use crate::heavy::Heavy;
 use crate::jobs::artifacts::LocalDir;
 use crate::jobs::executor::Executor;
 use crate::jobs::{Backends, Jobs};
+use crate::live::Live;
 
 /// Everything a handler may need; cloned cheaply into every worker.
 #[derive(Clone)]
@@ -36,6 +37,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub rooms: Arc<Rooms>,
     pub events: Arc<EventBus>,
+    /// Every live socket, bound to what authorized it (revocation closes them).
+    pub live: Arc<Live>,
     pub jobs: Arc<Jobs>,
     /// How live changes reach the other processes (in-process only by default).
     pub fanout: Fanout,
@@ -91,9 +94,21 @@ impl AppState {
         let (fanout, inbound) =
             crate::fanout::start(config.redis_url.as_deref(), &config.redis_prefix)?;
         let events = EventBus::start(db.clone(), config.event_retention, fanout.clone());
-        let rooms = Rooms::start(db.clone(), config.docs.clone(), fanout.clone());
+        let live = Live::start(db.clone(), fanout.clone(), config.docs.recheck_every);
+        live.install();
+        let rooms = Rooms::start(
+            db.clone(),
+            config.docs.clone(),
+            fanout.clone(),
+            live.clone(),
+        );
         if let Some(inbound) = inbound {
-            crate::fanout::dispatch(inbound, Arc::downgrade(&rooms), Arc::downgrade(&events));
+            crate::fanout::dispatch(
+                inbound,
+                Arc::downgrade(&rooms),
+                Arc::downgrade(&events),
+                Arc::downgrade(&live),
+            );
         }
         let backends = Arc::new(Backends::from_config(&config.jobs, secrets.clone()).await);
         let artifacts: Arc<dyn crate::jobs::artifacts::ArtifactStore> =
@@ -113,6 +128,7 @@ impl AppState {
             }),
             events,
             rooms,
+            live,
             fanout,
             keys: JwtKeys::new(&config.jwt_secret),
             auth_limiter: AuthLimiter::per_minute(

@@ -153,6 +153,22 @@ impl Config {
             "QOLLAB_WS_IDLE_TIMEOUT_SECS",
             d.idle_timeout.as_secs(),
         )?);
+        d.peer_queue_bytes = env_parse("QOLLAB_DOC_PEER_QUEUE_BYTES", d.peer_queue_bytes)?;
+        d.awareness.max_state_bytes = env_parse(
+            "QOLLAB_DOC_AWARENESS_STATE_BYTES",
+            d.awareness.max_state_bytes,
+        )?;
+        d.awareness.max_room_bytes = env_parse(
+            "QOLLAB_DOC_AWARENESS_ROOM_BYTES",
+            d.awareness.max_room_bytes,
+        )?;
+        d.recheck_every = secs(env_parse(
+            "QOLLAB_WS_RECHECK_SECS",
+            d.recheck_every.as_secs(),
+        )?);
+        if d.recheck_every.is_zero() {
+            bail!("QOLLAB_WS_RECHECK_SECS must be at least 1");
+        }
         if d.compact_every_updates == 0 || d.ping_interval.is_zero() || d.compact_every.is_zero() {
             bail!("QOLLAB_DOC_COMPACT_EVERY_*, QOLLAB_WS_PING_SECS must be at least 1");
         }

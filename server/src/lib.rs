@@ -13,6 +13,7 @@ pub mod events;
 pub mod fanout;
 pub mod heavy;
 pub mod jobs;
+pub mod live;
 pub mod ops;
 pub mod orgs;
 pub mod secrets;

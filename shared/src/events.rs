@@ -27,12 +27,22 @@ pub mod kinds {
     pub const MEMBER_ADDED: &str = "member.added";
     pub const MEMBER_REMOVED: &str = "member.removed";
     pub const MEMBER_ROLE_CHANGED: &str = "member.role_changed";
+    /// `data.user_id`, `data.name`: a user opened their first event stream of the workspace
+    /// on a server / closed their last one there (after a short grace, so a reconnect
+    /// says nothing). Transient: see [`is_transient`].
     pub const PRESENCE_JOINED: &str = "presence.joined";
     pub const PRESENCE_LEFT: &str = "presence.left";
     pub const CHAT_MESSAGE: &str = "chat.message";
     /// Sent instead of a replay when the client is further behind than the server keeps
     /// events: reload the state over REST, then follow from `data.latest`.
     pub const RESYNC: &str = "resync";
+
+    /// Transient events (presence) are pushed to the streams open at that moment and
+    /// never stored nor replayed; their `id` is the stream's current position (the last
+    /// stored event it sent), which they do not move.
+    pub fn is_transient(kind: &str) -> bool {
+        kind.starts_with("presence.")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

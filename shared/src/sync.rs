@@ -72,9 +72,18 @@ pub enum ProtocolError {
     BadAwareness(String),
     #[error("the document rejected the update: {0}")]
     ApplyFailed(String),
+    /// An awareness state larger than the room allows for one client (the peer is to be
+    /// closed: a well-behaved client's cursor and name take a few hundred bytes).
+    #[error("awareness state of client {client} is {len} bytes; at most {max} are allowed")]
+    AwarenessTooLarge { client: u64, len: usize, max: usize },
 }
 
 impl ProtocolError {
+    /// True for a frame refused for its size rather than its shape (close code 1009).
+    pub fn is_too_large(&self) -> bool {
+        matches!(self, ProtocolError::AwarenessTooLarge { .. })
+    }
+
     /// Unknown message types are what a newer peer may legitimately send; y-websocket
     /// ignores them, so callers may too. Everything else means a broken or hostile peer.
     pub fn is_unknown_message(&self) -> bool {
@@ -339,6 +348,257 @@ pub enum Access {
 /// a hostile peer from growing the room's awareness map without bound.
 pub const MAX_AWARENESS_IDS_PER_PEER: usize = 16;
 
+/// Bounds on what a room keeps of its peers' awareness, and so on what every newcomer is
+/// sent when it joins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AwarenessLimits {
+    /// Largest JSON state of one client id; a peer sending a larger one is refused.
+    pub max_state_bytes: usize,
+    /// Client ids one connection may own at once; more is refused.
+    pub max_ids_per_peer: usize,
+    /// All live states of the room together; an update that would grow the room past it
+    /// is not applied (the peer stays, its state is not shown), removals always are.
+    pub max_room_bytes: usize,
+}
+
+impl Default for AwarenessLimits {
+    fn default() -> Self {
+        AwarenessLimits {
+            max_state_bytes: 32 << 10,
+            max_ids_per_peer: MAX_AWARENESS_IDS_PER_PEER,
+            max_room_bytes: 1 << 20,
+        }
+    }
+}
+
+/// Who announced an awareness client id in a room: a connection of this server (by its
+/// peer id), or another server process (whose own room enforced the rules).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Owner {
+    Peer(u64),
+    Remote,
+}
+
+/// A room's awareness: the yrs [`Awareness`] (and so the document) plus who owns each
+/// client id and how many bytes the live states take.
+///
+/// Invariants: a client id belongs to the first owner that announced it until that owner
+/// removes it or leaves; updates and removals of an id by anyone else are ignored; every
+/// live state is at most `max_state_bytes` and all of them together at most
+/// `max_room_bytes`; removed states (yrs keeps a tombstone per id) are swept once they
+/// outnumber the live ones, so churn cannot grow the room either.
+pub struct RoomAwareness {
+    awareness: Awareness,
+    /// Live states only: owner and JSON length.
+    owners: HashMap<u64, (Owner, usize)>,
+    bytes: usize,
+    tombstones: usize,
+    limits: AwarenessLimits,
+}
+
+impl std::fmt::Debug for RoomAwareness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoomAwareness")
+            .field("states", &self.owners.len())
+            .field("bytes", &self.bytes)
+            .field("tombstones", &self.tombstones)
+            .finish()
+    }
+}
+
+/// Tombstones kept before a sweep, at least (and at least as many as live states).
+const MIN_TOMBSTONES_BEFORE_SWEEP: usize = 1024;
+
+impl RoomAwareness {
+    pub fn new(doc: Doc, limits: AwarenessLimits) -> Self {
+        RoomAwareness {
+            awareness: Awareness::new(doc),
+            owners: HashMap::new(),
+            bytes: 0,
+            tombstones: 0,
+            limits,
+        }
+    }
+
+    pub fn awareness(&self) -> &Awareness {
+        &self.awareness
+    }
+
+    pub fn doc(&self) -> &Doc {
+        self.awareness.doc()
+    }
+
+    pub fn limits(&self) -> AwarenessLimits {
+        self.limits
+    }
+
+    /// Bytes of JSON held in live states (what a newcomer is sent, give or take framing).
+    pub fn state_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Number of live states.
+    pub fn state_count(&self) -> usize {
+        self.owners.len()
+    }
+
+    /// The owner of a live client id.
+    pub fn owner_of(&self, client: u64) -> Option<Owner> {
+        self.owners.get(&client).map(|(o, _)| *o)
+    }
+
+    /// Every live state, as one update (sent to a newcomer, or in answer to a query).
+    pub fn snapshot(&self) -> Option<AwarenessUpdate> {
+        self.awareness
+            .update()
+            .ok()
+            .filter(|u| !u.clients.is_empty())
+    }
+
+    /// Applies an awareness update from `owner`, keeping only what it may write: its own
+    /// ids and new ones, within the limits. Returns what was applied (to relay to the other
+    /// peers), `None` when nothing was. A local peer's update that breaks a hard limit (a
+    /// state too large, too many ids) is an error and nothing of it is applied; another
+    /// process's entries that do not fit are dropped silently.
+    pub fn apply_from(
+        &mut self,
+        owner: Owner,
+        update: AwarenessUpdate,
+    ) -> Result<Option<AwarenessUpdate>, ProtocolError> {
+        let limits = self.limits;
+        let is_null = |e: &AwarenessUpdateEntry| e.json.as_ref() == "null";
+        if let Owner::Peer(peer) = owner {
+            let mut owned = self.owners.values().filter(|(o, _)| *o == owner).count();
+            for (client, entry) in &update.clients {
+                let id = client.get();
+                if !is_null(entry) && entry.json.len() > limits.max_state_bytes {
+                    return Err(ProtocolError::AwarenessTooLarge {
+                        client: id,
+                        len: entry.json.len(),
+                        max: limits.max_state_bytes,
+                    });
+                }
+                match self.owners.get(&id) {
+                    None if !is_null(entry) => owned += 1,
+                    Some((o, _)) if *o == owner && is_null(entry) => {
+                        owned = owned.saturating_sub(1)
+                    }
+                    _ => {}
+                }
+            }
+            if owned > limits.max_ids_per_peer {
+                return Err(ProtocolError::BadAwareness(format!(
+                    "more than {} awareness clients on one connection (peer {peer})",
+                    limits.max_ids_per_peer
+                )));
+            }
+        }
+        let mut bytes = self.bytes;
+        let mut accepted = HashMap::new();
+        for (client, entry) in update.clients {
+            let id = client.get();
+            let current = self.owners.get(&id).copied();
+            match current {
+                Some((o, _)) if o != owner => continue,
+                None if is_null(&entry) => continue,
+                _ => {}
+            }
+            let old = current.map_or(0, |(_, len)| len);
+            if !is_null(&entry) {
+                if entry.json.len() > limits.max_state_bytes {
+                    continue;
+                }
+                let grown = bytes - old + entry.json.len();
+                if grown > limits.max_room_bytes && grown > bytes {
+                    continue;
+                }
+                bytes = grown;
+            } else {
+                bytes -= old;
+            }
+            accepted.insert(client, entry);
+        }
+        if accepted.is_empty() {
+            return Ok(None);
+        }
+        let lens: HashMap<ClientID, usize> = accepted
+            .iter()
+            .map(|(c, e)| (*c, if is_null(e) { 0 } else { e.json.len() }))
+            .collect();
+        let summary = self
+            .awareness
+            .apply_update_summary(AwarenessUpdate {
+                clients: accepted.clone(),
+            })
+            .map_err(|e| ProtocolError::BadAwareness(e.to_string()))?;
+        let Some(summary) = summary else {
+            return Ok(None);
+        };
+        let mut applied = HashMap::new();
+        for client in summary.added.iter().chain(&summary.updated) {
+            let len = lens.get(client).copied().unwrap_or(0);
+            if let Some((_, old)) = self.owners.insert(client.get(), (owner, len)) {
+                self.bytes -= old;
+            }
+            self.bytes += len;
+            if let Some(e) = accepted.remove(client) {
+                applied.insert(*client, e);
+            }
+        }
+        for client in &summary.removed {
+            if let Some((_, old)) = self.owners.remove(&client.get()) {
+                self.bytes -= old;
+                self.tombstones += 1;
+            }
+            if let Some(e) = accepted.remove(client) {
+                applied.insert(*client, e);
+            }
+        }
+        self.sweep();
+        Ok((!applied.is_empty()).then_some(AwarenessUpdate { clients: applied }))
+    }
+
+    /// Removes every state `owner` announced (it left); returns the removal to broadcast.
+    pub fn remove_owner(&mut self, owner: Owner) -> Option<AwarenessUpdate> {
+        let ids: Vec<ClientID> = self
+            .owners
+            .iter()
+            .filter(|(_, (o, _))| *o == owner)
+            .map(|(id, _)| ClientID::new(*id))
+            .collect();
+        if ids.is_empty() {
+            return None;
+        }
+        for id in &ids {
+            self.awareness.remove_state(*id);
+            if let Some((_, len)) = self.owners.remove(&id.get()) {
+                self.bytes -= len;
+            }
+        }
+        self.tombstones += ids.len();
+        let update = self.awareness.update_with_clients(ids).ok();
+        self.sweep();
+        update
+    }
+
+    /// Drops the tombstones yrs keeps for removed ids once they outnumber the live states:
+    /// a fresh `Awareness` over the same document, holding the live states only.
+    fn sweep(&mut self) {
+        if self.tombstones < MIN_TOMBSTONES_BEFORE_SWEEP.max(self.owners.len()) {
+            return;
+        }
+        let live = self.awareness.update().ok();
+        let mut fresh = Awareness::new(self.awareness.doc().clone());
+        if let Some(live) = live
+            && fresh.apply_update(live).is_err()
+        {
+            return;
+        }
+        self.awareness = fresh;
+        self.tombstones = 0;
+    }
+}
+
 /// Reason sent to a read-only peer whose update was refused.
 pub const READ_ONLY_REASON: &str = "read-only access: document updates are not accepted";
 
@@ -421,26 +681,6 @@ impl Connection {
         frame: &[u8],
     ) -> Result<Inbound, ProtocolError> {
         match decode_frame(frame)? {
-            Frame::SyncStep1(sv) => {
-                let txn = awareness.doc().transact();
-                let mut reply = vec![encode_sync_step2(&txn.encode_state_as_update_v1(&sv))];
-                // A peer that speaks first still needs our state vector to send us its state.
-                if !self.sent_step1 {
-                    self.sent_step1 = true;
-                    reply.push(encode_sync_step1(&txn.state_vector()));
-                }
-                Ok(Inbound::Reply(reply))
-            }
-            Frame::SyncStep2(update) => {
-                self.synced = true;
-                // A peer's step 2 usually carries nothing new but its whole delete set; not
-                // worth persisting. Checked once per connection, not on the update hot path.
-                if update.is_noop_for(awareness.doc()) {
-                    return Ok(Inbound::Nothing);
-                }
-                Ok(self.gate_update(awareness.doc(), update))
-            }
-            Frame::Update(update) => Ok(self.gate_update(awareness.doc(), update)),
             Frame::Awareness(update) => {
                 let mut ids = self.awareness_ids.clone();
                 for (client, entry) in &update.clients {
@@ -467,7 +707,60 @@ impl Connection {
                 Ok(update) => Ok(Inbound::Reply(vec![encode_awareness(&update)])),
                 Err(_) => Ok(Inbound::Nothing),
             },
-            Frame::PermissionDenied(reason) => Ok(Inbound::PermissionDenied(reason)),
+            other => Ok(self.handle_doc_frame(awareness.doc(), other)),
+        }
+    }
+
+    /// [`Connection::handle_frame`] for a server room: awareness goes through the room's
+    /// ownership and size rules as `owner` (this connection). The relayed awareness frame
+    /// holds only what was applied, so a spoofed or oversized entry never reaches anyone.
+    pub fn handle_room_frame(
+        &mut self,
+        room: &mut RoomAwareness,
+        owner: Owner,
+        frame: &[u8],
+    ) -> Result<Inbound, ProtocolError> {
+        match decode_frame(frame)? {
+            Frame::Awareness(update) => Ok(match room.apply_from(owner, update)? {
+                Some(applied) => Inbound::Awareness {
+                    frame: encode_awareness(&applied),
+                },
+                None => Inbound::Nothing,
+            }),
+            Frame::QueryAwareness => Ok(match room.awareness().update() {
+                Ok(update) => Inbound::Reply(vec![encode_awareness(&update)]),
+                Err(_) => Inbound::Nothing,
+            }),
+            other => Ok(self.handle_doc_frame(room.doc(), other)),
+        }
+    }
+
+    /// Sync and auth frames (everything but awareness).
+    fn handle_doc_frame(&mut self, doc: &Doc, frame: Frame) -> Inbound {
+        match frame {
+            Frame::SyncStep1(sv) => {
+                let txn = doc.transact();
+                let mut reply = vec![encode_sync_step2(&txn.encode_state_as_update_v1(&sv))];
+                // A peer that speaks first still needs our state vector to send us its state.
+                if !self.sent_step1 {
+                    self.sent_step1 = true;
+                    reply.push(encode_sync_step1(&txn.state_vector()));
+                }
+                Inbound::Reply(reply)
+            }
+            Frame::SyncStep2(update) => {
+                self.synced = true;
+                // A peer's step 2 usually carries nothing new but its whole delete set; not
+                // worth persisting. Checked once per connection, not on the update hot path.
+                if update.is_noop_for(doc) {
+                    return Inbound::Nothing;
+                }
+                self.gate_update(doc, update)
+            }
+            Frame::Update(update) => self.gate_update(doc, update),
+            Frame::PermissionDenied(reason) => Inbound::PermissionDenied(reason),
+            // Handled by the callers.
+            Frame::Awareness(_) | Frame::QueryAwareness => Inbound::Nothing,
         }
     }
 
@@ -968,5 +1261,166 @@ mod tests {
             Inbound::PermissionDenied(r) => assert_eq!(r, "viewer"),
             other => panic!("{other:?}"),
         }
+    }
+
+    fn aw_frame(entries: &[(u64, u32, &str)]) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.write_var(entries.len() as u64);
+        for (id, clock, json) in entries {
+            b.write_var(*id);
+            b.write_var(*clock);
+            b.write_string(json);
+        }
+        frame_with(MSG_AWARENESS, None, &b)
+    }
+
+    fn relayed_ids(inbound: Inbound) -> Vec<u64> {
+        match inbound {
+            Inbound::Awareness { frame } => {
+                let Frame::Awareness(u) = decode_frame(&frame).unwrap() else {
+                    panic!("expected awareness")
+                };
+                let mut ids: Vec<u64> = u.clients.keys().map(|c| c.get()).collect();
+                ids.sort();
+                ids
+            }
+            Inbound::Nothing => vec![],
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn state_of(room: &RoomAwareness, id: u64) -> Option<serde_json::Value> {
+        room.awareness().state(ClientID::new(id))
+    }
+
+    #[test]
+    fn awareness_ids_belong_to_the_connection_that_announced_them() {
+        let mut room = RoomAwareness::new(Doc::with_client_id(1), AwarenessLimits::default());
+        let (mut a, mut b) = (
+            Connection::new(Access::ReadWrite),
+            Connection::new(Access::ReadOnly),
+        );
+        let (pa, pb) = (Owner::Peer(1), Owner::Peer(2));
+        let r = a
+            .handle_room_frame(&mut room, pa, &aw_frame(&[(10, 1, r#"{"n":"a"}"#)]))
+            .unwrap();
+        assert_eq!(relayed_ids(r), vec![10]);
+        // B overwrites A's id, removes it, and announces its own: only its own is applied
+        // and relayed.
+        let r = b
+            .handle_room_frame(
+                &mut room,
+                pb,
+                &aw_frame(&[(10, 5, r#"{"n":"evil"}"#), (20, 1, r#"{"n":"b"}"#)]),
+            )
+            .unwrap();
+        assert_eq!(relayed_ids(r), vec![20]);
+        let r = b
+            .handle_room_frame(&mut room, pb, &aw_frame(&[(10, 9, "null")]))
+            .unwrap();
+        assert_eq!(relayed_ids(r), Vec::<u64>::new());
+        assert_eq!(state_of(&room, 10), Some(serde_json::json!({"n": "a"})));
+        assert_eq!(room.owner_of(10), Some(pa));
+        // A may update and remove its own.
+        let r = a
+            .handle_room_frame(&mut room, pa, &aw_frame(&[(10, 2, r#"{"n":"a2"}"#)]))
+            .unwrap();
+        assert_eq!(relayed_ids(r), vec![10]);
+        let r = a
+            .handle_room_frame(&mut room, pa, &aw_frame(&[(10, 3, "null")]))
+            .unwrap();
+        assert_eq!(relayed_ids(r), vec![10]);
+        assert_eq!(state_of(&room, 10), None);
+        // Once removed, the id is free again.
+        let r = b
+            .handle_room_frame(&mut room, pb, &aw_frame(&[(10, 4, r#"{"n":"b2"}"#)]))
+            .unwrap();
+        assert_eq!(relayed_ids(r), vec![10]);
+        // B leaves: both of its ids are removed, and the removal is what to broadcast.
+        let removal = room.remove_owner(pb).expect("removal");
+        let mut gone: Vec<u64> = removal.clients.keys().map(|c| c.get()).collect();
+        gone.sort();
+        assert_eq!(gone, vec![10, 20]);
+        assert!(removal.clients.values().all(|e| e.json.as_ref() == "null"));
+        assert_eq!(room.state_count(), 0);
+        assert_eq!(room.state_bytes(), 0);
+        assert!(room.remove_owner(pb).is_none());
+        // Another process's entries never override a local owner's.
+        a.handle_room_frame(&mut room, pa, &aw_frame(&[(30, 1, "{}")]))
+            .unwrap();
+        let Frame::Awareness(remote) =
+            decode_frame(&aw_frame(&[(30, 7, "null"), (40, 1, "{}")])).unwrap()
+        else {
+            panic!()
+        };
+        let applied = room.apply_from(Owner::Remote, remote).unwrap().unwrap();
+        assert_eq!(applied.clients.len(), 1);
+        assert_eq!(room.owner_of(30), Some(pa));
+        assert_eq!(room.owner_of(40), Some(Owner::Remote));
+    }
+
+    #[test]
+    fn awareness_state_size_and_room_total_are_bounded() {
+        let limits = AwarenessLimits {
+            max_state_bytes: 100,
+            max_ids_per_peer: 4,
+            max_room_bytes: 250,
+        };
+        let mut room = RoomAwareness::new(Doc::with_client_id(1), limits);
+        let mut c = Connection::new(Access::ReadOnly);
+        let big = format!("\"{}\"", "x".repeat(120));
+        let err = c
+            .handle_room_frame(
+                &mut room,
+                Owner::Peer(1),
+                &aw_frame(&[(5, 1, "{}"), (6, 1, &big)]),
+            )
+            .unwrap_err();
+        assert!(err.is_too_large(), "{err}");
+        assert_eq!(
+            room.state_count(),
+            0,
+            "nothing of a refused frame is applied"
+        );
+        // 90-byte states: two fit in 250 bytes, the third does not (and is not relayed),
+        // whoever sends it.
+        let s90 = format!("\"{}\"", "y".repeat(88));
+        for (peer, id) in [(1, 11), (2, 12), (3, 13)] {
+            let r = Connection::new(Access::ReadOnly)
+                .handle_room_frame(&mut room, Owner::Peer(peer), &aw_frame(&[(id, 1, &s90)]))
+                .unwrap();
+            assert_eq!(relayed_ids(r).len(), usize::from(id != 13), "id {id}");
+        }
+        assert_eq!(room.state_bytes(), 180);
+        assert!(room.snapshot().unwrap().encode_v1().len() < 250);
+        // Shrinking is always allowed; so is leaving.
+        let r = Connection::new(Access::ReadOnly)
+            .handle_room_frame(&mut room, Owner::Peer(1), &aw_frame(&[(11, 2, "{}")]))
+            .unwrap();
+        assert_eq!(relayed_ids(r), vec![11]);
+        assert_eq!(room.state_bytes(), 92);
+        // Too many ids on one connection is still refused.
+        let many: Vec<(u64, u32, &str)> = (100..105).map(|i| (i, 1, "{}")).collect();
+        assert!(matches!(
+            c.handle_room_frame(&mut room, Owner::Peer(9), &aw_frame(&many)),
+            Err(ProtocolError::BadAwareness(_))
+        ));
+    }
+
+    #[test]
+    fn churn_of_awareness_ids_does_not_grow_the_room() {
+        let mut room = RoomAwareness::new(Doc::with_client_id(1), AwarenessLimits::default());
+        let mut c = Connection::new(Access::ReadOnly);
+        c.handle_room_frame(&mut room, Owner::Peer(1), &aw_frame(&[(1, 1, "{}")]))
+            .unwrap();
+        for i in 0..5000u64 {
+            let owner = Owner::Peer(i + 10);
+            c.handle_room_frame(&mut room, owner, &aw_frame(&[(i + 10, 1, "{}")]))
+                .unwrap();
+            room.remove_owner(owner);
+        }
+        assert!(room.tombstones <= MIN_TOMBSTONES_BEFORE_SWEEP);
+        assert_eq!(room.awareness().iter().count(), room.tombstones + 1);
+        assert_eq!(state_of(&room, 1), Some(serde_json::json!({})));
     }
 }

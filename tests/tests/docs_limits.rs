@@ -322,3 +322,199 @@ fn server_socket_established(server_port: u16, client_port: u16) -> bool {
             })
     })
 }
+
+/// An awareness message with these (client id, clock, JSON state) entries.
+fn awareness(entries: &[(u64, u32, &str)]) -> Vec<u8> {
+    let mut u = AwarenessUpdate {
+        clients: Default::default(),
+    };
+    for (id, clock, json) in entries {
+        u.clients.insert(
+            yrs::ClientID::new(*id),
+            yrs::sync::awareness::AwarenessUpdateEntry {
+                clock: *clock,
+                json: (*json).into(),
+            },
+        );
+    }
+    encode_awareness(&u)
+}
+
+/// A JSON string state of exactly `len` bytes.
+fn state_of_len(len: usize) -> String {
+    format!("\"{}\"", "a".repeat(len - 2))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_awareness_closes_the_viewer_with_1009_and_the_room_replay_stays_bounded() {
+    let server = TestServer::start_with(|c| {
+        c.docs.awareness.max_state_bytes = 1024;
+        c.docs.awareness.max_room_bytes = 8 * 1024;
+    })
+    .await;
+    let team = Team::new(server.client()).await;
+    let doc_id = team.doc("Bell", Some(BELL)).await;
+    let (_, viewer) = team
+        .member("viewer", qollab_shared::api::Role::Viewer)
+        .await;
+    let a = connect(&server.url, &doc_id, team.token()).await;
+    let b = connect(&server.url, &doc_id, team.token()).await;
+
+    // One state over the per-client limit: refused, and the viewer closed with a reason.
+    let mut big = RawPeer::connect(&server.url, &doc_id, &viewer.access_token).await;
+    big.send(awareness(&[(900, 1, &state_of_len(2000))])).await;
+    let (code, reason) = big.closed().await;
+    assert_eq!(code, 1009, "{reason}");
+    assert!(reason.contains("awareness"), "{reason}");
+
+    // Viewers offer 4 x 16 states of 1000 bytes (64 KB) within the per-state limit: the
+    // room keeps at most its 8 KiB budget of them.
+    let mut fillers = Vec::new();
+    for p in 0..4u64 {
+        let mut raw = RawPeer::connect(&server.url, &doc_id, &viewer.access_token).await;
+        let states: Vec<String> = (0..16).map(|_| state_of_len(1000)).collect();
+        let entries: Vec<(u64, u32, &str)> = (0..16u64)
+            .map(|i| (1000 + p * 100 + i, 1, states[i as usize].as_str()))
+            .collect();
+        raw.send(awareness(&entries)).await;
+        fillers.push(raw);
+    }
+    // What a newcomer is sent is bounded by the room's budget (plus framing).
+    let mut newcomer = RawPeer::connect(&server.url, &doc_id, &viewer.access_token).await;
+    let mut answer = (0, 0);
+    for _ in 0..20 {
+        let (bytes, states) = newcomer.query_awareness().await;
+        answer = (bytes, states.clients.len());
+        if answer.1 >= 8 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (bytes, states) = answer;
+    assert!(states >= 8, "the room took {states} states");
+    assert!(
+        bytes <= 8 * 1024 + 64 * 16,
+        "a newcomer was sent {bytes} bytes of awareness"
+    );
+    // Everyone else carries on, the fillers included.
+    room_still_works(&a, &b, "after-awareness-flood").await;
+    assert_eq!(detail(&team.owner, &doc_id).await.connected_peers, 7);
+    let _ = a.close().await;
+    let _ = b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_peer_cannot_overwrite_or_clear_another_peers_awareness() {
+    let server = TestServer::start().await;
+    let team = Team::new(server.client()).await;
+    let doc_id = team.doc("Bell", Some(BELL)).await;
+    let (_, mallory) = team
+        .member("mallory", qollab_shared::api::Role::Viewer)
+        .await;
+    let mut alice = RawPeer::connect(&server.url, &doc_id, team.token()).await;
+    let mut observer = RawPeer::connect(&server.url, &doc_id, team.token()).await;
+    let id = |u: &AwarenessUpdate, n: u64| u.clients.get(&yrs::ClientID::new(n)).cloned();
+
+    alice
+        .send(awareness(&[(4242, 1, r#"{"name":"alice"}"#)]))
+        .await;
+    observer
+        .awareness_until("alice's state", |u| id(u, 4242).is_some())
+        .await;
+    // Mallory writes alice's client id with a higher clock, then clears it.
+    let mut evil = RawPeer::connect(&server.url, &doc_id, &mallory.access_token).await;
+    evil.send(awareness(&[(4242, 7, r#"{"name":"mallory"}"#)]))
+        .await;
+    evil.send(awareness(&[(4242, 8, "null")])).await;
+    // Mallory's own id still works (and tells us her earlier frames were processed).
+    evil.send(awareness(&[(777, 1, r#"{"name":"mallory"}"#)]))
+        .await;
+    let seen = observer
+        .awareness_until("mallory's own state", |u| id(u, 777).is_some())
+        .await;
+    assert!(id(&seen, 4242).is_none(), "the spoofed entry was relayed");
+    let (_, states) = observer.query_awareness().await;
+    assert_eq!(
+        id(&states, 4242).map(|e| e.json.to_string()),
+        Some(r#"{"name":"alice"}"#.to_string()),
+        "alice's state was changed by another peer"
+    );
+    // Alice may change her own state; when she leaves, her ids are removed for everyone.
+    alice
+        .send(awareness(&[(4242, 2, r#"{"name":"alice 2"}"#)]))
+        .await;
+    observer
+        .awareness_until("alice's update", |u| {
+            id(u, 4242).is_some_and(|e| e.json.contains("alice 2"))
+        })
+        .await;
+    alice.send_message(Message::Close(None)).await;
+    observer
+        .awareness_until("alice's removal", |u| {
+            id(u, 4242).is_some_and(|e| e.json.as_ref() == "null")
+        })
+        .await;
+    let (_, states) = observer.query_awareness().await;
+    assert!(id(&states, 4242).is_none_or(|e| e.json.as_ref() == "null"));
+    assert!(id(&states, 777).is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_reading_peer_is_dropped_by_bytes_long_before_1024_frames() {
+    let server = TestServer::start_with(|c| {
+        c.docs.peer_queue = 1024;
+        c.docs.peer_queue_bytes = 1 << 20;
+        c.docs.max_messages_per_sec = 10_000;
+        // The heartbeat must not be what drops it.
+        c.docs.ping_interval = std::time::Duration::from_secs(30);
+        c.docs.idle_timeout = std::time::Duration::from_secs(120);
+    })
+    .await;
+    let team = Team::new(server.client()).await;
+    let doc_id = team.doc("Bell", Some(BELL)).await;
+    let a = connect(&server.url, &doc_id, team.token()).await;
+    let b = connect(&server.url, &doc_id, team.token()).await;
+    let url = format!("{}/{doc_id}?token={}", ws_url(&server.url), team.token());
+    let (stalled, _) = tokio_tungstenite::connect_async(&url)
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}"));
+    assert_eq!(detail(&team.owner, &doc_id).await.connected_peers, 3);
+
+    // 400 frames of 32 KiB (12.5 MiB): far fewer frames than the queue holds, far more
+    // bytes than socket buffers and the 1 MiB budget.
+    let chunk = "s".repeat(32 * 1024);
+    let edits = 400;
+    for i in 0..edits {
+        a.edit(|txn| {
+            use yrs::{Text, WriteTxn};
+            txn.get_or_insert_text(doc::NOTES).push(txn, &chunk);
+        })
+        .await
+        .unwrap_or_else(|e| panic!("edit: {e}"));
+        if i % 20 == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+    let total = edits * chunk.len();
+    let notes_len = |d: &yrs::Doc| {
+        use yrs::{ReadTxn, Text, Transact};
+        let txn = d.transact();
+        txn.get_text(doc::NOTES).map_or(0, |t| t.len(&txn) as usize)
+    };
+    eventually("the reading peer to get everything", || {
+        notes_len(b.doc()) >= total
+    })
+    .await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while detail(&team.owner, &doc_id).await.connected_peers > 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the stalled peer is still in the room after {edits} frames"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    drop(stalled);
+    room_still_works(&a, &b, "after-byte-budget").await;
+    let _ = a.close().await;
+    let _ = b.close().await;
+}

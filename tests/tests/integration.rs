@@ -21,6 +21,7 @@ mod operations;
 mod python;
 mod redis;
 mod restart;
+mod revocation;
 mod roles;
 mod schedules;
 mod sessions;

@@ -13,6 +13,20 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseBackend, Databa
 #[derive(Clone, Debug)]
 pub struct Db {
     pub conn: DatabaseConnection,
+    /// Told about every committed revocation (see [`Db::revoked`]).
+    revocations: RevokeHook,
+}
+
+type RevokeFn = Box<dyn Fn(crate::live::Revocation) + Send + Sync>;
+
+/// Who hears of revocations: live connections (`crate::live`), installed once at start-up.
+#[derive(Clone, Default)]
+struct RevokeHook(std::sync::Arc<std::sync::OnceLock<RevokeFn>>);
+
+impl std::fmt::Debug for RevokeHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RevokeHook")
+    }
 }
 
 /// Options beyond the URL, mostly for tests (a PostgreSQL schema per test).
@@ -47,7 +61,24 @@ impl Db {
         let conn = Database::connect(co)
             .await
             .with_context(|| format!("cannot connect to {}", crate::config::mask_url(url)))?;
-        Ok(Self { conn })
+        Ok(Self {
+            conn,
+            revocations: RevokeHook::default(),
+        })
+    }
+
+    /// Installs the listener of [`Db::revoked`] (once; later calls are ignored).
+    pub fn on_revoke(&self, f: impl Fn(crate::live::Revocation) + Send + Sync + 'static) {
+        let _ = self.revocations.0.set(Box::new(f));
+    }
+
+    /// Announces a committed revocation (a session ended, a token deleted, a workspace
+    /// deleted): the queries that revoke call this after their commit, so every way of
+    /// revoking reaches live connections without its route knowing about sockets.
+    pub fn revoked(&self, revocation: crate::live::Revocation) {
+        if let Some(f) = self.revocations.0.get() {
+            f(revocation);
+        }
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {

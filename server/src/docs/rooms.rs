@@ -15,17 +15,17 @@
 //! meanwhile, and deletes exactly the rows it folded.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use qollab_shared::api::Role;
 use qollab_shared::sync::{
-    Access, DecodedUpdate, Frame, decode_frame, encode_awareness, encode_update,
+    AwarenessLimits, DecodedUpdate, Frame, Owner, RoomAwareness, decode_frame, encode_awareness,
+    encode_update,
 };
 use tokio::sync::{Notify, OnceCell, RwLock, mpsc};
 use uuid::Uuid;
-use yrs::sync::Awareness;
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
@@ -34,6 +34,7 @@ use crate::db::Db;
 use crate::db::tables::docs;
 use crate::error::{ApiError, ApiResult};
 use crate::fanout::{Fanout, Message};
+use crate::live::Live;
 
 /// Tunables of live documents (see `Config`).
 #[derive(Clone, Debug)]
@@ -46,8 +47,16 @@ pub struct DocsConfig {
     pub unload_grace: Duration,
     pub ping_interval: Duration,
     pub idle_timeout: Duration,
-    /// Per-peer outbound queue; a peer whose queue is full is disconnected.
+    /// Per-peer outbound queue, in frames; a peer whose queue is full is disconnected.
     pub peer_queue: usize,
+    /// Per-peer outbound queue, in bytes: a frame that would take a non-empty queue past
+    /// it disconnects the peer (one frame alone always fits, up to `max_frame_bytes`).
+    pub peer_queue_bytes: usize,
+    /// What a room keeps of its peers' awareness (per state, per peer, in total).
+    pub awareness: AwarenessLimits,
+    /// How often every live connection's session (or API token), membership and document
+    /// are re-read from the database: the backstop when a revocation notice is lost.
+    pub recheck_every: Duration,
 }
 
 impl Default for DocsConfig {
@@ -62,6 +71,9 @@ impl Default for DocsConfig {
             ping_interval: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(40),
             peer_queue: 1024,
+            peer_queue_bytes: 4 << 20,
+            awareness: AwarenessLimits::default(),
+            recheck_every: Duration::from_secs(15),
         }
     }
 }
@@ -70,16 +82,41 @@ impl Default for DocsConfig {
 #[derive(Debug)]
 pub enum ToPeer {
     Frame(actix_web::web::Bytes),
-    SetAccess(Access),
     Close(u16, String),
 }
 
 struct Peer {
-    user_id: Uuid,
     tx: mpsc::Sender<ToPeer>,
+    /// Bytes of frames in `tx` (added before a send, taken off when the peer's task
+    /// receives the frame).
+    queued: Arc<AtomicUsize>,
     /// Told when the room drops this peer for being slow, so that its task closes the
     /// socket at once instead of first draining a queue nobody reads.
     kicked: Arc<Notify>,
+}
+
+/// The receiving end of a peer's queue: keeps the byte count of the queue.
+pub struct PeerQueue {
+    rx: mpsc::Receiver<ToPeer>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl PeerQueue {
+    pub async fn recv(&mut self) -> Option<ToPeer> {
+        let msg = self.rx.recv().await;
+        if let Some(ToPeer::Frame(f)) = &msg {
+            self.queued.fetch_sub(f.len(), Ordering::AcqRel);
+        }
+        msg
+    }
+}
+
+/// A peer just added to a room.
+pub struct Joined {
+    pub room: Arc<Room>,
+    pub peer: u64,
+    pub queue: PeerQueue,
+    pub kicked: Arc<Notify>,
 }
 
 #[derive(Default)]
@@ -97,8 +134,10 @@ struct Progress {
 pub struct Room {
     pub doc_id: Uuid,
     pub workspace_id: Uuid,
-    awareness: Mutex<Awareness>,
+    awareness: Mutex<RoomAwareness>,
     peers: Mutex<HashMap<u64, Peer>>,
+    /// Per-peer byte budget of the outbound queue.
+    queue_bytes: usize,
     gate: RwLock<()>,
     progress: Mutex<Progress>,
     /// Set (under the exclusive gate) when the room is unloaded: it takes no more updates.
@@ -115,7 +154,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Room {
     /// Runs `f` with the room's awareness (and so its document). Never hold it across
     /// an await.
-    pub fn with_awareness<R>(&self, f: impl FnOnce(&mut Awareness) -> R) -> R {
+    pub fn with_awareness<R>(&self, f: impl FnOnce(&mut RoomAwareness) -> R) -> R {
         f(&mut lock(&self.awareness))
     }
 
@@ -132,22 +171,34 @@ impl Room {
         lock(&self.peers).len()
     }
 
-    /// Sends a frame to every peer but `except`. A peer whose queue is full is dropped
-    /// and kicked (its task closes the socket): one slow peer never slows the room.
+    /// Sends a frame to every peer but `except`. A peer whose queue is full (in frames
+    /// or in bytes) is dropped and kicked (its task closes the socket): one slow peer
+    /// never slows the room, nor makes the server hold more than its budget for it.
     pub fn broadcast(&self, except: Option<u64>, frame: Vec<u8>) {
         let frame = actix_web::web::Bytes::from(frame);
+        let len = frame.len();
         let mut peers = lock(&self.peers);
         let mut slow = Vec::new();
         for (id, p) in peers.iter() {
             if Some(*id) == except {
                 continue;
             }
+            // Counted before the send, so that the receiver never takes off more than
+            // was added.
+            let before = p.queued.fetch_add(len, Ordering::AcqRel);
+            if before > 0 && before + len > self.queue_bytes {
+                p.queued.fetch_sub(len, Ordering::AcqRel);
+                slow.push(*id);
+                continue;
+            }
             match p.tx.try_send(ToPeer::Frame(frame.clone())) {
-                Ok(()) => {
-                    metrics::counter!("qollab_docs_bytes_out_total").increment(frame.len() as u64)
+                Ok(()) => metrics::counter!("qollab_docs_bytes_out_total").increment(len as u64),
+                Err(e) => {
+                    p.queued.fetch_sub(len, Ordering::AcqRel);
+                    if matches!(e, mpsc::error::TrySendError::Full(_)) {
+                        slow.push(*id);
+                    }
                 }
-                Err(mpsc::error::TrySendError::Full(_)) => slow.push(*id),
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
             }
         }
         for id in slow {
@@ -157,17 +208,6 @@ impl Room {
                 metrics::counter!("qollab_docs_slow_peers_total").increment(1);
             }
         }
-    }
-
-    fn tell_user(&self, user_id: Uuid, msg: impl Fn() -> ToPeer) {
-        let mut peers = lock(&self.peers);
-        peers.retain(|_, p| {
-            let keep = p.user_id != user_id || p.tx.try_send(msg()).is_ok();
-            if !keep {
-                p.kicked.notify_one();
-            }
-            keep
-        });
     }
 }
 
@@ -181,6 +221,7 @@ pub struct Rooms {
     map: Mutex<HashMap<Uuid, Slot>>,
     next_peer: AtomicU64,
     fanout: Fanout,
+    live: Arc<Live>,
 }
 
 /// How many times a compaction retries after another process replaced the snapshot.
@@ -188,7 +229,7 @@ const COMPACT_ATTEMPTS: usize = 3;
 
 impl Rooms {
     /// Starts the update appender and the periodic compactor on the current runtime.
-    pub fn start(db: Db, config: DocsConfig, fanout: Fanout) -> Arc<Rooms> {
+    pub fn start(db: Db, config: DocsConfig, fanout: Fanout, live: Arc<Live>) -> Arc<Rooms> {
         let rooms = Arc::new(Rooms {
             appender: Appender::spawn(db.clone()),
             db,
@@ -196,6 +237,7 @@ impl Rooms {
             map: Mutex::new(HashMap::new()),
             next_peer: AtomicU64::new(1),
             fanout,
+            live,
         });
         let weak = Arc::downgrade(&rooms);
         let every = rooms.config.compact_every;
@@ -289,8 +331,9 @@ impl Rooms {
         Ok(Arc::new(Room {
             doc_id,
             workspace_id,
-            awareness: Mutex::new(Awareness::new(ydoc)),
+            awareness: Mutex::new(RoomAwareness::new(ydoc, self.config.awareness)),
             peers: Mutex::new(HashMap::new()),
+            queue_bytes: self.config.peer_queue_bytes,
             gate: RwLock::new(()),
             progress: Mutex::new(Progress {
                 last_persisted: last,
@@ -303,14 +346,10 @@ impl Rooms {
         }))
     }
 
-    /// Adds a peer to the document's room. Returns the room (the one registered now:
-    /// a room that was unloading meanwhile is not joined), the peer id, its queue and
-    /// the signal that it was dropped for being slow.
-    pub async fn join(
-        self: &Arc<Self>,
-        doc: &docs::Model,
-        user_id: Uuid,
-    ) -> ApiResult<(Arc<Room>, u64, mpsc::Receiver<ToPeer>, Arc<Notify>)> {
+    /// Adds a peer to the document's room: the room registered now (a room that was
+    /// unloading meanwhile is not joined), the peer id, its queue and the signal that it
+    /// was dropped for being slow.
+    pub async fn join(self: &Arc<Self>, doc: &docs::Model) -> ApiResult<Joined> {
         loop {
             let room = self.open(doc).await?;
             let map = lock(&self.map);
@@ -331,29 +370,34 @@ impl Rooms {
             let id = self.next_peer.fetch_add(1, Ordering::Relaxed);
             let (tx, rx) = mpsc::channel(self.config.peer_queue);
             let kicked = Arc::new(Notify::new());
+            let queued = Arc::new(AtomicUsize::new(0));
             peers.insert(
                 id,
                 Peer {
-                    user_id,
                     tx,
+                    queued: queued.clone(),
                     kicked: kicked.clone(),
                 },
             );
             drop(peers);
             drop(map);
             metrics::gauge!("qollab_docs_connections").increment(1.0);
-            return Ok((room, id, rx, kicked));
+            return Ok(Joined {
+                room,
+                peer: id,
+                queue: PeerQueue { rx, queued },
+                kicked,
+            });
         }
     }
 
-    /// Removes a peer; its awareness states are cleared by the caller's protocol
-    /// connection (and `awareness_frame`, if any, relayed). An empty room unloads after
-    /// the grace period.
-    pub fn leave(self: &Arc<Self>, room: &Arc<Room>, peer: u64, awareness_frame: Option<Vec<u8>>) {
+    /// Removes a peer and the awareness states it owned (the removal is relayed here
+    /// and to the other processes). An empty room unloads after the grace period.
+    pub fn leave(self: &Arc<Self>, room: &Arc<Room>, peer: u64) {
         lock(&room.peers).remove(&peer);
         metrics::gauge!("qollab_docs_connections").decrement(1.0);
-        if let Some(frame) = awareness_frame {
-            self.relay_awareness(room, Some(peer), frame);
+        if let Some(removal) = room.with_awareness(|a| a.remove_owner(Owner::Peer(peer))) {
+            self.relay_awareness(room, Some(peer), encode_awareness(&removal));
         }
         self.unload_when_idle(room);
     }
@@ -641,8 +685,10 @@ impl Rooms {
         let Ok(Frame::Awareness(update)) = decode_frame(&frame) else {
             return;
         };
-        if room.with_awareness(|a| a.apply_update(update)).is_ok() {
-            room.broadcast(None, frame);
+        // The other process enforced its peers' limits and ownership; here its states
+        // still count against this room's budget and never override a local peer's.
+        if let Ok(Some(applied)) = room.with_awareness(|a| a.apply_from(Owner::Remote, update)) {
+            room.broadcast(None, encode_awareness(&applied));
         }
     }
 
@@ -651,8 +697,8 @@ impl Rooms {
         let Some(room) = lock(&self.map).get(&doc_id).and_then(|s| s.get().cloned()) else {
             return;
         };
-        let update = room.with_awareness(|a| a.update().ok());
-        if let Some(update) = update.filter(|u| !u.clients.is_empty()) {
+        let update = room.with_awareness(|a| a.snapshot());
+        if let Some(update) = update {
             self.fanout.publish(Message::Awareness {
                 doc_id,
                 frame: encode_awareness(&update),
@@ -685,37 +731,11 @@ impl Rooms {
         }
     }
 
-    /// Applies a membership change to live connections of that workspace, here and in
-    /// the other processes: a removed member is disconnected, a changed role takes
-    /// effect on the connection.
+    /// Applies a membership change to live connections of that workspace (document and
+    /// event sockets), here and in the other processes: a removed member is disconnected,
+    /// a changed role takes effect on the connection.
     pub fn membership_changed(&self, workspace_id: Uuid, user_id: Uuid, role: Option<Role>) {
-        self.fanout.publish(Message::Membership {
-            workspace_id,
-            user_id,
-            role,
-        });
-        self.apply_membership(workspace_id, user_id, role);
-    }
-
-    /// [`Rooms::membership_changed`] for this process's connections only.
-    pub fn apply_membership(&self, workspace_id: Uuid, user_id: Uuid, role: Option<Role>) {
-        for room in self.loaded() {
-            if room.workspace_id != workspace_id {
-                continue;
-            }
-            match role {
-                None => room.tell_user(user_id, || {
-                    ToPeer::Close(4403, "you are no longer a member of this workspace".into())
-                }),
-                Some(r) => room.tell_user(user_id, || {
-                    ToPeer::SetAccess(if r.can_write() {
-                        Access::ReadWrite
-                    } else {
-                        Access::ReadOnly
-                    })
-                }),
-            }
-        }
+        self.live.membership_changed(workspace_id, user_id, role);
     }
 
     /// Closes the rooms of a deleted document (or workspace), here and in the other

@@ -8,14 +8,15 @@ use std::time::{Duration, Instant};
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
 use qollab_shared::api::Role;
-use qollab_shared::sync::{Access, Connection, Inbound};
+use qollab_shared::sync::{Access, Connection, Inbound, Owner};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use super::rooms::{DocsConfig, Room, Rooms, ToPeer};
+use super::rooms::{DocsConfig, Joined, PeerQueue, Room, Rooms, ToPeer};
 use crate::app::AppState;
 use crate::auth::{AuthUser, bearer};
 use crate::error::{ApiError, ApiResult};
+use crate::live::{Kind, Registration, Standing};
 use crate::workspaces::authorize_within;
 
 pub fn configure(r: &mut crate::app::Routes) {
@@ -60,7 +61,15 @@ pub async fn connect(
         )
     })?;
     let rooms = state.rooms.clone();
-    let (room, peer, rx, kicked) = rooms.join(&doc, user.id).await?;
+    let Joined {
+        room,
+        peer,
+        queue,
+        kicked,
+    } = rooms.join(&doc).await?;
+    let registration = state
+        .live
+        .register(user, doc.workspace_id, Kind::Doc(doc.id), role);
     let config = rooms.config.clone();
     let stream = stream
         .max_frame_size(config.max_frame_bytes)
@@ -78,7 +87,8 @@ pub async fn connect(
         peer,
         access_for(role),
         stream,
-        rx,
+        queue,
+        registration,
         config,
     ));
     Ok(response)
@@ -179,7 +189,8 @@ async fn run_peer(
     peer: u64,
     access: Access,
     mut stream: AggregatedMessageStream,
-    mut rx: tokio::sync::mpsc::Receiver<ToPeer>,
+    mut queue: PeerQueue,
+    mut registration: Registration,
     config: DocsConfig,
 ) {
     let mut conn = Connection::new(access);
@@ -190,12 +201,13 @@ async fn run_peer(
         &mut conn,
         &mut out,
         &mut stream,
-        &mut rx,
+        &mut queue,
+        &mut registration,
         &config,
     )
     .await;
-    let awareness_frame = room.with_awareness(|a| conn.close(a));
-    rooms.leave(&room, peer, awareness_frame);
+    drop(registration);
+    rooms.leave(&room, peer);
     if let Some(r) = &close {
         tracing::debug!(doc_id = %room.doc_id, peer, code = ?r.code, reason = ?r.description, "peer closed");
     }
@@ -211,10 +223,12 @@ async fn serve(
     conn: &mut Connection,
     out: &mut Outbound,
     stream: &mut AggregatedMessageStream,
-    rx: &mut tokio::sync::mpsc::Receiver<ToPeer>,
+    queue: &mut PeerQueue,
+    registration: &mut Registration,
     config: &DocsConfig,
 ) -> Result<std::convert::Infallible, Stop> {
-    for frame in room.with_awareness(|a| conn.start(a)) {
+    let owner = Owner::Peer(peer);
+    for frame in room.with_awareness(|a| conn.start(a.awareness())) {
         out.send(frame).await?;
     }
     let mut ping = tokio::time::interval(config.ping_interval);
@@ -246,9 +260,10 @@ async fn serve(
                 }
                 match msg {
                     AggregatedMessage::Binary(bytes) => {
-                        let inbound = room.with_awareness(|a| conn.handle_frame(a, &bytes));
+                        let inbound = room.with_awareness(|a| conn.handle_room_frame(a, owner, &bytes));
                         match inbound {
                             Err(e) if e.is_unknown_message() => {}
+                            Err(e) if e.is_too_large() => return Err(reason(CloseCode::Size, format!("refused: {e}"))),
                             Err(e) => return Err(reason(CloseCode::Protocol, format!("malformed y-websocket message: {e}"))),
                             Ok(Inbound::Reply(frames)) => {
                                 for f in frames {
@@ -273,11 +288,14 @@ async fn serve(
                     AggregatedMessage::Close(r) => return Err(r),
                 }
             }
-            msg = rx.recv() => match msg {
+            msg = queue.recv() => match msg {
                 Some(ToPeer::Frame(f)) => out.send(f).await?,
-                Some(ToPeer::SetAccess(a)) => conn.set_access(a),
                 Some(ToPeer::Close(code, why)) => return Err(reason(CloseCode::Other(code), why)),
                 None => return Err(too_slow()),
+            },
+            standing = registration.next() => match standing {
+                Standing::Member(role) => conn.set_access(access_for(role)),
+                Standing::Revoked { code, reason: why } => return Err(reason(CloseCode::Other(code), why)),
             },
             _ = ping.tick() => {
                 if last_heard.elapsed() > config.idle_timeout {

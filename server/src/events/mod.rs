@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
-use qollab_shared::events::Event;
+use qollab_shared::events::{Event, kinds};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use uuid::Uuid;
 
@@ -40,6 +40,34 @@ pub struct EventBus {
     tx: mpsc::Sender<Publish>,
     subs: Mutex<HashMap<Uuid, broadcast::Sender<Arc<Event>>>>,
     fanout: Fanout,
+    /// Open event streams per (workspace, user) on this process, for presence.
+    presence: Mutex<HashMap<(Uuid, Uuid), Presence>>,
+}
+
+/// How long after a user's last stream closes `presence.left` is sent, unless they are
+/// back by then: a reconnect (or a reconnect loop) says nothing.
+const PRESENCE_GRACE: Duration = Duration::from_secs(2);
+
+struct Presence {
+    streams: usize,
+    /// Bumped on every change, so that a delayed `left` knows whether it still holds.
+    generation: u64,
+}
+
+/// A user's open event stream, for presence; dropping it is the stream closing.
+pub struct Present {
+    bus: std::sync::Weak<EventBus>,
+    ws: Uuid,
+    data: serde_json::Value,
+    user: Uuid,
+}
+
+impl Drop for Present {
+    fn drop(&mut self) {
+        if let Some(bus) = self.bus.upgrade() {
+            bus.absent(self.ws, self.user, std::mem::take(&mut self.data));
+        }
+    }
 }
 
 pub fn to_wire(m: &events::Model) -> Event {
@@ -62,6 +90,7 @@ impl EventBus {
             tx,
             subs: Mutex::new(HashMap::new()),
             fanout,
+            presence: Mutex::new(HashMap::new()),
         });
         tokio::spawn(publisher(Arc::downgrade(&bus), db.clone(), rx));
         tokio::spawn(async move {
@@ -115,6 +144,91 @@ impl EventBus {
         };
         self.tx.send(publish).await.ok()?;
         wait.await.ok().flatten()
+    }
+
+    /// A user opened an event stream of `ws`. Presence is ephemeral: `presence.joined`
+    /// goes to the streams open now (here and on the other processes) when it is the
+    /// user's first stream of the workspace on this process, `presence.left` when their
+    /// last one has been closed for [`PRESENCE_GRACE`]. Nothing is stored, so connecting
+    /// and disconnecting never grows the log, and a reconnect loop announces once.
+    pub fn present(self: &Arc<Self>, ws: Uuid, user: Uuid, name: String) -> Present {
+        let data = serde_json::json!({"user_id": user, "name": name, "doc_id": null});
+        let first = {
+            let mut p = self.presence.lock().unwrap_or_else(|p| p.into_inner());
+            let e = p.entry((ws, user)).or_insert(Presence {
+                streams: 0,
+                generation: 0,
+            });
+            e.streams += 1;
+            e.generation += 1;
+            // A user back within the grace was never announced as gone.
+            e.streams == 1 && e.generation == 1
+        };
+        if first {
+            self.announce(ws, kinds::PRESENCE_JOINED, user, data.clone());
+        }
+        Present {
+            bus: Arc::downgrade(self),
+            ws,
+            data,
+            user,
+        }
+    }
+
+    fn absent(self: &Arc<Self>, ws: Uuid, user: Uuid, data: serde_json::Value) {
+        let generation = {
+            let mut p = self.presence.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(e) = p.get_mut(&(ws, user)) else {
+                return;
+            };
+            e.streams = e.streams.saturating_sub(1);
+            if e.streams > 0 {
+                return;
+            }
+            e.generation += 1;
+            e.generation
+        };
+        let bus = Arc::downgrade(self);
+        // Dropped while the runtime shuts down: nobody is left to tell.
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        rt.spawn(async move {
+            tokio::time::sleep(PRESENCE_GRACE).await;
+            let Some(bus) = bus.upgrade() else { return };
+            let gone = {
+                let mut p = bus.presence.lock().unwrap_or_else(|p| p.into_inner());
+                let still = p
+                    .get(&(ws, user))
+                    .is_some_and(|e| e.streams == 0 && e.generation == generation);
+                if still {
+                    p.remove(&(ws, user));
+                }
+                still
+            };
+            if gone {
+                bus.announce(ws, kinds::PRESENCE_LEFT, user, data);
+            }
+        });
+    }
+
+    /// Pushes a transient event (not stored) to the workspace's streams, here and on the
+    /// other processes.
+    fn announce(&self, ws: Uuid, kind: &str, actor: Uuid, data: serde_json::Value) {
+        let event = Event {
+            id: 0,
+            kind: kind.to_string(),
+            workspace_id: ws,
+            at: Utc::now(),
+            actor: Some(actor),
+            data,
+        };
+        if matches!(self.fanout, Fanout::Redis(_)) {
+            self.fanout.publish(Message::Event {
+                event: event.clone(),
+            });
+        }
+        self.deliver(event);
     }
 
     pub fn subscribe(&self, ws: Uuid) -> broadcast::Receiver<Arc<Event>> {

@@ -16,10 +16,16 @@ use super::{EventBus, to_wire};
 use crate::app::AppState;
 use crate::auth::{AuthUser, bearer};
 use crate::error::{ApiError, ApiResult};
+use crate::live::{Kind, Registration, Standing};
 use crate::workspaces::authorize;
 
 /// Replayed at most per reconnect; a client further behind gets `resync`.
 const MAX_REPLAY: u64 = 10_000;
+/// Largest inbound message (clients send nothing but control frames).
+const MAX_INBOUND_BYTES: usize = 4096;
+/// Inbound messages: burst, then steady rate per second.
+const INBOUND_BURST: f64 = 20.0;
+const INBOUND_PER_SEC: f64 = 5.0;
 const PING: Duration = Duration::from_secs(20);
 const IDLE: Duration = Duration::from_secs(40);
 
@@ -35,7 +41,7 @@ pub struct StreamQuery {
 
 #[utoipa::path(get, path = "/ws/workspaces/{id}", tag = "events",
     params(("id" = Uuid, Path), StreamQuery, ("token" = Option<String>, Query, description = "access or API token")),
-    responses((status = 101, description = "WebSocket of JSON workspace events"), (status = 401), (status = 404)))]
+    responses((status = 101, description = "WebSocket of JSON workspace events"), (status = 401), (status = 404), (status = 422, description = "negative `since`")))]
 pub async fn connect(
     req: HttpRequest,
     body: web::Payload,
@@ -48,13 +54,20 @@ pub async fn connect(
         .ok_or_else(ApiError::unauthenticated)?;
     let user = AuthUser::from_token(&state, &token).await?;
     let ws_id = Uuid::parse_str(&path).map_err(|_| ApiError::not_found("workspace"))?;
-    authorize(&state, user, ws_id, Role::Viewer).await?;
+    if query.since.is_some_and(|s| s < 0) {
+        return Err(ApiError::invalid_fields(vec![(
+            "since",
+            "an event id is never negative; omit `since` to follow from now".into(),
+        )]));
+    }
+    let (_, role) = authorize(&state, user, ws_id, Role::Viewer).await?;
     let (response, session, stream) = actix_ws::handle(&req, body).map_err(|e| {
         ApiError::new(
             qollab_shared::error::ErrorCode::InvalidInput,
             format!("expected a WebSocket upgrade: {e}"),
         )
     })?;
+    let registration = state.live.register(user, ws_id, Kind::Events, role);
     // Subscribe before reading the backlog so nothing falls between the two. A client
     // without `since` gets everything committed after its upgrade was answered: the
     // position is taken now, not when the connection's task first runs.
@@ -71,27 +84,39 @@ pub async fn connect(
         .map(|u| u.name)
         .unwrap_or_default();
     actix_web::rt::spawn(async move {
-        let presence = serde_json::json!({"user_id": user.id, "name": name, "doc_id": null});
-        bus.emit(
+        // Presence is not stored: see `EventBus::present`.
+        let presence = bus.present(ws_id, user.id, name);
+        let stream = stream
+            .max_frame_size(MAX_INBOUND_BYTES)
+            .aggregate_continuations()
+            .max_continuation_size(MAX_INBOUND_BYTES);
+        let mut session = session;
+        let mut registration = registration;
+        let close = run(
+            &bus,
             ws_id,
-            kinds::PRESENCE_JOINED,
-            Some(user.id),
-            presence.clone(),
+            since,
+            live,
+            &mut session,
+            stream,
+            &mut registration,
         )
         .await;
-        let stream = stream.max_frame_size(64 * 1024).aggregate_continuations();
-        let mut session = session;
-        let close = run(&bus, ws_id, since, live, &mut session, stream).await;
-        bus.emit(ws_id, kinds::PRESENCE_LEFT, Some(user.id), presence)
-            .await;
-        let _ = session.close(close).await;
+        drop(registration);
+        drop(presence);
+        let _ = tokio::time::timeout(Duration::from_secs(1), session.close(close)).await;
     });
     Ok(response)
 }
 
+/// Sends one event; false when the socket is gone or does not take it within the
+/// heartbeat timeout (a client that stopped reading).
 async fn send(session: &mut Session, e: &Event) -> bool {
     match serde_json::to_string(e) {
-        Ok(text) => session.text(text).await.is_ok(),
+        Ok(text) => matches!(
+            tokio::time::timeout(IDLE, session.text(text)).await,
+            Ok(Ok(()))
+        ),
         Err(_) => true,
     }
 }
@@ -103,6 +128,46 @@ fn reason(code: CloseCode, text: &str) -> Option<CloseReason> {
     })
 }
 
+/// Inbound messages: a client sends little but pings and pongs, so a small burst and a
+/// low steady rate; over it the socket is closed (1008).
+struct TokenBucket {
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    fn new() -> Self {
+        TokenBucket {
+            tokens: INBOUND_BURST,
+            last: Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let refill = now.duration_since(self.last).as_secs_f64() * INBOUND_PER_SEC;
+        self.tokens = (self.tokens + refill).min(INBOUND_BURST);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+fn resync(ws_id: Uuid, latest: i64, why: &str) -> Event {
+    Event {
+        id: latest,
+        kind: kinds::RESYNC.into(),
+        workspace_id: ws_id,
+        at: chrono::Utc::now(),
+        actor: None,
+        data: serde_json::json!({"latest": latest, "reason": why}),
+    }
+}
+
 async fn run(
     bus: &Arc<EventBus>,
     ws_id: Uuid,
@@ -110,6 +175,7 @@ async fn run(
     mut live: tokio::sync::broadcast::Receiver<Arc<Event>>,
     session: &mut Session,
     mut stream: actix_ws::AggregatedMessageStream,
+    registration: &mut Registration,
 ) -> Option<CloseReason> {
     let db = bus.db();
     let log_unreadable = || {
@@ -126,17 +192,21 @@ async fn run(
     let Ok(oldest) = db.oldest_event(ws_id).await else {
         return log_unreadable();
     };
-    let pruned = oldest.is_some_and(|o| since + 1 < o) || (oldest.is_none() && since < latest);
-    let mut last_sent = if pruned || latest - since > MAX_REPLAY as i64 {
-        let resync = Event {
-            id: latest,
-            kind: kinds::RESYNC.into(),
-            workspace_id: ws_id,
-            at: chrono::Utc::now(),
-            actor: None,
-            data: serde_json::json!({"latest": latest, "reason": "too far behind to replay; reload and follow from `latest`"}),
-        };
-        if !send(session, &resync).await {
+    // `since` is at least 0 (checked before the upgrade) and `latest` too, so none of
+    // this can overflow; still, saturating arithmetic keeps it so if that ever changes.
+    let pruned =
+        oldest.is_some_and(|o| since.saturating_add(1) < o) || (oldest.is_none() && since < latest);
+    let why = if since > latest {
+        Some(
+            "`since` is beyond the latest event of this workspace; reload and follow from `latest`",
+        )
+    } else if pruned || latest.saturating_sub(since) > MAX_REPLAY as i64 {
+        Some("too far behind to replay; reload and follow from `latest`")
+    } else {
+        None
+    };
+    let mut last_sent = if let Some(why) = why {
+        if !send(session, &resync(ws_id, latest, why)).await {
             return None;
         }
         latest
@@ -144,7 +214,7 @@ async fn run(
         let Ok(backlog) = db.events_after(ws_id, since, MAX_REPLAY).await else {
             return log_unreadable();
         };
-        let mut last = since.min(latest);
+        let mut last = since;
         for e in &backlog {
             if !send(session, &to_wire(e)).await {
                 return None;
@@ -156,9 +226,18 @@ async fn run(
     let mut ping = tokio::time::interval(PING);
     ping.tick().await;
     let mut heard = Instant::now();
+    let mut bucket = TokenBucket::new();
     loop {
         tokio::select! {
             e = live.recv() => match e {
+                Ok(e) if kinds::is_transient(&e.kind) => {
+                    // Not in the log: carries the position of the stream, never moves it.
+                    let mut e = (*e).clone();
+                    e.id = last_sent;
+                    if !send(session, &e).await {
+                        return None;
+                    }
+                }
                 Ok(e) => {
                     if e.id <= last_sent {
                         continue;
@@ -167,7 +246,8 @@ async fn run(
                         // Events committed by another path (or process) are not here yet
                         // or came in another order: everything up to `e` is committed
                         // (ids are assigned under the workspace's row lock), so read it.
-                        let Ok(missing) = db.events_after(ws_id, last_sent, (e.id - last_sent) as u64).await else {
+                        let gap = e.id.saturating_sub(last_sent).min(MAX_REPLAY as i64) as u64;
+                        let Ok(missing) = db.events_after(ws_id, last_sent, gap).await else {
                             return log_unreadable();
                         };
                         for m in missing.iter().filter(|m| m.seq < e.id) {
@@ -187,23 +267,40 @@ async fn run(
                 }
                 Err(RecvError::Closed) => return reason(CloseCode::Restart, "server shutting down"),
             },
-            msg = stream.recv() => match msg {
-                None => return None,
-                Some(Err(_)) => return reason(CloseCode::Protocol, "websocket protocol error"),
-                Some(Ok(AggregatedMessage::Close(r))) => return r,
-                Some(Ok(AggregatedMessage::Ping(b))) => {
-                    heard = Instant::now();
-                    if session.pong(&b).await.is_err() {
-                        return None;
+            msg = stream.recv() => {
+                let msg = match msg {
+                    None => return None,
+                    Some(Err(actix_ws::ProtocolError::Overflow)) => {
+                        return reason(CloseCode::Size, &format!("messages to the event stream are at most {MAX_INBOUND_BYTES} bytes"));
                     }
+                    Some(Err(_)) => return reason(CloseCode::Protocol, "websocket protocol error"),
+                    Some(Ok(m)) => m,
+                };
+                heard = Instant::now();
+                if !bucket.take() {
+                    tracing::debug!(%ws_id, "event stream client over its message rate; closing");
+                    return reason(CloseCode::Policy, &format!("more than {INBOUND_PER_SEC} messages per second (bursts of {INBOUND_BURST}) to the event stream"));
                 }
-                Some(Ok(_)) => heard = Instant::now(),
+                match msg {
+                    AggregatedMessage::Close(r) => return r,
+                    AggregatedMessage::Ping(b) => {
+                        if !matches!(tokio::time::timeout(IDLE, session.pong(&b)).await, Ok(Ok(()))) {
+                            return None;
+                        }
+                    }
+                    _ => {}
+                }
+            },
+            standing = registration.next() => {
+                if let Standing::Revoked { code, reason: why } = standing {
+                    return reason(CloseCode::Other(code), &why);
+                }
             },
             _ = ping.tick() => {
                 if heard.elapsed() > IDLE {
                     return reason(CloseCode::Away, "no message or pong within the heartbeat timeout");
                 }
-                if session.ping(b"").await.is_err() {
+                if !matches!(tokio::time::timeout(IDLE, session.ping(b"")).await, Ok(Ok(()))) {
                     return None;
                 }
             }

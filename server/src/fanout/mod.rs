@@ -26,6 +26,7 @@ use uuid::Uuid;
 
 use crate::docs::rooms::Rooms;
 use crate::events::EventBus;
+use crate::live::{Live, Revocation};
 
 /// Messages from other processes waiting for the rooms and the bus; a full queue drops
 /// the message and schedules a catch-up instead of growing.
@@ -66,6 +67,9 @@ pub enum Message {
     },
     /// A document was deleted: close its live connections.
     CloseDoc { doc_id: Uuid, reason: String },
+    /// A session ended, an API token was deleted or a workspace deleted: close the live
+    /// connections that depended on it (`crate::live`).
+    Revoke { revocation: Revocation },
     /// Nothing but the origin's sequence number (liveness, and gap detection of a lost
     /// last message).
     Heartbeat,
@@ -195,19 +199,24 @@ pub fn start(redis_url: Option<&str>, prefix: &str) -> anyhow::Result<(Fanout, O
     }
 }
 
-/// Delivers other processes' changes to this process's rooms and event bus, and runs
-/// catch-ups (one at a time; requests arriving during one coalesce into the next).
-pub fn dispatch(inbound: Inbound, rooms: Weak<Rooms>, bus: Weak<EventBus>) {
+/// Delivers other processes' changes to this process's rooms, event bus and live
+/// connections, and runs catch-ups (one at a time; requests arriving during one coalesce
+/// into the next).
+pub fn dispatch(inbound: Inbound, rooms: Weak<Rooms>, bus: Weak<EventBus>, live: Weak<Live>) {
     let Inbound { mut rx, catch_up } = inbound;
     {
-        let (rooms, bus) = (rooms.clone(), bus.clone());
+        let (rooms, bus, live) = (rooms.clone(), bus.clone(), live.clone());
         tokio::spawn(async move {
             loop {
                 catch_up.notified().await;
-                let (Some(rooms), Some(bus)) = (rooms.upgrade(), bus.upgrade()) else {
+                let (Some(rooms), Some(bus), Some(live)) =
+                    (rooms.upgrade(), bus.upgrade(), live.upgrade())
+                else {
                     break;
                 };
                 metrics::counter!("qollab_fanout_catchups_total").increment(1);
+                // A lost message may have been a revocation: re-read first.
+                live.recheck_all().await;
                 rooms.catch_up_all().await;
                 bus.catch_up_all().await;
             }
@@ -215,7 +224,9 @@ pub fn dispatch(inbound: Inbound, rooms: Weak<Rooms>, bus: Weak<EventBus>) {
     }
     tokio::spawn(async move {
         while let Some(message) = rx.recv().await {
-            let (Some(rooms), Some(bus)) = (rooms.upgrade(), bus.upgrade()) else {
+            let (Some(rooms), Some(bus), Some(live)) =
+                (rooms.upgrade(), bus.upgrade(), live.upgrade())
+            else {
                 break;
             };
             match message {
@@ -232,8 +243,13 @@ pub fn dispatch(inbound: Inbound, rooms: Weak<Rooms>, bus: Weak<EventBus>) {
                     workspace_id,
                     user_id,
                     role,
-                } => rooms.apply_membership(workspace_id, user_id, role),
+                } => live.apply(&Revocation::Member {
+                    workspace_id,
+                    user_id,
+                    role,
+                }),
                 Message::CloseDoc { doc_id, reason } => rooms.close_local(doc_id, &reason),
+                Message::Revoke { revocation } => live.apply(&revocation),
                 Message::Heartbeat => {}
             }
         }
@@ -266,6 +282,18 @@ mod tests {
             Message::CloseDoc {
                 doc_id: Uuid::new_v4(),
                 reason: "gone\nfor good".into(),
+            },
+            Message::Revoke {
+                revocation: Revocation::Session {
+                    session_id: Uuid::new_v4(),
+                },
+            },
+            Message::Revoke {
+                revocation: Revocation::Member {
+                    workspace_id: Uuid::new_v4(),
+                    user_id: Uuid::new_v4(),
+                    role: None,
+                },
             },
             Message::Heartbeat,
         ];

@@ -248,6 +248,57 @@ impl RawPeer {
         .unwrap_or_else(|_| panic!("the connection was still open after 10 s"))
     }
 
+    /// Reads until an awareness message for which `want` holds arrives; returns it.
+    pub async fn awareness_until(
+        &mut self,
+        what: &str,
+        want: impl Fn(&qollab_shared::sync::AwarenessUpdate) -> bool,
+    ) -> qollab_shared::sync::AwarenessUpdate {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match self.ws.next().await {
+                    Some(Ok(Message::Binary(b))) => {
+                        if let Ok(Frame::Awareness(u)) = decode_frame(&b)
+                            && want(&u)
+                        {
+                            return u;
+                        }
+                    }
+                    Some(Ok(Message::Close(f))) => panic!("closed while waiting for {what}: {f:?}"),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => panic!("connection failed while waiting for {what}: {e}"),
+                    None => panic!("connection ended while waiting for {what}"),
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no {what} within 10 s"))
+    }
+
+    /// Asks for the room's awareness states (query-awareness) and returns the answer's
+    /// size in bytes and the states (empty when the room has none to send).
+    pub async fn query_awareness(&mut self) -> (usize, qollab_shared::sync::AwarenessUpdate) {
+        self.send(qollab_shared::sync::encode_query_awareness())
+            .await;
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match self.ws.next().await {
+                    Some(Ok(Message::Binary(b))) => {
+                        if let Ok(Frame::Awareness(u)) = decode_frame(&b) {
+                            return (b.len(), u);
+                        }
+                    }
+                    Some(Ok(Message::Close(f))) => panic!("closed while querying awareness: {f:?}"),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => panic!("connection failed: {e}"),
+                    None => panic!("connection ended"),
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no awareness answer within 10 s"))
+    }
+
     /// Reads until a y-websocket permission-denied message arrives; returns its reason.
     pub async fn permission_denied(&mut self) -> String {
         tokio::time::timeout(Duration::from_secs(10), async {

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use crate::db::Db;
 use crate::db::tables::{api_tokens, refresh_tokens, sessions};
 use crate::error::ApiResult;
+use crate::live::Revocation;
 
 pub enum Rotation {
     Rotated {
@@ -115,6 +116,7 @@ impl Db {
             .filter(sessions::Column::RevokedAt.is_null())
             .exec(&self.conn)
             .await?;
+        self.revoked(Revocation::Session { session_id });
         Ok(())
     }
 
@@ -135,6 +137,7 @@ impl Db {
             .filter(sessions::Column::RevokedAt.is_null())
             .exec(&self.conn)
             .await?;
+        self.revoked(Revocation::UserSessions { user_id });
         Ok(())
     }
 
@@ -180,6 +183,9 @@ impl Db {
             .filter(api_tokens::Column::UserId.eq(user_id))
             .exec(&self.conn)
             .await?;
+        if res.rows_affected == 1 {
+            self.revoked(Revocation::ApiToken { token_id: id });
+        }
         Ok(res.rows_affected == 1)
     }
 

@@ -170,6 +170,9 @@ impl Db {
         )
         .await?;
         txn.commit().await?;
+        self.revoked(crate::live::Revocation::Workspace {
+            workspace_id: ws_id,
+        });
         Ok(())
     }
 

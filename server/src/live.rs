@@ -1,0 +1,416 @@
+//! Live connections (document and event sockets) and their revocation.
+//!
+//! Every socket registers here with what authorized it: the user, the credential it
+//! authenticated with (a login session or an API token), the workspace, and for a document
+//! socket the document. A revocation — a session ended (logout, logout-all, refresh-token
+//! reuse), an API token deleted, a member removed or their role changed, a workspace
+//! deleted — changes the [`Standing`] of the matching connections, which their tasks watch:
+//! a revoked one is closed with a close code and reason, a role change applies at once.
+//!
+//! Revocations are announced where they are committed (the `Db` methods that revoke call
+//! [`Db::revoked`], see [`Live::install`]), and cross processes over the fan-out
+//! ([`crate::fanout::Message::Revoke`]). Pub/sub may lose a message, so the database stays
+//! the truth: every live connection's session, token, membership and document are re-read
+//! every `recheck_every`, and at once after the fan-out noticed a loss.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use qollab_shared::api::Role;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Select};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::auth::{AuthUser, Credential};
+use crate::db::Db;
+use crate::db::tables::{api_tokens, docs, sessions, workspace_members};
+use crate::fanout::{Fanout, Message};
+
+/// Close codes of revoked connections (4000–4999 are the application's).
+pub mod codes {
+    /// The session or API token the connection authenticated with is no longer valid.
+    pub const CREDENTIAL_REVOKED: u16 = 4401;
+    /// The user is no longer a member of the workspace.
+    pub const NOT_A_MEMBER: u16 = 4403;
+    /// The document or workspace was deleted.
+    pub const GONE: u16 = 4404;
+}
+
+/// Something that ends or changes live connections.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Revocation {
+    /// One login session ended (logout, refresh-token reuse).
+    Session { session_id: Uuid },
+    /// Every login session of a user ended (logout of all sessions).
+    UserSessions { user_id: Uuid },
+    /// An API token was deleted.
+    ApiToken { token_id: Uuid },
+    /// A member's role changed (`Some`) or they were removed (`None`).
+    Member {
+        workspace_id: Uuid,
+        user_id: Uuid,
+        role: Option<Role>,
+    },
+    /// A workspace was deleted.
+    Workspace { workspace_id: Uuid },
+}
+
+/// Where a connection stands; its task watches for changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Standing {
+    /// Still allowed, with this role in the workspace.
+    Member(Role),
+    /// To be closed with this code and reason.
+    Revoked { code: u16, reason: String },
+}
+
+impl Standing {
+    fn revoked(code: u16, reason: &str) -> Standing {
+        Standing::Revoked {
+            code,
+            reason: reason.to_string(),
+        }
+    }
+}
+
+const SESSION_ENDED: &str = "your session ended (logged out or revoked); log in again";
+const TOKEN_REVOKED: &str = "the API token this connection used was revoked";
+const REMOVED: &str = "you are no longer a member of this workspace";
+const WORKSPACE_DELETED: &str = "the workspace was deleted";
+const DOC_DELETED: &str = "the document was deleted";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Doc(Uuid),
+    Events,
+}
+
+struct Entry {
+    user_id: Uuid,
+    credential: Credential,
+    workspace_id: Uuid,
+    kind: Kind,
+    standing: watch::Sender<Standing>,
+}
+
+impl Entry {
+    fn set(&self, standing: Standing) {
+        self.standing.send_if_modified(|s| {
+            // A revoked connection stays revoked.
+            if matches!(s, Standing::Revoked { .. }) || *s == standing {
+                return false;
+            }
+            *s = standing;
+            true
+        });
+    }
+
+    /// What `revocation` means for this connection, if anything.
+    fn verdict(&self, revocation: &Revocation) -> Option<Standing> {
+        match *revocation {
+            Revocation::Session { session_id } => (self.credential
+                == Credential::Session(session_id))
+            .then(|| Standing::revoked(codes::CREDENTIAL_REVOKED, SESSION_ENDED)),
+            Revocation::UserSessions { user_id } => (self.user_id == user_id
+                && matches!(self.credential, Credential::Session(_)))
+            .then(|| Standing::revoked(codes::CREDENTIAL_REVOKED, SESSION_ENDED)),
+            Revocation::ApiToken { token_id } => (self.credential
+                == Credential::ApiToken(token_id))
+            .then(|| Standing::revoked(codes::CREDENTIAL_REVOKED, TOKEN_REVOKED)),
+            Revocation::Member {
+                workspace_id,
+                user_id,
+                role,
+            } => {
+                (self.workspace_id == workspace_id && self.user_id == user_id).then(|| match role {
+                    Some(r) => Standing::Member(r),
+                    None => Standing::revoked(codes::NOT_A_MEMBER, REMOVED),
+                })
+            }
+            Revocation::Workspace { workspace_id } => (self.workspace_id == workspace_id)
+                .then(|| Standing::revoked(codes::GONE, WORKSPACE_DELETED)),
+        }
+    }
+}
+
+/// Every live socket of this process.
+pub struct Live {
+    db: Db,
+    fanout: Fanout,
+    conns: Mutex<HashMap<u64, Entry>>,
+    next: AtomicU64,
+}
+
+/// A registered connection; dropping it unregisters.
+pub struct Registration {
+    id: u64,
+    live: Weak<Live>,
+    pub standing: watch::Receiver<Standing>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if let Some(live) = self.live.upgrade() {
+            live.lock().remove(&self.id);
+            metrics::gauge!("qollab_live_connections").decrement(1.0);
+        }
+    }
+}
+
+impl Registration {
+    /// The next change of standing (pending forever once the registry is gone).
+    pub async fn next(&mut self) -> Standing {
+        if self.standing.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        self.standing.borrow_and_update().clone()
+    }
+}
+
+impl Live {
+    /// Starts the periodic re-check of every connection against the database.
+    pub fn start(db: Db, fanout: Fanout, recheck_every: Duration) -> Arc<Live> {
+        let live = Arc::new(Live {
+            db,
+            fanout,
+            conns: Mutex::new(HashMap::new()),
+            next: AtomicU64::new(1),
+        });
+        let weak = Arc::downgrade(&live);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(recheck_every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(live) = weak.upgrade() else { break };
+                live.recheck_all().await;
+            }
+        });
+        live
+    }
+
+    /// Makes the database announce what it revokes to this registry (and through it to
+    /// the other processes).
+    pub fn install(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        self.db.on_revoke(move |r| {
+            if let Some(live) = weak.upgrade() {
+                live.revoke(r);
+            }
+        });
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Entry>> {
+        self.conns.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers a connection authorized as `user` with `role` in `workspace_id`.
+    pub fn register(
+        self: &Arc<Self>,
+        user: AuthUser,
+        workspace_id: Uuid,
+        kind: Kind,
+        role: Role,
+    ) -> Registration {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = watch::channel(Standing::Member(role));
+        self.lock().insert(
+            id,
+            Entry {
+                user_id: user.id,
+                credential: user.credential,
+                workspace_id,
+                kind,
+                standing: tx,
+            },
+        );
+        metrics::gauge!("qollab_live_connections").increment(1.0);
+        Registration {
+            id,
+            live: Arc::downgrade(self),
+            standing: rx,
+        }
+    }
+
+    /// Applies a revocation here and tells the other processes.
+    pub fn revoke(&self, revocation: Revocation) {
+        self.fanout.publish(Message::Revoke {
+            revocation: revocation.clone(),
+        });
+        self.apply(&revocation);
+    }
+
+    /// A membership change, here and in the other processes.
+    pub fn membership_changed(&self, workspace_id: Uuid, user_id: Uuid, role: Option<Role>) {
+        self.fanout.publish(Message::Membership {
+            workspace_id,
+            user_id,
+            role,
+        });
+        self.apply(&Revocation::Member {
+            workspace_id,
+            user_id,
+            role,
+        });
+    }
+
+    /// Applies a revocation to this process's connections only.
+    pub fn apply(&self, revocation: &Revocation) {
+        let mut n = 0;
+        for e in self.lock().values() {
+            if let Some(s) = e.verdict(revocation) {
+                if matches!(s, Standing::Revoked { .. }) {
+                    n += 1;
+                }
+                e.set(s);
+            }
+        }
+        if n > 0 {
+            metrics::counter!("qollab_live_revoked_total").increment(n);
+            tracing::debug!(?revocation, connections = n, "live connections revoked");
+        }
+    }
+
+    /// Re-reads every connection's credential, membership and document from the
+    /// database and revokes (or re-roles) what no longer holds. A failing query changes
+    /// nothing: only what the database positively says is acted on.
+    pub async fn recheck_all(&self) {
+        let (sessions, tokens, pairs, docs) = {
+            let conns = self.lock();
+            let mut s = HashSet::new();
+            let mut t = HashSet::new();
+            let mut p = HashSet::new();
+            let mut d = HashSet::new();
+            for e in conns.values() {
+                match e.credential {
+                    Credential::Session(id) => s.insert(id),
+                    Credential::ApiToken(id) => t.insert(id),
+                };
+                p.insert((e.workspace_id, e.user_id));
+                if let Kind::Doc(id) = e.kind {
+                    d.insert(id);
+                }
+            }
+            (s, t, p, d)
+        };
+        if sessions.is_empty() && tokens.is_empty() {
+            return;
+        }
+        let live_sessions =
+            self.existing::<sessions::Entity>(&sessions, sessions::Column::Id, |q| {
+                q.filter(sessions::Column::RevokedAt.is_null())
+            });
+        let live_tokens =
+            self.existing::<api_tokens::Entity>(&tokens, api_tokens::Column::Id, |q| q);
+        let live_docs = self.existing::<docs::Entity>(&docs, docs::Column::Id, |q| q);
+        let (Some(live_sessions), Some(live_tokens), Some(live_docs), Some(roles)) = (
+            live_sessions.await,
+            live_tokens.await,
+            live_docs.await,
+            self.roles(&pairs).await,
+        ) else {
+            return;
+        };
+        let conns = self.lock();
+        let mut n = 0;
+        for e in conns.values() {
+            let credential_ok = match e.credential {
+                Credential::Session(id) => live_sessions.contains(&id),
+                Credential::ApiToken(id) => live_tokens.contains(&id),
+            };
+            let standing = if !credential_ok {
+                let why = match e.credential {
+                    Credential::Session(_) => SESSION_ENDED,
+                    Credential::ApiToken(_) => TOKEN_REVOKED,
+                };
+                Standing::revoked(codes::CREDENTIAL_REVOKED, why)
+            } else if let Kind::Doc(id) = e.kind
+                && !live_docs.contains(&id)
+            {
+                Standing::revoked(codes::GONE, DOC_DELETED)
+            } else {
+                match roles.get(&(e.workspace_id, e.user_id)) {
+                    Some(r) => Standing::Member(*r),
+                    None => Standing::revoked(codes::NOT_A_MEMBER, REMOVED),
+                }
+            };
+            if matches!(standing, Standing::Revoked { .. })
+                && matches!(*e.standing.borrow(), Standing::Member(_))
+            {
+                n += 1;
+            }
+            e.set(standing);
+        }
+        if n > 0 {
+            metrics::counter!("qollab_live_revoked_total").increment(n);
+            tracing::info!(
+                connections = n,
+                "re-check against the database revoked live connections"
+            );
+        }
+    }
+
+    /// The ids among `ids` in `column` (of rows `filter` keeps), read in chunks; `None`
+    /// when a query fails.
+    async fn existing<E: EntityTrait>(
+        &self,
+        ids: &HashSet<Uuid>,
+        column: E::Column,
+        filter: impl Fn(Select<E>) -> Select<E>,
+    ) -> Option<HashSet<Uuid>> {
+        let mut found = HashSet::new();
+        let all: Vec<Uuid> = ids.iter().copied().collect();
+        for chunk in all.chunks(500) {
+            let rows = filter(E::find().filter(column.is_in(chunk.to_vec())))
+                .select_only()
+                .column(column)
+                .into_tuple::<Uuid>()
+                .all(&self.db.conn)
+                .await;
+            match rows {
+                Ok(rows) => found.extend(rows),
+                Err(e) => {
+                    tracing::warn!(error = %e, "re-checking live connections");
+                    return None;
+                }
+            }
+        }
+        Some(found)
+    }
+
+    /// The roles of the given (workspace, user) pairs that are still members.
+    async fn roles(&self, pairs: &HashSet<(Uuid, Uuid)>) -> Option<HashMap<(Uuid, Uuid), Role>> {
+        let mut by_ws: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+        for (ws, user) in pairs {
+            by_ws.entry(*ws).or_default().push(*user);
+        }
+        let mut out = HashMap::new();
+        for (ws, users) in by_ws {
+            for chunk in users.chunks(500) {
+                let rows = workspace_members::Entity::find()
+                    .filter(workspace_members::Column::WorkspaceId.eq(ws))
+                    .filter(workspace_members::Column::UserId.is_in(chunk.to_vec()))
+                    .all(&self.db.conn)
+                    .await;
+                match rows {
+                    Ok(rows) => {
+                        for m in rows {
+                            // As `queries::workspaces` reads it: the least privilege.
+                            let role = Role::parse(&m.role).unwrap_or(Role::Viewer);
+                            out.insert((m.workspace_id, m.user_id), role);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "re-checking memberships");
+                        return None;
+                    }
+                }
+            }
+        }
+        Some(out)
+    }
+}
