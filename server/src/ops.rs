@@ -130,10 +130,94 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// The errors every route can answer with, declared where they apply — whatever a
+/// handler's own annotation lists — and every error response given the `ErrorBody`
+/// envelope: the extractors of `app.rs` answer a JSON body that is malformed or of the
+/// wrong content type with 400, a too-large one with 413, one of the wrong shape with
+/// 422, a bad query string with 422 and a path id that is not a UUID with 404; a route
+/// with `security` answers 401 without a valid token. Checked by `tests/api-fuzz`.
+struct CommonErrors;
+
+impl utoipa::Modify for CommonErrors {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let error = |what: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(what)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("ErrorBody")))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        for item in api.paths.paths.values_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in ops.into_iter().flatten() {
+                let params = op.parameters.as_deref().unwrap_or_default();
+                let has_query = params
+                    .iter()
+                    .any(|p| matches!(p.parameter_in, ParameterIn::Query));
+                let has_path = params
+                    .iter()
+                    .any(|p| matches!(p.parameter_in, ParameterIn::Path));
+                let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+                let mut add = |status: &str, what: &str| {
+                    op.responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| error(what));
+                };
+                if op.request_body.is_some() {
+                    add(
+                        "400",
+                        "Malformed JSON, or not `Content-Type: application/json`",
+                    );
+                    add("413", "Body larger than `QOLLAB_MAX_BODY_BYTES`");
+                    add("422", "Invalid input");
+                }
+                if has_query {
+                    add("422", "Invalid input");
+                }
+                if has_path {
+                    add("404", "Not found");
+                }
+                if secured {
+                    add("401", "Missing, invalid or expired token");
+                }
+                for (status, response) in op.responses.responses.iter_mut() {
+                    let is_error = status.starts_with('4') || status.starts_with('5');
+                    if let RefOr::T(r) = response
+                        && is_error
+                        && r.content.is_empty()
+                    {
+                        let what = if r.description.is_empty() {
+                            "Error".to_string()
+                        } else {
+                            r.description.clone()
+                        };
+                        *response = error(&what);
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Qollab", description = "Real-time collaboration for quantum circuits."),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonErrors),
     paths(
         healthz, readyz, metrics_text, openapi,
         crate::auth::routes::register, crate::auth::routes::login, crate::auth::routes::refresh,
