@@ -4,6 +4,7 @@ mod common;
 
 mod bad_input;
 mod cli;
+mod crash;
 mod docs;
 mod docs_durability;
 mod docs_limits;
