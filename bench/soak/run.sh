@@ -16,7 +16,8 @@
 # RATE (edits per second per editor, 2), JOBS (jobs per cycle, 200), SUBSCRIBERS (event
 # stream subscribers, 20), SAMPLE (s between RSS samples, 5), PROFILE (release|debug),
 # SOAK_OUT (directory for rss.tsv, per-cycle JSON lines and the server log),
-# CARGO_TARGET_DIR. Needs curl.
+# QOLLAB_BIN and LOADGEN_BIN (binaries to use instead of building), CARGO_TARGET_DIR.
+# Needs curl.
 set -euo pipefail
 
 DURATION=${DURATION:-1800}
@@ -42,14 +43,16 @@ log() { echo "== $(date -u +%H:%M:%S) $*" >&2; }
 json_field() { grep -o "\"$1\":\"[^\"]*\"" | head -1 | cut -d'"' -f4; }
 metric() { curl -sf "$URL/metrics" | awk -v m="$1" '$1 == m { print $2; exit }'; }
 
-log "building qollab and qollab-load ($PROFILE)"
-if [ "$PROFILE" = release ]; then
-	cargo build --release -q -p qollab-server --bin qollab -p qollab-client --bin qollab-load
-else
-	cargo build -q -p qollab-server --bin qollab -p qollab-client --bin qollab-load
+if [ -z "${QOLLAB_BIN:-}" ]; then
+	log "building qollab and qollab-load ($PROFILE)"
+	if [ "$PROFILE" = release ]; then
+		cargo build --release -q -p qollab-server --bin qollab -p qollab-client --bin qollab-load
+	else
+		cargo build -q -p qollab-server --bin qollab -p qollab-client --bin qollab-load
+	fi
 fi
-QOLLAB="$TARGET/$PROFILE/qollab"
-LOADGEN="$TARGET/$PROFILE/qollab-load"
+QOLLAB=${QOLLAB_BIN:-$TARGET/$PROFILE/qollab}
+LOADGEN=${LOADGEN_BIN:-$TARGET/$PROFILE/qollab-load}
 
 DATA=$(mktemp -d -t qollab-soak-data.XXXXXX)
 PID=""

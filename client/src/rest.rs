@@ -301,6 +301,70 @@ impl Client {
         self.get(&format!("/api/jobs/{id}/result")).await
     }
 
+    // Runtime sessions
+
+    /// `POST /api/workspaces/{ws}/sessions`: the session as opened (201).
+    pub async fn open_session(&self, ws: Uuid, req: &OpenSessionRequest) -> Result<RuntimeSession> {
+        self.post(&format!("/api/workspaces/{ws}/sessions"), req)
+            .await
+    }
+
+    /// The workspace's sessions, newest first; `status` is `open` or `closed`.
+    pub async fn sessions(
+        &self,
+        ws: Uuid,
+        status: Option<&str>,
+        limit: Option<u64>,
+    ) -> Result<Vec<RuntimeSession>> {
+        let mut query: Vec<(&str, String)> = Vec::new();
+        if let Some(s) = status {
+            query.push(("status", s.to_string()));
+        }
+        if let Some(l) = limit {
+            query.push(("limit", l.to_string()));
+        }
+        self.send(
+            self.request(Method::GET, &format!("/api/workspaces/{ws}/sessions"))
+                .query(&query),
+        )
+        .await
+    }
+
+    pub async fn session(&self, id: Uuid) -> Result<RuntimeSession> {
+        self.get(&format!("/api/sessions/{id}")).await
+    }
+
+    /// Closes a session: its queued jobs are cancelled, a running one finishes.
+    pub async fn close_session(&self, id: Uuid) -> Result<RuntimeSession> {
+        self.send(self.request(Method::POST, &format!("/api/sessions/{id}/close")))
+            .await
+    }
+
+    // Schedules
+
+    /// `POST /api/workspaces/{ws}/schedules`: the schedule as created (201).
+    pub async fn create_schedule(&self, ws: Uuid, req: &CreateScheduleRequest) -> Result<Schedule> {
+        self.post(&format!("/api/workspaces/{ws}/schedules"), req)
+            .await
+    }
+
+    pub async fn schedules(&self, ws: Uuid) -> Result<Vec<Schedule>> {
+        self.get(&format!("/api/workspaces/{ws}/schedules")).await
+    }
+
+    pub async fn schedule(&self, id: Uuid) -> Result<Schedule> {
+        self.get(&format!("/api/schedules/{id}")).await
+    }
+
+    /// Pauses or resumes (`enabled`) or renames a schedule.
+    pub async fn update_schedule(&self, id: Uuid, req: &UpdateScheduleRequest) -> Result<Schedule> {
+        self.patch(&format!("/api/schedules/{id}"), req).await
+    }
+
+    pub async fn delete_schedule(&self, id: Uuid) -> Result<()> {
+        self.delete(&format!("/api/schedules/{id}")).await
+    }
+
     pub async fn backends(&self) -> Result<Vec<BackendInfo>> {
         self.get("/api/backends").await
     }

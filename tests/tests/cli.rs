@@ -6,7 +6,9 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use crate::common::{PASSWORD, TestServer, binary, unique_email, user};
+use crate::common::presets;
+use crate::common::team::Team;
+use crate::common::{PASSWORD, TestServer, binary, unique_email};
 use crate::jobs::{GHZ, submit_ok, wait_job};
 
 struct Out {
@@ -151,26 +153,14 @@ async fn circuit_info_reports_qubits_and_positions_of_errors() {
 
 /// A user with a workspace on a server; returns the token and the workspace id.
 async fn account(server: &TestServer) -> (qollab_client::rest::Client, String, String) {
-    let (client, auth) = user(&server.client(), "cli").await;
-    let ws = client
-        .create_workspace("CLI", None)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .id
-        .to_string();
-    (client, auth.access_token, ws)
+    let t = Team::build(&server.url).named("CLI").create().await;
+    let token = t.token().to_string();
+    (t.owner, token, t.ws.to_string())
 }
 
 #[tokio::test]
 async fn jobs_cancel_and_the_live_event_stream() {
-    let server = TestServer::start_with(|c| {
-        c.jobs.pool_size = 1;
-        c.jobs.emulator.time_scale = 200.0;
-        c.jobs.emulator.calibration_drift = 0.0;
-        c.jobs.emulator.timeout = 0.0;
-        c.jobs.emulator.readout_fault = 0.0;
-    })
-    .await;
+    let server = TestServer::start_with(presets::one_slow_job_at_a_time).await;
     let (client, token, ws) = account(&server).await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let cfg = dir.path().join("config.json");

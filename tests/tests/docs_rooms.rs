@@ -10,23 +10,9 @@ use reqwest::Method;
 use yrs::{Text, WriteTxn};
 
 use crate::common::live::{BELL, Team, connect, detail, eventually, op, op_ids, server_doc, sv};
-use crate::common::{ServerProcess, Storage, TestServer, raw};
+use crate::common::{ServerProcess, Storage, TestServer, metric, raw};
 
 /// The value of an unlabelled metric in `/metrics` (None when not reported yet).
-async fn metric(client: &qollab_client::rest::Client, name: &str) -> Option<f64> {
-    let text = client
-        .request(Method::GET, "/metrics")
-        .bearer_auth(crate::common::METRICS_TOKEN)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("/metrics: {e}"))
-        .text()
-        .await
-        .unwrap_or_else(|e| panic!("/metrics body: {e}"));
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-}
-
 async fn metric_eventually(
     client: &qollab_client::rest::Client,
     name: &str,

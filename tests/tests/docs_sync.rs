@@ -294,6 +294,9 @@ async fn role_changes_apply_to_live_connections() {
         owner: team.owner.clone(),
         owner_auth: team.owner_auth.clone(),
         ws: other_ws,
+        org: None,
+        members: Vec::new(),
+        docs: Vec::new(),
     }
     .doc("Elsewhere", None)
     .await;

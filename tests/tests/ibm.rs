@@ -17,6 +17,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::common::team::Team;
 use crate::common::{TestServer, raw, user};
 use crate::jobs::{GHZ, submit, submit_ok, wait_job};
 
@@ -306,12 +307,8 @@ impl FakeIbm {
 }
 
 async fn workspace(url: &str) -> (Client, Uuid) {
-    let (owner, _) = user(&Client::new(url), "ibm").await;
-    let ws = owner
-        .create_workspace("IBM", None)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    (owner, ws.id)
+    let t = Team::build(url).named("IBM").create().await;
+    (t.owner, t.ws)
 }
 
 pub(crate) fn expected_counts() -> Value {

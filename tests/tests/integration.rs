@@ -5,6 +5,7 @@ mod common;
 mod authz_matrix;
 mod bad_input;
 mod cli;
+mod crash;
 mod docs;
 mod docs_durability;
 mod docs_limits;

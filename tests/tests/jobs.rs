@@ -13,11 +13,12 @@ use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
-use crate::common::{ServerProcess, Storage, TestServer, raw, user};
+use crate::common::presets;
+use crate::common::team::Team;
+use crate::common::{ServerProcess, Storage, TestServer, raw};
 
-pub const GHZ: &str = "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[3];\ncreg c[3];\nh q[0];\ncx q[0],q[1];\ncx q[1],q[2];\nmeasure q -> c;\n";
-pub const X0: &str =
-    "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[2];\ncreg c[2];\nx q[0];\nmeasure q -> c;\n";
+use crate::common::circuits::X1;
+pub use crate::common::circuits::{GHZ, X0};
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -157,31 +158,24 @@ pub async fn wait_job(client: &Client, id: Uuid) -> Job {
     }
 }
 
-async fn team(server_url: &str) -> (Client, Client, Uuid, String, String) {
-    let anon = Client::new(server_url);
-    let (owner, owner_auth) = user(&anon, "owner").await;
-    let (viewer, viewer_auth) = user(&anon, "viewer").await;
-    let ws = owner
-        .create_workspace("Jobs", None)
+/// An owner and a viewer of a workspace `Jobs`.
+async fn team(server_url: &str) -> Team {
+    Team::build(server_url)
+        .named("Jobs")
+        .member("viewer", Role::Viewer)
+        .create()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    owner
-        .add_member(ws.id, &viewer_auth.user.email, Role::Viewer)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    (
-        owner,
-        viewer,
-        ws.id,
-        owner_auth.access_token,
-        viewer_auth.access_token,
-    )
 }
 
 #[tokio::test]
 async fn two_members_watch_a_job_live_in_order_and_a_reconnect_misses_nothing() {
     let server = TestServer::start().await;
-    let (owner, viewer, ws, owner_token, viewer_token) = team(&server.url).await;
+    let t = team(&server.url).await;
+    let (owner, viewer, ws) = (t.owner.clone(), t.client("viewer"), t.ws);
+    let (owner_token, viewer_token) = (
+        t.token().to_string(),
+        t.get("viewer").auth.access_token.clone(),
+    );
     let mut a = Stream::open(&server.url, ws, &owner_token, None).await;
     let mut b = Stream::open(&server.url, ws, &viewer_token, None).await;
 
@@ -286,7 +280,8 @@ async fn two_members_watch_a_job_live_in_order_and_a_reconnect_misses_nothing() 
 #[tokio::test]
 async fn bad_submissions_are_refused_and_create_nothing() {
     let server = TestServer::start().await;
-    let (owner, viewer, ws, _, _) = team(&server.url).await;
+    let t = team(&server.url).await;
+    let (owner, viewer, ws) = (t.owner.clone(), t.client("viewer"), t.ws);
 
     let (s, b) = submit(&owner, ws, json!({"source": {"qasm": "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[2];\ncxx q[0],q[1];\n"}})).await;
     assert_eq!(s, 422, "{b}");
@@ -389,15 +384,10 @@ async fn bad_submissions_are_refused_and_create_nothing() {
 #[tokio::test]
 async fn cancelling_queued_and_running_jobs() {
     // One worker, slow emulator: the first job runs for a long time, the second waits.
-    let server = TestServer::start_with(|c| {
-        c.jobs.pool_size = 1;
-        c.jobs.emulator.time_scale = 200.0;
-        c.jobs.emulator.calibration_drift = 0.0;
-        c.jobs.emulator.timeout = 0.0;
-        c.jobs.emulator.readout_fault = 0.0;
-    })
-    .await;
-    let (owner, viewer, ws, owner_token, _) = team(&server.url).await;
+    let server = TestServer::start_with(presets::one_slow_job_at_a_time).await;
+    let t = team(&server.url).await;
+    let (owner, viewer, ws) = (t.owner.clone(), t.client("viewer"), t.ws);
+    let owner_token = t.token().to_string();
     let mut events = Stream::open(&server.url, ws, &owner_token, None).await;
     let slow = submit_ok(
         &owner,
@@ -488,7 +478,8 @@ async fn the_emulators_injected_failure_reaches_failed_with_a_reason() {
         c.jobs.emulator.time_scale = 0.0;
     })
     .await;
-    let (owner, _, ws, _, _) = team(&server.url).await;
+    let t = team(&server.url).await;
+    let (owner, ws) = (t.owner.clone(), t.ws);
     let job = submit_ok(
         &owner,
         ws,
@@ -517,7 +508,8 @@ async fn a_noisy_emulator_run_and_an_optimization_produce_results_and_artifacts(
         };
     })
     .await;
-    let (owner, viewer, ws, _, _) = team(&server.url).await;
+    let t = team(&server.url).await;
+    let (owner, viewer, ws) = (t.owner.clone(), t.client("viewer"), t.ws);
     let noisy = submit_ok(&owner, ws, json!({"source": {"qasm": GHZ}, "backend": "emulator:qollab_falcon27", "shots": 500, "seed": 3})).await;
     let opt = submit_ok(
         &owner,
@@ -624,15 +616,9 @@ async fn a_noisy_emulator_run_and_an_optimization_produce_results_and_artifacts(
 
 #[tokio::test]
 async fn a_job_submitted_from_a_document_uses_its_state_at_submission() {
-    let server = TestServer::start_with(|c| {
-        c.jobs.pool_size = 1;
-        c.jobs.emulator.time_scale = 200.0;
-        c.jobs.emulator.calibration_drift = 0.0;
-        c.jobs.emulator.timeout = 0.0;
-        c.jobs.emulator.readout_fault = 0.0;
-    })
-    .await;
-    let (owner, _, ws, _, _) = team(&server.url).await;
+    let server = TestServer::start_with(presets::one_slow_job_at_a_time).await;
+    let t = team(&server.url).await;
+    let (owner, ws) = (t.owner.clone(), t.ws);
     let (s, doc) = raw(
         &owner,
         Method::POST,
@@ -659,7 +645,7 @@ async fn a_job_submitted_from_a_document_uses_its_state_at_submission() {
         job.source_doc_id.map(|d| d.to_string()),
         Some(doc_id.clone())
     );
-    let edited = "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[2];\ncreg c[2];\nx q[1];\nmeasure q -> c;\n";
+    let edited = X1;
     let res = owner
         .request(Method::PUT, &format!("/api/docs/{doc_id}/qasm"))
         .body(edited)
@@ -695,16 +681,14 @@ async fn a_job_submitted_from_a_document_uses_its_state_at_submission() {
     );
 }
 
+/// An owner of a workspace on an enterprise organization (no concurrency limit).
 async fn register_on(url: &str) -> (Client, Uuid) {
-    let anon = Client::new(url);
-    let (owner, _) = user(&anon, "multi").await;
-    let org =
-        crate::common::org_on_plan(&owner, "Big lab", qollab_shared::api::Plan::Enterprise).await;
-    let ws = owner
-        .create_workspace("Shared queue", Some(org.id))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    (owner, ws.id)
+    let t = Team::build(url)
+        .named("Shared queue")
+        .enterprise()
+        .create()
+        .await;
+    (t.owner, t.ws)
 }
 
 #[tokio::test]

@@ -18,26 +18,24 @@ use reqwest::Method;
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::common::circuits::X0;
 use crate::common::js::yjs_clients;
 use crate::common::live::{
     RawPeer, Team, connect, eventually, op, op_ids, op_update, server_doc, sv, ws_url,
 };
+use crate::common::presets::{SHARED_SECRET, test_redis_url};
 use crate::common::{ServerProcess, Storage, raw};
 use crate::jobs::{Stream, submit_ok, wait_job};
 
-const SECRET: &str = "a-shared-secret-for-all-processes-0123456789";
-const X0: &str =
-    "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[2];\ncreg c[2];\nx q[0];\nmeasure q -> c;\n";
+const SECRET: &str = SHARED_SECRET;
 
 /// The Redis to test against, or `None` (and a notice) when the suite is skipped.
 pub(crate) fn redis_url(test: &str) -> Option<String> {
-    match std::env::var("QOLLAB_TEST_REDIS_URL") {
-        Ok(u) if !u.trim().is_empty() => Some(u.trim().to_string()),
-        _ => {
-            eprintln!("skipped {test}: set QOLLAB_TEST_REDIS_URL to run the Redis fan-out tests");
-            None
-        }
+    let url = test_redis_url();
+    if url.is_none() {
+        eprintln!("skipped {test}: set QOLLAB_TEST_REDIS_URL to run the Redis fan-out tests");
     }
+    url
 }
 
 /// Two processes on one database and one Redis channel prefix of their own.
@@ -114,18 +112,7 @@ async fn fanout_connected(client: &Client) {
 
 /// The value of an unlabelled counter in a process's `/metrics` (0 when not reported yet).
 async fn metric(client: &Client, name: &str) -> f64 {
-    let text = client
-        .request(Method::GET, "/metrics")
-        .bearer_auth(crate::common::METRICS_TOKEN)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("/metrics: {e}"))
-        .text()
-        .await
-        .unwrap_or_else(|e| panic!("/metrics body: {e}"));
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or(0.0)
+    crate::common::metric(client, name).await.unwrap_or(0.0)
 }
 
 fn content(d: &yrs::Doc) -> String {

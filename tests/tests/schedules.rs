@@ -7,20 +7,20 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use qollab_client::rest::Client;
-use qollab_shared::api::{Job, Role, Schedule};
+use qollab_shared::api::{CreateScheduleRequest, Job, Role, Schedule};
 use qollab_shared::events::Event;
 use reqwest::Method;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::common::{ServerProcess, Storage, TestServer, raw, user};
+use crate::common::circuits::X1;
+use crate::common::presets::SHARED_SECRET;
+use crate::common::team::Team;
+use crate::common::{ServerProcess, Storage, TestServer, raw};
 use crate::jobs::{GHZ, Stream, X0, jobs_of, wait_job};
 
 const EVERY_SECOND: &str = "* * * * * *";
-const SECRET: (&str, &str) = (
-    "QOLLAB_JWT_SECRET",
-    "a-shared-secret-for-both-processes-0123456789",
-);
+const SECRET: (&str, &str) = ("QOLLAB_JWT_SECRET", SHARED_SECRET);
 
 async fn create(client: &Client, ws: Uuid, body: serde_json::Value) -> (u16, serde_json::Value) {
     raw(
@@ -32,16 +32,21 @@ async fn create(client: &Client, ws: Uuid, body: serde_json::Value) -> (u16, ser
     .await
 }
 
+/// Creates a schedule through the REST client (a JSON body, as the refusal tests send).
 async fn create_ok(client: &Client, ws: Uuid, body: serde_json::Value) -> Schedule {
-    let (s, b) = create(client, ws, body).await;
-    assert_eq!(s, 201, "create schedule: {b}");
-    serde_json::from_value(b).unwrap_or_else(|e| panic!("{e}"))
+    let req: CreateScheduleRequest =
+        serde_json::from_value(body).unwrap_or_else(|e| panic!("schedule request: {e}"));
+    client
+        .create_schedule(ws, &req)
+        .await
+        .unwrap_or_else(|e| panic!("create schedule: {e}"))
 }
 
 async fn get(client: &Client, id: Uuid) -> Schedule {
-    let (s, b) = raw(client, Method::GET, &format!("/api/schedules/{id}"), None).await;
-    assert_eq!(s, 200, "{b}");
-    serde_json::from_value(b).unwrap_or_else(|e| panic!("{e}"))
+    client
+        .schedule(id)
+        .await
+        .unwrap_or_else(|e| panic!("schedule {id}: {e}"))
 }
 
 /// Waits until at least `n` jobs of the schedule exist; returns them, oldest first.
@@ -103,26 +108,21 @@ fn occurrence(e: &Event) -> DateTime<Utc> {
         .unwrap_or_else(|| panic!("schedule.fired without an occurrence: {e:?}"))
 }
 
+/// Owner, editor and viewer of one workspace on an enterprise organization.
 async fn team(url: &str) -> (Client, Client, Client, Uuid) {
-    let anon = Client::new(url);
-    let (owner, _) = user(&anon, "owner").await;
-    let (editor, editor_auth) = user(&anon, "editor").await;
-    let (viewer, viewer_auth) = user(&anon, "viewer").await;
-    let org = crate::common::org_on_plan(&owner, "Lab", qollab_shared::api::Plan::Enterprise).await;
-    let ws = owner
-        .create_workspace("Schedules", Some(org.id))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    for (email, role) in [
-        (&editor_auth.user.email, Role::Editor),
-        (&viewer_auth.user.email, Role::Viewer),
-    ] {
-        owner
-            .add_member(ws.id, email, role)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
-    (owner, editor, viewer, ws.id)
+    let t = Team::build(url)
+        .named("Schedules")
+        .enterprise()
+        .member("editor", Role::Editor)
+        .member("viewer", Role::Viewer)
+        .create()
+        .await;
+    (
+        t.owner.clone(),
+        t.client("editor"),
+        t.client("viewer"),
+        t.ws,
+    )
 }
 
 #[tokio::test]
@@ -346,7 +346,7 @@ async fn a_document_schedule_runs_the_document_as_it_is_at_fire_time_and_stops_w
     .await;
     assert_eq!(r["counts"], json!({"01": 20}), "{r}");
 
-    let edited = "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[2];\ncreg c[2];\nx q[1];\nmeasure q -> c;\n";
+    let edited = X1;
     let res = editor
         .request(Method::PUT, &format!("/api/docs/{doc_id}/qasm"))
         .body(edited)

@@ -4,12 +4,13 @@
 use std::time::Duration;
 
 use qollab_client::rest::Client;
-use qollab_shared::api::{Role, RuntimeSession};
+use qollab_shared::api::{OpenSessionRequest, Role, RuntimeSession};
 use reqwest::Method;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::common::{ServerProcess, Storage, TestServer, raw, user};
+use crate::common::team::Team;
+use crate::common::{ServerProcess, Storage, TestServer, presets, raw, user};
 use crate::jobs::{Stream, X0, jobs_of, kinds, submit, submit_ok, wait_job};
 
 const EMULATOR: &str = "emulator:qollab_t5";
@@ -28,47 +29,39 @@ pub async fn open_session(
     .await
 }
 
+/// Opens a session through the REST client (a JSON body, as the refusal tests send).
 async fn open_ok(client: &Client, ws: Uuid, body: serde_json::Value) -> RuntimeSession {
-    let (s, b) = open_session(client, ws, body).await;
-    assert_eq!(s, 201, "open session: {b}");
-    serde_json::from_value(b).unwrap_or_else(|e| panic!("{e}"))
+    let req: OpenSessionRequest =
+        serde_json::from_value(body).unwrap_or_else(|e| panic!("session request: {e}"));
+    client
+        .open_session(ws, &req)
+        .await
+        .unwrap_or_else(|e| panic!("open session: {e}"))
 }
 
 async fn session(client: &Client, id: Uuid) -> RuntimeSession {
-    let (s, b) = raw(client, Method::GET, &format!("/api/sessions/{id}"), None).await;
-    assert_eq!(s, 200, "{b}");
-    serde_json::from_value(b).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn slow_emulator(c: &mut qollab_server::config::Config) {
-    c.jobs.pool_size = 4;
-    c.jobs.emulator.time_scale = 2.0;
-    c.jobs.emulator.calibration_drift = 0.0;
-    c.jobs.emulator.timeout = 0.0;
-    c.jobs.emulator.readout_fault = 0.0;
+    client
+        .session(id)
+        .await
+        .unwrap_or_else(|e| panic!("session {id}: {e}"))
 }
 
 /// Owner, editor and viewer of one workspace (on an enterprise organization, so that
 /// the organization's concurrency limit does not serialize jobs by itself).
 async fn team(url: &str) -> (Client, Client, Client, Uuid) {
-    let anon = Client::new(url);
-    let (owner, _) = user(&anon, "owner").await;
-    let (editor, editor_auth) = user(&anon, "editor").await;
-    let (viewer, viewer_auth) = user(&anon, "viewer").await;
-    let org = crate::common::org_on_plan(&owner, "Lab", qollab_shared::api::Plan::Enterprise).await;
-    let ws = owner
-        .create_workspace("Sessions", Some(org.id))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    owner
-        .add_member(ws.id, &editor_auth.user.email, Role::Editor)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    owner
-        .add_member(ws.id, &viewer_auth.user.email, Role::Viewer)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    (owner, editor, viewer, ws.id)
+    let t = Team::build(url)
+        .named("Sessions")
+        .enterprise()
+        .member("editor", Role::Editor)
+        .member("viewer", Role::Viewer)
+        .create()
+        .await;
+    (
+        t.owner.clone(),
+        t.client("editor"),
+        t.client("viewer"),
+        t.ws,
+    )
 }
 
 #[tokio::test]
@@ -309,7 +302,7 @@ async fn jobs_naming_a_closed_foreign_or_mismatched_session_are_refused_and_crea
 
 #[tokio::test]
 async fn closing_a_session_cancels_its_queued_jobs_and_lets_the_running_one_finish() {
-    let server = TestServer::start_with(slow_emulator).await;
+    let server = TestServer::start_with(presets::slow_emulator).await;
     let (owner, editor, _, ws) = team(&server.url).await;
     let token = owner.token().unwrap_or_default().to_string();
     let mut stream = Stream::open(&server.url, ws, &token, None).await;

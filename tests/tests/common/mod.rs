@@ -3,8 +3,11 @@
 
 #![allow(dead_code)]
 
+pub mod circuits;
 pub mod js;
 pub mod live;
+pub mod presets;
+pub mod team;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -343,4 +346,12 @@ pub fn assert_error(body: &serde_json::Value, code: &str) {
         err["message"].as_str().is_some_and(|m| !m.is_empty()),
         "error without a message: {body}"
     );
+}
+
+/// The value of an unlabelled metric in a server's `/metrics`, if reported yet.
+pub async fn metric(client: &Client, name: &str) -> Option<f64> {
+    metrics(client)
+        .await
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
