@@ -10,6 +10,7 @@ mod docs_limits;
 mod docs_rest;
 mod docs_rooms;
 mod docs_sync;
+mod hostile_input;
 mod ibm;
 mod identity;
 mod isolation;
