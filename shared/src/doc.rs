@@ -33,6 +33,12 @@ pub use stats::{CircuitStats, stats};
 
 use crate::circuit::Gate;
 
+/// The schema's largest qubit count (`meta.qubits`); op qubit indices must be below the
+/// document's own count, so below this too. Larger values are reported, never allocated by.
+pub const MAX_QUBITS: usize = 4096;
+/// The schema's largest clbit count (`meta.clbits`).
+pub const MAX_CLBITS: usize = 4096;
+
 pub const META: &str = "meta";
 pub const OPS: &str = "ops";
 pub const NOTES: &str = "notes";
@@ -220,12 +226,20 @@ pub fn read_txn<T: ReadTxn>(txn: &T) -> DocRead {
             Some(Any::String(s)) => circuit.name = s.to_string(),
             Some(_) => bad("name", "not a string"),
         }
-        for (field, slot) in [
-            ("qubits", &mut circuit.qubits),
-            ("clbits", &mut circuit.clbits),
+        for (field, slot, max) in [
+            ("qubits", &mut circuit.qubits, MAX_QUBITS),
+            ("clbits", &mut circuit.clbits, MAX_CLBITS),
         ] {
             match get(field).map(|v| as_index(&v)) {
                 None => {}
+                Some(Some(n)) if n > max => {
+                    // Read as the maximum: everything sized by the count stays bounded.
+                    *slot = max;
+                    bad(
+                        field,
+                        &format!("{n} is more than the schema's maximum of {max}; read as {max}"),
+                    );
+                }
                 Some(Some(n)) => *slot = n,
                 Some(None) => bad(field, "not a non-negative integer"),
             }
@@ -265,6 +279,61 @@ pub fn read_txn<T: ReadTxn>(txn: &T) -> DocRead {
         problems.push(p);
     }
     DocRead { circuit, problems }
+}
+
+/// Places where a document goes beyond the schema's maxima: a `meta` count over
+/// [`MAX_QUBITS`]/[`MAX_CLBITS`], an op on a qubit or clbit index at or above them.
+pub fn beyond_schema(read: &DocRead) -> Vec<String> {
+    let mut out: Vec<String> = read
+        .problems
+        .iter()
+        .filter_map(|p| match p {
+            Problem::MalformedMeta { field, reason } if reason.contains("schema's maximum") => {
+                Some(format!("meta.{field}: {reason}"))
+            }
+            _ => None,
+        })
+        .collect();
+    for op in &read.circuit.ops {
+        if let Some(q) = op.qubits.iter().find(|&&q| q >= MAX_QUBITS) {
+            out.push(format!(
+                "op '{}' is on qubit {q}; documents hold at most {MAX_QUBITS} qubits",
+                op.id
+            ));
+        }
+        if let Some(c) = op.clbits.iter().find(|&&c| c >= MAX_CLBITS) {
+            out.push(format!(
+                "op '{}' is on clbit {c}; documents hold at most {MAX_CLBITS} clbits",
+                op.id
+            ));
+        }
+    }
+    out
+}
+
+/// Write-time check for callers that hold a whole update (REST): if applying `update` to a
+/// copy of `doc` adds places [`beyond_schema`], the first of them. `None` when the update
+/// is fine or cannot be applied (applying it then fails on its own). Costs a copy and two
+/// reads of the document, so it is not for the per-keystroke socket path; reading stays
+/// robust either way.
+pub fn update_beyond_schema(doc: &Doc, update: &[u8]) -> Option<String> {
+    use yrs::updates::decoder::Decode;
+    let before = beyond_schema(&read(doc)).len();
+    let scratch = Doc::new();
+    {
+        let state = doc
+            .transact()
+            .encode_state_as_update_v1(&yrs::StateVector::default());
+        let mut txn = scratch.transact_mut();
+        let base = yrs::Update::decode_v1(&state).ok()?;
+        txn.apply_update(base).ok()?;
+        let decoded = std::panic::catch_unwind(|| yrs::Update::decode_v1(update))
+            .ok()?
+            .ok()?;
+        txn.apply_update(decoded).ok()?;
+    }
+    let after = beyond_schema(&read(&scratch));
+    (after.len() > before).then(|| after.into_iter().next().unwrap_or_default())
 }
 
 fn remap_index(p: &mut Problem, positions: &[usize]) {
@@ -760,19 +829,48 @@ fn write_ops(txn: &mut TransactionMut, target: &[DocOp]) {
             .map(|e| e.as_ref().map(|(p, _)| *p))
             .collect::<Vec<_>>(),
     );
+    // yrs finds an index by walking the array from its start, so removals go by runs
+    // (one walk per run) and insertions below by runs inserted back to front at the run's
+    // start: one walk to that start per op, which is free at index 0 (an import into an
+    // empty document is linear, not quadratic).
     let mut kept: HashMap<usize, Option<MapRef>> = HashMap::new();
+    let mut run_end: Option<usize> = None; // exclusive end of the run of removals below
     for (i, entry) in entries.into_iter().enumerate().rev() {
         match entry {
             Some((pos, map)) if keep.contains(&i) => {
+                if let Some(end) = run_end.take() {
+                    ops.remove_range(txn, (i + 1) as u32, (end - i - 1) as u32);
+                }
                 kept.insert(pos, map);
             }
-            _ => ops.remove(txn, i as u32),
+            _ => {
+                run_end.get_or_insert(i + 1);
+            }
         }
     }
+    if let Some(end) = run_end {
+        ops.remove_range(txn, 0, end as u32);
+    }
 
-    for (pos, op) in target.iter().enumerate() {
+    let mut pos = 0;
+    while pos < target.len() {
+        // A run of ops that are new here: insert them last first, each at the run's start.
+        let run = target[pos..]
+            .iter()
+            .enumerate()
+            .take_while(|(k, _)| !kept.contains_key(&(pos + k)))
+            .count();
+        if run > 0 {
+            for op in target[pos..pos + run].iter().rev() {
+                ops.insert(txn, pos as u32, op_prelim(op));
+            }
+            pos += run;
+            continue;
+        }
+        let op = &target[pos];
         let at = pos as u32;
-        match kept.remove(&pos) {
+        pos += 1;
+        match kept.remove(&(pos - 1)) {
             Some(Some(map)) => {
                 let fields = op_fields(op);
                 let names: HashSet<&str> = fields.iter().map(|(k, _)| *k).collect();
@@ -1164,5 +1262,130 @@ mod tests {
             write(&doc, &c);
             assert_eq!(read(&doc).circuit.notes, c.notes);
         }
+    }
+
+    /// What a hostile client can write through any Yjs API: an op on qubit 4294967295 and
+    /// a count of 4294967295 qubits (both accepted as u32 indices).
+    fn hostile_doc() -> Doc {
+        let doc = Doc::with_client_id(7);
+        write(&doc, &bell());
+        {
+            let mut txn = doc.transact_mut();
+            push_op(&mut txn, &op("far", "x", &[u32::MAX as usize], &[]));
+            let meta = txn.get_or_insert_map(META);
+            meta.insert(
+                &mut txn,
+                "clbits",
+                Any::Number(Number::Int(u32::MAX as i64)),
+            );
+        }
+        doc
+    }
+
+    #[test]
+    fn out_of_range_indices_read_as_problems_not_allocations() {
+        let read = read(&hostile_doc());
+        assert_eq!(
+            read.circuit.clbits, MAX_CLBITS,
+            "read as the schema's maximum"
+        );
+        assert!(read.problems.iter().any(|p| matches!(
+            p,
+            Problem::MalformedMeta { field, reason } if field == "clbits" && reason.contains("schema's maximum")
+        )));
+        assert!(read.problems.iter().any(|p| matches!(
+            p,
+            Problem::QubitOutOfRange { qubit, .. } if *qubit == u32::MAX as usize
+        )));
+        // Stats used to size a vector by the index (32 GiB here).
+        let st = stats(&read.circuit);
+        assert_eq!(st.total_gates, 5);
+        assert!(read.circuit.to_circuit().is_err());
+        assert_eq!(beyond_schema(&read).len(), 2);
+    }
+
+    #[test]
+    fn a_stored_hostile_document_reads_after_a_reload() {
+        // What a restart does: the stored bytes into a fresh document.
+        let bytes = full(&hostile_doc());
+        let again = Doc::new();
+        again
+            .transact_mut()
+            .apply_update(Update::decode_v1(&bytes).unwrap())
+            .unwrap();
+        let read = read(&again);
+        assert_eq!(read.circuit.ops.len(), 5);
+        let _ = stats(&read.circuit);
+    }
+
+    #[test]
+    fn updates_that_go_beyond_the_schema_are_detected_before_writing() {
+        let doc = Doc::with_client_id(1);
+        write(&doc, &bell());
+        let sv = doc.transact().state_vector();
+        let evil = {
+            let peer = Doc::with_client_id(2);
+            peer.transact_mut()
+                .apply_update(Update::decode_v1(&full(&doc)).unwrap())
+                .unwrap();
+            let mut txn = peer.transact_mut();
+            push_op(&mut txn, &op("far", "x", &[MAX_QUBITS], &[]));
+            drop(txn);
+            peer.transact().encode_state_as_update_v1(&sv)
+        };
+        let why = update_beyond_schema(&doc, &evil).expect("refused");
+        assert!(why.contains("qubit 4096"), "{why}");
+        // The check wrote nothing.
+        assert_eq!(read(&doc).circuit.ops.len(), 4);
+        // An ordinary edit passes, and so does any edit of an already-bad document.
+        let fine = {
+            let peer = Doc::with_client_id(3);
+            peer.transact_mut()
+                .apply_update(Update::decode_v1(&full(&doc)).unwrap())
+                .unwrap();
+            push_op(&mut peer.transact_mut(), &op("ok", "x", &[1], &[]));
+            peer.transact().encode_state_as_update_v1(&sv)
+        };
+        assert_eq!(update_beyond_schema(&doc, &fine), None);
+        let bad = hostile_doc();
+        let sv = bad.transact().state_vector();
+        let edit = {
+            let peer = Doc::with_client_id(4);
+            peer.transact_mut()
+                .apply_update(Update::decode_v1(&full(&bad)).unwrap())
+                .unwrap();
+            push_op(&mut peer.transact_mut(), &op("ok", "x", &[1], &[]));
+            peer.transact().encode_state_as_update_v1(&sv)
+        };
+        assert_eq!(update_beyond_schema(&bad, &edit), None);
+        assert_eq!(update_beyond_schema(&doc, b"garbage"), None);
+    }
+
+    #[test]
+    fn rewriting_by_runs_keeps_order_and_identity() {
+        let ids = |doc: &Doc| -> Vec<String> {
+            read(doc).circuit.ops.into_iter().map(|o| o.id).collect()
+        };
+        let mk = |list: &[&str]| DocCircuit {
+            qubits: 1,
+            ops: list.iter().map(|id| op(id, "x", &[0], &[])).collect(),
+            ..Default::default()
+        };
+        let doc = Doc::new();
+        // Import into an empty document: one run inserted back to front at index 0.
+        let many: Vec<String> = (0..2000).map(|i| format!("o{i}")).collect();
+        let many_refs: Vec<&str> = many.iter().map(String::as_str).collect();
+        write(&doc, &mk(&many_refs));
+        assert_eq!(ids(&doc), many);
+        write(&doc, &mk(&["a", "b", "c", "d", "e", "f", "g"]));
+        let ops = doc.transact().get_array(OPS).unwrap();
+        let d_before = ops.get(&doc.transact(), 3).unwrap();
+        // Removals in several runs, insertions in several runs, kept ops in between.
+        write(&doc, &mk(&["x", "b", "y", "z", "d", "f", "w"]));
+        assert_eq!(ids(&doc), ["x", "b", "y", "z", "d", "f", "w"]);
+        let d_after = ops.get(&doc.transact(), 4).unwrap();
+        assert_eq!(d_before, d_after, "a kept op keeps its identity");
+        write(&doc, &mk(&[]));
+        assert!(ids(&doc).is_empty());
     }
 }

@@ -13,6 +13,7 @@ mod docs_rest;
 mod docs_rooms;
 mod docs_sync;
 mod hardening;
+mod hostile_input;
 mod ibm;
 mod identity;
 mod isolation;

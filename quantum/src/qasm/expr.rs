@@ -2,6 +2,7 @@
 
 use super::ParseError;
 use super::lexer::{Tok, Token};
+use super::limits::{Limit, Limits, thousands};
 use std::f64::consts::{E, PI, TAU};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -96,13 +97,30 @@ impl Expr {
     }
 }
 
-/// Recursive-descent expression parser over a token slice.
+/// Recursive-descent expression parser over a token slice, bounded in nesting depth
+/// (the recursion, and the depth of the tree that `eval`/`to_text`/drop walk) and in
+/// length (a long `1+1+…` chain is a deep left-leaning tree too).
 pub struct ExprParser<'a> {
-    pub toks: &'a [Token],
+    toks: &'a [Token],
     pub pos: usize,
+    max_depth: usize,
+    max_terms: usize,
+    depth: usize,
+    terms: usize,
 }
 
 impl<'a> ExprParser<'a> {
+    pub fn new(toks: &'a [Token], pos: usize, limits: &Limits) -> Self {
+        ExprParser {
+            toks,
+            pos,
+            max_depth: limits.max_expr_depth,
+            max_terms: limits.max_expr_terms,
+            depth: 0,
+            terms: 0,
+        }
+    }
+
     fn peek(&self) -> &Token {
         &self.toks[self.pos.min(self.toks.len() - 1)]
     }
@@ -112,6 +130,26 @@ impl<'a> ExprParser<'a> {
         ParseError::new(t.line, t.col, msg)
     }
 
+    fn over(&self, limit: Limit, msg: String) -> ParseError {
+        let t = self.peek();
+        ParseError::over(t.line, t.col, limit, msg)
+    }
+
+    /// Counts one number, name or operator.
+    fn term(&mut self) -> Result<(), ParseError> {
+        self.terms += 1;
+        if self.terms > self.max_terms {
+            return Err(self.over(
+                Limit::ExprTerms,
+                format!(
+                    "expression has more than {} terms; simplify it",
+                    thousands(self.max_terms)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn parse(&mut self) -> Result<Expr, ParseError> {
         self.sum()
     }
@@ -119,6 +157,7 @@ impl<'a> ExprParser<'a> {
     fn sum(&mut self) -> Result<Expr, ParseError> {
         let mut e = self.product()?;
         while let Tok::Sym(s @ ("+" | "-")) = self.peek().tok {
+            self.term()?;
             self.pos += 1;
             let r = self.product()?;
             e = Expr::Bin(if s == "+" { '+' } else { '-' }, Box::new(e), Box::new(r));
@@ -129,6 +168,7 @@ impl<'a> ExprParser<'a> {
     fn product(&mut self) -> Result<Expr, ParseError> {
         let mut e = self.unary()?;
         while let Tok::Sym(s @ ("*" | "/")) = self.peek().tok {
+            self.term()?;
             self.pos += 1;
             let r = self.unary()?;
             e = Expr::Bin(if s == "*" { '*' } else { '/' }, Box::new(e), Box::new(r));
@@ -136,13 +176,32 @@ impl<'a> ExprParser<'a> {
         Ok(e)
     }
 
+    /// Every nesting (sign, parenthesis, function argument, exponent) passes through here.
     fn unary(&mut self) -> Result<Expr, ParseError> {
+        if self.depth >= self.max_depth {
+            return Err(self.over(
+                Limit::ExprDepth,
+                format!(
+                    "expression is nested more than {} levels deep (parentheses, signs, powers); simplify it",
+                    self.max_depth
+                ),
+            ));
+        }
+        self.depth += 1;
+        let e = self.unary_inner();
+        self.depth -= 1;
+        e
+    }
+
+    fn unary_inner(&mut self) -> Result<Expr, ParseError> {
         match self.peek().tok {
             Tok::Sym("-") => {
+                self.term()?;
                 self.pos += 1;
                 Ok(Expr::Neg(Box::new(self.unary()?)))
             }
             Tok::Sym("+") => {
+                self.term()?;
                 self.pos += 1;
                 self.unary()
             }
@@ -153,6 +212,7 @@ impl<'a> ExprParser<'a> {
     fn power(&mut self) -> Result<Expr, ParseError> {
         let base = self.atom()?;
         if let Tok::Sym("^" | "**") = self.peek().tok {
+            self.term()?;
             self.pos += 1;
             let exp = self.unary()?;
             return Ok(Expr::Bin('^', Box::new(base), Box::new(exp)));
@@ -161,6 +221,7 @@ impl<'a> ExprParser<'a> {
     }
 
     fn atom(&mut self) -> Result<Expr, ParseError> {
+        self.term()?;
         let t = self.peek().clone();
         match t.tok {
             Tok::Int(i) => {
@@ -215,12 +276,9 @@ impl<'a> ExprParser<'a> {
 }
 
 /// Parses a standalone expression string (used for gate-definition bodies).
-pub fn parse_expr_text(text: &str) -> Result<Expr, ParseError> {
+pub fn parse_expr_text(text: &str, limits: &Limits) -> Result<Expr, ParseError> {
     let toks = super::lexer::lex(text)?;
-    let mut p = ExprParser {
-        toks: &toks,
-        pos: 0,
-    };
+    let mut p = ExprParser::new(&toks, 0, limits);
     let e = p.parse()?;
     if p.peek().tok != Tok::Eof {
         return Err(p.err(format!(

@@ -6,7 +6,10 @@
 
 mod expr;
 mod lexer;
+mod limits;
 mod parser;
+
+pub use limits::{DEFAULT_MAX_QUBITS, Limit, Limits};
 
 use crate::gates::wrap_angle;
 use qollab_shared::circuit::{Circuit, Condition, Gate, GateDef, Instruction, Op};
@@ -21,6 +24,8 @@ pub struct ParseError {
     pub line: usize,
     pub col: usize,
     pub message: String,
+    /// The [`Limits`] field the input breached, when that is the error.
+    pub limit: Option<Limit>,
 }
 
 impl ParseError {
@@ -29,27 +34,62 @@ impl ParseError {
             line,
             col,
             message: message.into(),
+            limit: None,
+        }
+    }
+
+    /// The error for breaching `limit`.
+    pub fn over(line: usize, col: usize, limit: Limit, message: impl Into<String>) -> Self {
+        ParseError {
+            limit: Some(limit),
+            ..ParseError::new(line, col, message)
         }
     }
 }
 
-/// Parses OpenQASM 2.0 or 3 source (the `OPENQASM` header picks the dialect).
-/// User gate definitions are kept as composites; see [`expand`].
+/// Parses OpenQASM 2.0 or 3 source (the `OPENQASM` header picks the dialect) under the
+/// default [`Limits`]. User gate definitions are kept as composites; see [`expand`].
 pub fn parse(src: &str) -> Result<Circuit, ParseError> {
-    parser::parse(src)
+    parse_with(src, &Limits::default())
 }
 
-/// Parses and expands every user gate into standard gates.
+/// [`parse`] under `limits`, checked while reading: the instruction and operand budgets
+/// count what the circuit will be once broadcast and expanded.
+pub fn parse_with(src: &str, limits: &Limits) -> Result<Circuit, ParseError> {
+    parser::parse(src, limits)
+}
+
+/// Parses and expands every user gate into standard gates (default [`Limits`]).
 pub fn parse_flat(src: &str) -> Result<Circuit, ParseError> {
-    let c = parse(src)?;
-    expand(&c).map_err(|m| ParseError::new(1, 1, m))
+    parse_flat_with(src, &Limits::default())
+}
+
+/// [`parse_flat`] under `limits`.
+pub fn parse_flat_with(src: &str, limits: &Limits) -> Result<Circuit, ParseError> {
+    let c = parse_with(src, limits)?;
+    expand_with(&c, limits).map_err(|m| ParseError::new(1, 1, m))
+}
+
+/// Evaluates one constant parameter expression (`-pi/4`, `2*sin(pi/3)^2`) under `limits`,
+/// returning its value and its canonical text (what gate-definition bodies store).
+pub fn eval_param(text: &str, limits: &Limits) -> Result<(f64, String), ParseError> {
+    let e = expr::parse_expr_text(text, limits)?;
+    let v = e.eval(&|_| None).map_err(|m| ParseError::new(1, 1, m))?;
+    Ok((v, e.to_text()))
 }
 
 /// Error while expanding user gate definitions.
 pub type ExpandError = String;
 
-/// Replaces every [`Op::Custom`] by its definition, recursively.
+/// Replaces every [`Op::Custom`] by its definition, recursively (default [`Limits`]).
 pub fn expand(circuit: &Circuit) -> Result<Circuit, ExpandError> {
+    expand_with(circuit, &Limits::default())
+}
+
+/// [`expand`], failing as soon as the output would pass `limits.max_instructions`
+/// instructions or `limits.max_operands_total` operands (for circuits that did not come
+/// through the reader, which checks this already).
+pub fn expand_with(circuit: &Circuit, limits: &Limits) -> Result<Circuit, ExpandError> {
     let defs: HashMap<&str, &GateDef> = circuit
         .gate_defs
         .iter()
@@ -58,30 +98,51 @@ pub fn expand(circuit: &Circuit) -> Result<Circuit, ExpandError> {
     let mut out = circuit.empty_like();
     out.gate_defs.clear();
     out.global_phase = circuit.global_phase;
+    let mut spent = limits::Spent::default();
+    let expr_limits = limits.for_generated_expr();
+    let mut ctx = ExpandCtx {
+        defs: &defs,
+        limits,
+        expr_limits: &expr_limits,
+        spent: &mut spent,
+    };
     for ins in &circuit.instructions {
         match &ins.op {
             Op::Custom { name, params } => {
                 let mut buf = Vec::new();
-                expand_call(&defs, name, params, &ins.qubits, 0, &mut buf)?;
+                expand_call(&mut ctx, name, params, &ins.qubits, 0, &mut buf)?;
                 for mut i in buf {
                     i.condition = ins.condition.clone();
                     out.push(i);
                 }
             }
-            _ => out.push(ins.clone()),
+            _ => {
+                ctx.spent
+                    .charge(limits, 1, ins.qubits.len().saturating_add(ins.clbits.len()))
+                    .map_err(|(_, m)| m)?;
+                out.push(ins.clone());
+            }
         }
     }
     Ok(out)
 }
 
+struct ExpandCtx<'a, 'b> {
+    defs: &'a HashMap<&'b str, &'b GateDef>,
+    limits: &'a Limits,
+    expr_limits: &'a Limits,
+    spent: &'a mut limits::Spent,
+}
+
 fn expand_call(
-    defs: &HashMap<&str, &GateDef>,
+    ctx: &mut ExpandCtx<'_, '_>,
     name: &str,
     params: &[f64],
     qubits: &[usize],
     depth: usize,
     out: &mut Vec<Instruction>,
 ) -> Result<(), ExpandError> {
+    let defs = ctx.defs;
     if depth > 64 {
         return Err(format!(
             "gate '{name}' is nested too deeply (recursive definition?)"
@@ -99,7 +160,7 @@ fn expand_call(
     for call in &def.body {
         let mut values = Vec::with_capacity(call.params.len());
         for text in &call.params {
-            let e = expr::parse_expr_text(text)
+            let e = expr::parse_expr_text(text, ctx.expr_limits)
                 .map_err(|e| format!("in gate '{name}': {}", e.message))?;
             values.push(
                 e.eval(&bind)
@@ -117,8 +178,11 @@ fn expand_call(
             })
             .collect::<Result<_, _>>()?;
         if defs.contains_key(call.name.as_str()) {
-            expand_call(defs, &call.name, &values, &qs, depth + 1, out)?;
+            expand_call(ctx, &call.name, &values, &qs, depth + 1, out)?;
         } else if let Some(g) = Gate::from_name(&call.name) {
+            ctx.spent
+                .charge(ctx.limits, 1, qs.len())
+                .map_err(|(_, m)| m)?;
             out.push(Instruction::gate(g, values, qs));
         } else {
             return Err(format!(
@@ -518,3 +582,7 @@ impl fmt::Display for Dialect {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_limits;
+#[cfg(test)]
+mod tests_roundtrip;

@@ -3,11 +3,9 @@
 use super::ParseError;
 use super::expr::{Expr, ExprParser};
 use super::lexer::{Tok, Token, lex};
+use super::limits::{Limit, Limits, Spent, thousands};
 use qollab_shared::circuit::{Circuit, Condition, Gate, GateCall, GateDef, Instruction, Op};
 use std::collections::HashMap;
-
-/// Upper bound on a declared register, so that a typo like `qreg q[1000000000]` fails early.
-const MAX_REGISTER: u64 = 1 << 20;
 
 pub(super) struct Parser<'a> {
     toks: &'a [Token],
@@ -15,6 +13,14 @@ pub(super) struct Parser<'a> {
     version: u8,
     circuit: Circuit,
     defs: HashMap<String, usize>,
+    limits: Limits,
+    /// Instructions and operands the circuit has once broadcast and expanded.
+    spent: Spent,
+    /// Per gate definition (parallel to `circuit.gate_defs`): the standard gates and
+    /// the operands one call of it expands to.
+    def_cost: Vec<(usize, usize)>,
+    /// Operands named by the statement being read (registers count all their elements).
+    stmt_operands: usize,
 }
 
 /// A gate reference after modifiers are resolved.
@@ -40,7 +46,7 @@ enum Modifier {
 /// Largest number of gates one modified call may lower to (`pow(1000) @ pow(1000) @ h`).
 const MAX_LOWERED: usize = 4096;
 
-pub(super) fn parse(src: &str) -> Result<Circuit, ParseError> {
+pub(super) fn parse(src: &str, limits: &Limits) -> Result<Circuit, ParseError> {
     let toks = lex(src)?;
     let mut p = Parser {
         toks: &toks,
@@ -48,6 +54,10 @@ pub(super) fn parse(src: &str) -> Result<Circuit, ParseError> {
         version: 2,
         circuit: Circuit::new(),
         defs: HashMap::new(),
+        limits: *limits,
+        spent: Spent::default(),
+        def_cost: Vec::new(),
+        stmt_operands: 0,
     };
     p.program()?;
     Ok(p.circuit)
@@ -105,6 +115,14 @@ impl<'a> Parser<'a> {
         Self::err_at(self.peek(), msg)
     }
 
+    fn over_at(t: &Token, limit: Limit, msg: impl Into<String>) -> ParseError {
+        ParseError::over(t.line, t.col, limit, msg)
+    }
+
+    fn over(&self, limit: Limit, msg: impl Into<String>) -> ParseError {
+        Self::over_at(self.peek(), limit, msg)
+    }
+
     fn is_sym(&self, s: &'static str) -> bool {
         self.peek().tok == Tok::Sym(s)
     }
@@ -159,10 +177,7 @@ impl<'a> Parser<'a> {
     }
 
     fn expr(&mut self) -> Result<Expr, ParseError> {
-        let mut ep = ExprParser {
-            toks: self.toks,
-            pos: self.pos,
-        };
+        let mut ep = ExprParser::new(self.toks, self.pos, &self.limits);
         let e = ep.parse()?;
         self.pos = ep.pos;
         Ok(e)
@@ -282,15 +297,49 @@ impl<'a> Parser<'a> {
         size: u64,
         at: &Token,
     ) -> Result<(), ParseError> {
-        if size == 0 || size > MAX_REGISTER {
+        let (kind, max, declared, limit) = if quantum {
+            (
+                "qubits",
+                self.limits.max_qubits,
+                self.circuit.num_qubits(),
+                Limit::Qubits,
+            )
+        } else {
+            (
+                "bits",
+                self.limits.max_clbits,
+                self.circuit.num_clbits(),
+                Limit::Clbits,
+            )
+        };
+        if size == 0 {
             return Err(Self::err_at(
                 at,
+                format!("register '{name}' must have at least 1 element"),
+            ));
+        }
+        if size > max as u64 {
+            return Err(Self::over_at(
+                at,
+                limit,
                 format!(
-                    "register '{name}' must have between 1 and {MAX_REGISTER} elements, got {size}"
+                    "register '{name}' of {size} {kind} exceeds the limit of {} {kind} per circuit",
+                    thousands(max)
                 ),
             ));
         }
         let size = size as usize;
+        if declared + size > max {
+            return Err(Self::over_at(
+                at,
+                limit,
+                format!(
+                    "register '{name}' brings the circuit to {} {kind}, over the limit of {} {kind} per circuit",
+                    declared + size,
+                    thousands(max)
+                ),
+            ));
+        }
         let r = if quantum {
             self.circuit.add_qreg(name, size)
         } else {
@@ -317,6 +366,7 @@ impl<'a> Parser<'a> {
     }
 
     fn new_register(&mut self, quantum: bool) -> Result<(), ParseError> {
+        self.stmt_operands = 0;
         self.bump();
         let mut size = 1;
         if self.eat_sym("[") {
@@ -345,10 +395,17 @@ impl<'a> Parser<'a> {
                 format!("gate '{name}' is already defined"),
             ));
         }
+        let max_args = self.limits.max_args;
         let mut params = Vec::new();
         if self.eat_sym("(") {
             if !self.is_sym(")") {
                 loop {
+                    if params.len() == max_args {
+                        return Err(self.over(
+                            Limit::Args,
+                            format!("gate '{name}' has more than {max_args} parameters"),
+                        ));
+                    }
                     params.push(self.ident("a parameter name")?.0);
                     if !self.eat_sym(",") {
                         break;
@@ -359,6 +416,12 @@ impl<'a> Parser<'a> {
         }
         let mut qubits: Vec<String> = Vec::new();
         loop {
+            if qubits.len() == max_args {
+                return Err(self.over(
+                    Limit::Args,
+                    format!("gate '{name}' has more than {max_args} qubit arguments"),
+                ));
+            }
             let (q, qt) = self.ident("a qubit argument name")?;
             if qubits.contains(&q) {
                 return Err(Self::err_at(&qt, format!("qubit argument '{q}' repeated")));
@@ -368,6 +431,24 @@ impl<'a> Parser<'a> {
                 break;
             }
         }
+        // What one call of this gate expands to: (standard gates, operands).
+        let mut cost = (0usize, 0usize);
+        let max_expansion = self.limits.max_gate_expansion;
+        let add = |cost: &mut (usize, usize), g: usize, o: usize| -> Result<(), ParseError> {
+            cost.0 = cost.0.saturating_add(g);
+            cost.1 = cost.1.saturating_add(o);
+            if cost.0 > max_expansion {
+                return Err(Self::over_at(
+                    &nt,
+                    Limit::GateExpansion,
+                    format!(
+                        "gate '{name}' expands to more than {} standard gates (nested definitions included); define it with fewer calls",
+                        thousands(max_expansion)
+                    ),
+                ));
+            }
+            Ok(())
+        };
         self.expect_sym("{", &format!("to open the body of gate '{name}'"))?;
         let mut body = Vec::new();
         while !self.is_sym("}") {
@@ -424,7 +505,10 @@ impl<'a> Parser<'a> {
                 ),
                 Callee::User(n, ps) => {
                     check_vars(&ps)?;
-                    let arity = self.circuit.gate_defs[self.defs[&n]].qubits.len();
+                    let di = self.defs[&n];
+                    let arity = self.circuit.gate_defs[di].qubits.len();
+                    let (g, o) = self.def_cost[di];
+                    add(&mut cost, g, o)?;
                     if args.len() != arity {
                         return Err(Self::err_at(
                             &ct,
@@ -451,6 +535,7 @@ impl<'a> Parser<'a> {
             }
             for (g, ps, pos) in steps {
                 check_vars(&ps)?;
+                add(&mut cost, 1, pos.len())?;
                 body.push(GateCall {
                     name: g.name().to_string(),
                     params: ps.iter().map(Expr::to_text).collect(),
@@ -464,6 +549,7 @@ impl<'a> Parser<'a> {
             return Ok(());
         }
         self.defs.insert(name.clone(), self.circuit.gate_defs.len());
+        self.def_cost.push(cost);
         self.circuit.gate_defs.push(GateDef {
             name,
             params,
@@ -482,6 +568,15 @@ impl<'a> Parser<'a> {
             }
             if !matches!(self.peek_at(1), Tok::Sym("@") | Tok::Sym("(")) {
                 break;
+            }
+            if mods.len() == self.limits.max_modifiers {
+                return Err(self.over(
+                    Limit::Modifiers,
+                    format!(
+                        "more than {} modifiers on one gate call",
+                        self.limits.max_modifiers
+                    ),
+                ));
             }
             let mt = self.bump();
             let m = match k.as_str() {
@@ -520,6 +615,15 @@ impl<'a> Parser<'a> {
         if self.eat_sym("(") {
             if !self.is_sym(")") {
                 loop {
+                    if params.len() == self.limits.max_args {
+                        return Err(self.over(
+                            Limit::Args,
+                            format!(
+                                "more than {} parameters in a call of '{name}'",
+                                self.limits.max_args
+                            ),
+                        ));
+                    }
                     params.push(self.expr()?);
                     if !self.eat_sym(",") {
                         break;
@@ -668,6 +772,19 @@ impl<'a> Parser<'a> {
             };
             return Err(Self::err_at(&t, msg));
         };
+        let indexed = self.is_sym("[");
+        let count = if indexed { 1 } else { reg.size };
+        self.stmt_operands = self.stmt_operands.saturating_add(count);
+        if self.stmt_operands > self.limits.max_statement_operands {
+            return Err(Self::over_at(
+                &t,
+                Limit::StatementOperands,
+                format!(
+                    "this statement names more than {} operands (a register counts as all its elements)",
+                    thousands(self.limits.max_statement_operands)
+                ),
+            ));
+        }
         if self.eat_sym("[") {
             let (i, it) = self.int("an index")?;
             self.expect_sym("]", "after the index")?;
@@ -745,10 +862,25 @@ impl<'a> Parser<'a> {
             .cloned()
             .ok_or_else(|| Self::err_at(at, format!("unknown classical register '{creg}'")))?;
         let c = ((reg.start..reg.start + reg.size).collect(), at.clone());
-        measure_pairs(&q, &c, at)
+        let pairs = measure_pairs(&q, &c, at)?;
+        self.charge(at, pairs.len(), 2 * pairs.len())?;
+        Ok(pairs)
+    }
+
+    /// Charges the budget for `instructions` instructions naming `operands` operands.
+    fn charge(
+        &mut self,
+        at: &Token,
+        instructions: usize,
+        operands: usize,
+    ) -> Result<(), ParseError> {
+        self.spent
+            .charge(&self.limits, instructions, operands)
+            .map_err(|(limit, m)| Self::over_at(at, limit, m))
     }
 
     fn quantum_op(&mut self, condition: Option<Condition>) -> Result<Vec<Instruction>, ParseError> {
+        self.stmt_operands = 0;
         let t = self.peek().clone();
         let Tok::Ident(kw) = &t.tok else {
             return Err(self.err(format!(
@@ -777,12 +909,16 @@ impl<'a> Parser<'a> {
                 }
                 let c = self.operand(false)?;
                 self.expect_sym(";", "after measure")?;
-                measure_pairs(&q, &c, &t).map(|v| v.into_iter().map(with).collect())
+                let pairs = measure_pairs(&q, &c, &t)?;
+                self.charge(&t, pairs.len(), 2 * pairs.len())?;
+                Ok(pairs.into_iter().map(with).collect())
             }
             "reset" => {
                 self.bump();
                 let ops = self.operands(true)?;
                 self.expect_sym(";", "after reset")?;
+                let n = ops.iter().map(|(o, _)| o.len()).sum();
+                self.charge(&t, n, n)?;
                 Ok(ops
                     .into_iter()
                     .flat_map(|(o, _)| o)
@@ -795,6 +931,7 @@ impl<'a> Parser<'a> {
                 self.expect_sym(";", "after barrier")?;
                 let mut qs: Vec<usize> = ops.into_iter().flat_map(|(o, _)| o).collect();
                 qs.dedup();
+                self.charge(&t, 1, qs.len())?;
                 Ok(vec![with(Instruction::barrier(qs))])
             }
             _ if matches!(self.peek_at(1), Tok::Sym("=") | Tok::Sym("["))
@@ -811,7 +948,9 @@ impl<'a> Parser<'a> {
                 }
                 let q = self.operand(true)?;
                 self.expect_sym(";", "after measure")?;
-                measure_pairs(&q, &c, &t).map(|v| v.into_iter().map(with).collect())
+                let pairs = measure_pairs(&q, &c, &t)?;
+                self.charge(&t, pairs.len(), 2 * pairs.len())?;
+                Ok(pairs.into_iter().map(with).collect())
             }
             _ => {
                 let callee = self.callee()?;
@@ -833,7 +972,6 @@ impl<'a> Parser<'a> {
                         format!("gate '{name}' takes {arity} qubit(s), got {}", ops.len()),
                     ));
                 }
-                let rows = Self::broadcast(&ops, &t)?;
                 // (operation, operand positions, parameter texts) of each lowered gate.
                 let mut parts: Vec<(Op, Vec<usize>, Vec<String>)> = Vec::new();
                 // (standard gate or a user gate's name, parameters, operand positions)
@@ -875,6 +1013,23 @@ impl<'a> Parser<'a> {
                     let keep_text = texts.iter().any(|s| s.contains("pi") || s.contains('/'));
                     parts.push((op, pos, if keep_text { texts } else { Vec::new() }));
                 }
+                // Charge what the call becomes before materialising it.
+                let (mut per_row_ins, mut per_row_ops) = (0usize, 0usize);
+                for (op, pos, _) in &parts {
+                    let (g, o) = match op {
+                        Op::Custom { name, .. } => self.def_cost[self.defs[name]],
+                        _ => (1, pos.len()),
+                    };
+                    per_row_ins = per_row_ins.saturating_add(g);
+                    per_row_ops = per_row_ops.saturating_add(o);
+                }
+                let n_rows = ops.iter().map(|(o, _)| o.len()).max().unwrap_or(1);
+                self.charge(
+                    &t,
+                    per_row_ins.saturating_mul(n_rows),
+                    per_row_ops.saturating_mul(n_rows),
+                )?;
+                let rows = Self::broadcast(&ops, &t)?;
                 Ok(rows
                     .into_iter()
                     .flat_map(|qubits| {

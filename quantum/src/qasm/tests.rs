@@ -185,7 +185,10 @@ fn broken_inputs_give_located_actionable_errors() {
             "if (c==9) x q[0];",
             "line 5:1: value 9 does not fit in register 'c' of 2 bits",
         ),
-        ("qreg z[0];", "line 5:8: register 'z' must have between 1"),
+        (
+            "qreg z[0];",
+            "line 5:8: register 'z' must have at least 1 element",
+        ),
     ];
     for (body, want) in cases {
         let got = err(&format!("{head}{body}"));

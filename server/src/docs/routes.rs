@@ -44,9 +44,13 @@ fn name_of(raw: &str) -> ApiResult<String> {
 
 /// Parses OpenQASM into document form; errors carry `line:col`.
 fn circuit_from_qasm(src: &str, name: &str) -> ApiResult<DocCircuit> {
-    let circuit = qasm::parse_flat(src).map_err(|e| {
-        ApiError::new(ErrorCode::InvalidQasm, e.to_string())
-            .with_details(serde_json::json!({"line": e.line, "col": e.col, "message": e.message}))
+    // Documents hold up to the schema's maximum of qubits (the default limits); jobs
+    // check the plan's when they run one.
+    let circuit = qasm::parse_flat_with(src, &qasm::Limits::default()).map_err(|e| {
+        ApiError::new(ErrorCode::InvalidQasm, e.to_string()).with_details(serde_json::json!({
+            "line": e.line, "col": e.col, "message": e.message,
+            "limit": e.limit.map(qasm::Limit::as_str),
+        }))
     })?;
     DocCircuit::from_circuit(&circuit, name)
         .map_err(|e| ApiError::new(ErrorCode::InvalidQasm, e.to_string()))
@@ -282,7 +286,22 @@ pub async fn post_update(
         })
         .await?;
     let room = state.rooms.open(&access.target).await?;
-    let noop = room.with_awareness(|a| update.is_noop_for(a.doc()));
+    let (noop, beyond) = room.with_awareness(|a| {
+        let noop = update.is_noop_for(a.doc());
+        (
+            noop,
+            (!noop)
+                .then(|| doc::update_beyond_schema(a.doc(), update.bytes()))
+                .flatten(),
+        )
+    });
+    if let Some(why) = beyond {
+        state.rooms.unload_when_idle(&room);
+        return Err(ApiError::new(
+            ErrorCode::InvalidInput,
+            format!("the update was refused: {why}"),
+        ));
+    }
     let result = if noop {
         Ok(())
     } else {

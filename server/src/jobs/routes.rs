@@ -134,6 +134,14 @@ pub async fn prepare(
         }
     }
 
+    let org = state
+        .db
+        .org(ws.org_id)
+        .await?
+        .ok_or_else(ApiError::internal)?;
+    // The plan's qubit limit is part of the reading budget: `qreg q[1048576]` fails at
+    // its declaration, before anything is broadcast over it.
+    let limits = qasm::Limits::default().with_max_qubits(org.max_qubits.max(0) as usize);
     // Parsing, reading the document and writing the snapshot are CPU work: on the
     // blocking pool, bounded (see `heavy`).
     let (n, snapshot, source_doc_id) = match &req.source {
@@ -141,7 +149,9 @@ pub async fn prepare(
             let src = src.clone();
             let (n, snapshot) = state
                 .heavy
-                .run("parsing OpenQASM", move |_| snapshot_of(parse_qasm(&src)?))
+                .run("parsing OpenQASM", move |_| {
+                    snapshot_of(parse_qasm(&src, &limits)?)
+                })
                 .await?;
             (n, snapshot, None)
         }
@@ -167,11 +177,6 @@ pub async fn prepare(
         }
     };
 
-    let org = state
-        .db
-        .org(ws.org_id)
-        .await?
-        .ok_or_else(ApiError::internal)?;
     if n > org.max_qubits as usize {
         return Err(quota(format!(
             "the circuit has {n} qubits; the {} plan of this organization allows {}",
@@ -231,11 +236,19 @@ fn snapshot_of(circuit: qollab_shared::circuit::Circuit) -> ApiResult<(usize, St
     Ok((circuit.num_qubits(), snapshot))
 }
 
-/// OpenQASM source → circuit, a parse error as 422 with its line and column.
-pub fn parse_qasm(src: &str) -> ApiResult<qollab_shared::circuit::Circuit> {
-    qasm::parse_flat(src).map_err(|e| {
-        ApiError::new(ErrorCode::InvalidQasm, e.to_string())
-            .with_details(serde_json::json!({"line": e.line, "col": e.col, "message": e.message}))
+/// OpenQASM source → circuit under `limits`, a parse error (a breached limit included)
+/// as 422 with its line and column.
+pub fn parse_qasm(src: &str, limits: &qasm::Limits) -> ApiResult<qollab_shared::circuit::Circuit> {
+    qasm::parse_flat_with(src, limits).map_err(|e| {
+        // Over the plan's qubits is a quota, as when a document's circuit is too wide.
+        let code = match e.limit {
+            Some(qasm::Limit::Qubits) => ErrorCode::QuotaExceeded,
+            _ => ErrorCode::InvalidQasm,
+        };
+        ApiError::new(code, e.to_string()).with_details(serde_json::json!({
+            "line": e.line, "col": e.col, "message": e.message,
+            "limit": e.limit.map(qasm::Limit::as_str),
+        }))
     })
 }
 

@@ -1,6 +1,6 @@
 //! Live statistics of a document's circuit, for listings and the document page.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -19,36 +19,32 @@ pub struct CircuitStats {
 }
 
 /// Counts and depth of the readable ops (ops with out-of-range wires still count,
-/// their wires simply extend the picture).
+/// their wires simply extend the picture). Memory is bounded by the document's size, never
+/// by an index in it: levels of wires beyond the declared counts (at most
+/// [`MAX_QUBITS`](super::MAX_QUBITS) / [`MAX_CLBITS`](super::MAX_CLBITS)) live in a map.
 pub fn stats(c: &DocCircuit) -> CircuitStats {
     let mut s = CircuitStats {
         qubits: c.qubits,
         clbits: c.clbits,
         ..Default::default()
     };
-    let mut q_level: Vec<usize> = vec![0; c.qubits];
-    let mut c_level: Vec<usize> = vec![0; c.clbits];
-    let level_of = |levels: &mut Vec<usize>, i: usize| -> usize {
-        if i >= levels.len() {
-            levels.resize(i + 1, 0);
-        }
-        levels[i]
-    };
+    let mut q_level = Levels::new(c.qubits.min(super::MAX_QUBITS));
+    let mut c_level = Levels::new(c.clbits.min(super::MAX_CLBITS));
     for op in &c.ops {
         let is_barrier = op.gate == "barrier";
         let mut start = 0;
         for &q in &op.qubits {
-            start = start.max(level_of(&mut q_level, q));
+            start = start.max(q_level.get(q));
         }
         for &b in &op.clbits {
-            start = start.max(level_of(&mut c_level, b));
+            start = start.max(c_level.get(b));
         }
         let end = if is_barrier { start } else { start + 1 };
         for &q in &op.qubits {
-            q_level[q] = end;
+            q_level.set(q, end);
         }
         for &b in &op.clbits {
-            c_level[b] = end;
+            c_level.set(b, end);
         }
         if !is_barrier {
             *s.gate_counts.entry(op.gate.clone()).or_default() += 1;
@@ -60,6 +56,37 @@ pub fn stats(c: &DocCircuit) -> CircuitStats {
         }
     }
     s
+}
+
+/// Depth reached on each wire: dense for the declared wires, sparse beyond.
+struct Levels {
+    dense: Vec<usize>,
+    sparse: HashMap<usize, usize>,
+}
+
+impl Levels {
+    fn new(declared: usize) -> Self {
+        Levels {
+            dense: vec![0; declared],
+            sparse: HashMap::new(),
+        }
+    }
+
+    fn get(&self, i: usize) -> usize {
+        match self.dense.get(i) {
+            Some(&l) => l,
+            None => self.sparse.get(&i).copied().unwrap_or(0),
+        }
+    }
+
+    fn set(&mut self, i: usize, level: usize) {
+        match self.dense.get_mut(i) {
+            Some(l) => *l = level,
+            None => {
+                self.sparse.insert(i, level);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -110,5 +137,34 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(stats(&c).depth, 2);
+    }
+
+    #[test]
+    fn a_huge_wire_index_is_not_an_allocation() {
+        // Before: the level vector grew to the index (32 GiB for qubit 4294967295).
+        let c = DocCircuit {
+            qubits: 2,
+            clbits: 1,
+            ops: vec![
+                op("cx", &[0, u32::MAX as usize], &[]),
+                op("measure", &[u32::MAX as usize], &[u32::MAX as usize]),
+                op("h", &[usize::MAX], &[]),
+            ],
+            ..Default::default()
+        };
+        let s = stats(&c);
+        assert_eq!(s.total_gates, 3);
+        assert_eq!(s.depth, 2);
+    }
+
+    #[test]
+    fn declared_counts_beyond_the_schema_are_not_allocated() {
+        let c = DocCircuit {
+            qubits: usize::MAX,
+            clbits: usize::MAX,
+            ops: vec![op("h", &[5], &[])],
+            ..Default::default()
+        };
+        assert_eq!(stats(&c).depth, 1);
     }
 }

@@ -1,0 +1,11 @@
+OPENQASM 2.0;
+include "qelib1.inc";
+qreg a[4];
+qreg b[4];
+creg c[4];
+h a;
+cx a, b;
+cx a[0], b;
+ccx a[0], a[1], b;
+measure b -> c;
+barrier a, b, a;

@@ -1,0 +1,11 @@
+OPENQASM 3.0;
+include "stdgates.inc";
+qubit[3] q;
+bit[3] c;
+inv @ pow(2) @ rz(pi/8) q[0];
+ctrl(2) @ x q[0], q[1], q[2];
+negctrl @ h q[1], q[2];
+pow(-2) @ s q[0];
+gphase(pi/4);
+c = measure q;
+if (c[0] == 1) x q[1];
