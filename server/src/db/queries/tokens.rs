@@ -66,11 +66,22 @@ impl Db {
     ) -> ApiResult<Rotation> {
         let now = Utc::now();
         let txn = self.conn.begin().await?;
+        // The claim comes first: on SQLite a transaction that reads before it writes
+        // cannot upgrade to the write lock once another connection has committed
+        // meanwhile (SQLITE_BUSY at once, a 500), while one that starts by writing waits
+        // on the busy timeout. A claim of a token that turns out invalid rolls back.
+        let claimed = refresh_tokens::Entity::update_many()
+            .col_expr(refresh_tokens::Column::UsedAt, Expr::value(now))
+            .filter(refresh_tokens::Column::TokenHash.eq(old_hash))
+            .filter(refresh_tokens::Column::UsedAt.is_null())
+            .exec(&txn)
+            .await?;
         let Some(token) = refresh_tokens::Entity::find()
             .filter(refresh_tokens::Column::TokenHash.eq(old_hash))
             .one(&txn)
             .await?
         else {
+            txn.rollback().await?;
             return Ok(Rotation::Invalid);
         };
         let session = sessions::Entity::find_by_id(token.session_id)
@@ -78,14 +89,9 @@ impl Db {
             .await?;
         let live = session.as_ref().is_some_and(|s| s.revoked_at.is_none());
         if !live || token.expires_at < now {
+            txn.rollback().await?;
             return Ok(Rotation::Invalid);
         }
-        let claimed = refresh_tokens::Entity::update_many()
-            .col_expr(refresh_tokens::Column::UsedAt, Expr::value(now))
-            .filter(refresh_tokens::Column::Id.eq(token.id))
-            .filter(refresh_tokens::Column::UsedAt.is_null())
-            .exec(&txn)
-            .await?;
         if claimed.rows_affected != 1 {
             txn.rollback().await?;
             self.revoke_session(token.session_id).await?;
