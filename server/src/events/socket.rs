@@ -281,14 +281,15 @@ async fn run(
                     tracing::debug!(%ws_id, "event stream client over its message rate; closing");
                     return reason(CloseCode::Policy, &format!("more than {INBOUND_PER_SEC} messages per second (bursts of {INBOUND_BURST}) to the event stream"));
                 }
-                match msg {
+                let pong_failed = match msg {
                     AggregatedMessage::Close(r) => return r,
                     AggregatedMessage::Ping(b) => {
-                        if !matches!(tokio::time::timeout(IDLE, session.pong(&b)).await, Ok(Ok(()))) {
-                            return None;
-                        }
+                        !matches!(tokio::time::timeout(IDLE, session.pong(&b)).await, Ok(Ok(())))
                     }
-                    _ => {}
+                    _ => false,
+                };
+                if pong_failed {
+                    return None;
                 }
             },
             standing = registration.next() => {
