@@ -67,7 +67,7 @@ trap cleanup EXIT
 # The fuzzer registers and logs in thousands of times: lift the per-IP limit. Tokens
 # must outlive the run. Logs at warn so that a panic or an error shows in server.log.
 QOLLAB_BIND=127.0.0.1:0 QOLLAB_DATA_DIR="$DATA" QOLLAB_LOG=warn \
-	QOLLAB_AUTH_RATE_PER_MINUTE=1000000 QOLLAB_ACCESS_TOKEN_TTL_SECS=7200 \
+	QOLLAB_AUTH_RATE_PER_MINUTE=1000000 QOLLAB_AUTH_IP_RATE_PER_MINUTE=1000000 QOLLAB_ACCESS_TOKEN_TTL_SECS=7200 \
 	QOLLAB_WORKERS=2 QOLLAB_SHUTDOWN_TIMEOUT_SECS=1 \
 	"$QOLLAB" serve >"$OUT/server.log" 2>&1 &
 PID=$!
@@ -101,7 +101,7 @@ MEMBER=$(curl -sf "$URL/api/auth/register" -H 'content-type: application/json' \
 QF_TOKEN=$(call POST /api/tokens '{"name":"fuzz"}' | json_field secret)
 AUTH=$QF_TOKEN
 QF_TOKEN_DELETE=$(call POST /api/tokens '{"name":"fuzz-delete"}' | json_field id)
-QF_ORG=$(call POST /api/orgs '{"name":"fuzz org","plan":"pro"}' | json_field id)
+QF_ORG=$(call POST /api/orgs '{"name":"fuzz org"}' | json_field id)
 QF_WS=$(call POST /api/workspaces "{\"name\":\"fuzz\",\"org_id\":\"$QF_ORG\"}" | json_field id)
 QF_WS_DELETE=$(call POST /api/workspaces '{"name":"fuzz delete"}' | json_field id)
 call POST "/api/workspaces/$QF_WS/members" '{"email":"fuzz-member@example.com","role":"editor"}' >/dev/null
