@@ -5,6 +5,7 @@
 //! [`Cancel`] flag and report progress through a callback so that callers can
 //! run them on a blocking pool.
 
+pub mod analyze;
 pub mod commands;
 pub mod device;
 pub mod equiv;

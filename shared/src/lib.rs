@@ -2,6 +2,7 @@
 //!
 //! Pure data and pure logic only: no I/O, no actix, no sea-orm.
 
+pub mod analysis;
 pub mod api;
 pub mod circuit;
 pub mod doc;
