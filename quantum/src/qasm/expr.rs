@@ -228,6 +228,11 @@ impl<'a> ExprParser<'a> {
                 self.pos += 1;
                 Ok(Expr::Num(i as f64))
             }
+            // `1e999` reads as infinity, which no angle is (and which prints as `inf`).
+            Tok::Real(r) if !r.is_finite() => {
+                Err(self
+                    .err("number out of range: a parameter must be a finite number".to_string()))
+            }
             Tok::Real(r) => {
                 self.pos += 1;
                 Ok(Expr::Num(r))

@@ -1246,6 +1246,10 @@ fn power_steps(steps: Vec<Step>, k: f64) -> Result<Vec<Step>, String> {
         let scaled = Expr::Bin('*', Box::new(Expr::Num(k)), Box::new(angle));
         return Ok(vec![(rg, vec![scaled], pos.clone())]);
     }
+    // Repeating nothing is nothing, however often (and must not loop `k` times).
+    if steps.is_empty() {
+        return Ok(steps);
+    }
     let n = k.round();
     if (k - n).abs() > 1e-9 {
         let name = steps.first().map_or("this gate", |s| s.0.name());

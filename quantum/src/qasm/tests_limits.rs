@@ -287,3 +287,30 @@ fn parameter_text_of_a_limited_expression_reads_back_in_expansion() {
     let flat = parse_flat(&src).unwrap();
     assert_eq!(flat.instructions.len(), 1);
 }
+
+/// Found by the fuzzer: `pow(0) @ x` lowers to nothing, and a huge power of nothing
+/// looped once per repetition (4·10^94 times) before the fix.
+#[test]
+fn a_huge_power_of_an_empty_call_returns_at_once() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let src = "OPENQASM 3.0;\ninclude \"stdgates.inc\";\nqubit[1] q;\ninv @ pow(8) @ pow(1e94) @ pow(0) @ x q[0];\n";
+        let _ = tx.send(parse_with(src, &Limits::default()).map(|c| c.instructions.len()));
+    });
+    // Generous: the parse takes microseconds; the bug never returned.
+    let got = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("parsing a huge power of an empty call did not return");
+    assert_eq!(got.unwrap(), 0);
+}
+
+/// Found by the fuzzer: `1e999` read as infinity and printed as `inf`, which nothing reads.
+#[test]
+fn an_infinite_literal_is_a_located_error() {
+    let src = format!("{}qreg q[1];\nrz(1+77E912577) q[0];\n", header());
+    let e = err_with(&src, &Limits::default());
+    assert_eq!((e.line, e.col), (4, 6), "{e}");
+    assert!(e.message.contains("finite"), "{e}");
+    let e = eval_param("2.5+77E912577", &Limits::default()).unwrap_err();
+    assert!(e.message.contains("finite"), "{e}");
+}
