@@ -118,7 +118,17 @@ impl DecodedUpdate {
     pub fn decode(raw: Vec<u8>) -> Result<Self, ProtocolError> {
         // yrs asserts (debug builds) on some malformed ids instead of returning an error;
         // the bytes come from a peer, so a panic here must become an error.
-        let decoded = catch_unwind(AssertUnwindSafe(|| Update::decode_v1(&raw)));
+        let decoded = catch_unwind(AssertUnwindSafe(|| {
+            let update = Update::decode_v1(&raw)?;
+            // yrs keeps the part of an update it cannot integrate yet ("pending") and
+            // re-encodes it whenever the document's state is encoded (every newcomer's
+            // sync, every snapshot), unwrapping the result. Some inputs decode but do not
+            // survive that re-encoding, which would make the document panic for everyone
+            // from then on (and after every restart, since the update is stored): refuse
+            // them here, while they are still only bytes.
+            yrs::merge_updates_v1(vec![update.encode_v1()])?;
+            Ok::<_, yrs::encoding::read::Error>(update)
+        }));
         match decoded {
             Ok(Ok(update)) => Ok(DecodedUpdate { raw, update }),
             Ok(Err(e)) => Err(ProtocolError::BadUpdate(e.to_string())),
@@ -890,6 +900,35 @@ mod tests {
         // Must agree with yrs' own encoder.
         let m = yrs::sync::Message::Sync(yrs::sync::SyncMessage::Update(vec![0, 0]));
         assert_eq!(m.encode_v1(), encode_update(&[0, 0]));
+    }
+
+    /// Found by `cargo fuzz` (target `sync`): an update that decodes, but whose pending
+    /// part yrs cannot re-encode; once applied, encoding the document's state (the next
+    /// newcomer's sync step 1) panicked inside yrs.
+    #[test]
+    fn an_update_yrs_could_not_re_encode_is_refused_before_it_is_applied() {
+        let raw = [
+            0x01, 0x03, 0x07, 0x00, 0x28, 0x01, 0x04, 0x6d, 0x65, 0x74, 0x61, 0x06, 0x71, 0x00,
+            0x31, 0x00, 0x00, 0x00, 0x00, 0x00, 0xfc, 0x74, 0x32, 0x61, 0x00, 0x00, 0x00, 0x00,
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        ];
+        assert!(matches!(
+            DecodedUpdate::decode(raw.to_vec()),
+            Err(ProtocolError::BadUpdate(_))
+        ));
+        // Through a connection: refused as a bad update, and the document still encodes.
+        let mut awareness = Awareness::new(Doc::with_client_id(1));
+        let mut peer = Connection::new(Access::ReadWrite);
+        let _ = peer.start(&awareness);
+        assert!(
+            peer.handle_frame(&mut awareness, &encode_update(&raw))
+                .is_err()
+        );
+        let step1 = encode_sync_step1(&StateVector::default());
+        assert!(matches!(
+            peer.handle_frame(&mut awareness, &step1),
+            Ok(Inbound::Reply(_))
+        ));
     }
 
     #[test]
