@@ -49,6 +49,7 @@ pub struct Constraints {
     pub max_t_gates: Option<usize>,
 }
 
+/// A revealed hint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hint {
     pub text: String,
@@ -82,8 +83,10 @@ pub struct Challenge {
     pub par_depth: usize,
     /// OpenQASM the editor starts from.
     pub starter_qasm: String,
+    /// What each hint costs, in order; the texts are revealed one by one by the
+    /// server (`Catalog::hint` in the engine), never listed.
     #[serde(default)]
-    pub hints: Vec<Hint>,
+    pub hint_costs: Vec<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

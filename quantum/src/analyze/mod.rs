@@ -6,7 +6,7 @@
 //!
 //! Finding codes (stable): `circuit_invalid`, `qubits_beyond_device`,
 //! `gates_outside_basis`, `estimated_success`, `duration_vs_coherence`,
-//! `routed_size`, `worst_coupler`, `worst_qubit`, `better_layout`,
+//! `routed_size`, `worst_coupler`, `worst_qubit`, `better_layout`, `layout_invalid`,
 //! `optimizer_levels`, `tvd_from_ideal`, `ideal_not_simulated`,
 //! `counts_unrecognized`, `too_few_shots`, `analysis_bounded`,
 //! `job_error_{timeout,quota,parse,backend,cancelled,unknown}`.
@@ -140,8 +140,26 @@ fn on_device(
     let basis = d.basis().ok()?;
     let level = input.optimization_level.unwrap_or(1).min(3);
     let logical = opt::optimize_logical(c, level, Some(&basis), cancel).ok()?;
-    let layout = input.layout.filter(|l| l.len() == c.num_qubits());
-    let phys = hardware::physical(&logical, d, &basis, level, layout, cancel).ok()?;
+    // A layout that does not fit the circuit and device is reported, then the
+    // router's own layout is analyzed instead.
+    let given = input
+        .layout
+        .map(|l| hardware::physical(&logical, d, &basis, level, Some(l), cancel));
+    let phys = match given {
+        Some(Ok(p)) => p,
+        Some(Err(e)) => {
+            out.push(
+                Finding::new(
+                    "layout_invalid",
+                    Severity::Warning,
+                    format!("the job's layout cannot be used: {e}; the router's layout is analyzed instead"),
+                )
+                .suggest("give one distinct physical qubit of the device per logical qubit"),
+            );
+            hardware::physical(&logical, d, &basis, level, None, cancel).ok()?
+        }
+        None => hardware::physical(&logical, d, &basis, level, None, cancel).ok()?,
+    };
     let loss = hardware::loss(&phys.circuit, d);
     let with_decoherence = crate::noise::estimate_success(&phys.circuit, d);
     out.push(hardware::success_finding(&loss, with_decoherence));

@@ -221,6 +221,19 @@ fn a_layout_on_a_bad_coupler_gets_a_better_layout() {
     });
     assert!(f.iter().all(|x| x.code != "better_layout"), "{f:#?}");
     assert_eq!(find(&f, "worst_coupler").severity, Severity::Info);
+
+    // A layout naming a qubit twice or outside the device is reported, and the
+    // router's own layout is analyzed instead.
+    for bad in [&[1usize, 1][..], &[0, 9][..], &[0][..]] {
+        let f = analyze(&Input {
+            circuit: Some(&c),
+            device: Some(&d),
+            layout: Some(bad),
+            ..Default::default()
+        });
+        assert_eq!(find(&f, "layout_invalid").severity, Severity::Warning);
+        find(&f, "estimated_success");
+    }
 }
 
 #[test]

@@ -442,6 +442,6 @@ pub fn score(ch: &Challenge, gates: usize, depth: usize) -> u32 {
 
 /// The score after revealing the first `hints_used` hints (never below zero).
 pub fn score_after_hints(ch: &Challenge, score: u32, hints_used: usize) -> u32 {
-    let cost: u32 = ch.hints.iter().take(hints_used).map(|h| h.cost).sum();
+    let cost: u32 = ch.hint_costs.iter().take(hints_used).sum();
     score.saturating_sub(cost)
 }

@@ -10,18 +10,20 @@ pub use judge::{
     MAX_BRANCHES, MAX_INSTRUCTIONS, MAX_QUBITS, MAX_UNITARY_QUBITS, judge, score, score_after_hints,
 };
 
-use qollab_shared::quest::{Challenge, Tutorial};
+use qollab_shared::quest::{Challenge, Hint, Tutorial};
 use serde::Deserialize;
 use std::sync::OnceLock;
 
 const CATALOG_JSON: &str = include_str!("../../quest/challenges.json");
 
-/// A catalog entry: the public challenge and, engine-side only, a reference
-/// solution and a wrong attempt (both OpenQASM) the tests judge.
+/// A catalog entry: the public challenge and, engine-side only, its hints, a
+/// reference solution and a wrong attempt (both OpenQASM) the tests judge.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Entry {
     #[serde(flatten)]
     pub challenge: Challenge,
+    #[serde(default)]
+    pub hints: Vec<Hint>,
     pub solution: String,
     pub wrong: String,
 }
@@ -47,6 +49,7 @@ impl Catalog {
             let s = crate::opt::stats(&body);
             e.challenge.par_gates = s.gates;
             e.challenge.par_depth = s.depth;
+            e.challenge.hint_costs = e.hints.iter().map(|h| h.cost).collect();
         }
         Ok(c)
     }
@@ -61,6 +64,15 @@ impl Catalog {
     /// The public challenges, in catalog order.
     pub fn list(&self) -> Vec<&Challenge> {
         self.challenges.iter().map(|e| &e.challenge).collect()
+    }
+
+    /// Hint `index` (0-based) of a challenge, for the server to reveal and charge.
+    pub fn hint(&self, key: &str, index: usize) -> Option<&Hint> {
+        self.challenges
+            .iter()
+            .find(|e| e.challenge.key == key)?
+            .hints
+            .get(index)
     }
 
     pub fn tutorial(&self, key: &str) -> Option<&Tutorial> {

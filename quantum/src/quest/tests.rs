@@ -59,9 +59,11 @@ fn the_catalog_loads_with_enough_challenges_and_tutorials() {
             }
         }
     }
-    // The public shape carries no solution.
+    // The public shape carries no solution and no hint text.
     let json = serde_json::to_string(&c.list()).unwrap();
     assert!(!json.contains("solution") && !json.contains("\"wrong\""));
+    assert!(!json.contains("Put q[0] in superposition first"));
+    assert!(json.contains("\"hint_costs\":[10,20]"));
     assert_eq!(catalog().challenges.len(), c.challenges.len());
 }
 
@@ -228,8 +230,10 @@ fn scores_reward_fewer_gates_and_lower_depth() {
     assert_eq!(measured.gates, 2);
     // Hints cost points.
     let after = score_after_hints(c, par.score, 2);
-    let cost: u32 = c.hints.iter().take(2).map(|h| h.cost).sum();
+    let cost = catalog().hint("bell", 0).unwrap().cost + catalog().hint("bell", 1).unwrap().cost;
     assert_eq!(after, par.score - cost);
+    assert_eq!(c.hint_costs, [10, 20]);
+    assert!(catalog().hint("bell", 2).is_none());
     assert_eq!(score_after_hints(c, 5, 2), 0);
 }
 
@@ -252,7 +256,7 @@ fn hand_made_challenges_judge_distributions_and_subsets() {
         par_gates: 2,
         par_depth: 2,
         starter_qasm: String::new(),
-        hints: Vec::new(),
+        hint_costs: Vec::new(),
     };
     // Two registers: keys are "a b" with register b printed first.
     let v = judge(
