@@ -14,6 +14,8 @@ pub const MAX_SAMPLED_QUBITS: usize = 10;
 /// Shots of that sampled ideal distribution (its own sampling noise enters the floor).
 pub const SAMPLED_SHOTS: usize = 4096;
 const SAMPLED_INSTRUCTIONS: usize = 2000;
+/// The exact ideal distribution simulates up to this many instructions (after expansion).
+pub const MAX_IDEAL_INSTRUCTIONS: usize = 5000;
 /// A TVD within this many times its expected shot-noise value is consistent with the ideal.
 pub const NOISE_FLOOR_FACTOR: f64 = 3.0;
 
@@ -28,6 +30,7 @@ pub struct Ideal {
 /// Why no ideal distribution could be computed.
 pub enum NoIdeal {
     TooLarge { qubits: usize, limit: usize },
+    TooLong { instructions: usize, limit: usize },
     NoClbits,
     Failed(String),
 }
@@ -67,6 +70,12 @@ pub fn ideal_distribution(c: &Circuit, cancel: &Cancel) -> Result<Ideal, NoIdeal
     if nc == 0 {
         return Err(NoIdeal::NoClbits);
     }
+    if c.instructions.len() > MAX_IDEAL_INSTRUCTIONS {
+        return Err(NoIdeal::TooLong {
+            instructions: c.instructions.len(),
+            limit: MAX_IDEAL_INSTRUCTIONS,
+        });
+    }
     if let Some((body, measures)) = terminal_measures(c) {
         if n > MAX_IDEAL_QUBITS {
             return Err(NoIdeal::TooLarge {
@@ -94,10 +103,16 @@ pub fn ideal_distribution(c: &Circuit, cancel: &Cancel) -> Result<Ideal, NoIdeal
             sampled_shots: None,
         });
     }
-    if n > MAX_SAMPLED_QUBITS || c.instructions.len() > SAMPLED_INSTRUCTIONS {
+    if n > MAX_SAMPLED_QUBITS {
         return Err(NoIdeal::TooLarge {
             qubits: n,
             limit: MAX_SAMPLED_QUBITS,
+        });
+    }
+    if c.instructions.len() > SAMPLED_INSTRUCTIONS {
+        return Err(NoIdeal::TooLong {
+            instructions: c.instructions.len(),
+            limit: SAMPLED_INSTRUCTIONS,
         });
     }
     let opts = SimOptions {
@@ -177,6 +192,22 @@ pub(super) fn tvd_finding(
                 )
                 .number("circuit_qubits", qubits as f64)
                 .number("max_qubits", limit as f64),
+            );
+        }
+        Err(NoIdeal::TooLong {
+            instructions,
+            limit,
+        }) => {
+            return Some(
+                Finding::new(
+                    "ideal_not_simulated",
+                    Severity::Info,
+                    format!(
+                        "the ideal distribution was not computed: the circuit has {instructions} instructions and the analyzer simulates at most {limit}"
+                    ),
+                )
+                .number("instructions", instructions as f64)
+                .number("max_instructions", limit as f64),
             );
         }
         Err(NoIdeal::NoClbits | NoIdeal::Failed(_)) => return None,

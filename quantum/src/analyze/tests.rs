@@ -381,6 +381,36 @@ fn circuits_too_wide_to_simulate_say_so() {
 }
 
 #[test]
+fn circuits_too_long_to_simulate_say_so() {
+    let gates: String = (0..5001).map(|_| "h q[0]; ").collect();
+    let c = parse(&format!("qreg q[2]; creg c[2]; {gates} measure q -> c;"));
+    let o = counts(&[("00", 10)]);
+    let f = analyze(&Input {
+        circuit: Some(&c),
+        device: Some(&device("line5")),
+        outcome: Some(&o),
+        ..Default::default()
+    });
+    let n = find(&f, "ideal_not_simulated");
+    assert_eq!(n.numbers["instructions"], 5003.0);
+    assert_eq!(n.numbers["max_instructions"], 5000.0);
+    // The device analysis and the optimizer levels are bounded too, and say so.
+    let bounded: Vec<f64> = f
+        .iter()
+        .filter(|x| x.code == "analysis_bounded")
+        .map(|x| x.numbers["limit"])
+        .collect();
+    assert_eq!(
+        bounded,
+        [
+            MAX_DEVICE_INSTRUCTIONS as f64,
+            MAX_OPTIMIZER_INSTRUCTIONS as f64
+        ]
+    );
+    assert!(f.iter().all(|x| x.code != "estimated_success"));
+}
+
+#[test]
 fn too_few_shots_for_the_precision_asked() {
     let c = parse(BELL);
     let o = counts(&[("00", 50), ("11", 50)]);

@@ -46,6 +46,12 @@ pub fn bloch_trace(circuit: &Circuit) -> Result<BlochTrace, EngineError> {
         )));
     }
     let c = crate::prepare(circuit)?;
+    if c.instructions.len() > MAX_BLOCH_INSTRUCTIONS {
+        return Err(EngineError::Invalid(format!(
+            "the circuit expands to {} instructions; Bloch traces take at most {MAX_BLOCH_INSTRUCTIONS}",
+            c.instructions.len()
+        )));
+    }
     let n = c.num_qubits();
     if n > MAX_BLOCH_QUBITS {
         return Err(EngineError::Invalid(format!(

@@ -16,7 +16,7 @@ pub const MAX_UNITARY_QUBITS: usize = 6;
 /// Instructions in an attempt.
 pub const MAX_INSTRUCTIONS: usize = 2000;
 /// Measurement branches followed before the attempt is refused.
-pub const MAX_BRANCHES: usize = 256;
+pub const MAX_BRANCHES: usize = 64;
 
 /// One measurement history: its probability, the state after it and the clbits.
 #[derive(Clone)]
@@ -325,6 +325,16 @@ pub fn judge(ch: &Challenge, circuit: &Circuit) -> Verdict {
             return v;
         }
     };
+    if c.instructions.len() > MAX_INSTRUCTIONS {
+        v.violations.push(violation(
+            "too_large",
+            format!(
+                "the circuit expands to {} instructions; attempts may have at most {MAX_INSTRUCTIONS}",
+                c.instructions.len()
+            ),
+        ));
+        return v;
+    }
     let n = c.num_qubits();
     if n > MAX_QUBITS {
         v.violations.push(violation(

@@ -205,6 +205,16 @@ fn user_gates_are_expanded_before_counting() {
         &body("gate myswap a, b { swap a, b; } qreg q[2]; myswap q[0], q[1];"),
     );
     assert_eq!(v.violations[0].code, "gate_not_allowed");
+    // Nested definitions that expand past the limit are refused, not simulated.
+    let nested = "gate g1 a { x a; x a; x a; x a; x a; x a; x a; x a; x a; x a; } \
+        gate g2 a { g1 a; g1 a; g1 a; g1 a; g1 a; g1 a; g1 a; g1 a; g1 a; g1 a; } \
+        gate g3 a { g2 a; g2 a; g2 a; g2 a; g2 a; g2 a; g2 a; g2 a; g2 a; g2 a; } \
+        qreg q[2]; g3 q[0]; g3 q[1]; g3 q[0];";
+    let v = judge(c, &body(nested));
+    assert_eq!(v.violations[0].code, "too_large");
+    assert!(v.violations[0].message.contains("3000"), "{v:?}");
+    let e = bloch_trace(&body(nested)).unwrap_err();
+    assert!(e.to_string().contains("3000"));
 }
 
 #[test]
