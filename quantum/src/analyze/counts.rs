@@ -10,12 +10,16 @@ use std::collections::BTreeMap;
 /// Exact ideal distributions are computed from the state vector up to this many qubits.
 pub const MAX_IDEAL_QUBITS: usize = 20;
 /// Circuits with mid-circuit measurement or resets are sampled shot by shot, up to this size.
-pub const MAX_SAMPLED_QUBITS: usize = 10;
+pub const MAX_SAMPLED_QUBITS: usize = 8;
 /// Shots of that sampled ideal distribution (its own sampling noise enters the floor).
-pub const SAMPLED_SHOTS: usize = 4096;
+pub const SAMPLED_SHOTS: usize = 2048;
 const SAMPLED_INSTRUCTIONS: usize = 2000;
-/// The exact ideal distribution simulates up to this many instructions (after expansion).
+/// The exact ideal distribution simulates up to this many instructions (after expansion)…
 pub const MAX_IDEAL_INSTRUCTIONS: usize = 5000;
+/// …and at most this many amplitude updates (instructions × 2^qubits, × shots when
+/// sampled): about a second on one core; exact at 20 qubits gets 256 instructions,
+/// at 16 qubits 4096; sampled at 8 qubits 512.
+pub const MAX_IDEAL_WORK: usize = 1 << 28;
 /// A TVD within this many times its expected shot-noise value is consistent with the ideal.
 pub const NOISE_FLOOR_FACTOR: f64 = 3.0;
 
@@ -70,12 +74,6 @@ pub fn ideal_distribution(c: &Circuit, cancel: &Cancel) -> Result<Ideal, NoIdeal
     if nc == 0 {
         return Err(NoIdeal::NoClbits);
     }
-    if c.instructions.len() > MAX_IDEAL_INSTRUCTIONS {
-        return Err(NoIdeal::TooLong {
-            instructions: c.instructions.len(),
-            limit: MAX_IDEAL_INSTRUCTIONS,
-        });
-    }
     if let Some((body, measures)) = terminal_measures(c) {
         if n > MAX_IDEAL_QUBITS {
             return Err(NoIdeal::TooLarge {
@@ -83,6 +81,7 @@ pub fn ideal_distribution(c: &Circuit, cancel: &Cancel) -> Result<Ideal, NoIdeal
                 limit: MAX_IDEAL_QUBITS,
             });
         }
+        too_long(c, MAX_IDEAL_INSTRUCTIONS.min(MAX_IDEAL_WORK >> n))?;
         let amps = sim::statevector(&body, MAX_IDEAL_QUBITS, cancel)
             .map_err(|e| NoIdeal::Failed(e.to_string()))?;
         let mut probs: BTreeMap<String, f64> = BTreeMap::new();
@@ -109,12 +108,10 @@ pub fn ideal_distribution(c: &Circuit, cancel: &Cancel) -> Result<Ideal, NoIdeal
             limit: MAX_SAMPLED_QUBITS,
         });
     }
-    if c.instructions.len() > SAMPLED_INSTRUCTIONS {
-        return Err(NoIdeal::TooLong {
-            instructions: c.instructions.len(),
-            limit: SAMPLED_INSTRUCTIONS,
-        });
-    }
+    too_long(
+        c,
+        SAMPLED_INSTRUCTIONS.min(MAX_IDEAL_WORK / (SAMPLED_SHOTS << n)),
+    )?;
     let opts = SimOptions {
         shots: SAMPLED_SHOTS,
         seed: Some(0x9e37_79b9),
@@ -134,6 +131,16 @@ pub fn ideal_distribution(c: &Circuit, cancel: &Cancel) -> Result<Ideal, NoIdeal
         probs,
         sampled_shots: Some(SAMPLED_SHOTS),
     })
+}
+
+fn too_long(c: &Circuit, limit: usize) -> Result<(), NoIdeal> {
+    if c.instructions.len() > limit {
+        return Err(NoIdeal::TooLong {
+            instructions: c.instructions.len(),
+            limit,
+        });
+    }
+    Ok(())
 }
 
 /// Keys compared without spaces, so `"1 01"` and `"101"` are the same outcome.

@@ -73,6 +73,17 @@ fn too_many_qubits_and_foreign_gates_are_reported() {
     assert_eq!(basis.numbers["gates_outside_basis"], 2.0);
     // Nothing device-specific is claimed about a circuit that does not fit.
     assert!(f.iter().all(|x| x.code != "estimated_success"));
+    // At 20 qubits the budget (instructions × 2^20) allows 256 instructions.
+    let gates: String = (0..300).map(|_| "h q[0]; ").collect();
+    let c = parse(&format!("qreg q[20]; creg c[20]; {gates} measure q -> c;"));
+    let o = counts(&[(&"0".repeat(20), 10)]);
+    let f = analyze(&Input {
+        circuit: Some(&c),
+        outcome: Some(&o),
+        ..Default::default()
+    });
+    let n = find(&f, "ideal_not_simulated");
+    assert_eq!(n.numbers["max_instructions"], 256.0);
 }
 
 #[test]
@@ -359,7 +370,7 @@ fn counts_keys_follow_the_job_results_bit_order() {
 fn mid_circuit_measurement_is_compared_with_a_sampled_ideal() {
     let src = "qreg q[2]; creg c[2]; h q[0]; measure q[0] -> c[0]; if (c == 1) x q[1]; measure q[1] -> c[1];";
     let t = tvd_of(src, &counts(&[("00", 500), ("11", 500)]));
-    assert_eq!(t.numbers["ideal_sampled_shots"], 4096.0);
+    assert_eq!(t.numbers["ideal_sampled_shots"], 2048.0);
     assert!(t.numbers["tvd"] < t.numbers["threshold"], "{t:?}");
     assert_eq!(t.severity, Severity::Info);
     let t = tvd_of(src, &counts(&[("10", 1000)]));
