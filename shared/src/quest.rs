@@ -4,9 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
 
 /// What a challenge asks the circuit to produce.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Target {
     /// A state up to global phase, from |0…0⟩: amplitudes by bitstring (the
@@ -29,7 +30,7 @@ pub enum Target {
 }
 
 /// Limits a solution must respect (counted after user gates are expanded).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Constraints {
     /// Gate names a solution may use (measure, barrier and `if` are always allowed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -50,14 +51,14 @@ pub struct Constraints {
 }
 
 /// A revealed hint.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Hint {
     pub text: String,
     /// Points taken from the score when this hint is revealed.
     pub cost: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Challenge {
     /// Stable identifier used in URLs (`bell`, `ghz3`, …).
     pub key: String,
@@ -89,7 +90,7 @@ pub struct Challenge {
     pub hint_costs: Vec<u32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Lesson {
     pub title: String,
     /// Markdown.
@@ -102,7 +103,7 @@ pub struct Lesson {
     pub challenge: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Tutorial {
     pub key: String,
     pub title: String,
@@ -111,7 +112,7 @@ pub struct Tutorial {
     pub lessons: Vec<Lesson>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Violation {
     /// Stable code: `wrong_qubit_count`, `gate_not_allowed`, `required_gate_missing`,
     /// `too_many_gates`, `too_deep`, `too_many_two_qubit_gates`, `too_many_t_gates`,
@@ -121,7 +122,7 @@ pub struct Violation {
 }
 
 /// The judge's verdict on one attempt.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Verdict {
     /// No violation and `fidelity >= threshold`.
     pub passed: bool,
@@ -138,14 +139,14 @@ pub struct Verdict {
 }
 
 /// Each qubit's Bloch vector after each moment of a circuit.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct BlochTrace {
     pub num_qubits: usize,
     /// Moment 0 is the initial |0…0⟩; moment k follows the k-th layer of gates.
     pub moments: Vec<BlochMoment>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct BlochMoment {
     /// Indices (in the expanded circuit) of the instructions in this layer.
     pub instructions: Vec<usize>,
