@@ -585,3 +585,32 @@ fn a_cancelled_analysis_returns_what_it_has() {
             .all(|x| x.code != "tvd_from_ideal" && x.code != "optimizer_levels")
     );
 }
+
+#[test]
+fn degenerate_inputs_give_findings_not_panics() {
+    let d = device("line5");
+    let o = counts(&[("", 5)]);
+    for src in [
+        "",
+        "qreg q[1];",
+        "qreg q[1]; creg c[1]; measure q[0] -> c[0];",
+        "qreg q[2]; creg c[2]; barrier q; reset q[0]; measure q -> c;",
+    ] {
+        let c = parse(src);
+        let f = analyze(&Input {
+            circuit: Some(&c),
+            device: Some(&d),
+            outcome: Some(&o),
+            target_precision: Some(2.0),
+            layout: Some(&[4]),
+            optimization_level: Some(9),
+            ..Default::default()
+        });
+        assert!(
+            f.iter().all(|x| x.numbers.values().all(|v| v.is_finite())),
+            "{src}: {f:#?}"
+        );
+    }
+    // Nothing at all: nothing to say.
+    assert!(analyze(&Input::default()).is_empty());
+}
