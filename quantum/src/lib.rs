@@ -13,6 +13,7 @@ pub mod gates;
 pub mod noise;
 pub mod opt;
 pub mod qasm;
+pub mod quest;
 pub mod route;
 pub mod sim;
 

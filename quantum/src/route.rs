@@ -303,14 +303,14 @@ fn apply_swap(
     }
 }
 
-/// Greedy noise-aware placement: grow a connected region from the best qubit,
-/// always adding the cheapest neighbour, and place logical qubits in BFS order
-/// of their interaction graph.
-fn noise_aware_layout(c: &Circuit, dev: &Device) -> Vec<usize> {
-    let n = c.num_qubits();
+/// Connected regions of `n` physical qubits, one grown greedily from each start
+/// qubit by always adding the cheapest neighbour ([`Device::qubit_cost`]),
+/// cheapest region first (ties keep the lower start qubit), duplicates removed.
+fn regions(n: usize, dev: &Device) -> Vec<(f64, Vec<usize>)> {
     let adj = dev.adjacency();
     let cost: Vec<f64> = (0..dev.num_qubits).map(|q| dev.qubit_cost(q)).collect();
-    let mut best_region: Option<(f64, Vec<usize>)> = None;
+    let mut out: Vec<(f64, Vec<usize>)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for start in 0..dev.num_qubits {
         let mut region = vec![start];
         let mut total = cost[start];
@@ -324,13 +324,24 @@ fn noise_aware_layout(c: &Circuit, dev: &Device) -> Vec<usize> {
             total += cost[x];
             region.push(x);
         }
-        if region.len() == n && best_region.as_ref().is_none_or(|(t, _)| total < *t) {
-            best_region = Some((total, region));
+        if region.len() == n {
+            out.push((total, region));
         }
     }
-    let region = best_region
-        .map(|(_, r)| r)
-        .unwrap_or_else(|| (0..n).collect());
+    // Stable: among equal costs the lowest start stays first (the router's choice).
+    out.sort_by(|a, b| a.0.total_cmp(&b.0));
+    out.retain(|(_, region)| {
+        let mut key = region.clone();
+        key.sort_unstable();
+        seen.insert(key)
+    });
+    out
+}
+
+/// Places logical qubits on `region` in BFS order of their interaction graph.
+fn place(c: &Circuit, dev: &Device, region: &[usize]) -> Vec<usize> {
+    let n = c.num_qubits();
+    let adj = dev.adjacency();
     // Logical order: BFS over the interaction graph from the busiest qubit.
     let mut weight = vec![vec![0usize; n]; n];
     for ins in &c.instructions {
@@ -358,11 +369,14 @@ fn noise_aware_layout(c: &Circuit, dev: &Device) -> Vec<usize> {
             }
         }
     }
+    let Some(&first) = region.first() else {
+        return Vec::new();
+    };
     // Region in BFS order from its first qubit so neighbours land near each other.
     let mut phys = Vec::new();
     let mut seen = vec![false; dev.num_qubits];
-    let mut queue = std::collections::VecDeque::from([region[0]]);
-    seen[region[0]] = true;
+    let mut queue = std::collections::VecDeque::from([first]);
+    seen[first] = true;
     while let Some(p) = queue.pop_front() {
         phys.push(p);
         for &x in &adj[p] {
@@ -377,6 +391,28 @@ fn noise_aware_layout(c: &Circuit, dev: &Device) -> Vec<usize> {
         l2p[l] = p;
     }
     l2p
+}
+
+/// Greedy noise-aware placement: the cheapest connected region, logical qubits
+/// placed in BFS order of their interaction graph.
+fn noise_aware_layout(c: &Circuit, dev: &Device) -> Vec<usize> {
+    let n = c.num_qubits();
+    match regions(n, dev).into_iter().next() {
+        Some((_, region)) => place(c, dev, &region),
+        None => (0..n).collect(),
+    }
+}
+
+/// Up to `max` initial layouts (logical → physical) on the cheapest distinct
+/// connected regions of the device, cheapest first: the candidates the
+/// analyzer compares when it looks for a better layout.
+pub fn candidate_layouts(c: &Circuit, dev: &Device, max: usize) -> Vec<Vec<usize>> {
+    let c2 = two_qubit_only(c);
+    regions(c2.num_qubits(), dev)
+        .into_iter()
+        .take(max)
+        .map(|(_, region)| place(&c2, dev, &region))
+        .collect()
 }
 
 fn reversed(c: &Circuit) -> Circuit {
@@ -452,6 +488,61 @@ pub fn route(c: &Circuit, dev: &Device, seed: u64, cancel: &Cancel) -> Result<Ro
         swaps: pass.swaps,
         layout: LayoutMap {
             initial,
+            final_: pass.l2p,
+        },
+    })
+}
+
+/// Routes `c` onto `dev` from a given initial layout (`initial[l]` = physical
+/// qubit of logical `l`), with SWAPs where the coupling map needs them. The
+/// layout must name distinct physical qubits of the device.
+pub fn route_from(
+    c: &Circuit,
+    dev: &Device,
+    initial: &[usize],
+    seed: u64,
+) -> Result<Routed, EngineError> {
+    let n = c.num_qubits();
+    let mut seen = vec![false; dev.num_qubits];
+    if initial.len() != n {
+        return Err(EngineError::Device(format!(
+            "the layout places {} qubits but the circuit has {n}",
+            initial.len()
+        )));
+    }
+    for &p in initial {
+        match seen.get_mut(p) {
+            Some(s) if !*s => *s = true,
+            _ => {
+                return Err(EngineError::Device(format!(
+                    "the layout names physical qubit {p} twice or outside device '{}'",
+                    dev.name
+                )));
+            }
+        }
+    }
+    let c2 = two_qubit_only(c);
+    let fwd = dag(&c2);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let pass = sabre_pass(&c2, &fwd, dev, initial.to_vec(), &mut rng, true);
+    let mut out = Circuit {
+        qregs: vec![Register {
+            name: "q".into(),
+            start: 0,
+            size: dev.num_qubits,
+        }],
+        cregs: c.cregs.clone(),
+        instructions: pass.ops,
+        gate_defs: Vec::new(),
+        global_phase: c.global_phase,
+    };
+    out.instructions
+        .retain(|i| !(matches!(i.op, Op::Barrier) && i.qubits.is_empty()));
+    Ok(Routed {
+        circuit: out,
+        swaps: pass.swaps,
+        layout: LayoutMap {
+            initial: initial.to_vec(),
             final_: pass.l2p,
         },
     })

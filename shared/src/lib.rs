@@ -8,5 +8,6 @@ pub mod circuit;
 pub mod doc;
 pub mod error;
 pub mod events;
+pub mod quest;
 pub mod sync;
 pub mod validate;

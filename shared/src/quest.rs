@@ -1,0 +1,155 @@
+//! Quantum Quest on the wire: the challenge catalog, tutorials, a judged
+//! attempt's verdict and Bloch-sphere traces. The catalog itself is data in
+//! `quantum/quest/challenges.json`; reference solutions never leave the engine.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+/// What a challenge asks the circuit to produce.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Target {
+    /// A state up to global phase, from |0…0⟩: amplitudes by bitstring (the
+    /// highest of `qubits` leftmost, as counts are printed), normalized by the
+    /// judge. With `qubits` the target is the reduced state of those qubits (in
+    /// that order: the rightmost bit is `qubits[0]`); empty means all qubits.
+    /// Terminal measurements are ignored; mid-circuit ones are averaged over.
+    State {
+        amplitudes: BTreeMap<String, [f64; 2]>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        qubits: Vec<usize>,
+    },
+    /// A unitary up to global phase, given by a reference OpenQASM circuit.
+    Unitary { qasm: String },
+    /// The distribution of the measured classical bits, keyed as job counts are
+    /// (registers last-first, clbit 0 rightmost; spaces are ignored).
+    Distribution {
+        probabilities: BTreeMap<String, f64>,
+    },
+}
+
+/// Limits a solution must respect (counted after user gates are expanded).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Constraints {
+    /// Gate names a solution may use (measure, barrier and `if` are always allowed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_gates: Option<Vec<String>>,
+    /// Gate names a solution must use at least once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required_gates: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_gates: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_depth: Option<usize>,
+    /// Gates on two or more qubits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_two_qubit_gates: Option<usize>,
+    /// `t` and `tdg` gates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_t_gates: Option<usize>,
+}
+
+/// A revealed hint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Hint {
+    pub text: String,
+    /// Points taken from the score when this hint is revealed.
+    pub cost: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Challenge {
+    /// Stable identifier used in URLs (`bell`, `ghz3`, …).
+    pub key: String,
+    pub title: String,
+    /// `beginner`, `intermediate` or `advanced` (achievement tiers follow it).
+    pub tier: String,
+    /// What to build, in Markdown.
+    pub description: String,
+    /// Exact number of qubits a solution declares.
+    pub qubits: usize,
+    pub target: Target,
+    #[serde(default)]
+    pub constraints: Constraints,
+    /// Fidelity a solution must reach (0–1).
+    pub threshold: f64,
+    /// Score of a solution as small and shallow as the reference.
+    pub points: u32,
+    /// Gates and depth of the reference solution (the par for a full score);
+    /// filled in from it when the catalog loads.
+    #[serde(default)]
+    pub par_gates: usize,
+    #[serde(default)]
+    pub par_depth: usize,
+    /// OpenQASM the editor starts from.
+    pub starter_qasm: String,
+    /// What each hint costs, in order; the texts are revealed one by one by the
+    /// server (`Catalog::hint` in the engine), never listed.
+    #[serde(default)]
+    pub hint_costs: Vec<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Lesson {
+    pub title: String,
+    /// Markdown.
+    pub text: String,
+    pub starter_qasm: String,
+    #[serde(default)]
+    pub hints: Vec<String>,
+    /// A challenge that practises this lesson.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Tutorial {
+    pub key: String,
+    pub title: String,
+    pub summary: String,
+    /// In the order to take them.
+    pub lessons: Vec<Lesson>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Violation {
+    /// Stable code: `wrong_qubit_count`, `gate_not_allowed`, `required_gate_missing`,
+    /// `too_many_gates`, `too_deep`, `too_many_two_qubit_gates`, `too_many_t_gates`,
+    /// `not_unitary`, `too_large`, `invalid_circuit`.
+    pub code: String,
+    pub message: String,
+}
+
+/// The judge's verdict on one attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Verdict {
+    /// No violation and `fidelity >= threshold`.
+    pub passed: bool,
+    /// 0–1 (0 when the circuit could not be evaluated).
+    pub fidelity: f64,
+    pub threshold: f64,
+    /// 0 unless passed; `points` for a solution at par, less for larger or deeper ones.
+    pub score: u32,
+    pub violations: Vec<Violation>,
+    pub gates: usize,
+    pub depth: usize,
+    pub two_qubit_gates: usize,
+    pub t_gates: usize,
+}
+
+/// Each qubit's Bloch vector after each moment of a circuit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BlochTrace {
+    pub num_qubits: usize,
+    /// Moment 0 is the initial |0…0⟩; moment k follows the k-th layer of gates.
+    pub moments: Vec<BlochMoment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BlochMoment {
+    /// Indices (in the expanded circuit) of the instructions in this layer.
+    pub instructions: Vec<usize>,
+    /// `[x, y, z]` per qubit; length < 1 when the qubit is entangled.
+    pub vectors: Vec<[f64; 3]>,
+}
