@@ -285,12 +285,42 @@ pub fn format_angle(v: f64) -> String {
             };
         }
     }
-    format!("{v}")
+    // Plain decimals of very large or very small values run to hundreds of digits
+    // (past MAX_EXPR_LEN); the exponent form is the shortest text that reads back.
+    let plain = format!("{v}");
+    if plain.len() <= 24 {
+        plain
+    } else {
+        format!("{v:e}")
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by `cargo fuzz` (target `doc_expr`): 1e300 formatted as 301 digits, which
+    /// is longer than any expression may be.
+    #[test]
+    fn huge_and_tiny_angles_format_to_text_that_reads_back() {
+        for v in [
+            1e300,
+            -7.5e200,
+            1.5e-300,
+            123456789.123,
+            1e-7,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+        ] {
+            let text = format_angle(v);
+            assert!(text.len() <= MAX_EXPR_LEN, "{v}: {text}");
+            let again = eval_expr(&text).unwrap_or_else(|e| panic!("{v} -> {text}: {e:?}"));
+            assert!(
+                (again - v).abs() <= 1e-12 * v.abs(),
+                "{v} -> {text} -> {again}"
+            );
+        }
+    }
     use std::f64::consts::PI;
 
     fn close(a: f64, b: f64) -> bool {
