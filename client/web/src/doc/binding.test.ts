@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { CircuitModel, addOp, deleteOp, insertionIndex, keepEditsAcrossMoves, moveOp, readCircuit, setParam, setField, undoManager } from './binding'
 import { toQasm } from './qasm'
+import { circuitStats } from './stats'
 import { placementQubits } from './Composer'
 import { gateSpec } from './gates'
 
@@ -264,5 +265,19 @@ describe('the incremental view model', () => {
     expect(v3.qubits).toBe(4)
     expect(v3.ops.find((o) => o.id === ids[0])!.qubits).toEqual([1])
     expect(v3).toEqual(readCircuit(d))
+  })
+})
+
+describe('client-side stats', () => {
+  it('count gates and depth as the server does (barriers align, clbits count)', () => {
+    const d = fresh(3, 2)
+    addOp(d, { gate: 'h', qubits: [0] })
+    addOp(d, { gate: 'cx', qubits: [0, 1] })
+    addOp(d, { gate: 'x', qubits: [2] })
+    addOp(d, { gate: 'barrier', qubits: [0, 1, 2] })
+    addOp(d, { gate: 'measure', qubits: [2], clbits: [0] })
+    addOp(d, { gate: 'measure', qubits: [0], clbits: [0] })
+    const s = circuitStats(readCircuit(d))
+    expect(s).toEqual({ qubits: 3, clbits: 2, depth: 4, total_gates: 5, two_qubit_gates: 1, gate_counts: { h: 1, cx: 1, x: 1, measure: 2 } })
   })
 })
