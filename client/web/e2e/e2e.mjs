@@ -199,7 +199,7 @@ try {
   await step('the composer is keyboard operable: place, move, delete, undo', async () => {
     const tOn = (p) => p.$$eval('[data-testid=composer] [data-gate=t] title', (ts) => ts.map((t) => t.textContent))
     const until = async (p, want) => p.waitForFunction((w) => JSON.stringify([...document.querySelectorAll('[data-testid=composer] [data-gate=t] title')].map((t) => / on (q[\d, q]+)/.exec(t.textContent)?.[1])) === w, JSON.stringify(want), { timeout: T })
-    const cell = await cellPoint(B, 1, 9)
+    const cell = await cellPoint(B, 1, 5)
     const box = await B.locator('[data-testid=composer]').boundingBox()
     await B.locator('[data-testid=composer]').click({ position: { x: cell.x - box.x, y: cell.y - box.y } })
     await B.keyboard.press('t') // places T on q1 and selects it
@@ -284,7 +284,7 @@ try {
     const palette = V.getByRole('button', { name: 'Add Hadamard' })
     await V.waitForFunction(() => !document.querySelector('.palette [data-gate=h]')?.disabled, null, { timeout: T })
     // Now an editor: a gate placed by Vera reaches Ada, then Vera takes it back.
-    await V.locator('[data-testid=composer]').click({ position: { x: 72 + 9 * 52 + 26, y: 24 + 52 + 26 } })
+    await V.locator("[data-testid=composer]").click({ position: { x: 72 + 4 * 52 + 26, y: 24 + 52 + 26 } })
     await V.keyboard.press('s')
     await A.locator('[data-testid=composer] [data-gate=s]').waitFor({ timeout: T })
     await V.keyboard.press('Control+z')
