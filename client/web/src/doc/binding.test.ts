@@ -249,6 +249,14 @@ describe('the incremental view model', () => {
     addOp(d, { gate: 'x', qubits: [2] })
     await Promise.resolve()
     expect(seen).toEqual([4]) // one notification for the burst
+    // Reading the view at once (as the composer does after placing a gate) does not
+    // swallow the notification.
+    addOp(d, { gate: 'z', qubits: [0] })
+    expect(model.view().ops).toHaveLength(5)
+    await Promise.resolve()
+    expect(seen).toEqual([4, 5])
+    deleteOp(d, model.view().ops[4]!.id)
+    await Promise.resolve()
     const v2 = model.view()
     expect(v2.ops[0]).toBe(v1.ops[0])
     expect(v2.ops[2]).toBe(v1.ops[2])

@@ -84,6 +84,7 @@ export class CircuitModel {
   private previous = new Map<string, OpView>()
   private dirty = true
   private current: CircuitView | null = null
+  private published: CircuitView | null = null
   private listeners = new Set<(v: CircuitView) => void>()
   private scheduled = false
   private readonly onDeep = (events: Y.YEvent<Y.AbstractType<unknown>>[]) => {
@@ -126,8 +127,11 @@ export class CircuitModel {
     this.scheduled = true
     queueMicrotask(() => {
       this.scheduled = false
-      if (!this.dirty) return
+      // `view()` may have rebuilt in between (a caller reading the view at once): notify
+      // whenever the view differs from the one last published.
       const v = this.view()
+      if (v === this.published) return
+      this.published = v
       for (const fn of this.listeners) fn(v)
     })
   }
