@@ -199,7 +199,7 @@ try {
   await step('the composer is keyboard operable: place, move, delete, undo', async () => {
     const tOn = (p) => p.$$eval('[data-testid=composer] [data-gate=t] title', (ts) => ts.map((t) => t.textContent))
     const until = async (p, want) => p.waitForFunction((w) => JSON.stringify([...document.querySelectorAll('[data-testid=composer] [data-gate=t] title')].map((t) => / on (q[\d, q]+)/.exec(t.textContent)?.[1])) === w, JSON.stringify(want), { timeout: T })
-    const cell = await cellPoint(B, 1, 5)
+    const cell = await cellPoint(B, 1, 0)
     const box = await B.locator('[data-testid=composer]').boundingBox()
     await B.locator('[data-testid=composer]').click({ position: { x: cell.x - box.x, y: cell.y - box.y } })
     await B.keyboard.press('t') // places T on q1 and selects it
@@ -340,7 +340,7 @@ try {
     await B.locator('[data-testid=qasm-panel] textarea').fill(src)
     await B.getByRole('button', { name: 'Apply QASM' }).click()
     await A.waitForFunction(() => document.querySelectorAll('[data-testid=composer] [data-op-id]').length === 8, null, { timeout: T })
-    await A.getByLabel('Do').selectOption('optimize_and_simulate')
+    await A.getByLabel('What to do', { exact: true }).selectOption('optimize_and_simulate')
     await A.locator('[data-testid=run]').click()
     for (const p of [A, B]) {
       await p.locator('.run .savings', { hasText: 'fewer gates' }).waitFor({ timeout: 30_000 })
@@ -351,17 +351,17 @@ try {
   })
 
   await step('a slow job is cancelled and both browsers see it', async () => {
-    const emulator = await A.getByLabel('Backend').evaluate((s) => [...s.options].find((o) => o.value.startsWith('emulator:') && !o.disabled)?.value)
+    const emulator = await A.getByLabel('Backend', { exact: true }).evaluate((s) => [...s.options].find((o) => o.value.startsWith('emulator:') && !o.disabled)?.value)
     if (!emulator) throw new Error('no emulator backend offered')
-    await A.getByLabel('Backend').selectOption(emulator)
-    await A.getByLabel('Do').selectOption('simulate')
+    await A.getByLabel('Backend', { exact: true }).selectOption(emulator)
+    await A.getByLabel('What to do', { exact: true }).selectOption('simulate')
     await A.getByLabel('Shots').fill('100')
     await A.locator('[data-testid=run]').click()
     const card = (p) => p.locator('.run .job-card').first()
     await card(A).locator('[data-status=queued], [data-status=running]').first().waitFor({ timeout: T })
     await card(A).getByRole('button', { name: 'Cancel' }).click()
     for (const p of [A, B]) await p.locator('.run .job-card[data-status=cancelled]').first().waitFor({ timeout: T })
-    await A.getByLabel('Backend').selectOption('ideal')
+    await A.getByLabel('Backend', { exact: true }).selectOption('ideal')
   })
 
   await step('the job monitor lists the job live', async () => {
@@ -369,7 +369,7 @@ try {
     await B.locator('[data-testid=job-row][data-status=completed]').first().waitFor({ timeout: T })
     await shot(B, 'jobs')
     await axe(B, 'jobs')
-    await B.locator('[data-testid=job-row] a').first().click()
+    await B.locator('[data-testid=job-row][data-status=completed] a').first().click()
     await B.waitForURL(/\/jobs\/[0-9a-f-]+$/)
     await B.locator('[data-testid=histogram]').waitFor({ timeout: T })
   })

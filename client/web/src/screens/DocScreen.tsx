@@ -268,7 +268,7 @@ const RunPanel = memo(function RunPanel({ docId, ws, canEdit, problems }: { docI
       >
         <label>
           Backend
-          <select value={backend} onChange={(e) => setBackend(e.target.value)} disabled={!canEdit}>
+          <select aria-label="Backend" value={backend} onChange={(e) => setBackend(e.target.value)} disabled={!canEdit}>
             {(backends.data ?? [{ name: 'ideal', available: true, kind: 'simulator', num_qubits: 0, basis_gates: [], queue_length: 0 }]).map((b) => (
               <option key={b.name} value={b.name} disabled={!b.available}>
                 {b.name}{b.available ? '' : ' (unavailable)'}
@@ -288,7 +288,7 @@ const RunPanel = memo(function RunPanel({ docId, ws, canEdit, problems }: { docI
         </label>
         <label>
           Do
-          <select value={kind} onChange={(e) => setKind(e.target.value as JobKind)} disabled={!canEdit}>
+          <select aria-label="What to do" value={kind} onChange={(e) => setKind(e.target.value as JobKind)} disabled={!canEdit}>
             <option value="simulate">simulate</option>
             <option value="optimize_and_simulate">optimize + simulate</option>
             <option value="optimize">optimize only</option>
