@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use reqwest::Method;
 
-use crate::common::{presets, ServerProcess, Storage, TestServer};
+use crate::common::{ServerProcess, Storage, TestServer, presets};
 
 fn web_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
