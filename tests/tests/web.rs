@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use reqwest::Method;
 
-use crate::common::{ServerProcess, Storage, TestServer};
+use crate::common::{ServerProcess, Storage, TestServer, presets};
 
 fn web_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -176,7 +176,9 @@ async fn browser_end_to_end() {
         .unwrap_or_else(|e| panic!("npm task: {e}"));
 
     let storage = Storage::fresh().await;
-    let server = ServerProcess::spawn(&storage, &[]).await;
+    // Emulator jobs wait (scaled ×200, at most 30 s) so the scenario can cancel one;
+    // the ideal backend it runs the Bell circuit on does not wait.
+    let server = ServerProcess::spawn(&storage, &presets::reliable_emulator_env("200")).await;
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web-e2e");
     let run = tokio::time::timeout(
         Duration::from_secs(300),

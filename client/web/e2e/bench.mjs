@@ -1,16 +1,57 @@
 // Browser benchmarks of the web app against a running `qollab serve`:
-//   node e2e/bench.mjs --url http://127.0.0.1:8080 [--gates 2000] [--edits 60]
+//   node e2e/bench.mjs --url http://127.0.0.1:8080 [--gates 2000] [--edits 60] [--profile DIR]
 // Prints a JSON report: initial JS size, composer render time and drag frame times
-// with a large circuit, and remote-edit latency between two browsers (p50/p99).
-import { readFileSync, readdirSync } from 'node:fs'
+// with a large circuit, and remote-edit latency between two browsers (p50/p99), with the
+// machine's load average before and after, and where the browser's time went (CDP
+// Performance metrics: script, layout, style; with --profile, CPU profiles of the local
+// and remote edits on the big circuit and their top functions by self time).
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { loadavg } from 'node:os'
 import { gzipSync } from 'node:zlib'
 import { arg, launch, percentile, rest, signIn } from './lib.mjs'
 
 const base = arg('url', 'http://127.0.0.1:8080')
 const gates = Number(arg('gates', '2000'))
 const edits = Number(arg('edits', '60'))
+const profileDir = arg('profile', '')
 const api = rest(base)
-const report = { url: base, gates }
+const load = () => loadavg().map((x) => +x.toFixed(2))
+const report = { url: base, gates, load_before: load() }
+
+/** Time the page spent in script, layout and style while `fn` ran (CDP Performance). */
+async function breakdown(page, fn, name) {
+  const cdp = await page.context().newCDPSession(page)
+  await cdp.send('Performance.enable')
+  const read = async () => Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics.map((m) => [m.name, m.value]))
+  if (profileDir) {
+    await cdp.send('Profiler.enable')
+    await cdp.send('Profiler.setSamplingInterval', { interval: 200 })
+    await cdp.send('Profiler.start')
+  }
+  const a = await read()
+  await fn()
+  const b = await read()
+  const out = {}
+  for (const k of ['TaskDuration', 'ScriptDuration', 'LayoutDuration', 'RecalcStyleDuration']) out[k.replace('Duration', '_ms')] = Math.round((b[k] - a[k]) * 1000)
+  out.LayoutCount = b.LayoutCount - a.LayoutCount
+  if (profileDir) {
+    const { profile } = await cdp.send('Profiler.stop')
+    mkdirSync(profileDir, { recursive: true })
+    writeFileSync(`${profileDir}/${name}.cpuprofile`, JSON.stringify(profile))
+    const self = new Map()
+    const dt = profile.timeDeltas
+    const byId = new Map(profile.nodes.map((n) => [n.id, n]))
+    profile.samples.forEach((id, i) => {
+      const n = byId.get(id)
+      const f = n.callFrame
+      const key = `${f.functionName || '(anonymous)'} ${f.url ? f.url.split('/').pop() : ''}${f.lineNumber >= 0 && f.url ? `:${f.lineNumber + 1}` : ''}`.trim()
+      self.set(key, (self.get(key) ?? 0) + (dt[i] ?? 0) / 1000)
+    })
+    out.top_self_ms = [...self].sort((x, y) => y[1] - x[1]).slice(0, 12).map(([k, v]) => `${k}: ${v.toFixed(1)}`)
+  }
+  await cdp.detach()
+  return out
+}
 
 // ---- initial JS: what index.html loads before any lazy screen.
 {
@@ -81,14 +122,14 @@ try {
   // A local edit on the big circuit: key press → the new gate painted.
   const local = []
   await A.locator('[data-testid=composer]').click({ position: { x: 72 + 26, y: 24 + 26 } })
-  for (let i = 0; i < 10; i++) {
+  report.local_edit_breakdown = await breakdown(A, async () => { for (let i = 0; i < 20; i++) {
     const before = Number(await A.locator('[data-testid=composer]').getAttribute('data-ops'))
     const t0 = Date.now()
     await A.keyboard.press('z')
     await A.waitForFunction((n) => Number(document.querySelector('[data-testid=composer]').getAttribute('data-ops')) > n, before, { polling: 'raf' })
     await A.evaluate(() => new Promise((r) => requestAnimationFrame(() => r())))
     local.push(Date.now() - t0)
-  }
+  } }, 'local-edit-big')
   report.local_edit_ms_big = { p50: percentile(local, 50), p99: percentile(local, 99) }
 
   // Drag frame times: a palette gate dragged across the big circuit.
@@ -106,11 +147,11 @@ try {
   const canvas = await A.locator('.canvas-wrap').boundingBox()
   await A.mouse.move(pal.x + 10, pal.y + 10)
   await A.mouse.down()
-  for (let i = 0; i <= 120; i++) {
+  const dragBreakdown = await breakdown(A, async () => { for (let i = 0; i <= 120; i++) {
     const x = canvas.x + 80 + (i % 60) * ((canvas.width - 120) / 60)
     const y = canvas.y + 30 + ((i * 7) % Math.max(60, canvas.height - 60))
     await A.mouse.move(x, y)
-  }
+  } }, 'drag-big')
   await A.keyboard.press('Escape')
   await A.mouse.move(pal.x + 10, pal.y + 10)
   await A.mouse.up()
@@ -118,10 +159,11 @@ try {
     window.__stop = true
     return window.__frames.slice(2)
   })
+  report.drag_breakdown = dragBreakdown
   report.drag_frame_ms = { frames: frames.length, p50: +percentile(frames, 50).toFixed(1), p99: +percentile(frames, 99).toFixed(1), max: +Math.max(...frames).toFixed(1) }
 
   // Remote-edit latency: A presses a key, B sees the gate (wall clock, one machine).
-  async function latency(docId, n) {
+  async function latency(docId, n, label) {
     await A.goto(`${base}/w/${ws.id}/d/${docId}`)
     await B.goto(`${base}/w/${ws.id}/d/${docId}`)
     await A.locator('[data-testid=presence] li', { hasText: 'Bob' }).waitFor({ timeout: 30_000 })
@@ -135,25 +177,31 @@ try {
         const k = count()
         if (k !== c) {
           c = k
-          window.__seen.push([k, Date.now()])
+          // The change is painted in the frame after this commit: take the time at that
+          // frame's start (a requestAnimationFrame callback runs just before its paint).
+          requestAnimationFrame(() => window.__seen.push([k, Date.now()]))
         }
       }).observe(el, { attributes: true, attributeFilter: ['data-ops'] })
     })
     await A.locator('[data-testid=composer]').click({ position: { x: 72 + 26, y: 24 + 26 } })
     const start = Number(await B.locator('[data-testid=composer]').getAttribute('data-ops'))
     const out = []
-    for (let i = 1; i <= n; i++) {
+    const work = async () => { for (let i = 1; i <= n; i++) {
       const t0 = await A.evaluate(() => Date.now())
       await A.keyboard.press(i % 2 ? 'h' : 'x')
       await B.waitForFunction((k) => window.__seen.some(([c]) => c >= k), start + i, { polling: 'raf', timeout: 10_000 })
       const t1 = await B.evaluate((k) => window.__seen.find(([c]) => c >= k)[1], start + i)
       out.push(t1 - t0)
-    }
-    return { n, p50: percentile(out, 50), p99: percentile(out, 99), max: Math.max(...out) }
+    } }
+    // Where the receiving browser's time went while it followed the edits.
+    let receiver
+    const sender = await breakdown(A, async () => { receiver = await breakdown(B, work, `${label}-receiver`) }, `${label}-sender`)
+    return { n, p50: percentile(out, 50), p99: percentile(out, 99), max: Math.max(...out), receiver, sender }
   }
-  report.remote_edit_ms_small = await latency(small.id, edits)
-  report.remote_edit_ms_big = await latency(big.id, Math.min(edits, 30))
+  report.remote_edit_ms_small = await latency(small.id, edits, 'remote-small')
+  report.remote_edit_ms_big = await latency(big.id, Math.min(edits, 30), 'remote-big')
 } finally {
   await browser.close()
 }
+report.load_after = load()
 console.log(JSON.stringify(report, null, 1))

@@ -185,6 +185,40 @@ try {
     summary.circuit = want
   })
 
+  await step('stats follow the live circuit and match the server', async () => {
+    const server = await api.call('GET', `/api/docs/${doc}`, tokenA)
+    const stat = (p, k) => p.locator(`[data-testid=stats] [data-stat="${k}"] dd`).innerText()
+    for (const p of [A, B]) {
+      await p.waitForFunction((n) => document.querySelector('[data-testid=stats] [data-stat=gates] dd')?.textContent === String(n), server.stats.total_gates, { timeout: T })
+      const got = { depth: await stat(p, 'depth'), two: await stat(p, '2-qubit gates'), q: await stat(p, 'qubits') }
+      const want = { depth: String(server.stats.depth), two: String(server.stats.two_qubit_gates), q: String(server.stats.qubits) }
+      if (JSON.stringify(got) !== JSON.stringify(want)) throw new Error(`stats ${JSON.stringify(got)} vs server ${JSON.stringify(want)}`)
+    }
+  })
+
+  await step('the composer is keyboard operable: place, move, delete, undo', async () => {
+    const tOn = (p) => p.$$eval('[data-testid=composer] [data-gate=t] title', (ts) => ts.map((t) => t.textContent))
+    const until = async (p, want) => p.waitForFunction((w) => JSON.stringify([...document.querySelectorAll('[data-testid=composer] [data-gate=t] title')].map((t) => / on (q[\d, q]+)/.exec(t.textContent)?.[1])) === w, JSON.stringify(want), { timeout: T })
+    const cell = await cellPoint(B, 1, 0)
+    const box = await B.locator('[data-testid=composer]').boundingBox()
+    await B.locator('[data-testid=composer]').click({ position: { x: cell.x - box.x, y: cell.y - box.y } })
+    await B.keyboard.press('t') // places T on q1 and selects it
+    await until(A, ['q1'])
+    await B.waitForTimeout(350) // past the undo manager's capture window: separate undo steps
+    await B.keyboard.press('Shift+ArrowUp') // moves the selected gate to q0
+    await until(A, ['q0'])
+    await B.waitForTimeout(350)
+    await B.keyboard.press('Delete')
+    await until(A, [])
+    await B.keyboard.press('Control+z')
+    await until(A, ['q0'])
+    await B.keyboard.press('Control+z')
+    await until(A, ['q1'])
+    await B.keyboard.press('Control+z')
+    await until(A, [])
+    summary.keyboard_t = await tOn(B)
+  })
+
   await step('QASM typed in the panel reaches the other browser', async () => {
     const src = 'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\ncreg c[2];\nh q[0];\ncx q[0],q[1];\nmeasure q[0] -> c[0];\nmeasure q[1] -> c[1];\n'
     await B.locator('[data-testid=qasm-panel] textarea').fill(src)
@@ -243,6 +277,24 @@ try {
     await shot(V, 'viewer')
   })
 
+  await step("an owner's role change reaches the member's open document live", async () => {
+    const M = await ctxA.newPage()
+    await M.goto(`${base}/w/${ws}/members`)
+    await M.getByLabel('Role of Vera').selectOption('editor')
+    const palette = V.getByRole('button', { name: 'Add Hadamard' })
+    await V.waitForFunction(() => !document.querySelector('.palette [data-gate=h]')?.disabled, null, { timeout: T })
+    // Now an editor: a gate placed by Vera reaches Ada, then Vera takes it back.
+    await V.locator("[data-testid=composer]").click({ position: { x: 72 + 4 * 52 + 26, y: 24 + 52 + 26 } })
+    await V.keyboard.press('s')
+    await A.locator('[data-testid=composer] [data-gate=s]').waitFor({ timeout: T })
+    await V.keyboard.press('Control+z')
+    await A.waitForFunction(() => !document.querySelector('[data-testid=composer] [data-gate=s]'), null, { timeout: T })
+    await M.getByLabel('Role of Vera').selectOption('viewer')
+    await V.waitForFunction(() => document.querySelector('.palette [data-gate=h]')?.disabled, null, { timeout: T })
+    if (!(await palette.isDisabled())) throw new Error('palette enabled again for a viewer')
+    await M.close()
+  })
+
   await step('run a Bell circuit: both see queued → running → histogram of 00/11', async () => {
     const watch = (p) => p.evaluate(() => {
       window.__statuses = []
@@ -276,12 +328,48 @@ try {
     await axe(B, 'composer-light')
   })
 
+  await step('a completed job\'s artifacts download', async () => {
+    const [dl] = await Promise.all([A.waitForEvent('download', { timeout: T }), A.locator('.run .artifacts').getByRole('button', { name: 'counts.csv' }).click()])
+    const text = readFileSync(await dl.path(), 'utf8')
+    if (!/\b00\b/.test(text) || !/\b11\b/.test(text) || /\b01\b|\b10\b/.test(text)) throw new Error(`counts.csv: ${text}`)
+    summary.counts_csv = text.trim().split('\n').slice(0, 3)
+  })
+
+  await step('an optimized run shows its savings to everyone', async () => {
+    const src = 'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\ncreg c[2];\nh q[0];\nx q[1];\nx q[1];\nh q[0];\nh q[0];\ncx q[0],q[1];\nmeasure q[0] -> c[0];\nmeasure q[1] -> c[1];\n'
+    await B.locator('[data-testid=qasm-panel] textarea').fill(src)
+    await B.getByRole('button', { name: 'Apply QASM' }).click()
+    await A.waitForFunction(() => document.querySelectorAll('[data-testid=composer] [data-op-id]').length === 8, null, { timeout: T })
+    await A.getByLabel('What to do', { exact: true }).selectOption('optimize_and_simulate')
+    await A.locator('[data-testid=run]').click()
+    for (const p of [A, B]) {
+      await p.locator('.run .savings', { hasText: 'fewer gates' }).waitFor({ timeout: 30_000 })
+    }
+    summary.savings = await B.locator('.run .savings').innerText()
+    if (!(await A.locator('.run .artifacts').getByRole('button', { name: 'optimized.qasm' }).count())) throw new Error('no optimized.qasm artifact')
+    await shot(A, 'optimized')
+  })
+
+  await step('a slow job is cancelled and both browsers see it', async () => {
+    const emulator = await A.getByLabel('Backend', { exact: true }).evaluate((s) => [...s.options].find((o) => o.value.startsWith('emulator:') && !o.disabled)?.value)
+    if (!emulator) throw new Error('no emulator backend offered')
+    await A.getByLabel('Backend', { exact: true }).selectOption(emulator)
+    await A.getByLabel('What to do', { exact: true }).selectOption('simulate')
+    await A.getByLabel('Shots').fill('100')
+    await A.locator('[data-testid=run]').click()
+    const card = (p) => p.locator('.run .job-card').first()
+    await card(A).locator('[data-status=queued], [data-status=running]').first().waitFor({ timeout: T })
+    await card(A).getByRole('button', { name: 'Cancel' }).click()
+    for (const p of [A, B]) await p.locator('.run .job-card[data-status=cancelled]').first().waitFor({ timeout: T })
+    await A.getByLabel('Backend', { exact: true }).selectOption('ideal')
+  })
+
   await step('the job monitor lists the job live', async () => {
     await B.getByRole('link', { name: 'Jobs' }).click()
     await B.locator('[data-testid=job-row][data-status=completed]').first().waitFor({ timeout: T })
     await shot(B, 'jobs')
     await axe(B, 'jobs')
-    await B.locator('[data-testid=job-row] a').first().click()
+    await B.locator('[data-testid=job-row][data-status=completed] a').first().click()
     await B.waitForURL(/\/jobs\/[0-9a-f-]+$/)
     await B.locator('[data-testid=histogram]').waitFor({ timeout: T })
   })
@@ -291,6 +379,36 @@ try {
     await A.locator('[data-testid=chat-input]').fill(text)
     await A.locator('[data-testid=chat-input]').press('Enter')
     await B.locator('[data-testid=chat-message]', { hasText: text }).waitFor({ timeout: 3000 })
+  })
+
+  await step('owners set IBM credentials (masked); others cannot', async () => {
+    await A.goto(`${base}/w/${ws}/settings`)
+    await A.getByLabel('API key').fill('ibm-secret-key-0123456789abcdef')
+    await A.getByLabel('Instance (CRN)').fill('crn:v1:bluemix:public:quantum-computing:us-east:a/x::')
+    await A.getByRole('button', { name: 'Save credentials' }).click()
+    await A.getByText('Saved.').waitFor({ timeout: T })
+    const current = await A.locator('section[aria-labelledby=ibm-title] p', { hasText: 'Current:' }).innerText()
+    if (current.includes('0123456789abcdef')) throw new Error(`key shown in clear: ${current}`)
+    await shot(A, 'settings')
+    await axe(A, 'settings')
+    await V.goto(`${base}/w/${ws}/settings`)
+    await V.getByText('Only owners can change workspace settings.').waitFor({ timeout: T })
+  })
+
+  await step('the theme switches between dark and light and is kept', async () => {
+    const theme = () => A.evaluate(() => document.documentElement.dataset.theme)
+    const bg = () => A.evaluate(() => getComputedStyle(document.body).backgroundColor)
+    const t0 = await theme()
+    const b0 = await bg()
+    await A.getByRole('button', { name: /Switch to (light|dark) theme/ }).click()
+    const t1 = await theme()
+    if (t0 === t1 || !['dark', 'light'].includes(t1)) throw new Error(`theme ${t0} → ${t1}`)
+    if ((await bg()) === b0) throw new Error('background did not change with the theme')
+    await A.reload()
+    await A.getByRole('heading', { name: 'Settings' }).waitFor({ timeout: T })
+    if ((await theme()) !== t1) throw new Error('theme not kept across a reload')
+    await A.goto(`${base}/w/${ws}/d/${doc}`)
+    await A.locator('[data-testid=composer]').waitFor({ timeout: T })
   })
 
   await step('reload keeps the session', async () => {

@@ -3,7 +3,7 @@
 import { memo, useCallback, useEffect, useMemo, useRef, useState, type KeyboardEvent as RKeyboardEvent, type PointerEvent as RPointerEvent } from 'react'
 import type * as Y from 'yjs'
 import { GATES, gateLabel, gateSpec, type GateSpec } from './gates'
-import { addOp, deleteOp, findIndex, insertionIndex, readCircuit, moveOp, setField, setParam, setQubits, type CircuitView, type OpView } from './binding'
+import { addOp, deleteOp, findIndex, insertionIndex, moveOp, setField, setParam, setQubits, type CircuitView, type OpView } from './binding'
 import type { PeerState } from './live'
 
 export const X0 = 72
@@ -121,33 +121,52 @@ const GateBody = memo(
     a.op.qubits.join() === b.op.qubits.join() && a.op.params.join() === b.op.params.join() && a.op.clbits.join() === b.op.clbits.join(),
 )
 
-const GateGlyph = memo(function GateGlyph(props: {
+type GlyphProps = {
   op: OpView
   n: number
   selected: boolean
   onDown: (e: RPointerEvent, op: OpView) => void
   onDouble: (op: OpView) => void
-}) {
+}
+
+/** Same drawing: the op's position in the order (`index`) does not show. */
+function sameGlyph(a: GlyphProps, b: GlyphProps) {
+  if (a.selected !== b.selected || a.n !== b.n || a.onDown !== b.onDown || a.onDouble !== b.onDouble) return false
+  if (a.op === b.op) return true
+  const x = a.op
+  const y = b.op
+  return x.id === y.id && x.col === y.col && x.gate === y.gate && x.problem === y.problem &&
+    x.qubits.join() === y.qubits.join() && x.params.join() === y.params.join() && x.clbits.join() === y.clbits.join()
+}
+
+const GateGlyph = memo(function GateGlyph(props: GlyphProps) {
   return (
     <g transform={`translate(${cx(props.op.col)} 0)`}>
       <GateBody {...props} />
     </g>
   )
-})
+}, sameGlyph)
 
-/** The gates of the visible columns only (plus a margin): a 2,000-gate circuit draws
- * what fits on screen, not 2,000 groups of shapes. */
-const Gates = memo(function Gates({ view, selected, onDown, onDouble, c0, c1 }: {
+/** The gates of the visible columns and rows only (plus a margin): a 2,000-gate circuit
+ * draws what fits on screen, not 2,000 groups of shapes. */
+const Gates = memo(function Gates({ view, selected, onDown, onDouble, c0, c1, r0, r1 }: {
   view: CircuitView
   selected: string | null
   onDown: (e: RPointerEvent, op: OpView) => void
   onDouble: (op: OpView) => void
   c0: number
   c1: number
+  r0: number
+  r1: number
 }) {
+  const n = view.qubits
   return (
     <g className="gates">
-      {view.ops.filter((op) => op.col >= c0 && op.col <= c1).map((op) => (
+      {view.ops.filter((op) => {
+        if (op.col < c0 || op.col > c1) return false
+        const [lo, hi] = span(op, n)
+        return hi >= r0 && lo <= r1
+      }).map((op) => (
         <GateGlyph key={op.id} op={op} n={view.qubits} selected={op.id === selected} onDown={onDown} onDouble={onDouble} />
       ))}
     </g>
@@ -159,11 +178,13 @@ export interface ComposerProps {
   view: CircuitView
   readOnly: boolean
   peers: PeerState[]
+  /** The view as of now (a gate placed a moment ago is there before React renders it). */
+  readView: () => CircuitView
   undo: Y.UndoManager
   setLocal: (patch: Partial<Pick<PeerState, 'cursor' | 'selection'>>) => void
 }
 
-export function Composer({ ydoc, view, readOnly, peers, undo, setLocal }: ComposerProps) {
+export function Composer({ ydoc, view, readView, readOnly, peers, undo, setLocal }: ComposerProps) {
   const svgRef = useRef<SVGSVGElement>(null)
   const wrapRef = useRef<HTMLDivElement>(null)
   const [cursor, setCursor] = useState<Cell>({ q: 0, col: 0 })
@@ -177,15 +198,16 @@ export function Composer({ ydoc, view, readOnly, peers, undo, setLocal }: Compos
   const width = X0 + cols * CW + 16
   const height = Y0 + Math.max(n, 1) * RH + 44
   const byId = useMemo(() => new Map(view.ops.map((o) => [o.id, o])), [view])
-  // The horizontal window that is drawn, in columns.
-  const [win, setWin] = useState({ left: 0, width: 1600 })
+  // The window that is drawn (the scrolled part of the canvas), in pixels.
+  const [win, setWin] = useState({ left: 0, width: 1600, top: 0, height: 1200 })
   useEffect(() => {
     const el = wrapRef.current
     if (!el) return
     let frame = 0
     const read = () => {
       frame = 0
-      setWin((w) => (w.left === el.scrollLeft && w.width === el.clientWidth ? w : { left: el.scrollLeft, width: el.clientWidth || 1600 }))
+      const next = { left: el.scrollLeft, width: el.clientWidth || 1600, top: el.scrollTop, height: el.clientHeight || 1200 }
+      setWin((w) => (w.left === next.left && w.width === next.width && w.top === next.top && w.height === next.height ? w : next))
     }
     const onScroll = () => {
       if (!frame) frame = requestAnimationFrame(read)
@@ -200,8 +222,10 @@ export function Composer({ ydoc, view, readOnly, peers, undo, setLocal }: Compos
       if (frame) cancelAnimationFrame(frame)
     }
   }, [])
-  const c0 = Math.max(0, Math.floor((win.left - X0) / CW) - 6)
-  const c1 = Math.ceil((win.left + win.width - X0) / CW) + 6
+  const c0 = Math.max(0, Math.floor((win.left - X0) / CW) - 3)
+  const c1 = Math.ceil((win.left + win.width - X0) / CW) + 3
+  const r0 = Math.max(0, Math.floor((win.top - Y0) / RH) - 1)
+  const r1 = Math.ceil((win.top + win.height - Y0) / RH) + 1
   // Keep the keyboard cursor on screen.
   useEffect(() => {
     const el = wrapRef.current
@@ -209,6 +233,9 @@ export function Composer({ ydoc, view, readOnly, peers, undo, setLocal }: Compos
     const x = X0 + cursor.col * CW
     if (x < el.scrollLeft + X0) el.scrollLeft = Math.max(0, x - X0 - CW)
     else if (x + CW > el.scrollLeft + el.clientWidth) el.scrollLeft = x + 2 * CW - el.clientWidth
+    const y = Y0 + cursor.q * RH
+    if (y < el.scrollTop) el.scrollTop = Math.max(0, y - Y0)
+    else if (y + RH > el.scrollTop + el.clientHeight) el.scrollTop = y + RH + Y0 - el.clientHeight
   }, [cursor])
   const sel = selected ? byId.get(selected) ?? null : null
 
@@ -245,10 +272,10 @@ export function Composer({ ydoc, view, readOnly, peers, undo, setLocal }: Compos
     const id = addOp(ydoc, { gate, qubits, params: spec.defaults ?? [] }, at)
     setSelected(id)
     // The next gate goes after this one.
-    const placed = readCircuit(ydoc).ops.find((o) => o.id === id)
+    const placed = readView().ops.find((o) => o.id === id)
     if (placed) setCursor({ q: c.q, col: placed.col + 1 })
     setAnnounce(`${spec.title} placed on qubit${qubits.length > 1 ? 's' : ''} ${qubits.join(', ')}`)
-  }, [readOnly, n, view, ydoc])
+  }, [readOnly, n, view, ydoc, readView])
 
   const move = useCallback((id: string, dq: number, c: Cell) => {
     const op = byId.get(id)
@@ -452,7 +479,7 @@ export function Composer({ ydoc, view, readOnly, peers, undo, setLocal }: Compos
             </g>
           )}
           <rect className="cursor" x={X0 + cursor.col * CW + 2} y={Y0 + cursor.q * RH + 2} width={CW - 4} height={RH - 4} rx={6} />
-          <Gates view={view} selected={selected} onDown={onGateDown} onDouble={onGateDouble} c0={c0} c1={c1} />
+          <Gates view={view} selected={selected} onDown={onGateDown} onDouble={onGateDouble} c0={c0} c1={c1} r0={r0} r1={r1} />
           {others.map((p) => {
             const o = p.selection ? byId.get(p.selection) : undefined
             const [lo, hi] = o ? span(o, n) : [0, 0]

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { addOp, deleteOp, insertionIndex, moveOp, readCircuit, setParam, setField, undoManager } from './binding'
+import { CircuitModel, addOp, deleteOp, insertionIndex, keepEditsAcrossMoves, moveOp, readCircuit, setParam, setField, undoManager } from './binding'
 import { toQasm } from './qasm'
+import { circuitStats } from './stats'
 import { placementQubits } from './Composer'
 import { gateSpec } from './gates'
 
@@ -169,5 +170,122 @@ describe('conflicting edits between two Y.Docs', () => {
     b.getMap('meta').set('qubits', 2)
     sync(a, b)
     expect(readCircuit(b).ops[0]!.problem).toMatch(/outside/)
+  })
+})
+
+describe('a move concurrent with another edit of the same gate', () => {
+  function pair() {
+    const a = fresh(3)
+    const b = new Y.Doc()
+    keepEditsAcrossMoves(a)
+    keepEditsAcrossMoves(b)
+    return { a, b }
+  }
+  /** Delivers updates one way, as the relay would. */
+  const send = (from: Y.Doc, to: Y.Doc) => Y.applyUpdate(to, Y.encodeStateAsUpdate(from, Y.encodeStateVector(to)))
+
+  it('keeps a peer’s parameter edit made while the gate was moved (either delivery order)', () => {
+    for (const moverFirst of [true, false]) {
+      const { a, b } = pair()
+      addOp(a, { gate: 'h', qubits: [0] })
+      const rz = addOp(a, { gate: 'rz', qubits: [0], params: ['pi/4'] })
+      addOp(a, { gate: 'x', qubits: [1] })
+      sync(a, b)
+      moveOp(a, rz, [2], null) // A: to q2, at the end
+      setParam(b, rz, 0, 'pi/8') // B, concurrently: a new angle
+      if (moverFirst) { send(a, b); send(b, a) } else { send(b, a); send(a, b) }
+      sync(a, b)
+      for (const d of [a, b]) {
+        const v = readCircuit(d)
+        expect(v.ops.map((o) => o.id)).toHaveLength(3)
+        const op = v.ops.find((o) => o.id === rz)!
+        expect(op.qubits).toEqual([2])
+        expect(op.params).toEqual(['pi/8'])
+        expect(v.ops[2]!.id).toBe(rz)
+      }
+      expect(toQasm(readCircuit(a))).toBe(toQasm(readCircuit(b)))
+    }
+  })
+
+  it('does not bring back a value the mover had already seen replaced', () => {
+    const { a, b } = pair()
+    const rz = addOp(a, { gate: 'rz', qubits: [0], params: ['pi/4'] })
+    addOp(a, { gate: 'x', qubits: [0] })
+    sync(a, b)
+    setParam(b, rz, 0, 'pi/8')
+    sync(a, b)
+    setParam(a, rz, 0, 'pi/2')
+    moveOp(a, rz, [1], null)
+    sync(a, b)
+    for (const d of [a, b]) expect(readCircuit(d).ops.find((o) => o.id === rz)!.params).toEqual(['pi/2'])
+  })
+
+  it('two concurrent moves of one gate leave one gate on both sides', () => {
+    const { a, b } = pair()
+    const h = addOp(a, { gate: 'h', qubits: [0] })
+    addOp(a, { gate: 'x', qubits: [0] })
+    sync(a, b)
+    moveOp(a, h, [1], null)
+    moveOp(b, h, [2], null)
+    sync(a, b)
+    sync(a, b)
+    const va = readCircuit(a)
+    const vb = readCircuit(b)
+    expect(va.ops.filter((o) => o.id === h)).toHaveLength(1)
+    expect(toQasm(va)).toBe(toQasm(vb))
+  })
+})
+
+describe('the incremental view model', () => {
+  it('follows every change and keeps the objects of unchanged ops', async () => {
+    const d = fresh(3)
+    const ids = [0, 1, 2].map((q) => addOp(d, { gate: 'h', qubits: [q] }))
+    const model = new CircuitModel(d)
+    const seen: number[] = []
+    model.subscribe((v) => seen.push(v.ops.length))
+    const v1 = model.view()
+    expect(model.view()).toBe(v1) // nothing changed: nothing rebuilt
+    setParam(d, ids[1]!, 0, 'x') // h takes no parameter, but the field changes
+    addOp(d, { gate: 'x', qubits: [2] })
+    await Promise.resolve()
+    expect(seen).toEqual([4]) // one notification for the burst
+    // Reading the view at once (as the composer does after placing a gate) does not
+    // swallow the notification.
+    addOp(d, { gate: 'z', qubits: [0] })
+    expect(model.view().ops).toHaveLength(5)
+    await Promise.resolve()
+    expect(seen).toEqual([4, 5])
+    deleteOp(d, model.view().ops[4]!.id)
+    await Promise.resolve()
+    const v2 = model.view()
+    expect(v2.ops[0]).toBe(v1.ops[0])
+    expect(v2.ops[2]).toBe(v1.ops[2])
+    expect(v2.ops[1]).not.toBe(v1.ops[1])
+    expect(v2.ops[1]!.params).toEqual(['x'])
+    expect(v2.ops[3]!.col).toBe(1)
+    // A peer's nested edit and a meta change are seen as well.
+    const peer = new Y.Doc()
+    sync(d, peer)
+    moveOp(peer, ids[0]!, [1])
+    peer.getMap('meta').set('qubits', 4)
+    sync(d, peer)
+    const v3 = model.view()
+    expect(v3.qubits).toBe(4)
+    expect(v3.ops.find((o) => o.id === ids[0])!.qubits).toEqual([1])
+    expect(v3).toEqual(readCircuit(d))
+  })
+})
+
+describe('client-side stats', () => {
+  it('count gates and depth as the server does (barriers align, clbits count)', () => {
+    const d = fresh(3, 2)
+    addOp(d, { gate: 'h', qubits: [0] })
+    addOp(d, { gate: 'cx', qubits: [0, 1] })
+    addOp(d, { gate: 'x', qubits: [2] })
+    addOp(d, { gate: 'barrier', qubits: [0, 1, 2] })
+    addOp(d, { gate: 'measure', qubits: [2], clbits: [0] })
+    addOp(d, { gate: 'measure', qubits: [0], clbits: [0] })
+    const s = circuitStats(readCircuit(d))
+    expect(s).toEqual({ qubits: 3, clbits: 2, depth: 4, total_gates: 5, two_qubit_gates: 1, gate_counts: { h: 1, cx: 1, x: 1, measure: 2 } })
   })
 })

@@ -44,54 +44,172 @@ function registers(v: unknown, fallback: string, size: number): Register[] {
   return size > 0 ? [{ name: fallback, size }] : []
 }
 
+/** One op's fields as read from its entry; cached per Y.Map until the map changes. */
+interface Reading {
+  id: string | null
+  gate: string
+  qubits: number[]
+  params: string[]
+  clbits: number[]
+  condition?: { creg: string; value: number }
+}
+
+function readEntry(entry: unknown): Reading | null {
+  let get: (k: string) => unknown
+  if (entry instanceof Y.Map) get = (k) => entry.get(k)
+  else if (entry && typeof entry === 'object' && !Array.isArray(entry)) get = (k) => (entry as Record<string, unknown>)[k]
+  else return null
+  const id = get('id')
+  const gate = get('gate')
+  const params = get('params')
+  const c = get('condition') as { creg?: unknown; value?: unknown } | undefined
+  return {
+    id: typeof id === 'string' ? id : null,
+    gate: typeof gate === 'string' ? gate : '?',
+    qubits: intArray(get('qubits')) ?? [],
+    params: Array.isArray(params) ? params.map((p) => String(p)) : [],
+    clbits: intArray(get('clbits')) ?? [],
+    condition: c && typeof c.creg === 'string' && typeof c.value === 'number' ? { creg: c.creg, value: c.value } : undefined,
+  }
+}
+
+/**
+ * The composer's view model, derived incrementally from Yjs events: an op's entry is read
+ * again only when its Y.Map changed (observeDeep), the ASAP layering is one linear pass,
+ * and an op whose fields, column and problem did not change keeps its OpView object, so
+ * memoized gate components skip it. `readCircuit` is the same reading without a cache.
+ */
+export class CircuitModel {
+  private readings = new WeakMap<object, Reading>()
+  private previous = new Map<string, OpView>()
+  private dirty = true
+  private current: CircuitView | null = null
+  private published: CircuitView | null = null
+  private listeners = new Set<(v: CircuitView) => void>()
+  private scheduled = false
+  private readonly onDeep = (events: Y.YEvent<Y.AbstractType<unknown>>[]) => {
+    for (const e of events) {
+      // A change inside an op (its map, or a nested type of it) invalidates that op's reading.
+      let t: Y.AbstractType<unknown> | null = e.target
+      while (t && t.parent !== this.ops) t = t.parent as Y.AbstractType<unknown> | null
+      if (t) this.readings.delete(t)
+    }
+    this.invalidate()
+  }
+  private readonly onMeta = () => this.invalidate()
+  private readonly ops: Y.Array<unknown>
+  private readonly meta: Y.Map<unknown>
+
+  constructor(doc: Y.Doc, private readonly live = true) {
+    this.ops = doc.getArray<unknown>('ops')
+    this.meta = doc.getMap('meta')
+    if (live) {
+      this.ops.observeDeep(this.onDeep)
+      this.meta.observe(this.onMeta)
+    }
+  }
+
+  destroy() {
+    this.ops.unobserveDeep(this.onDeep)
+    this.meta.unobserve(this.onMeta)
+    this.listeners.clear()
+  }
+
+  /** Calls `fn` with the new view once per burst of changes (a microtask after them). */
+  subscribe(fn: (v: CircuitView) => void): () => void {
+    this.listeners.add(fn)
+    return () => this.listeners.delete(fn)
+  }
+
+  private invalidate() {
+    this.dirty = true
+    if (this.scheduled || !this.listeners.size) return
+    this.scheduled = true
+    queueMicrotask(() => {
+      this.scheduled = false
+      // `view()` may have rebuilt in between (a caller reading the view at once): notify
+      // whenever the view differs from the one last published.
+      const v = this.view()
+      if (v === this.published) return
+      this.published = v
+      for (const fn of this.listeners) fn(v)
+    })
+  }
+
+  /** The view of the document as it is now (rebuilt only if something changed). */
+  view(): CircuitView {
+    if (!this.dirty && this.current) return this.current
+    const meta = this.meta
+    const qubits = Number.isInteger(meta.get('qubits')) ? (meta.get('qubits') as number) : 0
+    const clbits = Number.isInteger(meta.get('clbits')) ? (meta.get('clbits') as number) : 0
+    const view: CircuitView = {
+      name: typeof meta.get('name') === 'string' ? (meta.get('name') as string) : '',
+      qubits,
+      clbits,
+      qregs: registers(meta.get('qregs'), 'q', qubits),
+      cregs: registers(meta.get('cregs'), 'c', clbits),
+      ops: [],
+      columns: 0,
+    }
+    const depth: number[] = new Array(Math.max(qubits, 0)).fill(0)
+    const next = new Map<string, OpView>()
+    let index = 0
+    for (const entry of this.ops) {
+      const key = entry && typeof entry === 'object' ? entry : null
+      let r = key && this.live ? this.readings.get(key) : undefined
+      if (!r) {
+        r = readEntry(entry) ?? undefined
+        if (r && key && this.live) this.readings.set(key, r)
+      }
+      if (!r) {
+        index++
+        continue
+      }
+      const id = r.id ?? `#${index}`
+      const { gate, qubits: qs, params, clbits: cl } = r
+      let problem: string | undefined
+      if (qs.some((q) => q < 0 || q >= qubits)) problem = 'uses a qubit outside the circuit'
+      const spec = gateSpec(gate)
+      if (!spec) problem = problem ?? `unknown gate ${gate}`
+      else if (spec.qubits > 0 && qs.length !== spec.qubits) problem = problem ?? `needs ${spec.qubits} qubit(s)`
+      let lo = Infinity
+      let hi = -Infinity
+      if (gate === 'barrier' && qs.length === 0) {
+        lo = 0
+        hi = qubits - 1
+      } else {
+        for (const q of qs) {
+          if (q < 0 || q >= qubits) continue
+          if (q < lo) lo = q
+          if (q > hi) hi = q
+        }
+      }
+      let col = 0
+      if (hi >= lo) {
+        for (let q = lo; q <= hi; q++) col = Math.max(col, depth[q] ?? 0)
+        for (let q = lo; q <= hi; q++) depth[q] = col + 1
+      }
+      const old = this.previous.get(id)
+      const op: OpView =
+        old && old.index === index && old.col === col && old.problem === problem && old.gate === gate &&
+        old.qubits === qs && old.params === params && old.clbits === cl && old.condition === r.condition
+          ? old
+          : { id, index, gate, qubits: qs, params, clbits: cl, col, problem, condition: r.condition }
+      next.set(id, op)
+      view.ops.push(op)
+      index++
+    }
+    view.columns = Math.max(0, ...depth)
+    this.previous = next
+    this.current = view
+    this.dirty = false
+    return view
+  }
+}
+
 /** Reads the document into the composer's view model (never throws on foreign data). */
 export function readCircuit(doc: Y.Doc): CircuitView {
-  const meta = doc.getMap('meta')
-  const ops = doc.getArray<unknown>('ops')
-  const qubits = Number.isInteger(meta.get('qubits')) ? (meta.get('qubits') as number) : 0
-  const clbits = Number.isInteger(meta.get('clbits')) ? (meta.get('clbits') as number) : 0
-  const view: CircuitView = {
-    name: typeof meta.get('name') === 'string' ? (meta.get('name') as string) : '',
-    qubits,
-    clbits,
-    qregs: registers(meta.get('qregs'), 'q', qubits),
-    cregs: registers(meta.get('cregs'), 'c', clbits),
-    ops: [],
-    columns: 0,
-  }
-  const depth: number[] = new Array(Math.max(qubits, 0)).fill(0)
-  ops.toArray().forEach((entry, index) => {
-    let o: Record<string, unknown>
-    if (entry instanceof Y.Map) o = entry.toJSON()
-    else if (entry && typeof entry === 'object') o = entry as Record<string, unknown>
-    else return
-    const id = typeof o.id === 'string' ? o.id : `#${index}`
-    const gate = typeof o.gate === 'string' ? o.gate : '?'
-    let qs = intArray(o.qubits) ?? []
-    const params = Array.isArray(o.params) ? o.params.map((p) => String(p)) : []
-    const clbits = intArray(o.clbits) ?? []
-    let problem: string | undefined
-    if (qs.some((q) => q < 0 || q >= qubits)) problem = 'uses a qubit outside the circuit'
-    const spec = gateSpec(gate)
-    if (!spec) problem = problem ?? `unknown gate ${gate}`
-    else if (spec.qubits > 0 && qs.length !== spec.qubits) problem = problem ?? `needs ${spec.qubits} qubit(s)`
-    if (gate === 'barrier' && qs.length === 0) qs = []
-    const span = gate === 'barrier' && qs.length === 0 ? [...Array(qubits).keys()] : qs.filter((q) => q >= 0 && q < qubits)
-    let col = 0
-    if (span.length) {
-      const lo = Math.min(...span)
-      const hi = Math.max(...span)
-      for (let q = lo; q <= hi; q++) col = Math.max(col, depth[q] ?? 0)
-      for (let q = lo; q <= hi; q++) depth[q] = col + 1
-    }
-    const c = o.condition as { creg?: unknown; value?: unknown } | undefined
-    view.ops.push({
-      id, index, gate, qubits: qs, params, clbits, col, problem,
-      condition: c && typeof c.creg === 'string' && typeof c.value === 'number' ? { creg: c.creg, value: c.value } : undefined,
-    })
-  })
-  view.columns = Math.max(0, ...depth)
-  return view
+  return new CircuitModel(doc, false).view()
 }
 
 function opsArray(doc: Y.Doc) { return doc.getArray<unknown>('ops') }
@@ -167,6 +285,7 @@ export function setField(doc: Y.Doc, id: string, key: 'params' | 'qubits' | 'clb
   doc.transact(() => {
     const e = entry(doc, id)
     if (e) {
+      remember(doc, id, key, e.get(key), value)
       e.set(key, value)
       ok = true
     }
@@ -212,6 +331,109 @@ export function moveOp(doc: Y.Doc, id: string, qubits: number[], beforeId?: stri
     ok = true
   }, LOCAL)
   return ok
+}
+
+/** Origin of the binding's own repairs (not the user's edits: the UndoManager ignores them). */
+export const REPAIR = Symbol('qollab-repair')
+
+/** The value an entry of a (possibly deleted) Y.Map held: deleted maps answer `get` with
+ * undefined, but until the transaction's clean-up their items keep their content. */
+function rawField(m: Y.Map<unknown>, key: string): unknown {
+  const item = m._map.get(key)
+  if (!item) return undefined
+  const c = item.content
+  if (c instanceof Y.ContentAny || c instanceof Y.ContentJSON) return c.getContent()[0]
+  if (c instanceof Y.ContentString) return c.str
+  return undefined
+}
+
+/** This client's latest write of each op field, by op id and key: what it replaced and
+ * what it wrote (JSON). Only `keepEditsAcrossMoves` reads it. */
+const journals = new WeakMap<Y.Doc, Map<string, Map<string, { before: string; after: string }>>>()
+
+function remember(doc: Y.Doc, id: string, key: string, before: unknown, after: unknown) {
+  let j = journals.get(doc)
+  if (!j) journals.set(doc, (j = new Map()))
+  let byKey = j.get(id)
+  if (!byKey) j.set(id, (byKey = new Map()))
+  byKey.set(key, { before: JSON.stringify(before ?? null), after: JSON.stringify(after ?? null) })
+}
+
+/**
+ * Keeps concurrent edits across moves. Yjs has no move: `moveOp` deletes an op's map and
+ * inserts a copy with the same id, so an edit of another field of that op made by a peer
+ * who had not yet seen the move lands in the deleted map and would be lost (once the
+ * mover's document collects the deleted map, the late edit is dropped on arrival).
+ * The editor's client repairs it: when a remote transaction replaces an op (deletes its
+ * map and adds one with the same id) and, for a field this client wrote, the deleted map
+ * still holds this client's value while the copy holds the value that write replaced, the
+ * mover copied the op without seeing the write, so it is written again on the copy (every
+ * field but `qubits`, which the move sets). A copy holding any other value means the mover
+ * saw the write and changed the field since: nothing is done. Two concurrent moves of one
+ * op leave two copies: the one with the greatest item id stays (the same choice on every
+ * client, so concurrent clean-ups agree). Returns the uninstaller.
+ */
+export function keepEditsAcrossMoves(doc: Y.Doc): () => void {
+  const ops = opsArray(doc)
+  const idOf = (t: unknown) => (t instanceof Y.Map ? rawField(t, 'id') : undefined)
+  const handler = (event: Y.YArrayEvent<unknown>, tr: Y.Transaction) => {
+    if (tr.local || tr.origin === REPAIR) return
+    const removed = new Map<string, Y.Map<unknown>>()
+    event.changes.deleted.forEach((item) => {
+      if (!(item.content instanceof Y.ContentType)) return
+      const id = idOf(item.content.type)
+      if (typeof id === 'string') removed.set(id, item.content.type as Y.Map<unknown>)
+    })
+    const added: Array<[string, Y.Map<unknown>]> = []
+    event.changes.added.forEach((item) => {
+      if (item.deleted || !(item.content instanceof Y.ContentType)) return
+      const id = idOf(item.content.type)
+      if (typeof id === 'string') added.push([id, item.content.type as Y.Map<unknown>])
+    })
+    if (!added.length) return
+    const carry: Array<[Y.Map<unknown>, string, unknown]> = []
+    const journal = journals.get(doc)
+    for (const [id, copy] of added) {
+      const old = removed.get(id)
+      const mine = journal?.get(id)
+      if (!old || !mine) continue
+      for (const [key, w] of mine) {
+        if (key === 'qubits' || key === 'id') continue
+        const was = rawField(old, key)
+        if (JSON.stringify(was ?? null) === w.after && JSON.stringify(copy.get(key) ?? null) === w.before && w.before !== w.after) {
+          carry.push([copy, key, was])
+        }
+      }
+    }
+    // Duplicate ids (two concurrent moves): keep the copy with the greatest item id.
+    const addedIds = new Set(added.map(([id]) => id))
+    const byId = new Map<string, Y.Map<unknown>[]>()
+    ops.forEach((e) => {
+      const id = idOf(e)
+      if (typeof id === 'string' && addedIds.has(id)) byId.set(id, [...(byId.get(id) ?? []), e as Y.Map<unknown>])
+    })
+    const drop: Y.Map<unknown>[] = []
+    const rank = (m: Y.Map<unknown>) => m._item?.id ?? { client: -1, clock: -1 }
+    for (const maps of byId.values()) {
+      if (maps.length < 2) continue
+      const keep = maps.reduce((a, b) => {
+        const x = rank(a)
+        const y = rank(b)
+        return y.client > x.client || (y.client === x.client && y.clock > x.clock) ? b : a
+      })
+      for (const m of maps) if (m !== keep) drop.push(m)
+    }
+    if (!carry.length && !drop.length) return
+    doc.transact(() => {
+      for (const [m, key, value] of carry) if (!m._item?.deleted) m.set(key, value)
+      for (const m of drop) {
+        const i = ops.toArray().indexOf(m)
+        if (i >= 0) ops.delete(i, 1)
+      }
+    }, REPAIR)
+  }
+  ops.observe(handler)
+  return () => ops.unobserve(handler)
 }
 
 export function setQubits(doc: Y.Doc, n: number) {

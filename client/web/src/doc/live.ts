@@ -4,7 +4,7 @@ import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import type { Api } from '../api/client'
 import type { User } from '../api/types'
-import { readCircuit, undoManager, type CircuitView } from './binding'
+import { CircuitModel, keepEditsAcrossMoves, undoManager, type CircuitView } from './binding'
 
 export interface PeerState {
   clientId: number
@@ -28,6 +28,8 @@ export interface LiveDoc {
   ydoc: Y.Doc
   provider: WebsocketProvider | null
   view: CircuitView
+  /** The view as of now, even before React has rendered the last change. */
+  readView: () => CircuitView
   status: LinkStatus
   synced: boolean
   peers: PeerState[]
@@ -43,36 +45,32 @@ export function useLiveDoc(api: Api, docId: string, me: User): LiveDoc {
     return new Y.Doc()
   }, [docId])
   const undo = useMemo(() => undoManager(ydoc), [ydoc])
+  const model = useMemo(() => new CircuitModel(ydoc), [ydoc])
   const [provider, setProvider] = useState<WebsocketProvider | null>(null)
-  const [view, setView] = useState<CircuitView>(() => readCircuit(ydoc))
+  const [view, setView] = useState<CircuitView>(() => model.view())
   const [status, setStatus] = useState<LinkStatus>('connecting')
   const [synced, setSynced] = useState(false)
   const [peers, setPeers] = useState<PeerState[]>([])
   const [stacks, setStacks] = useState({ canUndo: false, canRedo: false })
 
   useEffect(() => {
-    let frame = 0
-    const onUpdate = () => {
-      if (frame) return
-      frame = requestAnimationFrame(() => {
-        frame = 0
-        setView(readCircuit(ydoc))
-      })
-    }
-    ydoc.on('update', onUpdate)
-    setView(readCircuit(ydoc))
+    // The model is told of each transaction (observeDeep) and publishes one new view per
+    // burst, a microtask later: no frame of delay before React renders.
+    const off = model.subscribe(setView)
+    const unrepair = keepEditsAcrossMoves(ydoc)
+    setView(model.view())
     const onStack = () => setStacks({ canUndo: undo.canUndo(), canRedo: undo.canRedo() })
     undo.on('stack-item-added', onStack)
     undo.on('stack-item-popped', onStack)
     undo.on('stack-cleared', onStack)
     return () => {
-      ydoc.off('update', onUpdate)
+      off()
+      unrepair()
       undo.off('stack-item-added', onStack)
       undo.off('stack-item-popped', onStack)
       undo.off('stack-cleared', onStack)
-      if (frame) cancelAnimationFrame(frame)
     }
-  }, [ydoc, undo])
+  }, [ydoc, undo, model])
 
   useEffect(() => {
     let p: WebsocketProvider | null = null
@@ -133,5 +131,7 @@ export function useLiveDoc(api: Api, docId: string, me: User): LiveDoc {
     [provider],
   )
 
-  return { ydoc, provider, view, status, synced, peers, undo, setLocal, ...stacks }
+  const readView = useMemo(() => () => model.view(), [model])
+
+  return { ydoc, provider, view, readView, status, synced, peers, undo, setLocal, ...stacks }
 }
