@@ -8,6 +8,8 @@ pub mod circuit;
 pub mod doc;
 pub mod error;
 pub mod events;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod quest;
 pub mod sync;
 pub mod validate;

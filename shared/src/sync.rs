@@ -99,6 +99,15 @@ fn read_err(what: &'static str, e: ReadError) -> ProtocolError {
     }
 }
 
+/// Highest clock a peer's update may reach: a client's clock counts the items it ever
+/// inserted, and no document comes near a billion.
+const MAX_CLOCK: u32 = 1 << 30;
+
+fn ranges_are_sane(set: &yrs::IdSet) -> bool {
+    set.iter()
+        .all(|(_, ranges)| ranges.iter().all(|r| r.start < r.end && r.end <= MAX_CLOCK))
+}
+
 /// A document update received from a peer: structurally valid, not applied to any document.
 pub struct DecodedUpdate {
     raw: Vec<u8>,
@@ -129,6 +138,20 @@ impl DecodedUpdate {
             yrs::merge_updates_v1(vec![update.encode_v1()])?;
             Ok::<_, yrs::encoding::read::Error>(update)
         }));
+        // yrs subtracts range bounds without checking them: an empty or reversed range,
+        // or clocks no Yjs client reaches, panic inside `apply` (found by cargo fuzz).
+        let decoded = decoded.map(|r| {
+            r.and_then(|update| {
+                if ranges_are_sane(update.delete_set()) && ranges_are_sane(&update.insertions(true))
+                {
+                    Ok(update)
+                } else {
+                    Err(yrs::encoding::read::Error::Custom(
+                        "clock ranges out of bounds".into(),
+                    ))
+                }
+            })
+        });
         match decoded {
             Ok(Ok(update)) => Ok(DecodedUpdate { raw, update }),
             Ok(Err(e)) => Err(ProtocolError::BadUpdate(e.to_string())),

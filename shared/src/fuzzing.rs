@@ -1,0 +1,98 @@
+//! The bodies of the cargo-fuzz targets in `shared/fuzz`, kept here so that every input
+//! that once crashed one (`shared/fuzz/regressions/<target>/`) is replayed by
+//! `cargo test` on every run. Not part of the API.
+
+use crate::doc;
+use crate::sync::{Access, Connection, DecodedUpdate, Inbound};
+use yrs::Doc;
+use yrs::sync::Awareness;
+
+/// Arbitrary frames to the sans-IO y-websocket core as a read-write peer would send
+/// them, applying every update it lets through, then a read of the document. The input
+/// is split into frames by a leading length byte each.
+pub fn sync(data: &[u8]) {
+    let mut awareness = Awareness::new(Doc::with_client_id(1));
+    let mut peer = Connection::new(Access::ReadWrite);
+    let _ = peer.start(&awareness);
+    let mut rest = data;
+    while let Some((&len, tail)) = rest.split_first() {
+        let n = (len as usize).min(tail.len());
+        let (frame, next) = tail.split_at(n);
+        rest = next;
+        if let Ok(Inbound::Update(update)) = peer.handle_frame(&mut awareness, frame) {
+            let _ = update.apply(awareness.doc());
+        }
+    }
+    let read = doc::read(awareness.doc());
+    let _ = doc::stats(&read.circuit);
+    let _ = peer.close(&mut awareness);
+}
+
+/// An arbitrary yrs update applied to a document, which is then read, measured and
+/// converted to the circuit IR: a stored document must always read.
+pub fn doc_read(data: &[u8]) {
+    let Ok(update) = DecodedUpdate::decode(data.to_vec()) else {
+        return;
+    };
+    let d = Doc::with_client_id(1);
+    if update.apply(&d).is_err() {
+        return;
+    }
+    let read = doc::read(&d);
+    let _ = doc::stats(&read.circuit);
+    if let Ok(c) = read.circuit.to_circuit() {
+        // A valid document converts back to the same document view.
+        let back = doc::DocCircuit::from_circuit(&c, &read.circuit.name);
+        assert_eq!(back.map(|b| b.ops.len()).ok(), Some(read.circuit.ops.len()));
+    }
+    // Writing what was read into a fresh document reads back the same circuit.
+    let fresh = Doc::with_client_id(2);
+    doc::write(&fresh, &read.circuit);
+    let again = doc::read(&fresh);
+    assert_eq!(again.circuit.ops, read.circuit.ops);
+}
+
+/// The document's expression evaluator on arbitrary text: a finite value it formats
+/// reads back to (nearly) the same value.
+pub fn doc_expr(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(v) = doc::eval_expr(text)
+        && v.is_finite()
+    {
+        let again = doc::eval_expr(&doc::format_angle(v));
+        let again =
+            again.unwrap_or_else(|e| panic!("{text}: formatted {v} does not read back: {e:?}"));
+        assert!(
+            (again - v).abs() <= 1e-9 * v.abs().max(1.0),
+            "{text}: {v} vs {again}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every input that once crashed a fuzz target, replayed.
+    #[test]
+    fn past_fuzz_crashes_stay_fixed() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions");
+        let targets: [(&str, fn(&[u8])); 3] = [
+            ("sync", super::sync),
+            ("doc_read", super::doc_read),
+            ("doc_expr", super::doc_expr),
+        ];
+        let mut replayed = 0;
+        for (name, run) in targets {
+            let dir = root.join(name);
+            let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{dir:?}: {e}"));
+            for entry in entries {
+                let path = entry.map(|e| e.path()).unwrap_or_else(|e| panic!("{e}"));
+                let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+                run(&data);
+                replayed += 1;
+            }
+        }
+        assert!(replayed >= 5, "only {replayed} regression inputs found");
+    }
+}
