@@ -136,22 +136,17 @@ impl DecodedUpdate {
             // from then on (and after every restart, since the update is stored): refuse
             // them here, while they are still only bytes.
             yrs::merge_updates_v1(vec![update.encode_v1()])?;
-            Ok::<_, yrs::encoding::read::Error>(update)
+            // yrs subtracts range bounds without checking them: an empty or reversed
+            // range, or clocks no Yjs client reaches, panic inside `apply` (cargo fuzz).
+            // Computing the insertions adds clocks up too, so this stays in the unwind
+            // guard.
+            if !ranges_are_sane(update.delete_set()) || !ranges_are_sane(&update.insertions(true)) {
+                return Err(yrs::encoding::read::Error::Custom(
+                    "clock ranges out of bounds".into(),
+                ));
+            }
+            Ok(update)
         }));
-        // yrs subtracts range bounds without checking them: an empty or reversed range,
-        // or clocks no Yjs client reaches, panic inside `apply` (found by cargo fuzz).
-        let decoded = decoded.map(|r| {
-            r.and_then(|update| {
-                if ranges_are_sane(update.delete_set()) && ranges_are_sane(&update.insertions(true))
-                {
-                    Ok(update)
-                } else {
-                    Err(yrs::encoding::read::Error::Custom(
-                        "clock ranges out of bounds".into(),
-                    ))
-                }
-            })
-        });
         match decoded {
             Ok(Ok(update)) => Ok(DecodedUpdate { raw, update }),
             Ok(Err(e)) => Err(ProtocolError::BadUpdate(e.to_string())),
