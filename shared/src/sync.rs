@@ -135,7 +135,22 @@ impl DecodedUpdate {
             // survive that re-encoding, which would make the document panic for everyone
             // from then on (and after every restart, since the update is stored): refuse
             // them here, while they are still only bytes.
-            yrs::merge_updates_v1(vec![update.encode_v1()])?;
+            let canonical = update.encode_v1();
+            yrs::merge_updates_v1(vec![canonical.clone()])?;
+            // Yjs writes each client once, its blocks contiguous. An update that names a
+            // client twice, or whose blocks overlap, decodes into a block list yrs then
+            // integrates with unchecked clock arithmetic, panicking while a transaction
+            // unwinds (an abort, not a catchable panic). Such an update does not survive
+            // a round trip through yrs's own encoding unchanged: refuse it.
+            let again = Update::decode_v1(&canonical)?;
+            if again.state_vector() != update.state_vector()
+                || again.delete_set() != update.delete_set()
+                || again.insertions(true) != update.insertions(true)
+            {
+                return Err(yrs::encoding::read::Error::Custom(
+                    "blocks are not in Yjs's canonical layout".into(),
+                ));
+            }
             // yrs subtracts range bounds without checking them: an empty or reversed
             // range, or clocks no Yjs client reaches, panic inside `apply` (cargo fuzz).
             // Computing the insertions adds clocks up too, so this stays in the unwind
