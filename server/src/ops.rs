@@ -233,7 +233,7 @@ impl utoipa::Modify for CommonErrors {
         crate::docs::routes::export_qasm, crate::docs::routes::import_qasm,
         crate::docs::routes::get_update, crate::docs::routes::post_update,
         crate::docs::routes::versions, crate::docs::routes::create_version, crate::docs::routes::restore,
-        crate::docs::socket::connect,
+        crate::docs::socket::connect, crate::docs::socket::connect_token,
         crate::events::socket::connect,
         crate::chat::post, crate::chat::page,
         crate::jobs::routes::submit, crate::jobs::routes::list, crate::jobs::routes::get,

@@ -340,6 +340,18 @@ pub struct RestoreRequest {
     pub version_id: Uuid,
 }
 
+/// A short-lived token that opens one document's socket (`/ws/docs/{id}?token=…`), so
+/// that long-lived secrets stay out of WebSocket URLs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DocConnectToken {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    /// The role the socket connects with (viewers get a read-only connection).
+    pub role: Role,
+    /// The socket's path, to which `?token=` is appended.
+    pub path: String,
+}
+
 /// Where a job's circuit comes from: a document (its state at submission) or OpenQASM.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]

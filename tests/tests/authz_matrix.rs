@@ -259,6 +259,12 @@ fn table() -> Vec<Row> {
             Json(|ids| json!({"version_id": ids.version})),
         ),
         row(
+            post.clone(),
+            "/api/docs/{id}/connect",
+            Member(V, "document"),
+            none,
+        ),
+        row(
             get.clone(),
             "/ws/docs/{doc_id}",
             Member(V, "document"),

@@ -6,6 +6,7 @@ mod authz_matrix;
 mod bad_input;
 mod cli;
 mod crash;
+mod doc_tokens;
 mod docs;
 mod docs_durability;
 mod docs_limits;

@@ -98,6 +98,7 @@ async fn openapi_covers_every_route() {
         ("/api/docs/{id}/update", &["get", "post"]),
         ("/api/docs/{id}/versions", &["get", "post"]),
         ("/api/docs/{id}/restore", &["post"]),
+        ("/api/docs/{id}/connect", &["post"]),
         ("/ws/docs/{doc_id}", &["get"]),
         ("/ws/workspaces/{id}", &["get"]),
         ("/api/workspaces/{id}/chat", &["get", "post"]),

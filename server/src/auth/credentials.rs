@@ -61,6 +61,25 @@ pub struct Claims {
     pub typ: String,
 }
 
+pub const DOC_TOKEN_TYPE: &str = "doc";
+
+/// Claims of a per-document connection token (`POST /api/docs/{id}/connect`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DocClaims {
+    pub sub: Uuid,
+    pub doc: Uuid,
+    /// The credential it was issued to: a session (`sid`) or an API token (`tid`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tid: Option<Uuid>,
+    /// The highest role the socket gets (the live membership may lower it).
+    pub role: qollab_shared::api::Role,
+    pub iat: i64,
+    pub exp: i64,
+    pub typ: String,
+}
+
 #[derive(Clone)]
 pub struct JwtKeys {
     encoding: EncodingKey,
@@ -88,6 +107,32 @@ impl JwtKeys {
             .map_err(|e| anyhow::anyhow!("signing token: {e}"))
     }
 
+    /// A connection token for one document's socket: short-lived, bound to the
+    /// credential that asked for it (so revoking that credential ends the socket), with
+    /// the role it may connect as at most.
+    pub fn issue_doc(&self, claims: &DocClaims) -> anyhow::Result<String> {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+            .map_err(|e| anyhow::anyhow!("signing token: {e}"))
+    }
+
+    /// Verifies a document connection token (signature, expiry with no leeway, type).
+    pub fn verify_doc(&self, token: &str) -> Result<DocClaims, &'static str> {
+        let mut v = Validation::new(Algorithm::HS256);
+        v.leeway = 0;
+        v.set_required_spec_claims(&["exp", "sub"]);
+        match jsonwebtoken::decode::<DocClaims>(token, &self.decoding, &v) {
+            Ok(data) if data.claims.typ == DOC_TOKEN_TYPE => Ok(data.claims),
+            Ok(_) => Err("not a document connection token"),
+            Err(e) => Err(match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                    "connection token expired; ask for a new one"
+                }
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => "bad signature",
+                _ => "malformed token",
+            }),
+        }
+    }
+
     /// Verifies signature, expiry (no leeway) and type.
     pub fn verify(&self, token: &str) -> Result<Claims, &'static str> {
         let mut v = Validation::new(Algorithm::HS256);
@@ -108,6 +153,41 @@ impl JwtKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn doc_claims(exp_in: i64, typ: &str) -> DocClaims {
+        let now = chrono::Utc::now().timestamp();
+        DocClaims {
+            sub: Uuid::nil(),
+            doc: Uuid::nil(),
+            sid: Some(Uuid::nil()),
+            tid: None,
+            role: qollab_shared::api::Role::Editor,
+            iat: now,
+            exp: now + exp_in,
+            typ: typ.into(),
+        }
+    }
+
+    #[test]
+    fn document_tokens_expire_and_are_not_access_tokens() {
+        let keys = JwtKeys::new("0123456789abcdef0123456789abcdef");
+        let ok = keys.issue_doc(&doc_claims(60, DOC_TOKEN_TYPE)).unwrap();
+        assert_eq!(
+            keys.verify_doc(&ok).map(|c| c.role).ok(),
+            Some(qollab_shared::api::Role::Editor)
+        );
+        // Neither kind passes for the other.
+        assert!(keys.verify(&ok).is_err());
+        let access = keys.issue(Uuid::nil(), Uuid::nil(), 60).unwrap();
+        assert!(keys.verify_doc(&access).is_err());
+        let expired = keys.issue_doc(&doc_claims(-1, DOC_TOKEN_TYPE)).unwrap();
+        assert_eq!(
+            keys.verify_doc(&expired).err(),
+            Some("connection token expired; ask for a new one")
+        );
+        let other = JwtKeys::new("another secret of the same length.....");
+        assert_eq!(other.verify_doc(&ok).err(), Some("bad signature"));
+    }
 
     #[test]
     fn passwords_verify_only_against_their_hash() {

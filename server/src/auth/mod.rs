@@ -56,6 +56,87 @@ impl AuthUser {
     }
 }
 
+/// Prefix of per-document connection tokens (`POST /api/docs/{id}/connect`).
+pub const DOC_TOKEN_PREFIX: &str = "qld_";
+
+/// How long a document connection token opens its socket. The socket, once open, lives
+/// as long as the credential that asked for the token (revocation closes it).
+pub const DOC_TOKEN_TTL_SECS: i64 = 300;
+
+impl AuthUser {
+    /// A connection token for `doc`, bound to this caller's credential, capped at `role`.
+    pub fn doc_token(
+        &self,
+        state: &AppState,
+        doc: Uuid,
+        role: qollab_shared::api::Role,
+    ) -> ApiResult<(String, chrono::DateTime<chrono::Utc>)> {
+        let now = chrono::Utc::now();
+        let exp = now + chrono::Duration::seconds(DOC_TOKEN_TTL_SECS);
+        let (sid, tid) = match self.credential {
+            Credential::Session(s) => (Some(s), None),
+            Credential::ApiToken(t) => (None, Some(t)),
+        };
+        let claims = credentials::DocClaims {
+            sub: self.id,
+            doc,
+            sid,
+            tid,
+            role,
+            iat: now.timestamp(),
+            exp: exp.timestamp(),
+            typ: credentials::DOC_TOKEN_TYPE.into(),
+        };
+        let jwt = state.keys.issue_doc(&claims).map_err(|e| {
+            tracing::error!(error = %e, "signing a document token");
+            ApiError::internal()
+        })?;
+        Ok((format!("{DOC_TOKEN_PREFIX}{jwt}"), exp))
+    }
+
+    /// Authenticates the secret of a document socket: an access or API token, or a
+    /// connection token for this very document (whose credential must still be live).
+    /// Returns the caller and the highest role the token allows.
+    pub async fn for_doc_socket(
+        state: &AppState,
+        token: &str,
+        doc: Uuid,
+    ) -> ApiResult<(AuthUser, qollab_shared::api::Role)> {
+        let Some(jwt) = token.strip_prefix(DOC_TOKEN_PREFIX) else {
+            let user = AuthUser::from_token(state, token).await?;
+            return Ok((user, qollab_shared::api::Role::Owner));
+        };
+        let claims = state
+            .keys
+            .verify_doc(jwt)
+            .map_err(ApiError::invalid_token)?;
+        if claims.doc != doc {
+            return Err(ApiError::invalid_token(
+                "this connection token is for another document",
+            ));
+        }
+        let credential = match (claims.sid, claims.tid) {
+            (Some(s), None) => Credential::Session(s),
+            (None, Some(t)) => Credential::ApiToken(t),
+            _ => return Err(ApiError::invalid_token("malformed token")),
+        };
+        let live = match credential {
+            Credential::Session(s) => state.db.session_is_live(s, claims.sub).await?,
+            Credential::ApiToken(t) => state.db.api_token_is_live(t, claims.sub).await?,
+        };
+        if !live {
+            return Err(ApiError::invalid_token(
+                "the credential this token was issued to has ended; log in again",
+            ));
+        }
+        let user = AuthUser {
+            id: claims.sub,
+            credential,
+        };
+        Ok((user, claims.role))
+    }
+}
+
 /// The bearer secret of a request: the `Authorization` header, or, on socket upgrades
 /// (`/ws/...`) only, `?token=` (browsers cannot set headers on WebSocket upgrades).
 /// Everywhere else a token in the URL is ignored: URLs end up in logs, proxies and

@@ -12,6 +12,7 @@ use qollab_shared::sync::{Access, Connection, Inbound, Owner};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+use super::DocViewer;
 use super::rooms::{DocsConfig, Joined, PeerQueue, Room, Rooms, ToPeer};
 use crate::app::AppState;
 use crate::auth::{AuthUser, bearer};
@@ -20,7 +21,28 @@ use crate::live::{Kind, Registration, Standing};
 use crate::workspaces::authorize_within;
 
 pub fn configure(r: &mut crate::app::Routes) {
-    r.get("/ws/docs/{doc_id}", connect);
+    r.get("/ws/docs/{doc_id}", connect)
+        .post("/api/docs/{id}/connect", connect_token);
+}
+
+/// A connection token for this document's socket, valid for a few minutes and only for
+/// this document, with the caller's role: clients put it in the socket URL instead of
+/// their long-lived access or API token (URLs end up in proxy logs).
+#[utoipa::path(post, path = "/api/docs/{id}/connect", tag = "docs", params(("id" = Uuid, Path)),
+    responses((status = 200, body = qollab_shared::api::DocConnectToken), (status = 401), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn connect_token(
+    state: web::Data<AppState>,
+    access: DocViewer,
+) -> ApiResult<web::Json<qollab_shared::api::DocConnectToken>> {
+    let doc = &access.target;
+    let (token, expires_at) = access.user.doc_token(&state, doc.id, access.role)?;
+    Ok(web::Json(qollab_shared::api::DocConnectToken {
+        token,
+        expires_at,
+        role: access.role,
+        path: format!("/ws/docs/{}", doc.id),
+    }))
 }
 
 fn access_for(role: Role) -> Access {
@@ -35,7 +57,7 @@ fn access_for(role: Role) -> Access {
 /// header). Authorizes before upgrading: no token → 401, not a member (or no such document) →
 /// 404, a full room → 429.
 #[utoipa::path(get, path = "/ws/docs/{doc_id}", tag = "docs",
-    params(("doc_id" = Uuid, Path), ("token" = Option<String>, Query, description = "access or API token")),
+    params(("doc_id" = Uuid, Path), ("token" = Option<String>, Query, description = "a document connection token (POST /api/docs/{id}/connect), or an access or API token")),
     responses((status = 101, description = "WebSocket speaking the y-websocket protocol"), (status = 401), (status = 404), (status = 429)))]
 pub async fn connect(
     req: HttpRequest,
@@ -46,14 +68,16 @@ pub async fn connect(
     let token = bearer(&req)
         .filter(|t| !t.is_empty())
         .ok_or_else(ApiError::unauthenticated)?;
-    let user = AuthUser::from_token(&state, &token).await?;
     let doc_id = Uuid::parse_str(&path).map_err(|_| ApiError::not_found("document"))?;
+    let (user, cap) = AuthUser::for_doc_socket(&state, &token, doc_id).await?;
     let doc = state
         .db
         .doc(doc_id)
         .await?
         .ok_or_else(|| ApiError::not_found("document"))?;
-    let role = authorize_within(&state, user, doc.workspace_id, Role::Viewer, "document").await?;
+    let role = authorize_within(&state, user, doc.workspace_id, Role::Viewer, "document")
+        .await?
+        .min(cap);
     let (response, session, stream) = actix_ws::handle(&req, body).map_err(|e| {
         ApiError::new(
             qollab_shared::error::ErrorCode::InvalidInput,

@@ -195,6 +195,14 @@ impl Db {
         Ok(res.rows_affected == 1)
     }
 
+    /// Whether the user's API token `id` still exists (deleting it revokes it).
+    pub async fn api_token_is_live(&self, id: Uuid, user_id: Uuid) -> ApiResult<bool> {
+        Ok(api_tokens::Entity::find_by_id(id)
+            .one(&self.conn)
+            .await?
+            .is_some_and(|t| t.user_id == user_id))
+    }
+
     /// Looks a token up by hash and records its use (at most once a minute, to keep
     /// authentication read-mostly).
     pub async fn use_api_token(&self, hash: &str) -> ApiResult<Option<api_tokens::Model>> {
