@@ -16,7 +16,7 @@ use crate::common::circuits::{BELL, GHZ, X0};
 use crate::common::openai::{self, Reply, StandIn};
 use crate::common::team::Team;
 use crate::common::{TestServer, assert_error, presets, raw};
-use crate::jobs::{submit_ok, wait_job};
+use crate::jobs::submit_ok;
 
 fn use_stand_in(c: &mut Config, s: &StandIn) {
     c.ai.base_url = s.url.clone();
