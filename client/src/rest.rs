@@ -352,7 +352,8 @@ impl Client {
     }
 
     pub async fn ai_suggestions(&self, ws: Uuid) -> Result<Vec<AiSuggestion>> {
-        self.get(&format!("/api/workspaces/{ws}/ai/suggestions")).await
+        self.get(&format!("/api/workspaces/{ws}/ai/suggestions"))
+            .await
     }
 
     /// `accept` or `reject` a suggestion (editors and owners).

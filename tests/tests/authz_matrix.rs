@@ -368,8 +368,18 @@ fn table() -> Vec<Row> {
             Member(E, "schedule"),
             none,
         )),
-        row(post.clone(), "/api/jobs/{job_id}/analysis", Member(V, "job"), none),
-        row(get.clone(), "/api/jobs/{job_id}/analysis", Member(V, "job"), none),
+        row(
+            post.clone(),
+            "/api/jobs/{job_id}/analysis",
+            Member(V, "job"),
+            none,
+        ),
+        row(
+            get.clone(),
+            "/api/jobs/{job_id}/analysis",
+            Member(V, "job"),
+            none,
+        ),
         row(
             post.clone(),
             "/api/workspaces/{id}/ai/messages",

@@ -583,7 +583,11 @@ async fn follow_ai(stream: &mut EventStream, prefix: &str, key: &str, id: Uuid) 
                 return Ok(0);
             }
             ".failed" => {
-                let why = e.data.get("reason").and_then(|v| v.as_str()).unwrap_or("failed");
+                let why = e
+                    .data
+                    .get("reason")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("failed");
                 return Err(CliError::Other(format!("the assistant stopped: {why}")));
             }
             _ => {}
@@ -591,7 +595,12 @@ async fn follow_ai(stream: &mut EventStream, prefix: &str, key: &str, id: Uuid) 
     }
 }
 
-async fn ai_ask(conn: &ConnArgs, workspace: &str, doc: Option<Uuid>, question: &str) -> CliResult<u8> {
+async fn ai_ask(
+    conn: &ConnArgs,
+    workspace: &str,
+    doc: Option<Uuid>,
+    question: &str,
+) -> CliResult<u8> {
     let client = authed(conn)?;
     let ws = workspace_id(&client, workspace).await?;
     let token = client.token().unwrap_or_default().to_string();

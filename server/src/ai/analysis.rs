@@ -109,7 +109,9 @@ pub async fn automatic(state: &AppState, job: jobs::Model) -> ApiResult<()> {
     }
     let quota = match super::take_quota(state, job.workspace_id, None, "analysis").await {
         Ok(id) => Ok(id),
-        Err(e) if e.code == ErrorCode::RateLimited => Err("the organization's daily AI quota is used up".to_string()),
+        Err(e) if e.code == ErrorCode::RateLimited => {
+            Err("the organization's daily AI quota is used up".to_string())
+        }
         Err(e) => return Err(e),
     };
     run(state.clone(), job, AUTOMATIC, None, quota).await;
@@ -127,7 +129,10 @@ pub async fn request(
     if ![COMPLETED, FAILED, CANCELLED].contains(&job.status.as_str()) {
         return Err(ApiError::new(
             ErrorCode::NotFinished,
-            format!("the job is {}; it can be analysed once it has finished", job.status),
+            format!(
+                "the job is {}; it can be analysed once it has finished",
+                job.status
+            ),
         ));
     }
     let busy = || {
@@ -142,7 +147,8 @@ pub async fn request(
     if existing.as_ref().is_some_and(|a| a.status == RUNNING) {
         return Err(busy());
     }
-    let quota = super::take_quota(&state, job.workspace_id, Some(access.user.id), "analysis").await?;
+    let quota =
+        super::take_quota(&state, job.workspace_id, Some(access.user.id), "analysis").await?;
     let by = Some(access.user.id);
     let claimed = if existing.is_some() {
         // Start over, unless another request did in the meantime.
@@ -269,7 +275,13 @@ async fn run(
     {
         Ok(f) => f,
         Err(e) => {
-            fail(&state, &job, by, &format!("the engine could not analyse the job: {}", e.message)).await;
+            fail(
+                &state,
+                &job,
+                by,
+                &format!("the engine could not analyse the job: {}", e.message),
+            )
+            .await;
             return;
         }
     };
@@ -288,7 +300,13 @@ async fn run(
             true,
             None,
         ),
-        (Some(_), Err(why)) => (offline_text(&job, &findings, why), None, Usage::default(), true, None),
+        (Some(_), Err(why)) => (
+            offline_text(&job, &findings, why),
+            None,
+            Usage::default(),
+            true,
+            None,
+        ),
         (Some(endpoint), Ok(_)) => {
             let messages = vec![
                 json!({"role": "system", "content": super::GROUND_RULES}),
@@ -301,14 +319,8 @@ async fn run(
                     super::as_data("circuit", &truncate(&job.qasm, 8000)),
                 )}),
             ];
-            let (tx, relay) = super::relay_deltas(
-                &state,
-                ws,
-                kinds::AI_ANALYSIS_DELTA,
-                "job_id",
-                job.id,
-                by,
-            );
+            let (tx, relay) =
+                super::relay_deltas(&state, ws, kinds::AI_ANALYSIS_DELTA, "job_id", job.id, by);
             let mut on_text = move |t: &str| {
                 let _ = tx.send(t.to_string());
             };
@@ -346,7 +358,10 @@ async fn run(
             Expr::value(serde_json::to_value(&findings).unwrap_or_default()),
         )
         .col_expr(ai_analyses::Column::Model, Expr::value(model))
-        .col_expr(ai_analyses::Column::PromptTokens, Expr::value(usage.prompt_tokens))
+        .col_expr(
+            ai_analyses::Column::PromptTokens,
+            Expr::value(usage.prompt_tokens),
+        )
         .col_expr(
             ai_analyses::Column::CompletionTokens,
             Expr::value(usage.completion_tokens),

@@ -9,11 +9,16 @@ use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use qollab_shared::api::{AiMessage, AiSuggestion, AiUsage, PostAiMessageRequest, PostAiMessageResponse, Role};
+use qollab_shared::api::{
+    AiMessage, AiSuggestion, AiUsage, PostAiMessageRequest, PostAiMessageResponse, Role,
+};
 use qollab_shared::error::ErrorCode;
 use qollab_shared::events::kinds;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
@@ -35,10 +40,19 @@ const MAX_ROUNDS: usize = 6;
 pub fn configure(r: &mut crate::app::Routes) {
     r.post("/api/workspaces/{id}/ai/messages", post)
         .get("/api/workspaces/{id}/ai/messages", page)
-        .post("/api/workspaces/{id}/ai/messages/{message_id}/cancel", cancel)
+        .post(
+            "/api/workspaces/{id}/ai/messages/{message_id}/cancel",
+            cancel,
+        )
         .get("/api/workspaces/{id}/ai/suggestions", suggestions)
-        .post("/api/workspaces/{id}/ai/suggestions/{suggestion_id}/accept", accept)
-        .post("/api/workspaces/{id}/ai/suggestions/{suggestion_id}/reject", reject);
+        .post(
+            "/api/workspaces/{id}/ai/suggestions/{suggestion_id}/accept",
+            accept,
+        )
+        .post(
+            "/api/workspaces/{id}/ai/suggestions/{suggestion_id}/reject",
+            reject,
+        );
 }
 
 fn view(m: ai_messages::Model) -> AiMessage {
@@ -61,7 +75,15 @@ fn view(m: ai_messages::Model) -> AiMessage {
     }
 }
 
-fn message(ws: Uuid, thread: &str, role: &str, author: Option<Uuid>, reply_to: Option<Uuid>, content: String, status: &str) -> ai_messages::ActiveModel {
+fn message(
+    ws: Uuid,
+    thread: &str,
+    role: &str,
+    author: Option<Uuid>,
+    reply_to: Option<Uuid>,
+    content: String,
+    status: &str,
+) -> ai_messages::ActiveModel {
     ai_messages::ActiveModel {
         id: Set(Uuid::now_v7()),
         workspace_id: Set(ws),
@@ -114,10 +136,14 @@ pub async fn post(
     // An answer left running by a process that stopped would block its thread forever.
     let cfg = state.ai.provider.config();
     let stale = Utc::now()
-        - chrono::Duration::from_std(cfg.request_timeout * 2 + Duration::from_secs(60)).unwrap_or_default();
+        - chrono::Duration::from_std(cfg.request_timeout * 2 + Duration::from_secs(60))
+            .unwrap_or_default();
     ai_messages::Entity::update_many()
         .col_expr(ai_messages::Column::Status, Expr::value("failed"))
-        .col_expr(ai_messages::Column::Error, Expr::value("interrupted: the server writing it stopped"))
+        .col_expr(
+            ai_messages::Column::Error,
+            Expr::value("interrupted: the server writing it stopped"),
+        )
         .filter(ai_messages::Column::WorkspaceId.eq(ws))
         .filter(ai_messages::Column::Thread.eq(thread.as_str()))
         .filter(ai_messages::Column::Status.eq(RUNNING))
@@ -139,9 +165,17 @@ pub async fn post(
     let question = message(ws, &thread, "user", Some(user), None, content, "completed")
         .insert(&txn)
         .await?;
-    let answer = match message(ws, &thread, "assistant", None, Some(question.id), String::new(), RUNNING)
-        .insert(&txn)
-        .await
+    let answer = match message(
+        ws,
+        &thread,
+        "assistant",
+        None,
+        Some(question.id),
+        String::new(),
+        RUNNING,
+    )
+    .insert(&txn)
+    .await
     {
         Ok(a) => a,
         // The partial unique index: another question got in first.
@@ -187,7 +221,10 @@ pub async fn page(
 ) -> ApiResult<web::Json<Vec<AiMessage>>> {
     let limit = query.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
-        return Err(ApiError::invalid_fields(vec![("limit", "must be 1 to 200".into())]));
+        return Err(ApiError::invalid_fields(vec![(
+            "limit",
+            "must be 1 to 200".into(),
+        )]));
     }
     let thread = query
         .doc_id
@@ -290,7 +327,9 @@ pub async fn suggestions(
         .limit(200)
         .all(&state.db.conn)
         .await?;
-    Ok(web::Json(rows.into_iter().map(tools::suggestion_view).collect()))
+    Ok(web::Json(
+        rows.into_iter().map(tools::suggestion_view).collect(),
+    ))
 }
 
 async fn decide(
@@ -306,7 +345,10 @@ async fn decide(
         .ok_or_else(|| ApiError::not_found("suggestion"))?;
     let n = ai_suggestions::Entity::update_many()
         .col_expr(ai_suggestions::Column::Status, Expr::value(to))
-        .col_expr(ai_suggestions::Column::DecidedBy, Expr::value(access.user.id))
+        .col_expr(
+            ai_suggestions::Column::DecidedBy,
+            Expr::value(access.user.id),
+        )
         .col_expr(ai_suggestions::Column::DecidedAt, Expr::value(Utc::now()))
         .filter(ai_suggestions::Column::Id.eq(id))
         .filter(ai_suggestions::Column::Status.eq("pending"))
@@ -366,8 +408,14 @@ pub async fn accept(
         // Not applied: it stays pending.
         let _ = ai_suggestions::Entity::update_many()
             .col_expr(ai_suggestions::Column::Status, Expr::value("pending"))
-            .col_expr(ai_suggestions::Column::DecidedBy, Expr::value(Option::<Uuid>::None))
-            .col_expr(ai_suggestions::Column::DecidedAt, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(
+                ai_suggestions::Column::DecidedBy,
+                Expr::value(Option::<Uuid>::None),
+            )
+            .col_expr(
+                ai_suggestions::Column::DecidedAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
             .filter(ai_suggestions::Column::Id.eq(id))
             .exec(&state.db.conn)
             .await;
@@ -445,11 +493,26 @@ async fn run(
     super::record_usage(&state, quota, answer.usage).await;
     let stored = ai_messages::Entity::update_many()
         .col_expr(ai_messages::Column::Status, Expr::value(status))
-        .col_expr(ai_messages::Column::Content, Expr::value(answer.text.clone()))
-        .col_expr(ai_messages::Column::Model, Expr::value(answer.model.clone()))
-        .col_expr(ai_messages::Column::PromptTokens, Expr::value(answer.usage.prompt_tokens))
-        .col_expr(ai_messages::Column::CompletionTokens, Expr::value(answer.usage.completion_tokens))
-        .col_expr(ai_messages::Column::Error, Expr::value(answer.error.clone()))
+        .col_expr(
+            ai_messages::Column::Content,
+            Expr::value(answer.text.clone()),
+        )
+        .col_expr(
+            ai_messages::Column::Model,
+            Expr::value(answer.model.clone()),
+        )
+        .col_expr(
+            ai_messages::Column::PromptTokens,
+            Expr::value(answer.usage.prompt_tokens),
+        )
+        .col_expr(
+            ai_messages::Column::CompletionTokens,
+            Expr::value(answer.usage.completion_tokens),
+        )
+        .col_expr(
+            ai_messages::Column::Error,
+            Expr::value(answer.error.clone()),
+        )
         .col_expr(ai_messages::Column::FinishedAt, Expr::value(Utc::now()))
         .filter(ai_messages::Column::Id.eq(answer_id))
         .filter(ai_messages::Column::Status.eq(RUNNING))
@@ -520,7 +583,9 @@ async fn produce(
         Err(e) => return Err(e.message),
     };
     let doc_id = Uuid::parse_str(thread).ok();
-    let endpoint = super::endpoint_for(state, ws).await.map_err(|e| e.message)?;
+    let endpoint = super::endpoint_for(state, ws)
+        .await
+        .map_err(|e| e.message)?;
     let Some(endpoint) = endpoint else {
         return Ok(offline(state, ws, doc_id, "no AI provider is configured").await);
     };
@@ -586,7 +651,11 @@ async fn produce(
     let mut text = String::new();
     let mut usage = Usage::default();
     let mut model = endpoint.model.clone();
+    // Whether any answer text reached the room (then a failure cannot become offline).
+    let streamed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = streamed.clone();
     let mut on_text = move |t: &str| {
+        seen.store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = tx.send(t.to_string());
     };
     for round in 0..MAX_ROUNDS {
@@ -601,7 +670,7 @@ async fn produce(
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, "assistant: provider failed");
-                if text.is_empty() {
+                if !streamed.load(std::sync::atomic::Ordering::Relaxed) {
                     let mut a = offline(state, ws, doc_id, "the AI provider is unavailable").await;
                     a.error = Some(e.to_string());
                     a.usage = usage;
@@ -646,7 +715,8 @@ async fn produce(
 /// The answer without a model: what the engine can say about the thread's document, or
 /// the workspace's latest failed job.
 async fn offline(state: &AppState, ws: Uuid, doc_id: Option<Uuid>, why: &str) -> Answer {
-    let mut text = format!("Offline ({why}): no AI model answered; here is what the engine computed.\n\n");
+    let mut text =
+        format!("Offline ({why}): no AI model answered; here is what the engine computed.\n\n");
     let mut findings_text = None;
     if let Some(d) = doc_id
         && let Ok(Some(doc)) = state.db.doc(d).await
@@ -656,25 +726,38 @@ async fn offline(state: &AppState, ws: Uuid, doc_id: Option<Uuid>, why: &str) ->
             .heavy
             .run("analysing the circuit", move |_| {
                 let c = qollab_quantum::qasm::parse_flat(&qasm).ok();
-                Ok(qollab_quantum::analyze::analyze(&qollab_quantum::analyze::Input {
-                    circuit: c.as_ref(),
-                    ..Default::default()
-                }))
+                Ok(qollab_quantum::analyze::analyze(
+                    &qollab_quantum::analyze::Input {
+                        circuit: c.as_ref(),
+                        ..Default::default()
+                    },
+                ))
             })
             .await
             .unwrap_or_default();
-        findings_text = Some(format!("Document {:?}:\n{}", doc.name, super::render_findings(&f)));
+        findings_text = Some(format!(
+            "Document {:?}:\n{}",
+            doc.name,
+            super::render_findings(&f)
+        ));
     }
     if findings_text.is_none() {
         let failed = crate::db::queries::jobs::JobFilter {
             status: Some("failed".into()),
             ..Default::default()
         };
-        if let Ok(Some(job)) = state.db.jobs_page(ws, &failed, 1).await.map(|v| v.into_iter().next()) {
+        if let Ok(Some(job)) = state
+            .db
+            .jobs_page(ws, &failed, 1)
+            .await
+            .map(|v| v.into_iter().next())
+        {
             let j = job.clone();
             let f = state
                 .heavy
-                .run("analysing the job", move |_| Ok(super::analysis::findings_for(&j)))
+                .run("analysing the job", move |_| {
+                    Ok(super::analysis::findings_for(&j))
+                })
                 .await
                 .unwrap_or_default();
             findings_text = Some(format!(

@@ -33,8 +33,8 @@ use crate::db::tables::{ai_requests, organizations, workspace_ai_settings};
 use crate::error::{ApiError, ApiResult};
 pub use provider::{Endpoint, Provider, Usage};
 
-/// `QOLLAB_AI_*`.
-#[derive(Clone, Debug)]
+/// `QOLLAB_AI_*`. No `Debug`: it holds the key.
+#[derive(Clone)]
 pub struct AiConfig {
     pub base_url: String,
     pub api_key: Option<String>,

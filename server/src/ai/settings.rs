@@ -44,7 +44,10 @@ fn field(
 ) -> Option<String> {
     let v = v.map(|v| v.trim().to_string()).filter(|v| !v.is_empty())?;
     if v.len() > MAX_FIELD || v.chars().any(char::is_control) {
-        problems.push((name, format!("must be at most {MAX_FIELD} printable characters")));
+        problems.push((
+            name,
+            format!("must be at most {MAX_FIELD} printable characters"),
+        ));
     }
     Some(v)
 }
@@ -61,8 +64,8 @@ pub async fn put(
     let req = body.into_inner();
     let mut problems = Vec::new();
     let key = field("api_key", req.api_key, &mut problems);
-    let base_url = field("base_url", req.base_url, &mut problems)
-        .map(|u| u.trim_end_matches('/').to_string());
+    let base_url =
+        field("base_url", req.base_url, &mut problems).map(|u| u.trim_end_matches('/').to_string());
     let model = field("model", req.model, &mut problems);
     if let Some(u) = &base_url
         && !(u.starts_with("https://") || u.starts_with("http://"))
@@ -70,7 +73,10 @@ pub async fn put(
         problems.push(("base_url", "must be an http(s) URL".into()));
     }
     if key.is_none() && base_url.is_none() && model.is_none() {
-        problems.push(("api_key", "set at least one of api_key, base_url, model".into()));
+        problems.push((
+            "api_key",
+            "set at least one of api_key, base_url, model".into(),
+        ));
     }
     if !problems.is_empty() {
         return Err(ApiError::invalid_fields(problems));

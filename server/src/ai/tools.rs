@@ -6,7 +6,9 @@
 use chrono::Utc;
 use qollab_shared::api::{AiSuggestion, Role};
 use qollab_shared::events::kinds;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -36,21 +38,46 @@ pub fn definitions() -> Vec<Value> {
     }
     let doc = json!({"type": "string", "description": "document id (from list_documents)"});
     vec![
-        f("list_documents", "The workspace's documents: ids and names.", json!({"type": "object", "properties": {}})),
-        f("read_document", "A document's circuit as OpenQASM 2 with its stats (qubits, gates, depth).",
-          json!({"type": "object", "properties": {"doc_id": doc}, "required": ["doc_id"]})),
-        f("simulate", "Runs a document's circuit on the ideal simulator (at most 20 qubits) and returns the counts.",
-          json!({"type": "object", "properties": {"doc_id": doc, "shots": {"type": "integer", "minimum": 1, "maximum": MAX_SIM_SHOTS}}, "required": ["doc_id"]})),
-        f("optimize_preview", "What the optimizer would do to a document's circuit for a device (gates, 2-qubit gates, depth before/after).",
-          json!({"type": "object", "properties": {"doc_id": doc, "device": {"type": "string", "description": "qollab_t5, qollab_falcon27 or qollab_eagle127"}, "level": {"type": "integer", "minimum": 0, "maximum": 3}}, "required": ["doc_id", "device"]})),
-        f("analyze", "The engine's findings about a document's circuit on a device, or about a job (its circuit, device, counts or error).",
-          json!({"type": "object", "properties": {"doc_id": doc, "job_id": {"type": "string"}, "device": {"type": "string"}}})),
-        f("list_jobs", "The workspace's latest jobs: id, status, backend, error.",
-          json!({"type": "object", "properties": {"limit": {"type": "integer", "minimum": 1, "maximum": 50}}})),
-        f("get_job", "A job's status, error and result (counts).",
-          json!({"type": "object", "properties": {"job_id": {"type": "string"}}, "required": ["job_id"]})),
-        f("propose_edit", "Proposes a new version of a document's circuit (whole OpenQASM 2 program). It is stored as a suggestion that an editor accepts or rejects; nothing changes until then.",
-          json!({"type": "object", "properties": {"doc_id": doc, "qasm": {"type": "string"}, "summary": {"type": "string"}}, "required": ["doc_id", "qasm", "summary"]})),
+        f(
+            "list_documents",
+            "The workspace's documents: ids and names.",
+            json!({"type": "object", "properties": {}}),
+        ),
+        f(
+            "read_document",
+            "A document's circuit as OpenQASM 2 with its stats (qubits, gates, depth).",
+            json!({"type": "object", "properties": {"doc_id": doc}, "required": ["doc_id"]}),
+        ),
+        f(
+            "simulate",
+            "Runs a document's circuit on the ideal simulator (at most 20 qubits) and returns the counts.",
+            json!({"type": "object", "properties": {"doc_id": doc, "shots": {"type": "integer", "minimum": 1, "maximum": MAX_SIM_SHOTS}}, "required": ["doc_id"]}),
+        ),
+        f(
+            "optimize_preview",
+            "What the optimizer would do to a document's circuit for a device (gates, 2-qubit gates, depth before/after).",
+            json!({"type": "object", "properties": {"doc_id": doc, "device": {"type": "string", "description": "qollab_t5, qollab_falcon27 or qollab_eagle127"}, "level": {"type": "integer", "minimum": 0, "maximum": 3}}, "required": ["doc_id", "device"]}),
+        ),
+        f(
+            "analyze",
+            "The engine's findings about a document's circuit on a device, or about a job (its circuit, device, counts or error).",
+            json!({"type": "object", "properties": {"doc_id": doc, "job_id": {"type": "string"}, "device": {"type": "string"}}}),
+        ),
+        f(
+            "list_jobs",
+            "The workspace's latest jobs: id, status, backend, error.",
+            json!({"type": "object", "properties": {"limit": {"type": "integer", "minimum": 1, "maximum": 50}}}),
+        ),
+        f(
+            "get_job",
+            "A job's status, error and result (counts).",
+            json!({"type": "object", "properties": {"job_id": {"type": "string"}}, "required": ["job_id"]}),
+        ),
+        f(
+            "propose_edit",
+            "Proposes a new version of a document's circuit (whole OpenQASM 2 program). It is stored as a suggestion that an editor accepts or rejects; nothing changes until then.",
+            json!({"type": "object", "properties": {"doc_id": doc, "qasm": {"type": "string"}, "summary": {"type": "string"}}, "required": ["doc_id", "qasm", "summary"]}),
+        ),
     ]
 }
 
@@ -58,7 +85,11 @@ type ToolResult = Result<Value, String>;
 
 /// Runs one tool call; the result (or error) goes back to the model as data.
 pub async fn run(ctx: &Ctx<'_>, name: &str, arguments: &str) -> Value {
-    let args: Value = match serde_json::from_str(if arguments.trim().is_empty() { "{}" } else { arguments }) {
+    let args: Value = match serde_json::from_str(if arguments.trim().is_empty() {
+        "{}"
+    } else {
+        arguments
+    }) {
         Ok(v @ Value::Object(_)) => v,
         _ => return json!({"error": "the arguments are not a JSON object"}),
     };
@@ -116,7 +147,10 @@ async fn job_of(ctx: &Ctx<'_>, args: &Value) -> Result<jobs::Model, String> {
     }
 }
 
-async fn circuit_of(ctx: &Ctx<'_>, d: &docs::Model) -> Result<(String, qollab_shared::circuit::Circuit), String> {
+async fn circuit_of(
+    ctx: &Ctx<'_>,
+    d: &docs::Model,
+) -> Result<(String, qollab_shared::circuit::Circuit), String> {
     let (qasm, _) = crate::docs::routes::qasm_of(ctx.state, d)
         .await
         .map_err(|e| e.message)?;
@@ -126,7 +160,10 @@ async fn circuit_of(ctx: &Ctx<'_>, d: &docs::Model) -> Result<(String, qollab_sh
         .heavy
         .run("reading the circuit", move |_| {
             qollab_quantum::qasm::parse_flat(&src).map_err(|e| {
-                crate::error::ApiError::new(qollab_shared::error::ErrorCode::InvalidQasm, e.to_string())
+                crate::error::ApiError::new(
+                    qollab_shared::error::ErrorCode::InvalidQasm,
+                    e.to_string(),
+                )
             })
         })
         .await
@@ -152,7 +189,11 @@ async fn list_documents(ctx: &Ctx<'_>) -> ToolResult {
         .all(&ctx.state.db.conn)
         .await
         .map_err(|e| e.to_string())?;
-    Ok(json!(rows.iter().map(|d| json!({"doc_id": d.id, "name": d.name})).collect::<Vec<_>>()))
+    Ok(json!(
+        rows.iter()
+            .map(|d| json!({"doc_id": d.id, "name": d.name}))
+            .collect::<Vec<_>>()
+    ))
 }
 
 async fn read_document(ctx: &Ctx<'_>, args: &Value) -> ToolResult {
@@ -186,7 +227,10 @@ async fn simulate(ctx: &Ctx<'_>, args: &Value) -> ToolResult {
                 ..Default::default()
             };
             qollab_quantum::sim::simulate(&circuit, &opts, cancel, &|_| {}).map_err(|e| {
-                crate::error::ApiError::new(qollab_shared::error::ErrorCode::InvalidInput, e.to_string())
+                crate::error::ApiError::new(
+                    qollab_shared::error::ErrorCode::InvalidInput,
+                    e.to_string(),
+                )
             })
         })
         .await
@@ -197,17 +241,26 @@ async fn simulate(ctx: &Ctx<'_>, args: &Value) -> ToolResult {
 async fn optimize_preview(ctx: &Ctx<'_>, args: &Value) -> ToolResult {
     let d = doc_of(ctx, args).await?;
     let device = device_named(args.get("device").and_then(Value::as_str).unwrap_or(""))?;
-    let level = args.get("level").and_then(Value::as_u64).unwrap_or(2).min(3) as u8;
+    let level = args
+        .get("level")
+        .and_then(Value::as_u64)
+        .unwrap_or(2)
+        .min(3) as u8;
     let (_, circuit) = circuit_of(ctx, &d).await?;
     let report = ctx
         .state
         .heavy
         .run("optimizing", move |_| {
             let bad = |e: qollab_quantum::EngineError| {
-                crate::error::ApiError::new(qollab_shared::error::ErrorCode::InvalidInput, e.to_string())
+                crate::error::ApiError::new(
+                    qollab_shared::error::ErrorCode::InvalidInput,
+                    e.to_string(),
+                )
             };
-            let opts = qollab_quantum::commands::optimize_options(level, None, Some(device)).map_err(bad)?;
-            let (_, report) = qollab_quantum::commands::optimize_circuit(&circuit, &opts).map_err(bad)?;
+            let opts = qollab_quantum::commands::optimize_options(level, None, Some(device))
+                .map_err(bad)?;
+            let (_, report) =
+                qollab_quantum::commands::optimize_circuit(&circuit, &opts).map_err(bad)?;
             Ok(qollab_quantum::commands::render_optimize(&report))
         })
         .await
@@ -221,7 +274,9 @@ async fn analyze(ctx: &Ctx<'_>, args: &Value) -> ToolResult {
         let findings = ctx
             .state
             .heavy
-            .run("analysing the job", move |_| Ok(super::analysis::findings_for(&job)))
+            .run("analysing the job", move |_| {
+                Ok(super::analysis::findings_for(&job))
+            })
             .await
             .map_err(|e| e.message)?;
         return Ok(json!({"findings": findings}));
@@ -236,12 +291,14 @@ async fn analyze(ctx: &Ctx<'_>, args: &Value) -> ToolResult {
         .state
         .heavy
         .run("analysing the circuit", move |_| {
-            Ok(qollab_quantum::analyze::analyze(&qollab_quantum::analyze::Input {
-                circuit: Some(&circuit),
-                device: device.as_ref(),
-                outcome: None,
-                target_precision: None,
-            }))
+            Ok(qollab_quantum::analyze::analyze(
+                &qollab_quantum::analyze::Input {
+                    circuit: Some(&circuit),
+                    device: device.as_ref(),
+                    outcome: None,
+                    target_precision: None,
+                },
+            ))
         })
         .await
         .map_err(|e| e.message)?;
@@ -249,17 +306,25 @@ async fn analyze(ctx: &Ctx<'_>, args: &Value) -> ToolResult {
 }
 
 async fn list_jobs(ctx: &Ctx<'_>, args: &Value) -> ToolResult {
-    let limit = args.get("limit").and_then(Value::as_u64).unwrap_or(10).clamp(1, 50);
+    let limit = args
+        .get("limit")
+        .and_then(Value::as_u64)
+        .unwrap_or(10)
+        .clamp(1, 50);
     let rows = ctx
         .state
         .db
         .jobs_page(ctx.workspace, &JobFilter::default(), limit)
         .await
         .map_err(|e| e.message)?;
-    Ok(json!(rows.iter().map(|j| json!({
-        "job_id": j.id, "status": j.status, "backend": j.backend, "shots": j.shots,
-        "qubits": j.num_qubits, "error": j.error, "queued_at": j.queued_at,
-    })).collect::<Vec<_>>()))
+    Ok(json!(
+        rows.iter()
+            .map(|j| json!({
+                "job_id": j.id, "status": j.status, "backend": j.backend, "shots": j.shots,
+                "qubits": j.num_qubits, "error": j.error, "queued_at": j.queued_at,
+            }))
+            .collect::<Vec<_>>()
+    ))
 }
 
 async fn get_job(ctx: &Ctx<'_>, args: &Value) -> ToolResult {
@@ -275,10 +340,16 @@ async fn get_job(ctx: &Ctx<'_>, args: &Value) -> ToolResult {
 /// themselves (editor or owner): a viewer's question cannot lead to an edit.
 async fn propose_edit(ctx: &Ctx<'_>, role: Role, args: &Value) -> ToolResult {
     if role < Role::Editor {
-        return Err("the member who asked is a viewer: edits cannot be proposed on their behalf".into());
+        return Err(
+            "the member who asked is a viewer: edits cannot be proposed on their behalf".into(),
+        );
     }
     let d = doc_of(ctx, args).await?;
-    let qasm = args.get("qasm").and_then(Value::as_str).unwrap_or("").to_string();
+    let qasm = args
+        .get("qasm")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let summary: String = args
         .get("summary")
         .and_then(Value::as_str)

@@ -232,7 +232,9 @@ pub async fn import_qasm(
     access: DocEditor,
     body: String,
 ) -> ApiResult<web::Json<DocDetail>> {
-    Ok(web::Json(replace_with_qasm(&state, &access.target, body).await?))
+    Ok(web::Json(
+        replace_with_qasm(&state, &access.target, body).await?,
+    ))
 }
 
 /// Replaces a document's circuit with OpenQASM (name and notes kept), through

@@ -178,7 +178,13 @@ async fn serve(mut sock: TcpStream, inner: Arc<Inner>) {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .pop_front();
-        next.or_else(|| inner.fallback.lock().unwrap_or_else(|p| p.into_inner()).clone())
+        next.or_else(|| {
+            inner
+                .fallback
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+        })
     };
     let Some(reply) = reply else { return };
     if let Reply::Status(code) = reply {
@@ -199,7 +205,10 @@ async fn serve(mut sock: TcpStream, inner: Arc<Inner>) {
     let mut frames: Vec<(String, Duration)> = Vec::new();
     match reply {
         Reply::Text { pieces, gap } => {
-            frames.push((chunk(json!({"role": "assistant", "content": ""})), Duration::ZERO));
+            frames.push((
+                chunk(json!({"role": "assistant", "content": ""})),
+                Duration::ZERO,
+            ));
             for p in pieces {
                 frames.push((chunk(json!({"content": p})), gap));
             }
@@ -211,8 +220,10 @@ async fn serve(mut sock: TcpStream, inner: Arc<Inner>) {
             let mid = args.len() / 2;
             let (a, b) = args.split_at(if args.is_char_boundary(mid) { mid } else { 0 });
             frames.push((
-                chunk(json!({"role": "assistant", "tool_calls": [{"index": 0, "id": "call_standin",
-                    "type": "function", "function": {"name": name, "arguments": ""}}]})),
+                chunk(
+                    json!({"role": "assistant", "tool_calls": [{"index": 0, "id": "call_standin",
+                    "type": "function", "function": {"name": name, "arguments": ""}}]}),
+                ),
                 Duration::ZERO,
             ));
             for piece in [a, b] {
