@@ -615,7 +615,10 @@ async fn injections_in_a_qasm_comment_and_in_chat_change_nothing() {
     for m in reqs[1]["messages"].as_array().cloned().unwrap_or_default() {
         let c = m["content"].as_str().unwrap_or_default();
         if c.contains("SYSTEM") && m["role"] != "system" {
-            assert!(c.contains("<data source="), "untrusted text outside data: {c}");
+            assert!(
+                c.contains("<data source="),
+                "untrusted text outside data: {c}"
+            );
         }
     }
     assert!(

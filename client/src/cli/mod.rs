@@ -558,7 +558,9 @@ async fn jobs_cancel(conn: &ConnArgs, id: &str) -> CliResult<u8> {
 /// Prints the events of one streamed AI text (`prefix`: `ai.message` or `ai.analysis`,
 /// `key`/`id`: whose) until it completes; returns the exit code.
 async fn follow_ai(stream: &mut EventStream, prefix: &str, key: &str, id: Uuid) -> CliResult<u8> {
-    let mut printed = false;
+    // What has been printed: joining a stream late misses its first pieces, which the
+    // completed text then supplies.
+    let mut printed = String::new();
     loop {
         let e = stream.next().await?;
         if e.data.get(key).and_then(|v| v.as_str()) != Some(id.to_string().as_str()) {
@@ -569,12 +571,13 @@ async fn follow_ai(stream: &mut EventStream, prefix: &str, key: &str, id: Uuid) 
             ".delta" => {
                 let d = e.data.get("delta").and_then(|v| v.as_str()).unwrap_or("");
                 out(d)?;
-                printed = true;
+                printed.push_str(d);
             }
             ".completed" => {
                 let text = e.data.get("text").and_then(|v| v.as_str()).unwrap_or("");
-                if !printed {
-                    out(text)?;
+                match text.strip_prefix(printed.as_str()) {
+                    Some(rest) => out(rest)?,
+                    None => out(&format!("\n{text}"))?,
                 }
                 out("\n")?;
                 if e.data.get("offline").and_then(|v| v.as_bool()) == Some(true) {
