@@ -296,6 +296,81 @@ impl Client {
             .await
     }
 
+    /// Asks the workspace's assistant (the document's thread with `doc_id`); the answer
+    /// streams as `ai.message.*` events.
+    pub async fn ask_ai(
+        &self,
+        ws: Uuid,
+        content: &str,
+        doc_id: Option<Uuid>,
+    ) -> Result<PostAiMessageResponse> {
+        self.post(
+            &format!("/api/workspaces/{ws}/ai/messages"),
+            &PostAiMessageRequest {
+                content: content.to_string(),
+                doc_id,
+            },
+        )
+        .await
+    }
+
+    /// The assistant thread, newest first (`before`: the oldest message id you have).
+    pub async fn ai_messages(
+        &self,
+        ws: Uuid,
+        doc_id: Option<Uuid>,
+        before: Option<Uuid>,
+        limit: u64,
+    ) -> Result<Vec<AiMessage>> {
+        let mut path = format!("/api/workspaces/{ws}/ai/messages?limit={limit}");
+        if let Some(d) = doc_id {
+            path.push_str(&format!("&doc_id={d}"));
+        }
+        if let Some(b) = before {
+            path.push_str(&format!("&before={b}"));
+        }
+        self.get(&path).await
+    }
+
+    pub async fn cancel_ai_message(&self, ws: Uuid, id: Uuid) -> Result<AiMessage> {
+        self.send(self.request(
+            Method::POST,
+            &format!("/api/workspaces/{ws}/ai/messages/{id}/cancel"),
+        ))
+        .await
+    }
+
+    /// A job's stored AI analysis.
+    pub async fn job_analysis(&self, job: Uuid) -> Result<AiAnalysis> {
+        self.get(&format!("/api/jobs/{job}/analysis")).await
+    }
+
+    /// Starts an analysis of a finished job; it streams as `ai.analysis.*` events.
+    pub async fn request_job_analysis(&self, job: Uuid) -> Result<AiAnalysis> {
+        self.send(self.request(Method::POST, &format!("/api/jobs/{job}/analysis")))
+            .await
+    }
+
+    pub async fn ai_suggestions(&self, ws: Uuid) -> Result<Vec<AiSuggestion>> {
+        self.get(&format!("/api/workspaces/{ws}/ai/suggestions"))
+            .await
+    }
+
+    /// `accept` or `reject` a suggestion (editors and owners).
+    pub async fn decide_ai_suggestion(
+        &self,
+        ws: Uuid,
+        id: Uuid,
+        accept: bool,
+    ) -> Result<AiSuggestion> {
+        let verb = if accept { "accept" } else { "reject" };
+        self.send(self.request(
+            Method::POST,
+            &format!("/api/workspaces/{ws}/ai/suggestions/{id}/{verb}"),
+        ))
+        .await
+    }
+
     /// The result of a completed job: `counts`, `probabilities`, optimizer report, …
     pub async fn job_result(&self, id: Uuid) -> Result<serde_json::Value> {
         self.get(&format!("/api/jobs/{id}/result")).await

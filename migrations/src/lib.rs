@@ -8,6 +8,7 @@ mod m20261123_000001_identity;
 mod m20261123_000002_docs;
 mod m20261123_000003_jobs_events;
 mod m20261201_000004_sessions_schedules;
+mod m20261203_000005_ai;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_docs::Migration),
             Box::new(m20261123_000003_jobs_events::Migration),
             Box::new(m20261201_000004_sessions_schedules::Migration),
+            Box::new(m20261203_000005_ai::Migration),
         ]
     }
 }

@@ -46,6 +46,8 @@ pub struct AppState {
     pub secrets: Arc<crate::secrets::Secrets>,
     /// CPU-heavy request work: bounded, on the blocking pool, with a deadline.
     pub heavy: Heavy,
+    /// The AI provider and the answers streaming in this process.
+    pub ai: Arc<crate::ai::Ai>,
 }
 
 /// Secures the data dir and the SQLite file (0700/0600, tightening older ones with a
@@ -136,12 +138,17 @@ impl AppState {
                 config.auth_ip_rate_per_minute,
             ),
             heavy: Heavy::new(config.heavy_concurrency, config.heavy_timeout),
+            ai: Arc::new(crate::ai::Ai::new(config.ai.clone())),
             secrets,
             metrics: crate::ops::metrics_handle(),
             config: Arc::new(config),
             db,
         };
         crate::jobs::sessions::start(&state);
+        // Every job failure this process records gets its automatic AI analysis.
+        let (failed_tx, failed_rx) = tokio::sync::mpsc::channel(1024);
+        state.jobs.executor.on_failure(failed_tx);
+        crate::ai::analysis::follow_failures(state.clone(), failed_rx);
         Ok(state)
     }
 }
@@ -270,6 +277,7 @@ fn register(r: &mut Routes) {
     crate::jobs::sessions::configure(r);
     crate::jobs::schedules::configure(r);
     crate::jobs::settings::configure(r);
+    crate::ai::configure(r);
 }
 
 /// Every (method, path pattern) the app serves.

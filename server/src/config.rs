@@ -53,6 +53,8 @@ pub struct Config {
     /// the blocking pool, and the deadline of each (waiting for a slot included).
     pub heavy_concurrency: usize,
     pub heavy_timeout: std::time::Duration,
+    /// The AI provider (`QOLLAB_AI_*`): any OpenAI-compatible endpoint.
+    pub ai: crate::ai::AiConfig,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -257,6 +259,34 @@ impl Config {
         if let Some(prefix) = env("QOLLAB_REDIS_PREFIX") {
             config.redis_prefix = prefix.trim().to_string();
         }
+        let ai = &mut config.ai;
+        ai.api_key = env("QOLLAB_AI_API_KEY").map(|k| k.trim().to_string());
+        if let Some(url) = env("QOLLAB_AI_BASE_URL") {
+            let url = url.trim().trim_end_matches('/').to_string();
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                bail!("QOLLAB_AI_BASE_URL must be an http(s) URL, got {url:?}");
+            }
+            ai.base_url = url;
+        }
+        if let Some(model) = env("QOLLAB_AI_MODEL") {
+            ai.model = model.trim().to_string();
+        }
+        ai.request_timeout = secs(env_parse(
+            "QOLLAB_AI_REQUEST_TIMEOUT_SECS",
+            ai.request_timeout.as_secs(),
+        )?);
+        ai.stall_timeout = secs(env_parse(
+            "QOLLAB_AI_STALL_TIMEOUT_SECS",
+            ai.stall_timeout.as_secs(),
+        )?);
+        ai.concurrency = env_parse("QOLLAB_AI_CONCURRENCY", ai.concurrency)?;
+        ai.max_retries = env_parse("QOLLAB_AI_MAX_RETRIES", ai.max_retries)?;
+        ai.history_tokens = env_parse("QOLLAB_AI_HISTORY_TOKENS", ai.history_tokens)?;
+        if ai.request_timeout.is_zero() || ai.stall_timeout.is_zero() || ai.concurrency == 0 {
+            bail!(
+                "QOLLAB_AI_REQUEST_TIMEOUT_SECS, QOLLAB_AI_STALL_TIMEOUT_SECS and QOLLAB_AI_CONCURRENCY must be at least 1"
+            );
+        }
         Ok(config)
     }
 
@@ -294,6 +324,7 @@ impl Config {
                 .map(|n| n.get().div_ceil(2))
                 .unwrap_or(1),
             heavy_timeout: std::time::Duration::from_secs(10),
+            ai: crate::ai::AiConfig::default(),
         })
     }
 
@@ -401,6 +432,26 @@ impl Config {
                 )
             ),
             format!("QOLLAB_REDIS_PREFIX={}", self.redis_prefix),
+            format!(
+                "QOLLAB_AI_API_KEY={}",
+                self.ai.api_key.as_deref().map_or_else(
+                    || "(not set: AI answers are the engine's findings, offline)".to_string(),
+                    crate::jobs::ibm::mask_key
+                )
+            ),
+            format!("QOLLAB_AI_BASE_URL={}", mask_url(&self.ai.base_url)),
+            format!("QOLLAB_AI_MODEL={}", self.ai.model),
+            format!(
+                "QOLLAB_AI_REQUEST_TIMEOUT_SECS={}",
+                self.ai.request_timeout.as_secs()
+            ),
+            format!(
+                "QOLLAB_AI_STALL_TIMEOUT_SECS={}",
+                self.ai.stall_timeout.as_secs()
+            ),
+            format!("QOLLAB_AI_CONCURRENCY={}", self.ai.concurrency),
+            format!("QOLLAB_AI_MAX_RETRIES={}", self.ai.max_retries),
+            format!("QOLLAB_AI_HISTORY_TOKENS={}", self.ai.history_tokens),
         ]
         .join("\n")
     }

@@ -1,6 +1,7 @@
 //! The Qollab server. `main.rs` is a thin shell over [`cli::main`]; everything else is
 //! here so that the end-to-end tests start exactly the same server.
 
+pub mod ai;
 pub mod app;
 pub mod auth;
 pub mod chat;

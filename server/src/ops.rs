@@ -244,6 +244,10 @@ impl utoipa::Modify for CommonErrors {
         crate::jobs::schedules::create, crate::jobs::schedules::list, crate::jobs::schedules::get,
         crate::jobs::schedules::update, crate::jobs::schedules::delete,
         crate::jobs::settings::put, crate::jobs::settings::get, crate::jobs::settings::delete,
+        crate::ai::analysis::request, crate::ai::analysis::get,
+        crate::ai::assistant::post, crate::ai::assistant::page, crate::ai::assistant::cancel,
+        crate::ai::assistant::suggestions, crate::ai::assistant::accept, crate::ai::assistant::reject,
+        crate::ai::settings::put, crate::ai::settings::get, crate::ai::settings::delete,
     )
 )]
 pub struct ApiDoc;

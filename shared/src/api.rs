@@ -516,6 +516,111 @@ pub struct ChatMessage {
     pub created_at: DateTime<Utc>,
 }
 
+/// Tokens an AI call used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AiUsage {
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+}
+
+/// `GET /api/jobs/{job_id}/analysis`: why a job failed (or how it went), grounded in the
+/// engine's findings. `offline` means no model was used: the text is the findings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AiAnalysis {
+    pub job_id: Uuid,
+    pub workspace_id: Uuid,
+    /// `running`, `completed`, `failed`.
+    pub status: String,
+    /// `automatic` (the job failed) or `requested`.
+    pub trigger: String,
+    pub text: String,
+    /// The analyzer's findings (`qollab_shared::analysis::Finding`).
+    #[schema(value_type = Vec<Object>)]
+    pub findings: Vec<crate::analysis::Finding>,
+    pub model: Option<String>,
+    pub usage: AiUsage,
+    pub offline: bool,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// A message of a workspace's assistant thread.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AiMessage {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    /// The document whose thread this is; `None` for the workspace's thread.
+    pub doc_id: Option<Uuid>,
+    /// `user` or `assistant`.
+    pub role: String,
+    pub author_id: Option<Uuid>,
+    /// For an answer: the question it answers.
+    pub reply_to: Option<Uuid>,
+    pub content: String,
+    /// `completed`, `running`, `failed`, `cancelled`.
+    pub status: String,
+    pub model: Option<String>,
+    pub usage: AiUsage,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PostAiMessageRequest {
+    pub content: String,
+    /// Ask in this document's thread instead of the workspace's.
+    #[serde(default)]
+    pub doc_id: Option<Uuid>,
+}
+
+/// `202`: the question is stored; the answer streams as `ai.message.*` events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PostAiMessageResponse {
+    pub message: AiMessage,
+    /// The id of the answer being written (`ai.message.delta`'s `message_id`).
+    pub answer_id: Uuid,
+}
+
+/// An edit the assistant proposed, waiting for an editor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AiSuggestion {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub doc_id: Uuid,
+    pub message_id: Option<Uuid>,
+    pub asked_by: Uuid,
+    pub summary: String,
+    /// The document's proposed circuit, whole.
+    pub qasm: String,
+    /// `pending`, `accepted`, `rejected`.
+    pub status: String,
+    pub decided_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A workspace's own AI provider (`PUT /api/workspaces/{id}/settings/ai`); every field
+/// left out falls back to the server's `QOLLAB_AI_*`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AiSettingsRequest {
+    #[serde(default)]
+    pub api_key: Option<String>,
+    #[serde(default)]
+    pub base_url: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
+/// The answer: the key is never returned, only whether one is set (masked).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AiSettings {
+    pub api_key_masked: Option<String>,
+    pub base_url: Option<String>,
+    pub model: Option<String>,
+    pub updated_by: Uuid,
+    pub updated_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PostChatRequest {
     pub text: String,

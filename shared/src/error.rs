@@ -29,6 +29,8 @@ pub enum ErrorCode {
     AlreadyFinished,
     /// The runtime session is closed (jobs can no longer join it).
     SessionClosed,
+    /// The assistant is still answering in this thread (one answer at a time).
+    AssistantBusy,
     Internal,
     Unavailable,
 }
@@ -46,7 +48,8 @@ impl ErrorCode {
             | Self::LastOwner
             | Self::NotFinished
             | Self::AlreadyFinished
-            | Self::SessionClosed => 409,
+            | Self::SessionClosed
+            | Self::AssistantBusy => 409,
             Self::PayloadTooLarge => 413,
             Self::RateLimited => 429,
             Self::Internal => 500,
@@ -73,6 +76,7 @@ impl ErrorCode {
             Self::NotFinished => "not_finished",
             Self::AlreadyFinished => "already_finished",
             Self::SessionClosed => "session_closed",
+            Self::AssistantBusy => "assistant_busy",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
         }

@@ -33,6 +33,28 @@ pub mod kinds {
     pub const PRESENCE_JOINED: &str = "presence.joined";
     pub const PRESENCE_LEFT: &str = "presence.left";
     pub const CHAT_MESSAGE: &str = "chat.message";
+    /// `data.job_id`, `data.trigger` (`automatic` | `requested`): an AI analysis of a
+    /// job began.
+    pub const AI_ANALYSIS_STARTED: &str = "ai.analysis.started";
+    /// `data.job_id`, `data.delta`: the next piece of the analysis text (coalesced, at
+    /// most ~20 per second).
+    pub const AI_ANALYSIS_DELTA: &str = "ai.analysis.delta";
+    /// `data` is the whole [`crate::api::AiAnalysis`] (text, findings, model, usage, offline).
+    pub const AI_ANALYSIS_COMPLETED: &str = "ai.analysis.completed";
+    /// `data.job_id`, `data.reason`.
+    pub const AI_ANALYSIS_FAILED: &str = "ai.analysis.failed";
+    /// `data.message` (the question, [`crate::api::AiMessage`]) and `data.answer_id`.
+    pub const AI_MESSAGE_CREATED: &str = "ai.message.created";
+    /// `data.message_id`, `data.delta`: the next piece of the answer.
+    pub const AI_MESSAGE_DELTA: &str = "ai.message.delta";
+    /// `data.message_id`, `data.text`, `data.usage`, `data.model`, `data.offline`.
+    pub const AI_MESSAGE_COMPLETED: &str = "ai.message.completed";
+    /// `data.message_id`, `data.reason`, `data.cancelled`.
+    pub const AI_MESSAGE_FAILED: &str = "ai.message.failed";
+    /// `data.suggestion` ([`crate::api::AiSuggestion`]): the assistant proposed an edit.
+    pub const AI_SUGGESTION_CREATED: &str = "ai.suggestion.created";
+    /// `data.suggestion`: an editor accepted or rejected it.
+    pub const AI_SUGGESTION_DECIDED: &str = "ai.suggestion.decided";
     /// Sent instead of a replay when the client is further behind than the server keeps
     /// events: reload the state over REST, then follow from `data.latest`.
     pub const RESYNC: &str = "resync";

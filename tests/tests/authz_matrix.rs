@@ -375,6 +375,72 @@ fn table() -> Vec<Row> {
             none,
         )),
         row(
+            post.clone(),
+            "/api/jobs/{job_id}/analysis",
+            Member(V, "job"),
+            none,
+        ),
+        row(
+            get.clone(),
+            "/api/jobs/{job_id}/analysis",
+            Member(V, "job"),
+            none,
+        ),
+        row(
+            post.clone(),
+            "/api/workspaces/{id}/ai/messages",
+            Member(V, "workspace"),
+            Json(|_| json!({"content": "hello"})),
+        ),
+        row(
+            get.clone(),
+            "/api/workspaces/{id}/ai/messages",
+            Member(V, "workspace"),
+            none,
+        ),
+        row(
+            post.clone(),
+            "/api/workspaces/{id}/ai/messages/{message_id}/cancel",
+            Member(V, "workspace"),
+            none,
+        ),
+        row(
+            get.clone(),
+            "/api/workspaces/{id}/ai/suggestions",
+            Member(V, "workspace"),
+            none,
+        ),
+        row(
+            post.clone(),
+            "/api/workspaces/{id}/ai/suggestions/{suggestion_id}/accept",
+            Member(E, "workspace"),
+            none,
+        ),
+        row(
+            post.clone(),
+            "/api/workspaces/{id}/ai/suggestions/{suggestion_id}/reject",
+            Member(E, "workspace"),
+            none,
+        ),
+        row(
+            put.clone(),
+            "/api/workspaces/{id}/settings/ai",
+            Member(O, "workspace"),
+            Json(|_| json!({"model": "matrix-model"})),
+        ),
+        row(
+            get.clone(),
+            "/api/workspaces/{id}/settings/ai",
+            Member(O, "workspace"),
+            none,
+        ),
+        fresh(row(
+            delete.clone(),
+            "/api/workspaces/{id}/settings/ai",
+            Member(O, "workspace"),
+            none,
+        )),
+        row(
             put.clone(),
             "/api/workspaces/{id}/settings/ibm",
             Member(O, "workspace"),
@@ -625,6 +691,9 @@ fn url_path(pattern: &str, ids: &Ids) -> String {
         .replace("{token_id}", &ids.token.to_string())
         .replace("{org_id}", &ids.org.to_string())
         .replace("{name}", "counts.csv")
+        // No such message or suggestion: a member gets past the guard to a 404 naming it.
+        .replace("{message_id}", &Uuid::nil().to_string())
+        .replace("{suggestion_id}", &Uuid::nil().to_string())
 }
 
 #[derive(Debug, PartialEq, Eq)]

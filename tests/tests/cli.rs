@@ -305,3 +305,42 @@ async fn every_command_exits_quietly_when_its_output_pipe_is_closed() {
         assert_eq!(code, Some(0), "qollab {args:?}: {stderr}");
     }
 }
+
+#[tokio::test]
+async fn ai_ask_streams_the_answer_and_jobs_explain_prints_the_analysis() {
+    use crate::common::openai::{Reply, StandIn};
+    let stand_in = StandIn::start(Reply::text(&["Bell pairs", " are correlated."])).await;
+    let url = stand_in.url.clone();
+    let server = TestServer::start_with(move |c| {
+        c.ai.base_url = url;
+        c.ai.api_key = Some("sk-test-stand-in-0123456789".into());
+        presets::reliable_emulator(c, 0.0);
+        c.jobs.emulator.calibration_drift = 1.0;
+    })
+    .await;
+    let t = Team::build(&server.url).enterprise().create().await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let cfg = dir.path().join("config.json");
+    let token = t.token().to_string();
+    let ws = t.ws.to_string();
+    let conn = ["--server", server.url.as_str(), "--token", token.as_str()];
+    let mut args = vec!["ai", "ask", "-w", ws.as_str(), "what is a Bell pair?"];
+    args.extend(conn);
+    let out = qollab(&cfg, &args, None).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "Bell pairs are correlated.\n");
+
+    let job = submit_ok(
+        &t.owner,
+        t.ws,
+        json!({"source": {"qasm": GHZ}, "backend": "emulator:qollab_falcon27", "shots": 10}),
+    )
+    .await;
+    assert_eq!(wait_job(&t.owner, job.id).await.status, "failed");
+    let id = job.id.to_string();
+    let mut args = vec!["jobs", "explain", id.as_str(), "--again"];
+    args.extend(conn);
+    let out = qollab(&cfg, &args, None).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "Bell pairs are correlated.\n");
+}

@@ -2,6 +2,7 @@
 
 mod common;
 
+mod ai;
 mod authz_matrix;
 mod bad_input;
 mod cli;

@@ -117,6 +117,25 @@ async fn openapi_covers_every_route() {
             "/api/workspaces/{id}/settings/ibm",
             &["get", "put", "delete"],
         ),
+        ("/api/jobs/{job_id}/analysis", &["get", "post"]),
+        ("/api/workspaces/{id}/ai/messages", &["get", "post"]),
+        (
+            "/api/workspaces/{id}/ai/messages/{message_id}/cancel",
+            &["post"],
+        ),
+        ("/api/workspaces/{id}/ai/suggestions", &["get"]),
+        (
+            "/api/workspaces/{id}/ai/suggestions/{suggestion_id}/accept",
+            &["post"],
+        ),
+        (
+            "/api/workspaces/{id}/ai/suggestions/{suggestion_id}/reject",
+            &["post"],
+        ),
+        (
+            "/api/workspaces/{id}/settings/ai",
+            &["get", "put", "delete"],
+        ),
     ];
     for (path, methods) in expected {
         let item = paths

@@ -44,6 +44,26 @@ pub enum ClientCommand {
     Jobs(JobsCommand),
     /// Print a workspace's live events, one line each, until interrupted.
     Events(EventsArgs),
+    /// The workspace's AI assistant.
+    #[command(subcommand)]
+    Ai(AiCommand),
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum AiCommand {
+    /// Ask the workspace's assistant; the answer streams to the terminal as the whole
+    /// team sees it. Ctrl-C cancels it.
+    Ask {
+        #[arg(long, short = 'w')]
+        workspace: String,
+        /// Ask in this document's thread.
+        #[arg(long)]
+        doc: Option<Uuid>,
+        /// The question.
+        question: String,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -115,6 +135,16 @@ pub enum JobsCommand {
     /// Cancel a queued job, or ask a running one to stop.
     Cancel {
         id: String,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Why a job failed (or how it went): its AI analysis, grounded in the engine's
+    /// findings, streamed as it is written (the stored one when there is one).
+    Explain {
+        id: String,
+        /// Analyse again even when an analysis is stored.
+        #[arg(long)]
+        again: bool,
         #[command(flatten)]
         conn: ConnArgs,
     },
@@ -262,6 +292,15 @@ async fn dispatch(cmd: ClientCommand) -> CliResult<u8> {
         }
         ClientCommand::Jobs(JobsCommand::Cancel { id, conn }) => jobs_cancel(&conn, &id).await,
         ClientCommand::Events(a) => events(a).await,
+        ClientCommand::Ai(AiCommand::Ask {
+            workspace,
+            doc,
+            question,
+            conn,
+        }) => ai_ask(&conn, &workspace, doc, &question).await,
+        ClientCommand::Jobs(JobsCommand::Explain { id, again, conn }) => {
+            jobs_explain(&conn, &id, again).await
+        }
     }
 }
 
@@ -514,6 +553,111 @@ async fn jobs_cancel(conn: &ConnArgs, id: &str) -> CliResult<u8> {
         out(&format!("job {id} is {}; asked it to stop\n", job.status))?;
     }
     Ok(0)
+}
+
+/// Prints the events of one streamed AI text (`prefix`: `ai.message` or `ai.analysis`,
+/// `key`/`id`: whose) until it completes; returns the exit code.
+async fn follow_ai(stream: &mut EventStream, prefix: &str, key: &str, id: Uuid) -> CliResult<u8> {
+    // What has been printed: joining a stream late misses its first pieces, which the
+    // completed text then supplies.
+    let mut printed = String::new();
+    loop {
+        let e = stream.next().await?;
+        if e.data.get(key).and_then(|v| v.as_str()) != Some(id.to_string().as_str()) {
+            continue;
+        }
+        let kind = e.kind.strip_prefix(prefix).unwrap_or("");
+        match kind {
+            ".delta" => {
+                let d = e.data.get("delta").and_then(|v| v.as_str()).unwrap_or("");
+                out(d)?;
+                printed.push_str(d);
+            }
+            ".completed" => {
+                let text = e.data.get("text").and_then(|v| v.as_str()).unwrap_or("");
+                match text.strip_prefix(printed.as_str()) {
+                    Some(rest) => out(rest)?,
+                    None => out(&format!("\n{text}"))?,
+                }
+                out("\n")?;
+                if e.data.get("offline").and_then(|v| v.as_bool()) == Some(true) {
+                    out("(offline: no AI model answered; these are the engine's findings)\n")?;
+                }
+                return Ok(0);
+            }
+            ".failed" => {
+                let why = e
+                    .data
+                    .get("reason")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("failed");
+                return Err(CliError::Other(format!("the assistant stopped: {why}")));
+            }
+            _ => {}
+        }
+    }
+}
+
+async fn ai_ask(
+    conn: &ConnArgs,
+    workspace: &str,
+    doc: Option<Uuid>,
+    question: &str,
+) -> CliResult<u8> {
+    let client = authed(conn)?;
+    let ws = workspace_id(&client, workspace).await?;
+    let token = client.token().unwrap_or_default().to_string();
+    // Subscribed first, so that no piece of the answer is missed.
+    let mut stream =
+        EventStream::connect(client.base_url(), ws, &token, StreamOptions::default()).await?;
+    let posted = client.ask_ai(ws, question, doc).await?;
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    let r = tokio::select! {
+        _ = &mut interrupted => {
+            let _ = client.cancel_ai_message(ws, posted.answer_id).await;
+            out("\n(cancelled)\n")?;
+            Ok(1)
+        }
+        r = follow_ai(&mut stream, "ai.message", "message_id", posted.answer_id) => r,
+    };
+    stream.close().await;
+    r
+}
+
+async fn jobs_explain(conn: &ConnArgs, id: &str, again: bool) -> CliResult<u8> {
+    let id = job_id(id)?;
+    let client = authed(conn)?;
+    let job = client.job(id).await?;
+    let stored = match client.job_analysis(id).await {
+        Ok(a) => Some(a),
+        Err(ClientError::Api { status, .. }) if status.as_u16() == 404 => None,
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(a) = &stored
+        && a.status == "completed"
+        && !again
+    {
+        out(&format!("{}\n", a.text))?;
+        if a.offline {
+            out("(offline: no AI model answered; these are the engine's findings)\n")?;
+        }
+        return Ok(0);
+    }
+    let token = client.token().unwrap_or_default().to_string();
+    let mut stream = EventStream::connect(
+        client.base_url(),
+        job.workspace_id,
+        &token,
+        StreamOptions::default(),
+    )
+    .await?;
+    if stored.as_ref().is_none_or(|a| a.status != "running") {
+        client.request_job_analysis(id).await?;
+    }
+    let r = follow_ai(&mut stream, "ai.analysis", "job_id", id).await;
+    stream.close().await;
+    r
 }
 
 async fn events(a: EventsArgs) -> CliResult<u8> {

@@ -43,7 +43,7 @@ fn name_of(raw: &str) -> ApiResult<String> {
 }
 
 /// Parses OpenQASM into document form; errors carry `line:col`.
-fn circuit_from_qasm(src: &str, name: &str) -> ApiResult<DocCircuit> {
+pub(crate) fn circuit_from_qasm(src: &str, name: &str) -> ApiResult<DocCircuit> {
     // Documents hold up to the schema's maximum of qubits (the default limits); jobs
     // check the plan's when they run one.
     let circuit = qasm::parse_flat_with(src, &qasm::Limits::default()).map_err(|e| {
@@ -232,14 +232,26 @@ pub async fn import_qasm(
     access: DocEditor,
     body: String,
 ) -> ApiResult<web::Json<DocDetail>> {
-    let name = access.target.name.clone();
+    Ok(web::Json(
+        replace_with_qasm(&state, &access.target, body).await?,
+    ))
+}
+
+/// Replaces a document's circuit with OpenQASM (name and notes kept), through
+/// [`server_edit`]: what `PUT /api/docs/{id}/qasm` and an accepted AI suggestion do.
+pub(crate) async fn replace_with_qasm(
+    state: &AppState,
+    target: &crate::db::tables::docs::Model,
+    body: String,
+) -> ApiResult<DocDetail> {
+    let name = target.name.clone();
     let mut circuit = state
         .heavy
         .run("importing OpenQASM", move |_| {
             circuit_from_qasm(&body, &name)
         })
         .await?;
-    let (stats, problems) = server_edit(&state, &access.target, "importing OpenQASM", move |txn| {
+    let (stats, problems) = server_edit(state, target, "importing OpenQASM", move |txn| {
         let current = doc::read_txn(txn).circuit;
         if !current.name.is_empty() {
             circuit.name = current.name;
@@ -249,12 +261,35 @@ pub async fn import_qasm(
         Ok(stats_of(&doc::read_txn(txn)))
     })
     .await?;
-    Ok(web::Json(DocDetail {
-        doc: summary(&access.target),
+    Ok(DocDetail {
+        doc: summary(target),
         stats,
         problems,
-        connected_peers: peers_of(&state, &access.target),
-    }))
+        connected_peers: peers_of(state, target),
+    })
+}
+
+/// A document's circuit as OpenQASM 2 with its stats (the AI's `read_document` tool).
+pub(crate) async fn qasm_of(
+    state: &AppState,
+    target: &crate::db::tables::docs::Model,
+) -> ApiResult<(String, qollab_shared::doc::CircuitStats)> {
+    read_doc(state, target, "exporting OpenQASM", move |read| {
+        let stats = stats_of(&read).0;
+        let circuit = read.circuit.to_circuit().map_err(|problems| {
+            ApiError::new(
+                ErrorCode::InvalidInput,
+                format!(
+                    "the document is not a valid circuit right now ({} problem(s))",
+                    problems.len()
+                ),
+            )
+        })?;
+        let text = qasm::write(&circuit, Dialect::Qasm2)
+            .map_err(|e| ApiError::new(ErrorCode::InvalidInput, format!("cannot export: {e}")))?;
+        Ok((text, stats))
+    })
+    .await
 }
 
 #[utoipa::path(get, path = "/api/docs/{id}/update", tag = "docs", params(("id" = uuid::Uuid, Path)),

@@ -67,6 +67,8 @@ pub struct Executor {
     config: JobsConfig,
     running: Mutex<HashMap<Uuid, Arc<AtomicBool>>>,
     wake: Notify,
+    /// Told of every failure this process commits (the automatic AI analysis).
+    failures: std::sync::OnceLock<tokio::sync::mpsc::Sender<jobs::Model>>,
 }
 
 impl Executor {
@@ -86,6 +88,7 @@ impl Executor {
             config,
             running: Mutex::new(HashMap::new()),
             wake: Notify::new(),
+            failures: std::sync::OnceLock::new(),
         });
         for _ in 0..ex.config.pool_size.max(1) {
             tokio::spawn(Arc::clone(&ex).worker());
@@ -93,6 +96,21 @@ impl Executor {
         tokio::spawn(Arc::clone(&ex).supervise());
         tracing::info!(instance = %ex.instance, pool = ex.config.pool_size, "job executor started");
         ex
+    }
+
+    /// Where committed job failures are announced (once; later calls are ignored).
+    pub fn on_failure(&self, tx: tokio::sync::mpsc::Sender<jobs::Model>) {
+        let _ = self.failures.set(tx);
+    }
+
+    /// A failure was committed: announce it without ever blocking the executor (a full
+    /// queue drops it; the analysis can still be requested).
+    fn failed(&self, job: &jobs::Model) {
+        if let Some(tx) = self.failures.get()
+            && tx.try_send(job.clone()).is_err()
+        {
+            tracing::warn!(job_id = %job.id, "failure queue full; no automatic analysis");
+        }
     }
 
     /// A job was queued: let a worker look now rather than at its next poll.
@@ -150,6 +168,9 @@ impl Executor {
         match self.db.finish_job(job.id, self.instance, outcome).await {
             Ok(Some((done, events))) => {
                 self.events.deliver_stored(events);
+                if done.status == crate::db::queries::jobs::FAILED {
+                    self.failed(&done);
+                }
                 metrics::counter!("qollab_jobs_finished_total", "status" => done.status.clone())
                     .increment(1);
                 metrics::histogram!("qollab_jobs_run_duration_seconds")
@@ -334,8 +355,9 @@ impl Executor {
                     "failed: the server running it stopped {} times; not retried again",
                     job.attempts
                 );
-                if let Ok(Some((_, events))) = self.db.fail_stale(&job, &why).await {
+                if let Ok(Some((done, events))) = self.db.fail_stale(&job, &why).await {
                     self.events.deliver_stored(events);
+                    self.failed(&done);
                 }
             }
         }

@@ -6,6 +6,7 @@
 pub mod circuits;
 pub mod js;
 pub mod live;
+pub mod openai;
 pub mod presets;
 pub mod team;
 
