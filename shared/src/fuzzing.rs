@@ -77,7 +77,8 @@ mod tests {
     #[test]
     fn past_fuzz_crashes_stay_fixed() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions");
-        let targets: [(&str, fn(&[u8])); 3] = [
+        type Target = (&'static str, fn(&[u8]));
+        let targets: [Target; 3] = [
             ("sync", super::sync),
             ("doc_read", super::doc_read),
             ("doc_expr", super::doc_expr),

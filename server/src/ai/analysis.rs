@@ -192,7 +192,7 @@ pub async fn get(
 
 /// The engine's findings about a job: its circuit, the device it targeted (for
 /// `emulator:<device>`), its counts or its error. CPU work: call on the blocking pool.
-pub fn findings_for(job: &jobs::Model) -> Vec<Finding> {
+pub fn findings_for(job: &jobs::Model, cancel: &qollab_quantum::Cancel) -> Vec<Finding> {
     let circuit = qollab_quantum::qasm::parse_flat(&job.qasm).ok();
     let device = job
         .backend
@@ -217,7 +217,8 @@ pub fn findings_for(job: &jobs::Model) -> Vec<Finding> {
         circuit: circuit.as_ref(),
         device: device.as_ref(),
         outcome: Some(&outcome),
-        target_precision: None,
+        cancel: Some(cancel),
+        ..Default::default()
     })
 }
 
@@ -270,7 +271,9 @@ async fn run(
     let j = job.clone();
     let findings = match state
         .heavy
-        .run("analysing the job", move |_| Ok(findings_for(&j)))
+        .run("analysing the job", move |cancel| {
+            Ok(findings_for(&j, cancel))
+        })
         .await
     {
         Ok(f) => f,

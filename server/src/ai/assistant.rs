@@ -755,8 +755,8 @@ async fn offline(state: &AppState, ws: Uuid, doc_id: Option<Uuid>, why: &str) ->
             let j = job.clone();
             let f = state
                 .heavy
-                .run("analysing the job", move |_| {
-                    Ok(super::analysis::findings_for(&j))
+                .run("analysing the job", move |cancel| {
+                    Ok(super::analysis::findings_for(&j, cancel))
                 })
                 .await
                 .unwrap_or_default();

@@ -274,8 +274,8 @@ async fn analyze(ctx: &Ctx<'_>, args: &Value) -> ToolResult {
         let findings = ctx
             .state
             .heavy
-            .run("analysing the job", move |_| {
-                Ok(super::analysis::findings_for(&job))
+            .run("analysing the job", move |cancel| {
+                Ok(super::analysis::findings_for(&job, cancel))
             })
             .await
             .map_err(|e| e.message)?;
@@ -290,13 +290,13 @@ async fn analyze(ctx: &Ctx<'_>, args: &Value) -> ToolResult {
     let findings = ctx
         .state
         .heavy
-        .run("analysing the circuit", move |_| {
+        .run("analysing the circuit", move |cancel| {
             Ok(qollab_quantum::analyze::analyze(
                 &qollab_quantum::analyze::Input {
                     circuit: Some(&circuit),
                     device: device.as_ref(),
-                    outcome: None,
-                    target_precision: None,
+                    cancel: Some(cancel),
+                    ..Default::default()
                 },
             ))
         })
