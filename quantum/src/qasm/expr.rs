@@ -84,6 +84,10 @@ impl Expr {
         match self {
             Expr::Num(x) => format!("{x}"),
             Expr::Var(v) => v.clone(),
+            // `--x`, not `-(-x)`: parentheses are a nesting level each, and the reader
+            // bounds nesting, so the parenthesised form of a chain it accepted may not
+            // read back (found by cargo fuzz).
+            Expr::Neg(e) if matches!(**e, Expr::Neg(_)) => format!("-{}", e.to_text()),
             Expr::Neg(e) => format!("-{}", wrap(e, 4)),
             Expr::Bin(op, a, b) => {
                 let p = prec(self);

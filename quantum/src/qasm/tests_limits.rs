@@ -314,3 +314,19 @@ fn an_infinite_literal_is_a_located_error() {
     let e = eval_param("2.5+77E912577", &Limits::default()).unwrap_err();
     assert!(e.message.contains("finite"), "{e}");
 }
+
+/// Found by the fuzzer: fifty unary minus read fine, but were written `-(-(…))`,
+/// twice as deep, past the nesting limit, so the written text did not read back.
+#[test]
+fn a_chain_of_unary_minus_is_written_so_that_it_reads_back() {
+    let src = format!(
+        "{}qreg q[1];\ngate g(t) a {{ u3(t, 0, {}t) a; }}\ng(0.5) q[0];\n",
+        header(),
+        "-".repeat(50)
+    );
+    let c = parse_with(&src, &Limits::default()).unwrap();
+    for d in [Dialect::Qasm2, Dialect::Qasm3] {
+        let out = write(&c, d).unwrap();
+        assert!(parse_with(&out, &Limits::default()).is_ok(), "{out}");
+    }
+}
