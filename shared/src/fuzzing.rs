@@ -3,29 +3,31 @@
 //! `cargo test` on every run. Not part of the API.
 
 use crate::doc;
-use crate::sync::{Access, Connection, DecodedUpdate, Inbound};
+use crate::sync::{
+    Access, AwarenessLimits, Connection, DecodedUpdate, Inbound, Owner, RoomAwareness,
+};
 use yrs::Doc;
-use yrs::sync::Awareness;
 
-/// Arbitrary frames to the sans-IO y-websocket core as a read-write peer would send
-/// them, applying every update it lets through, then a read of the document. The input
-/// is split into frames by a leading length byte each.
+/// Arbitrary frames to the sans-IO y-websocket core as a server room receives them from
+/// a read-write peer, applying every update it lets through, then a read of the
+/// document. The input is split into frames by a leading length byte each.
 pub fn sync(data: &[u8]) {
-    let mut awareness = Awareness::new(Doc::with_client_id(1));
+    let mut room = RoomAwareness::new(Doc::with_client_id(1), AwarenessLimits::default());
     let mut peer = Connection::new(Access::ReadWrite);
-    let _ = peer.start(&awareness);
+    let _ = peer.start(room.awareness());
+    let owner = Owner::Peer(7);
     let mut rest = data;
     while let Some((&len, tail)) = rest.split_first() {
         let n = (len as usize).min(tail.len());
         let (frame, next) = tail.split_at(n);
         rest = next;
-        if let Ok(Inbound::Update(update)) = peer.handle_frame(&mut awareness, frame) {
-            let _ = update.apply(awareness.doc());
+        if let Ok(Inbound::Update(update)) = peer.handle_room_frame(&mut room, owner, frame) {
+            let _ = update.apply(room.doc());
         }
     }
-    let read = doc::read(awareness.doc());
+    let read = doc::read(room.doc());
     let _ = doc::stats(&read.circuit);
-    let _ = peer.close(&mut awareness);
+    let _ = room.remove_owner(owner);
 }
 
 /// An arbitrary yrs update applied to a document, which is then read, measured and

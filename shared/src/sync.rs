@@ -72,6 +72,15 @@ pub enum ProtocolError {
     BadAwareness(String),
     #[error("the document rejected the update: {0}")]
     ApplyFailed(String),
+    /// A peer's update skips clocks the document has not seen (resync to recover).
+    #[error(
+        "update from client {client} starts at clock {starts}, but the document has only {known}; resync"
+    )]
+    ClockGap {
+        client: u64,
+        starts: u32,
+        known: u32,
+    },
     /// An awareness state larger than the room allows for one client (the peer is to be
     /// closed: a well-behaved client's cursor and name take a few hundred bytes).
     #[error("awareness state of client {client} is {len} bytes; at most {max} are allowed")]
@@ -196,6 +205,30 @@ impl DecodedUpdate {
         }
         let deletes = self.update.delete_set();
         deletes.is_empty() || deletes.diff(&txn.snapshot().delete_set).is_empty()
+    }
+
+    /// Whether the update continues `doc`: for every client, its blocks start at or
+    /// below the clock the document has, and run without holes. A Yjs peer syncing with
+    /// a server only ever sends that (the server holds everything it has seen). An update
+    /// with a hole makes yrs put a Skip block into the document, and filling a Skip with
+    /// a longer block later panics inside yrs while a transaction unwinds (a process
+    /// abort, found by cargo fuzz): the server refuses such updates, the peer resyncs.
+    pub fn continues(&self, doc: &Doc) -> Result<(), ProtocolError> {
+        let known = doc.transact().state_vector();
+        let inserted = self.update.insertions(true);
+        for (client, ranges) in inserted.iter() {
+            let mut ranges = ranges.iter();
+            let first = ranges.next().map_or(0, |r| r.start);
+            let have = known.get(client);
+            if first > have || ranges.next().is_some() {
+                return Err(ProtocolError::ClockGap {
+                    client: client.get(),
+                    starts: first,
+                    known: have,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Applies the update to `doc` in its own transaction (blocks while another transaction
@@ -750,7 +783,7 @@ impl Connection {
                 Ok(update) => Ok(Inbound::Reply(vec![encode_awareness(&update)])),
                 Err(_) => Ok(Inbound::Nothing),
             },
-            other => Ok(self.handle_doc_frame(awareness.doc(), other)),
+            other => self.handle_doc_frame(awareness.doc(), other, false),
         }
     }
 
@@ -774,13 +807,19 @@ impl Connection {
                 Ok(update) => Inbound::Reply(vec![encode_awareness(&update)]),
                 Err(_) => Inbound::Nothing,
             }),
-            other => Ok(self.handle_doc_frame(room.doc(), other)),
+            other => self.handle_doc_frame(room.doc(), other, true),
         }
     }
 
-    /// Sync and auth frames (everything but awareness).
-    fn handle_doc_frame(&mut self, doc: &Doc, frame: Frame) -> Inbound {
-        match frame {
+    /// Sync and auth frames (everything but awareness). `server`: the document is a
+    /// room's, which refuses updates that would leave a gap in a client's clocks.
+    fn handle_doc_frame(
+        &mut self,
+        doc: &Doc,
+        frame: Frame,
+        server: bool,
+    ) -> Result<Inbound, ProtocolError> {
+        Ok(match frame {
             Frame::SyncStep1(sv) => {
                 let txn = doc.transact();
                 let mut reply = vec![encode_sync_step2(&txn.encode_state_as_update_v1(&sv))];
@@ -796,15 +835,23 @@ impl Connection {
                 // A peer's step 2 usually carries nothing new but its whole delete set; not
                 // worth persisting. Checked once per connection, not on the update hot path.
                 if update.is_noop_for(doc) {
-                    return Inbound::Nothing;
+                    return Ok(Inbound::Nothing);
+                }
+                if server {
+                    update.continues(doc)?;
                 }
                 self.gate_update(doc, update)
             }
-            Frame::Update(update) => self.gate_update(doc, update),
+            Frame::Update(update) => {
+                if server {
+                    update.continues(doc)?;
+                }
+                self.gate_update(doc, update)
+            }
             Frame::PermissionDenied(reason) => Inbound::PermissionDenied(reason),
             // Handled by the callers.
             Frame::Awareness(_) | Frame::QueryAwareness => Inbound::Nothing,
-        }
+        })
     }
 
     fn gate_update(&self, doc: &Doc, update: DecodedUpdate) -> Inbound {
