@@ -843,8 +843,15 @@ impl Connection {
                 self.gate_update(doc, update)
             }
             Frame::Update(update) => {
-                if server {
-                    update.continues(doc)?;
+                if server && let Err(gap) = update.continues(doc) {
+                    // Before its sync step 2 a peer may send a fresh edit on top of
+                    // offline ones it has not sent yet; that step 2 will carry both.
+                    // After it, a hole means the peer is confused: it resyncs.
+                    return if self.synced {
+                        Err(gap)
+                    } else {
+                        Ok(Inbound::Nothing)
+                    };
                 }
                 self.gate_update(doc, update)
             }
@@ -1031,6 +1038,62 @@ mod tests {
         assert!(matches!(
             DecodedUpdate::decode(raw.to_vec()),
             Err(ProtocolError::BadUpdate(_))
+        ));
+    }
+
+    /// A room refuses a hole in a client's clocks after the peer's sync step 2, and
+    /// ignores one before it (the step 2 brings everything the hole skipped).
+    #[test]
+    fn a_room_refuses_an_update_that_skips_clocks() {
+        // Client 9 writes three edits; the server gets only the third.
+        let author = Doc::with_client_id(9);
+        let mut updates = Vec::new();
+        for i in 0..3 {
+            let mut txn = author.transact_mut();
+            let t = txn.get_or_insert_text("notes");
+            t.push(&mut txn, &format!("edit {i};"));
+            updates.push(txn.encode_update_v1());
+        }
+        let third = encode_update(&updates[2]);
+        let step2 = encode_sync_step2(
+            &author
+                .transact()
+                .encode_state_as_update_v1(&StateVector::default()),
+        );
+
+        let mut room = RoomAwareness::new(Doc::with_client_id(1), AwarenessLimits::default());
+        let mut peer = Connection::new(Access::ReadWrite);
+        let _ = peer.start(room.awareness());
+        let owner = Owner::Peer(1);
+        assert!(matches!(
+            peer.handle_room_frame(&mut room, owner, &third),
+            Ok(Inbound::Nothing)
+        ));
+        let Ok(Inbound::Update(all)) = peer.handle_room_frame(&mut room, owner, &step2) else {
+            panic!("the step 2 carries everything");
+        };
+        assert!(all.apply(room.doc()).is_ok());
+        // Synced now: an edit whose predecessor never arrived is a hole, an error.
+        {
+            let mut unsent = author.transact_mut();
+            unsent
+                .get_or_insert_text("notes")
+                .push(&mut unsent, "four;");
+        }
+        let mut later = author.transact_mut();
+        later.get_or_insert_text("notes").push(&mut later, "five;");
+        let sixth = later.encode_update_v1();
+        drop(later);
+        assert!(matches!(
+            peer.handle_room_frame(&mut room, owner, &encode_update(&sixth)),
+            Err(ProtocolError::ClockGap { client: 9, .. })
+        ));
+        // A client-side connection does not check (the server orders what it sends).
+        let mut client = Connection::new(Access::ReadWrite);
+        let mut aw = Awareness::new(Doc::with_client_id(2));
+        assert!(matches!(
+            client.handle_frame(&mut aw, &third),
+            Ok(Inbound::Update(_))
         ));
     }
 
