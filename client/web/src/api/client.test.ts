@@ -34,6 +34,20 @@ describe('Api', () => {
     expect((calls[1]!.init.headers as Record<string, string>).authorization).toBe('Bearer access-1')
   })
 
+  it('asks for a document connection token with the bearer token, and gives null when refused', async () => {
+    const { f, calls } = fakeFetch((c) => {
+      if (c.url.endsWith('/api/auth/login')) return json(200, auth(1))
+      if (c.url.endsWith('/api/docs/d1/connect')) return json(200, { token: 'qld_abc', role: 'editor', path: '/ws/docs/d1', expires_at: '' })
+      return json(404, { error: { code: 'not_found', message: 'document not found' } })
+    })
+    const api = new Api({ fetch: f, store: new MemoryStore() })
+    await api.login('a@b.c', 'pw')
+    expect(await api.docConnectToken('d1')).toBe('qld_abc')
+    expect(calls[1]!.init.method).toBe('POST')
+    expect((calls[1]!.init.headers as Record<string, string>).authorization).toBe('Bearer access-1')
+    expect(await api.docConnectToken('other')).toBeNull()
+  })
+
   it('refreshes once on 401 and retries, even with concurrent requests', async () => {
     let refreshes = 0
     const { f } = fakeFetch((c) => {

@@ -124,6 +124,19 @@ export class Api {
     return r ? r.access_token : null
   }
 
+  /**
+   * A short-lived token that opens one document's socket (five minutes, that document
+   * only, the caller's role at most), so the access token stays out of WebSocket URLs.
+   */
+  async docConnectToken(docId: string): Promise<string | null> {
+    try {
+      const r = await this.json<{ token: string }>('POST', `/api/docs/${encodeURIComponent(docId)}/connect`)
+      return r.token
+    } catch {
+      return null
+    }
+  }
+
   /** Rotates the refresh token once, however many callers ask at the same time. */
   refresh(): Promise<Session | null> {
     if (!this.refreshing) {

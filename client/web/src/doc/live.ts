@@ -77,21 +77,19 @@ export function useLiveDoc(api: Api, docId: string, me: User): LiveDoc {
     let cancelled = false
     let refresher: ReturnType<typeof setInterval> | undefined
     void (async () => {
-      const token = await api.accessToken()
+      const token = await api.docConnectToken(docId)
       if (cancelled || !token) return
       p = new WebsocketProvider(api.wsUrl('/ws/docs'), docId, ydoc, { params: { token }, disableBc: true })
-      // Reconnects read `params` again: keep a fresh access token there.
-      refresher = setInterval(async () => {
-        const t = await api.accessToken()
+      // Reconnects read `params` again: keep a fresh connection token (valid five
+      // minutes) there, and fetch one at once when the socket closes.
+      const renew = async () => {
+        const t = await api.docConnectToken(docId)
         if (p && t) p.params = { token: t }
-      }, 30_000)
+      }
+      refresher = setInterval(() => void renew(), 120_000)
       p.on('status', (e: { status: string }) => setStatus(e.status as LinkStatus))
       p.on('sync', (s: boolean) => setSynced(s))
-      p.on('connection-close', () => {
-        void api.accessToken().then((t) => {
-          if (p && t) p.params = { token: t }
-        })
-      })
+      p.on('connection-close', () => void renew())
       const aw = p.awareness
       aw.setLocalStateField('user', { id: me.id, name: me.name, color: colorOf(me.id) })
       const readPeers = () => {
