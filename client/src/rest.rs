@@ -2,6 +2,9 @@
 
 use qollab_shared::api::*;
 use qollab_shared::error::ErrorBody;
+use qollab_shared::quest::{
+    AttemptRequest, AttemptResult, ChallengeView, Leaderboard, RevealedHint,
+};
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -444,6 +447,49 @@ impl Client {
         self.get("/api/backends").await
     }
 
+    // Progress
+
+    pub async fn my_progress(&self) -> Result<qollab_shared::progress::UserProgress> {
+        self.get("/api/me/progress").await
+    }
+
+    // Quantum Quest
+
+    pub async fn quest_challenges(&self) -> Result<Vec<ChallengeView>> {
+        self.get("/api/quest/challenges").await
+    }
+
+    pub async fn quest_challenge(&self, key: &str) -> Result<ChallengeView> {
+        self.get(&format!("/api/quest/challenges/{}", path_segment(key)))
+            .await
+    }
+
+    pub async fn quest_attempt(&self, key: &str, qasm: &str) -> Result<AttemptResult> {
+        let body = AttemptRequest { qasm: qasm.into() };
+        self.post(
+            &format!("/api/quest/challenges/{}/attempts", path_segment(key)),
+            &body,
+        )
+        .await
+    }
+
+    /// Reveals hint `index` (0-based; in order). Costs its points once.
+    pub async fn quest_hint(&self, key: &str, index: u32) -> Result<RevealedHint> {
+        self.post(
+            &format!("/api/quest/challenges/{}/hints/{index}", path_segment(key)),
+            &serde_json::json!({}),
+        )
+        .await
+    }
+
+    pub async fn quest_leaderboard(&self, key: &str, limit: u64) -> Result<Leaderboard> {
+        self.get(&format!(
+            "/api/quest/challenges/{}/leaderboard?limit={limit}",
+            path_segment(key)
+        ))
+        .await
+    }
+
     /// A job artifact (`optimized.qasm`, `result.json` or `counts.csv`) as bytes.
     pub async fn artifact(&self, id: Uuid, name: &str) -> Result<Vec<u8>> {
         let res = self
@@ -478,4 +524,17 @@ fn error_from(status: StatusCode, bytes: &[u8]) -> ClientError {
             text: String::from_utf8_lossy(bytes).into_owned(),
         },
     }
+}
+
+/// A user-given key as one URL path segment (anything but unreserved characters escaped).
+fn path_segment(key: &str) -> String {
+    key.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }

@@ -9,6 +9,7 @@ mod m20261123_000002_docs;
 mod m20261123_000003_jobs_events;
 mod m20261201_000004_sessions_schedules;
 mod m20261203_000005_ai;
+mod m20261203_000006_progress;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_jobs_events::Migration),
             Box::new(m20261201_000004_sessions_schedules::Migration),
             Box::new(m20261203_000005_ai::Migration),
+            Box::new(m20261203_000006_progress::Migration),
         ]
     }
 }

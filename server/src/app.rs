@@ -48,6 +48,8 @@ pub struct AppState {
     pub heavy: Heavy,
     /// The AI provider and the answers streaming in this process.
     pub ai: Arc<crate::ai::Ai>,
+    /// Achievements, points and levels (this process's event consumer).
+    pub progress: Arc<crate::progress::Progress>,
 }
 
 /// Secures the data dir and the SQLite file (0700/0600, tightening older ones with a
@@ -122,7 +124,9 @@ impl AppState {
             artifacts.clone(),
             config.jobs.clone(),
         );
+        let progress = crate::progress::Progress::start(db.clone(), events.clone());
         let state = Self {
+            progress,
             jobs: Arc::new(Jobs {
                 executor,
                 backends,
@@ -278,6 +282,8 @@ fn register(r: &mut Routes) {
     crate::jobs::schedules::configure(r);
     crate::jobs::settings::configure(r);
     crate::ai::configure(r);
+    crate::quest::configure(r);
+    crate::progress::configure(r);
 }
 
 /// Every (method, path pattern) the app serves.

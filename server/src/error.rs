@@ -80,6 +80,20 @@ impl ApiError {
     pub fn internal() -> Self {
         Self::new(ErrorCode::Internal, "internal error; it has been logged")
     }
+
+    /// An OpenQASM reading error as 422 with its line and column (and the limit it
+    /// breached); over the plan's qubits is a quota, anything else `invalid_qasm`.
+    pub fn qasm(e: &qollab_quantum::qasm::ParseError, qubits_are_quota: bool) -> Self {
+        use qollab_quantum::qasm::Limit;
+        let code = match e.limit {
+            Some(Limit::Qubits) if qubits_are_quota => ErrorCode::QuotaExceeded,
+            _ => ErrorCode::InvalidQasm,
+        };
+        Self::new(code, e.to_string()).with_details(serde_json::json!({
+            "line": e.line, "col": e.col, "message": e.message,
+            "limit": e.limit.map(Limit::as_str),
+        }))
+    }
 }
 
 impl std::fmt::Display for ApiError {

@@ -17,6 +17,8 @@ pub mod jobs;
 pub mod live;
 pub mod ops;
 pub mod orgs;
+pub mod progress;
+pub mod quest;
 pub mod secrets;
 pub mod telemetry;
 pub mod web;

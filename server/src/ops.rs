@@ -248,6 +248,10 @@ impl utoipa::Modify for CommonErrors {
         crate::ai::assistant::post, crate::ai::assistant::page, crate::ai::assistant::cancel,
         crate::ai::assistant::suggestions, crate::ai::assistant::accept, crate::ai::assistant::reject,
         crate::ai::settings::put, crate::ai::settings::get, crate::ai::settings::delete,
+        crate::quest::tutorials, crate::quest::tutorial, crate::quest::challenges,
+        crate::quest::challenge, crate::quest::reveal_hint, crate::quest::attempt,
+        crate::quest::attempts, crate::quest::leaderboard, crate::quest::bloch,
+        crate::progress::me, crate::progress::of_user, crate::progress::leaderboard,
     )
 )]
 pub struct ApiDoc;

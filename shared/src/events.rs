@@ -55,6 +55,13 @@ pub mod kinds {
     pub const AI_SUGGESTION_CREATED: &str = "ai.suggestion.created";
     /// `data.suggestion`: an editor accepted or rejected it.
     pub const AI_SUGGESTION_DECIDED: &str = "ai.suggestion.decided";
+    /// `data: {user_id, name, key, title, description, points}`: a member unlocked an
+    /// achievement (by activity in this workspace).
+    pub const ACHIEVEMENT_UNLOCKED: &str = "achievement.unlocked";
+    /// `data: {user_id, points, total, reason}`: points were added to a member's ledger.
+    pub const POINTS_AWARDED: &str = "points.awarded";
+    /// `data: {user_id, name, level, points}`: a member reached a new level.
+    pub const LEVEL_REACHED: &str = "level.reached";
     /// Sent instead of a replay when the client is further behind than the server keeps
     /// events: reload the state over REST, then follow from `data.latest`.
     pub const RESYNC: &str = "resync";

@@ -153,3 +153,117 @@ pub struct BlochMoment {
     /// `[x, y, z]` per qubit; length < 1 when the qubit is entangled.
     pub vectors: Vec<[f64; 3]>,
 }
+
+/// A challenge as a signed-in player sees it: the public challenge and their
+/// own progress on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChallengeView {
+    #[serde(flatten)]
+    pub challenge: Challenge,
+    pub progress: ChallengeProgress,
+}
+
+/// One player's progress on one challenge.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChallengeProgress {
+    /// Judged attempts, passed or not.
+    pub attempts: u32,
+    /// A passing attempt exists.
+    pub solved: bool,
+    /// The best passing attempt's score (after hint costs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_score: Option<u32>,
+    /// The hints revealed so far, in order (each charged once).
+    pub hints: Vec<Hint>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AttemptRequest {
+    /// OpenQASM 2 or 3 declaring exactly the challenge's qubits.
+    pub qasm: String,
+}
+
+/// A judged attempt: the verdict, what the hints revealed before it cost, and
+/// where it leaves the player.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AttemptResult {
+    pub id: uuid::Uuid,
+    pub challenge: String,
+    /// `score` is after hint costs.
+    #[serde(flatten)]
+    pub verdict: Verdict,
+    /// Hints revealed before this attempt.
+    pub hints_used: u32,
+    /// Points the hints took from this attempt's score.
+    pub hint_cost: u32,
+    /// The attempt beat the player's previous best (or is their first pass).
+    pub new_best: bool,
+    /// Points this attempt added to the player's ledger: the score of their first pass
+    /// of this challenge, and any achievement it unlocked.
+    pub points_awarded: u32,
+    /// Keys of the achievements this attempt unlocked.
+    pub unlocked: Vec<String>,
+    pub progress: ChallengeProgress,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A hint, once revealed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RevealedHint {
+    /// 0-based position in the challenge's hints.
+    pub index: u32,
+    pub text: String,
+    pub cost: u32,
+    /// Hints of this challenge the player has revealed, this one included.
+    pub revealed: u32,
+}
+
+/// One line of a challenge's leaderboard: a player's best passing attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LeaderboardEntry {
+    /// 1-based; ties in score are ranked by who reached it first.
+    pub rank: u64,
+    /// Set for the caller and for people who share a workspace with them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<uuid::Uuid>,
+    /// Their name for the caller and co-members, else "Anonymous player".
+    pub name: String,
+    pub score: u32,
+    pub gates: u32,
+    pub depth: u32,
+    pub achieved_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Leaderboard {
+    pub challenge: String,
+    /// Players who have passed it.
+    pub players: u64,
+    pub entries: Vec<LeaderboardEntry>,
+    /// The caller's own line when they have passed it (also when outside `entries`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub me: Option<LeaderboardEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BlochRequest {
+    /// OpenQASM 2 or 3, at most 12 qubits, no mid-circuit measurement.
+    pub qasm: String,
+}
+
+/// A stored attempt, as the player's history lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AttemptRecord {
+    pub id: uuid::Uuid,
+    pub passed: bool,
+    pub fidelity: f64,
+    /// After hint costs.
+    pub score: u32,
+    pub hints_used: u32,
+    pub gates: u32,
+    pub depth: u32,
+    pub two_qubit_gates: u32,
+    pub violations: Vec<Violation>,
+    pub qasm: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}

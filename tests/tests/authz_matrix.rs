@@ -458,6 +458,53 @@ fn table() -> Vec<Row> {
             Member(O, "workspace"),
             none,
         )),
+        row(get.clone(), "/api/quest/tutorials", User, none),
+        row(get.clone(), "/api/quest/tutorials/{key}", User, none),
+        row(get.clone(), "/api/quest/challenges", User, none),
+        row(get.clone(), "/api/quest/challenges/{key}", User, none),
+        row(
+            post.clone(),
+            "/api/quest/challenges/{key}/hints/{index}",
+            User,
+            none,
+        ),
+        row(
+            post.clone(),
+            "/api/quest/challenges/{key}/attempts",
+            User,
+            Json(|_| json!({"qasm": BELL})),
+        ),
+        row(
+            get.clone(),
+            "/api/quest/challenges/{key}/attempts",
+            User,
+            none,
+        ),
+        row(
+            get.clone(),
+            "/api/quest/challenges/{key}/leaderboard",
+            User,
+            none,
+        ),
+        row(
+            post,
+            "/api/quest/bloch",
+            User,
+            Json(|_| json!({"qasm": BELL})),
+        ),
+        row(get.clone(), "/api/me/progress", User, none),
+        row(
+            get.clone(),
+            "/api/users/{user_id}/progress",
+            Member(V, "user"),
+            none,
+        ),
+        row(
+            get.clone(),
+            "/api/workspaces/{id}/leaderboard",
+            Member(V, "workspace"),
+            none,
+        ),
     ]
 }
 
@@ -691,6 +738,15 @@ fn url_path(pattern: &str, ids: &Ids) -> String {
         .replace("{token_id}", &ids.token.to_string())
         .replace("{org_id}", &ids.org.to_string())
         .replace("{name}", "counts.csv")
+        .replace(
+            "{key}",
+            if pattern.starts_with("/api/quest/tutorials") {
+                "first_steps"
+            } else {
+                "bell"
+            },
+        )
+        .replace("{index}", "0")
         // No such message or suggestion: a member gets past the guard to a 404 naming it.
         .replace("{message_id}", &Uuid::nil().to_string())
         .replace("{suggestion_id}", &Uuid::nil().to_string())
@@ -730,7 +786,14 @@ fn expected(needs: Needs, who: Who) -> Class {
     }
 }
 
-const GUARDED: [&str; 5] = ["workspace", "document", "job", "session", "schedule"];
+const GUARDED: [&str; 6] = [
+    "workspace",
+    "document",
+    "job",
+    "session",
+    "schedule",
+    "user",
+];
 
 /// Whether a response is of the class expected.
 fn matches(class: &Class, status: u16, body: &Value) -> bool {

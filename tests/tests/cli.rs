@@ -344,3 +344,136 @@ async fn ai_ask_streams_the_answer_and_jobs_explain_prints_the_analysis() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stdout, "Bell pairs are correlated.\n");
 }
+
+#[tokio::test]
+async fn quest_list_show_hint_attempt_and_leaderboard() {
+    let server = TestServer::start().await;
+    let (_, token, _) = account(&server).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let cfg = dir.path().join("config.json");
+    let conn = ["--server", server.url.as_str(), "--token", token.as_str()];
+    let run = |args: Vec<&str>, stdin: Option<&str>| {
+        let all: Vec<String> = args
+            .iter()
+            .chain(conn.iter())
+            .map(|a| a.to_string())
+            .collect();
+        let cfg = cfg.clone();
+        let stdin = stdin.map(str::to_string);
+        async move {
+            let all: Vec<&str> = all.iter().map(String::as_str).collect();
+            qollab(&cfg, &all, stdin.as_deref()).await
+        }
+    };
+
+    let list = run(vec!["quest", "list"], None).await;
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    assert!(list.stdout.starts_with("KEY"), "{}", list.stdout);
+    assert!(
+        list.stdout
+            .lines()
+            .any(|l| l.starts_with("bell ") && l.contains("Bell pair")),
+        "{}",
+        list.stdout
+    );
+
+    let show = run(vec!["quest", "show", "bell"], None).await;
+    assert_eq!(show.code, 0, "{}", show.stderr);
+    assert!(
+        show.stdout.contains("Bell pair (bell, beginner)"),
+        "{}",
+        show.stdout
+    );
+    assert!(show.stdout.contains("≤ 4 gates"), "{}", show.stdout);
+    assert!(show.stdout.contains("2 more hint(s)"), "{}", show.stdout);
+
+    let hint = run(vec!["quest", "hint", "bell"], None).await;
+    assert_eq!(hint.code, 0, "{}", hint.stderr);
+    assert!(
+        hint.stdout.contains("Put q[0] in superposition first."),
+        "{}",
+        hint.stdout
+    );
+
+    let wrong = "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[2];\nh q[0];\nh q[1];\n";
+    let failed = run(vec!["quest", "attempt", "bell", "-"], Some(wrong)).await;
+    assert_eq!(
+        failed.code, 1,
+        "a failing attempt exits 1: {}",
+        failed.stderr
+    );
+    assert!(failed.stdout.starts_with("FAILED"), "{}", failed.stdout);
+
+    let file = dir.path().join("bell.qasm");
+    std::fs::write(
+        &file,
+        "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[2];\nh q[0];\ncx q[0],q[1];\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let path = file.to_string_lossy().to_string();
+    let passed = run(vec!["quest", "attempt", "bell", path.as_str()], None).await;
+    assert_eq!(passed.code, 0, "{}{}", passed.stdout, passed.stderr);
+    assert!(passed.stdout.starts_with("PASSED"), "{}", passed.stdout);
+    assert!(
+        passed
+            .stdout
+            .contains("score 90 (after −10 for 1 hint(s)), your new best"),
+        "{}",
+        passed.stdout
+    );
+
+    let board = run(vec!["quest", "leaderboard", "bell", "--json"], None).await;
+    assert_eq!(board.code, 0, "{}", board.stderr);
+    let v: serde_json::Value =
+        serde_json::from_str(&board.stdout).unwrap_or_else(|e| panic!("{e}: {}", board.stdout));
+    assert_eq!(v["me"]["rank"], 1, "{v}");
+    assert_eq!(v["me"]["score"], 90, "{v}");
+
+    let bad = run(
+        vec!["quest", "attempt", "bell", "-"],
+        Some("OPENQASM 2.0;\nqreg q[2];\nh q[0]\n"),
+    )
+    .await;
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("line "), "{}", bad.stderr);
+    let missing = run(vec!["quest", "show", "nope"], None).await;
+    assert_eq!(missing.code, 1, "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("challenge 'nope' not found"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[tokio::test]
+async fn me_prints_points_level_and_achievements() {
+    let server = TestServer::start().await;
+    let (client, token, _) = account(&server).await;
+    let (s, v) = crate::common::raw(
+        &client,
+        reqwest::Method::POST,
+        "/api/quest/challenges/bell/attempts",
+        Some(json!({"qasm": "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[2];\nh q[0];\ncx q[0],q[1];\n"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let cfg = dir.path().join("config.json");
+    let out = qollab(
+        &cfg,
+        &[
+            "me",
+            "--server",
+            server.url.as_str(),
+            "--token",
+            token.as_str(),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let first = out.stdout.lines().next().unwrap_or_default();
+    assert!(first.contains("level 2, 120 points"), "{}", out.stdout);
+    assert!(out.stdout.contains("✓ Questing"), "{}", out.stdout);
+    assert!(out.stdout.contains("achievements: 1 of "), "{}", out.stdout);
+}

@@ -1,4 +1,5 @@
-//! The client commands of the `qollab` binary: `login`, `submit`, `jobs …`, `events`.
+//! The client commands of the `qollab` binary: `login`, `submit`, `jobs …`, `events`,
+//! `ai ask`, `quest …`.
 //!
 //! The server crate only adds [`ClientCommand`] to its clap tree and calls [`run`].
 //! Connection settings come from `--server`/`QOLLAB_SERVER` and `--token`/`QOLLAB_TOKEN`,
@@ -47,6 +48,63 @@ pub enum ClientCommand {
     /// The workspace's AI assistant.
     #[command(subcommand)]
     Ai(AiCommand),
+    /// Quantum Quest: challenges judged by the server's simulator.
+    #[command(subcommand)]
+    Quest(QuestCommand),
+    /// Your points, level, streak and achievements.
+    Me {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum QuestCommand {
+    /// Every challenge with your progress on it.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// One challenge: what to build, its constraints, the starter circuit, your hints.
+    Show {
+        /// The challenge's key (see `qollab quest list`).
+        key: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Submit an OpenQASM file as an attempt; exit 0 when it passes, 1 when not.
+    Attempt {
+        key: String,
+        /// OpenQASM 2 or 3 file, or `-` for standard input.
+        file: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Reveal the next hint (or hint INDEX, 0-based); it costs its points once.
+    Hint {
+        key: String,
+        index: Option<u32>,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// The challenge's best players, and your place.
+    Leaderboard {
+        key: String,
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=100))]
+        limit: u64,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -301,6 +359,94 @@ async fn dispatch(cmd: ClientCommand) -> CliResult<u8> {
         ClientCommand::Jobs(JobsCommand::Explain { id, again, conn }) => {
             jobs_explain(&conn, &id, again).await
         }
+        ClientCommand::Quest(cmd) => quest(cmd).await,
+        ClientCommand::Me { json, conn } => {
+            let p = authed(&conn)?.my_progress().await?;
+            if json {
+                print_json(&p)?;
+            } else {
+                out(&render::progress(&p))?;
+            }
+            Ok(0)
+        }
+    }
+}
+
+async fn quest(cmd: QuestCommand) -> CliResult<u8> {
+    match cmd {
+        QuestCommand::List { json, conn } => {
+            let all = authed(&conn)?.quest_challenges().await?;
+            if json {
+                print_json(&all)?;
+            } else {
+                out(&render::quest_table(&all))?;
+            }
+            Ok(0)
+        }
+        QuestCommand::Show { key, json, conn } => {
+            let c = authed(&conn)?.quest_challenge(&key).await?;
+            if json {
+                print_json(&c)?;
+            } else {
+                out(&render::quest_detail(&c))?;
+            }
+            Ok(0)
+        }
+        QuestCommand::Attempt {
+            key,
+            file,
+            json,
+            conn,
+        } => {
+            let qasm = read_source(&file)?;
+            let r = authed(&conn)?.quest_attempt(&key, &qasm).await?;
+            if json {
+                print_json(&r)?;
+            } else {
+                out(&render::quest_verdict(&r))?;
+            }
+            Ok(if r.verdict.passed { 0 } else { 1 })
+        }
+        QuestCommand::Hint { key, index, conn } => {
+            let client = authed(&conn)?;
+            let index = match index {
+                Some(i) => i,
+                None => {
+                    let c = client.quest_challenge(&key).await?;
+                    let next = c.progress.hints.len();
+                    if next >= c.challenge.hint_costs.len() {
+                        out(&format!(
+                            "all {} hints of {key} are revealed (see `qollab quest show {key}`)\n",
+                            next
+                        ))?;
+                        return Ok(0);
+                    }
+                    u32::try_from(next).unwrap_or(u32::MAX)
+                }
+            };
+            let h = client.quest_hint(&key, index).await?;
+            out(&format!(
+                "hint {} (−{} points on later attempts)\n  {}\n",
+                h.index + 1,
+                h.cost,
+                h.text
+            ))?;
+            Ok(0)
+        }
+        QuestCommand::Leaderboard {
+            key,
+            limit,
+            json,
+            conn,
+        } => {
+            let b = authed(&conn)?.quest_leaderboard(&key, limit).await?;
+            if json {
+                print_json(&b)?;
+            } else {
+                out(&render::quest_leaderboard(&b))?;
+            }
+            Ok(0)
+        }
     }
 }
 
@@ -432,9 +578,20 @@ async fn login(a: LoginArgs) -> CliResult<u8> {
     Ok(0)
 }
 
+/// A file's text, or standard input's for `-`; unreadable is a usage error.
+fn read_source(file: &str) -> CliResult<String> {
+    if file == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| CliError::Usage(format!("cannot read standard input: {e}")))?;
+        return Ok(s);
+    }
+    std::fs::read_to_string(file).map_err(|e| CliError::Usage(format!("cannot read {file}: {e}")))
+}
+
 async fn submit(a: SubmitArgs) -> CliResult<u8> {
-    let qasm = std::fs::read_to_string(&a.file)
-        .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", a.file)))?;
+    let qasm = read_source(&a.file)?;
     let kind = JobKind::parse(&a.kind)
         .ok_or_else(|| CliError::Usage(format!("unknown kind {:?}", a.kind)))?;
     if a.shots < 1 {

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use qollab_shared::api::Job;
 use qollab_shared::events::{Event, kinds};
+use qollab_shared::quest::{AttemptResult, ChallengeView, Leaderboard, Target};
 
 /// Rows shown at most in a histogram; the rest are summed up in one line.
 const MAX_ROWS: usize = 32;
@@ -239,6 +240,210 @@ pub fn event_line(e: &Event) -> String {
         e.kind,
         summary
     )
+}
+
+pub fn quest_table(all: &[ChallengeView]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<22}  {:<12}  {:<30}  {:>6}  {:>6}  STATUS",
+        "KEY", "TIER", "TITLE", "QUBITS", "POINTS"
+    );
+    for c in all {
+        let p = &c.progress;
+        let status = match p.best_score {
+            Some(best) => format!("solved, best {best}"),
+            None if p.attempts > 0 => format!("{} attempt(s)", p.attempts),
+            None => "-".into(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<22}  {:<12}  {:<30}  {:>6}  {:>6}  {status}",
+            c.challenge.key,
+            c.challenge.tier,
+            c.challenge.title,
+            c.challenge.qubits,
+            c.challenge.points
+        );
+    }
+    out
+}
+
+pub fn quest_detail(v: &ChallengeView) -> String {
+    let c = &v.challenge;
+    let mut out = String::new();
+    let _ = writeln!(out, "{} ({}, {})", c.title, c.key, c.tier);
+    let _ = writeln!(out, "\n{}\n", c.description.trim());
+    let target = match &c.target {
+        Target::State { .. } => "a state (up to global phase)",
+        Target::Unitary { .. } => "a unitary (up to global phase)",
+        Target::Distribution { .. } => "a distribution of measured bits",
+    };
+    let _ = writeln!(out, "target      {target}, fidelity ≥ {}", c.threshold);
+    let _ = writeln!(out, "qubits      {}", c.qubits);
+    let k = &c.constraints;
+    let mut limits = Vec::new();
+    if let Some(g) = &k.allowed_gates {
+        limits.push(format!("only {}", g.join(" ")));
+    }
+    if !k.required_gates.is_empty() {
+        limits.push(format!("must use {}", k.required_gates.join(" ")));
+    }
+    for (what, n) in [
+        ("gates", k.max_gates),
+        ("depth", k.max_depth),
+        ("2-qubit gates", k.max_two_qubit_gates),
+        ("T gates", k.max_t_gates),
+    ] {
+        if let Some(n) = n {
+            limits.push(format!("≤ {n} {what}"));
+        }
+    }
+    if !limits.is_empty() {
+        let _ = writeln!(out, "constraints {}", limits.join(", "));
+    }
+    let _ = writeln!(
+        out,
+        "points      {} at par ({} gates, depth {})",
+        c.points, c.par_gates, c.par_depth
+    );
+    let p = &v.progress;
+    let you = match p.best_score {
+        Some(b) => format!("solved, best score {b}, {} attempt(s)", p.attempts),
+        None => format!("not solved, {} attempt(s)", p.attempts),
+    };
+    let _ = writeln!(out, "you         {you}");
+    for (i, h) in p.hints.iter().enumerate() {
+        let _ = writeln!(out, "hint {}      {} (−{})", i + 1, h.text, h.cost);
+    }
+    let hidden = c.hint_costs.len().saturating_sub(p.hints.len());
+    if hidden > 0 {
+        let _ = writeln!(
+            out,
+            "            {hidden} more hint(s): `qollab quest hint {}`",
+            c.key
+        );
+    }
+    let _ = writeln!(out, "\nstarter circuit:\n{}", c.starter_qasm.trim_end());
+    out
+}
+
+pub fn quest_verdict(r: &AttemptResult) -> String {
+    let v = &r.verdict;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}  fidelity {:.4} (needs ≥ {})",
+        if v.passed { "PASSED" } else { "FAILED" },
+        v.fidelity,
+        v.threshold
+    );
+    let _ = writeln!(
+        out,
+        "gates {}, depth {}, 2-qubit gates {}, T gates {}",
+        v.gates, v.depth, v.two_qubit_gates, v.t_gates
+    );
+    for x in &v.violations {
+        let _ = writeln!(out, "  ✗ {} ({})", x.message, x.code);
+    }
+    if v.passed {
+        let mut line = format!("score {}", v.score);
+        if r.hint_cost > 0 {
+            line.push_str(&format!(
+                " (after −{} for {} hint(s))",
+                r.hint_cost, r.hints_used
+            ));
+        }
+        if r.new_best {
+            line.push_str(", your new best");
+        } else if let Some(b) = r.progress.best_score {
+            line.push_str(&format!(", your best is {b}"));
+        }
+        let _ = writeln!(out, "{line}");
+    }
+    out
+}
+
+pub fn quest_leaderboard(b: &Leaderboard) -> String {
+    let mut out = String::new();
+    if b.entries.is_empty() {
+        let _ = writeln!(out, "no one has solved {} yet", b.challenge);
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "{:>4}  {:<24}  {:>5}  {:>5}  {:>5}  WHEN",
+        "RANK", "PLAYER", "SCORE", "GATES", "DEPTH"
+    );
+    let line = |out: &mut String, e: &qollab_shared::quest::LeaderboardEntry| {
+        let _ = writeln!(
+            out,
+            "{:>4}  {:<24}  {:>5}  {:>5}  {:>5}  {}",
+            e.rank,
+            e.name,
+            e.score,
+            e.gates,
+            e.depth,
+            e.achieved_at.format("%Y-%m-%d %H:%M")
+        );
+    };
+    for e in &b.entries {
+        line(&mut out, e);
+    }
+    if let Some(me) = b.me.as_ref().filter(|m| !b.entries.contains(m)) {
+        let _ = writeln!(out, "   …");
+        line(&mut out, me);
+    }
+    let _ = writeln!(out, "{} player(s) solved {}", b.players, b.challenge);
+    out
+}
+
+pub fn progress(p: &qollab_shared::progress::UserProgress) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}: level {}, {} points ({} to level {}), streak {} day(s), best {}",
+        p.name,
+        p.level,
+        p.points,
+        p.next_level_at - p.points,
+        p.level + 1,
+        p.streak_days,
+        p.best_streak_days
+    );
+    let unlocked: Vec<_> = p
+        .achievements
+        .iter()
+        .filter(|a| a.unlocked_at.is_some())
+        .collect();
+    let _ = writeln!(
+        out,
+        "achievements: {} of {}",
+        unlocked.len(),
+        p.achievements.len()
+    );
+    for a in &p.achievements {
+        match a.unlocked_at {
+            Some(at) => {
+                let _ = writeln!(
+                    out,
+                    "  ✓ {:<24} +{:<4} {}",
+                    a.title,
+                    a.points,
+                    at.format("%Y-%m-%d")
+                );
+            }
+            None if a.value > 0 => {
+                let _ = writeln!(
+                    out,
+                    "    {:<24} +{:<4} {}/{}",
+                    a.title, a.points, a.value, a.target
+                );
+            }
+            None => {}
+        }
+    }
+    out
 }
 
 #[cfg(test)]

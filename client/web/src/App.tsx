@@ -13,6 +13,8 @@ const JobScreen = lazy(() => import('./screens/JobScreen'))
 const MembersScreen = lazy(() => import('./screens/MembersScreen'))
 const SettingsScreen = lazy(() => import('./screens/SettingsScreen'))
 const FeatureScreen = lazy(() => import('./screens/FeatureScreen'))
+const QuestScreen = lazy(() => import('./screens/QuestScreen'))
+const ProgressScreen = lazy(() => import('./screens/ProgressScreen'))
 
 function RequireAuth({ children }: { children: ReactNode }) {
   const { session } = useApp()
@@ -39,6 +41,9 @@ export function App() {
           <Route path="jobs/:job" element={<JobScreen />} />
           <Route path="members" element={<MembersScreen />} />
           <Route path="settings" element={<SettingsScreen />} />
+          <Route path="quest" element={<QuestScreen />} />
+          <Route path="quest/:key" element={<QuestScreen />} />
+          <Route path="leaderboard" element={<ProgressScreen />} />
           <Route path="x/:feature" element={<FeatureScreen />} />
         </Route>
         <Route path="*" element={<NotFound />} />

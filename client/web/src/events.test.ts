@@ -40,3 +40,16 @@ describe('job events in the query cache', () => {
     expect(qc.getQueryData(['chat', 'w'])).toEqual([m])
   })
 })
+
+describe('progress events', () => {
+  it('mark the leaderboard and your progress stale, and nothing else', () => {
+    const qc = new QueryClient()
+    qc.setQueryData(['progress', 'me'], { points: 10 })
+    qc.setQueryData(['progress', 'board', 'w', 'week'], { entries: [] })
+    qc.setQueryData(['docs', 'w'], [])
+    applyEvent(qc, 'w', ev('achievement.unlocked', { user_id: 'u', key: 'first_job', points: 10 }))
+    expect(qc.getQueryState(['progress', 'me'])!.isInvalidated).toBe(true)
+    expect(qc.getQueryState(['progress', 'board', 'w', 'week'])!.isInvalidated).toBe(true)
+    expect(qc.getQueryState(['docs', 'w'])!.isInvalidated).toBe(false)
+  })
+})

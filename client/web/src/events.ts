@@ -70,6 +70,8 @@ export function applyEvent(qc: QueryClient, ws: string, ev: WsEvent) {
   } else if (ev.type.startsWith('member.')) {
     qc.invalidateQueries({ queryKey: ['members', ws] })
     qc.invalidateQueries({ queryKey: ['workspace', ws] })
+  } else if (ev.type === 'achievement.unlocked' || ev.type === 'points.awarded' || ev.type === 'level.reached') {
+    qc.invalidateQueries({ queryKey: ['progress'] })
   } else if (ev.type === 'resync') {
     qc.invalidateQueries()
   }

@@ -46,12 +46,8 @@ fn name_of(raw: &str) -> ApiResult<String> {
 pub(crate) fn circuit_from_qasm(src: &str, name: &str) -> ApiResult<DocCircuit> {
     // Documents hold up to the schema's maximum of qubits (the default limits); jobs
     // check the plan's when they run one.
-    let circuit = qasm::parse_flat_with(src, &qasm::Limits::default()).map_err(|e| {
-        ApiError::new(ErrorCode::InvalidQasm, e.to_string()).with_details(serde_json::json!({
-            "line": e.line, "col": e.col, "message": e.message,
-            "limit": e.limit.map(qasm::Limit::as_str),
-        }))
-    })?;
+    let circuit = qasm::parse_flat_with(src, &qasm::Limits::default())
+        .map_err(|e| ApiError::qasm(&e, false))?;
     DocCircuit::from_circuit(&circuit, name)
         .map_err(|e| ApiError::new(ErrorCode::InvalidQasm, e.to_string()))
 }

@@ -42,6 +42,8 @@ pub struct EventBus {
     fanout: Fanout,
     /// Open event streams per (workspace, user) on this process, for presence.
     presence: Mutex<HashMap<(Uuid, Uuid), Presence>>,
+    /// Told the workspace of every event this process commits (the progress consumer).
+    on_commit: std::sync::OnceLock<mpsc::Sender<Uuid>>,
 }
 
 /// How long after a user's last stream closes `presence.left` is sent, unless they are
@@ -91,6 +93,7 @@ impl EventBus {
             subs: Mutex::new(HashMap::new()),
             fanout,
             presence: Mutex::new(HashMap::new()),
+            on_commit: std::sync::OnceLock::new(),
         });
         tokio::spawn(publisher(Arc::downgrade(&bus), db.clone(), rx));
         tokio::spawn(async move {
@@ -251,8 +254,17 @@ impl EventBus {
         }
     }
 
+    /// Tells `tx` the workspace of every event this process commits from now on. A full
+    /// channel drops the notice (the receiver also sweeps for work it was not told of).
+    pub fn notify_commits(&self, tx: mpsc::Sender<Uuid>) {
+        let _ = self.on_commit.set(tx);
+    }
+
     /// A committed event of this process: to local subscribers and to the other processes.
     fn deliver_committed(&self, event: Event) {
+        if let Some(tx) = self.on_commit.get() {
+            let _ = tx.try_send(event.workspace_id);
+        }
         if matches!(self.fanout, Fanout::Redis(_)) {
             self.fanout.publish(Message::Event {
                 event: event.clone(),

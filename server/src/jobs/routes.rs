@@ -239,17 +239,8 @@ fn snapshot_of(circuit: qollab_shared::circuit::Circuit) -> ApiResult<(usize, St
 /// OpenQASM source → circuit under `limits`, a parse error (a breached limit included)
 /// as 422 with its line and column.
 pub fn parse_qasm(src: &str, limits: &qasm::Limits) -> ApiResult<qollab_shared::circuit::Circuit> {
-    qasm::parse_flat_with(src, limits).map_err(|e| {
-        // Over the plan's qubits is a quota, as when a document's circuit is too wide.
-        let code = match e.limit {
-            Some(qasm::Limit::Qubits) => ErrorCode::QuotaExceeded,
-            _ => ErrorCode::InvalidQasm,
-        };
-        ApiError::new(code, e.to_string()).with_details(serde_json::json!({
-            "line": e.line, "col": e.col, "message": e.message,
-            "limit": e.limit.map(qasm::Limit::as_str),
-        }))
-    })
+    // Over the plan's qubits is a quota, as when a document's circuit is too wide.
+    qasm::parse_flat_with(src, limits).map_err(|e| ApiError::qasm(&e, true))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -1,7 +1,8 @@
 // The REST client: bearer tokens, quiet refresh (single flight), typed errors.
 import type {
   AuthResponse, BackendInfo, ChatMessage, DocDetail, DocSummary, DocVersion, IbmSettings, Job,
-  JobKind, JobPage, JobResult, Member, Role, User, Workspace,
+  JobKind, JobPage, JobResult, Member, Role, User, Workspace, QuestChallenge, QuestAttempt,
+  QuestLeaderboard, BlochTrace, UserProgress, PointsLeaderboard,
 } from './types'
 
 export class ApiError extends Error {
@@ -288,6 +289,18 @@ export class Api {
   // ---- settings
   ibm(ws: string) { return this.json<IbmSettings | null>('GET', `/api/workspaces/${ws}/settings/ibm`) }
   putIbm(ws: string, api_key: string, instance: string) { return this.json<IbmSettings>('PUT', `/api/workspaces/${ws}/settings/ibm`, { api_key, instance }) }
+
+  // ---- Quantum Quest and progress
+  challenges() { return this.json<QuestChallenge[]>('GET', '/api/quest/challenges') }
+  challenge(key: string) { return this.json<QuestChallenge>('GET', `/api/quest/challenges/${encodeURIComponent(key)}`) }
+  attempt(key: string, qasm: string) { return this.json<QuestAttempt>('POST', `/api/quest/challenges/${encodeURIComponent(key)}/attempts`, { qasm }) }
+  revealHint(key: string, index: number) {
+    return this.json<{ index: number; text: string; cost: number; revealed: number }>('POST', `/api/quest/challenges/${encodeURIComponent(key)}/hints/${index}`)
+  }
+  questLeaderboard(key: string) { return this.json<QuestLeaderboard>('GET', `/api/quest/challenges/${encodeURIComponent(key)}/leaderboard${q({ limit: 10 })}`) }
+  bloch(qasm: string) { return this.json<BlochTrace>('POST', '/api/quest/bloch', { qasm }) }
+  myProgress() { return this.json<UserProgress>('GET', '/api/me/progress') }
+  leaderboard(ws: string, window: 'week' | 'month' | 'all') { return this.json<PointsLeaderboard>('GET', `/api/workspaces/${ws}/leaderboard${q({ window })}`) }
 
   /** Absolute ws:// or wss:// URL for a socket path on this origin. */
   wsUrl(path: string): string {

@@ -105,3 +105,37 @@ export interface WsEvent {
 }
 
 export interface ApiErrorBody { error: { code: string; message: string; details?: unknown } }
+
+// ---- Quantum Quest
+export interface QuestHint { text: string; cost: number }
+export interface QuestProgress { attempts: number; solved: boolean; best_score?: number; hints: QuestHint[] }
+export interface QuestConstraints {
+  allowed_gates?: string[]; required_gates?: string[]; max_gates?: number; max_depth?: number
+  max_two_qubit_gates?: number; max_t_gates?: number
+}
+export interface QuestChallenge {
+  key: string; title: string; tier: string; description: string; qubits: number
+  target: { kind: 'state' | 'unitary' | 'distribution' }
+  constraints: QuestConstraints; threshold: number; points: number
+  par_gates: number; par_depth: number; starter_qasm: string; hint_costs: number[]
+  progress: QuestProgress
+}
+export interface QuestViolation { code: string; message: string }
+export interface QuestAttempt {
+  id: string; challenge: string; passed: boolean; fidelity: number; threshold: number; score: number
+  violations: QuestViolation[]; gates: number; depth: number; two_qubit_gates: number; t_gates: number
+  hints_used: number; hint_cost: number; new_best: boolean; points_awarded: number; unlocked: string[]
+  progress: QuestProgress; created_at: string
+}
+export interface QuestLeaderEntry { rank: number; user_id?: string; name: string; score: number; gates: number; depth: number; achieved_at: string }
+export interface QuestLeaderboard { challenge: string; players: number; entries: QuestLeaderEntry[]; me?: QuestLeaderEntry }
+export interface BlochTrace { num_qubits: number; moments: { instructions: number[]; vectors: [number, number, number][] }[] }
+
+// ---- progress
+export interface AchievementStatus { key: string; title: string; description: string; points: number; unlocked_at?: string; value: number; target: number }
+export interface UserProgress {
+  user_id: string; name: string; points: number; level: number; level_floor: number; next_level_at: number
+  streak_days: number; best_streak_days: number; achievements: AchievementStatus[]
+}
+export interface PointsEntry { rank: number; user_id: string; name: string; points: number }
+export interface PointsLeaderboard { window: 'week' | 'month' | 'all'; since?: string; entries: PointsEntry[] }

@@ -11,6 +11,9 @@ function describe(ev: WsEvent): string {
     case 'doc.created': return `circuit “${String((d.doc as { name?: string } | undefined)?.name ?? '')}” created`
     case 'doc.deleted': return 'a circuit was deleted'
     case 'doc.restored': return `circuit restored to “${String(d.version_name ?? '')}”`
+    case 'achievement.unlocked': return `${String(d.name ?? 'someone')} unlocked “${String(d.title ?? d.key ?? '')}” (+${String(d.points ?? 0)})`
+    case 'level.reached': return `${String(d.name ?? 'someone')} reached level ${String(d.level ?? '')}`
+    case 'points.awarded': return `+${String(d.points ?? 0)} points (${String(d.reason ?? '')})`
     case 'resync': return 'reloaded after a gap'
     default:
       if (job) return `job ${job.id.slice(0, 8)} ${ev.type.slice(4)} on ${job.backend}`

@@ -1,12 +1,10 @@
-// Panels for capabilities the server advertises in its OpenAPI document (AI, quests,
-// leaderboard, notifications). They appear only when the paths exist.
+// Panels for capabilities the server advertises in its OpenAPI document that have no
+// screen of their own yet (AI, notifications). They appear only when the paths exist.
 import { useParams } from 'react-router-dom'
 import { useFeatures } from '../context'
 
 const TITLES: Record<string, { title: string; re: RegExp }> = {
   ai: { title: 'AI assistant', re: /\/ai(\/|$)|assistant/ },
-  quests: { title: 'Quests', re: /quest/ },
-  leaderboard: { title: 'Leaderboard', re: /leaderboard/ },
   notifications: { title: 'Notifications', re: /notification/ },
 }
 

@@ -28,8 +28,8 @@ export function WorkspaceLayout() {
       <NavLink to={`/w/${ws}/members`}>Members</NavLink>
       {w?.role === 'owner' && <NavLink to={`/w/${ws}/settings`}>Settings</NavLink>}
       {features.ai && <NavLink to={`/w/${ws}/x/ai`}>AI</NavLink>}
-      {features.quests && <NavLink to={`/w/${ws}/x/quests`}>Quests</NavLink>}
-      {features.leaderboard && <NavLink to={`/w/${ws}/x/leaderboard`}>Leaderboard</NavLink>}
+      {features.quests && <NavLink to={`/w/${ws}/quest`}>Quest</NavLink>}
+      {features.leaderboard && <NavLink to={`/w/${ws}/leaderboard`}>Leaderboard</NavLink>}
       {features.notifications && <NavLink to={`/w/${ws}/x/notifications`}>Notifications</NavLink>}
       <span className={`stream ${status}`} title={`Live updates: ${status}`}>
         <span aria-hidden="true">●</span> {status === 'live' ? 'live' : status}

@@ -290,6 +290,18 @@ impl Db {
             Outcome::Failed(_) => kinds::JOB_FAILED,
             Outcome::Cancelled => kinds::JOB_CANCELLED,
         };
+        // What the optimizer did travels with the completion (achievements read it).
+        let extra = match &outcome {
+            Outcome::Completed(result) => {
+                let o = &result["optimization"];
+                o["before"]["gates"].as_u64().zip(o["after"]["gates"].as_u64()).map(
+                    |(before, after)| {
+                        serde_json::json!({"optimization": {"gates_before": before, "gates_after": after}})
+                    },
+                )
+            }
+            _ => None,
+        };
         let txn = self.conn.begin().await?;
         let mut q = jobs::Entity::update_many()
             .col_expr(jobs::Column::FinishedAt, Expr::value(now))
@@ -324,7 +336,11 @@ impl Db {
                 .exec(&txn)
                 .await?;
         }
-        let events = store_in(&txn, vec![job_event(&job, kind, Some(job.author_id), None)]).await?;
+        let events = store_in(
+            &txn,
+            vec![job_event(&job, kind, Some(job.author_id), extra)],
+        )
+        .await?;
         txn.commit().await?;
         Ok(Some((job, events)))
     }

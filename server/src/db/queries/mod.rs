@@ -8,6 +8,8 @@ pub mod events;
 pub mod ibm_settings;
 pub mod jobs;
 pub mod orgs;
+pub mod progress;
+pub mod quest;
 pub mod runtime_sessions;
 pub mod schedules;
 pub mod tokens;

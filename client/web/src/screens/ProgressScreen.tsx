@@ -1,0 +1,75 @@
+// Points, levels and achievements: the workspace leaderboard (week / month / all time)
+// and your own progress. Live: achievement and points events refresh both.
+import { useState } from 'react'
+import { useQuery } from '@tanstack/react-query'
+import { useApp } from '../context'
+import { useWorkspace } from './WorkspaceLayout'
+import { errorText } from './Auth'
+
+type Window = 'week' | 'month' | 'all'
+const WINDOWS: { w: Window; label: string }[] = [
+  { w: 'week', label: 'This week' },
+  { w: 'month', label: '30 days' },
+  { w: 'all', label: 'All time' },
+]
+
+export default function ProgressScreen() {
+  const { api, session } = useApp()
+  const { workspace } = useWorkspace()
+  const [win, setWin] = useState<Window>('week')
+  const board = useQuery({ queryKey: ['progress', 'board', workspace.id, win], queryFn: () => api.leaderboard(workspace.id, win) })
+  const me = useQuery({ queryKey: ['progress', 'me'], queryFn: () => api.myProgress() })
+  const p = me.data
+  const span = p ? Math.max(1, p.next_level_at - p.level_floor) : 1
+  const into = p ? Math.min(span, p.points - p.level_floor) : 0
+  return (
+    <div className="page points-page">
+      <h1>Leaderboard</h1>
+      <div role="tablist" aria-label="Window" className="row">
+        {WINDOWS.map(({ w, label }) => (
+          <button key={w} type="button" role="tab" aria-selected={win === w} className={win === w ? 'primary' : undefined} onClick={() => setWin(w)}>
+            {label}
+          </button>
+        ))}
+      </div>
+      {board.error && <p className="error" role="alert">{errorText(board.error)}</p>}
+      {board.data && board.data.entries.length === 0 && <p className="muted">No points earned in this workspace {win === 'all' ? 'yet' : 'in this window'}.</p>}
+      {board.data && board.data.entries.length > 0 && (
+        <table className="board" aria-label="Workspace leaderboard">
+          <thead><tr><th scope="col">#</th><th scope="col">Member</th><th scope="col">Points</th></tr></thead>
+          <tbody>
+            {board.data.entries.map((e) => (
+              <tr key={e.user_id} className={e.user_id === session?.user.id ? 'me' : undefined}>
+                <td>{e.rank}</td><td>{e.name}{e.user_id === session?.user.id ? ' (you)' : ''}</td><td>{e.points}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <h2>Your progress</h2>
+      {me.error && <p className="error" role="alert">{errorText(me.error)}</p>}
+      {p && (
+        <>
+          <p>
+            Level <strong>{p.level}</strong> · <strong>{p.points}</strong> points · streak {p.streak_days} day(s) (best {p.best_streak_days})
+          </p>
+          <div className="level-bar" role="progressbar" aria-label={`Level ${p.level + 1}`} aria-valuemin={0} aria-valuemax={span} aria-valuenow={into}>
+            <span style={{ width: `${(100 * into) / span}%` }} />
+          </div>
+          <p className="muted">{p.next_level_at - p.points} points to level {p.level + 1}</p>
+          <ul className="achievements" aria-label="Achievements">
+            {p.achievements.map((a) => (
+              <li key={a.key} className={a.unlocked_at ? 'unlocked' : 'locked'}>
+                <strong>{a.title}</strong> <span className="muted">+{a.points}</span>
+                <br />
+                <span className="muted">{a.description}</span>
+                <br />
+                {a.unlocked_at ? <span className="ok">unlocked {new Date(a.unlocked_at).toLocaleDateString()}</span> : <span className="muted">{a.value} / {a.target}</span>}
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
+    </div>
+  )
+}

@@ -1,0 +1,174 @@
+//! Leaderboard benchmark (figures in docs/benchmarks.md): the workspace points
+//! leaderboard (`Db::workspace_points`, what `GET /api/workspaces/{id}/leaderboard`
+//! runs) and a user's total (`Db::points_of`, what `/api/me/progress` adds up), at
+//! 100,000 users who are all members of one workspace and 1,000,000 ledger rows spread
+//! over the last 60 days.
+//!
+//! ```sh
+//! cargo run --release -p qollab-server --example leaderboard_bench
+//! QOLLAB_BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo run --release -p qollab-server --example leaderboard_bench
+//! ```
+//!
+//! SQLite runs on a temp file; PostgreSQL in a fresh schema dropped at the end. Prints
+//! one JSON line with p50/p95/max per query (ms) over repeated runs.
+
+use std::time::Instant;
+
+use chrono::{Duration, Utc};
+use qollab_server::db::tables::{points_ledger, users, workspace_members};
+use qollab_server::db::{Db, DbOptions};
+use sea_orm::{ConnectionTrait, EntityTrait, Set};
+use serde_json::json;
+use uuid::Uuid;
+
+const USERS: usize = 100_000;
+const LEDGER: usize = 1_000_000;
+const RUNS: usize = 30;
+/// Rows per insert statement (under both backends' parameter limits).
+const CHUNK: usize = 2_000;
+
+fn stats(mut ms: Vec<f64>) -> serde_json::Value {
+    ms.sort_by(f64::total_cmp);
+    let at = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
+    json!({"p50_ms": at(0.5), "p95_ms": at(0.95), "max_ms": at(1.0), "runs": ms.len()})
+}
+
+async fn seed(db: &Db) -> anyhow::Result<(Uuid, Vec<Uuid>)> {
+    let (owner, org) = db
+        .create_user("owner@bench.example", "Owner", "x")
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let ws = db
+        .create_workspace(org.id, owner.id, "Bench", "")
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let now = Utc::now();
+    let ids: Vec<Uuid> = (0..USERS).map(|_| Uuid::now_v7()).collect();
+    for (c, chunk) in ids.chunks(CHUNK).enumerate() {
+        let rows = chunk.iter().enumerate().map(|(i, id)| users::ActiveModel {
+            id: Set(*id),
+            email: Set(format!("u{}@bench.example", c * CHUNK + i)),
+            name: Set(format!("Player {}", c * CHUNK + i)),
+            password_hash: Set("x".into()),
+            created_at: Set(now),
+        });
+        users::Entity::insert_many(rows)
+            .exec_without_returning(&db.conn)
+            .await?;
+        let members = chunk.iter().map(|id| workspace_members::ActiveModel {
+            workspace_id: Set(ws.id),
+            user_id: Set(*id),
+            role: Set("viewer".into()),
+            created_at: Set(now),
+        });
+        workspace_members::Entity::insert_many(members)
+            .exec_without_returning(&db.conn)
+            .await?;
+    }
+    // A deterministic spread: every user gets ~10 awards over 60 days.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for start in (0..LEDGER).step_by(CHUNK) {
+        let rows: Vec<_> = (start..(start + CHUNK).min(LEDGER))
+            .map(|i| {
+                let r = next();
+                points_ledger::ActiveModel {
+                    user_id: Set(ids[(r % USERS as u64) as usize]),
+                    workspace_id: Set(Some(ws.id)),
+                    award_key: Set(format!("bench:{i}")),
+                    points: Set(((r >> 20) % 50 + 1) as i32),
+                    reason: Set("bench".into()),
+                    at: Set(now - Duration::minutes(((r >> 40) % (60 * 24 * 60)) as i64)),
+                    ..Default::default()
+                }
+            })
+            .collect();
+        points_ledger::Entity::insert_many(rows)
+            .exec_without_returning(&db.conn)
+            .await?;
+    }
+    Ok((ws.id, ids))
+}
+
+async fn bench(db: &Db, backend: &str) -> anyhow::Result<serde_json::Value> {
+    let t = Instant::now();
+    let (ws, ids) = seed(db).await?;
+    let seeded_s = t.elapsed().as_secs_f64();
+    if backend == "postgres" {
+        db.conn.execute_unprepared("ANALYZE").await?;
+    }
+    let mut out =
+        json!({"backend": backend, "users": USERS, "ledger_rows": LEDGER, "seed_s": seeded_s});
+    let now = Utc::now();
+    for (name, since) in [
+        ("week", Some(now - Duration::days(7))),
+        ("month", Some(now - Duration::days(30))),
+        ("all", None),
+    ] {
+        let mut ms = Vec::new();
+        for _ in 0..RUNS {
+            let t = Instant::now();
+            let rows = db
+                .workspace_points(ws, since, 20)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            ms.push(t.elapsed().as_secs_f64() * 1e3);
+            anyhow::ensure!(rows.len() == 20, "{} rows", rows.len());
+        }
+        out[format!("workspace_{name}")] = stats(ms);
+    }
+    let mut ms = Vec::new();
+    for k in 0..RUNS * 10 {
+        let t = Instant::now();
+        db.points_of(ids[(k * 7919) % USERS]).await?;
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    out["user_total"] = stats(ms);
+    Ok(out)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match std::env::var("QOLLAB_BENCH_DATABASE_URL") {
+        Ok(url) if !url.trim().is_empty() => {
+            let schema = format!("bench_{}", Uuid::new_v4().simple());
+            let admin = Db::connect(&url, &DbOptions::default()).await?;
+            admin.create_schema(&schema).await?;
+            let db = Db::connect(
+                &url,
+                &DbOptions {
+                    pg_schema: Some(schema.clone()),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            db.migrate().await?;
+            let result = bench(&db, "postgres").await;
+            db.close().await;
+            admin
+                .conn
+                .execute_unprepared(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+                .await?;
+            admin.close().await;
+            println!("{}", result?);
+        }
+        _ => {
+            let dir = tempfile::tempdir()?;
+            let url = format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("bench.db").display()
+            );
+            let db = Db::connect(&url, &DbOptions::default()).await?;
+            db.migrate().await?;
+            let result = bench(&db, "sqlite").await;
+            db.close().await;
+            println!("{}", result?);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,300 @@
+//! Progress: marks, unlocked achievements, the points ledger and the event cursors.
+//! Every write is an insert that a unique key makes happen once (or a cursor that only
+//! moves forward), so the consumer may read an event twice, in two processes, and
+//! nothing is counted or awarded twice.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use qollab_shared::progress::{Mark, Tally, counters};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, OnConflict, Query};
+use sea_orm::{
+    ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+use uuid::Uuid;
+
+use crate::db::Db;
+use crate::db::tables::{
+    events, points_ledger, progress_cursors, progress_marks, user_achievements, users,
+    workspace_members,
+};
+use crate::error::ApiResult;
+
+#[derive(FromQueryResult)]
+struct CounterRow {
+    counter: String,
+    n: i64,
+}
+
+#[derive(FromQueryResult)]
+struct UserPoints {
+    user_id: Uuid,
+    points: i64,
+}
+
+#[derive(FromQueryResult)]
+struct LatestSeq {
+    workspace_id: Uuid,
+    seq: i64,
+}
+
+impl Db {
+    /// Stores marks (one statement; those already stored are skipped).
+    pub async fn add_marks(
+        &self,
+        marks: &[Mark],
+        ws: Option<Uuid>,
+        at: DateTime<Utc>,
+    ) -> Result<(), sea_orm::DbErr> {
+        let unique: std::collections::BTreeSet<&Mark> = marks.iter().collect();
+        // Bounded per statement, under SQLite's and PostgreSQL's parameter limits.
+        let rows: Vec<_> = unique.into_iter().collect();
+        for chunk in rows.chunks(1000) {
+            let models = chunk.iter().map(|m| progress_marks::ActiveModel {
+                user_id: Set(m.user),
+                counter: Set(m.counter.clone()),
+                value: Set(m.value.clone()),
+                workspace_id: Set(ws),
+                at: Set(at),
+            });
+            progress_marks::Entity::insert_many(models)
+                .on_conflict(
+                    OnConflict::columns([
+                        progress_marks::Column::UserId,
+                        progress_marks::Column::Counter,
+                        progress_marks::Column::Value,
+                    ])
+                    .do_nothing()
+                    .to_owned(),
+                )
+                .exec_without_returning(&self.conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A user's counters and active days, from their marks (one grouped query and
+    /// the days).
+    pub async fn tally(&self, user: Uuid) -> Result<Tally, sea_orm::DbErr> {
+        let rows = progress_marks::Entity::find()
+            .select_only()
+            .column(progress_marks::Column::Counter)
+            .column_as(
+                Expr::from(Func::count(Expr::col(progress_marks::Column::Value))),
+                "n",
+            )
+            .filter(progress_marks::Column::UserId.eq(user))
+            .group_by(progress_marks::Column::Counter)
+            .into_model::<CounterRow>()
+            .all(&self.conn)
+            .await?;
+        let mut t = Tally::default();
+        for r in rows {
+            t.counts.insert(r.counter, u64::try_from(r.n).unwrap_or(0));
+        }
+        let days = progress_marks::Entity::find()
+            .filter(progress_marks::Column::UserId.eq(user))
+            .filter(progress_marks::Column::Counter.eq(counters::ACTIVE_DAYS))
+            .all(&self.conn)
+            .await?;
+        t.days = days
+            .iter()
+            .filter_map(|d| NaiveDate::parse_from_str(&d.value, "%Y-%m-%d").ok())
+            .collect();
+        Ok(t)
+    }
+
+    /// Every user who has marks (for backfilling a new achievement).
+    pub async fn users_with_marks(&self) -> Result<Vec<Uuid>, sea_orm::DbErr> {
+        progress_marks::Entity::find()
+            .select_only()
+            .column(progress_marks::Column::UserId)
+            .distinct()
+            .into_tuple::<Uuid>()
+            .all(&self.conn)
+            .await
+    }
+
+    pub async fn achievements_of(
+        &self,
+        user: Uuid,
+    ) -> Result<Vec<user_achievements::Model>, sea_orm::DbErr> {
+        user_achievements::Entity::find()
+            .filter(user_achievements::Column::UserId.eq(user))
+            .all(&self.conn)
+            .await
+    }
+
+    /// Records an unlock; true when this call unlocked it (exactly one caller does).
+    pub async fn unlock(
+        &self,
+        user: Uuid,
+        key: &str,
+        ws: Option<Uuid>,
+    ) -> Result<bool, sea_orm::DbErr> {
+        let n = user_achievements::Entity::insert(user_achievements::ActiveModel {
+            user_id: Set(user),
+            key: Set(key.to_string()),
+            workspace_id: Set(ws),
+            unlocked_at: Set(Utc::now()),
+        })
+        .on_conflict(
+            OnConflict::columns([
+                user_achievements::Column::UserId,
+                user_achievements::Column::Key,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(&self.conn)
+        .await?;
+        Ok(n == 1)
+    }
+
+    /// Adds an award to the ledger unless its key is there; true when added.
+    pub async fn award(
+        &self,
+        user: Uuid,
+        ws: Option<Uuid>,
+        award_key: &str,
+        points: i32,
+        reason: &str,
+    ) -> Result<bool, sea_orm::DbErr> {
+        let n = points_ledger::Entity::insert(points_ledger::ActiveModel {
+            user_id: Set(user),
+            workspace_id: Set(ws),
+            award_key: Set(award_key.to_string()),
+            points: Set(points),
+            reason: Set(reason.to_string()),
+            at: Set(Utc::now()),
+            ..Default::default()
+        })
+        .on_conflict(
+            OnConflict::column(points_ledger::Column::AwardKey)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&self.conn)
+        .await?;
+        Ok(n == 1)
+    }
+
+    pub async fn points_of(&self, user: Uuid) -> Result<i64, sea_orm::DbErr> {
+        let row = points_ledger::Entity::find()
+            .select_only()
+            .column(points_ledger::Column::UserId)
+            .column_as(
+                Expr::from(Func::sum(Expr::col(points_ledger::Column::Points))),
+                "points",
+            )
+            .filter(points_ledger::Column::UserId.eq(user))
+            .group_by(points_ledger::Column::UserId)
+            .into_model::<UserPoints>()
+            .one(&self.conn)
+            .await?;
+        Ok(row.map_or(0, |r| r.points))
+    }
+
+    /// Points earned in a workspace since `since` by its current members, best first
+    /// (ties by user id), with names. Sums in SQL on the (workspace_id, at) index.
+    pub async fn workspace_points(
+        &self,
+        ws: Uuid,
+        since: Option<DateTime<Utc>>,
+        limit: u64,
+    ) -> ApiResult<Vec<(Uuid, String, i64)>> {
+        // Current members only, in SQL (a workspace may have more members than a
+        // statement may have parameters).
+        let members = Query::select()
+            .column(workspace_members::Column::UserId)
+            .from(workspace_members::Entity)
+            .and_where(Expr::col(workspace_members::Column::WorkspaceId).eq(ws))
+            .to_owned();
+        let mut q = points_ledger::Entity::find()
+            .select_only()
+            .column(points_ledger::Column::UserId)
+            .column_as(
+                Expr::from(Func::sum(Expr::col(points_ledger::Column::Points))),
+                "points",
+            )
+            .filter(points_ledger::Column::WorkspaceId.eq(ws))
+            .filter(points_ledger::Column::UserId.in_subquery(members));
+        if let Some(s) = since {
+            q = q.filter(points_ledger::Column::At.gte(s));
+        }
+        let rows = q
+            .group_by(points_ledger::Column::UserId)
+            .order_by_desc(Func::sum(Expr::col(points_ledger::Column::Points)))
+            .order_by_asc(points_ledger::Column::UserId)
+            .limit(limit)
+            .into_model::<UserPoints>()
+            .all(&self.conn)
+            .await?;
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.user_id).collect();
+        let people = users::Entity::find()
+            .filter(users::Column::Id.is_in(ids))
+            .all(&self.conn)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let name = people
+                    .iter()
+                    .find(|u| u.id == r.user_id)
+                    .map(|u| u.name.clone())
+                    .unwrap_or_default();
+                (r.user_id, name, r.points)
+            })
+            .collect())
+    }
+
+    pub async fn progress_cursor(&self, ws: Uuid) -> Result<i64, sea_orm::DbErr> {
+        Ok(progress_cursors::Entity::find_by_id(ws)
+            .one(&self.conn)
+            .await?
+            .map_or(0, |c| c.seq))
+    }
+
+    /// Moves a workspace's cursor forward to `seq` (never back).
+    pub async fn advance_progress_cursor(&self, ws: Uuid, seq: i64) -> Result<(), sea_orm::DbErr> {
+        progress_cursors::Entity::insert(progress_cursors::ActiveModel {
+            workspace_id: Set(ws),
+            seq: Set(seq),
+        })
+        .on_conflict(
+            OnConflict::column(progress_cursors::Column::WorkspaceId)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&self.conn)
+        .await?;
+        progress_cursors::Entity::update_many()
+            .col_expr(progress_cursors::Column::Seq, Expr::value(seq))
+            .filter(progress_cursors::Column::WorkspaceId.eq(ws))
+            .filter(progress_cursors::Column::Seq.lt(seq))
+            .exec(&self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Workspaces whose stored events go past their progress cursor.
+    pub async fn workspaces_behind(&self) -> Result<Vec<Uuid>, sea_orm::DbErr> {
+        let latest = events::Entity::find()
+            .select_only()
+            .column(events::Column::WorkspaceId)
+            .column_as(Expr::from(Func::max(Expr::col(events::Column::Seq))), "seq")
+            .group_by(events::Column::WorkspaceId)
+            .into_model::<LatestSeq>()
+            .all(&self.conn)
+            .await?;
+        let cursors = progress_cursors::Entity::find().all(&self.conn).await?;
+        Ok(latest
+            .into_iter()
+            .filter(|l| {
+                cursors
+                    .iter()
+                    .find(|c| c.workspace_id == l.workspace_id)
+                    .is_none_or(|c| c.seq < l.seq)
+            })
+            .map(|l| l.workspace_id)
+            .collect())
+    }
+}

@@ -1,0 +1,427 @@
+//! Progress: achievements, points and levels, earned from what people do.
+//!
+//! One consumer per process reads every workspace's *stored* events in order (from a
+//! cursor per workspace), turns each into marks (`qollab_shared::progress::marks_of`),
+//! and evaluates the catalog's rules for the people concerned. Nothing is decided in
+//! request handlers, and nothing is counted twice: marks, unlocks and ledger rows are
+//! inserts that unique keys make happen once, so a replay, a crash between two steps or
+//! a second process reading the same events changes nothing. Only the caller whose
+//! insert unlocked an achievement announces it (`achievement.unlocked`,
+//! `points.awarded`, `level.reached` in the workspace where it was earned).
+//!
+//! Quantum Quest is not workspace activity: a passing attempt adds its marks here
+//! directly ([`Progress::quest_solved`]) and its first pass of a challenge earns that
+//! attempt's score once.
+//!
+//! The consumer is told of each event its process commits, and sweeps every few seconds
+//! for events it was not told of (other processes, a full channel). At start-up it
+//! re-evaluates everyone with marks, which backfills an achievement added to the catalog.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::web;
+use chrono::{DateTime, Utc};
+use qollab_shared::events::kinds;
+use qollab_shared::progress::{
+    self as rules, Achievement, AchievementStatus, Mark, PointsEntry, PointsLeaderboard,
+    UserProgress, counters,
+};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::auth::AuthUser;
+use crate::db::Db;
+use crate::error::{ApiError, ApiResult};
+use crate::events::{EventBus, to_wire};
+use crate::workspaces::AsViewer;
+
+/// Events read per batch of one workspace.
+const BATCH: u64 = 256;
+/// How often the consumer looks for events it was not told of.
+const SWEEP: Duration = Duration::from_secs(5);
+
+pub struct Progress {
+    db: Db,
+    events: Arc<EventBus>,
+}
+
+impl Progress {
+    /// Starts this process's consumer.
+    pub fn start(db: Db, events: Arc<EventBus>) -> Arc<Progress> {
+        let (tx, rx) = mpsc::channel(4096);
+        events.notify_commits(tx);
+        let p = Arc::new(Progress { db, events });
+        tokio::spawn(consume(Arc::downgrade(&p), rx));
+        p
+    }
+
+    /// Reads a workspace's events past its cursor, in order, and evaluates everyone
+    /// they concern.
+    pub async fn catch_up(&self, ws: Uuid) -> Result<(), sea_orm::DbErr> {
+        loop {
+            let cursor = self.db.progress_cursor(ws).await?;
+            let rows = self.db.events_after(ws, cursor, BATCH).await?;
+            let Some(last) = rows.last().map(|r| r.seq) else {
+                return Ok(());
+            };
+            let mut marks = Vec::new();
+            for row in &rows {
+                marks.extend(rules::marks_of(&to_wire(row)));
+            }
+            let people: BTreeSet<Uuid> = marks.iter().map(|m| m.user).collect();
+            self.db.add_marks(&marks, Some(ws), Utc::now()).await?;
+            // Everyone marked, not only new marks: a crash after storing marks and
+            // before evaluating them is made good on the next read.
+            for user in people {
+                self.evaluate(user, Some(ws)).await?;
+            }
+            self.db.advance_progress_cursor(ws, last).await?;
+            if (rows.len() as u64) < BATCH {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Unlocks what the user's marks now satisfy; returns what this call unlocked.
+    pub async fn evaluate(
+        &self,
+        user: Uuid,
+        ws: Option<Uuid>,
+    ) -> Result<Vec<&'static Achievement>, sea_orm::DbErr> {
+        let tally = self.db.tally(user).await?;
+        let have: HashSet<String> = self
+            .db
+            .achievements_of(user)
+            .await?
+            .into_iter()
+            .map(|a| a.key)
+            .collect();
+        let mut unlocked = Vec::new();
+        for a in rules::catalog() {
+            if have.contains(&a.key) || !tally.satisfies(&a.rule) {
+                continue;
+            }
+            if self.db.unlock(user, &a.key, ws).await? {
+                self.give(
+                    user,
+                    ws,
+                    &award_key(a, user),
+                    a.points,
+                    &format!("achievement {}", a.key),
+                )
+                .await?;
+                if let Some(ws) = ws {
+                    let name = self.name(user).await?;
+                    self.events
+                        .emit(
+                            ws,
+                            kinds::ACHIEVEMENT_UNLOCKED,
+                            Some(user),
+                            serde_json::json!({
+                                "user_id": user, "name": name, "key": a.key, "title": a.title,
+                                "description": a.description, "points": a.points,
+                            }),
+                        )
+                        .await;
+                }
+                unlocked.push(a);
+            }
+        }
+        Ok(unlocked)
+    }
+
+    /// Adds an award to the ledger (once per key) and, in a workspace, says so live;
+    /// true when this call added it.
+    async fn give(
+        &self,
+        user: Uuid,
+        ws: Option<Uuid>,
+        key: &str,
+        points: u32,
+        reason: &str,
+    ) -> Result<bool, sea_orm::DbErr> {
+        let points = i32::try_from(points).unwrap_or(i32::MAX);
+        if !self.db.award(user, ws, key, points, reason).await? {
+            return Ok(false);
+        }
+        let total = self.db.points_of(user).await?;
+        if let Some(ws) = ws {
+            self.events
+                .emit(
+                    ws,
+                    kinds::POINTS_AWARDED,
+                    Some(user),
+                    serde_json::json!({"user_id": user, "points": points, "total": total, "reason": reason}),
+                )
+                .await;
+            let level = rules::level_for(total);
+            if level > rules::level_for(total - i64::from(points)) {
+                let name = self.name(user).await?;
+                self.events
+                    .emit(
+                        ws,
+                        kinds::LEVEL_REACHED,
+                        Some(user),
+                        serde_json::json!({"user_id": user, "name": name, "level": level, "points": total}),
+                    )
+                    .await;
+            }
+        }
+        Ok(true)
+    }
+
+    async fn name(&self, user: Uuid) -> Result<String, sea_orm::DbErr> {
+        Ok(self
+            .db
+            .user(user)
+            .await
+            .ok()
+            .flatten()
+            .map(|u| u.name)
+            .unwrap_or_default())
+    }
+
+    /// A passing Quantum Quest attempt: its marks, the challenge's points on the first
+    /// pass (`score`), and what that unlocks. Returns (points added, unlocked keys).
+    pub async fn quest_solved(
+        &self,
+        user: Uuid,
+        challenge: &str,
+        tier: &str,
+        score: u32,
+    ) -> Result<(u32, Vec<String>), sea_orm::DbErr> {
+        let now = Utc::now();
+        let marks: Vec<Mark> = [
+            (counters::QUEST_SOLVED.to_string(), challenge.to_string()),
+            (
+                format!("{}{tier}", counters::QUEST_SOLVED_PREFIX),
+                challenge.to_string(),
+            ),
+            (counters::ACTIVE_DAYS.to_string(), rules::day(now)),
+        ]
+        .into_iter()
+        .map(|(counter, value)| Mark {
+            user,
+            counter,
+            value,
+        })
+        .collect();
+        self.db.add_marks(&marks, None, now).await?;
+        let first = self
+            .give(
+                user,
+                None,
+                &format!("quest:{challenge}:{user}"),
+                score,
+                &format!("quest {challenge}"),
+            )
+            .await?;
+        let unlocked = self.evaluate(user, None).await?;
+        let mut points = if first { score } else { 0 };
+        points += unlocked.iter().map(|a| a.points).sum::<u32>();
+        Ok((points, unlocked.iter().map(|a| a.key.clone()).collect()))
+    }
+
+    /// Re-evaluates everyone with marks (an achievement added to the catalog is
+    /// awarded from history) and makes sure every unlock has its ledger row.
+    pub async fn backfill(&self) -> Result<(), sea_orm::DbErr> {
+        for user in self.db.users_with_marks().await? {
+            self.evaluate(user, None).await?;
+            for got in self.db.achievements_of(user).await? {
+                if let Some(a) = rules::catalog().iter().find(|a| a.key == got.key) {
+                    self.db
+                        .award(
+                            user,
+                            got.workspace_id,
+                            &award_key(a, user),
+                            i32::try_from(a.points).unwrap_or(i32::MAX),
+                            &format!("achievement {}", a.key),
+                        )
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn sweep(&self) {
+        match self.db.workspaces_behind().await {
+            Ok(behind) => {
+                for ws in behind {
+                    if let Err(e) = self.catch_up(ws).await {
+                        tracing::warn!(workspace_id = %ws, error = %e, "progress catch-up");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "progress sweep"),
+        }
+    }
+
+    /// Where a user stands: points, level, streaks, every achievement.
+    pub async fn of(&self, user: Uuid) -> ApiResult<UserProgress> {
+        let name = self
+            .db
+            .user(user)
+            .await?
+            .map(|u| u.name)
+            .ok_or_else(|| ApiError::not_found("user"))?;
+        let points = self.db.points_of(user).await?;
+        let tally = self.db.tally(user).await?;
+        let got = self.db.achievements_of(user).await?;
+        let level = rules::level_for(points);
+        Ok(UserProgress {
+            user_id: user,
+            name,
+            points,
+            level,
+            level_floor: rules::level_floor(level),
+            next_level_at: rules::level_floor(level + 1),
+            streak_days: tally.current_streak(Utc::now().date_naive()),
+            best_streak_days: tally.best_streak(),
+            achievements: rules::catalog()
+                .iter()
+                .map(|a| {
+                    let (value, target) = tally.measure(&a.rule);
+                    AchievementStatus {
+                        key: a.key.clone(),
+                        title: a.title.clone(),
+                        description: a.description.clone(),
+                        points: a.points,
+                        unlocked_at: got.iter().find(|g| g.key == a.key).map(|g| g.unlocked_at),
+                        value: value.min(target),
+                        target,
+                    }
+                })
+                .collect(),
+        })
+    }
+}
+
+fn award_key(a: &Achievement, user: Uuid) -> String {
+    format!("achievement:{}:{user}", a.key)
+}
+
+async fn consume(p: std::sync::Weak<Progress>, mut rx: mpsc::Receiver<Uuid>) {
+    if let Some(p) = p.upgrade()
+        && let Err(e) = p.backfill().await
+    {
+        tracing::warn!(error = %e, "progress backfill");
+    }
+    let mut tick = tokio::time::interval(SWEEP);
+    loop {
+        tokio::select! {
+            ws = rx.recv() => {
+                let Some(ws) = ws else { return };
+                let mut all = BTreeSet::from([ws]);
+                while let Ok(more) = rx.try_recv() {
+                    all.insert(more);
+                }
+                let Some(p) = p.upgrade() else { return };
+                for ws in all {
+                    if let Err(e) = p.catch_up(ws).await {
+                        tracing::warn!(workspace_id = %ws, error = %e, "progress catch-up");
+                    }
+                }
+            }
+            _ = tick.tick() => {
+                let Some(p) = p.upgrade() else { return };
+                p.sweep().await;
+            }
+        }
+    }
+}
+
+pub fn configure(r: &mut crate::app::Routes) {
+    r.get("/api/me/progress", me)
+        .get("/api/users/{user_id}/progress", of_user)
+        .get("/api/workspaces/{id}/leaderboard", leaderboard);
+}
+
+#[utoipa::path(get, path = "/api/me/progress", tag = "progress",
+    responses((status = 200, body = UserProgress), (status = 401)), security(("bearer" = [])))]
+pub async fn me(state: web::Data<AppState>, user: AuthUser) -> ApiResult<web::Json<UserProgress>> {
+    Ok(web::Json(state.progress.of(user.id).await?))
+}
+
+#[utoipa::path(get, path = "/api/users/{user_id}/progress", tag = "progress",
+    params(("user_id" = Uuid, Path)),
+    responses((status = 200, body = UserProgress), (status = 401), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn of_user(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<Uuid>,
+) -> ApiResult<web::Json<UserProgress>> {
+    let other = path.into_inner();
+    // Only people who share a workspace see each other's progress.
+    if other != user.id
+        && !state
+            .db
+            .co_members(user.id, &[other])
+            .await?
+            .contains(&other)
+    {
+        return Err(ApiError::not_found("user"));
+    }
+    Ok(web::Json(state.progress.of(other).await?))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct LeaderboardQuery {
+    /// `week` (the last 7 days, the default), `month` (30 days) or `all`.
+    pub window: Option<String>,
+    /// 1 to 100, default 20.
+    pub limit: Option<u64>,
+}
+
+#[utoipa::path(get, path = "/api/workspaces/{id}/leaderboard", tag = "progress",
+    params(("id" = Uuid, Path), LeaderboardQuery),
+    responses((status = 200, body = PointsLeaderboard), (status = 401), (status = 404), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn leaderboard(
+    state: web::Data<AppState>,
+    access: AsViewer,
+    query: web::Query<LeaderboardQuery>,
+) -> ApiResult<web::Json<PointsLeaderboard>> {
+    let window = query.window.clone().unwrap_or_else(|| "week".into());
+    let since: Option<DateTime<Utc>> = match window.as_str() {
+        "week" => Some(Utc::now() - chrono::Duration::days(7)),
+        "month" => Some(Utc::now() - chrono::Duration::days(30)),
+        "all" => None,
+        _ => {
+            return Err(ApiError::invalid_fields(vec![(
+                "window",
+                "must be week, month or all".into(),
+            )]));
+        }
+    };
+    let limit = query.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::invalid_fields(vec![(
+            "limit",
+            "must be 1 to 100".into(),
+        )]));
+    }
+    let rows = state
+        .db
+        .workspace_points(access.workspace.id, since, limit)
+        .await?;
+    Ok(web::Json(PointsLeaderboard {
+        window,
+        since,
+        entries: rows
+            .into_iter()
+            .zip(1u64..)
+            .map(|((user_id, name, points), rank)| PointsEntry {
+                rank,
+                user_id,
+                name,
+                points,
+            })
+            .collect(),
+    }))
+}

@@ -1,0 +1,369 @@
+//! Achievements, points, levels and leaderboards: earned from real activity by the
+//! event consumer, exactly once with two processes on one database and after a replay,
+//! announced live in the room.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use qollab_client::events::{EventStream, StreamOptions};
+use qollab_shared::api::Role;
+use qollab_shared::events::{Event, kinds};
+use reqwest::Method;
+use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait, Set};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::common::circuits::BELL;
+use crate::common::team::Team;
+use crate::common::{TestServer, raw, user};
+use crate::jobs::{submit_ok, wait_job};
+use qollab_server::db::tables::{points_ledger, progress_cursors};
+use qollab_server::db::{Db, DbOptions};
+
+async fn progress(client: &qollab_client::rest::Client, path: &str) -> Value {
+    let (s, v) = raw(client, Method::GET, path, None).await;
+    assert_eq!(s, 200, "{path}: {v}");
+    v
+}
+
+fn unlocked(p: &Value) -> Vec<String> {
+    p["achievements"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|a| a["unlocked_at"].is_string())
+                .filter_map(|a| a["key"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Polls the caller's progress until `done` holds (the consumer runs in the background).
+async fn progress_until(
+    client: &qollab_client::rest::Client,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let p = progress(client, "/api/me/progress").await;
+        if done(&p) {
+            return p;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}: {p}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Every stored event of the workspace, replayed from the start.
+async fn all_events(url: &str, ws: Uuid, token: &str) -> Vec<Event> {
+    let mut stream = EventStream::connect(
+        url,
+        ws,
+        token,
+        StreamOptions {
+            since: Some(0),
+            ..StreamOptions::default()
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("event stream: {e}"));
+    let mut seen = Vec::new();
+    // The replay arrives at once; a quiet half second means it is over.
+    while let Ok(Ok(e)) = tokio::time::timeout(Duration::from_millis(500), stream.next()).await {
+        seen.push(e);
+    }
+    seen
+}
+
+fn unlock_counts(events: &[Event], user: Uuid) -> BTreeMap<String, usize> {
+    let mut n = BTreeMap::new();
+    for e in events
+        .iter()
+        .filter(|e| e.kind == kinds::ACHIEVEMENT_UNLOCKED && e.data["user_id"] == json!(user))
+    {
+        *n.entry(e.data["key"].as_str().unwrap_or_default().to_string())
+            .or_insert(0) += 1;
+    }
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn achievements_come_from_activity_once_across_two_processes_and_a_replay() {
+    let a = TestServer::start().await;
+    // A second process on the same database: its consumer reads the same events.
+    let b = TestServer::start_on(a.storage.clone(), |_| {}).await;
+    let team = Team::build(&a.url)
+        .enterprise()
+        .member("bo", Role::Editor)
+        .create()
+        .await;
+    let owner_id = team.owner_auth.user.id;
+    let token = team.token().to_string();
+
+    // Live: the room hears the unlocks as they happen (from the start: adding bo may
+    // already have been read).
+    let mut live = EventStream::connect(
+        &a.url,
+        team.ws,
+        &token,
+        StreamOptions {
+            since: Some(0),
+            ..StreamOptions::default()
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("event stream: {e}"));
+
+    team.doc("Bell", Some(BELL)).await;
+    let job = submit_ok(
+        &team.owner,
+        team.ws,
+        json!({"source": {"qasm": BELL}, "backend": "ideal", "shots": 100}),
+    )
+    .await;
+    assert_eq!(wait_job(&team.owner, job.id).await.status, "completed");
+    let (s, chat) = raw(
+        &team.owner,
+        Method::POST,
+        &format!("/api/workspaces/{}/chat", team.ws),
+        Some(json!({"text": "hello"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{chat}");
+
+    let expected = [
+        ("first_circuit", 10),
+        ("first_job", 10),
+        ("first_result", 10),
+        ("first_words", 5),
+        ("team_builder", 15),
+    ];
+    let total: i64 = expected.iter().map(|(_, p)| *p).sum();
+    let mut heard = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while heard.len() < expected.len() {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let e = tokio::time::timeout(left, live.next())
+            .await
+            .unwrap_or_else(|_| panic!("heard only {heard:?}"))
+            .unwrap_or_else(|e| panic!("event stream: {e}"));
+        if e.kind == kinds::ACHIEVEMENT_UNLOCKED && e.data["user_id"] == json!(owner_id) {
+            heard.push(e.data["key"].as_str().unwrap_or_default().to_string());
+        }
+    }
+    heard.sort();
+    let mut want: Vec<String> = expected.iter().map(|(k, _)| k.to_string()).collect();
+    want.sort();
+    assert_eq!(heard, want);
+
+    let mine = progress_until(&team.owner, "the points", |p| p["points"] == total).await;
+    assert_eq!(mine["level"], 1, "{mine}");
+    assert_eq!(mine["next_level_at"], 100, "{mine}");
+    assert_eq!(mine["streak_days"], 1, "{mine}");
+    let mut got = unlocked(&mine);
+    got.sort();
+    assert_eq!(got, want, "{mine}");
+    let first_job = mine["achievements"]
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["key"] == "regular"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (first_job["value"].clone(), first_job["target"].clone()),
+        (json!(1), json!(25))
+    );
+
+    // Both consumers have been through these events; each unlock is stored and told once.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let counts = unlock_counts(&all_events(&a.url, team.ws, &token).await, owner_id);
+    assert!(counts.values().all(|&n| n == 1), "{counts:?}");
+    assert_eq!(counts.len(), expected.len(), "{counts:?}");
+    let points_events = all_events(&b.url, team.ws, &token)
+        .await
+        .into_iter()
+        .filter(|e| e.kind == kinds::POINTS_AWARDED && e.data["user_id"] == json!(owner_id))
+        .count();
+    assert_eq!(points_events, expected.len());
+
+    // A replay from the start (cursors lost) changes nothing.
+    let db = Db::connect(&a.storage.database_url, &DbOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ledger_before = points_ledger::Entity::find()
+        .count(&db.conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    progress_cursors::Entity::delete_many()
+        .exec(&db.conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let back = progress_cursors::Entity::find_by_id(team.ws)
+            .one(&db.conn)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        if back.is_some_and(|c| c.seq > 0) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no replay happened");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let ledger_after = points_ledger::Entity::find()
+        .count(&db.conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ledger_before, ledger_after);
+    let again = progress(&team.owner, "/api/me/progress").await;
+    assert_eq!(again["points"], total, "{again}");
+    let counts = unlock_counts(&all_events(&a.url, team.ws, &token).await, owner_id);
+    assert!(
+        counts.values().all(|&n| n == 1),
+        "after the replay: {counts:?}"
+    );
+
+    // Co-members see each other's progress; strangers do not.
+    let bo = team.client("bo");
+    let theirs = progress(&bo, &format!("/api/users/{owner_id}/progress")).await;
+    assert_eq!(theirs["points"], total);
+    let (stranger, _) = user(&a.client(), "stranger").await;
+    let (s, hidden) = raw(
+        &stranger,
+        Method::GET,
+        &format!("/api/users/{owner_id}/progress"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 404, "{hidden}");
+    db.close().await;
+    drop(b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workspace_leaderboards_rank_points_in_their_window() {
+    let server = TestServer::start().await;
+    let team = Team::build(&server.url)
+        .member("bo", Role::Viewer)
+        .create()
+        .await;
+    let ada = team.owner_auth.user.id;
+    let bo = team.get("bo").auth.user.id;
+    // Adding bo is the owner's first team building: 15 points, here and now.
+    progress_until(&team.owner, "team_builder", |p| p["points"] == 15).await;
+
+    let db = Db::connect(&server.storage.database_url, &DbOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (outsider, out_auth) = user(&server.client(), "outsider").await;
+    let _ = outsider;
+    let now = chrono::Utc::now();
+    for (who, points, days_ago, key) in [
+        (ada, 40, 40, "old-ada"),
+        (bo, 30, 1, "new-bo"),
+        (bo, 5, 20, "mid-bo"),
+        (out_auth.user.id, 500, 1, "not-a-member"),
+    ] {
+        points_ledger::ActiveModel {
+            user_id: Set(who),
+            workspace_id: Set(Some(team.ws)),
+            award_key: Set(format!("test:{key}")),
+            points: Set(points),
+            reason: Set("test".into()),
+            at: Set(now - chrono::Duration::days(days_ago)),
+            ..Default::default()
+        }
+        .insert(&db.conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let board = |window: &'static str| {
+        let c = team.owner.clone();
+        let ws = team.ws;
+        async move {
+            raw(
+                &c,
+                Method::GET,
+                &format!("/api/workspaces/{ws}/leaderboard?window={window}"),
+                None,
+            )
+            .await
+        }
+    };
+    let lines = |v: &Value| -> Vec<(String, i64, u64)> {
+        v["entries"]
+            .as_array()
+            .map(|e| {
+                e.iter()
+                    .map(|e| {
+                        (
+                            e["name"].as_str().unwrap_or_default().to_string(),
+                            e["points"].as_i64().unwrap_or(-1),
+                            e["rank"].as_u64().unwrap_or(0),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let owner_name = team.owner_auth.user.name.clone();
+    let (s, week) = board("week").await;
+    assert_eq!(s, 200, "{week}");
+    assert_eq!(
+        lines(&week),
+        [("bo".into(), 30, 1), (owner_name.clone(), 15, 2)],
+        "{week}"
+    );
+    let (_, month) = board("month").await;
+    assert_eq!(
+        lines(&month),
+        [("bo".into(), 35, 1), (owner_name.clone(), 15, 2)],
+        "{month}"
+    );
+    let (_, all) = board("all").await;
+    assert_eq!(
+        lines(&all),
+        [(owner_name.clone(), 55, 1), ("bo".into(), 35, 2)],
+        "{all}"
+    );
+    let (s, bad) = board("year").await;
+    assert_eq!(s, 422, "{bad}");
+    db.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn solving_a_challenge_earns_its_score_once_and_unlocks_questing() {
+    let server = TestServer::start().await;
+    let (me, _) = user(&server.client(), "quester").await;
+    let solve = || {
+        let me = me.clone();
+        async move {
+            let (s, v) = raw(
+                &me,
+                Method::POST,
+                "/api/quest/challenges/bell/attempts",
+                Some(json!({"qasm": "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[2];\nh q[0];\ncx q[0],q[1];\n"})),
+            )
+            .await;
+            assert_eq!(s, 201, "{v}");
+            v
+        }
+    };
+    let first = solve().await;
+    assert_eq!(
+        first["points_awarded"], 120,
+        "100 for the challenge, 20 for questing: {first}"
+    );
+    assert_eq!(first["unlocked"], json!(["quest_first"]), "{first}");
+    let again = solve().await;
+    assert_eq!(again["points_awarded"], 0, "{again}");
+    assert_eq!(again["unlocked"], json!([]), "{again}");
+    let p = progress(&me, "/api/me/progress").await;
+    assert_eq!(p["points"], 120, "{p}");
+    assert_eq!(p["level"], 2, "{p}");
+    assert_eq!(unlocked(&p), ["quest_first"], "{p}");
+}
