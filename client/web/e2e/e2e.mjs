@@ -395,6 +395,31 @@ try {
     await V.getByText('Only owners can change workspace settings.').waitFor({ timeout: T })
   })
 
+  await step('the theme switches between dark and light and is kept', async () => {
+    const theme = () => A.evaluate(() => document.documentElement.dataset.theme)
+    const bg = () => A.evaluate(() => getComputedStyle(document.body).backgroundColor)
+    const t0 = await theme()
+    const b0 = await bg()
+    await A.getByRole('button', { name: /Switch to (light|dark) theme/ }).click()
+    const t1 = await theme()
+    if (t0 === t1 || !['dark', 'light'].includes(t1)) throw new Error(`theme ${t0} → ${t1}`)
+    if ((await bg()) === b0) throw new Error('background did not change with the theme')
+    await A.reload()
+    await A.getByRole('heading', { name: 'Settings' }).waitFor({ timeout: T })
+    if ((await theme()) !== t1) throw new Error('theme not kept across a reload')
+    await A.goto(`${base}/w/${ws}/d/${doc}`)
+    await A.locator('[data-testid=composer]').waitFor({ timeout: T })
+  })
+
+  await step('reload keeps the session', async () => {
+    await B.reload()
+    await B.locator('[data-testid=histogram]').waitFor({ timeout: T })
+    await B.goto(`${base}/w/${ws}`)
+    await B.getByRole('heading', { name: 'Circuits' }).waitFor({ timeout: T })
+    await shot(B, 'workspace')
+    await axe(B, 'workspace')
+  })
+
   await step('a Quest attempt is judged by the server; points and achievements show', async () => {
     await B.goto(`${base}/w/${ws}/quest`)
     await B.getByRole('heading', { name: 'Quantum Quest' }).waitFor({ timeout: T })
@@ -421,31 +446,6 @@ try {
     await A.getByRole('table', { name: 'Workspace leaderboard' }).getByText('Ada (you)').waitFor({ timeout: T })
     await shot(A, 'leaderboard')
     await axe(A, 'leaderboard')
-  })
-
-  await step('the theme switches between dark and light and is kept', async () => {
-    const theme = () => A.evaluate(() => document.documentElement.dataset.theme)
-    const bg = () => A.evaluate(() => getComputedStyle(document.body).backgroundColor)
-    const t0 = await theme()
-    const b0 = await bg()
-    await A.getByRole('button', { name: /Switch to (light|dark) theme/ }).click()
-    const t1 = await theme()
-    if (t0 === t1 || !['dark', 'light'].includes(t1)) throw new Error(`theme ${t0} → ${t1}`)
-    if ((await bg()) === b0) throw new Error('background did not change with the theme')
-    await A.reload()
-    await A.getByRole('heading', { name: 'Settings' }).waitFor({ timeout: T })
-    if ((await theme()) !== t1) throw new Error('theme not kept across a reload')
-    await A.goto(`${base}/w/${ws}/d/${doc}`)
-    await A.locator('[data-testid=composer]').waitFor({ timeout: T })
-  })
-
-  await step('reload keeps the session', async () => {
-    await B.reload()
-    await B.locator('[data-testid=histogram]').waitFor({ timeout: T })
-    await B.goto(`${base}/w/${ws}`)
-    await B.getByRole('heading', { name: 'Circuits' }).waitFor({ timeout: T })
-    await shot(B, 'workspace')
-    await axe(B, 'workspace')
   })
 
   await step('logout ends the session', async () => {
