@@ -12,11 +12,14 @@
 //! SQLite runs on a temp file; PostgreSQL in a fresh schema dropped at the end. Prints
 //! one JSON line with p50/p95/max per query (ms) over repeated runs.
 
+#[path = "common/bench_db.rs"]
+mod bench_db;
+
 use std::time::Instant;
 
 use chrono::{Duration, Utc};
+use qollab_server::db::Db;
 use qollab_server::db::tables::{points_ledger, users, workspace_members};
-use qollab_server::db::{Db, DbOptions};
 use sea_orm::{ConnectionTrait, EntityTrait, Set};
 use serde_json::json;
 use uuid::Uuid;
@@ -134,41 +137,5 @@ async fn bench(db: &Db, backend: &str) -> anyhow::Result<serde_json::Value> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    match std::env::var("QOLLAB_BENCH_DATABASE_URL") {
-        Ok(url) if !url.trim().is_empty() => {
-            let schema = format!("bench_{}", Uuid::new_v4().simple());
-            let admin = Db::connect(&url, &DbOptions::default()).await?;
-            admin.create_schema(&schema).await?;
-            let db = Db::connect(
-                &url,
-                &DbOptions {
-                    pg_schema: Some(schema.clone()),
-                    ..Default::default()
-                },
-            )
-            .await?;
-            db.migrate().await?;
-            let result = bench(&db, "postgres").await;
-            db.close().await;
-            admin
-                .conn
-                .execute_unprepared(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
-                .await?;
-            admin.close().await;
-            println!("{}", result?);
-        }
-        _ => {
-            let dir = tempfile::tempdir()?;
-            let url = format!(
-                "sqlite://{}?mode=rwc",
-                dir.path().join("bench.db").display()
-            );
-            let db = Db::connect(&url, &DbOptions::default()).await?;
-            db.migrate().await?;
-            let result = bench(&db, "sqlite").await;
-            db.close().await;
-            println!("{}", result?);
-        }
-    }
-    Ok(())
+    bench_db::run(|db, backend| async move { bench(&db, backend).await }).await
 }

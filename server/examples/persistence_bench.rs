@@ -16,15 +16,17 @@
 //! SQLite runs on a temp file (WAL, synchronous=NORMAL, as the server configures it);
 //! PostgreSQL runs in a fresh schema that is dropped at the end. Prints one JSON line.
 
+#[path = "common/bench_db.rs"]
+mod bench_db;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use qollab_server::db::{Db, DbOptions};
+use qollab_server::db::Db;
 use qollab_server::docs::persist::Appender;
 use qollab_server::docs::rooms::{DocsConfig, Rooms};
 use qollab_server::fanout::Fanout;
-use sea_orm::ConnectionTrait;
 use serde_json::json;
 use uuid::Uuid;
 use yrs::updates::decoder::Decode;
@@ -222,41 +224,5 @@ async fn bench(db: &Db, backend: &str) -> anyhow::Result<serde_json::Value> {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
-    match std::env::var("QOLLAB_BENCH_DATABASE_URL") {
-        Ok(url) if !url.trim().is_empty() => {
-            let schema = format!("bench_{}", Uuid::new_v4().simple());
-            let admin = Db::connect(&url, &DbOptions::default()).await?;
-            admin.create_schema(&schema).await?;
-            let db = Db::connect(
-                &url,
-                &DbOptions {
-                    pg_schema: Some(schema.clone()),
-                    ..Default::default()
-                },
-            )
-            .await?;
-            db.migrate().await?;
-            let result = bench(&db, "postgres").await;
-            db.close().await;
-            admin
-                .conn
-                .execute_unprepared(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
-                .await?;
-            admin.close().await;
-            println!("{}", result?);
-        }
-        _ => {
-            let dir = tempfile::tempdir()?;
-            let url = format!(
-                "sqlite://{}?mode=rwc",
-                dir.path().join("bench.db").display()
-            );
-            let db = Db::connect(&url, &DbOptions::default()).await?;
-            db.migrate().await?;
-            let result = bench(&db, "sqlite").await;
-            db.close().await;
-            println!("{}", result?);
-        }
-    }
-    Ok(())
+    bench_db::run(|db, backend| async move { bench(&db, backend).await }).await
 }

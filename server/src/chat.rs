@@ -79,13 +79,7 @@ pub async fn page(
     access: AsViewer,
     query: web::Query<PageQuery>,
 ) -> ApiResult<web::Json<Vec<ChatMessage>>> {
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::invalid_fields(vec![(
-            "limit",
-            "must be 1 to 200".into(),
-        )]));
-    }
+    let limit = ApiError::page_limit(query.limit, 50, 200)?;
     let rows = state
         .db
         .chat_page(access.workspace.id, query.before, limit)

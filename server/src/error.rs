@@ -81,6 +81,19 @@ impl ApiError {
         Self::new(ErrorCode::Internal, "internal error; it has been logged")
     }
 
+    /// A list's `limit` query parameter: `default` when absent, else 1 to `max`.
+    pub fn page_limit(given: Option<u64>, default: u64, max: u64) -> ApiResult<u64> {
+        let limit = given.unwrap_or(default);
+        if (1..=max).contains(&limit) {
+            Ok(limit)
+        } else {
+            Err(Self::invalid_fields(vec![(
+                "limit",
+                format!("must be 1 to {max}"),
+            )]))
+        }
+    }
+
     /// An OpenQASM reading error as 422 with its line and column (and the limit it
     /// breached); over the plan's qubits is a quota, anything else `invalid_qasm`.
     pub fn qasm(e: &qollab_quantum::qasm::ParseError, qubits_are_quota: bool) -> Self {

@@ -399,13 +399,7 @@ pub async fn leaderboard(
             )]));
         }
     };
-    let limit = query.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::invalid_fields(vec![(
-            "limit",
-            "must be 1 to 100".into(),
-        )]));
-    }
+    let limit = ApiError::page_limit(query.limit, 20, 100)?;
     let rows = state
         .db
         .workspace_points(access.workspace.id, since, limit)

@@ -262,13 +262,7 @@ pub async fn attempts(
     query: web::Query<AttemptsQuery>,
 ) -> ApiResult<web::Json<Vec<AttemptRecord>>> {
     let ch = find(&key)?;
-    let limit = query.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::invalid_fields(vec![(
-            "limit",
-            "must be 1 to 100".into(),
-        )]));
-    }
+    let limit = ApiError::page_limit(query.limit, 20, 100)?;
     let rows = state
         .db
         .quest_attempts(user.id, &ch.key, query.before, limit)
@@ -310,13 +304,7 @@ pub async fn leaderboard(
     query: web::Query<LeaderboardQuery>,
 ) -> ApiResult<web::Json<Leaderboard>> {
     let ch = find(&key)?;
-    let limit = query.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::invalid_fields(vec![(
-            "limit",
-            "must be 1 to 100".into(),
-        )]));
-    }
+    let limit = ApiError::page_limit(query.limit, 20, 100)?;
     let (rows, players) = state.db.quest_leaderboard(&ch.key, limit).await?;
     let ids: Vec<Uuid> = rows.iter().map(|(r, _)| r.user_id).collect();
     let known = state.db.co_members(user.id, &ids).await?;

@@ -158,6 +158,24 @@ pub async fn wait_job(client: &Client, id: Uuid) -> Job {
     }
 }
 
+/// Polls a job until it has left the queue (it is running or finished).
+pub async fn wait_started(client: &Client, id: Uuid) -> Job {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (s, b) = raw(client, Method::GET, &format!("/api/jobs/{id}"), None).await;
+        assert_eq!(s, 200, "{b}");
+        let job: Job = serde_json::from_value(b).unwrap_or_else(|e| panic!("{e}"));
+        if job.status != "queued" {
+            return job;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "job {id} never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// An owner and a viewer of a workspace `Jobs`.
 async fn team(server_url: &str) -> Team {
     Team::build(server_url)
@@ -641,6 +659,8 @@ async fn a_job_submitted_from_a_document_uses_its_state_at_submission() {
         json!({"source": {"qasm": X0}, "backend": "emulator:qollab_t5", "shots": 100}),
     )
     .await;
+    // On a loaded machine the claim can take a moment: the blocker must be running.
+    assert_eq!(wait_started(&owner, blocker.id).await.status, "running");
     let job = submit_ok(
         &owner,
         ws,

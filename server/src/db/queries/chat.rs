@@ -7,7 +7,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::db::Db;
-use crate::db::tables::{chat_messages, users};
+use crate::db::tables::chat_messages;
 use crate::error::ApiResult;
 
 impl Db {
@@ -45,19 +45,11 @@ impl Db {
             .limit(limit)
             .all(&self.conn)
             .await?;
-        let ids: Vec<Uuid> = rows.iter().map(|m| m.author_id).collect();
-        let people = users::Entity::find()
-            .filter(users::Column::Id.is_in(ids))
-            .all(&self.conn)
-            .await?;
+        let names = self.names_of(rows.iter().map(|m| m.author_id)).await?;
         Ok(rows
             .into_iter()
             .map(|m| {
-                let name = people
-                    .iter()
-                    .find(|u| u.id == m.author_id)
-                    .map(|u| u.name.clone())
-                    .unwrap_or_default();
+                let name = names.get(&m.author_id).cloned().unwrap_or_default();
                 (m, name)
             })
             .collect())

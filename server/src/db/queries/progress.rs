@@ -13,8 +13,7 @@ use uuid::Uuid;
 
 use crate::db::Db;
 use crate::db::tables::{
-    events, points_ledger, progress_cursors, progress_marks, user_achievements, users,
-    workspace_members,
+    events, points_ledger, progress_cursors, progress_marks, user_achievements, workspace_members,
 };
 use crate::error::ApiResult;
 
@@ -228,19 +227,11 @@ impl Db {
             .into_model::<UserPoints>()
             .all(&self.conn)
             .await?;
-        let ids: Vec<Uuid> = rows.iter().map(|r| r.user_id).collect();
-        let people = users::Entity::find()
-            .filter(users::Column::Id.is_in(ids))
-            .all(&self.conn)
-            .await?;
+        let names = self.names_of(rows.iter().map(|r| r.user_id)).await?;
         Ok(rows
             .into_iter()
             .map(|r| {
-                let name = people
-                    .iter()
-                    .find(|u| u.id == r.user_id)
-                    .map(|u| u.name.clone())
-                    .unwrap_or_default();
+                let name = names.get(&r.user_id).cloned().unwrap_or_default();
                 (r.user_id, name, r.points)
             })
             .collect())

@@ -13,7 +13,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::db::Db;
-use crate::db::tables::{quest_attempts, quest_progress, users, workspace_members};
+use crate::db::tables::{quest_attempts, quest_progress, workspace_members};
 use crate::error::ApiResult;
 
 /// What revealing hint `index` did.
@@ -222,19 +222,11 @@ impl Db {
             .limit(limit)
             .all(&self.conn)
             .await?;
-        let ids: Vec<Uuid> = rows.iter().map(|r| r.user_id).collect();
-        let people = users::Entity::find()
-            .filter(users::Column::Id.is_in(ids))
-            .all(&self.conn)
-            .await?;
+        let names = self.names_of(rows.iter().map(|r| r.user_id)).await?;
         let named = rows
             .into_iter()
             .map(|r| {
-                let name = people
-                    .iter()
-                    .find(|u| u.id == r.user_id)
-                    .map(|u| u.name.clone())
-                    .unwrap_or_default();
+                let name = names.get(&r.user_id).cloned().unwrap_or_default();
                 (r, name)
             })
             .collect();

@@ -86,4 +86,22 @@ impl Db {
     pub async fn user(&self, id: Uuid) -> ApiResult<Option<users::Model>> {
         Ok(users::Entity::find_by_id(id).one(&self.conn).await?)
     }
+
+    /// Display names of the given users (one query); unknown ids are left out.
+    pub async fn names_of(
+        &self,
+        ids: impl IntoIterator<Item = Uuid>,
+    ) -> Result<std::collections::HashMap<Uuid, String>, sea_orm::DbErr> {
+        let ids: std::collections::BTreeSet<Uuid> = ids.into_iter().collect();
+        if ids.is_empty() {
+            return Ok(Default::default());
+        }
+        Ok(users::Entity::find()
+            .filter(users::Column::Id.is_in(ids))
+            .all(&self.conn)
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u.name))
+            .collect())
+    }
 }
