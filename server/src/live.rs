@@ -169,6 +169,16 @@ impl Registration {
         }
         self.standing.borrow_and_update().clone()
     }
+
+    /// A change of standing not taken yet, without waiting. A socket asks before it
+    /// acts on a peer's frame: `select!` may pick the frame first even when the change
+    /// (a downgrade committed before the frame was sent) is already there.
+    pub fn pending(&mut self) -> Option<Standing> {
+        match self.standing.has_changed() {
+            Ok(true) => Some(self.standing.borrow_and_update().clone()),
+            _ => None,
+        }
+    }
 }
 
 impl Live {

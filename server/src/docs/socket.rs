@@ -118,6 +118,17 @@ pub async fn connect(
     Ok(response)
 }
 
+/// Applies a change of standing to the connection: a new role, or the end of it.
+fn follow(conn: &mut Connection, standing: Standing) -> Result<(), Stop> {
+    match standing {
+        Standing::Member(role) => {
+            conn.set_access(access_for(role));
+            Ok(())
+        }
+        Standing::Revoked { code, reason: why } => Err(reason(CloseCode::Other(code), why)),
+    }
+}
+
 fn reason(code: CloseCode, description: impl Into<String>) -> Option<CloseReason> {
     Some(CloseReason {
         code,
@@ -284,6 +295,9 @@ async fn serve(
                 }
                 match msg {
                     AggregatedMessage::Binary(bytes) => {
+                        if let Some(standing) = registration.pending() {
+                            follow(conn, standing)?;
+                        }
                         let inbound = room.with_awareness(|a| conn.handle_room_frame(a, owner, &bytes));
                         match inbound {
                             Err(e) if e.is_unknown_message() => {}
@@ -317,10 +331,7 @@ async fn serve(
                 Some(ToPeer::Close(code, why)) => return Err(reason(CloseCode::Other(code), why)),
                 None => return Err(too_slow()),
             },
-            standing = registration.next() => match standing {
-                Standing::Member(role) => conn.set_access(access_for(role)),
-                Standing::Revoked { code, reason: why } => return Err(reason(CloseCode::Other(code), why)),
-            },
+            standing = registration.next() => follow(conn, standing)?,
             _ = ping.tick() => {
                 if last_heard.elapsed() > config.idle_timeout {
                     return Err(reason(CloseCode::Away, "no message or pong within the heartbeat timeout"));

@@ -229,43 +229,50 @@ async fn run(
     let mut bucket = TokenBucket::new();
     loop {
         tokio::select! {
-            e = live.recv() => match e {
-                Ok(e) if kinds::is_transient(&e.kind) => {
-                    // Not in the log: carries the position of the stream, never moves it.
-                    let mut e = (*e).clone();
-                    e.id = last_sent;
-                    if !send(session, &e).await {
-                        return None;
-                    }
+            e = live.recv() => {
+                // A removal committed before this event was published wins over it, even
+                // when `select!` picks the event first.
+                if let Some(Standing::Revoked { code, reason: why }) = registration.pending() {
+                    return reason(CloseCode::Other(code), &why);
                 }
-                Ok(e) => {
-                    if e.id <= last_sent {
-                        continue;
-                    }
-                    if e.id > last_sent + 1 {
-                        // Events committed by another path (or process) are not here yet
-                        // or came in another order: everything up to `e` is committed
-                        // (ids are assigned under the workspace's row lock), so read it.
-                        let gap = e.id.saturating_sub(last_sent).min(MAX_REPLAY as i64) as u64;
-                        let Ok(missing) = db.events_after(ws_id, last_sent, gap).await else {
-                            return log_unreadable();
-                        };
-                        for m in missing.iter().filter(|m| m.seq < e.id) {
-                            if !send(session, &to_wire(m)).await {
-                                return None;
-                            }
+                match e {
+                    Ok(e) if kinds::is_transient(&e.kind) => {
+                        // Not in the log: carries the position of the stream, never moves it.
+                        let mut e = (*e).clone();
+                        e.id = last_sent;
+                        if !send(session, &e).await {
+                            return None;
                         }
                     }
-                    if !send(session, &e).await {
-                        return None;
+                    Ok(e) => {
+                        if e.id <= last_sent {
+                            continue;
+                        }
+                        if e.id > last_sent + 1 {
+                            // Events committed by another path (or process) are not here yet
+                            // or came in another order: everything up to `e` is committed
+                            // (ids are assigned under the workspace's row lock), so read it.
+                            let gap = e.id.saturating_sub(last_sent).min(MAX_REPLAY as i64) as u64;
+                            let Ok(missing) = db.events_after(ws_id, last_sent, gap).await else {
+                                return log_unreadable();
+                            };
+                            for m in missing.iter().filter(|m| m.seq < e.id) {
+                                if !send(session, &to_wire(m)).await {
+                                    return None;
+                                }
+                            }
+                        }
+                        if !send(session, &e).await {
+                            return None;
+                        }
+                        last_sent = e.id;
                     }
-                    last_sent = e.id;
+                    Err(RecvError::Lagged(n)) => {
+                        tracing::warn!(%ws_id, missed = n, "event subscriber too slow; disconnecting");
+                        return reason(CloseCode::Again, "too slow to keep up; reconnect with ?since= the last event id");
+                    }
+                    Err(RecvError::Closed) => return reason(CloseCode::Restart, "server shutting down"),
                 }
-                Err(RecvError::Lagged(n)) => {
-                    tracing::warn!(%ws_id, missed = n, "event subscriber too slow; disconnecting");
-                    return reason(CloseCode::Again, "too slow to keep up; reconnect with ?since= the last event id");
-                }
-                Err(RecvError::Closed) => return reason(CloseCode::Restart, "server shutting down"),
             },
             msg = stream.recv() => {
                 let msg = match msg {
