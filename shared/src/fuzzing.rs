@@ -21,8 +21,17 @@ pub fn sync(data: &[u8]) {
         let n = (len as usize).min(tail.len());
         let (frame, next) = tail.split_at(n);
         rest = next;
-        if let Ok(Inbound::Update(update)) = peer.handle_room_frame(&mut room, owner, frame) {
-            let _ = update.apply(room.doc());
+        // As the server's document socket does: an unknown message type is skipped; any
+        // other error closes the connection, so nothing after it reaches the room.
+        match peer.handle_room_frame(&mut room, owner, frame) {
+            Ok(Inbound::Update(update)) => {
+                if update.apply(room.doc()).is_err() {
+                    break;
+                }
+            }
+            Ok(_) => {}
+            Err(e) if e.is_unknown_message() => {}
+            Err(_) => break,
         }
     }
     let read = doc::read(room.doc());
