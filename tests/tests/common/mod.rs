@@ -205,8 +205,21 @@ impl ServerProcess {
         .await
         .unwrap_or_else(|_| panic!("qollab did not start within 60 s"));
         remember_database(&url, &storage.database_url);
-        // Keep draining stderr so the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        // Keep draining stderr so the child never blocks on a full pipe, into a log file
+        // beside the database (what a failing test's dead server said).
+        let log = storage.path().join(format!(
+            "server-{}.log",
+            url.rsplit(':').next().unwrap_or("unknown")
+        ));
+        tokio::spawn(async move {
+            use std::io::Write as _;
+            let mut file = std::fs::File::create(&log).ok();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(f) = file.as_mut() {
+                    let _ = writeln!(f, "{line}");
+                }
+            }
+        });
         ServerProcess { url, child }
     }
 
