@@ -219,13 +219,7 @@ pub async fn page(
     access: AsViewer,
     query: web::Query<PageQuery>,
 ) -> ApiResult<web::Json<Vec<AiMessage>>> {
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::invalid_fields(vec![(
-            "limit",
-            "must be 1 to 200".into(),
-        )]));
-    }
+    let limit = ApiError::page_limit(query.limit, 50, 200)?;
     let thread = query
         .doc_id
         .map_or_else(|| WORKSPACE_THREAD.to_string(), |d| d.to_string());

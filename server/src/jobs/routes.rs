@@ -266,13 +266,7 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> ApiResult<web::Json<JobPage>> {
     let q = query.into_inner();
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::invalid_fields(vec![(
-            "limit",
-            "must be 1 to 200".into(),
-        )]));
-    }
+    let limit = ApiError::page_limit(q.limit, 50, 200)?;
     if let Some(s) = &q.status
         && !["queued", "running", "completed", "failed", "cancelled"].contains(&s.as_str())
     {

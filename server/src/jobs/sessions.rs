@@ -110,13 +110,7 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> ApiResult<web::Json<Vec<RuntimeSession>>> {
     let q = query.into_inner();
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::invalid_fields(vec![(
-            "limit",
-            "must be 1 to 200".into(),
-        )]));
-    }
+    let limit = ApiError::page_limit(q.limit, 50, 200)?;
     if let Some(s) = &q.status
         && s != OPEN
         && s != CLOSED
