@@ -161,6 +161,18 @@ impl DecodedUpdate {
                     "blocks are not in Yjs's canonical layout".into(),
                 ));
             }
+            // yrs's own encoding must read back to itself. yrs 0.28.1 decodes legacy JSON
+            // content (which Yjs stopped writing in v13) with one string more than it
+            // declares and encodes the count it holds, so such content grows by one
+            // string per round trip; the document then encodes its state into bytes
+            // yrs cannot read, and unwraps that read whenever it has pending data (an
+            // abort on the next sync step 1, found by cargo fuzz). Any codec asymmetry
+            // of that kind shows here.
+            if again.encode_v1() != canonical {
+                return Err(yrs::encoding::read::Error::Custom(
+                    "content does not survive a round trip through yrs's encoding".into(),
+                ));
+            }
             // yrs subtracts range bounds without checking them: an empty or reversed
             // range, or clocks no Yjs client reaches, panic inside `apply` (cargo fuzz).
             // Computing the insertions adds clocks up too, so this stays in the unwind
@@ -1069,6 +1081,91 @@ mod tests {
             peer.handle_frame(&mut awareness, &step1),
             Ok(Inbound::Reply(_))
         ));
+    }
+
+    /// Found by `cargo fuzz` (target `sync`): an update with legacy JSON content, which
+    /// yrs 0.28.1 decodes with one string more than declared. Applied, the document
+    /// encoded its state into bytes yrs cannot read, and the next sync step 1 aborted
+    /// the process (yrs unwraps that read when part of an update is pending). Refused
+    /// before it is applied; the room still answers.
+    #[test]
+    fn an_update_whose_content_does_not_round_trip_is_refused() {
+        let hex = concat!(
+            "011007002801042e65746106717562697473017d022801046d65746106636c62693f33017f020101",
+            "0101010101010190010101010101010101010101010101010101010101010101010101010101fffe",
+            "fefa010101010101010101010100fffefe0101010101ff6c01010101010101010101010101010101",
+            "01010101010101010101010101010125010101010101010101010101010101010101010101000101",
+            "0004000001f8000000ffffff01040400622300040701e2050002de0700cbfd81ffdefefcfb000001",
+            "00090100000000002700022301030700010026000221",
+        );
+        let raw: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        let mut room = RoomAwareness::new(Doc::with_client_id(1), AwarenessLimits::default());
+        let mut peer = Connection::new(Access::ReadWrite);
+        let _ = peer.start(room.awareness());
+        let owner = Owner::Peer(7);
+        assert!(matches!(
+            DecodedUpdate::decode(raw.clone()),
+            Err(ProtocolError::BadUpdate(_))
+        ));
+        assert!(
+            peer.handle_room_frame(&mut room, owner, &encode_update(&raw))
+                .is_err()
+        );
+        let step1 = encode_sync_step1(&StateVector::default());
+        let Ok(Inbound::Reply(frames)) = peer.handle_room_frame(&mut room, owner, &step1) else {
+            panic!("sync step 1 is answered");
+        };
+        let Ok(Frame::SyncStep2(state)) = decode_frame(&frames[0]) else {
+            panic!("first reply is a sync step 2");
+        };
+        state.apply(&Doc::with_client_id(2)).unwrap();
+    }
+
+    /// An update that arrives before the one it builds on (another process's, relayed
+    /// out of order) is kept pending, carried in state encodings, and integrated when its
+    /// predecessor arrives: dropping unreadable remainders must not drop honest ones.
+    #[test]
+    fn an_honest_pending_update_is_kept_until_its_predecessor_arrives() {
+        let author = Doc::with_client_id(5);
+        let text = author.get_or_insert_text("t");
+        let first = {
+            let mut txn = author.transact_mut();
+            text.insert(&mut txn, 0, "ab");
+            txn.encode_update_v1()
+        };
+        let second = {
+            let mut txn = author.transact_mut();
+            text.insert(&mut txn, 2, "cd");
+            txn.encode_update_v1()
+        };
+        let room = Doc::with_client_id(1);
+        DecodedUpdate::decode(second).unwrap().apply(&room).unwrap();
+        assert!(room.transact().has_missing_updates());
+        // A newcomer's sync carries the pending part, as yrs does.
+        let state = room
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
+        let newcomer = Doc::with_client_id(2);
+        DecodedUpdate::decode(state)
+            .unwrap()
+            .apply(&newcomer)
+            .unwrap();
+        DecodedUpdate::decode(first.clone())
+            .unwrap()
+            .apply(&newcomer)
+            .unwrap();
+        assert_eq!(text_of_named(&newcomer, "t"), "abcd");
+        DecodedUpdate::decode(first).unwrap().apply(&room).unwrap();
+        assert!(!room.transact().has_missing_updates());
+        assert_eq!(text_of_named(&room, "t"), "abcd");
+    }
+
+    fn text_of_named(doc: &Doc, name: &str) -> String {
+        let t = doc.get_or_insert_text(name);
+        t.get_string(&doc.transact())
     }
 
     /// Found by `cargo fuzz` (target `doc_read`): block clocks near `u32::MAX`. yrs adds

@@ -5,15 +5,17 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use qollab_shared::progress::{Mark, Tally, counters};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, OnConflict, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, OnConflict, Query};
 use sea_orm::{
-    ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 use uuid::Uuid;
 
 use crate::db::Db;
 use crate::db::tables::{
-    events, points_ledger, progress_cursors, progress_marks, user_achievements, workspace_members,
+    points_ledger, progress_cursors, progress_marks, user_achievements, workspace_members,
+    workspaces,
 };
 use crate::error::ApiResult;
 
@@ -27,12 +29,6 @@ struct CounterRow {
 struct UserPoints {
     user_id: Uuid,
     points: i64,
-}
-
-#[derive(FromQueryResult)]
-struct LatestSeq {
-    workspace_id: Uuid,
-    seq: i64,
 }
 
 impl Db {
@@ -266,26 +262,29 @@ impl Db {
         Ok(())
     }
 
-    /// Workspaces whose stored events go past their progress cursor.
+    /// Workspaces whose stored events go past their progress cursor: the workspace's
+    /// event counter (bumped by every event commit) against the cursor, one indexed join
+    /// rather than a scan of the whole event log on every sweep.
     pub async fn workspaces_behind(&self) -> Result<Vec<Uuid>, sea_orm::DbErr> {
-        let latest = events::Entity::find()
-            .select_only()
-            .column(events::Column::WorkspaceId)
-            .column_as(Expr::from(Func::max(Expr::col(events::Column::Seq))), "seq")
-            .group_by(events::Column::WorkspaceId)
-            .into_model::<LatestSeq>()
-            .all(&self.conn)
-            .await?;
-        let cursors = progress_cursors::Entity::find().all(&self.conn).await?;
-        Ok(latest
-            .into_iter()
-            .filter(|l| {
-                cursors
-                    .iter()
-                    .find(|c| c.workspace_id == l.workspace_id)
-                    .is_none_or(|c| c.seq < l.seq)
-            })
-            .map(|l| l.workspace_id)
-            .collect())
+        let stmt = Query::select()
+            .column((workspaces::Entity, workspaces::Column::Id))
+            .from(workspaces::Entity)
+            .left_join(
+                progress_cursors::Entity,
+                Expr::col((
+                    progress_cursors::Entity,
+                    progress_cursors::Column::WorkspaceId,
+                ))
+                .equals((workspaces::Entity, workspaces::Column::Id)),
+            )
+            .and_where(
+                Expr::col((workspaces::Entity, Alias::new("event_seq"))).gt(Func::coalesce([
+                    Expr::col((progress_cursors::Entity, progress_cursors::Column::Seq)),
+                    Expr::value(0i64),
+                ])),
+            )
+            .to_owned();
+        let rows = self.conn.query_all(&stmt).await?;
+        rows.iter().map(|r| r.try_get::<Uuid>("", "id")).collect()
     }
 }
