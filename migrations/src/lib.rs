@@ -10,6 +10,7 @@ mod m20261123_000003_jobs_events;
 mod m20261201_000004_sessions_schedules;
 mod m20261203_000005_ai;
 mod m20261203_000006_progress;
+mod m20261203_000007_notifications;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000004_sessions_schedules::Migration),
             Box::new(m20261203_000005_ai::Migration),
             Box::new(m20261203_000006_progress::Migration),
+            Box::new(m20261203_000007_notifications::Migration),
         ]
     }
 }

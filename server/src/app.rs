@@ -50,6 +50,8 @@ pub struct AppState {
     pub ai: Arc<crate::ai::Ai>,
     /// Achievements, points and levels (this process's event consumer).
     pub progress: Arc<crate::progress::Progress>,
+    /// Each person's inbox, live stream and digest (an event consumer too).
+    pub notifications: Arc<crate::notifications::Notifications>,
 }
 
 /// Secures the data dir and the SQLite file (0700/0600, tightening older ones with a
@@ -106,12 +108,19 @@ impl AppState {
             fanout.clone(),
             live.clone(),
         );
+        let notifications = crate::notifications::Notifications::start(
+            db.clone(),
+            &events,
+            fanout.clone(),
+            &config.notify,
+        )?;
         if let Some(inbound) = inbound {
             crate::fanout::dispatch(
                 inbound,
                 Arc::downgrade(&rooms),
                 Arc::downgrade(&events),
                 Arc::downgrade(&live),
+                Arc::downgrade(&notifications),
             );
         }
         let backends = Arc::new(Backends::from_config(&config.jobs, secrets.clone()).await);
@@ -127,6 +136,7 @@ impl AppState {
         let progress = crate::progress::Progress::start(db.clone(), events.clone());
         let state = Self {
             progress,
+            notifications,
             jobs: Arc::new(Jobs {
                 executor,
                 backends,
@@ -284,6 +294,7 @@ fn register(r: &mut Routes) {
     crate::ai::configure(r);
     crate::quest::configure(r);
     crate::progress::configure(r);
+    crate::notifications::configure(r);
 }
 
 /// Every (method, path pattern) the app serves.

@@ -55,6 +55,9 @@ pub struct Config {
     pub heavy_timeout: std::time::Duration,
     /// The AI provider (`QOLLAB_AI_*`): any OpenAI-compatible endpoint.
     pub ai: crate::ai::AiConfig,
+    /// The notification digest (`QOLLAB_SMTP_URL`, `QOLLAB_SMTP_FROM`,
+    /// `QOLLAB_DIGEST_INTERVAL_SECS`).
+    pub notify: crate::notifications::NotifyConfig,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -256,6 +259,26 @@ impl Config {
             }
             config.redis_url = Some(url);
         }
+        if let Some(url) = env("QOLLAB_SMTP_URL") {
+            let url = url.trim().to_string();
+            if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+                bail!(
+                    "QOLLAB_SMTP_URL must be an smtp:// or smtps:// URL, got {:?}",
+                    mask_url(&url)
+                );
+            }
+            config.notify.smtp_url = Some(url);
+        }
+        if let Some(from) = env("QOLLAB_SMTP_FROM") {
+            config.notify.smtp_from = from.trim().to_string();
+        }
+        config.notify.digest_every = secs(env_parse(
+            "QOLLAB_DIGEST_INTERVAL_SECS",
+            config.notify.digest_every.as_secs(),
+        )?);
+        if config.notify.digest_every.is_zero() {
+            bail!("QOLLAB_DIGEST_INTERVAL_SECS must be at least 1");
+        }
         if let Some(prefix) = env("QOLLAB_REDIS_PREFIX") {
             config.redis_prefix = prefix.trim().to_string();
         }
@@ -325,6 +348,7 @@ impl Config {
                 .unwrap_or(1),
             heavy_timeout: std::time::Duration::from_secs(10),
             ai: crate::ai::AiConfig::default(),
+            notify: crate::notifications::NotifyConfig::default(),
         })
     }
 
@@ -452,6 +476,18 @@ impl Config {
             format!("QOLLAB_AI_CONCURRENCY={}", self.ai.concurrency),
             format!("QOLLAB_AI_MAX_RETRIES={}", self.ai.max_retries),
             format!("QOLLAB_AI_HISTORY_TOKENS={}", self.ai.history_tokens),
+            format!(
+                "QOLLAB_SMTP_URL={}",
+                self.notify
+                    .smtp_url
+                    .as_deref()
+                    .map_or_else(|| "(not set: no digest mail)".to_string(), mask_url)
+            ),
+            format!("QOLLAB_SMTP_FROM={}", self.notify.smtp_from),
+            format!(
+                "QOLLAB_DIGEST_INTERVAL_SECS={}",
+                self.notify.digest_every.as_secs()
+            ),
         ]
         .join("\n")
     }

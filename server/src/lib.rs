@@ -15,6 +15,7 @@ pub mod fanout;
 pub mod heavy;
 pub mod jobs;
 pub mod live;
+pub mod notifications;
 pub mod ops;
 pub mod orgs;
 pub mod progress;

@@ -87,6 +87,8 @@ const DOC_DELETED: &str = "the document was deleted";
 pub enum Kind {
     Doc(Uuid),
     Events,
+    /// A person's own stream (`/ws/me`): bound to the credential, not to a workspace.
+    Personal,
 }
 
 struct Entry {
@@ -300,7 +302,9 @@ impl Live {
                     Credential::Session(id) => s.insert(id),
                     Credential::ApiToken(id) => t.insert(id),
                 };
-                p.insert((e.workspace_id, e.user_id));
+                if e.kind != Kind::Personal {
+                    p.insert((e.workspace_id, e.user_id));
+                }
                 if let Kind::Doc(id) = e.kind {
                     d.insert(id);
                 }
@@ -342,6 +346,8 @@ impl Live {
                 && !live_docs.contains(&id)
             {
                 Standing::revoked(codes::GONE, DOC_DELETED)
+            } else if e.kind == Kind::Personal {
+                Standing::Member(Role::Viewer)
             } else {
                 match roles.get(&(e.workspace_id, e.user_id)) {
                     Some(r) => Standing::Member(*r),

@@ -19,7 +19,6 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::web;
 use chrono::{DateTime, Utc};
@@ -29,20 +28,17 @@ use qollab_shared::progress::{
     UserProgress, counters,
 };
 use serde::Deserialize;
-use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::db::Db;
+use crate::db::queries::cursors::Cursor;
+use crate::db::tables::events;
 use crate::error::{ApiError, ApiResult};
+use crate::events::consumer::{self, Consumer};
 use crate::events::{EventBus, to_wire};
 use crate::workspaces::AsViewer;
-
-/// Events read per batch of one workspace.
-const BATCH: u64 = 256;
-/// How often the consumer looks for events it was not told of.
-const SWEEP: Duration = Duration::from_secs(5);
 
 pub struct Progress {
     db: Db,
@@ -52,38 +48,12 @@ pub struct Progress {
 impl Progress {
     /// Starts this process's consumer.
     pub fn start(db: Db, events: Arc<EventBus>) -> Arc<Progress> {
-        let (tx, rx) = mpsc::channel(4096);
-        events.notify_commits(tx);
-        let p = Arc::new(Progress { db, events });
-        tokio::spawn(consume(Arc::downgrade(&p), rx));
+        let p = Arc::new(Progress {
+            db,
+            events: events.clone(),
+        });
+        consumer::spawn(&p, &events);
         p
-    }
-
-    /// Reads a workspace's events past its cursor, in order, and evaluates everyone
-    /// they concern.
-    pub async fn catch_up(&self, ws: Uuid) -> Result<(), sea_orm::DbErr> {
-        loop {
-            let cursor = self.db.progress_cursor(ws).await?;
-            let rows = self.db.events_after(ws, cursor, BATCH).await?;
-            let Some(last) = rows.last().map(|r| r.seq) else {
-                return Ok(());
-            };
-            let mut marks = Vec::new();
-            for row in &rows {
-                marks.extend(rules::marks_of(&to_wire(row)));
-            }
-            let people: BTreeSet<Uuid> = marks.iter().map(|m| m.user).collect();
-            self.db.add_marks(&marks, Some(ws), Utc::now()).await?;
-            // Everyone marked, not only new marks: a crash after storing marks and
-            // before evaluating them is made good on the next read.
-            for user in people {
-                self.evaluate(user, Some(ws)).await?;
-            }
-            self.db.advance_progress_cursor(ws, last).await?;
-            if (rows.len() as u64) < BATCH {
-                return Ok(());
-            }
-        }
     }
 
     /// Unlocks what the user's marks now satisfy; returns what this call unlocked.
@@ -248,19 +218,6 @@ impl Progress {
         Ok(())
     }
 
-    async fn sweep(&self) {
-        match self.db.workspaces_behind().await {
-            Ok(behind) => {
-                for ws in behind {
-                    if let Err(e) = self.catch_up(ws).await {
-                        tracing::warn!(workspace_id = %ws, error = %e, "progress catch-up");
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "progress sweep"),
-        }
-    }
-
     /// Where a user stands: points, level, streaks, every achievement.
     pub async fn of(&self, user: Uuid) -> ApiResult<UserProgress> {
         let name = self
@@ -305,33 +262,31 @@ fn award_key(a: &Achievement, user: Uuid) -> String {
     format!("achievement:{}:{user}", a.key)
 }
 
-async fn consume(p: std::sync::Weak<Progress>, mut rx: mpsc::Receiver<Uuid>) {
-    if let Some(p) = p.upgrade()
-        && let Err(e) = p.backfill().await
-    {
-        tracing::warn!(error = %e, "progress backfill");
+impl Consumer for Progress {
+    const CURSOR: Cursor = Cursor::Progress;
+
+    fn db(&self) -> &Db {
+        &self.db
     }
-    let mut tick = tokio::time::interval(SWEEP);
-    loop {
-        tokio::select! {
-            ws = rx.recv() => {
-                let Some(ws) = ws else { return };
-                let mut all = BTreeSet::from([ws]);
-                while let Ok(more) = rx.try_recv() {
-                    all.insert(more);
-                }
-                let Some(p) = p.upgrade() else { return };
-                for ws in all {
-                    if let Err(e) = p.catch_up(ws).await {
-                        tracing::warn!(workspace_id = %ws, error = %e, "progress catch-up");
-                    }
-                }
-            }
-            _ = tick.tick() => {
-                let Some(p) = p.upgrade() else { return };
-                p.sweep().await;
-            }
+
+    /// Turns the events into marks and evaluates everyone they concern.
+    async fn handle(&self, ws: Uuid, rows: &[events::Model]) -> Result<(), sea_orm::DbErr> {
+        let mut marks = Vec::new();
+        for row in rows {
+            marks.extend(rules::marks_of(&to_wire(row)));
         }
+        let people: BTreeSet<Uuid> = marks.iter().map(|m| m.user).collect();
+        self.db.add_marks(&marks, Some(ws), Utc::now()).await?;
+        // Everyone marked, not only new marks: a crash after storing marks and before
+        // evaluating them is made good on the next read.
+        for user in people {
+            self.evaluate(user, Some(ws)).await?;
+        }
+        Ok(())
+    }
+
+    async fn start_up(&self) -> Result<(), sea_orm::DbErr> {
+        self.backfill().await
     }
 }
 

@@ -84,6 +84,37 @@ pub fn doc_expr(data: &[u8]) {
 
 #[cfg(test)]
 mod tests {
+    /// yrs's generic decoder is compiled into the crates that call it, under their
+    /// profile; tests run in debug (checks always on), so only the manifests can say
+    /// whether a release build (the server's, the fuzzers') checks overflow where the
+    /// peer's bytes are decoded. Without it, a wrapped clock aborted the process later.
+    #[test]
+    fn release_builds_check_overflow_where_yrs_decodes_peer_input() {
+        let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        for (manifest, packages) in [
+            (
+                here.join("../Cargo.toml"),
+                &["yrs", "qollab-shared", "qollab-server"][..],
+            ),
+            (here.join("fuzz/Cargo.toml"), &["yrs", "qollab-shared"][..]),
+        ] {
+            let text =
+                std::fs::read_to_string(&manifest).unwrap_or_else(|e| panic!("{manifest:?}: {e}"));
+            for p in packages {
+                let header = format!("[profile.release.package.{p}]");
+                let section = text
+                    .split(&header)
+                    .nth(1)
+                    .unwrap_or_else(|| panic!("{manifest:?} has no {header}"));
+                let section = section.split("\n[").next().unwrap_or_default();
+                assert!(
+                    section.contains("overflow-checks = true"),
+                    "{manifest:?}: {header} must set overflow-checks = true"
+                );
+            }
+        }
+    }
+
     /// Every input that once crashed a fuzz target, replayed.
     #[test]
     fn past_fuzz_crashes_stay_fixed() {

@@ -10,6 +10,7 @@ pub mod error;
 pub mod events;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod notify;
 pub mod progress;
 pub mod quest;
 pub mod sync;

@@ -487,12 +487,28 @@ fn table() -> Vec<Row> {
             none,
         ),
         row(
-            post,
+            post.clone(),
             "/api/quest/bloch",
             User,
             Json(|_| json!({"qasm": BELL})),
         ),
         row(get.clone(), "/api/me/progress", User, none),
+        row(get.clone(), "/api/me/notifications", User, none),
+        row(post.clone(), "/api/me/notifications/read-all", User, none),
+        row(
+            post,
+            "/api/me/notifications/{notification_id}/read",
+            User,
+            none,
+        ),
+        row(get.clone(), "/api/me/notification-preferences", User, none),
+        row(
+            put.clone(),
+            "/api/me/notification-preferences",
+            User,
+            Json(|_| json!({"kinds": {"job": "live"}})),
+        ),
+        row(get.clone(), "/ws/me", User, none),
         row(
             get.clone(),
             "/api/users/{user_id}/progress",
@@ -747,6 +763,7 @@ fn url_path(pattern: &str, ids: &Ids) -> String {
             },
         )
         .replace("{index}", "0")
+        .replace("{notification_id}", "1")
         // No such message or suggestion: a member gets past the guard to a 404 naming it.
         .replace("{message_id}", &Uuid::nil().to_string())
         .replace("{suggestion_id}", &Uuid::nil().to_string())

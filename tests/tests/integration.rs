@@ -21,6 +21,7 @@ mod identity;
 mod isolation;
 mod jobs;
 mod load;
+mod notifications;
 mod operations;
 mod progress;
 mod python;

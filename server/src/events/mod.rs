@@ -9,6 +9,7 @@
 //! processes arrive through it; subscribers drop what they already have by id and fill
 //! gaps from the log, so the two paths never duplicate or reorder an event.
 
+pub mod consumer;
 pub mod socket;
 
 use std::collections::HashMap;
@@ -42,8 +43,9 @@ pub struct EventBus {
     fanout: Fanout,
     /// Open event streams per (workspace, user) on this process, for presence.
     presence: Mutex<HashMap<(Uuid, Uuid), Presence>>,
-    /// Told the workspace of every event this process commits (the progress consumer).
-    on_commit: std::sync::OnceLock<mpsc::Sender<Uuid>>,
+    /// Told the workspace of every event this process commits or receives from another
+    /// process (the event consumers: progress, notifications).
+    on_commit: Mutex<Vec<mpsc::Sender<Uuid>>>,
 }
 
 /// How long after a user's last stream closes `presence.left` is sent, unless they are
@@ -93,7 +95,7 @@ impl EventBus {
             subs: Mutex::new(HashMap::new()),
             fanout,
             presence: Mutex::new(HashMap::new()),
-            on_commit: std::sync::OnceLock::new(),
+            on_commit: Mutex::new(Vec::new()),
         });
         tokio::spawn(publisher(Arc::downgrade(&bus), db.clone(), rx));
         tokio::spawn(async move {
@@ -254,17 +256,26 @@ impl EventBus {
         }
     }
 
-    /// Tells `tx` the workspace of every event this process commits from now on. A full
-    /// channel drops the notice (the receiver also sweeps for work it was not told of).
+    /// Tells `tx` the workspace of every event committed from now on (by this process, or
+    /// by another one as the fan-out tells). A full channel drops the notice (the receiver
+    /// also sweeps for work it was not told of).
     pub fn notify_commits(&self, tx: mpsc::Sender<Uuid>) {
-        let _ = self.on_commit.set(tx);
+        self.on_commit
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(tx);
+    }
+
+    fn tell_consumers(&self, ws: Uuid) {
+        let consumers = self.on_commit.lock().unwrap_or_else(|p| p.into_inner());
+        for tx in consumers.iter() {
+            let _ = tx.try_send(ws);
+        }
     }
 
     /// A committed event of this process: to local subscribers and to the other processes.
     fn deliver_committed(&self, event: Event) {
-        if let Some(tx) = self.on_commit.get() {
-            let _ = tx.try_send(event.workspace_id);
-        }
+        self.tell_consumers(event.workspace_id);
         if matches!(self.fanout, Fanout::Redis(_)) {
             self.fanout.publish(Message::Event {
                 event: event.clone(),
@@ -273,8 +284,10 @@ impl EventBus {
         self.deliver(event);
     }
 
-    /// An event committed by another process (from the fan-out): local subscribers only.
+    /// An event committed by another process (from the fan-out): local subscribers and
+    /// consumers only.
     pub fn deliver_remote(&self, event: Event) {
+        self.tell_consumers(event.workspace_id);
         self.deliver(event);
     }
 

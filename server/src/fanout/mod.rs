@@ -70,6 +70,9 @@ pub enum Message {
     /// A session ended, an API token was deleted or a workspace deleted: close the live
     /// connections that depended on it (`crate::live`).
     Revoke { revocation: Revocation },
+    /// A person's notifications changed: wake their `/ws/me` streams (which read the
+    /// change from the database).
+    Notice { user_id: Uuid },
     /// Nothing but the origin's sequence number (liveness, and gap detection of a lost
     /// last message).
     Heartbeat,
@@ -202,7 +205,13 @@ pub fn start(redis_url: Option<&str>, prefix: &str) -> anyhow::Result<(Fanout, O
 /// Delivers other processes' changes to this process's rooms, event bus and live
 /// connections, and runs catch-ups (one at a time; requests arriving during one coalesce
 /// into the next).
-pub fn dispatch(inbound: Inbound, rooms: Weak<Rooms>, bus: Weak<EventBus>, live: Weak<Live>) {
+pub fn dispatch(
+    inbound: Inbound,
+    rooms: Weak<Rooms>,
+    bus: Weak<EventBus>,
+    live: Weak<Live>,
+    notifications: Weak<crate::notifications::Notifications>,
+) {
     let Inbound { mut rx, catch_up } = inbound;
     {
         let (rooms, bus, live) = (rooms.clone(), bus.clone(), live.clone());
@@ -250,6 +259,11 @@ pub fn dispatch(inbound: Inbound, rooms: Weak<Rooms>, bus: Weak<EventBus>, live:
                 }),
                 Message::CloseDoc { doc_id, reason } => rooms.close_local(doc_id, &reason),
                 Message::Revoke { revocation } => live.apply(&revocation),
+                Message::Notice { user_id } => {
+                    if let Some(n) = notifications.upgrade() {
+                        n.changed_locally(user_id);
+                    }
+                }
                 Message::Heartbeat => {}
             }
         }

@@ -8,6 +8,7 @@ pub mod js;
 pub mod live;
 pub mod openai;
 pub mod presets;
+pub mod smtp;
 pub mod team;
 
 use std::path::{Path, PathBuf};

@@ -3,10 +3,12 @@
 
 pub mod audit;
 pub mod chat;
+pub mod cursors;
 pub mod docs;
 pub mod events;
 pub mod ibm_settings;
 pub mod jobs;
+pub mod notifications;
 pub mod orgs;
 pub mod progress;
 pub mod quest;

@@ -5,18 +5,14 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use qollab_shared::progress::{Mark, Tally, counters};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, OnConflict, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, OnConflict, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
 use crate::db::Db;
-use crate::db::tables::{
-    points_ledger, progress_cursors, progress_marks, user_achievements, workspace_members,
-    workspaces,
-};
+use crate::db::tables::{points_ledger, progress_marks, user_achievements, workspace_members};
 use crate::error::ApiResult;
 
 #[derive(FromQueryResult)]
@@ -231,60 +227,5 @@ impl Db {
                 (r.user_id, name, r.points)
             })
             .collect())
-    }
-
-    pub async fn progress_cursor(&self, ws: Uuid) -> Result<i64, sea_orm::DbErr> {
-        Ok(progress_cursors::Entity::find_by_id(ws)
-            .one(&self.conn)
-            .await?
-            .map_or(0, |c| c.seq))
-    }
-
-    /// Moves a workspace's cursor forward to `seq` (never back).
-    pub async fn advance_progress_cursor(&self, ws: Uuid, seq: i64) -> Result<(), sea_orm::DbErr> {
-        progress_cursors::Entity::insert(progress_cursors::ActiveModel {
-            workspace_id: Set(ws),
-            seq: Set(seq),
-        })
-        .on_conflict(
-            OnConflict::column(progress_cursors::Column::WorkspaceId)
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(&self.conn)
-        .await?;
-        progress_cursors::Entity::update_many()
-            .col_expr(progress_cursors::Column::Seq, Expr::value(seq))
-            .filter(progress_cursors::Column::WorkspaceId.eq(ws))
-            .filter(progress_cursors::Column::Seq.lt(seq))
-            .exec(&self.conn)
-            .await?;
-        Ok(())
-    }
-
-    /// Workspaces whose stored events go past their progress cursor: the workspace's
-    /// event counter (bumped by every event commit) against the cursor, one indexed join
-    /// rather than a scan of the whole event log on every sweep.
-    pub async fn workspaces_behind(&self) -> Result<Vec<Uuid>, sea_orm::DbErr> {
-        let stmt = Query::select()
-            .column((workspaces::Entity, workspaces::Column::Id))
-            .from(workspaces::Entity)
-            .left_join(
-                progress_cursors::Entity,
-                Expr::col((
-                    progress_cursors::Entity,
-                    progress_cursors::Column::WorkspaceId,
-                ))
-                .equals((workspaces::Entity, workspaces::Column::Id)),
-            )
-            .and_where(
-                Expr::col((workspaces::Entity, Alias::new("event_seq"))).gt(Func::coalesce([
-                    Expr::col((progress_cursors::Entity, progress_cursors::Column::Seq)),
-                    Expr::value(0i64),
-                ])),
-            )
-            .to_owned();
-        let rows = self.conn.query_all(&stmt).await?;
-        rows.iter().map(|r| r.try_get::<Uuid>("", "id")).collect()
     }
 }
