@@ -77,11 +77,15 @@ export function applyEvent(qc: QueryClient, ws: string, ev: WsEvent) {
   }
 }
 
+const NO_EVENTS: WsEvent[] = []
+
 export type StreamStatus = 'connecting' | 'live' | 'offline'
 
 export function useWorkspaceEvents(api: Api, ws: string) {
   const qc = useQueryClient()
-  const [feed, setFeed] = useState<WsEvent[]>([])
+  // The feed of the workspace it was gathered in: switching workspaces shows an empty
+  // one at once, with no reset inside the effect.
+  const [gathered, setFeed] = useState<{ ws: string; events: WsEvent[] }>({ ws, events: [] })
   const [status, setStatus] = useState<StreamStatus>('connecting')
   const since = useRef<number | null>(null)
   useEffect(() => {
@@ -90,7 +94,6 @@ export function useWorkspaceEvents(api: Api, ws: string) {
     let retry = 0
     let timer: ReturnType<typeof setTimeout> | undefined
     since.current = null
-    setFeed([])
     const connect = async () => {
       const token = await api.accessToken()
       if (closed || !token) return
@@ -113,7 +116,7 @@ export function useWorkspaceEvents(api: Api, ws: string) {
         if (ev.type === 'resync') since.current = (ev.data.latest as number) ?? since.current
         else if (typeof ev.id === 'number') since.current = Math.max(since.current ?? 0, ev.id)
         applyEvent(qc, ws, ev)
-        if (ev.type !== 'job.progress') setFeed((f) => [ev, ...f].slice(0, 100))
+        if (ev.type !== 'job.progress') setFeed((f) => ({ ws, events: [ev, ...(f.ws === ws ? f.events : [])].slice(0, 100) }))
       }
       socket.onclose = () => {
         setStatus('offline')
@@ -129,5 +132,6 @@ export function useWorkspaceEvents(api: Api, ws: string) {
       socket?.close()
     }
   }, [api, ws, qc])
+  const feed = gathered.ws === ws ? gathered.events : NO_EVENTS
   return { feed, status }
 }
