@@ -119,8 +119,10 @@ export function useWorkspaceEvents(api: Api, ws: string) {
         if (ev.type !== 'job.progress') setFeed((f) => ({ ws, events: [ev, ...(f.ws === ws ? f.events : [])].slice(0, 100) }))
       }
       socket.onclose = () => {
-        setStatus('offline')
+        // This effect's socket closed on purpose (unmounted, another workspace, or React's
+        // development double mount): not news, and the next socket may already be live.
         if (closed) return
+        setStatus('offline')
         retry = Math.min(retry + 1, 6)
         timer = setTimeout(connect, 250 * 2 ** retry)
       }
