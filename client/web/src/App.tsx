@@ -15,6 +15,7 @@ const SettingsScreen = lazy(() => import('./screens/SettingsScreen'))
 const FeatureScreen = lazy(() => import('./screens/FeatureScreen'))
 const QuestScreen = lazy(() => import('./screens/QuestScreen'))
 const ProgressScreen = lazy(() => import('./screens/ProgressScreen'))
+const AiScreen = lazy(() => import('./screens/AiScreen'))
 
 function RequireAuth({ children }: { children: ReactNode }) {
   const { session } = useApp()
@@ -44,6 +45,8 @@ export function App() {
           <Route path="quest" element={<QuestScreen />} />
           <Route path="quest/:key" element={<QuestScreen />} />
           <Route path="leaderboard" element={<ProgressScreen />} />
+          <Route path="ai" element={<AiScreen />} />
+          <Route path="x/ai" element={<Navigate to="../ai" replace />} />
           <Route path="x/:feature" element={<FeatureScreen />} />
         </Route>
         <Route path="*" element={<NotFound />} />

@@ -53,3 +53,16 @@ describe('progress events', () => {
     expect(qc.getQueryState(['docs', 'w'])!.isInvalidated).toBe(false)
   })
 })
+
+describe('AI events', () => {
+  it('stream an answer into the live AI state and an analysis into its job', () => {
+    const qc = new QueryClient()
+    applyEvent(qc, 'w', ev('ai.message.delta', { message_id: 'a1', delta: 'Hel' }, 10))
+    applyEvent(qc, 'w', ev('ai.message.delta', { message_id: 'a1', delta: 'lo' }, 11))
+    applyEvent(qc, 'w', ev('ai.message.delta', { message_id: 'a1', delta: 'lo' }, 11))
+    expect(qc.getQueryData<{ answers: Record<string, { text: string }> }>(['ai', 'w', 'live'])?.answers.a1?.text).toBe('Hello')
+    applyEvent(qc, 'w', ev('ai.analysis.started', { job_id: 'j1', trigger: 'requested' }, 12))
+    applyEvent(qc, 'w', ev('ai.analysis.delta', { job_id: 'j1', delta: 'Because' }, 13))
+    expect(qc.getQueryData<{ status: string; text: string }>(['analysis', 'j1'])).toMatchObject({ status: 'running', text: 'Because' })
+  })
+})

@@ -1,9 +1,10 @@
 // The workspace event stream (/ws/workspaces/{id}): reconnects with ?since= so nothing is
-// missed, and folds job and chat events into the TanStack Query cache.
+// missed, and folds job, chat and AI events into the TanStack Query cache.
 import { useEffect, useRef, useState } from 'react'
 import { useQueryClient, type QueryClient } from '@tanstack/react-query'
 import type { Api } from './api/client'
-import type { ChatMessage, Job, JobPage, WsEvent } from './api/types'
+import type { AiSuggestion, ChatMessage, Job, JobPage, WsEvent } from './api/types'
+import { emptyLive, foldAiEvent, foldAnalysisEvent, upsertSuggestion, type AiLive, type LiveAnalysis } from './ai'
 
 const RANK: Record<string, number> = { queued: 0, running: 1, completed: 2, failed: 2, cancelled: 2 }
 
@@ -64,6 +65,16 @@ export function applyEvent(qc: QueryClient, ws: string, ev: WsEvent) {
   } else if (ev.type === 'chat.message') {
     const m = ev.data as unknown as ChatMessage
     qc.setQueryData<ChatMessage[]>(['chat', ws], (old) => (old ? (old.some((x) => x.id === m.id) ? old : [...old, m]) : old))
+  } else if (ev.type.startsWith('ai.message.')) {
+    // Always kept (not only while the AI screen is open): opening it mid-answer shows
+    // the text streamed so far.
+    qc.setQueryData<AiLive>(['ai', ws, 'live'], (old) => foldAiEvent(old ?? emptyLive, ev))
+  } else if (ev.type.startsWith('ai.analysis.')) {
+    const job = ev.data.job_id
+    if (typeof job === 'string') qc.setQueryData<LiveAnalysis | null>(['analysis', job], (old) => foldAnalysisEvent(old, ev))
+  } else if (ev.type.startsWith('ai.suggestion.')) {
+    const s = ev.data.suggestion as AiSuggestion | undefined
+    if (s) qc.setQueryData<AiSuggestion[]>(['ai', ws, 'suggestions'], (old) => (old ? upsertSuggestion(old, s) : old))
   } else if (ev.type.startsWith('doc.')) {
     qc.invalidateQueries({ queryKey: ['docs', ws] })
     if (ev.type === 'doc.restored') qc.invalidateQueries({ queryKey: ['versions'] })
@@ -77,11 +88,15 @@ export function applyEvent(qc: QueryClient, ws: string, ev: WsEvent) {
   }
 }
 
+const NO_EVENTS: WsEvent[] = []
+
 export type StreamStatus = 'connecting' | 'live' | 'offline'
 
 export function useWorkspaceEvents(api: Api, ws: string) {
   const qc = useQueryClient()
-  const [feed, setFeed] = useState<WsEvent[]>([])
+  // The feed of the workspace it was gathered in: switching workspaces shows an empty
+  // one at once, with no reset inside the effect.
+  const [gathered, setFeed] = useState<{ ws: string; events: WsEvent[] }>({ ws, events: [] })
   const [status, setStatus] = useState<StreamStatus>('connecting')
   const since = useRef<number | null>(null)
   useEffect(() => {
@@ -90,7 +105,6 @@ export function useWorkspaceEvents(api: Api, ws: string) {
     let retry = 0
     let timer: ReturnType<typeof setTimeout> | undefined
     since.current = null
-    setFeed([])
     const connect = async () => {
       const token = await api.accessToken()
       if (closed || !token) return
@@ -113,11 +127,15 @@ export function useWorkspaceEvents(api: Api, ws: string) {
         if (ev.type === 'resync') since.current = (ev.data.latest as number) ?? since.current
         else if (typeof ev.id === 'number') since.current = Math.max(since.current ?? 0, ev.id)
         applyEvent(qc, ws, ev)
-        if (ev.type !== 'job.progress') setFeed((f) => [ev, ...f].slice(0, 100))
+        if (ev.type !== 'job.progress' && ev.type !== 'ai.message.delta' && ev.type !== 'ai.analysis.delta') {
+          setFeed((f) => ({ ws, events: [ev, ...(f.ws === ws ? f.events : [])].slice(0, 100) }))
+        }
       }
       socket.onclose = () => {
-        setStatus('offline')
+        // This effect's socket closed on purpose (unmounted, another workspace, or React's
+        // development double mount): not news, and the next socket may already be live.
         if (closed) return
+        setStatus('offline')
         retry = Math.min(retry + 1, 6)
         timer = setTimeout(connect, 250 * 2 ** retry)
       }
@@ -129,5 +147,6 @@ export function useWorkspaceEvents(api: Api, ws: string) {
       socket?.close()
     }
   }, [api, ws, qc])
+  const feed = gathered.ws === ws ? gathered.events : NO_EVENTS
   return { feed, status }
 }

@@ -124,4 +124,27 @@ describe('Api', () => {
     await api.jobs('w1', { status: 'queued', cursor: 'abc', limit: 25 })
     expect(calls[0]!.url).toBe('/api/workspaces/w1/jobs?status=queued&cursor=abc&limit=25')
   })
+
+  it('pages the assistant thread and gives null for a job with no analysis', async () => {
+    const { f, calls } = fakeFetch((c) =>
+      c.url.includes('/analysis') ? json(404, { error: { code: 'not_found', message: 'analysis of this job not found' } }) : json(200, []),
+    )
+    const api = new Api({ fetch: f })
+    await api.aiMessages('w1', { docId: 'd1', before: 'm9', limit: 50 })
+    expect(calls[0]!.url).toBe('/api/workspaces/w1/ai/messages?doc_id=d1&before=m9&limit=50')
+    await api.askAi('w1', 'why?')
+    expect(JSON.parse(String(calls[1]!.init.body))).toEqual({ content: 'why?' })
+    expect(await api.analysis('j1')).toBeNull()
+  })
+
+  it('reports a used-up AI quota as it is, not as too many attempts', async () => {
+    const { f } = fakeFetch((c) =>
+      c.url.endsWith('/login')
+        ? json(429, { error: { code: 'rate_limited', message: 'retry in 30 s' } })
+        : json(429, { error: { code: 'rate_limited', message: 'the organization has used its 20 AI requests for today', details: { quota: 'ai_requests_per_day' } } }),
+    )
+    const api = new Api({ fetch: f })
+    await expect(api.askAi('w1', 'why?')).rejects.toMatchObject({ status: 429, code: 'rate_limited', message: 'the organization has used its 20 AI requests for today' })
+    await expect(api.login('a@b.c', 'pw')).rejects.toMatchObject({ message: 'Too many attempts; retry in 30 s' })
+  })
 })

@@ -2,7 +2,8 @@
 import type {
   AuthResponse, BackendInfo, ChatMessage, DocDetail, DocSummary, DocVersion, IbmSettings, Job,
   JobKind, JobPage, JobResult, Member, Role, User, Workspace, QuestChallenge, QuestAttempt,
-  QuestLeaderboard, BlochTrace, UserProgress, PointsLeaderboard,
+  QuestLeaderboard, BlochTrace, UserProgress, PointsLeaderboard, AiAnalysis, AiMessage, AiSuggestion,
+  PostAiMessageResponse,
 } from './types'
 
 export class ApiError extends Error {
@@ -205,7 +206,9 @@ export class Api {
     } catch {
       /* not JSON */
     }
-    if (res.status === 429) message = `Too many attempts; ${message}`
+    // A used-up quota (`details.quota`) says so itself; other 429s are too many attempts.
+    const quota = typeof details === 'object' && details !== null && 'quota' in details
+    if (res.status === 429 && !quota) message = `Too many attempts; ${message}`
     throw new ApiError(res.status, code, message, details)
   }
 
@@ -301,6 +304,34 @@ export class Api {
   bloch(qasm: string) { return this.json<BlochTrace>('POST', '/api/quest/bloch', { qasm }) }
   myProgress() { return this.json<UserProgress>('GET', '/api/me/progress') }
   leaderboard(ws: string, window: 'week' | 'month' | 'all') { return this.json<PointsLeaderboard>('GET', `/api/workspaces/${ws}/leaderboard${q({ window })}`) }
+
+  // ---- AI: the workspace's assistant and job analyses
+  /** A thread (the workspace's, or a document's), newest first; page back with `before`. */
+  aiMessages(ws: string, f: { docId?: string | null; before?: string | null; limit?: number } = {}) {
+    return this.json<AiMessage[]>('GET', `/api/workspaces/${ws}/ai/messages${q({ doc_id: f.docId, before: f.before, limit: f.limit })}`)
+  }
+  /** 202: the question is stored; the answer streams as `ai.message.*` events. */
+  askAi(ws: string, content: string, docId?: string | null) {
+    return this.json<PostAiMessageResponse>('POST', `/api/workspaces/${ws}/ai/messages`, docId ? { content, doc_id: docId } : { content })
+  }
+  cancelAiMessage(ws: string, answerId: string) { return this.json<AiMessage>('POST', `/api/workspaces/${ws}/ai/messages/${answerId}/cancel`) }
+  aiSuggestions(ws: string, status?: 'pending' | 'accepted' | 'rejected') {
+    return this.json<AiSuggestion[]>('GET', `/api/workspaces/${ws}/ai/suggestions${q({ status })}`)
+  }
+  decideSuggestion(ws: string, id: string, decision: 'accept' | 'reject') {
+    return this.json<AiSuggestion>('POST', `/api/workspaces/${ws}/ai/suggestions/${id}/${decision}`)
+  }
+  /** The job's analysis; `null` when it has none (404). */
+  async analysis(jobId: string): Promise<AiAnalysis | null> {
+    try {
+      return await this.json<AiAnalysis>('GET', `/api/jobs/${jobId}/analysis`)
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) return null
+      throw e
+    }
+  }
+  /** 202: analyses a finished job (again); it streams as `ai.analysis.*` events. */
+  explainJob(jobId: string) { return this.json<AiAnalysis>('POST', `/api/jobs/${jobId}/analysis`) }
 
   /** Absolute ws:// or wss:// URL for a socket path on this origin. */
   wsUrl(path: string): string {

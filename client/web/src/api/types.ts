@@ -139,3 +139,29 @@ export interface UserProgress {
 }
 export interface PointsEntry { rank: number; user_id: string; name: string; points: number }
 export interface PointsLeaderboard { window: 'week' | 'month' | 'all'; since?: string; entries: PointsEntry[] }
+
+// ---- AI (shared/src/api.rs, shared/src/analysis.rs)
+export interface AiUsage { prompt_tokens: number; completion_tokens: number }
+export type Severity = 'info' | 'warning' | 'error'
+/** A fact the engine computed about a circuit or job (never model output). */
+export interface Finding { code: string; severity: Severity; message: string; numbers?: Record<string, number>; suggestion?: string | null }
+/** `GET /api/jobs/{id}/analysis`; `offline`: no model was used, the text is the findings. */
+export interface AiAnalysis {
+  job_id: string; workspace_id: string
+  status: 'running' | 'completed' | 'failed'
+  trigger: 'automatic' | 'requested'
+  text: string; findings: Finding[]; model: string | null; usage: AiUsage; offline: boolean
+  error: string | null; created_at: string; finished_at: string | null
+}
+export type AiMessageStatus = 'completed' | 'running' | 'failed' | 'cancelled'
+export interface AiMessage {
+  id: string; workspace_id: string; doc_id: string | null
+  role: 'user' | 'assistant'; author_id: string | null; reply_to: string | null
+  content: string; status: AiMessageStatus; model: string | null; usage: AiUsage
+  error: string | null; created_at: string
+}
+export interface PostAiMessageResponse { message: AiMessage; answer_id: string }
+export interface AiSuggestion {
+  id: string; workspace_id: string; doc_id: string; message_id: string | null; asked_by: string
+  summary: string; qasm: string; status: 'pending' | 'accepted' | 'rejected'; decided_by: string | null; created_at: string
+}

@@ -14,6 +14,14 @@ function describe(ev: WsEvent): string {
     case 'achievement.unlocked': return `${String(d.name ?? 'someone')} unlocked “${String(d.title ?? d.key ?? '')}” (+${String(d.points ?? 0)})`
     case 'level.reached': return `${String(d.name ?? 'someone')} reached level ${String(d.level ?? '')}`
     case 'points.awarded': return `+${String(d.points ?? 0)} points (${String(d.reason ?? '')})`
+    case 'ai.message.created': return `asked the assistant: “${String((d.message as { content?: string } | undefined)?.content ?? '').slice(0, 80)}”`
+    case 'ai.message.completed': return d.offline === true ? 'the assistant answered (offline: the engine\'s findings)' : 'the assistant answered'
+    case 'ai.message.failed': return d.cancelled === true ? 'an assistant answer was cancelled' : `the assistant failed: ${String(d.reason ?? '')}`
+    case 'ai.suggestion.created': return `the assistant suggested an edit: ${String((d.suggestion as { summary?: string } | undefined)?.summary ?? '')}`
+    case 'ai.suggestion.decided': return `a suggestion was ${String((d.suggestion as { status?: string } | undefined)?.status ?? 'decided')}`
+    case 'ai.analysis.started': return `analysis of job ${String(d.job_id ?? '').slice(0, 8)} started`
+    case 'ai.analysis.completed': return `analysis of job ${String(d.job_id ?? '').slice(0, 8)} ready${d.offline === true ? ' (offline)' : ''}`
+    case 'ai.analysis.failed': return `analysis of job ${String(d.job_id ?? '').slice(0, 8)} failed: ${String(d.reason ?? '')}`
     case 'resync': return 'reloaded after a gap'
     default:
       if (job) return `job ${job.id.slice(0, 8)} ${ev.type.slice(4)} on ${job.backend}`
@@ -26,11 +34,11 @@ export function ActivityFeed({ feed, ws }: { feed: WsEvent[]; ws: string }) {
   return (
     <ol className="feed" aria-live="polite">
       {feed.map((ev) => {
-        const job = ev.data.job as Job | undefined
+        const job = (ev.data.job as Job | undefined)?.id ?? (ev.type.startsWith('ai.analysis.') ? (ev.data.job_id as string | undefined) : undefined)
         return (
           <li key={`${ev.id}-${ev.type}-${ev.at}`}>
             <time className="muted" dateTime={ev.at}>{new Date(ev.at).toLocaleTimeString()}</time>{' '}
-            {job ? <Link to={`/w/${ws}/jobs/${job.id}`}>{describe(ev)}</Link> : describe(ev)}
+            {job ? <Link to={`/w/${ws}/jobs/${job}`}>{describe(ev)}</Link> : describe(ev)}
           </li>
         )
       })}

@@ -241,7 +241,10 @@ export function Composer({ ydoc, view, readView, readOnly, peers, undo, setLocal
 
   useEffect(() => setLocal({ cursor, selection: selected }), [cursor, selected, setLocal])
   useEffect(() => {
-    // Not byId: a gate placed a moment ago is in the doc before it is in the view.
+    // Not byId: a gate placed a moment ago is in the doc before it is in the view. A peer
+    // deleted the selected gate: the selection follows the shared document (an external
+    // store), which render cannot read cheaply.
+    // eslint-disable-next-line react-hooks/set-state-in-effect
     if (selected && findIndex(ydoc, selected) < 0) setSelected(null)
   }, [view, ydoc, selected])
 

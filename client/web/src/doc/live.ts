@@ -58,6 +58,9 @@ export function useLiveDoc(api: Api, docId: string, me: User): LiveDoc {
     // burst, a microtask later: no frame of delay before React renders.
     const off = model.subscribe(setView)
     const unrepair = keepEditsAcrossMoves(ydoc)
+    // The view of a new document (docId changed), or of changes made before subscribing:
+    // a one-off sync with the external store, then only its notifications.
+    // eslint-disable-next-line react-hooks/set-state-in-effect
     setView(model.view())
     const onStack = () => setStacks({ canUndo: undo.canUndo(), canRedo: undo.canRedo() })
     undo.on('stack-item-added', onStack)

@@ -130,6 +130,9 @@ const QasmPanel = memo(function QasmPanel({ docId, view, readOnly }: { docId: st
   const [shown, setShown] = useState(view)
   useEffect(() => {
     if (view.ops.length < 200) {
+      // Deliberate: small circuits follow at once, big ones after the pause below; one
+      // state keeps the text from jumping back when a circuit grows past the limit.
+      // eslint-disable-next-line react-hooks/set-state-in-effect
       setShown(view)
       return
     }

@@ -1,10 +1,9 @@
 // Panels for capabilities the server advertises in its OpenAPI document that have no
-// screen of their own yet (AI, notifications). They appear only when the paths exist.
+// screen of their own yet (notifications). They appear only when the paths exist.
 import { useParams } from 'react-router-dom'
 import { useFeatures } from '../context'
 
 const TITLES: Record<string, { title: string; re: RegExp }> = {
-  ai: { title: 'AI assistant', re: /\/ai(\/|$)|assistant/ },
   notifications: { title: 'Notifications', re: /notification/ },
 }
 

@@ -1,7 +1,7 @@
 // Quantum Quest: the challenge list, and one challenge with an OpenQASM editor whose
 // attempts the server's simulator judges, hints that cost points, the challenge's
 // leaderboard and Bloch vectors of the circuit moment by moment.
-import { useEffect, useState, type FormEvent } from 'react'
+import { useState, type FormEvent } from 'react'
 import { Link, useParams } from 'react-router-dom'
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { useApp } from '../context'
@@ -66,11 +66,10 @@ function Challenge({ challengeKey }: { challengeKey: string }) {
   const qc = useQueryClient()
   const ch = useQuery({ queryKey: ['quest', challengeKey], queryFn: () => api.challenge(challengeKey) })
   const board = useQuery({ queryKey: ['quest', challengeKey, 'board'], queryFn: () => api.questLeaderboard(challengeKey) })
-  const [qasm, setQasm] = useState<string | null>(null)
+  // What the player typed; the challenge's starter circuit until they type.
+  const [edited, setQasm] = useState<string | null>(null)
+  const qasm = edited ?? ch.data?.starter_qasm ?? null
   const [bloch, setBloch] = useState<BlochTrace | null>(null)
-  useEffect(() => {
-    if (qasm === null && ch.data) setQasm(ch.data.starter_qasm)
-  }, [ch.data, qasm])
   const refresh = () => {
     void qc.invalidateQueries({ queryKey: ['quest'] })
     void qc.invalidateQueries({ queryKey: ['progress'] })

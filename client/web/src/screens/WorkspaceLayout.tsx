@@ -27,7 +27,7 @@ export function WorkspaceLayout() {
       <NavLink to={`/w/${ws}/jobs`}>Jobs</NavLink>
       <NavLink to={`/w/${ws}/members`}>Members</NavLink>
       {w?.role === 'owner' && <NavLink to={`/w/${ws}/settings`}>Settings</NavLink>}
-      {features.ai && <NavLink to={`/w/${ws}/x/ai`}>AI</NavLink>}
+      {features.ai && <NavLink to={`/w/${ws}/ai`}>AI</NavLink>}
       {features.quests && <NavLink to={`/w/${ws}/quest`}>Quest</NavLink>}
       {features.leaderboard && <NavLink to={`/w/${ws}/leaderboard`}>Leaderboard</NavLink>}
       {features.notifications && <NavLink to={`/w/${ws}/x/notifications`}>Notifications</NavLink>}
