@@ -138,6 +138,8 @@ fn ensure_web_node_modules() {
         .join("node_modules/playwright-core/package.json")
         .exists()
         && dir.join("node_modules/axe-core/axe.min.js").exists()
+        && dir.join("node_modules/eslint/package.json").exists()
+        && dir.join("node_modules/vitest/package.json").exists()
     {
         return;
     }
@@ -147,6 +149,32 @@ fn ensure_web_node_modules() {
         .status()
         .unwrap_or_else(|e| panic!("npm must be installed for the browser tests: {e}"));
     assert!(status.success(), "npm ci in client/web failed: {status}");
+}
+
+/// The web app's own checks: ESLint (no warnings), the TypeScript type check and the
+/// vitest unit tests (event folding, the API client, the Yjs binding, AI streams).
+#[test]
+fn web_app_lints_typechecks_and_passes_its_unit_tests() {
+    let node = Command::new("node").arg("--version").output();
+    if !node.is_ok_and(|o| o.status.success()) {
+        assert!(!in_ci(), "node must be installed in CI for the web app's checks");
+        eprintln!("skipping the web app's checks: node is not installed (CI would fail)");
+        return;
+    }
+    ensure_web_node_modules();
+    for script in ["lint", "typecheck", "test"] {
+        let out = Command::new("npm")
+            .args(["run", "--silent", script])
+            .current_dir(web_dir())
+            .output()
+            .unwrap_or_else(|e| panic!("npm run {script}: {e}"));
+        assert!(
+            out.status.success(),
+            "npm run {script} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 /// Two users, a viewer, a Bell run, chat, reload and logout in real Chromium windows
