@@ -453,6 +453,58 @@ impl Client {
         self.get("/api/me/progress").await
     }
 
+    // Notifications
+
+    pub async fn notifications(
+        &self,
+        unread_only: bool,
+        before: Option<i64>,
+        limit: u64,
+    ) -> Result<qollab_shared::notify::NotificationPage> {
+        let mut path = format!("/api/me/notifications?limit={limit}");
+        if unread_only {
+            path.push_str("&unread=true");
+        }
+        if let Some(b) = before {
+            path.push_str(&format!("&before={b}"));
+        }
+        self.get(&path).await
+    }
+
+    pub async fn mark_notification_read(
+        &self,
+        id: i64,
+    ) -> Result<qollab_shared::notify::Notification> {
+        self.post(
+            &format!("/api/me/notifications/{id}/read"),
+            &serde_json::json!({}),
+        )
+        .await
+    }
+
+    /// Marks every unread notice read; returns how many.
+    pub async fn mark_all_notifications_read(&self) -> Result<u64> {
+        let v: serde_json::Value = self
+            .post("/api/me/notifications/read-all", &serde_json::json!({}))
+            .await?;
+        Ok(v["marked"].as_u64().unwrap_or(0))
+    }
+
+    pub async fn notification_prefs(&self) -> Result<qollab_shared::notify::NotificationPrefs> {
+        self.get("/api/me/notification-preferences").await
+    }
+
+    pub async fn set_notification_prefs(
+        &self,
+        prefs: &qollab_shared::notify::NotificationPrefs,
+    ) -> Result<qollab_shared::notify::NotificationPrefs> {
+        self.send(
+            self.request(Method::PUT, "/api/me/notification-preferences")
+                .json(prefs),
+        )
+        .await
+    }
+
     // Quantum Quest
 
     pub async fn quest_challenges(&self) -> Result<Vec<ChallengeView>> {

@@ -477,3 +477,97 @@ async fn me_prints_points_level_and_achievements() {
     assert!(out.stdout.contains("✓ Questing"), "{}", out.stdout);
     assert!(out.stdout.contains("achievements: 1 of "), "{}", out.stdout);
 }
+
+#[tokio::test]
+async fn notifications_list_prefs_and_read_all() {
+    let server = TestServer::start().await;
+    let team = crate::common::team::Team::build(&server.url)
+        .named("Lab")
+        .member("bo", qollab_shared::api::Role::Editor)
+        .create()
+        .await;
+    let token = team.get("bo").auth.access_token.clone();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let cfg = dir.path().join("config.json");
+    let run = |args: Vec<&str>| {
+        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        all.extend([
+            "--server".into(),
+            server.url.clone(),
+            "--token".into(),
+            token.clone(),
+        ]);
+        let cfg = cfg.clone();
+        async move {
+            let all: Vec<&str> = all.iter().map(String::as_str).collect();
+            qollab(&cfg, &all, None).await
+        }
+    };
+    // The consumer runs in the background: wait for bo's notice of being added.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let list = loop {
+        let list = run(vec!["notifications", "list"]).await;
+        assert_eq!(list.code, 0, "{}", list.stderr);
+        if list.stdout.contains("You were added to Lab") {
+            break list;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{}", list.stdout);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let lines: Vec<&str> = list.stdout.lines().collect();
+    assert!(
+        lines[0].contains("ID") && lines[0].contains("KIND"),
+        "{}",
+        list.stdout
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with('*')
+            && l.contains("membership")
+            && l.contains("You were added to Lab — as editor")),
+        "{}",
+        list.stdout
+    );
+    assert_eq!(lines.last().copied(), Some("1 unread"), "{}", list.stdout);
+
+    let json = run(vec!["notifications", "list", "--json"]).await;
+    let v: serde_json::Value =
+        serde_json::from_str(&json.stdout).unwrap_or_else(|e| panic!("{e}: {}", json.stdout));
+    assert_eq!(v["unread"], 1, "{v}");
+
+    let prefs = run(vec![
+        "notifications",
+        "prefs",
+        "mention=digest",
+        "session=off",
+    ])
+    .await;
+    assert_eq!(prefs.code, 0, "{}", prefs.stderr);
+    assert!(
+        prefs.stdout.contains("mention      digest"),
+        "{}",
+        prefs.stdout
+    );
+    assert!(
+        prefs.stdout.contains("session      off"),
+        "{}",
+        prefs.stdout
+    );
+    assert!(
+        prefs.stdout.contains("job          live"),
+        "{}",
+        prefs.stdout
+    );
+    let bad = run(vec!["notifications", "prefs", "gossip=loud"]).await;
+    assert_eq!(bad.code, 2, "{} {}", bad.stdout, bad.stderr);
+    assert!(
+        bad.stderr.contains("KIND=live|digest|off"),
+        "{}",
+        bad.stderr
+    );
+
+    let all = run(vec!["notifications", "read-all"]).await;
+    assert_eq!(all.code, 0, "{}", all.stderr);
+    assert_eq!(all.stdout, "marked 1 notification(s) read\n");
+    let unread = run(vec!["notifications", "list", "--unread"]).await;
+    assert_eq!(unread.stdout, "no notifications\n", "{}", unread.stderr);
+}

@@ -157,7 +157,10 @@ fn ensure_web_node_modules() {
 fn web_app_lints_typechecks_and_passes_its_unit_tests() {
     let node = Command::new("node").arg("--version").output();
     if !node.is_ok_and(|o| o.status.success()) {
-        assert!(!in_ci(), "node must be installed in CI for the web app's checks");
+        assert!(
+            !in_ci(),
+            "node must be installed in CI for the web app's checks"
+        );
         eprintln!("skipping the web app's checks: node is not installed (CI would fail)");
         return;
     }

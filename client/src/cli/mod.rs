@@ -51,8 +51,47 @@ pub enum ClientCommand {
     /// Quantum Quest: challenges judged by the server's simulator.
     #[command(subcommand)]
     Quest(QuestCommand),
+    /// Your notifications: list them, mark them read, choose how each kind reaches you.
+    #[command(subcommand)]
+    Notifications(NotificationsCommand),
     /// Your points, level, streak and achievements.
     Me {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum NotificationsCommand {
+    /// Your latest notifications, newest first.
+    List {
+        /// Only unread ones.
+        #[arg(long)]
+        unread: bool,
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=200))]
+        limit: u64,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Mark one notification read (its ID from `qollab notifications list`).
+    Read {
+        id: i64,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Mark every notification read.
+    ReadAll {
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Show how each kind reaches you, or set some: `job=digest mention=live session=off`.
+    Prefs {
+        /// KIND=live|digest|off (kinds: job, analysis, mention, membership, achievement, session).
+        set: Vec<String>,
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -360,12 +399,73 @@ async fn dispatch(cmd: ClientCommand) -> CliResult<u8> {
             jobs_explain(&conn, &id, again).await
         }
         ClientCommand::Quest(cmd) => quest(cmd).await,
+        ClientCommand::Notifications(cmd) => notifications(cmd).await,
         ClientCommand::Me { json, conn } => {
             let p = authed(&conn)?.my_progress().await?;
             if json {
                 print_json(&p)?;
             } else {
                 out(&render::progress(&p))?;
+            }
+            Ok(0)
+        }
+    }
+}
+
+async fn notifications(cmd: NotificationsCommand) -> CliResult<u8> {
+    use qollab_shared::notify::{Delivery, NoticeKind, NotificationPrefs};
+    match cmd {
+        NotificationsCommand::List {
+            unread,
+            limit,
+            json,
+            conn,
+        } => {
+            let page = authed(&conn)?.notifications(unread, None, limit).await?;
+            if json {
+                print_json(&page)?;
+            } else {
+                out(&render::notifications(&page))?;
+            }
+            Ok(0)
+        }
+        NotificationsCommand::Read { id, conn } => {
+            let n = authed(&conn)?.mark_notification_read(id).await?;
+            out(&format!("read: {}\n", n.title))?;
+            Ok(0)
+        }
+        NotificationsCommand::ReadAll { conn } => {
+            let marked = authed(&conn)?.mark_all_notifications_read().await?;
+            out(&format!("marked {marked} notification(s) read\n"))?;
+            Ok(0)
+        }
+        NotificationsCommand::Prefs { set, json, conn } => {
+            let client = authed(&conn)?;
+            let prefs = if set.is_empty() {
+                client.notification_prefs().await?
+            } else {
+                let mut want = NotificationPrefs::default();
+                for pair in &set {
+                    let parsed = pair.split_once('=').and_then(|(k, d)| {
+                        Some((NoticeKind::parse(k.trim())?, Delivery::parse(d.trim())?))
+                    });
+                    let Some((kind, delivery)) = parsed else {
+                        return Err(CliError::Usage(format!(
+                            "{pair:?}: expected KIND=live|digest|off with KIND one of job, analysis, mention, membership, achievement, session"
+                        )));
+                    };
+                    want.kinds.insert(kind, delivery);
+                }
+                client.set_notification_prefs(&want).await?
+            };
+            if json {
+                print_json(&prefs)?;
+            } else {
+                let mut text = String::new();
+                for (k, d) in &prefs.kinds {
+                    text.push_str(&format!("{:<12} {}\n", k.as_str(), d.as_str()));
+                }
+                out(&text)?;
             }
             Ok(0)
         }

@@ -242,6 +242,34 @@ pub fn event_line(e: &Event) -> String {
     )
 }
 
+/// The inbox as a table: unread marked with `*`, batches with their count.
+pub fn notifications(page: &qollab_shared::notify::NotificationPage) -> String {
+    let mut out = String::new();
+    if page.items.is_empty() {
+        out.push_str("no notifications\n");
+        return out;
+    }
+    let _ = writeln!(out, "  {:>6}  {:<11}  {:<16}  TITLE", "ID", "KIND", "WHEN");
+    for n in &page.items {
+        let mark = if n.read { ' ' } else { '*' };
+        let when = n.updated_at.format("%Y-%m-%d %H:%M").to_string();
+        let mut line = n.title.clone();
+        if !n.body.is_empty() {
+            line.push_str(" — ");
+            line.push_str(&n.body);
+        }
+        let _ = writeln!(
+            out,
+            "{mark} {:>6}  {:<11}  {:<16}  {line}",
+            n.id,
+            n.kind.as_str(),
+            when
+        );
+    }
+    let _ = writeln!(out, "{} unread", page.unread);
+    out
+}
+
 pub fn quest_table(all: &[ChallengeView]) -> String {
     let mut out = String::new();
     let _ = writeln!(
