@@ -562,6 +562,9 @@ pub struct AiMessage {
     pub status: String,
     pub model: Option<String>,
     pub usage: AiUsage,
+    /// An answer that is the engine's findings because no provider answered.
+    #[serde(default)]
+    pub offline: bool,
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
 }

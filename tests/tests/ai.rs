@@ -524,7 +524,7 @@ async fn cancel_stops_the_stream_and_the_upstream_request() {
     let t = Team::build(&server.url).create().await;
     let mut stream = events(&server.url, t.ws, &t.owner).await;
     let id = ask(&t.owner, t.ws, "talk for a long time", None).await;
-    until(&mut stream, is("ai.message.delta", "message_id", id)).await;
+    let mut heard = until(&mut stream, is("ai.message.delta", "message_id", id)).await;
     // One answer per thread at a time.
     let (s, b) = raw(
         &t.owner,
@@ -549,6 +549,40 @@ async fn cancel_stops_the_stream_and_the_upstream_request() {
         seen.last().map(|e| e.data["cancelled"].clone()),
         Some(json!(true))
     );
+    heard.extend(seen);
+    let streamed: String = heard
+        .iter()
+        .filter(|e| e.kind == "ai.message.delta" && e.data["message_id"] == json!(id))
+        .filter_map(|e| e.data["delta"].as_str())
+        .collect();
+    assert!(!streamed.is_empty());
+    // The history keeps what the room saw before the cancel.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (s, history) = raw(
+            &t.owner,
+            Method::GET,
+            &format!("/api/workspaces/{}/ai/messages", t.ws),
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "{history}");
+        let answer = history
+            .as_array()
+            .and_then(|h| h.iter().find(|m| m["id"] == json!(id)).cloned())
+            .unwrap_or_default();
+        assert_eq!(answer["status"], "cancelled", "{answer}");
+        assert_eq!(answer["offline"], false, "{answer}");
+        if answer["content"] == json!(streamed) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the cancelled answer holds {:?}, the room saw {streamed:?}",
+            answer["content"]
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // The provider sees the client go.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while stand_in.hung_up() == 0 {

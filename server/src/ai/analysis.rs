@@ -322,7 +322,7 @@ async fn run(
                     super::as_data("circuit", &truncate(&job.qasm, 8000)),
                 )}),
             ];
-            let (tx, relay) =
+            let (tx, relay, _) =
                 super::relay_deltas(&state, ws, kinds::AI_ANALYSIS_DELTA, "job_id", job.id, by);
             let mut on_text = move |t: &str| {
                 let _ = tx.send(t.to_string());

@@ -56,6 +56,8 @@ pub fn configure(r: &mut crate::app::Routes) {
 }
 
 fn view(m: ai_messages::Model) -> AiMessage {
+    // Offline answers (the engine's findings, no provider) carry no model.
+    let offline = m.role == "assistant" && m.status == "completed" && m.model.is_none();
     AiMessage {
         id: m.id,
         workspace_id: m.workspace_id,
@@ -70,6 +72,7 @@ fn view(m: ai_messages::Model) -> AiMessage {
             prompt_tokens: m.prompt_tokens,
             completion_tokens: m.completion_tokens,
         },
+        offline,
         error: m.error,
         created_at: m.created_at,
     }
@@ -452,7 +455,7 @@ async fn run(
     quota: i64,
 ) {
     let mut cancel = state.ai.register(answer_id);
-    let (tx, relay) = super::relay_deltas(
+    let (tx, relay, sent) = super::relay_deltas(
         &state,
         ws,
         kinds::AI_MESSAGE_DELTA,
@@ -466,8 +469,21 @@ async fn run(
     };
     state.ai.unregister(answer_id);
     let Some(outcome) = outcome else {
-        // The cancel route stored and announced it; nothing more streams.
+        // The cancel route stored and announced it; nothing more streams. The answer
+        // keeps the text the room already saw (the history shows what was streamed).
         relay.abort();
+        let partial = std::mem::take(&mut *sent.lock().unwrap_or_else(|p| p.into_inner()));
+        if !partial.is_empty() {
+            let kept = ai_messages::Entity::update_many()
+                .col_expr(ai_messages::Column::Content, Expr::value(partial))
+                .filter(ai_messages::Column::Id.eq(answer_id))
+                .filter(ai_messages::Column::Status.eq("cancelled"))
+                .exec(&state.db.conn)
+                .await;
+            if let Err(e) = kept {
+                tracing::warn!(error = %e, "keeping a cancelled answer's text");
+            }
+        }
         return;
     };
     let _ = relay.await;

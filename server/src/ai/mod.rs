@@ -19,7 +19,7 @@ pub mod settings;
 pub mod tools;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Datelike, TimeZone, Utc};
@@ -250,24 +250,36 @@ pub fn relay_deltas(
     key: &'static str,
     id: Uuid,
     actor: Option<Uuid>,
-) -> (mpsc::UnboundedSender<String>, tokio::task::JoinHandle<()>) {
+) -> (
+    mpsc::UnboundedSender<String>,
+    tokio::task::JoinHandle<()>,
+    Arc<Mutex<String>>,
+) {
     let (tx, mut rx) = mpsc::unbounded_channel::<String>();
     let events = state.events.clone();
+    // Everything the room has been sent so far: what a cancelled answer keeps.
+    let sent = Arc::new(Mutex::new(String::new()));
+    let sent_by_task = sent.clone();
     let task = tokio::spawn(async move {
         let mut pending = String::new();
         let mut last = Instant::now() - DELTA_EVERY;
         let flush = |pending: &mut String| {
             let delta = std::mem::take(pending);
             let events = events.clone();
+            let sent = sent_by_task.clone();
             async move {
                 events
                     .emit(
                         ws,
                         kind,
                         actor,
-                        serde_json::json!({ key: id, "delta": delta }),
+                        serde_json::json!({ key: id, "delta": delta.clone() }),
                     )
                     .await;
+                // Counted once stored: a cancel keeps exactly what the room was sent.
+                sent.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push_str(&delta);
             }
         };
         loop {
@@ -295,7 +307,7 @@ pub fn relay_deltas(
             }
         }
     });
-    (tx, task)
+    (tx, task, sent)
 }
 
 /// Findings as text a person reads: what offline answers are.
