@@ -380,6 +380,56 @@ try {
     await B.locator('[data-testid=chat-message]', { hasText: text }).waitFor({ timeout: 3000 })
   })
 
+  await step("an @mention rings Bob's bell live; opening it marks it read", async () => {
+    // Bob in a second tab (his first stays on the job for the reload step).
+    const R = await ctxB.newPage()
+    R.on('pageerror', (e) => log('R page error:', e.message))
+    await R.goto(`${base}/w/${ws}`)
+    const bell = R.locator('[data-testid=bell]')
+    await R.locator('[data-testid=bell][data-stream=live]').waitFor({ timeout: T })
+    // Start from nothing unread (being added to the workspace told him already).
+    if (Number(await bell.getAttribute('data-unread')) > 0) {
+      await bell.click()
+      await R.getByTestId('bell-panel').getByRole('button', { name: 'Mark all read' }).click()
+      await R.locator('[data-testid=bell][data-unread="0"]').waitFor({ timeout: T })
+      await bell.click()
+    }
+    const text = `@Bob could you check the Bell histogram? (${Date.now()})`
+    await A.locator('[data-testid=chat-input]').fill(text)
+    await A.locator('[data-testid=chat-input]').press('Enter')
+    // Live: no reload, one unread, and one toast.
+    await R.locator('[data-testid=bell][data-unread="1"]').waitFor({ timeout: T })
+    const title = 'Ada mentioned you in Bell lab'
+    await R.getByTestId('toast').filter({ hasText: title }).waitFor({ timeout: T })
+    if ((await R.getByTestId('toast').count()) !== 1) throw new Error('more than one toast')
+    await bell.click()
+    const notice = R.getByTestId('bell-panel').locator('[data-testid=notice][data-read=false]', { hasText: title })
+    await notice.waitFor({ timeout: T })
+    if (!(await notice.innerText()).includes(text)) throw new Error(`notice: ${await notice.innerText()}`)
+    if (await R.getByTestId('toast').count()) throw new Error('a toast over the open bell')
+    await shot(R, 'bell')
+    await axe(R, 'bell')
+    await notice.click()
+    await R.waitForURL(new RegExp(`/w/${ws}$`), { timeout: T })
+    await R.locator('[data-testid=bell][data-unread="0"]').waitFor({ timeout: T })
+    const page = await api.call('GET', '/api/me/notifications?limit=10', bob.access_token)
+    const stored = page.items.find((n) => n.kind === 'mention' && n.body === text)
+    if (!stored?.read || page.unread !== 0) throw new Error(`after opening it: ${JSON.stringify(page)}`)
+    summary.notification = { title: stored.title, link: stored.link }
+    // The inbox screen lists it read; a preference is saved.
+    await R.getByRole('navigation', { name: 'Workspace' }).getByRole('link', { name: 'Notifications' }).click()
+    await R.getByRole('heading', { name: 'Notifications', level: 1 }).waitFor({ timeout: T })
+    await R.locator('[data-testid=inbox-item][data-read=true]', { hasText: title }).waitFor({ timeout: T })
+    await R.getByTestId('pref-session').getByLabel('Digest').check()
+    await R.getByRole('button', { name: 'Save preferences' }).click()
+    await R.getByText('Saved.').waitFor({ timeout: T })
+    const prefs = await api.call('GET', '/api/me/notification-preferences', bob.access_token)
+    if (prefs.kinds.session !== 'digest' || prefs.kinds.mention !== 'live') throw new Error(`preferences: ${JSON.stringify(prefs)}`)
+    await shot(R, 'notifications')
+    await axe(R, 'notifications')
+    await R.close()
+  })
+
   await step('the assistant answers the whole room; offline findings without a provider', async () => {
     // Without QOLLAB_AI_API_KEY (as in the test suite) the answer is the engine's
     // findings about the thread's document, labelled offline; with a key, a model's.

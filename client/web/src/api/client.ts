@@ -3,7 +3,7 @@ import type {
   AuthResponse, BackendInfo, ChatMessage, DocDetail, DocSummary, DocVersion, IbmSettings, Job,
   JobKind, JobPage, JobResult, Member, Role, User, Workspace, QuestChallenge, QuestAttempt,
   QuestLeaderboard, BlochTrace, UserProgress, PointsLeaderboard, AiAnalysis, AiMessage, AiSuggestion,
-  PostAiMessageResponse,
+  PostAiMessageResponse, Notification, NotificationPage, NotificationPrefs,
 } from './types'
 
 export class ApiError extends Error {
@@ -332,6 +332,15 @@ export class Api {
   }
   /** 202: analyses a finished job (again); it streams as `ai.analysis.*` events. */
   explainJob(jobId: string) { return this.json<AiAnalysis>('POST', `/api/jobs/${jobId}/analysis`) }
+
+  // ---- notifications: the signed-in person's inbox (live over /ws/me)
+  notifications(f: { before?: number | null; limit?: number; unread?: boolean } = {}) {
+    return this.json<NotificationPage>('GET', `/api/me/notifications${q({ before: f.before, limit: f.limit, unread: f.unread ? 'true' : undefined })}`)
+  }
+  markRead(id: number) { return this.json<Notification>('POST', `/api/me/notifications/${id}/read`) }
+  markAllRead() { return this.json<{ marked: number }>('POST', '/api/me/notifications/read-all') }
+  notificationPrefs() { return this.json<NotificationPrefs>('GET', '/api/me/notification-preferences') }
+  putNotificationPrefs(p: NotificationPrefs) { return this.json<NotificationPrefs>('PUT', '/api/me/notification-preferences', p) }
 
   /** Absolute ws:// or wss:// URL for a socket path on this origin. */
   wsUrl(path: string): string {

@@ -165,3 +165,31 @@ export interface AiSuggestion {
   id: string; workspace_id: string; doc_id: string; message_id: string | null; asked_by: string
   summary: string; qasm: string; status: 'pending' | 'accepted' | 'rejected'; decided_by: string | null; created_at: string
 }
+
+// ---- notifications (shared/src/notify.rs)
+export type NoticeKind = 'job' | 'analysis' | 'mention' | 'membership' | 'achievement' | 'session'
+export type Delivery = 'live' | 'digest' | 'off'
+/** One notice in the signed-in person's inbox. `version` increases with every change to
+ *  any of their notices (the stream's `since`); a batch counts up in place (`count`). */
+export interface Notification {
+  id: number
+  kind: NoticeKind
+  workspace_id: string | null
+  title: string
+  body: string
+  /** A path of this app. */
+  link: string
+  count: number
+  delivery: Delivery
+  version: number
+  read: boolean
+  created_at: string
+  updated_at: string
+}
+/** Newest first; pass `next_cursor` as `before` for older ones. */
+export interface NotificationPage { items: Notification[]; next_cursor?: number | null; unread: number }
+export interface NotificationPrefs { kinds: Partial<Record<NoticeKind, Delivery>> }
+/** A message of `/ws/me`. */
+export type NotifyMessage =
+  | { type: 'notification'; notification: Notification; unread: number }
+  | { type: 'resync'; version: number }

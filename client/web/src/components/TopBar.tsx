@@ -1,5 +1,6 @@
 import { Link, useNavigate } from 'react-router-dom'
 import { useApp } from '../context'
+import { Bell } from './Bell'
 
 export function TopBar({ children }: { children?: React.ReactNode }) {
   const { session, theme, setTheme, signOut } = useApp()
@@ -20,6 +21,7 @@ export function TopBar({ children }: { children?: React.ReactNode }) {
       </button>
       {session && (
         <>
+          <Bell />
           <span className="me" title={session.user.email}>{session.user.name}</span>
           <button
             type="button"

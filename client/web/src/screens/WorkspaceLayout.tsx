@@ -30,7 +30,7 @@ export function WorkspaceLayout() {
       {features.ai && <NavLink to={`/w/${ws}/ai`}>AI</NavLink>}
       {features.quests && <NavLink to={`/w/${ws}/quest`}>Quest</NavLink>}
       {features.leaderboard && <NavLink to={`/w/${ws}/leaderboard`}>Leaderboard</NavLink>}
-      {features.notifications && <NavLink to={`/w/${ws}/x/notifications`}>Notifications</NavLink>}
+      {features.notifications && <NavLink to={`/w/${ws}/notifications`}>Notifications</NavLink>}
       <span className={`stream ${status}`} title={`Live updates: ${status}`}>
         <span aria-hidden="true">●</span> {status === 'live' ? 'live' : status}
       </span>
