@@ -423,16 +423,17 @@ async fn send(session: &mut Session, m: &StreamMessage) -> bool {
     }
 }
 
-/// Sends every change after `*since` (in rounds of [`REPLAY_BATCH`]), moving `since`.
+/// Sends every change after position `at` (version, id), in rounds of
+/// [`REPLAY_BATCH`], moving `at`.
 async fn flush(
     db: &Db,
     user: Uuid,
-    since: &mut i64,
+    at: &mut (i64, i64),
     session: &mut Session,
 ) -> Result<(), Option<CloseReason>> {
     loop {
         let changed = db
-            .notifications_after(user, *since, REPLAY_BATCH)
+            .notifications_after(user, *at, REPLAY_BATCH)
             .await
             .map_err(|_| {
                 reason(
@@ -446,9 +447,10 @@ async fn flush(
         let unread = db.unread_count(user).await.unwrap_or(0);
         let n = changed.len() as u64;
         for notification in changed {
-            *since = (*since).max(notification.version);
-            // Digest notices wait for the mail; the inbox lists them.
-            if notification.delivery == Delivery::Digest {
+            *at = (notification.version, notification.id);
+            // A new digest notice waits for the mail (the inbox lists it); its read
+            // mark is pushed like any other, so open inboxes stay in step.
+            if notification.delivery == Delivery::Digest && !notification.read {
                 continue;
             }
             if !send(
@@ -486,7 +488,8 @@ async fn follow(
         }
         since = current;
     }
-    if let Err(close) = flush(db, user, &mut since, session).await {
+    let mut at = (since, i64::MAX);
+    if let Err(close) = flush(db, user, &mut at, session).await {
         return close;
     }
     let mut ping = tokio::time::interval(PING);
@@ -501,7 +504,7 @@ async fn follow(
                     return reason(CloseCode::Restart, "the server is shutting down");
                 }
                 // Lagged or not: one flush reads everything since.
-                if let Err(close) = flush(db, user, &mut since, session).await {
+                if let Err(close) = flush(db, user, &mut at, session).await {
                     return close;
                 }
             }

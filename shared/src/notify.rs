@@ -400,7 +400,8 @@ impl NotificationPrefs {
 }
 
 /// A message on the per-user stream (`/ws/me`): a notice made or changed (a batch that
-/// counted up, one marked read), or everything marked read.
+/// counted up, one marked read; mark-all-read sends each notice it changed). `unread` is
+/// the count when the message is sent.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum StreamMessage {
@@ -408,7 +409,8 @@ pub enum StreamMessage {
         notification: Notification,
         unread: i64,
     },
-    /// The stream's `since` is older than what is kept: fetch the inbox again.
+    /// The stream's `since` is beyond the server's current version (another server, a
+    /// reset database): fetch the inbox again; the stream goes on from `version`.
     Resync { version: i64 },
 }
 

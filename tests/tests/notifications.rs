@@ -408,4 +408,74 @@ async fn digest_notices_are_mailed_once_and_not_pushed_live() {
     while let Some(m) = next(&mut live, Duration::from_millis(300)).await {
         assert_ne!(m["notification"]["delivery"], "digest", "pushed live: {m}");
     }
+    // Its read mark is pushed, so that other open inboxes stay in step.
+    let (s, read) = raw(
+        &bo,
+        Method::POST,
+        &format!("/api/me/notifications/{}/read", mention["id"]),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{read}");
+    let m = next(&mut live, Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|| panic!("the read mark was not pushed"));
+    assert_eq!(m["notification"]["id"], mention["id"], "{m}");
+    assert_eq!(m["notification"]["read"], true, "{m}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_after_mark_all_read_of_more_than_a_page_loses_nothing() {
+    use qollab_server::db::queries::notifications::Source;
+    use qollab_server::db::{Db, DbOptions};
+    use qollab_shared::notify::{Delivery, Draft, NoticeKind, Recipient};
+
+    let server = TestServer::start().await;
+    let team = Team::build(&server.url).named("Lab").create().await;
+    let me = team.owner_auth.user.id;
+    let db = Db::connect(&server.storage.database_url, &DbOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // 520 notices (more than one replay round of 500), as the consumer stores them.
+    let n = 520;
+    for seq in 1..=n {
+        let draft = Draft {
+            to: Recipient::User(me),
+            kind: NoticeKind::Mention,
+            batch: None,
+            title: format!("notice {seq}"),
+            body: String::new(),
+            link: "/".into(),
+        };
+        let source = Source {
+            ws: team.ws,
+            seq: 1_000_000 + seq,
+            at: chrono::Utc::now(),
+        };
+        let stored = db
+            .notify(me, source, &draft, "Lab", Delivery::Live)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(stored.is_some());
+    }
+    let before = inbox(&team.owner, "?limit=1").await["items"][0]["version"]
+        .as_i64()
+        .unwrap_or(0);
+    let (s, all) = raw(
+        &team.owner,
+        Method::POST,
+        "/api/me/notifications/read-all",
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{all}");
+    assert!(all["marked"].as_u64().unwrap_or(0) >= n as u64, "{all}");
+    let mut replay = stream(&server.url, team.token(), Some(before)).await;
+    let mut read = std::collections::BTreeSet::new();
+    while let Some(m) = next(&mut replay, Duration::from_secs(2)).await {
+        assert_eq!(m["notification"]["read"], true, "{m}");
+        read.insert(m["notification"]["id"].as_i64().unwrap_or(0));
+    }
+    assert!(read.len() >= n as usize, "replayed {} of {n}+", read.len());
+    db.close().await;
 }

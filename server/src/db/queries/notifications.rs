@@ -210,16 +210,27 @@ impl Db {
         Ok(i64::try_from(n).unwrap_or(i64::MAX))
     }
 
-    /// Notices changed after `version`, in version order (the stream's replay).
+    /// Notices changed after position (`version`, `id`), in (version, id) order: the
+    /// stream's replay. One mark-all-read gives many notices the same version, so the id
+    /// breaks ties and a page boundary inside one version loses nothing.
     pub async fn notifications_after(
         &self,
         user: Uuid,
-        version: i64,
+        (version, id): (i64, i64),
         limit: u64,
     ) -> Result<Vec<Notification>, sea_orm::DbErr> {
+        use sea_orm::Condition;
         Ok(notifications::Entity::find()
             .filter(notifications::Column::UserId.eq(user))
-            .filter(notifications::Column::Version.gt(version))
+            .filter(
+                Condition::any()
+                    .add(notifications::Column::Version.gt(version))
+                    .add(
+                        Condition::all()
+                            .add(notifications::Column::Version.eq(version))
+                            .add(notifications::Column::Id.gt(id)),
+                    ),
+            )
             .order_by_asc(notifications::Column::Version)
             .order_by_asc(notifications::Column::Id)
             .limit(limit)
