@@ -41,7 +41,9 @@ ulimit -n 65536 2>/dev/null || true
 
 log() { echo "== $(date -u +%H:%M:%S) $*" >&2; }
 json_field() { grep -o "\"$1\":\"[^\"]*\"" | head -1 | cut -d'"' -f4; }
-metric() { curl -sf "$URL/metrics" | awk -v m="$1" '$1 == m { print $2; exit }'; }
+# /metrics answers only with the operator's token.
+METRICS_TOKEN="soak-metrics-$RANDOM$RANDOM"
+metric() { curl -sf "$URL/metrics" -H "authorization: Bearer $METRICS_TOKEN" | awk -v m="$1" '$1 == m { print $2; exit }'; }
 
 if [ -z "${QOLLAB_BIN:-}" ]; then
 	log "building qollab and qollab-load ($PROFILE)"
@@ -71,7 +73,7 @@ trap cleanup EXIT
 # tokens outlive the run.
 QOLLAB_BIND=127.0.0.1:0 QOLLAB_DATA_DIR="$DATA" QOLLAB_LOG=warn \
 	QOLLAB_ACCESS_TOKEN_TTL_SECS=$((DURATION * 2 + 3600)) QOLLAB_AUTH_RATE_PER_MINUTE=10000 \
-	QOLLAB_DOC_UNLOAD_GRACE_SECS=5 \
+	QOLLAB_DOC_UNLOAD_GRACE_SECS=5 QOLLAB_METRICS_TOKEN="$METRICS_TOKEN" \
 	"$QOLLAB" serve >"$OUT/server.log" 2>&1 &
 PID=$!
 ADDR=""
@@ -90,8 +92,10 @@ URL="http://$ADDR"
 TOKEN=$(curl -sf "$URL/api/auth/register" -H 'content-type: application/json' \
 	-d "{\"email\":\"soak-$RANDOM$RANDOM@example.com\",\"password\":\"soak test password\",\"name\":\"Soak\"}" |
 	json_field access_token)
+# Plans are the operator's decision: a free organization, then the admin command.
 ORG=$(curl -sf "$URL/api/orgs" -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \
-	-d '{"name":"soak","plan":"enterprise"}' | json_field id)
+	-d '{"name":"soak"}' | json_field id)
+QOLLAB_DATA_DIR="$DATA" QOLLAB_LOG=warn "$QOLLAB" admin orgs set-plan "$ORG" enterprise >/dev/null
 WS=$(curl -sf "$URL/api/workspaces" -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \
 	-d "{\"name\":\"soak\",\"org_id\":\"$ORG\"}" | json_field id)
 : >"$OUT/rooms.txt"
