@@ -41,6 +41,7 @@ use crate::db::queries::notifications::Source;
 use crate::db::tables::{events, jobs, workspace_members, workspaces};
 use crate::error::{ApiError, ApiResult};
 use crate::events::consumer::{self, Consumer};
+use crate::events::socket::{reason, send};
 use crate::events::{EventBus, to_wire};
 use crate::fanout::{Fanout, Message};
 use crate::live::{Kind, Standing};
@@ -404,23 +405,6 @@ pub async fn connect(
         let _ = tokio::time::timeout(Duration::from_secs(1), session.close(close)).await;
     });
     Ok(response)
-}
-
-fn reason(code: CloseCode, text: &str) -> Option<CloseReason> {
-    Some(CloseReason {
-        code,
-        description: Some(text.to_string()),
-    })
-}
-
-async fn send(session: &mut Session, m: &StreamMessage) -> bool {
-    match serde_json::to_string(m) {
-        Ok(text) => matches!(
-            tokio::time::timeout(IDLE, session.text(text)).await,
-            Ok(Ok(()))
-        ),
-        Err(_) => true,
-    }
 }
 
 /// Sends every change after position `at` (version, id), in rounds of

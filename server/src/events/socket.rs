@@ -111,7 +111,7 @@ pub async fn connect(
 
 /// Sends one event; false when the socket is gone or does not take it within the
 /// heartbeat timeout (a client that stopped reading).
-async fn send(session: &mut Session, e: &Event) -> bool {
+pub(crate) async fn send(session: &mut Session, e: &impl serde::Serialize) -> bool {
     match serde_json::to_string(e) {
         Ok(text) => matches!(
             tokio::time::timeout(IDLE, session.text(text)).await,
@@ -121,7 +121,8 @@ async fn send(session: &mut Session, e: &Event) -> bool {
     }
 }
 
-fn reason(code: CloseCode, text: &str) -> Option<CloseReason> {
+/// A close reason with its text (the sockets' one shape of "closing because").
+pub(crate) fn reason(code: CloseCode, text: &str) -> Option<CloseReason> {
     Some(CloseReason {
         code,
         description: Some(text.to_string()),

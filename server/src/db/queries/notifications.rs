@@ -63,6 +63,14 @@ async fn next_version(txn: &impl ConnectionTrait, user: Uuid) -> Result<i64, sea
         .map_or(1, |c| c.version))
 }
 
+/// Unread digest notices not mailed yet: who gets a digest, and what it carries.
+fn unmailed_digest() -> sea_orm::Select<notifications::Entity> {
+    notifications::Entity::find()
+        .filter(notifications::Column::Delivery.eq(Delivery::Digest.as_str()))
+        .filter(notifications::Column::ReadAt.is_null())
+        .filter(notifications::Column::EmailedAt.is_null())
+}
+
 /// A stored notice: the new or changed row.
 pub struct Stored {
     pub notification: Notification,
@@ -340,12 +348,9 @@ impl Db {
 
     /// People with unread digest notices not mailed yet.
     pub async fn digest_recipients(&self) -> Result<Vec<Uuid>, sea_orm::DbErr> {
-        notifications::Entity::find()
+        unmailed_digest()
             .select_only()
             .column(notifications::Column::UserId)
-            .filter(notifications::Column::Delivery.eq(Delivery::Digest.as_str()))
-            .filter(notifications::Column::ReadAt.is_null())
-            .filter(notifications::Column::EmailedAt.is_null())
             .distinct()
             .into_tuple::<Uuid>()
             .all(&self.conn)
@@ -359,13 +364,10 @@ impl Db {
         user: Uuid,
         at: DateTime<Utc>,
     ) -> Result<Vec<Notification>, sea_orm::DbErr> {
-        let candidates: Vec<i64> = notifications::Entity::find()
+        let candidates: Vec<i64> = unmailed_digest()
             .select_only()
             .column(notifications::Column::Id)
             .filter(notifications::Column::UserId.eq(user))
-            .filter(notifications::Column::Delivery.eq(Delivery::Digest.as_str()))
-            .filter(notifications::Column::ReadAt.is_null())
-            .filter(notifications::Column::EmailedAt.is_null())
             .order_by_asc(notifications::Column::Id)
             .limit(200)
             .into_tuple::<i64>()
