@@ -78,8 +78,11 @@ bench() {
 	token=$(curl -sf "$url/api/auth/register" -H 'content-type: application/json' \
 		-d "{\"email\":\"bench-$RANDOM$RANDOM@example.com\",\"password\":\"benchmark password 1\",\"name\":\"Bench\"}" |
 		json_field access_token)
+	# Plans are the operator's decision: a free organization, then the admin command
+	# (against the same database as the server: the bench's environment).
 	org=$(curl -sf "$url/api/orgs" -H "authorization: Bearer $token" -H 'content-type: application/json' \
-		-d '{"name":"bench","plan":"enterprise"}' | json_field id)
+		-d '{"name":"bench"}' | json_field id)
+	env QOLLAB_DATA_DIR="$dir" QOLLAB_LOG=warn "$@" "$QOLLAB" admin orgs set-plan "$org" enterprise >/dev/null
 	ws=$(curl -sf "$url/api/workspaces" -H "authorization: Bearer $token" -H 'content-type: application/json' \
 		-d "{\"name\":\"jobs bench\",\"org_id\":\"$org\"}" | json_field id)
 	log "$label: qollab pid $pid on $url, workspace $ws; $JOBS jobs, $SUBSCRIBERS subscribers, $SUBMITTERS submitters"

@@ -23,6 +23,7 @@ use yrs::{Any, Map, ReadTxn, Transact, WriteTxn};
 
 use crate::docs::{ConnectOptions, DocClient};
 
+pub mod ai;
 pub mod jobs;
 
 /// Root map the load generator writes to.

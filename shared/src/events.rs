@@ -37,7 +37,7 @@ pub mod kinds {
     /// job began.
     pub const AI_ANALYSIS_STARTED: &str = "ai.analysis.started";
     /// `data.job_id`, `data.delta`: the next piece of the analysis text (coalesced, at
-    /// most ~20 per second).
+    /// most ~20 per second). Transient: `ai.analysis.completed` carries the whole text.
     pub const AI_ANALYSIS_DELTA: &str = "ai.analysis.delta";
     /// `data` is the whole [`crate::api::AiAnalysis`] (text, findings, model, usage, offline).
     pub const AI_ANALYSIS_COMPLETED: &str = "ai.analysis.completed";
@@ -45,7 +45,8 @@ pub mod kinds {
     pub const AI_ANALYSIS_FAILED: &str = "ai.analysis.failed";
     /// `data.message` (the question, [`crate::api::AiMessage`]) and `data.answer_id`.
     pub const AI_MESSAGE_CREATED: &str = "ai.message.created";
-    /// `data.message_id`, `data.delta`: the next piece of the answer.
+    /// `data.message_id`, `data.delta`: the next piece of the answer. Transient:
+    /// `ai.message.completed` carries the whole text.
     pub const AI_MESSAGE_DELTA: &str = "ai.message.delta";
     /// `data.message_id`, `data.text`, `data.usage`, `data.model`, `data.offline`.
     pub const AI_MESSAGE_COMPLETED: &str = "ai.message.completed";
@@ -66,11 +67,11 @@ pub mod kinds {
     /// events: reload the state over REST, then follow from `data.latest`.
     pub const RESYNC: &str = "resync";
 
-    /// Transient events (presence) are pushed to the streams open at that moment and
-    /// never stored nor replayed; their `id` is the stream's current position (the last
-    /// stored event it sent), which they do not move.
+    /// Transient events (presence, streamed AI text) are pushed to the streams open at
+    /// that moment and never stored nor replayed; their `id` is the stream's current
+    /// position (the last stored event it sent), which they do not move.
     pub fn is_transient(kind: &str) -> bool {
-        kind.starts_with("presence.")
+        kind.starts_with("presence.") || kind == AI_ANALYSIS_DELTA || kind == AI_MESSAGE_DELTA
     }
 }
 

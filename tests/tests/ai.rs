@@ -146,6 +146,34 @@ async fn two_members_see_the_same_streamed_answer_in_order_and_whole() {
         );
         assert_eq!(done.data["offline"], json!(false));
     }
+    // The deltas were live only: a replay of the log holds the question and the whole
+    // answer, not the pieces.
+    let mut replay = EventStream::connect(
+        &server.url,
+        t.ws,
+        t.owner.token().unwrap_or_default(),
+        StreamOptions {
+            since: Some(0),
+            ..StreamOptions::default()
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("event stream: {e}"));
+    let (replayed, done) = answer(&mut replay, id).await;
+    assert_eq!(done.data["text"], json!(whole));
+    assert!(
+        replayed
+            .iter()
+            .any(|e| e.kind == "ai.message.created" && e.data["answer_id"] == json!(id))
+    );
+    let stored_deltas: Vec<&Event> = replayed
+        .iter()
+        .filter(|e| e.kind == "ai.message.delta")
+        .collect();
+    assert!(
+        stored_deltas.is_empty(),
+        "deltas replayed: {stored_deltas:?}"
+    );
     // Stored: the question and the answer, newest first.
     let (s, history) = raw(
         &t.owner,
@@ -515,6 +543,95 @@ async fn the_daily_quota_is_enforced_with_the_reset_time() {
     assert_error(&b, "rate_limited");
     assert!(b["error"]["details"]["reset_at"].is_string(), "{b}");
     assert_eq!(b["error"]["details"]["limit"], json!(limit));
+}
+
+#[tokio::test]
+async fn a_fast_stream_is_coalesced_to_about_twenty_events_a_second() {
+    // 100 pieces 2 ms apart: ~200 ms of streaming, at most one event per 50 ms.
+    let stand_in = StandIn::start(Reply::slow(100, Duration::from_millis(2))).await;
+    let server = server_with(&stand_in).await;
+    let t = Team::build(&server.url).create().await;
+    let mut stream = events(&server.url, t.ws, &t.owner).await;
+    let started = std::time::Instant::now();
+    let id = ask(&t.owner, t.ws, "talk fast", None).await;
+    let (seen, done) = answer(&mut stream, id).await;
+    let elapsed = started.elapsed();
+    let whole: String = (0..100).map(|i| format!("piece{i} ")).collect();
+    assert_eq!(done.data["text"], json!(whole));
+    assert_eq!(joined(&seen, "ai.message.delta", "message_id", id), whole);
+    let deltas = seen.iter().filter(|e| e.kind == "ai.message.delta").count();
+    // One at once, then one per 50 ms window of the whole exchange (which bounds the
+    // streaming time from above), and the last pieces.
+    let most = 2 + (elapsed.as_millis() / 50) as usize;
+    assert!(
+        (1..=most).contains(&deltas),
+        "{deltas} delta events in {elapsed:?} (at most {most})"
+    );
+    assert!(
+        deltas < 100,
+        "not coalesced: {deltas} events for 100 pieces"
+    );
+}
+
+#[tokio::test]
+async fn questions_refused_as_busy_are_not_counted_against_the_quota() {
+    // The first answer streams slowly, so every other question of the burst finds the
+    // thread busy: some at the first check, some only when their answer row collides.
+    let stand_in = StandIn::start(Reply::text(&["ok"])).await;
+    stand_in.script(vec![Reply::slow(40, Duration::from_millis(50))]);
+    let server = server_with(&stand_in).await;
+    let t = Team::build(&server.url).plan(Plan::Free).create().await;
+    let limit = Plan::Free.default_quotas().ai_requests_per_day;
+    let mut stream = events(&server.url, t.ws, &t.owner).await;
+    let burst = (0..12).map(|i| {
+        let owner = t.owner.clone();
+        let ws = t.ws;
+        async move {
+            raw(
+                &owner,
+                Method::POST,
+                &format!("/api/workspaces/{ws}/ai/messages"),
+                Some(json!({"content": format!("all at once {i}")})),
+            )
+            .await
+        }
+    });
+    let answers = futures_util::future::join_all(burst).await;
+    let accepted: Vec<Uuid> = answers
+        .iter()
+        .filter(|(s, _)| *s == 202)
+        .filter_map(|(_, b)| {
+            b["answer_id"]
+                .as_str()
+                .and_then(|a| Uuid::parse_str(a).ok())
+        })
+        .collect();
+    for (s, b) in &answers {
+        assert!(*s == 202 || *s == 409, "{s} {b}");
+        if *s == 409 {
+            assert_error(b, "assistant_busy");
+        }
+    }
+    assert_eq!(
+        accepted.len(),
+        1,
+        "one answer at a time per thread: {answers:?}"
+    );
+    answer(&mut stream, accepted[0]).await;
+    // Exactly the accepted question was counted: the rest of the day's quota is intact.
+    for i in 1..limit {
+        let id = ask(&t.owner, t.ws, &format!("question {i}"), None).await;
+        answer(&mut stream, id).await;
+    }
+    let (s, b) = raw(
+        &t.owner,
+        Method::POST,
+        &format!("/api/workspaces/{}/ai/messages", t.ws),
+        Some(json!({"content": "one too many"})),
+    )
+    .await;
+    assert_eq!(s, 429, "{b}");
+    assert_eq!(b["error"]["details"]["used"], json!(limit), "{b}");
 }
 
 #[tokio::test]

@@ -1,10 +1,12 @@
-//! `qollab-load`: load generator for live documents (`qollab_client::load`) and, with the
-//! `jobs` subcommand, for jobs and their event stream (`qollab_client::load::jobs`).
+//! `qollab-load`: load generator for live documents (`qollab_client::load`), with the
+//! `jobs` subcommand for jobs and their event stream (`qollab_client::load::jobs`), and
+//! with `ai` for streamed assistant answers (`qollab_client::load::ai`).
 //! Prints one JSON line.
 
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use qollab_client::load::ai::{self, AiLoadConfig};
 use qollab_client::load::jobs::{self, JobsLoadConfig};
 use qollab_client::load::{LoadConfig, idle, run};
 
@@ -26,6 +28,44 @@ enum Command {
     /// Jobs: S event-stream subscribers on a workspace while C submitters push N small
     /// jobs; reports jobs/s end to end and state-change → event latency at every subscriber.
     Jobs(JobsArgs),
+    /// AI: W workspaces with S event-stream subscribers each, one streamed assistant
+    /// answer at a time per workspace from a stand-in provider served here; reports
+    /// provider chunk → delta event latency at every subscriber.
+    Ai(AiArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct AiArgs {
+    /// The server's HTTP root URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    server: String,
+    #[arg(long, env = "QOLLAB_TOKEN")]
+    token: String,
+    /// Organization to create the workspaces in (its plan must allow the answers).
+    #[arg(long)]
+    org: uuid::Uuid,
+    /// Address the stand-in OpenAI-compatible provider listens on; start the server with
+    /// QOLLAB_AI_BASE_URL=http://<this>/v1.
+    #[arg(long)]
+    provider: std::net::SocketAddr,
+    /// Workspaces, each streaming one answer at a time.
+    #[arg(long, default_value_t = 1)]
+    workspaces: usize,
+    /// Event-stream subscribers per workspace.
+    #[arg(long, default_value_t = 20)]
+    subscribers: usize,
+    /// Answers per workspace, in turn.
+    #[arg(long, default_value_t = 10)]
+    answers: usize,
+    /// Streamed pieces per answer.
+    #[arg(long, default_value_t = 40)]
+    chunks: usize,
+    /// Milliseconds between two pieces from the provider.
+    #[arg(long, default_value_t = 60.0)]
+    chunk_gap_ms: f64,
+    /// Longest wait for everything, in seconds.
+    #[arg(long, default_value_t = 300.0)]
+    timeout: f64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -102,6 +142,27 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(Command::Ai(a)) = &cli.command {
+        anyhow::ensure!(
+            a.timeout > 0.0 && a.chunk_gap_ms >= 0.0,
+            "--timeout must be positive and --chunk-gap-ms not negative"
+        );
+        let report = ai::run(AiLoadConfig {
+            server: a.server.clone(),
+            token: a.token.clone(),
+            org: a.org,
+            provider: a.provider,
+            workspaces: a.workspaces,
+            subscribers: a.subscribers,
+            answers: a.answers,
+            chunks: a.chunks,
+            chunk_gap: Duration::from_secs_f64(a.chunk_gap_ms / 1000.0),
+            timeout: Duration::from_secs_f64(a.timeout),
+        })
+        .await?;
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
     if let Some(Command::Jobs(j)) = cli.command {
         anyhow::ensure!(j.timeout > 0.0, "--timeout must be positive");
         let qasm = match &j.qasm_file {

@@ -166,6 +166,8 @@ pub async fn request(
         claim_new(&state, fresh(&job, REQUESTED, by)).await?
     };
     if !claimed {
+        // Another request won the race: this one ran nothing, so it costs nothing.
+        super::give_back_quota(&state, quota).await;
         return Err(busy());
     }
     let row = ai_analyses::Entity::find_by_id(job.id)
@@ -186,7 +188,12 @@ pub async fn get(
     let row = ai_analyses::Entity::find_by_id(access.target.id)
         .one(&state.db.conn)
         .await?
-        .ok_or_else(|| ApiError::not_found("analysis of this job"))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::NotFound,
+                "this job has not been analysed; POST to this address to ask for an analysis",
+            )
+        })?;
     Ok(web::Json(view(row)))
 }
 
@@ -259,9 +266,10 @@ async fn run(
     quota: Result<i64, String>,
 ) {
     let ws = job.workspace_id;
+    // Committed before any delta goes out: deltas are transient and would overtake it.
     state
         .events
-        .emit(
+        .publish(
             ws,
             kinds::AI_ANALYSIS_STARTED,
             by,
@@ -322,18 +330,23 @@ async fn run(
                     super::as_data("circuit", &truncate(&job.qasm, 8000)),
                 )}),
             ];
-            let (tx, relay, _) =
-                super::relay_deltas(&state, ws, kinds::AI_ANALYSIS_DELTA, "job_id", job.id, by);
-            let mut on_text = move |t: &str| {
-                let _ = tx.send(t.to_string());
-            };
+            let relay = super::DeltaRelay::start(
+                &state,
+                ws,
+                kinds::AI_ANALYSIS_DELTA,
+                "job_id",
+                job.id,
+                by,
+                None,
+            );
+            let sink = relay.sink();
+            let mut on_text = move |t: &str| sink.push(t);
             let r = state
                 .ai
                 .provider
                 .stream(&endpoint, &messages, &[], &mut on_text)
                 .await;
-            drop(on_text);
-            let _ = relay.await;
+            relay.finish().await;
             match r {
                 Ok(reply) => (reply.text, Some(reply.model), reply.usage, false, None),
                 Err(e) => {

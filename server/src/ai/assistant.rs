@@ -21,7 +21,7 @@ use sea_orm::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::provider::Usage;
@@ -181,8 +181,12 @@ pub async fn post(
     .await
     {
         Ok(a) => a,
-        // The partial unique index: another question got in first.
-        Err(_) => return Err(busy()),
+        // The partial unique index: another question got in first; this one ran nothing.
+        Err(_) => {
+            drop(txn);
+            super::give_back_quota(&state, quota).await;
+            return Err(busy());
+        }
     };
     txn.commit().await?;
     let q = view(question.clone());
@@ -455,24 +459,24 @@ async fn run(
     quota: i64,
 ) {
     let mut cancel = state.ai.register(answer_id);
-    let (tx, relay, sent) = super::relay_deltas(
+    let relay = super::DeltaRelay::start(
         &state,
         ws,
         kinds::AI_MESSAGE_DELTA,
         "message_id",
         answer_id,
         None,
+        Some(cancel.clone()),
     );
     let outcome = tokio::select! {
-        r = produce(&state, ws, &thread, asker, &question, answer_id, tx) => Some(r),
+        r = produce(&state, ws, &thread, asker, &question, answer_id, relay.sink()) => Some(r),
         _ = cancelled(&state, answer_id, &mut cancel) => None,
     };
     state.ai.unregister(answer_id);
     let Some(outcome) = outcome else {
         // The cancel route stored and announced it; nothing more streams. The answer
         // keeps the text the room already saw (the history shows what was streamed).
-        relay.abort();
-        let partial = std::mem::take(&mut *sent.lock().unwrap_or_else(|p| p.into_inner()));
+        let partial = relay.abort();
         if !partial.is_empty() {
             let kept = ai_messages::Entity::update_many()
                 .col_expr(ai_messages::Column::Content, Expr::value(partial))
@@ -486,7 +490,7 @@ async fn run(
         }
         return;
     };
-    let _ = relay.await;
+    relay.finish().await;
     let (status, answer) = match outcome {
         Ok(a) => ("completed", a),
         Err(why) => (
@@ -585,7 +589,7 @@ async fn produce(
     asker: Uuid,
     question: &ai_messages::Model,
     answer_id: Uuid,
-    tx: mpsc::UnboundedSender<String>,
+    sink: super::DeltaSink,
 ) -> Result<Answer, String> {
     let role = match state.db.membership(ws, asker).await {
         Ok(Some((_, r))) => r,
@@ -666,7 +670,7 @@ async fn produce(
     let seen = streamed.clone();
     let mut on_text = move |t: &str| {
         seen.store(true, std::sync::atomic::Ordering::Relaxed);
-        let _ = tx.send(t.to_string());
+        sink.push(t);
     };
     for round in 0..MAX_ROUNDS {
         // The last round offers no tools, so it must answer.

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use qollab_shared::analysis::{Finding, Severity};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, watch};
 use uuid::Uuid;
 
 use crate::app::AppState;
@@ -219,6 +219,16 @@ pub async fn take_quota(
     Ok(row.id)
 }
 
+/// Uncounts a request that ran nothing (it lost a race for its thread or job).
+pub async fn give_back_quota(state: &AppState, request: i64) {
+    if let Err(e) = ai_requests::Entity::delete_by_id(request)
+        .exec(&state.db.conn)
+        .await
+    {
+        tracing::warn!(error = %e, "giving back an AI request");
+    }
+}
+
 /// Records the tokens a counted request used.
 pub async fn record_usage(state: &AppState, request: i64, usage: Usage) {
     let r = ai_requests::Entity::update_many()
@@ -238,76 +248,132 @@ pub async fn record_usage(state: &AppState, request: i64, usage: Usage) {
     }
 }
 
-/// Relays streamed text to the room as delta events: the first piece at once, then at
-/// most one event per [`DELTA_EVERY`] with whatever arrived meanwhile. Returns the sender
-/// for the pieces and the task; the task ends (all sent) once the sender is dropped.
+/// At most one delta event per this interval (~20/s) per answer.
 pub const DELTA_EVERY: Duration = Duration::from_millis(50);
 
-pub fn relay_deltas(
-    state: &AppState,
-    ws: Uuid,
-    kind: &'static str,
-    key: &'static str,
-    id: Uuid,
-    actor: Option<Uuid>,
-) -> (
-    mpsc::UnboundedSender<String>,
-    tokio::task::JoinHandle<()>,
-    Arc<Mutex<String>>,
-) {
-    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
-    let events = state.events.clone();
-    // Everything the room has been sent so far: what a cancelled answer keeps.
-    let sent = Arc::new(Mutex::new(String::new()));
-    let sent_by_task = sent.clone();
-    let task = tokio::spawn(async move {
-        let mut pending = String::new();
-        let mut last = Instant::now() - DELTA_EVERY;
-        let flush = |pending: &mut String| {
-            let delta = std::mem::take(pending);
-            let events = events.clone();
-            let sent = sent_by_task.clone();
-            async move {
-                events
-                    .emit(
+/// Relays streamed text to the room as delta events: the first piece at once, then at
+/// most one event per [`DELTA_EVERY`] with whatever arrived meanwhile.
+///
+/// Deltas are transient events (`kinds::is_transient`): pushed to the streams open now,
+/// never stored, so an answer costs the log two events (its start and its end, which
+/// carries the whole text), not twenty a second. What waits to be sent is one string —
+/// at most [`DELTA_EVERY`] of the provider's output — however slow the room is: there is
+/// no queue a fast provider could grow.
+pub struct DeltaRelay {
+    shared: Arc<RelayShared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+struct RelayShared {
+    text: Mutex<RelayText>,
+    wake: Notify,
+}
+
+#[derive(Default)]
+struct RelayText {
+    pending: String,
+    /// Everything the room has been sent: what a cancelled answer keeps.
+    sent: String,
+    /// Send what is pending, then end.
+    closed: bool,
+    /// End now (a cancel).
+    stopped: bool,
+}
+
+/// The producer's end of a [`DeltaRelay`]: cheap to clone, never blocks.
+#[derive(Clone)]
+pub struct DeltaSink(Arc<RelayShared>);
+
+impl DeltaSink {
+    pub fn push(&self, piece: &str) {
+        if piece.is_empty() {
+            return;
+        }
+        self.0
+            .text
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pending
+            .push_str(piece);
+        self.0.wake.notify_one();
+    }
+}
+
+impl DeltaRelay {
+    pub fn start(
+        state: &AppState,
+        ws: Uuid,
+        kind: &'static str,
+        key: &'static str,
+        id: Uuid,
+        actor: Option<Uuid>,
+        stop: Option<watch::Receiver<bool>>,
+    ) -> DeltaRelay {
+        let shared = Arc::new(RelayShared {
+            text: Mutex::new(RelayText::default()),
+            wake: Notify::new(),
+        });
+        let events = state.events.clone();
+        let s = shared.clone();
+        let task = tokio::spawn(async move {
+            let mut last: Option<Instant> = None;
+            loop {
+                s.wake.notified().await;
+                // Coalesce: wait out the rest of the interval since the last event.
+                if let Some(at) = last {
+                    tokio::time::sleep_until((at + DELTA_EVERY).into()).await;
+                }
+                // Sent under the lock, so `sent` is exactly what the room got, and after
+                // a cancel (the switch flips before `ai.message.failed` is published)
+                // nothing more goes out.
+                let mut t = s.text.lock().unwrap_or_else(|p| p.into_inner());
+                if t.stopped || stop.as_ref().is_some_and(|s| *s.borrow()) {
+                    break;
+                }
+                let delta = std::mem::take(&mut t.pending);
+                if !delta.is_empty() {
+                    t.sent.push_str(&delta);
+                    events.transient(
                         ws,
                         kind,
                         actor,
-                        serde_json::json!({ key: id, "delta": delta.clone() }),
-                    )
-                    .await;
-                // Counted once stored: a cancel keeps exactly what the room was sent.
-                sent.lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push_str(&delta);
-            }
-        };
-        loop {
-            let due = (!pending.is_empty()).then(|| last + DELTA_EVERY);
-            tokio::select! {
-                piece = rx.recv() => match piece {
-                    Some(p) => {
-                        pending.push_str(&p);
-                        if last.elapsed() >= DELTA_EVERY {
-                            flush(&mut pending).await;
-                            last = Instant::now();
-                        }
-                    }
-                    None => {
-                        if !pending.is_empty() {
-                            flush(&mut pending).await;
-                        }
-                        break;
-                    }
-                },
-                _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now).into()), if due.is_some() => {
-                    flush(&mut pending).await;
-                    last = Instant::now();
+                        serde_json::json!({ key: id, "delta": delta }),
+                    );
+                    last = Some(Instant::now());
+                }
+                if t.closed {
+                    break;
                 }
             }
-        }
-    });
-    (tx, task, sent)
+        });
+        DeltaRelay { shared, task }
+    }
+
+    pub fn sink(&self) -> DeltaSink {
+        DeltaSink(self.shared.clone())
+    }
+
+    /// Sends what is still pending and ends the relay.
+    pub async fn finish(self) {
+        self.shared
+            .text
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .closed = true;
+        self.shared.wake.notify_one();
+        let _ = self.task.await;
+    }
+
+    /// Stops at once (a cancel): returns the text the room was sent; nothing more goes out.
+    pub fn abort(self) -> String {
+        let sent = {
+            let mut t = self.shared.text.lock().unwrap_or_else(|p| p.into_inner());
+            t.stopped = true;
+            std::mem::take(&mut t.sent)
+        };
+        self.task.abort();
+        sent
+    }
 }
 
 /// Findings as text a person reads: what offline answers are.

@@ -170,7 +170,7 @@ impl EventBus {
             e.streams == 1 && e.generation == 1
         };
         if first {
-            self.announce(ws, kinds::PRESENCE_JOINED, user, data.clone());
+            self.transient(ws, kinds::PRESENCE_JOINED, Some(user), data.clone());
         }
         Present {
             bus: Arc::downgrade(self),
@@ -212,20 +212,21 @@ impl EventBus {
                 still
             };
             if gone {
-                bus.announce(ws, kinds::PRESENCE_LEFT, user, data);
+                bus.transient(ws, kinds::PRESENCE_LEFT, Some(user), data);
             }
         });
     }
 
-    /// Pushes a transient event (not stored) to the workspace's streams, here and on the
-    /// other processes.
-    fn announce(&self, ws: Uuid, kind: &str, actor: Uuid, data: serde_json::Value) {
+    /// Pushes a transient event (not stored; its kind must satisfy `kinds::is_transient`)
+    /// to the workspace's streams open now, here and on the other processes.
+    pub fn transient(&self, ws: Uuid, kind: &str, actor: Option<Uuid>, data: serde_json::Value) {
+        debug_assert!(kinds::is_transient(kind), "{kind} is not a transient kind");
         let event = Event {
             id: 0,
             kind: kind.to_string(),
             workspace_id: ws,
             at: Utc::now(),
-            actor: Some(actor),
+            actor,
             data,
         };
         if matches!(self.fanout, Fanout::Redis(_)) {

@@ -145,11 +145,11 @@ impl Executor {
                     }
                 }
                 Err(e) => {
-                    // SQLite refuses a claim whose read snapshot another writer overtook
-                    // (SQLITE_BUSY_SNAPSHOT: waiting cannot help that transaction, a new
-                    // one can). Under document load that is most claims: the soak saw
-                    // 1.45 jobs/s when each refusal cost a second. Try again soon, at a
-                    // jittered moment so that the workers do not collide again.
+                    // SQLite's write lock was not free within the busy timeout (the
+                    // claim begins IMMEDIATE, so stale snapshots no longer refuse it).
+                    // Try again soon, at a jittered moment so that the workers do not
+                    // collide again: a refusal that cost a second held the soak's jobs
+                    // to 1.45/s.
                     if is_busy(&e) {
                         metrics::counter!("qollab_jobs_claim_busy_total").increment(1);
                         let ms = rand::random_range(5..40);

@@ -17,6 +17,16 @@ from .errors import QollabError
 __all__ = ["Event", "EventStream"]
 
 
+#: Streamed AI text: pushed live, never stored nor replayed (the ``*.completed`` event
+#: carries the whole text).
+TRANSIENT_KINDS = frozenset({"ai.analysis.delta", "ai.message.delta"})
+
+
+def is_transient(kind: str) -> bool:
+    """Whether events of this kind are live only (the server's ``kinds::is_transient``)."""
+    return kind.startswith("presence.") or kind in TRANSIENT_KINDS
+
+
 @dataclass(frozen=True)
 class Event:
     """One workspace event. ``id`` grows by one per event of the workspace."""
@@ -130,6 +140,11 @@ class EventStream:
                         event = Event.from_json(json.loads(message))
                         if event.type == "resync":
                             self.last_id = int(event.data.get("latest", event.id))
+                            yield event
+                            continue
+                        if is_transient(event.type):
+                            # Not in the log (presence, streamed AI text): its id is the
+                            # stream's position, which it does not move.
                             yield event
                             continue
                         if self.last_id is not None and event.id <= self.last_id:

@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseBackend, DatabaseTransaction, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -162,8 +163,34 @@ impl Db {
     /// concurrency limit. `None` when nothing is runnable.
     pub async fn claim_job(&self, instance: Uuid) -> Result<Option<Transition>, sea_orm::DbErr> {
         let pg = self.backend() == DatabaseBackend::Postgres;
+        if !pg {
+            // The claim below takes SQLite's write lock: look first without it, so that
+            // idle workers polling the queue never hold up writers.
+            let any = jobs::Entity::find()
+                .select_only()
+                .column(jobs::Column::Id)
+                .filter(jobs::Column::Status.eq(QUEUED))
+                .into_tuple::<Uuid>()
+                .one(&self.conn)
+                .await?;
+            if any.is_none() {
+                return Ok(None);
+            }
+        }
         for _ in 0..5 {
-            let txn = self.conn.begin().await?;
+            // SQLite: a deferred transaction that reads, then writes, is refused
+            // (SQLITE_BUSY_SNAPSHOT, which no busy timeout waits out) whenever another
+            // writer commits between its first read and its write: under document load,
+            // most claims. BEGIN IMMEDIATE takes the write lock first (waiting for it
+            // like any writer), so the claim's reads are never stale. PostgreSQL ignores
+            // the mode and uses SKIP LOCKED.
+            let txn = self
+                .conn
+                .begin_with_options(TransactionOptions {
+                    sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                    ..Default::default()
+                })
+                .await?;
             let mut select = jobs::Entity::find()
                 .filter(jobs::Column::Status.eq(QUEUED))
                 .order_by_asc(jobs::Column::QueuedAt)
