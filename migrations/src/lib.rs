@@ -11,6 +11,7 @@ mod m20261201_000004_sessions_schedules;
 mod m20261203_000005_ai;
 mod m20261203_000006_progress;
 mod m20261203_000007_notifications;
+mod m20261203_000009_leaderboards;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000005_ai::Migration),
             Box::new(m20261203_000006_progress::Migration),
             Box::new(m20261203_000007_notifications::Migration),
+            Box::new(m20261203_000009_leaderboards::Migration),
         ]
     }
 }

@@ -1,8 +1,10 @@
-//! Leaderboard benchmark (figures in docs/benchmarks.md): the workspace points
-//! leaderboard (`Db::workspace_points`, what `GET /api/workspaces/{id}/leaderboard`
-//! runs) and a user's total (`Db::points_of`, what `/api/me/progress` adds up), at
-//! 100,000 users who are all members of one workspace and 1,000,000 ledger rows spread
-//! over the last 60 days.
+//! Leaderboard benchmark (figures in docs/benchmarks.md): the workspace, organization
+//! and global points leaderboards (`Db::workspace_points`, `Db::org_points`,
+//! `Db::global_points`: what `GET /api/workspaces/{id}/leaderboard`,
+//! `/api/orgs/{id}/leaderboard` and `/api/leaderboard` run) for each window, and a user's
+//! total (`Db::points_of`, what `/api/me/progress` reads), at 100,000 users who are all
+//! members of one workspace (of one organization) and on the global board, and 1,000,000
+//! ledger rows spread over the last 60 days.
 //!
 //! ```sh
 //! cargo run --release -p qollab-server --example leaderboard_bench
@@ -36,7 +38,7 @@ fn stats(mut ms: Vec<f64>) -> serde_json::Value {
     json!({"p50_ms": at(0.5), "p95_ms": at(0.95), "max_ms": at(1.0), "runs": ms.len()})
 }
 
-async fn seed(db: &Db) -> anyhow::Result<(Uuid, Vec<Uuid>)> {
+async fn seed(db: &Db) -> anyhow::Result<(Uuid, Uuid, Vec<Uuid>)> {
     let (owner, org) = db
         .create_user("owner@bench.example", "Owner", "x")
         .await
@@ -54,6 +56,7 @@ async fn seed(db: &Db) -> anyhow::Result<(Uuid, Vec<Uuid>)> {
             name: Set(format!("Player {}", c * CHUNK + i)),
             password_hash: Set("x".into()),
             created_at: Set(now),
+            leaderboard_public: Set(true),
         });
         users::Entity::insert_many(rows)
             .exec_without_returning(&db.conn)
@@ -95,12 +98,27 @@ async fn seed(db: &Db) -> anyhow::Result<(Uuid, Vec<Uuid>)> {
             .exec_without_returning(&db.conn)
             .await?;
     }
-    Ok((ws.id, ids))
+    // The running totals `Db::award` keeps, as the migration computes them for a
+    // ledger written before it.
+    db.conn
+        .execute_unprepared(
+            "INSERT INTO user_points (user_id, points) \
+             SELECT user_id, SUM(points) FROM points_ledger GROUP BY user_id",
+        )
+        .await?;
+    db.conn
+        .execute_unprepared(
+            "INSERT INTO workspace_user_points (workspace_id, user_id, points) \
+             SELECT workspace_id, user_id, SUM(points) FROM points_ledger \
+             WHERE workspace_id IS NOT NULL GROUP BY workspace_id, user_id",
+        )
+        .await?;
+    Ok((ws.id, org.id, ids))
 }
 
 async fn bench(db: &Db, backend: &str) -> anyhow::Result<serde_json::Value> {
     let t = Instant::now();
-    let (ws, ids) = seed(db).await?;
+    let (ws, org, ids) = seed(db).await?;
     let seeded_s = t.elapsed().as_secs_f64();
     if backend == "postgres" {
         db.conn.execute_unprepared("ANALYZE").await?;
@@ -113,17 +131,21 @@ async fn bench(db: &Db, backend: &str) -> anyhow::Result<serde_json::Value> {
         ("month", Some(now - Duration::days(30))),
         ("all", None),
     ] {
-        let mut ms = Vec::new();
-        for _ in 0..RUNS {
-            let t = Instant::now();
-            let rows = db
-                .workspace_points(ws, since, 20)
-                .await
+        for board in ["workspace", "org", "global"] {
+            let mut ms = Vec::new();
+            for _ in 0..RUNS {
+                let t = Instant::now();
+                let rows = match board {
+                    "workspace" => db.workspace_points(ws, since, 20).await,
+                    "org" => db.org_points(org, since, 20).await,
+                    _ => db.global_points(since, 20).await,
+                }
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            ms.push(t.elapsed().as_secs_f64() * 1e3);
-            anyhow::ensure!(rows.len() == 20, "{} rows", rows.len());
+                ms.push(t.elapsed().as_secs_f64() * 1e3);
+                anyhow::ensure!(rows.len() == 20, "{board} {name}: {} rows", rows.len());
+            }
+            out[format!("{board}_{name}")] = stats(ms);
         }
-        out[format!("workspace_{name}")] = stats(ms);
     }
     let mut ms = Vec::new();
     for k in 0..RUNS * 10 {

@@ -293,7 +293,9 @@ impl Consumer for Progress {
 pub fn configure(r: &mut crate::app::Routes) {
     r.get("/api/me/progress", me)
         .get("/api/users/{user_id}/progress", of_user)
-        .get("/api/workspaces/{id}/leaderboard", leaderboard);
+        .get("/api/workspaces/{id}/leaderboard", leaderboard)
+        .get("/api/orgs/{org_id}/leaderboard", org_leaderboard)
+        .get("/api/leaderboard", global_leaderboard);
 }
 
 #[utoipa::path(get, path = "/api/me/progress", tag = "progress",
@@ -342,24 +344,77 @@ pub async fn leaderboard(
     access: AsViewer,
     query: web::Query<LeaderboardQuery>,
 ) -> ApiResult<web::Json<PointsLeaderboard>> {
-    let window = query.window.clone().unwrap_or_else(|| "week".into());
-    let since: Option<DateTime<Utc>> = match window.as_str() {
-        "week" => Some(Utc::now() - chrono::Duration::days(7)),
-        "month" => Some(Utc::now() - chrono::Duration::days(30)),
-        "all" => None,
-        _ => {
-            return Err(ApiError::invalid_fields(vec![(
-                "window",
-                "must be week, month or all".into(),
-            )]));
-        }
-    };
-    let limit = ApiError::page_limit(query.limit, 20, 100)?;
+    let (window, since, limit) = query.parse()?;
     let rows = state
         .db
         .workspace_points(access.workspace.id, since, limit)
         .await?;
-    Ok(web::Json(PointsLeaderboard {
+    Ok(web::Json(board(window, since, rows)))
+}
+
+/// Points earned in the organization's workspaces by the people in them now. Visible to
+/// the organization's members and to members of any of its workspaces (others: 404).
+#[utoipa::path(get, path = "/api/orgs/{org_id}/leaderboard", tag = "progress",
+    params(("org_id" = Uuid, Path), LeaderboardQuery),
+    responses((status = 200, body = PointsLeaderboard), (status = 401), (status = 404), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn org_leaderboard(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<Uuid>,
+    query: web::Query<LeaderboardQuery>,
+) -> ApiResult<web::Json<PointsLeaderboard>> {
+    let org = path.into_inner();
+    if !state.db.sees_org(user.id, org).await? {
+        return Err(ApiError::not_found("organization"));
+    }
+    let (window, since, limit) = query.parse()?;
+    let rows = state.db.org_points(org, since, limit).await?;
+    Ok(web::Json(board(window, since, rows)))
+}
+
+/// Everyone's points, listing only the people who chose to appear (`PATCH /api/me
+/// {"leaderboard_public": true}`); ranks are among them.
+#[utoipa::path(get, path = "/api/leaderboard", tag = "progress",
+    params(LeaderboardQuery),
+    responses((status = 200, body = PointsLeaderboard), (status = 401), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn global_leaderboard(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    query: web::Query<LeaderboardQuery>,
+) -> ApiResult<web::Json<PointsLeaderboard>> {
+    let (window, since, limit) = query.parse()?;
+    let rows = state.db.global_points(since, limit).await?;
+    Ok(web::Json(board(window, since, rows)))
+}
+
+impl LeaderboardQuery {
+    /// The window's name, its start (`None`: all time) and the page size.
+    fn parse(&self) -> ApiResult<(String, Option<DateTime<Utc>>, u64)> {
+        let window = self.window.clone().unwrap_or_else(|| "week".into());
+        let since: Option<DateTime<Utc>> = match window.as_str() {
+            "week" => Some(Utc::now() - chrono::Duration::days(7)),
+            "month" => Some(Utc::now() - chrono::Duration::days(30)),
+            "all" => None,
+            _ => {
+                return Err(ApiError::invalid_fields(vec![(
+                    "window",
+                    "must be week, month or all".into(),
+                )]));
+            }
+        };
+        let limit = ApiError::page_limit(self.limit, 20, 100)?;
+        Ok((window, since, limit))
+    }
+}
+
+fn board(
+    window: String,
+    since: Option<DateTime<Utc>>,
+    rows: Vec<(Uuid, String, i64)>,
+) -> PointsLeaderboard {
+    PointsLeaderboard {
         window,
         since,
         entries: rows
@@ -372,5 +427,5 @@ pub async fn leaderboard(
                 points,
             })
             .collect(),
-    }))
+    }
 }

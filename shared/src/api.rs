@@ -104,6 +104,21 @@ pub struct User {
     pub email: String,
     pub name: String,
     pub created_at: DateTime<Utc>,
+    /// Whether they appear on the global leaderboard (they opt in with `PATCH /api/me`).
+    #[serde(default)]
+    pub leaderboard_public: bool,
+}
+
+/// `PATCH /api/me`: what a person may change about themselves; absent fields stay.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMeRequest {
+    /// Their display name (1–100 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Appear on the global leaderboard (off until chosen).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leaderboard_public: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

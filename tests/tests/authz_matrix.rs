@@ -521,6 +521,20 @@ fn table() -> Vec<Row> {
             Member(V, "workspace"),
             none,
         ),
+        // The workspace's organization: its workspaces' members see its board.
+        row(
+            get.clone(),
+            "/api/orgs/{org_id}/leaderboard",
+            Member(V, "organization"),
+            none,
+        ),
+        row(get.clone(), "/api/leaderboard", User, none),
+        row(
+            patch.clone(),
+            "/api/me",
+            User,
+            Json(|_| json!({"leaderboard_public": false})),
+        ),
     ]
 }
 

@@ -9,7 +9,7 @@ use qollab_client::events::{EventStream, StreamOptions};
 use qollab_shared::api::Role;
 use qollab_shared::events::{Event, kinds};
 use reqwest::Method;
-use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait, Set};
+use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -268,18 +268,18 @@ async fn workspace_leaderboards_rank_points_in_their_window() {
         (bo, 5, 20, "mid-bo"),
         (out_auth.user.id, 500, 1, "not-a-member"),
     ] {
-        points_ledger::ActiveModel {
-            user_id: Set(who),
-            workspace_id: Set(Some(team.ws)),
-            award_key: Set(format!("test:{key}")),
-            points: Set(points),
-            reason: Set("test".into()),
-            at: Set(now - chrono::Duration::days(days_ago)),
-            ..Default::default()
-        }
-        .insert(&db.conn)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        let added = db
+            .award_at(
+                who,
+                Some(team.ws),
+                &format!("test:{key}"),
+                points,
+                "test",
+                now - chrono::Duration::days(days_ago),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(added);
     }
     let board = |window: &'static str| {
         let c = team.owner.clone();
@@ -366,4 +366,193 @@ async fn solving_a_challenge_earns_its_score_once_and_unlocks_questing() {
     assert_eq!(p["points"], 120, "{p}");
     assert_eq!(p["level"], 2, "{p}");
     assert_eq!(unlocked(&p), ["quest_first"], "{p}");
+}
+
+/// The board lines `(name, points, rank)` of a leaderboard answer.
+fn board_lines(v: &Value) -> Vec<(String, i64, u64)> {
+    v["entries"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .map(|e| {
+                    (
+                        e["name"].as_str().unwrap_or_default().to_string(),
+                        e["points"].as_i64().unwrap_or(-1),
+                        e["rank"].as_u64().unwrap_or(0),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn organization_and_global_leaderboards_rank_who_they_should() {
+    let server = TestServer::start().await;
+    // Two workspaces of one organization (the owner's), people in one or both.
+    let team = Team::build(&server.url)
+        .member("cy", Role::Editor)
+        .create()
+        .await;
+    let owner = team.owner_auth.user.id;
+    let cy = team.get("cy").auth.user.id;
+    progress_until(&team.owner, "team_builder", |p| p["points"] == 15).await;
+    let (s, first) = raw(
+        &team.owner,
+        Method::GET,
+        &format!("/api/workspaces/{}", team.ws),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{first}");
+    let org: Uuid = serde_json::from_value(first["org_id"].clone()).unwrap_or_default();
+    let (s, second) = raw(
+        &team.owner,
+        Method::POST,
+        "/api/workspaces",
+        Some(json!({"name": "second", "org_id": org})),
+    )
+    .await;
+    assert_eq!(s, 201, "{second}");
+    let ws2: Uuid = serde_json::from_value(second["id"].clone()).unwrap_or_default();
+    let (dee, dee_auth) = user(&server.client(), "dee").await;
+    let (s, b) = raw(
+        &team.owner,
+        Method::POST,
+        &format!("/api/workspaces/{ws2}/members"),
+        Some(json!({"email": dee_auth.user.email, "role": "viewer"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    // Adding dee is a second team building: no new achievement, but wait for the
+    // consumer to be done with it before reading totals.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (eve, eve_auth) = user(&server.client(), "eve").await;
+    let _ = ws2;
+
+    let db = Db::connect(&server.storage.database_url, &DbOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let now = chrono::Utc::now();
+    for (who, ws, points, days_ago, key) in [
+        (cy, Some(team.ws), 20, 2, "cy-1"),
+        (cy, Some(ws2), 7, 40, "cy-2"), // cy is not in ws2, but earned there once
+        (dee_auth.user.id, Some(ws2), 25, 3, "dee-1"),
+        (owner, Some(ws2), 1, 1, "owner-2"),
+        (eve_auth.user.id, None, 1000, 1, "eve-quest"), // Quest: no workspace, no org
+    ] {
+        assert!(
+            db.award_at(
+                who,
+                ws,
+                &format!("t:{key}"),
+                points,
+                "test",
+                now - chrono::Duration::days(days_ago)
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+        );
+    }
+    // Awarded twice: counted once, in the ledger and in the totals.
+    assert!(
+        !db.award(cy, Some(team.ws), "t:cy-1", 20, "again")
+            .await
+            .unwrap_or(true)
+    );
+
+    let get = |client: qollab_client::rest::Client, path: String| async move {
+        let (s, v) = raw(&client, Method::GET, &path, None).await;
+        assert_eq!(s, 200, "{path}: {v}");
+        v
+    };
+    let owner_name = team.owner_auth.user.name.clone();
+    let org_board = |window: &str| format!("/api/orgs/{org}/leaderboard?window={window}");
+    // Week: cy 20, dee 25, owner 15 + 1.
+    let week = get(team.owner.clone(), org_board("week")).await;
+    assert_eq!(
+        board_lines(&week),
+        [
+            ("dee".into(), 25, 1),
+            ("cy".into(), 20, 2),
+            (owner_name.clone(), 16, 3)
+        ],
+        "{week}"
+    );
+    // All time adds cy's old 7 points from ws2 (still a member of the organization's
+    // other workspace); eve's Quest points belong to no organization.
+    let all = get(dee.clone(), org_board("all")).await;
+    assert_eq!(
+        board_lines(&all),
+        [
+            ("cy".into(), 27, 1),
+            ("dee".into(), 25, 2),
+            (owner_name.clone(), 16, 3)
+        ],
+        "{all}"
+    );
+    // Someone in none of its workspaces does not see it.
+    let (s, b) = raw(&eve, Method::GET, &org_board("all"), None).await;
+    assert_eq!(s, 404, "{b}");
+    crate::common::assert_error(&b, "not_found");
+
+    // Global: nobody listed until they opt in; then only they, ranked among themselves.
+    let global = |w: &str| format!("/api/leaderboard?window={w}");
+    let empty = get(eve.clone(), global("all")).await;
+    assert_eq!(board_lines(&empty), [], "{empty}");
+    for client in [&eve, &dee] {
+        let (s, me) = raw(
+            client,
+            Method::PATCH,
+            "/api/me",
+            Some(json!({"leaderboard_public": true})),
+        )
+        .await;
+        assert_eq!(s, 200, "{me}");
+        assert_eq!(me["user"]["leaderboard_public"], json!(true), "{me}");
+    }
+    let all = get(team.owner.clone(), global("all")).await;
+    assert_eq!(
+        board_lines(&all),
+        [("eve".into(), 1000, 1), ("dee".into(), 25, 2)],
+        "{all}"
+    );
+    let week = get(team.owner.clone(), global("week")).await;
+    assert_eq!(
+        board_lines(&week),
+        [("eve".into(), 1000, 1), ("dee".into(), 25, 2)],
+        "{week}"
+    );
+    // Opting out takes them off at once.
+    let (s, _) = raw(
+        &eve,
+        Method::PATCH,
+        "/api/me",
+        Some(json!({"leaderboard_public": false})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let all = get(team.owner.clone(), global("all")).await;
+    assert_eq!(board_lines(&all), [("dee".into(), 25, 1)], "{all}");
+    // A bad window or field is a clear 422.
+    let (s, b) = raw(&eve, Method::GET, &global("decade"), None).await;
+    assert_eq!(s, 422, "{b}");
+    let (s, b) = raw(
+        &eve,
+        Method::PATCH,
+        "/api/me",
+        Some(json!({"leaderboard": true})),
+    )
+    .await;
+    assert_eq!(s, 422, "{b}");
+
+    // The running totals equal the ledger's sums, person by person.
+    let progress_of = |c: qollab_client::rest::Client| async move {
+        get(c, "/api/me/progress".into()).await["points"]
+            .as_i64()
+            .unwrap_or(-1)
+    };
+    assert_eq!(progress_of(eve.clone()).await, 1000);
+    assert_eq!(progress_of(dee.clone()).await, 25);
+    db.close().await;
 }

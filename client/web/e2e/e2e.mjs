@@ -546,9 +546,23 @@ try {
     await B.getByRole('heading', { name: 'Your progress' }).waitFor({ timeout: T })
     await B.getByRole('list', { name: 'Achievements' }).getByText('Questing').waitFor({ timeout: T })
     await A.goto(`${base}/w/${ws}/leaderboard`)
-    await A.getByRole('table', { name: 'Workspace leaderboard' }).getByText('Ada (you)').waitFor({ timeout: T })
+    await A.getByRole('table', { name: 'This workspace leaderboard' }).getByText('Ada (you)').waitFor({ timeout: T })
     await shot(A, 'leaderboard')
     await axe(A, 'leaderboard')
+    // The organization's board (Ada's own, where this workspace lives) and the global
+    // one, which lists Ada only once she chooses to appear.
+    await A.getByRole('tab', { name: 'Organization' }).click()
+    await A.getByRole('table', { name: 'Organization leaderboard' }).getByText('Ada (you)').waitFor({ timeout: T })
+    await A.getByRole('tab', { name: 'Everyone' }).click()
+    const optIn = A.getByRole('checkbox', { name: 'Show me on the global leaderboard' })
+    await optIn.waitFor({ timeout: T })
+    if (await optIn.isChecked()) throw new Error('the global board should be opt-in')
+    // Nobody has opted in yet (the test's people are fresh): the board is empty.
+    await A.getByText('No points earned by anyone on the board in this window.').waitFor({ timeout: T })
+    await optIn.check()
+    await A.getByRole('table', { name: 'Everyone leaderboard' }).getByText('Ada (you)').waitFor({ timeout: T })
+    await shot(A, 'leaderboard-global')
+    await axe(A, 'leaderboard-global')
   })
 
   await step('logout ends the session', async () => {

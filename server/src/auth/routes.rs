@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Duration;
 use qollab_shared::api::{
     ApiToken, AuthResponse, CreateTokenRequest, CreatedApiToken, LoginRequest, LogoutRequest, Me,
-    RefreshRequest, RegisterRequest, User,
+    RefreshRequest, RegisterRequest, UpdateMeRequest, User,
 };
 use qollab_shared::error::ErrorCode;
 use qollab_shared::validate;
@@ -25,6 +25,7 @@ pub fn configure(r: &mut crate::app::Routes) {
         .post("/api/auth/refresh", refresh)
         .post("/api/auth/logout", logout)
         .get("/api/me", me)
+        .patch("/api/me", update_me)
         .post("/api/tokens", create_token)
         .get("/api/tokens", list_tokens)
         .delete("/api/tokens/{token_id}", delete_token);
@@ -36,6 +37,7 @@ pub fn user_view(u: &users::Model) -> User {
         email: u.email.clone(),
         name: u.name.clone(),
         created_at: u.created_at,
+        leaderboard_public: u.leaderboard_public,
     }
 }
 
@@ -288,6 +290,26 @@ pub async fn me(state: web::Data<AppState>, user: AuthUser) -> ApiResult<web::Js
         user: user_view(&u),
         organizations: orgs.iter().map(|(o, r)| org_view(o, r)).collect(),
     }))
+}
+
+#[utoipa::path(patch, path = "/api/me", tag = "auth", request_body = UpdateMeRequest,
+    responses((status = 200, body = Me), (status = 401), (status = 422)), security(("bearer" = [])))]
+pub async fn update_me(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: web::Json<UpdateMeRequest>,
+) -> ApiResult<web::Json<Me>> {
+    let name = match &body.name {
+        Some(n) => {
+            Some(validate::name(n).map_err(|m| ApiError::invalid_fields(vec![("name", m)]))?)
+        }
+        None => None,
+    };
+    state
+        .db
+        .update_user(user.id, name, body.leaderboard_public)
+        .await?;
+    me(state, user).await
 }
 
 #[utoipa::path(post, path = "/api/tokens", tag = "tokens", request_body = CreateTokenRequest,

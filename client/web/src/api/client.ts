@@ -245,6 +245,8 @@ export class Api {
     this.setSession(null)
   }
   me() { return this.json<{ user: User }>('GET', '/api/me') }
+  /** Changes your display name and/or whether you appear on the global leaderboard. */
+  updateMe(body: { name?: string; leaderboard_public?: boolean }) { return this.json<{ user: User }>('PATCH', '/api/me', body) }
 
   // ---- feature discovery
   openapi() { return this.json<{ paths?: Record<string, unknown> }>('GET', '/api/openapi.json', undefined, { auth: false }) }
@@ -304,6 +306,9 @@ export class Api {
   bloch(qasm: string) { return this.json<BlochTrace>('POST', '/api/quest/bloch', { qasm }) }
   myProgress() { return this.json<UserProgress>('GET', '/api/me/progress') }
   leaderboard(ws: string, window: 'week' | 'month' | 'all') { return this.json<PointsLeaderboard>('GET', `/api/workspaces/${ws}/leaderboard${q({ window })}`) }
+  orgLeaderboard(org: string, window: 'week' | 'month' | 'all') { return this.json<PointsLeaderboard>('GET', `/api/orgs/${org}/leaderboard${q({ window })}`) }
+  /** Everyone who chose to appear (PATCH /api/me {leaderboard_public}). */
+  globalLeaderboard(window: 'week' | 'month' | 'all') { return this.json<PointsLeaderboard>('GET', `/api/leaderboard${q({ window })}`) }
 
   // ---- AI: the workspace's assistant and job analyses
   /** A thread (the workspace's, or a document's), newest first; page back with `before`. */

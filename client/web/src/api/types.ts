@@ -2,7 +2,7 @@
 
 export type Role = 'owner' | 'editor' | 'viewer'
 
-export interface User { id: string; email: string; name: string; created_at: string }
+export interface User { id: string; email: string; name: string; created_at: string; leaderboard_public?: boolean }
 
 export interface AuthResponse {
   user: User

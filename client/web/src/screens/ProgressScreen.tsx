@@ -1,12 +1,20 @@
-// Points, levels and achievements: the workspace leaderboard (week / month / all time)
-// and your own progress. Live: achievement and points events refresh both.
+// Points, levels and achievements: the workspace, organization and global leaderboards
+// (week / month / all time) and your own progress. Live: achievement and points events
+// refresh both. The global board lists only people who chose to appear.
 import { useState } from 'react'
-import { useQuery } from '@tanstack/react-query'
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { useApp } from '../context'
 import { useWorkspace } from './WorkspaceLayout'
 import { errorText } from './Auth'
+import type { User } from '../api/types'
 
 type Window = 'week' | 'month' | 'all'
+type Scope = 'workspace' | 'org' | 'global'
+const SCOPES: { s: Scope; label: string }[] = [
+  { s: 'workspace', label: 'This workspace' },
+  { s: 'org', label: 'Organization' },
+  { s: 'global', label: 'Everyone' },
+]
 const WINDOWS: { w: Window; label: string }[] = [
   { w: 'week', label: 'This week' },
   { w: 'month', label: '30 days' },
@@ -16,8 +24,30 @@ const WINDOWS: { w: Window; label: string }[] = [
 export default function ProgressScreen() {
   const { api, session } = useApp()
   const { workspace } = useWorkspace()
+  const qc = useQueryClient()
   const [win, setWin] = useState<Window>('week')
-  const board = useQuery({ queryKey: ['progress', 'board', workspace.id, win], queryFn: () => api.leaderboard(workspace.id, win) })
+  const [scope, setScope] = useState<Scope>('workspace')
+  const board = useQuery({
+    queryKey: ['progress', 'board', scope, scope === 'global' ? '' : scope === 'org' ? workspace.org_id : workspace.id, win],
+    queryFn: () =>
+      scope === 'workspace' ? api.leaderboard(workspace.id, win) : scope === 'org' ? api.orgLeaderboard(workspace.org_id, win) : api.globalLeaderboard(win),
+  })
+  const account = useQuery({ queryKey: ['me'], queryFn: () => api.me(), enabled: scope === 'global' })
+  // Optimistic: the box changes as it is clicked, and changes back if the server refuses.
+  const visibility = useMutation({
+    mutationFn: (on: boolean) => api.updateMe({ leaderboard_public: on }),
+    onMutate: (on) => {
+      const before = qc.getQueryData<{ user: User }>(['me'])
+      if (before) qc.setQueryData(['me'], { ...before, user: { ...before.user, leaderboard_public: on } })
+      return before
+    },
+    onError: (_e, _on, before) => qc.setQueryData(['me'], before),
+    onSuccess: (me) => {
+      qc.setQueryData(['me'], me)
+      void qc.invalidateQueries({ queryKey: ['progress', 'board', 'global'] })
+    },
+  })
+  const where = scope === 'workspace' ? 'in this workspace' : scope === 'org' ? "in this organization's workspaces" : 'by anyone on the board'
   const me = useQuery({ queryKey: ['progress', 'me'], queryFn: () => api.myProgress() })
   const p = me.data
   const span = p ? Math.max(1, p.next_level_at - p.level_floor) : 1
@@ -25,6 +55,28 @@ export default function ProgressScreen() {
   return (
     <div className="page points-page">
       <h1>Leaderboard</h1>
+      <div role="tablist" aria-label="Board" className="row">
+        {SCOPES.map(({ s: sc, label }) => (
+          <button key={sc} type="button" role="tab" aria-selected={scope === sc} className={scope === sc ? 'primary' : undefined} onClick={() => setScope(sc)}>
+            {label}
+          </button>
+        ))}
+      </div>
+      {scope === 'global' && (
+        <p className="row">
+          <label>
+            <input
+              type="checkbox"
+              checked={account.data?.user.leaderboard_public ?? false}
+              disabled={!account.data}
+              onChange={(e) => visibility.mutate(e.target.checked)}
+            />{' '}
+            Show me on the global leaderboard
+          </label>
+          <span className="muted">Only people who choose to appear are listed.</span>
+        </p>
+      )}
+      {visibility.error && <p className="error" role="alert">{errorText(visibility.error)}</p>}
       <div role="tablist" aria-label="Window" className="row">
         {WINDOWS.map(({ w, label }) => (
           <button key={w} type="button" role="tab" aria-selected={win === w} className={win === w ? 'primary' : undefined} onClick={() => setWin(w)}>
@@ -33,10 +85,10 @@ export default function ProgressScreen() {
         ))}
       </div>
       {board.error && <p className="error" role="alert">{errorText(board.error)}</p>}
-      {board.data && board.data.entries.length === 0 && <p className="muted">No points earned in this workspace {win === 'all' ? 'yet' : 'in this window'}.</p>}
+      {board.data && board.data.entries.length === 0 && <p className="muted">No points earned {where} {win === 'all' ? 'yet' : 'in this window'}.</p>}
       {board.data && board.data.entries.length > 0 && (
-        <table className="board" aria-label="Workspace leaderboard">
-          <thead><tr><th scope="col">#</th><th scope="col">Member</th><th scope="col">Points</th></tr></thead>
+        <table className="board" aria-label={`${SCOPES.find((x) => x.s === scope)?.label ?? ''} leaderboard`}>
+          <thead><tr><th scope="col">#</th><th scope="col">{scope === 'global' ? 'Person' : 'Member'}</th><th scope="col">Points</th></tr></thead>
           <tbody>
             {board.data.entries.map((e) => (
               <tr key={e.user_id} className={e.user_id === session?.user.id ? 'me' : undefined}>

@@ -1,6 +1,6 @@
 use chrono::Utc;
 use qollab_shared::api::Plan;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
     TransactionTrait,
@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::db::Db;
 use crate::db::queries::users::new_org;
-use crate::db::tables::{org_memberships, organizations, users};
+use crate::db::tables::{org_memberships, organizations, users, workspace_members, workspaces};
 use crate::error::ApiResult;
 
 impl Db {
@@ -32,6 +32,29 @@ impl Db {
                 Some((o, role))
             })
             .collect())
+    }
+
+    /// Whether `user` belongs to the organization or to one of its workspaces (who may
+    /// see its leaderboard).
+    pub async fn sees_org(&self, user: Uuid, org: Uuid) -> ApiResult<bool> {
+        if org_memberships::Entity::find_by_id((org, user))
+            .one(&self.conn)
+            .await?
+            .is_some()
+        {
+            return Ok(true);
+        }
+        let org_workspaces = sea_orm::sea_query::Query::select()
+            .column(workspaces::Column::Id)
+            .from(workspaces::Entity)
+            .and_where(Expr::col(workspaces::Column::OrgId).eq(org))
+            .to_owned();
+        let in_workspace = workspace_members::Entity::find()
+            .filter(workspace_members::Column::UserId.eq(user))
+            .filter(workspace_members::Column::WorkspaceId.in_subquery(org_workspaces))
+            .one(&self.conn)
+            .await?;
+        Ok(in_workspace.is_some())
     }
 
     /// An organization as seen by one of its members; `None` for everyone else.

@@ -5,14 +5,18 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use qollab_shared::progress::{Mark, Tally, counters};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, OnConflict, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, OnConflict, Query};
 use sea_orm::{
     ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
 };
 use uuid::Uuid;
 
 use crate::db::Db;
-use crate::db::tables::{points_ledger, progress_marks, user_achievements, workspace_members};
+use crate::db::tables::{
+    points_ledger, progress_marks, user_achievements, user_points, users, workspace_members,
+    workspace_user_points, workspaces,
+};
 use crate::error::ApiResult;
 
 #[derive(FromQueryResult)]
@@ -140,7 +144,8 @@ impl Db {
         Ok(n == 1)
     }
 
-    /// Adds an award to the ledger unless its key is there; true when added.
+    /// Adds an award to the ledger unless its key is there; true when added. The running
+    /// totals move in the same transaction, so they always equal the ledger's sums.
     pub async fn award(
         &self,
         user: Uuid,
@@ -149,13 +154,28 @@ impl Db {
         points: i32,
         reason: &str,
     ) -> Result<bool, sea_orm::DbErr> {
+        self.award_at(user, ws, award_key, points, reason, Utc::now())
+            .await
+    }
+
+    /// [`Db::award`] dated `at` (tests and benchmarks build histories with it).
+    pub async fn award_at(
+        &self,
+        user: Uuid,
+        ws: Option<Uuid>,
+        award_key: &str,
+        points: i32,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, sea_orm::DbErr> {
+        let txn = self.conn.begin().await?;
         let n = points_ledger::Entity::insert(points_ledger::ActiveModel {
             user_id: Set(user),
             workspace_id: Set(ws),
             award_key: Set(award_key.to_string()),
             points: Set(points),
             reason: Set(reason.to_string()),
-            at: Set(Utc::now()),
+            at: Set(at),
             ..Default::default()
         })
         .on_conflict(
@@ -163,62 +183,208 @@ impl Db {
                 .do_nothing()
                 .to_owned(),
         )
-        .exec_without_returning(&self.conn)
+        .exec_without_returning(&txn)
         .await?;
-        Ok(n == 1)
-    }
-
-    pub async fn points_of(&self, user: Uuid) -> Result<i64, sea_orm::DbErr> {
-        let row = points_ledger::Entity::find()
-            .select_only()
-            .column(points_ledger::Column::UserId)
-            .column_as(
-                Expr::from(Func::sum(Expr::col(points_ledger::Column::Points))),
-                "points",
+        if n != 1 {
+            return Ok(false);
+        }
+        let excluded = |c: &'static str| Expr::col((Alias::new("excluded"), Alias::new(c)));
+        user_points::Entity::insert(user_points::ActiveModel {
+            user_id: Set(user),
+            points: Set(points.into()),
+        })
+        .on_conflict(
+            OnConflict::column(user_points::Column::UserId)
+                .value(
+                    user_points::Column::Points,
+                    Expr::col((user_points::Entity, user_points::Column::Points))
+                        .add(excluded("points")),
+                )
+                .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+        if let Some(ws) = ws {
+            workspace_user_points::Entity::insert(workspace_user_points::ActiveModel {
+                workspace_id: Set(ws),
+                user_id: Set(user),
+                points: Set(points.into()),
+            })
+            .on_conflict(
+                OnConflict::columns([
+                    workspace_user_points::Column::WorkspaceId,
+                    workspace_user_points::Column::UserId,
+                ])
+                .value(
+                    workspace_user_points::Column::Points,
+                    Expr::col((
+                        workspace_user_points::Entity,
+                        workspace_user_points::Column::Points,
+                    ))
+                    .add(excluded("points")),
+                )
+                .to_owned(),
             )
-            .filter(points_ledger::Column::UserId.eq(user))
-            .group_by(points_ledger::Column::UserId)
-            .into_model::<UserPoints>()
-            .one(&self.conn)
+            .exec_without_returning(&txn)
             .await?;
-        Ok(row.map_or(0, |r| r.points))
+        }
+        txn.commit().await?;
+        Ok(true)
     }
 
-    /// Points earned in a workspace since `since` by its current members, best first
-    /// (ties by user id), with names. Sums in SQL on the (workspace_id, at) index.
+    /// A person's points so far (the running total).
+    pub async fn points_of(&self, user: Uuid) -> Result<i64, sea_orm::DbErr> {
+        Ok(user_points::Entity::find_by_id(user)
+            .one(&self.conn)
+            .await?
+            .map_or(0, |r| r.points))
+    }
+
+    /// Points earned in a workspace since `since` (all time: `None`) by its current
+    /// members, best first (ties by user id), with names. All time reads the running
+    /// totals; a window sums the ledger on the (workspace_id, at) index.
     pub async fn workspace_points(
         &self,
         ws: Uuid,
         since: Option<DateTime<Utc>>,
         limit: u64,
     ) -> ApiResult<Vec<(Uuid, String, i64)>> {
-        // Current members only, in SQL (a workspace may have more members than a
-        // statement may have parameters).
-        let members = Query::select()
-            .column(workspace_members::Column::UserId)
-            .from(workspace_members::Entity)
-            .and_where(Expr::col(workspace_members::Column::WorkspaceId).eq(ws))
-            .to_owned();
-        let mut q = points_ledger::Entity::find()
-            .select_only()
-            .column(points_ledger::Column::UserId)
-            .column_as(
-                Expr::from(Func::sum(Expr::col(points_ledger::Column::Points))),
-                "points",
-            )
-            .filter(points_ledger::Column::WorkspaceId.eq(ws))
-            .filter(points_ledger::Column::UserId.in_subquery(members));
-        if let Some(s) = since {
-            q = q.filter(points_ledger::Column::At.gte(s));
-        }
-        let rows = q
-            .group_by(points_ledger::Column::UserId)
-            .order_by_desc(Func::sum(Expr::col(points_ledger::Column::Points)))
-            .order_by_asc(points_ledger::Column::UserId)
-            .limit(limit)
-            .into_model::<UserPoints>()
-            .all(&self.conn)
-            .await?;
+        self.board(Board::Workspace(ws), since, limit).await
+    }
+
+    /// Points earned in an organization's workspaces by the people who are members of
+    /// at least one of them now.
+    pub async fn org_points(
+        &self,
+        org: Uuid,
+        since: Option<DateTime<Utc>>,
+        limit: u64,
+    ) -> ApiResult<Vec<(Uuid, String, i64)>> {
+        self.board(Board::Org(org), since, limit).await
+    }
+
+    /// Everyone's points (workspace and Quest awards alike), counting only the people who
+    /// chose to appear on the global board.
+    pub async fn global_points(
+        &self,
+        since: Option<DateTime<Utc>>,
+        limit: u64,
+    ) -> ApiResult<Vec<(Uuid, String, i64)>> {
+        self.board(Board::Global, since, limit).await
+    }
+
+    async fn board(
+        &self,
+        board: Board,
+        since: Option<DateTime<Utc>>,
+        limit: u64,
+    ) -> ApiResult<Vec<(Uuid, String, i64)>> {
+        // Who may be listed, in SQL (a board may have more people than a statement may
+        // have parameters).
+        let org_workspaces = |org: Uuid| {
+            Query::select()
+                .column(workspaces::Column::Id)
+                .from(workspaces::Entity)
+                .and_where(Expr::col(workspaces::Column::OrgId).eq(org))
+                .to_owned()
+        };
+        let members_of = |ws: Uuid| {
+            Query::select()
+                .column(workspace_members::Column::UserId)
+                .from(workspace_members::Entity)
+                .and_where(Expr::col(workspace_members::Column::WorkspaceId).eq(ws))
+                .to_owned()
+        };
+        let org_people = |org: Uuid| {
+            Query::select()
+                .column(workspace_members::Column::UserId)
+                .from(workspace_members::Entity)
+                .and_where(
+                    Expr::col(workspace_members::Column::WorkspaceId)
+                        .in_subquery(org_workspaces(org)),
+                )
+                .to_owned()
+        };
+        let public_people = || {
+            Query::select()
+                .column(users::Column::Id)
+                .from(users::Entity)
+                .and_where(Expr::col(users::Column::LeaderboardPublic).eq(true))
+                .to_owned()
+        };
+        let sum = || Expr::from(Func::sum(Expr::col(points_ledger::Column::Points)));
+        let rows: Vec<UserPoints> = match (board, since) {
+            (Board::Global, None) => {
+                user_points::Entity::find()
+                    .select_only()
+                    .column(user_points::Column::UserId)
+                    .column(user_points::Column::Points)
+                    .filter(user_points::Column::UserId.in_subquery(public_people()))
+                    .order_by_desc(user_points::Column::Points)
+                    .order_by_asc(user_points::Column::UserId)
+                    .limit(limit)
+                    .into_model::<UserPoints>()
+                    .all(&self.conn)
+                    .await?
+            }
+            (Board::Workspace(ws), None) => {
+                workspace_user_points::Entity::find()
+                    .select_only()
+                    .column(workspace_user_points::Column::UserId)
+                    .column(workspace_user_points::Column::Points)
+                    .filter(workspace_user_points::Column::WorkspaceId.eq(ws))
+                    .filter(workspace_user_points::Column::UserId.in_subquery(members_of(ws)))
+                    .order_by_desc(workspace_user_points::Column::Points)
+                    .order_by_asc(workspace_user_points::Column::UserId)
+                    .limit(limit)
+                    .into_model::<UserPoints>()
+                    .all(&self.conn)
+                    .await?
+            }
+            (Board::Org(org), None) => {
+                let total = Expr::from(Func::sum(Expr::col(workspace_user_points::Column::Points)));
+                workspace_user_points::Entity::find()
+                    .select_only()
+                    .column(workspace_user_points::Column::UserId)
+                    .column_as(total.clone(), "points")
+                    .filter(
+                        workspace_user_points::Column::WorkspaceId.in_subquery(org_workspaces(org)),
+                    )
+                    .filter(workspace_user_points::Column::UserId.in_subquery(org_people(org)))
+                    .group_by(workspace_user_points::Column::UserId)
+                    .order_by_desc(total)
+                    .order_by_asc(workspace_user_points::Column::UserId)
+                    .limit(limit)
+                    .into_model::<UserPoints>()
+                    .all(&self.conn)
+                    .await?
+            }
+            (board, Some(since)) => {
+                let mut q = points_ledger::Entity::find()
+                    .select_only()
+                    .column(points_ledger::Column::UserId)
+                    .column_as(sum(), "points")
+                    .filter(points_ledger::Column::At.gte(since));
+                q = match board {
+                    Board::Workspace(ws) => q
+                        .filter(points_ledger::Column::WorkspaceId.eq(ws))
+                        .filter(points_ledger::Column::UserId.in_subquery(members_of(ws))),
+                    Board::Org(org) => q
+                        .filter(points_ledger::Column::WorkspaceId.in_subquery(org_workspaces(org)))
+                        .filter(points_ledger::Column::UserId.in_subquery(org_people(org))),
+                    Board::Global => {
+                        q.filter(points_ledger::Column::UserId.in_subquery(public_people()))
+                    }
+                };
+                q.group_by(points_ledger::Column::UserId)
+                    .order_by_desc(sum())
+                    .order_by_asc(points_ledger::Column::UserId)
+                    .limit(limit)
+                    .into_model::<UserPoints>()
+                    .all(&self.conn)
+                    .await?
+            }
+        };
         let names = self.names_of(rows.iter().map(|r| r.user_id)).await?;
         Ok(rows
             .into_iter()
@@ -228,4 +394,12 @@ impl Db {
             })
             .collect())
     }
+}
+
+/// Whose points a leaderboard ranks.
+#[derive(Clone, Copy)]
+enum Board {
+    Workspace(Uuid),
+    Org(Uuid),
+    Global,
 }

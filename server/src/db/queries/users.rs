@@ -1,5 +1,6 @@
 use chrono::Utc;
 use qollab_shared::api::Plan;
+use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 use uuid::Uuid;
 
@@ -44,6 +45,7 @@ impl Db {
             name: Set(name.to_string()),
             password_hash: Set(password_hash.to_string()),
             created_at: Set(Utc::now()),
+            leaderboard_public: Set(false),
         };
         let user = match user.insert(&txn).await {
             Ok(u) => u,
@@ -85,6 +87,27 @@ impl Db {
 
     pub async fn user(&self, id: Uuid) -> ApiResult<Option<users::Model>> {
         Ok(users::Entity::find_by_id(id).one(&self.conn).await?)
+    }
+
+    /// Changes what a person may change about themselves (`None`: unchanged).
+    pub async fn update_user(
+        &self,
+        id: Uuid,
+        name: Option<String>,
+        leaderboard_public: Option<bool>,
+    ) -> ApiResult<()> {
+        if name.is_none() && leaderboard_public.is_none() {
+            return Ok(());
+        }
+        let mut q = users::Entity::update_many().filter(users::Column::Id.eq(id));
+        if let Some(n) = name {
+            q = q.col_expr(users::Column::Name, Expr::value(n));
+        }
+        if let Some(p) = leaderboard_public {
+            q = q.col_expr(users::Column::LeaderboardPublic, Expr::value(p));
+        }
+        q.exec(&self.conn).await?;
+        Ok(())
     }
 
     /// Display names of the given users (one query); unknown ids are left out.

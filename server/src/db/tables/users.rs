@@ -12,6 +12,8 @@ pub struct Model {
     pub name: String,
     pub password_hash: String,
     pub created_at: DateTimeUtc,
+    /// Whether the person appears by name on the global leaderboard (off until they opt in).
+    pub leaderboard_public: bool,
 }
 
 impl ActiveModelBehavior for ActiveModel {}
