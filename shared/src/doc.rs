@@ -12,6 +12,7 @@
 //! person shrinks `qubits` while another adds a gate on the last qubit), so reading never
 //! fails: it returns what it could read plus a list of [`Problem`]s.
 
+mod diff;
 mod expr;
 mod ir;
 mod stats;
@@ -27,6 +28,7 @@ use yrs::{
     TransactionMut, WriteTxn,
 };
 
+pub use diff::{CircuitDiff, diff};
 pub use expr::{ExprError, MAX_EXPR_LEN, eval_expr, format_angle};
 pub use ir::IrError;
 pub use stats::{CircuitStats, stats};

@@ -529,6 +529,13 @@ fn table() -> Vec<Row> {
             none,
         ),
         row(get.clone(), "/api/leaderboard", User, none),
+        // No such version: a member gets past the guard to a 404 naming it.
+        row(
+            get.clone(),
+            "/api/docs/{id}/versions/{version_id}/diff",
+            Member(V, "document"),
+            none,
+        ),
         row(
             patch.clone(),
             "/api/me",
@@ -781,6 +788,7 @@ fn url_path(pattern: &str, ids: &Ids) -> String {
         // No such message or suggestion: a member gets past the guard to a 404 naming it.
         .replace("{message_id}", &Uuid::nil().to_string())
         .replace("{suggestion_id}", &Uuid::nil().to_string())
+        .replace("{version_id}", &Uuid::nil().to_string())
 }
 
 #[derive(Debug, PartialEq, Eq)]

@@ -459,6 +459,35 @@ async fn restoring_a_version_is_a_forward_edit_that_clients_converge_on() {
     .await;
     let before_restore = doc::read(a.doc()).circuit;
 
+    // What changed since v1, as the history shows it: two ops added, counted by gate.
+    let diff_path = format!("/api/docs/{doc_id}/versions/{}/diff", v1.id);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let d = loop {
+        let (s, d) = raw(&team.owner, Method::GET, &diff_path, None).await;
+        assert_eq!(s, 200, "{d}");
+        if d["added"] == json!(2) || tokio::time::Instant::now() > deadline {
+            break d;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(d["added"], json!(2), "{d}");
+    assert_eq!(d["added_by_gate"], json!({"x": 1, "z": 1}), "{d}");
+    assert_eq!(
+        (d["removed"].clone(), d["changed"].clone()),
+        (json!(0), json!(0)),
+        "{d}"
+    );
+    assert_eq!(d["from"]["total_gates"], json!(4), "{d}");
+    assert_eq!(d["to"]["total_gates"], json!(6), "{d}");
+    let (s, missing) = raw(
+        &team.owner,
+        Method::GET,
+        &format!("/api/docs/{doc_id}/versions/{}/diff", uuid::Uuid::nil()),
+        None,
+    )
+    .await;
+    assert_eq!(s, 404, "{missing}");
+
     let (s, body) = raw(
         &team.owner,
         Method::POST,

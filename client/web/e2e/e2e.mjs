@@ -238,6 +238,9 @@ try {
     await A.locator('[data-testid=composer]').click({ position: { x: 72 + 4 * 52 + 26, y: 24 + 26 } })
     await A.keyboard.press('y')
     await B.locator('[data-testid=composer] [data-gate=y]').waitFor({ timeout: T })
+    // The history says what changed since the version.
+    await B.locator('.versions li', { hasText: 'Bell v1' }).getByLabel('Changes since this version').getByText(/\+1 y/).waitFor({ timeout: T })
+    await shot(B, 'history')
     await B.locator('.versions li', { hasText: 'Bell v1' }).getByRole('button', { name: 'Restore' }).click()
     await A.waitForFunction(() => !document.querySelector('[data-testid=composer] [data-gate=y]') && document.querySelectorAll('[data-testid=composer] [data-op-id]').length === 4, null, { timeout: T })
   })

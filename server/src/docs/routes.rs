@@ -35,6 +35,7 @@ pub fn configure(r: &mut crate::app::Routes) {
         .post("/api/docs/{id}/update", post_update)
         .get("/api/docs/{id}/versions", versions)
         .post("/api/docs/{id}/versions", create_version)
+        .get("/api/docs/{id}/versions/{version_id}/diff", version_diff)
         .post("/api/docs/{id}/restore", restore);
 }
 
@@ -401,6 +402,35 @@ pub async fn create_version(
         author_id: v.author_id,
         created_at: v.created_at,
     }))
+}
+
+/// What changed since a version: ops added, removed and changed (matched by their id,
+/// counted by gate) and the statistics of the version and of the document now.
+#[utoipa::path(get, path = "/api/docs/{id}/versions/{version_id}/diff", tag = "docs",
+    params(("id" = uuid::Uuid, Path), ("version_id" = uuid::Uuid, Path)),
+    responses((status = 200, body = doc::CircuitDiff), (status = 404)), security(("bearer" = [])))]
+pub async fn version_diff(
+    state: web::Data<AppState>,
+    access: DocViewer,
+    path: web::Path<(uuid::Uuid, uuid::Uuid)>,
+) -> ApiResult<web::Json<doc::CircuitDiff>> {
+    let (_, version_id) = path.into_inner();
+    let version = state
+        .db
+        .version(access.target.id, version_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("version"))?;
+    let d = read_doc(
+        &state,
+        &access.target,
+        "comparing with the version",
+        move |now| {
+            let then = doc::read(&scratch(&version.state)?).circuit;
+            Ok(doc::diff(&then, &now.circuit))
+        },
+    )
+    .await?;
+    Ok(web::Json(d))
 }
 
 /// Restores a version as a new forward edit: the current content is rewritten to the

@@ -3,7 +3,7 @@ import type {
   AuthResponse, BackendInfo, ChatMessage, DocDetail, DocSummary, DocVersion, IbmSettings, Job,
   JobKind, JobPage, JobResult, Member, Role, User, Workspace, QuestChallenge, QuestAttempt,
   QuestLeaderboard, BlochTrace, UserProgress, PointsLeaderboard, AiAnalysis, AiMessage, AiSuggestion,
-  PostAiMessageResponse, Notification, NotificationPage, NotificationPrefs,
+  PostAiMessageResponse, Notification, NotificationPage, NotificationPrefs, CircuitDiff,
 } from './types'
 
 export class ApiError extends Error {
@@ -268,6 +268,7 @@ export class Api {
   qasm(id: string) { return this.json<string>('GET', `/api/docs/${id}/qasm`) }
   putQasm(id: string, qasm: string) { return this.json<DocDetail>('PUT', `/api/docs/${id}/qasm`, qasm, { text: true }) }
   versions(id: string) { return this.json<DocVersion[]>('GET', `/api/docs/${id}/versions`) }
+  versionDiff(id: string, version_id: string) { return this.json<CircuitDiff>('GET', `/api/docs/${id}/versions/${version_id}/diff`) }
   createVersion(id: string, name: string) { return this.json<DocVersion>('POST', `/api/docs/${id}/versions`, { name }) }
   restore(id: string, version_id: string) { return this.json<DocDetail>('POST', `/api/docs/${id}/restore`, { version_id }) }
 

@@ -35,6 +35,20 @@ export interface DocStats {
   [key: string]: unknown
 }
 
+/** `GET /api/docs/{id}/versions/{version_id}/diff`: a version compared with now. */
+export interface CircuitStats { qubits: number; clbits: number; total_gates: number; two_qubit_gates: number; depth: number; gate_counts: Record<string, number> }
+export interface CircuitDiff {
+  from: CircuitStats
+  to: CircuitStats
+  added: number
+  removed: number
+  changed: number
+  added_by_gate: Record<string, number>
+  removed_by_gate: Record<string, number>
+  qubits?: [number, number]
+  clbits?: [number, number]
+}
+
 export interface DocDetail extends DocSummary {
   stats: DocStats
   problems: DocProblem[]

@@ -3,6 +3,7 @@ import { useParams } from 'react-router-dom'
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { ApiError } from '../api/client'
 import type { Job, JobKind } from '../api/types'
+import { diffSummary } from '../doc/diff'
 import { mergeJob } from '../events'
 import { useApp } from '../context'
 import { useWorkspace } from './WorkspaceLayout'
@@ -361,6 +362,7 @@ const HistoryPanel = memo(function HistoryPanel({ docId, canEdit }: { docId: str
             {canEdit && (
               <button type="button" className="small" onClick={() => restore.mutate(v.id)} disabled={restore.isPending}>Restore</button>
             )}
+            <VersionDiff docId={docId} versionId={v.id} live={open} />
           </li>
         ))}
         {versions.data?.length === 0 && <li className="muted">No versions yet.</li>}
@@ -368,3 +370,19 @@ const HistoryPanel = memo(function HistoryPanel({ docId, canEdit }: { docId: str
     </details>
   )
 })
+
+const VersionDiff = memo(function VersionDiff({ docId, versionId, live }: { docId: string; versionId: string; live: boolean }) {
+  const { api } = useApp()
+  // "Now" moves with every edit: while the history is open the comparison is refreshed
+  // every few seconds (the server compares on its blocking pool), not on each keystroke.
+  const diff = useQuery({
+    queryKey: ['version-diff', docId, versionId],
+    queryFn: () => api.versionDiff(docId, versionId),
+    enabled: live,
+    refetchInterval: live ? 3_000 : false,
+  })
+  if (diff.error) return <span className="muted"> · {errorText(diff.error)}</span>
+  if (!diff.data) return null
+  return <div className="muted diff" aria-label="Changes since this version">Since then: {diffSummary(diff.data)}</div>
+}
+)
