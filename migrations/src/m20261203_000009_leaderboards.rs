@@ -1,32 +1,25 @@
-//! Leaderboards beyond the workspace: running totals of the points ledger (per user, and
-//! per workspace and user) so that all-time boards read one row per person instead of
-//! summing the ledger, an index for windows over everyone, and each person's choice to
+//! Leaderboards beyond the workspace: running totals of the points ledger per board
+//! (everyone's, each workspace's, each organization's), per period (all time, each
+//! calendar week, each calendar month) and person, so that every board is an index range
+//! read of its top rows instead of a sum over the ledger; and each person's choice to
 //! appear on the global board (off until they opt in).
 
-use sea_orm_migration::{prelude::*, schema::*};
+use std::collections::HashMap;
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
+use sea_orm_migration::sea_orm::{ConnectionTrait, Statement};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
 #[derive(DeriveIden)]
-enum UserPoints {
+enum BoardPoints {
     Table,
+    Board,
+    Period,
     UserId,
     Points,
-}
-
-#[derive(DeriveIden)]
-enum WorkspaceUserPoints {
-    Table,
-    WorkspaceId,
-    UserId,
-    Points,
-}
-
-#[derive(DeriveIden)]
-enum PointsLedger {
-    Table,
-    At,
 }
 
 #[derive(DeriveIden)]
@@ -35,54 +28,36 @@ enum Users {
     LeaderboardPublic,
 }
 
+/// Rows per insert while backfilling (under both backends' parameter limits).
+const CHUNK: usize = 1000;
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.create_table(
             Table::create()
-                .table(UserPoints::Table)
-                .col(uuid(UserPoints::UserId).primary_key())
-                .col(big_integer(UserPoints::Points))
-                .to_owned(),
-        )
-        .await?;
-        m.create_index(
-            Index::create()
-                .name("idx_user_points_points")
-                .table(UserPoints::Table)
-                .col(UserPoints::Points)
-                .col(UserPoints::UserId)
-                .to_owned(),
-        )
-        .await?;
-        m.create_table(
-            Table::create()
-                .table(WorkspaceUserPoints::Table)
-                .col(uuid(WorkspaceUserPoints::WorkspaceId))
-                .col(uuid(WorkspaceUserPoints::UserId))
-                .col(big_integer(WorkspaceUserPoints::Points))
+                .table(BoardPoints::Table)
+                .col(string(BoardPoints::Board))
+                .col(string(BoardPoints::Period))
+                .col(uuid(BoardPoints::UserId))
+                .col(big_integer(BoardPoints::Points))
                 .primary_key(
                     Index::create()
-                        .col(WorkspaceUserPoints::WorkspaceId)
-                        .col(WorkspaceUserPoints::UserId),
+                        .col(BoardPoints::Board)
+                        .col(BoardPoints::Period)
+                        .col(BoardPoints::UserId),
                 )
                 .to_owned(),
         )
         .await?;
         m.create_index(
             Index::create()
-                .name("idx_workspace_user_points_points")
-                .table(WorkspaceUserPoints::Table)
-                .col(WorkspaceUserPoints::WorkspaceId)
-                .col(WorkspaceUserPoints::Points)
-                .to_owned(),
-        )
-        .await?;
-        m.create_index(
-            Index::create()
-                .name("idx_points_ledger_at")
-                .table(PointsLedger::Table)
-                .col(PointsLedger::At)
+                .name("idx_board_points_rank")
+                .table(BoardPoints::Table)
+                .col(BoardPoints::Board)
+                .col(BoardPoints::Period)
+                .col(BoardPoints::Points)
+                .col(BoardPoints::UserId)
                 .to_owned(),
         )
         .await?;
@@ -93,21 +68,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        // The totals of what the ledger already holds (the migration runs before any
-        // server of this version awards anything).
-        let db = m.get_connection();
-        db.execute_unprepared(
-            "INSERT INTO user_points (user_id, points) \
-             SELECT user_id, SUM(points) FROM points_ledger GROUP BY user_id",
-        )
-        .await?;
-        db.execute_unprepared(
-            "INSERT INTO workspace_user_points (workspace_id, user_id, points) \
-             SELECT workspace_id, user_id, SUM(points) FROM points_ledger \
-             WHERE workspace_id IS NOT NULL GROUP BY workspace_id, user_id",
-        )
-        .await?;
-        Ok(())
+        backfill(m).await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
@@ -118,17 +79,55 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.drop_index(
-            Index::drop()
-                .name("idx_points_ledger_at")
-                .table(PointsLedger::Table)
-                .to_owned(),
-        )
-        .await?;
-        m.drop_table(Table::drop().table(WorkspaceUserPoints::Table).to_owned())
-            .await?;
-        m.drop_table(Table::drop().table(UserPoints::Table).to_owned())
+        m.drop_table(Table::drop().table(BoardPoints::Table).to_owned())
             .await?;
         Ok(())
     }
+}
+
+/// The totals of what the ledger already holds (the migration runs before any server of
+/// this version awards anything), with the same cells `Db::award` adds to.
+async fn backfill(m: &SchemaManager<'_>) -> Result<(), DbErr> {
+    let db = m.get_connection();
+    let backend = db.get_database_backend();
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT l.user_id, l.workspace_id, w.org_id, l.points, l.at \
+             FROM points_ledger l LEFT JOIN workspaces w ON w.id = l.workspace_id",
+        ))
+        .await?;
+    let mut totals: HashMap<(String, String, uuid::Uuid), i64> = HashMap::new();
+    for r in rows {
+        let user: uuid::Uuid = r.try_get("", "user_id")?;
+        let ws: Option<uuid::Uuid> = r.try_get("", "workspace_id")?;
+        let org: Option<uuid::Uuid> = r.try_get("", "org_id")?;
+        let points: i32 = r.try_get("", "points")?;
+        let at: chrono::DateTime<chrono::Utc> = r.try_get("", "at")?;
+        for (board, period) in qollab_shared::progress::award_cells(ws, org, at) {
+            *totals.entry((board, period, user)).or_default() += i64::from(points);
+        }
+    }
+    let totals: Vec<_> = totals.into_iter().collect();
+    for chunk in totals.chunks(CHUNK) {
+        let mut insert = Query::insert()
+            .into_table(BoardPoints::Table)
+            .columns([
+                BoardPoints::Board,
+                BoardPoints::Period,
+                BoardPoints::UserId,
+                BoardPoints::Points,
+            ])
+            .to_owned();
+        for ((board, period, user), points) in chunk {
+            insert.values_panic([
+                board.clone().into(),
+                period.clone().into(),
+                (*user).into(),
+                (*points).into(),
+            ]);
+        }
+        m.exec_stmt(insert).await?;
+    }
+    Ok(())
 }

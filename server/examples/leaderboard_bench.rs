@@ -4,7 +4,8 @@
 //! `/api/orgs/{id}/leaderboard` and `/api/leaderboard` run) for each window, and a user's
 //! total (`Db::points_of`, what `/api/me/progress` reads), at 100,000 users who are all
 //! members of one workspace (of one organization) and on the global board, and 1,000,000
-//! ledger rows spread over the last 60 days.
+//! ledger rows spread over the last 60 days. Windows are calendar periods (this week,
+//! this month).
 //!
 //! ```sh
 //! cargo run --release -p qollab-server --example leaderboard_bench
@@ -21,9 +22,11 @@ use std::time::Instant;
 
 use chrono::{Duration, Utc};
 use qollab_server::db::Db;
-use qollab_server::db::tables::{points_ledger, users, workspace_members};
+use qollab_server::db::tables::{board_points, points_ledger, users, workspace_members};
+use qollab_shared::progress;
 use sea_orm::{ConnectionTrait, EntityTrait, Set};
 use serde_json::json;
+use std::collections::HashMap;
 use uuid::Uuid;
 
 const USERS: usize = 100_000;
@@ -79,17 +82,26 @@ async fn seed(db: &Db) -> anyhow::Result<(Uuid, Uuid, Vec<Uuid>)> {
         x ^= x << 17;
         x
     };
+    // The running totals `Db::award` keeps, cell by cell (the migration's backfill does
+    // the same for a ledger written before it).
+    let mut totals: HashMap<(String, String, Uuid), i64> = HashMap::new();
     for start in (0..LEDGER).step_by(CHUNK) {
         let rows: Vec<_> = (start..(start + CHUNK).min(LEDGER))
             .map(|i| {
                 let r = next();
+                let user = ids[(r % USERS as u64) as usize];
+                let points = ((r >> 20) % 50 + 1) as i32;
+                let at = now - Duration::minutes(((r >> 40) % (60 * 24 * 60)) as i64);
+                for cell in progress::award_cells(Some(ws.id), Some(org.id), at) {
+                    *totals.entry((cell.0, cell.1, user)).or_default() += i64::from(points);
+                }
                 points_ledger::ActiveModel {
-                    user_id: Set(ids[(r % USERS as u64) as usize]),
+                    user_id: Set(user),
                     workspace_id: Set(Some(ws.id)),
                     award_key: Set(format!("bench:{i}")),
-                    points: Set(((r >> 20) % 50 + 1) as i32),
+                    points: Set(points),
                     reason: Set("bench".into()),
-                    at: Set(now - Duration::minutes(((r >> 40) % (60 * 24 * 60)) as i64)),
+                    at: Set(at),
                     ..Default::default()
                 }
             })
@@ -98,21 +110,20 @@ async fn seed(db: &Db) -> anyhow::Result<(Uuid, Uuid, Vec<Uuid>)> {
             .exec_without_returning(&db.conn)
             .await?;
     }
-    // The running totals `Db::award` keeps, as the migration computes them for a
-    // ledger written before it.
-    db.conn
-        .execute_unprepared(
-            "INSERT INTO user_points (user_id, points) \
-             SELECT user_id, SUM(points) FROM points_ledger GROUP BY user_id",
-        )
-        .await?;
-    db.conn
-        .execute_unprepared(
-            "INSERT INTO workspace_user_points (workspace_id, user_id, points) \
-             SELECT workspace_id, user_id, SUM(points) FROM points_ledger \
-             WHERE workspace_id IS NOT NULL GROUP BY workspace_id, user_id",
-        )
-        .await?;
+    let totals: Vec<_> = totals.into_iter().collect();
+    for chunk in totals.chunks(CHUNK) {
+        let rows = chunk.iter().map(
+            |((board, period, user), points)| board_points::ActiveModel {
+                board: Set(board.clone()),
+                period: Set(period.clone()),
+                user_id: Set(*user),
+                points: Set(*points),
+            },
+        );
+        board_points::Entity::insert_many(rows)
+            .exec_without_returning(&db.conn)
+            .await?;
+    }
     Ok((ws.id, org.id, ids))
 }
 
@@ -126,19 +137,19 @@ async fn bench(db: &Db, backend: &str) -> anyhow::Result<serde_json::Value> {
     let mut out =
         json!({"backend": backend, "users": USERS, "ledger_rows": LEDGER, "seed_s": seeded_s});
     let now = Utc::now();
-    for (name, since) in [
-        ("week", Some(now - Duration::days(7))),
-        ("month", Some(now - Duration::days(30))),
-        ("all", None),
+    for (name, period) in [
+        ("week", progress::week_of(now).key),
+        ("month", progress::month_of(now).key),
+        ("all", progress::ALL_TIME.to_string()),
     ] {
         for board in ["workspace", "org", "global"] {
             let mut ms = Vec::new();
             for _ in 0..RUNS {
                 let t = Instant::now();
                 let rows = match board {
-                    "workspace" => db.workspace_points(ws, since, 20).await,
-                    "org" => db.org_points(org, since, 20).await,
-                    _ => db.global_points(since, 20).await,
+                    "workspace" => db.workspace_points(ws, &period, 20).await,
+                    "org" => db.org_points(org, &period, 20).await,
+                    _ => db.global_points(&period, 20).await,
                 }
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
                 ms.push(t.elapsed().as_secs_f64() * 1e3);

@@ -329,7 +329,8 @@ pub async fn of_user(
 
 #[derive(Deserialize, utoipa::IntoParams)]
 pub struct LeaderboardQuery {
-    /// `week` (the last 7 days, the default), `month` (30 days) or `all`.
+    /// `week` (this calendar week from Monday 00:00 UTC, the default), `month` (this
+    /// calendar month, UTC) or `all`.
     pub window: Option<String>,
     /// 1 to 100, default 20.
     pub limit: Option<u64>,
@@ -344,10 +345,10 @@ pub async fn leaderboard(
     access: AsViewer,
     query: web::Query<LeaderboardQuery>,
 ) -> ApiResult<web::Json<PointsLeaderboard>> {
-    let (window, since, limit) = query.parse()?;
+    let (window, period, since, limit) = query.parse()?;
     let rows = state
         .db
-        .workspace_points(access.workspace.id, since, limit)
+        .workspace_points(access.workspace.id, &period, limit)
         .await?;
     Ok(web::Json(board(window, since, rows)))
 }
@@ -368,8 +369,8 @@ pub async fn org_leaderboard(
     if !state.db.sees_org(user.id, org).await? {
         return Err(ApiError::not_found("organization"));
     }
-    let (window, since, limit) = query.parse()?;
-    let rows = state.db.org_points(org, since, limit).await?;
+    let (window, period, since, limit) = query.parse()?;
+    let rows = state.db.org_points(org, &period, limit).await?;
     Ok(web::Json(board(window, since, rows)))
 }
 
@@ -384,19 +385,27 @@ pub async fn global_leaderboard(
     _user: AuthUser,
     query: web::Query<LeaderboardQuery>,
 ) -> ApiResult<web::Json<PointsLeaderboard>> {
-    let (window, since, limit) = query.parse()?;
-    let rows = state.db.global_points(since, limit).await?;
+    let (window, period, since, limit) = query.parse()?;
+    let rows = state.db.global_points(&period, limit).await?;
     Ok(web::Json(board(window, since, rows)))
 }
 
 impl LeaderboardQuery {
-    /// The window's name, its start (`None`: all time) and the page size.
-    fn parse(&self) -> ApiResult<(String, Option<DateTime<Utc>>, u64)> {
+    /// The window's name, its period key and start (`None`: all time), and the page size.
+    /// Windows are calendar periods in UTC: the week from Monday, the month from the 1st.
+    fn parse(&self) -> ApiResult<(String, String, Option<DateTime<Utc>>, u64)> {
         let window = self.window.clone().unwrap_or_else(|| "week".into());
-        let since: Option<DateTime<Utc>> = match window.as_str() {
-            "week" => Some(Utc::now() - chrono::Duration::days(7)),
-            "month" => Some(Utc::now() - chrono::Duration::days(30)),
-            "all" => None,
+        let now = Utc::now();
+        let (key, since) = match window.as_str() {
+            "week" => {
+                let p = qollab_shared::progress::week_of(now);
+                (p.key, Some(p.start))
+            }
+            "month" => {
+                let p = qollab_shared::progress::month_of(now);
+                (p.key, Some(p.start))
+            }
+            "all" => (qollab_shared::progress::ALL_TIME.to_string(), None),
             _ => {
                 return Err(ApiError::invalid_fields(vec![(
                     "window",
@@ -405,7 +414,7 @@ impl LeaderboardQuery {
             }
         };
         let limit = ApiError::page_limit(self.limit, 20, 100)?;
-        Ok((window, since, limit))
+        Ok((window, key, since, limit))
     }
 }
 

@@ -183,6 +183,72 @@ pub fn backend_kind(backend: &str) -> &'static str {
 }
 
 /// The day an activity counts for (UTC).
+/// A leaderboard period: its key in `board_points.period` and when it began.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Period {
+    pub key: String,
+    pub start: DateTime<Utc>,
+}
+
+/// The calendar week (Monday 00:00 UTC onwards) holding `at`; key `w` + the Monday.
+pub fn week_of(at: DateTime<Utc>) -> Period {
+    use chrono::{Datelike, TimeZone};
+    let date = at.date_naive();
+    let monday = date - chrono::Days::new(u64::from(date.weekday().num_days_from_monday()));
+    Period {
+        key: format!("w{}", monday.format("%Y-%m-%d")),
+        start: Utc.from_utc_datetime(&monday.and_hms_opt(0, 0, 0).unwrap_or_default()),
+    }
+}
+
+/// The calendar month (UTC) holding `at`; key `m` + year and month.
+pub fn month_of(at: DateTime<Utc>) -> Period {
+    use chrono::{Datelike, TimeZone};
+    let first = NaiveDate::from_ymd_opt(at.year(), at.month(), 1).unwrap_or_default();
+    Period {
+        key: format!("m{}", first.format("%Y-%m")),
+        start: Utc.from_utc_datetime(&first.and_hms_opt(0, 0, 0).unwrap_or_default()),
+    }
+}
+
+/// The all-time period's key.
+pub const ALL_TIME: &str = "all";
+
+/// The boards an award counts on: everyone's, its workspace's and its organization's.
+pub fn boards_of(workspace: Option<Uuid>, org: Option<Uuid>) -> Vec<String> {
+    let mut b = vec![GLOBAL_BOARD.to_string()];
+    if let Some(w) = workspace {
+        b.push(workspace_board(w));
+    }
+    if let Some(o) = org {
+        b.push(org_board(o));
+    }
+    b
+}
+
+pub const GLOBAL_BOARD: &str = "global";
+
+pub fn workspace_board(ws: Uuid) -> String {
+    format!("ws:{ws}")
+}
+
+pub fn org_board(org: Uuid) -> String {
+    format!("org:{org}")
+}
+
+/// Every (board, period) an award made at `at` adds to.
+pub fn award_cells(
+    workspace: Option<Uuid>,
+    org: Option<Uuid>,
+    at: DateTime<Utc>,
+) -> Vec<(String, String)> {
+    let periods = [ALL_TIME.to_string(), week_of(at).key, month_of(at).key];
+    boards_of(workspace, org)
+        .into_iter()
+        .flat_map(|b| periods.iter().map(move |p| (b.clone(), p.clone())))
+        .collect()
+}
+
 pub fn day(at: DateTime<Utc>) -> String {
     at.date_naive().format("%Y-%m-%d").to_string()
 }
@@ -502,5 +568,30 @@ mod tests {
         assert_eq!(level_floor(4), 600);
         assert_eq!(backend_kind("ideal"), "ideal");
         assert_eq!(backend_kind("ibm:ibm_kyiv"), "remote");
+    }
+
+    #[test]
+    fn periods_are_calendar_weeks_from_monday_and_calendar_months() {
+        let at = |s: &str| {
+            DateTime::parse_from_rfc3339(s)
+                .map(|d| d.with_timezone(&Utc))
+                .unwrap_or_default()
+        };
+        // Thursday 3 December 2026 → the week of Monday 30 November; December.
+        let w = week_of(at("2026-12-03T22:00:00Z"));
+        assert_eq!(w.key, "w2026-11-30");
+        assert_eq!(w.start, at("2026-11-30T00:00:00Z"));
+        assert_eq!(week_of(at("2026-11-30T00:00:00Z")).key, "w2026-11-30");
+        assert_eq!(week_of(at("2026-11-29T23:59:59Z")).key, "w2026-11-23");
+        let m = month_of(at("2026-12-03T22:00:00Z"));
+        assert_eq!(
+            (m.key.as_str(), m.start),
+            ("m2026-12", at("2026-12-01T00:00:00Z"))
+        );
+        let ws = Uuid::nil();
+        let cells = award_cells(Some(ws), None, at("2026-12-03T22:00:00Z"));
+        assert_eq!(cells.len(), 6);
+        assert!(cells.contains(&(format!("ws:{ws}"), "m2026-12".to_string())));
+        assert!(cells.contains(&("global".to_string(), "all".to_string())));
     }
 }

@@ -261,12 +261,11 @@ async fn workspace_leaderboards_rank_points_in_their_window() {
         .unwrap_or_else(|e| panic!("{e}"));
     let (outsider, out_auth) = user(&server.client(), "outsider").await;
     let _ = outsider;
-    let now = chrono::Utc::now();
-    for (who, points, days_ago, key) in [
-        (ada, 40, 40, "old-ada"),
-        (bo, 30, 1, "new-bo"),
-        (bo, 5, 20, "mid-bo"),
-        (out_auth.user.id, 500, 1, "not-a-member"),
+    for (who, points, recent, key) in [
+        (ada, 40, false, "old-ada"),
+        (bo, 30, true, "new-bo"),
+        (bo, 5, false, "old-bo"),
+        (out_auth.user.id, 500, true, "not-a-member"),
     ] {
         let added = db
             .award_at(
@@ -275,7 +274,7 @@ async fn workspace_leaderboards_rank_points_in_their_window() {
                 &format!("test:{key}"),
                 points,
                 "test",
-                now - chrono::Duration::days(days_ago),
+                recent_or_old(recent),
             )
             .await
             .unwrap_or_else(|e| panic!("{e}"));
@@ -321,7 +320,7 @@ async fn workspace_leaderboards_rank_points_in_their_window() {
     let (_, month) = board("month").await;
     assert_eq!(
         lines(&month),
-        [("bo".into(), 35, 1), (owner_name.clone(), 15, 2)],
+        [("bo".into(), 30, 1), (owner_name.clone(), 15, 2)],
         "{month}"
     );
     let (_, all) = board("all").await;
@@ -366,6 +365,18 @@ async fn solving_a_challenge_earns_its_score_once_and_unlocks_questing() {
     assert_eq!(p["points"], 120, "{p}");
     assert_eq!(p["level"], 2, "{p}");
     assert_eq!(unlocked(&p), ["quest_first"], "{p}");
+}
+
+/// A moment in both the current calendar week and month (now), or in neither (before both
+/// began): leaderboard windows are calendar periods.
+fn recent_or_old(recent: bool) -> chrono::DateTime<chrono::Utc> {
+    let now = chrono::Utc::now();
+    if recent {
+        return now;
+    }
+    let week = qollab_shared::progress::week_of(now).start;
+    let month = qollab_shared::progress::month_of(now).start;
+    week.min(month) - chrono::Duration::days(1)
 }
 
 /// The board lines `(name, points, rank)` of a leaderboard answer.
@@ -433,13 +444,12 @@ async fn organization_and_global_leaderboards_rank_who_they_should() {
     let db = Db::connect(&server.storage.database_url, &DbOptions::default())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let now = chrono::Utc::now();
-    for (who, ws, points, days_ago, key) in [
-        (cy, Some(team.ws), 20, 2, "cy-1"),
-        (cy, Some(ws2), 7, 40, "cy-2"), // cy is not in ws2, but earned there once
-        (dee_auth.user.id, Some(ws2), 25, 3, "dee-1"),
-        (owner, Some(ws2), 1, 1, "owner-2"),
-        (eve_auth.user.id, None, 1000, 1, "eve-quest"), // Quest: no workspace, no org
+    for (who, ws, points, recent, key) in [
+        (cy, Some(team.ws), 20, true, "cy-1"),
+        (cy, Some(ws2), 7, false, "cy-2"), // cy is not in ws2, but earned there once
+        (dee_auth.user.id, Some(ws2), 25, true, "dee-1"),
+        (owner, Some(ws2), 1, true, "owner-2"),
+        (eve_auth.user.id, None, 1000, true, "eve-quest"), // Quest: no workspace, no org
     ] {
         assert!(
             db.award_at(
@@ -448,7 +458,7 @@ async fn organization_and_global_leaderboards_rank_who_they_should() {
                 &format!("t:{key}"),
                 points,
                 "test",
-                now - chrono::Duration::days(days_ago)
+                recent_or_old(recent)
             )
             .await
             .unwrap_or_else(|e| panic!("{e}"))
@@ -554,5 +564,86 @@ async fn organization_and_global_leaderboards_rank_who_they_should() {
     };
     assert_eq!(progress_of(eve.clone()).await, 1000);
     assert_eq!(progress_of(dee.clone()).await, 25);
+    db.close().await;
+}
+
+#[tokio::test]
+async fn the_leaderboard_migration_backfills_totals_from_the_ledger() {
+    use qollab_migrations::{Migrator, MigratorTrait};
+    use qollab_server::db::tables::board_points;
+    use qollab_shared::progress;
+
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let url = format!("sqlite://{}/q.db?mode=rwc", dir.path().display());
+    let db = Db::connect(&url, &DbOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let before = Migrator::migrations()
+        .iter()
+        .position(|m| m.name() == "m20261203_000009_leaderboards")
+        .unwrap_or_else(|| panic!("no leaderboard migration"));
+    Migrator::up(&db.conn, Some(before as u32))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // A ledger written by an earlier version: two people, a workspace award now, a
+    // Quest award (no workspace) now and an old one.
+    let (ada, bo, ws) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let now = chrono::Utc::now();
+    let old = recent_or_old(false);
+    for (i, (who, wsp, points, at)) in [
+        (ada, Some(ws), 10, now),
+        (ada, None, 5, now),
+        (ada, Some(ws), 100, old),
+        (bo, Some(ws), 7, now),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        points_ledger::Entity::insert(points_ledger::ActiveModel {
+            user_id: sea_orm::Set(who),
+            workspace_id: sea_orm::Set(wsp),
+            award_key: sea_orm::Set(format!("old:{i}")),
+            points: sea_orm::Set(points),
+            reason: sea_orm::Set("before the migration".into()),
+            at: sea_orm::Set(at),
+            ..Default::default()
+        })
+        .exec_without_returning(&db.conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    Migrator::up(&db.conn, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cell = |board: String, period: String, user: Uuid| {
+        let conn = db.conn.clone();
+        async move {
+            board_points::Entity::find_by_id((board, period, user))
+                .one(&conn)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .map(|c| c.points)
+        }
+    };
+    let week = progress::week_of(now).key;
+    let month = progress::month_of(now).key;
+    let all = progress::ALL_TIME.to_string();
+    let global = progress::GLOBAL_BOARD.to_string();
+    let wsb = progress::workspace_board(ws);
+    assert_eq!(cell(global.clone(), all.clone(), ada).await, Some(115));
+    assert_eq!(cell(global.clone(), week.clone(), ada).await, Some(15));
+    assert_eq!(cell(global.clone(), month.clone(), ada).await, Some(15));
+    assert_eq!(cell(wsb.clone(), all.clone(), ada).await, Some(110));
+    assert_eq!(cell(wsb.clone(), week.clone(), ada).await, Some(10));
+    assert_eq!(cell(wsb.clone(), month, bo).await, Some(7));
+    assert_eq!(db.points_of(bo).await.unwrap_or(-1), 7);
+    // And awards after it add to the same cells.
+    assert!(
+        db.award(bo, Some(ws), "new:1", 3, "after")
+            .await
+            .unwrap_or(false)
+    );
+    assert_eq!(cell(wsb, week, bo).await, Some(10));
+    assert_eq!(db.points_of(bo).await.unwrap_or(-1), 10);
     db.close().await;
 }

@@ -17,7 +17,7 @@ const SCOPES: { s: Scope; label: string }[] = [
 ]
 const WINDOWS: { w: Window; label: string }[] = [
   { w: 'week', label: 'This week' },
-  { w: 'month', label: '30 days' },
+  { w: 'month', label: 'This month' },
   { w: 'all', label: 'All time' },
 ]
 

@@ -4,7 +4,7 @@
 //! nothing is counted or awarded twice.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use qollab_shared::progress::{Mark, Tally, counters};
+use qollab_shared::progress::{self, Mark, Tally, counters};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, OnConflict, Query};
 use sea_orm::{
     ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Set,
@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use crate::db::Db;
 use crate::db::tables::{
-    points_ledger, progress_marks, user_achievements, user_points, users, workspace_members,
-    workspace_user_points, workspaces,
+    board_points, points_ledger, progress_marks, user_achievements, users, workspace_members,
+    workspaces,
 };
 use crate::error::ApiResult;
 
@@ -188,203 +188,133 @@ impl Db {
         if n != 1 {
             return Ok(false);
         }
-        let excluded = |c: &'static str| Expr::col((Alias::new("excluded"), Alias::new(c)));
-        user_points::Entity::insert(user_points::ActiveModel {
-            user_id: Set(user),
-            points: Set(points.into()),
-        })
+        let org = match ws {
+            Some(ws) => workspaces::Entity::find_by_id(ws)
+                .one(&txn)
+                .await?
+                .map(|w| w.org_id),
+            None => None,
+        };
+        let cells = progress::award_cells(ws, org, at);
+        board_points::Entity::insert_many(cells.into_iter().map(|(board, period)| {
+            board_points::ActiveModel {
+                board: Set(board),
+                period: Set(period),
+                user_id: Set(user),
+                points: Set(points.into()),
+            }
+        }))
         .on_conflict(
-            OnConflict::column(user_points::Column::UserId)
-                .value(
-                    user_points::Column::Points,
-                    Expr::col((user_points::Entity, user_points::Column::Points))
-                        .add(excluded("points")),
-                )
-                .to_owned(),
+            OnConflict::columns([
+                board_points::Column::Board,
+                board_points::Column::Period,
+                board_points::Column::UserId,
+            ])
+            .value(
+                board_points::Column::Points,
+                Expr::col((board_points::Entity, board_points::Column::Points))
+                    .add(Expr::col((Alias::new("excluded"), Alias::new("points")))),
+            )
+            .to_owned(),
         )
         .exec_without_returning(&txn)
         .await?;
-        if let Some(ws) = ws {
-            workspace_user_points::Entity::insert(workspace_user_points::ActiveModel {
-                workspace_id: Set(ws),
-                user_id: Set(user),
-                points: Set(points.into()),
-            })
-            .on_conflict(
-                OnConflict::columns([
-                    workspace_user_points::Column::WorkspaceId,
-                    workspace_user_points::Column::UserId,
-                ])
-                .value(
-                    workspace_user_points::Column::Points,
-                    Expr::col((
-                        workspace_user_points::Entity,
-                        workspace_user_points::Column::Points,
-                    ))
-                    .add(excluded("points")),
-                )
-                .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await?;
-        }
         txn.commit().await?;
         Ok(true)
     }
 
-    /// A person's points so far (the running total).
+    /// A person's points so far (their all-time total on the global board).
     pub async fn points_of(&self, user: Uuid) -> Result<i64, sea_orm::DbErr> {
-        Ok(user_points::Entity::find_by_id(user)
-            .one(&self.conn)
-            .await?
-            .map_or(0, |r| r.points))
+        Ok(board_points::Entity::find_by_id((
+            progress::GLOBAL_BOARD.to_string(),
+            progress::ALL_TIME.to_string(),
+            user,
+        ))
+        .one(&self.conn)
+        .await?
+        .map_or(0, |r| r.points))
     }
 
-    /// Points earned in a workspace since `since` (all time: `None`) by its current
-    /// members, best first (ties by user id), with names. All time reads the running
-    /// totals; a window sums the ledger on the (workspace_id, at) index.
+    /// The top of a workspace's board in `period` (a key of
+    /// `qollab_shared::progress`: all time, a calendar week or month), its current
+    /// members only, best first (ties by user id), with names.
     pub async fn workspace_points(
         &self,
         ws: Uuid,
-        since: Option<DateTime<Utc>>,
+        period: &str,
         limit: u64,
     ) -> ApiResult<Vec<(Uuid, String, i64)>> {
-        self.board(Board::Workspace(ws), since, limit).await
+        let members = Query::select()
+            .column(workspace_members::Column::UserId)
+            .from(workspace_members::Entity)
+            .and_where(Expr::col(workspace_members::Column::WorkspaceId).eq(ws))
+            .to_owned();
+        self.board(&progress::workspace_board(ws), period, members, limit)
+            .await
     }
 
-    /// Points earned in an organization's workspaces by the people who are members of
-    /// at least one of them now.
+    /// The top of an organization's board: points earned in any of its workspaces, by
+    /// the people who are members of at least one of them now.
     pub async fn org_points(
         &self,
         org: Uuid,
-        since: Option<DateTime<Utc>>,
+        period: &str,
         limit: u64,
     ) -> ApiResult<Vec<(Uuid, String, i64)>> {
-        self.board(Board::Org(org), since, limit).await
+        let org_workspaces = Query::select()
+            .column(workspaces::Column::Id)
+            .from(workspaces::Entity)
+            .and_where(Expr::col(workspaces::Column::OrgId).eq(org))
+            .to_owned();
+        let people = Query::select()
+            .column(workspace_members::Column::UserId)
+            .from(workspace_members::Entity)
+            .and_where(
+                Expr::col(workspace_members::Column::WorkspaceId).in_subquery(org_workspaces),
+            )
+            .to_owned();
+        self.board(&progress::org_board(org), period, people, limit)
+            .await
     }
 
-    /// Everyone's points (workspace and Quest awards alike), counting only the people who
-    /// chose to appear on the global board.
+    /// The top of the global board (workspace and Quest awards alike), listing only the
+    /// people who chose to appear.
     pub async fn global_points(
         &self,
-        since: Option<DateTime<Utc>>,
+        period: &str,
         limit: u64,
     ) -> ApiResult<Vec<(Uuid, String, i64)>> {
-        self.board(Board::Global, since, limit).await
+        let public = Query::select()
+            .column(users::Column::Id)
+            .from(users::Entity)
+            .and_where(Expr::col(users::Column::LeaderboardPublic).eq(true))
+            .to_owned();
+        self.board(progress::GLOBAL_BOARD, period, public, limit)
+            .await
     }
 
+    /// One index range read: the board's cells of the period, highest first, keeping
+    /// the people `who` selects.
     async fn board(
         &self,
-        board: Board,
-        since: Option<DateTime<Utc>>,
+        board: &str,
+        period: &str,
+        who: sea_orm::sea_query::SelectStatement,
         limit: u64,
     ) -> ApiResult<Vec<(Uuid, String, i64)>> {
-        // Who may be listed, in SQL (a board may have more people than a statement may
-        // have parameters).
-        let org_workspaces = |org: Uuid| {
-            Query::select()
-                .column(workspaces::Column::Id)
-                .from(workspaces::Entity)
-                .and_where(Expr::col(workspaces::Column::OrgId).eq(org))
-                .to_owned()
-        };
-        let members_of = |ws: Uuid| {
-            Query::select()
-                .column(workspace_members::Column::UserId)
-                .from(workspace_members::Entity)
-                .and_where(Expr::col(workspace_members::Column::WorkspaceId).eq(ws))
-                .to_owned()
-        };
-        let org_people = |org: Uuid| {
-            Query::select()
-                .column(workspace_members::Column::UserId)
-                .from(workspace_members::Entity)
-                .and_where(
-                    Expr::col(workspace_members::Column::WorkspaceId)
-                        .in_subquery(org_workspaces(org)),
-                )
-                .to_owned()
-        };
-        let public_people = || {
-            Query::select()
-                .column(users::Column::Id)
-                .from(users::Entity)
-                .and_where(Expr::col(users::Column::LeaderboardPublic).eq(true))
-                .to_owned()
-        };
-        let sum = || Expr::from(Func::sum(Expr::col(points_ledger::Column::Points)));
-        let rows: Vec<UserPoints> = match (board, since) {
-            (Board::Global, None) => {
-                user_points::Entity::find()
-                    .select_only()
-                    .column(user_points::Column::UserId)
-                    .column(user_points::Column::Points)
-                    .filter(user_points::Column::UserId.in_subquery(public_people()))
-                    .order_by_desc(user_points::Column::Points)
-                    .order_by_asc(user_points::Column::UserId)
-                    .limit(limit)
-                    .into_model::<UserPoints>()
-                    .all(&self.conn)
-                    .await?
-            }
-            (Board::Workspace(ws), None) => {
-                workspace_user_points::Entity::find()
-                    .select_only()
-                    .column(workspace_user_points::Column::UserId)
-                    .column(workspace_user_points::Column::Points)
-                    .filter(workspace_user_points::Column::WorkspaceId.eq(ws))
-                    .filter(workspace_user_points::Column::UserId.in_subquery(members_of(ws)))
-                    .order_by_desc(workspace_user_points::Column::Points)
-                    .order_by_asc(workspace_user_points::Column::UserId)
-                    .limit(limit)
-                    .into_model::<UserPoints>()
-                    .all(&self.conn)
-                    .await?
-            }
-            (Board::Org(org), None) => {
-                let total = Expr::from(Func::sum(Expr::col(workspace_user_points::Column::Points)));
-                workspace_user_points::Entity::find()
-                    .select_only()
-                    .column(workspace_user_points::Column::UserId)
-                    .column_as(total.clone(), "points")
-                    .filter(
-                        workspace_user_points::Column::WorkspaceId.in_subquery(org_workspaces(org)),
-                    )
-                    .filter(workspace_user_points::Column::UserId.in_subquery(org_people(org)))
-                    .group_by(workspace_user_points::Column::UserId)
-                    .order_by_desc(total)
-                    .order_by_asc(workspace_user_points::Column::UserId)
-                    .limit(limit)
-                    .into_model::<UserPoints>()
-                    .all(&self.conn)
-                    .await?
-            }
-            (board, Some(since)) => {
-                let mut q = points_ledger::Entity::find()
-                    .select_only()
-                    .column(points_ledger::Column::UserId)
-                    .column_as(sum(), "points")
-                    .filter(points_ledger::Column::At.gte(since));
-                q = match board {
-                    Board::Workspace(ws) => q
-                        .filter(points_ledger::Column::WorkspaceId.eq(ws))
-                        .filter(points_ledger::Column::UserId.in_subquery(members_of(ws))),
-                    Board::Org(org) => q
-                        .filter(points_ledger::Column::WorkspaceId.in_subquery(org_workspaces(org)))
-                        .filter(points_ledger::Column::UserId.in_subquery(org_people(org))),
-                    Board::Global => {
-                        q.filter(points_ledger::Column::UserId.in_subquery(public_people()))
-                    }
-                };
-                q.group_by(points_ledger::Column::UserId)
-                    .order_by_desc(sum())
-                    .order_by_asc(points_ledger::Column::UserId)
-                    .limit(limit)
-                    .into_model::<UserPoints>()
-                    .all(&self.conn)
-                    .await?
-            }
-        };
+        let rows = board_points::Entity::find()
+            .select_only()
+            .column(board_points::Column::UserId)
+            .column(board_points::Column::Points)
+            .filter(board_points::Column::Board.eq(board))
+            .filter(board_points::Column::Period.eq(period))
+            .filter(board_points::Column::UserId.in_subquery(who))
+            .order_by_desc(board_points::Column::Points)
+            .order_by_asc(board_points::Column::UserId)
+            .limit(limit)
+            .into_model::<UserPoints>()
+            .all(&self.conn)
+            .await?;
         let names = self.names_of(rows.iter().map(|r| r.user_id)).await?;
         Ok(rows
             .into_iter()
@@ -394,12 +324,4 @@ impl Db {
             })
             .collect())
     }
-}
-
-/// Whose points a leaderboard ranks.
-#[derive(Clone, Copy)]
-enum Board {
-    Workspace(Uuid),
-    Org(Uuid),
-    Global,
 }
