@@ -1,9 +1,10 @@
-// The workspace event stream (/ws/workspaces/{id}): reconnects with ?since= so nothing is
-// missed, and folds job, chat and AI events into the TanStack Query cache.
+// The workspace event stream (/ws/workspaces/{id}; socket.ts resumes it with ?since= so
+// nothing is missed), folding job, chat and AI events into the TanStack Query cache.
 import { useEffect, useRef, useState } from 'react'
 import { useQueryClient, type QueryClient } from '@tanstack/react-query'
 import type { Api } from './api/client'
 import type { AiSuggestion, ChatMessage, Job, JobPage, WsEvent } from './api/types'
+import { openResumingSocket, type StreamStatus } from './socket'
 import { emptyLive, foldAiEvent, foldAnalysisEvent, upsertSuggestion, type AiLive, type LiveAnalysis } from './ai'
 
 const RANK: Record<string, number> = { queued: 0, running: 1, completed: 2, failed: 2, cancelled: 2 }
@@ -90,7 +91,7 @@ export function applyEvent(qc: QueryClient, ws: string, ev: WsEvent) {
 
 const NO_EVENTS: WsEvent[] = []
 
-export type StreamStatus = 'connecting' | 'live' | 'offline'
+export type { StreamStatus }
 
 export function useWorkspaceEvents(api: Api, ws: string) {
   const qc = useQueryClient()
@@ -100,52 +101,24 @@ export function useWorkspaceEvents(api: Api, ws: string) {
   const [status, setStatus] = useState<StreamStatus>('connecting')
   const since = useRef<number | null>(null)
   useEffect(() => {
-    let socket: WebSocket | null = null
-    let closed = false
-    let retry = 0
-    let timer: ReturnType<typeof setTimeout> | undefined
     since.current = null
-    const connect = async () => {
-      const token = await api.accessToken()
-      if (closed || !token) return
-      const params = new URLSearchParams({ token })
-      if (since.current !== null) params.set('since', String(since.current))
-      socket = new WebSocket(api.wsUrl(`/ws/workspaces/${ws}?${params}`))
-      setStatus('connecting')
-      socket.onopen = () => {
-        retry = 0
-        setStatus('live')
-      }
-      socket.onmessage = (m) => {
-        if (typeof m.data !== 'string') return
-        let ev: WsEvent
-        try {
-          ev = JSON.parse(m.data) as WsEvent
-        } catch {
-          return
-        }
+    return openResumingSocket(api, {
+      path: (token) => {
+        const params = new URLSearchParams({ token })
+        if (since.current !== null) params.set('since', String(since.current))
+        return `/ws/workspaces/${ws}?${params}`
+      },
+      onStatus: setStatus,
+      onMessage: (msg) => {
+        const ev = msg as WsEvent
         if (ev.type === 'resync') since.current = (ev.data.latest as number) ?? since.current
         else if (typeof ev.id === 'number') since.current = Math.max(since.current ?? 0, ev.id)
         applyEvent(qc, ws, ev)
         if (ev.type !== 'job.progress' && ev.type !== 'ai.message.delta' && ev.type !== 'ai.analysis.delta') {
           setFeed((f) => ({ ws, events: [ev, ...(f.ws === ws ? f.events : [])].slice(0, 100) }))
         }
-      }
-      socket.onclose = () => {
-        // This effect's socket closed on purpose (unmounted, another workspace, or React's
-        // development double mount): not news, and the next socket may already be live.
-        if (closed) return
-        setStatus('offline')
-        retry = Math.min(retry + 1, 6)
-        timer = setTimeout(connect, 250 * 2 ** retry)
-      }
-    }
-    void connect()
-    return () => {
-      closed = true
-      if (timer) clearTimeout(timer)
-      socket?.close()
-    }
+      },
+    })
   }, [api, ws, qc])
   const feed = gathered.ws === ws ? gathered.events : NO_EVENTS
   return { feed, status }

@@ -1,12 +1,12 @@
 // The signed-in person's notifications, app-wide: the bell's inbox (the newest page of
-// GET /api/me/notifications) kept live by /ws/me — one socket per tab, reconnecting with
-// ?since= the newest version delivered, like the workspace event stream (events.ts) —
-// and the one toast a burst of new notices shows. The folding is in notify.ts.
+// GET /api/me/notifications) kept live by /ws/me — one socket per tab (socket.ts),
+// resuming with ?since= the newest version delivered — and the one toast a burst of new
+// notices shows. The folding is in notify.ts.
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react'
 import { useQuery, useQueryClient } from '@tanstack/react-query'
 import { useApp, useFeatures } from './context'
 import type { Notification, NotifyMessage } from './api/types'
-import type { StreamStatus } from './events'
+import { openResumingSocket, type StreamStatus } from './socket'
 import { applyAllRead, applyMessage, applyRead, BELL_PAGE, inboxFromPage, inboxKey, nextToast, type Inbox, type Toast } from './notify'
 
 interface NotifyCtx {
@@ -48,49 +48,23 @@ export function NotificationsProvider({ children }: { children: ReactNode }) {
     // Connect once the first page is in: the stream resumes after its newest version. A
     // resync drops the inbox, which closes this socket; the next opens after the refetch.
     if (!enabled || !loaded) return
-    let socket: WebSocket | null = null
-    let closed = false
-    let retry = 0
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const connect = async () => {
-      const token = await api.accessToken()
-      if (closed || !token) return
-      const params = new URLSearchParams({ token })
-      const since = qc.getQueryData<Inbox>(inboxKey(uid))?.since
-      if (since !== undefined) params.set('since', String(since))
-      socket = new WebSocket(api.wsUrl(`/ws/me?${params}`))
-      setStatus('connecting')
-      socket.onopen = () => {
-        retry = 0
-        setStatus('live')
-      }
-      socket.onmessage = (m) => {
-        if (typeof m.data !== 'string') return
-        let msg: NotifyMessage
-        try {
-          msg = JSON.parse(m.data) as NotifyMessage
-        } catch {
-          return
-        }
+    return openResumingSocket(api, {
+      path: (token) => {
+        const params = new URLSearchParams({ token })
+        const since = qc.getQueryData<Inbox>(inboxKey(uid))?.since
+        if (since !== undefined) params.set('since', String(since))
+        return `/ws/me?${params}`
+      },
+      onStatus: setStatus,
+      onMessage: (m) => {
+        const msg = m as NotifyMessage
         if (msg.type !== 'resync' && (msg.type !== 'notification' || !msg.notification)) return
         const news = applyMessage(qc, uid, msg)
         // Added to a workspace, another role, removed: the workspace list is out of date.
         if (news?.kind === 'membership') void qc.invalidateQueries({ queryKey: ['workspaces'] })
         if (news && !panelOpen.current) setToastOf((t) => ({ uid, toast: nextToast(t?.uid === uid ? t.toast : null, news) }))
-      }
-      socket.onclose = () => {
-        if (closed) return
-        setStatus('offline')
-        retry = Math.min(retry + 1, 6)
-        timer = setTimeout(connect, 250 * 2 ** retry)
-      }
-    }
-    void connect()
-    return () => {
-      closed = true
-      if (timer) clearTimeout(timer)
-      socket?.close()
-    }
+      },
+    })
   }, [api, qc, uid, enabled, loaded])
 
   const markRead = useCallback(async (n: Notification) => {
