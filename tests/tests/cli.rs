@@ -23,6 +23,7 @@ async fn qollab(cfg: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Ou
         .env("QOLLAB_CONFIG", cfg)
         .env_remove("QOLLAB_SERVER")
         .env_remove("QOLLAB_TOKEN")
+        .env_remove("QOLLAB_WORKSPACE")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -309,7 +310,13 @@ async fn every_command_exits_quietly_when_its_output_pipe_is_closed() {
 #[tokio::test]
 async fn ai_ask_streams_the_answer_and_jobs_explain_prints_the_analysis() {
     use crate::common::openai::{Reply, StandIn};
-    let stand_in = StandIn::start(Reply::text(&["Bell pairs", " are correlated."])).await;
+    // Pieces far enough apart that the failure's own analysis is still being written
+    // when `jobs explain` first looks.
+    let stand_in = StandIn::start(Reply::Text {
+        pieces: vec!["Bell pairs".into(), " are correlated.".into()],
+        gap: Duration::from_millis(800),
+    })
+    .await;
     let url = stand_in.url.clone();
     let server = TestServer::start_with(move |c| {
         c.ai.base_url = url;
@@ -337,12 +344,33 @@ async fn ai_ask_streams_the_answer_and_jobs_explain_prints_the_analysis() {
     )
     .await;
     assert_eq!(wait_job(&t.owner, job.id).await.status, "failed");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !matches!(t.owner.job_analysis(job.id).await, Ok(a) if a.status == "running") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no automatic analysis"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let id = job.id.to_string();
-    let mut args = vec!["jobs", "explain", id.as_str(), "--again"];
-    args.extend(conn);
-    let out = qollab(&cfg, &args, None).await;
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(out.stdout, "Bell pairs are correlated.\n");
+    // The failure's own analysis may still be streaming: joined late, the text prints
+    // whole when done (its first pieces were never stored); finished, it prints as stored.
+    for again in [false, true] {
+        let mut args = vec!["jobs", "explain", id.as_str()];
+        if again {
+            args.push("--again");
+        }
+        args.extend(conn);
+        let out = qollab(&cfg, &args, None).await;
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert_eq!(out.stdout, "Bell pairs are correlated.\n", "again: {again}");
+        assert_eq!(
+            out.stderr.contains("being written"),
+            !again,
+            "again: {again}: {}",
+            out.stderr
+        );
+    }
 }
 
 #[tokio::test]
@@ -570,4 +598,301 @@ async fn notifications_list_prefs_and_read_all() {
     assert_eq!(all.stdout, "marked 1 notification(s) read\n");
     let unread = run(vec!["notifications", "list", "--unread"]).await;
     assert_eq!(unread.stdout, "no notifications\n", "{}", unread.stderr);
+}
+
+/// `qollab ARGS` that must succeed; its standard output.
+async fn ok(cfg: &std::path::Path, args: &[&str]) -> String {
+    let o = qollab(cfg, args, None).await;
+    assert_eq!(o.code, 0, "qollab {args:?}: {}{}", o.stdout, o.stderr);
+    o.stdout
+}
+
+#[tokio::test]
+async fn account_workspace_member_token_and_raw_api_commands() {
+    let server = TestServer::start().await;
+    let anon = server.client();
+    let email = unique_email("cli-admin");
+    let auth = anon
+        .register(&email, PASSWORD, "Ada")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let owner = anon.with_token(&auth.access_token);
+    let bob_email = unique_email("cli-bob");
+    let bob_auth = anon
+        .register(&bob_email, PASSWORD, "Bob")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let secret = owner
+        .create_token("handmade")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .secret;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let cfg = dir.path().join("config.json");
+    let cfg = cfg.as_path();
+
+    // A token made elsewhere is checked, then stored; nothing else is asked.
+    let o = qollab(
+        cfg,
+        &["login", "--server", &server.url, "--with-token"],
+        Some("not-a-token\n"),
+    )
+    .await;
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(!cfg.exists(), "a refused token is not stored");
+    let o = qollab(
+        cfg,
+        &["login", "--server", &server.url, "--with-token"],
+        Some(&format!("{secret}\n")),
+    )
+    .await;
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let status = ok(cfg, &["status"]).await;
+    assert!(
+        status.contains(&email) && status.contains(&server.url),
+        "{status}"
+    );
+    assert!(status.contains("workspace: none"), "{status}");
+
+    // Without a workspace anywhere, a command that needs one says how to name it.
+    let o = qollab(cfg, &["jobs", "list"], None).await;
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("QOLLAB_WORKSPACE"), "{}", o.stderr);
+
+    let created = ok(
+        cfg,
+        &[
+            "workspaces",
+            "create",
+            "Lab X",
+            "--description",
+            "Bell experiments",
+        ],
+    )
+    .await;
+    assert!(
+        created.starts_with("created workspace Lab X ("),
+        "{created}"
+    );
+    let ws: serde_json::Value =
+        serde_json::from_str(&ok(cfg, &["api", "GET", "/api/workspaces"]).await)
+            .unwrap_or_default();
+    let lab = ws
+        .as_array()
+        .and_then(|a| a.iter().find(|w| w["name"] == "Lab X"))
+        .unwrap_or_else(|| panic!("{ws}"));
+    let ws_id = lab["id"].as_str().unwrap_or_default().to_string();
+    assert_eq!(lab["description"], "Bell experiments");
+
+    ok(cfg, &["config", "set", "workspace", "Lab X"]).await;
+    assert_eq!(ok(cfg, &["config", "get", "workspace"]).await, "Lab X\n");
+    let o = qollab(cfg, &["config", "set", "colour", "blue"], None).await;
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    let status = ok(cfg, &["status"]).await;
+    assert!(
+        status.contains(&format!("workspace: Lab X ({ws_id})")),
+        "{status}"
+    );
+    // Listings piped are tab-separated, one row per line, no header.
+    assert_eq!(
+        ok(cfg, &["workspaces", "list"])
+            .await
+            .lines()
+            .filter(|l| l.starts_with(&format!("{ws_id}\tLab X\towner\t")))
+            .count(),
+        1
+    );
+
+    // Members, all against the default workspace.
+    let added = ok(cfg, &["members", "add", &bob_email, "--role", "viewer"]).await;
+    assert_eq!(added, format!("added Bob <{bob_email}> as viewer\n"));
+    let list = ok(cfg, &["members", "list"]).await;
+    assert!(
+        list.lines()
+            .any(|l| l == format!("Bob\t{bob_email}\tviewer")),
+        "{list}"
+    );
+    assert!(
+        list.lines().any(|l| l == format!("Ada\t{email}\towner")),
+        "{list}"
+    );
+    ok(cfg, &["members", "role", &bob_email, "editor"]).await;
+    let members: serde_json::Value =
+        serde_json::from_str(&ok(cfg, &["members", "list", "--json"]).await).unwrap_or_default();
+    let bob = members
+        .as_array()
+        .and_then(|a| a.iter().find(|m| m["email"] == bob_email.as_str()))
+        .unwrap_or_else(|| panic!("{members}"));
+    assert_eq!(bob["role"], "editor");
+    let o = qollab(
+        cfg,
+        &["members", "role", "nobody@example.com", "viewer"],
+        None,
+    )
+    .await;
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    let show = ok(cfg, &["workspaces", "show"]).await;
+    assert!(
+        show.contains("members: 2") && show.contains("Bell experiments"),
+        "{show}"
+    );
+    // Bob is not an owner: the server refuses, and the CLI says so.
+    let bob_cfg = dir.path().join("bob.json");
+    let o = qollab(
+        &bob_cfg,
+        &[
+            "members",
+            "remove",
+            &email,
+            "-w",
+            &ws_id,
+            "--server",
+            &server.url,
+            "--token",
+            &bob_auth.access_token,
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.starts_with("error: "), "{}", o.stderr);
+    ok(cfg, &["members", "remove", &bob_email]).await;
+    assert!(!ok(cfg, &["members", "list"]).await.contains(&bob_email));
+
+    // -w and QOLLAB_WORKSPACE win over the configured default.
+    ok(cfg, &["jobs", "list"]).await;
+    let o = qollab(cfg, &["jobs", "list", "-w", "No such place"], None).await;
+    assert_eq!(o.code, 2, "{}", o.stderr);
+
+    let backends: serde_json::Value =
+        serde_json::from_str(&ok(cfg, &["backends", "--json"]).await).unwrap_or_default();
+    let names: Vec<&str> = backends
+        .as_array()
+        .map(|a| a.iter().filter_map(|b| b["name"].as_str()).collect())
+        .unwrap_or_default();
+    let table = ok(cfg, &["backends"]).await;
+    assert_eq!(table.lines().count(), names.len(), "{table}");
+    assert!(
+        names.contains(&"ideal") && table.contains("ideal\tsimulator\t"),
+        "{table}"
+    );
+
+    // Tokens: made, listed, revoked, and then refused.
+    let new_secret = ok(cfg, &["tokens", "create", "ci-runner"])
+        .await
+        .trim()
+        .to_string();
+    let tokens: serde_json::Value =
+        serde_json::from_str(&ok(cfg, &["tokens", "list", "--json"]).await).unwrap_or_default();
+    let ci = tokens
+        .as_array()
+        .and_then(|a| a.iter().find(|t| t["name"] == "ci-runner"))
+        .unwrap_or_else(|| panic!("{tokens}"));
+    let ci_id = ci["id"].as_str().unwrap_or_default().to_string();
+    let me = ok(cfg, &["api", "get", "/api/me", "--token", &new_secret]).await;
+    assert!(me.contains(&email), "{me}");
+    ok(cfg, &["tokens", "revoke", &ci_id]).await;
+    let o = qollab(
+        cfg,
+        &["api", "GET", "/api/me", "--token", &new_secret],
+        None,
+    )
+    .await;
+    assert_eq!(o.code, 1, "{}", o.stdout);
+    assert!(
+        o.stderr.contains("401") && o.stdout.contains("\"code\""),
+        "{}{}",
+        o.stdout,
+        o.stderr
+    );
+
+    // Raw requests: a body, and input errors caught before anything is sent.
+    let made: serde_json::Value = serde_json::from_str(
+        &ok(
+            cfg,
+            &[
+                "api",
+                "POST",
+                "/api/workspaces",
+                "-d",
+                r#"{"name": "Via api"}"#,
+            ],
+        )
+        .await,
+    )
+    .unwrap_or_default();
+    assert_eq!(made["name"], "Via api");
+    for bad in [
+        vec!["api", "POST", "/api/workspaces", "-d", "{name"],
+        vec!["api", "GET", "api/workspaces"],
+        vec!["api", "BREW", "/api/workspaces"],
+    ] {
+        let o = qollab(cfg, &bad, None).await;
+        assert_eq!(o.code, 2, "{bad:?}: {}", o.stderr);
+    }
+
+    // Logging out of a stored handmade token forgets it (it was not made here).
+    let out = ok(cfg, &["logout"]).await;
+    assert!(out.contains("removed from"), "{out}");
+    let o = qollab(cfg, &["status"], None).await;
+    assert_eq!(o.code, 1);
+    assert!(o.stdout.contains("logged in: no"), "{}", o.stdout);
+    assert!(
+        owner
+            .tokens()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .any(|t| t.name == "handmade")
+    );
+    // The token `login` makes is revoked by `logout`.
+    let o = qollab(
+        cfg,
+        &[
+            "login",
+            "--server",
+            &server.url,
+            "--email",
+            &email,
+            "--password-stdin",
+        ],
+        Some(&format!("{PASSWORD}\n")),
+    )
+    .await;
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let made_here = |ts: &[qollab_shared::api::ApiToken]| {
+        ts.iter()
+            .filter(|t| t.name.starts_with("qollab-cli@"))
+            .count()
+    };
+    assert_eq!(made_here(&owner.tokens().await.unwrap_or_default()), 1);
+    assert!(ok(cfg, &["logout"]).await.contains("revoked"));
+    assert_eq!(made_here(&owner.tokens().await.unwrap_or_default()), 0);
+    // --token with no e-mail stores that token.
+    ok(cfg, &["login", "--server", &server.url, "--token", &secret]).await;
+    assert!(ok(cfg, &["status"]).await.contains(&email));
+}
+
+#[tokio::test]
+async fn completions_are_printed_for_each_shell() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let cfg = dir.path().join("config.json");
+    for (shell, marker) in [
+        ("bash", "_qollab()"),
+        ("zsh", "#compdef qollab"),
+        ("fish", "complete -c qollab"),
+    ] {
+        let out = ok(&cfg, &["completions", shell]).await;
+        assert!(
+            out.contains(marker),
+            "{shell}: {}",
+            &out[..out.len().min(300)]
+        );
+        assert!(
+            out.contains("workspaces") && out.contains("members"),
+            "{shell}"
+        );
+    }
+    let o = qollab(&cfg, &["completions", "tcsh"], None).await;
+    assert_eq!(o.code, 2, "{}", o.stderr);
 }

@@ -231,9 +231,22 @@ async fn browser_end_to_end() {
         .last()
         .and_then(|l| serde_json::from_str(l.trim()).ok())
         .unwrap_or_else(|| panic!("no JSON summary; stdout {stdout}\nstderr {stderr}"));
+    // The failed step first: CI logs keep only the head of a long message.
+    let failed = summary["steps"]
+        .as_array()
+        .and_then(|steps| steps.iter().find(|s| s["ok"] == false))
+        .map(|s| {
+            let error = s["error"].as_str().unwrap_or_default();
+            format!(
+                "{}: {}",
+                s["name"],
+                error.lines().take(4).collect::<Vec<_>>().join(" | ")
+            )
+        })
+        .unwrap_or_else(|| "no step failed; see the output".into());
     assert!(
         run.status.success() && summary["ok"] == true,
-        "browser scenario failed:\n{stderr}\n{summary:#}"
+        "browser scenario failed at {failed}\n{stderr}\n{summary:#}"
     );
     for shot in summary["screenshots"].as_array().into_iter().flatten() {
         let path = PathBuf::from(shot.as_str().unwrap_or_default());

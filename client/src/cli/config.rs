@@ -1,4 +1,5 @@
-//! The user's CLI config file: `{"server": …, "token": …}`, written by `qollab login`.
+//! The user's CLI config file: `{"server": …, "token": …, "token_id": …, "workspace": …}`,
+//! written by `qollab login` and `qollab config set`.
 //!
 //! Location: `$QOLLAB_CONFIG`, else `$XDG_CONFIG_HOME/qollab/config.json`, else
 //! `~/.config/qollab/config.json`. It holds a secret, so it is written with mode 0600.
@@ -13,6 +14,12 @@ pub struct Config {
     pub server: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// The stored token's id, so that `qollab logout` can revoke it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_id: Option<uuid::Uuid>,
+    /// The default workspace (id or exact name) for commands that take `-w`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<String>,
 }
 
 fn non_empty(v: Option<String>) -> Option<String> {
@@ -139,6 +146,8 @@ mod tests {
         let c = Config {
             server: Some("http://h:1".into()),
             token: Some("secret".into()),
+            workspace: Some("Bell lab".into()),
+            ..Config::default()
         };
         assert_eq!(save_to(&p, &c), Ok(()));
         assert_eq!(load_from(&p), Ok(c));

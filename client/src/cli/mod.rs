@@ -9,13 +9,14 @@
 //! the network failed), 2 bad input (unreadable file, invalid OpenQASM, invalid options).
 
 pub mod config;
+mod manage;
 mod render;
 mod watch;
 
 use std::io::{Read as _, Write as _};
 use std::process::ExitCode;
 
-use qollab_shared::api::{JobKind, JobSource, SubmitJobRequest};
+use qollab_shared::api::{AiAnalysis, JobKind, JobSource, SubmitJobRequest};
 use uuid::Uuid;
 
 use crate::events::{EventStream, StreamOptions};
@@ -36,7 +37,8 @@ pub struct ConnArgs {
 
 #[derive(clap::Subcommand, Debug)]
 pub enum ClientCommand {
-    /// Log in, create a personal API token for this machine and store it in the config file.
+    /// Log in, create a personal API token for this machine and store it in the config
+    /// file (or store a token you have: `--with-token` < file).
     Login(LoginArgs),
     /// Submit an OpenQASM file as a job (and, with --watch, follow it to the end).
     Submit(SubmitArgs),
@@ -54,6 +56,8 @@ pub enum ClientCommand {
     /// Your notifications: list them, mark them read, choose how each kind reaches you.
     #[command(subcommand)]
     Notifications(NotificationsCommand),
+    #[command(flatten)]
+    Manage(manage::ManageCommand),
     /// Your points, level, streak and achievements.
     Me {
         #[arg(long)]
@@ -151,8 +155,8 @@ pub enum AiCommand {
     /// Ask the workspace's assistant; the answer streams to the terminal as the whole
     /// team sees it. Ctrl-C cancels it.
     Ask {
-        #[arg(long, short = 'w')]
-        workspace: String,
+        #[command(flatten)]
+        workspace: manage::WorkspaceArg,
         /// Ask in this document's thread.
         #[arg(long)]
         doc: Option<Uuid>,
@@ -173,15 +177,18 @@ pub struct LoginArgs {
     /// Read the password from standard input instead of prompting.
     #[arg(long)]
     pub password_stdin: bool,
+    /// Read an API token from standard input and store it (no password; e.g. in CI).
+    /// `--token`/QOLLAB_TOKEN without --email stores that token the same way.
+    #[arg(long, conflicts_with_all = ["email", "password_stdin"])]
+    pub with_token: bool,
 }
 
 #[derive(clap::Args, Debug)]
 pub struct SubmitArgs {
     /// OpenQASM 2.0 or 3 file.
     pub file: String,
-    /// Workspace id (or its exact name).
-    #[arg(long, short = 'w')]
-    pub workspace: String,
+    #[command(flatten)]
+    pub workspace: manage::WorkspaceArg,
     /// `ideal`, `emulator:<device>` or `ibm:<backend>`.
     #[arg(long, default_value = "ideal")]
     pub backend: String,
@@ -209,8 +216,8 @@ pub struct SubmitArgs {
 pub enum JobsCommand {
     /// The workspace's jobs, newest first.
     List {
-        #[arg(long, short = 'w')]
-        workspace: String,
+        #[command(flatten)]
+        workspace: manage::WorkspaceArg,
         /// queued, running, completed, failed or cancelled.
         #[arg(long, value_parser = ["queued", "running", "completed", "failed", "cancelled"])]
         status: Option<String>,
@@ -249,8 +256,8 @@ pub enum JobsCommand {
 
 #[derive(clap::Args, Debug)]
 pub struct EventsArgs {
-    #[arg(long, short = 'w')]
-    pub workspace: String,
+    #[command(flatten)]
+    pub workspace: manage::WorkspaceArg,
     /// Replay the events after this id first.
     #[arg(long)]
     pub since: Option<i64>,
@@ -399,6 +406,7 @@ async fn dispatch(cmd: ClientCommand) -> CliResult<u8> {
             jobs_explain(&conn, &id, again).await
         }
         ClientCommand::Quest(cmd) => quest(cmd).await,
+        ClientCommand::Manage(cmd) => manage::run(cmd).await,
         ClientCommand::Notifications(cmd) => notifications(cmd).await,
         ClientCommand::Me { json, conn } => {
             let p = authed(&conn)?.my_progress().await?;
@@ -628,6 +636,36 @@ pub fn password_from(input: &str) -> &str {
 
 async fn login(a: LoginArgs) -> CliResult<u8> {
     let (server, _) = resolve(&a.conn)?;
+    let mut stored = config::load().map_err(CliError::Other)?;
+    // A token given outright (`--with-token` on stdin, or --token/QOLLAB_TOKEN) is checked
+    // and stored as it is; it was made elsewhere, so logout forgets it without revoking.
+    let given = if a.with_token {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| CliError::Usage(format!("reading the token from stdin: {e}")))?;
+        Some(s.trim().to_string())
+    } else if a.email.is_none() && !a.password_stdin {
+        a.conn.token.clone().map(|t| t.trim().to_string())
+    } else {
+        None
+    };
+    if let Some(token) = given {
+        if token.is_empty() {
+            return Err(CliError::Usage("empty token".into()));
+        }
+        let me = Client::new(&server).with_token(&token).me().await?;
+        stored.server = Some(server.clone());
+        stored.token = Some(token);
+        stored.token_id = None;
+        let path = config::save(&stored).map_err(CliError::Other)?;
+        out(&format!(
+            "logged in to {server} as {}; token stored in {}\n",
+            me.user.email,
+            path.display()
+        ))?;
+        return Ok(0);
+    }
     let term = console::Term::stderr();
     let email = match a.email.clone().filter(|e| !e.trim().is_empty()) {
         Some(e) => e,
@@ -665,11 +703,10 @@ async fn login(a: LoginArgs) -> CliResult<u8> {
     let client = anon.with_token(&auth.access_token);
     let name = format!("qollab-cli@{}", hostname());
     let created = client.create_token(&name).await?;
-    let path = config::save(&config::Config {
-        server: Some(server.clone()),
-        token: Some(created.secret),
-    })
-    .map_err(CliError::Other)?;
+    stored.server = Some(server.clone());
+    stored.token = Some(created.secret);
+    stored.token_id = Some(created.token.id);
+    let path = config::save(&stored).map_err(CliError::Other)?;
     out(&format!(
         "logged in to {server} as {}; API token \"{name}\" stored in {}\n",
         auth.user.email,
@@ -698,7 +735,7 @@ async fn submit(a: SubmitArgs) -> CliResult<u8> {
         return Err(CliError::Usage("--shots must be at least 1".into()));
     }
     let client = authed(&a.conn)?;
-    let ws = workspace_id(&client, &a.workspace).await?;
+    let ws = a.workspace.id(&client).await?;
     let req = SubmitJobRequest {
         source: JobSource::Qasm { qasm },
         kind,
@@ -754,13 +791,13 @@ fn at_file(e: ClientError, file: &str) -> CliError {
 
 async fn jobs_list(
     conn: &ConnArgs,
-    workspace: &str,
+    workspace: &manage::WorkspaceArg,
     status: Option<String>,
     limit: u64,
     json: bool,
 ) -> CliResult<u8> {
     let client = authed(conn)?;
-    let ws = workspace_id(&client, workspace).await?;
+    let ws = workspace.id(&client).await?;
     let mut jobs = Vec::new();
     let mut cursor: Option<String> = None;
     while (jobs.len() as u64) < limit {
@@ -813,10 +850,16 @@ async fn jobs_cancel(conn: &ConnArgs, id: &str) -> CliResult<u8> {
 }
 
 /// Prints the events of one streamed AI text (`prefix`: `ai.message` or `ai.analysis`,
-/// `key`/`id`: whose) until it completes; returns the exit code.
-async fn follow_ai(stream: &mut EventStream, prefix: &str, key: &str, id: Uuid) -> CliResult<u8> {
-    // What has been printed: joining a stream late misses its first pieces, which the
-    // completed text then supplies.
+/// `key`/`id`: whose) until it completes; returns the exit code. `from_start`: the
+/// stream was open before the text began; otherwise its first pieces were missed (they
+/// are not stored), so nothing is printed until the completed text arrives whole.
+async fn follow_ai(
+    stream: &mut EventStream,
+    prefix: &str,
+    key: &str,
+    id: Uuid,
+    from_start: bool,
+) -> CliResult<u8> {
     let mut printed = String::new();
     loop {
         let e = stream.next().await?;
@@ -825,7 +868,7 @@ async fn follow_ai(stream: &mut EventStream, prefix: &str, key: &str, id: Uuid) 
         }
         let kind = e.kind.strip_prefix(prefix).unwrap_or("");
         match kind {
-            ".delta" => {
+            ".delta" if from_start => {
                 let d = e.data.get("delta").and_then(|v| v.as_str()).unwrap_or("");
                 out(d)?;
                 printed.push_str(d);
@@ -857,12 +900,12 @@ async fn follow_ai(stream: &mut EventStream, prefix: &str, key: &str, id: Uuid) 
 
 async fn ai_ask(
     conn: &ConnArgs,
-    workspace: &str,
+    workspace: &manage::WorkspaceArg,
     doc: Option<Uuid>,
     question: &str,
 ) -> CliResult<u8> {
     let client = authed(conn)?;
-    let ws = workspace_id(&client, workspace).await?;
+    let ws = workspace.id(&client).await?;
     let token = client.token().unwrap_or_default().to_string();
     // Subscribed first, so that no piece of the answer is missed.
     let mut stream =
@@ -876,7 +919,7 @@ async fn ai_ask(
             out("\n(cancelled)\n")?;
             Ok(1)
         }
-        r = follow_ai(&mut stream, "ai.message", "message_id", posted.answer_id) => r,
+        r = follow_ai(&mut stream, "ai.message", "message_id", posted.answer_id, true) => r,
     };
     stream.close().await;
     r
@@ -886,20 +929,19 @@ async fn jobs_explain(conn: &ConnArgs, id: &str, again: bool) -> CliResult<u8> {
     let id = job_id(id)?;
     let client = authed(conn)?;
     let job = client.job(id).await?;
-    let stored = match client.job_analysis(id).await {
-        Ok(a) => Some(a),
-        Err(ClientError::Api { status, .. }) if status.as_u16() == 404 => None,
-        Err(e) => return Err(e.into()),
-    };
-    if let Some(a) = &stored
-        && a.status == "completed"
-        && !again
-    {
+    let print_stored = |a: &AiAnalysis| -> CliResult<u8> {
         out(&format!("{}\n", a.text))?;
         if a.offline {
             out("(offline: no AI model answered; these are the engine's findings)\n")?;
         }
-        return Ok(0);
+        Ok(0)
+    };
+    let stored = stored_analysis(&client, id).await?;
+    if let Some(a) = &stored
+        && a.status == "completed"
+        && !again
+    {
+        return print_stored(a);
     }
     let token = client.token().unwrap_or_default().to_string();
     let mut stream = EventStream::connect(
@@ -909,17 +951,48 @@ async fn jobs_explain(conn: &ConnArgs, id: &str, again: bool) -> CliResult<u8> {
         StreamOptions::default(),
     )
     .await?;
-    if stored.as_ref().is_none_or(|a| a.status != "running") {
-        client.request_job_analysis(id).await?;
+    // Read again now that the stream is open: one that was running may have ended in
+    // between, and its completion would not come again.
+    let was_running = stored.as_ref().is_some_and(|a| a.status == "running");
+    let now = if was_running {
+        stored_analysis(&client, id).await?
+    } else {
+        stored
+    };
+    let running = match &now {
+        Some(a) if a.status == "running" => true,
+        Some(a) if a.status == "completed" && was_running => {
+            stream.close().await;
+            return print_stored(a);
+        }
+        _ => false,
+    };
+    // An automatic analysis may start between the read and the request: then it is joined.
+    let running = running
+        || match client.request_job_analysis(id).await {
+            Ok(_) => false,
+            Err(ClientError::Api { status, .. }) if status.as_u16() == 409 => true,
+            Err(e) => return Err(e.into()),
+        };
+    if running {
+        eprintln!("(an analysis of this job is being written; it prints when done)");
     }
-    let r = follow_ai(&mut stream, "ai.analysis", "job_id", id).await;
+    let r = follow_ai(&mut stream, "ai.analysis", "job_id", id, !running).await;
     stream.close().await;
     r
 }
 
+async fn stored_analysis(client: &Client, id: Uuid) -> CliResult<Option<AiAnalysis>> {
+    match client.job_analysis(id).await {
+        Ok(a) => Ok(Some(a)),
+        Err(ClientError::Api { status, .. }) if status.as_u16() == 404 => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 async fn events(a: EventsArgs) -> CliResult<u8> {
     let client = authed(&a.conn)?;
-    let ws = workspace_id(&client, &a.workspace).await?;
+    let ws = a.workspace.id(&client).await?;
     let token = client.token().unwrap_or_default().to_string();
     let opts = StreamOptions {
         since: a.since,

@@ -36,6 +36,9 @@ enum Command {
     Circuit(circuit::CircuitCommand),
     #[command(flatten)]
     Client(qollab_client::cli::ClientCommand),
+    /// Print a shell completion script: `qollab completions bash > /etc/bash_completion.d/qollab`,
+    /// `qollab completions zsh > "${fpath[1]}/_qollab"`, `qollab completions fish > ~/.config/fish/completions/qollab.fish`.
+    Completions { shell: clap_complete::Shell },
 }
 
 pub fn main() -> ExitCode {
@@ -45,6 +48,23 @@ pub fn main() -> ExitCode {
         Command::Migrate => run(migrate()),
         Command::Admin(cmd) => run(admin::run(cmd)),
         Command::Client(cmd) => qollab_client::cli::run(cmd),
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "qollab",
+                &mut out,
+            );
+            match qollab_client::cli::write_stdout(&String::from_utf8_lossy(&out)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("qollab: writing the completions: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Circuit(cmd) => match circuit::run(cmd) {
             Ok(code) => code,
             // The reader of our output went away (`| head`): not an error.
