@@ -542,6 +542,76 @@ impl Client {
         .await
     }
 
+    // Documents
+
+    pub async fn docs(&self, ws: Uuid) -> Result<Vec<DocSummary>> {
+        self.get(&format!("/api/workspaces/{ws}/docs")).await
+    }
+
+    /// A new document, seeded with OpenQASM when given (201).
+    pub async fn create_doc(
+        &self,
+        ws: Uuid,
+        name: &str,
+        qasm: Option<String>,
+    ) -> Result<DocSummary> {
+        let body = CreateDocRequest {
+            name: name.to_string(),
+            qasm,
+        };
+        self.post(&format!("/api/workspaces/{ws}/docs"), &body)
+            .await
+    }
+
+    pub async fn doc(&self, id: Uuid) -> Result<DocDetail> {
+        self.get(&format!("/api/docs/{id}")).await
+    }
+
+    /// The document as OpenQASM (`dialect`: `qasm2` or `qasm3`; default the server's).
+    pub async fn export_qasm(&self, id: Uuid, dialect: Option<&str>) -> Result<String> {
+        let mut rb = self.request(Method::GET, &format!("/api/docs/{id}/qasm"));
+        if let Some(d) = dialect {
+            rb = rb.query(&[("dialect", d)]);
+        }
+        let res = rb.send().await?;
+        let status = res.status();
+        let bytes = res.bytes().await?;
+        if status.is_success() {
+            return Ok(String::from_utf8_lossy(&bytes).into_owned());
+        }
+        Err(error_from(status, &bytes))
+    }
+
+    /// Replaces the circuit with this OpenQASM, as one edit every open editor sees.
+    pub async fn import_qasm(&self, id: Uuid, qasm: &str) -> Result<DocDetail> {
+        self.send(
+            self.request(Method::PUT, &format!("/api/docs/{id}/qasm"))
+                .header(reqwest::header::CONTENT_TYPE, "text/plain")
+                .body(qasm.to_string()),
+        )
+        .await
+    }
+
+    pub async fn doc_versions(&self, id: Uuid) -> Result<Vec<DocVersion>> {
+        self.get(&format!("/api/docs/{id}/versions")).await
+    }
+
+    pub async fn create_doc_version(&self, id: Uuid, name: &str) -> Result<DocVersion> {
+        let body = CreateVersionRequest {
+            name: name.to_string(),
+        };
+        self.post(&format!("/api/docs/{id}/versions"), &body).await
+    }
+
+    /// Puts a saved version back for everyone (the state before is kept as a version).
+    pub async fn restore_doc(&self, id: Uuid, version_id: Uuid) -> Result<DocDetail> {
+        self.post(
+            &format!("/api/docs/{id}/restore"),
+            &RestoreRequest { version_id },
+        )
+        .await
+    }
+
     /// A job artifact (`optimized.qasm`, `result.json` or `counts.csv`) as bytes.
     pub async fn artifact(&self, id: Uuid, name: &str) -> Result<Vec<u8>> {
         let res = self

@@ -896,3 +896,167 @@ async fn completions_are_printed_for_each_shell() {
     let o = qollab(&cfg, &["completions", "tcsh"], None).await;
     assert_eq!(o.code, 2, "{}", o.stderr);
 }
+
+#[tokio::test]
+async fn docs_sessions_and_schedules_from_the_terminal() {
+    use crate::common::circuits::{BELL, GHZ};
+    let server = TestServer::start().await;
+    let (client, token, ws) = account(&server).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let cfg = dir.path().join("config.json");
+    let cfg = cfg.as_path();
+    ok(cfg, &["login", "--server", &server.url, "--token", &token]).await;
+    ok(cfg, &["config", "set", "workspace", &ws]).await;
+    let bell = dir.path().join("bell.qasm");
+    std::fs::write(&bell, BELL).unwrap_or_else(|e| panic!("{e}"));
+    let bell = bell.to_string_lossy().to_string();
+    let ghz = dir.path().join("ghz.qasm");
+    std::fs::write(&ghz, GHZ).unwrap_or_else(|e| panic!("{e}"));
+    let ghz = ghz.to_string_lossy().to_string();
+    let bad = dir.path().join("bad.qasm");
+    std::fs::write(&bad, "OPENQASM 2.0;\nqreg q[1];\nh q[0;\n").unwrap_or_else(|e| panic!("{e}"));
+    let bad = bad.to_string_lossy().to_string();
+
+    // Documents: created from a file, found by name, shown, exported as the server has it.
+    let made = ok(cfg, &["docs", "create", "Bell pair", &bell]).await;
+    assert!(made.starts_with("created document Bell pair ("), "{made}");
+    let o = qollab(cfg, &["docs", "create", "Broken", &bad], None).await;
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("line 3:"), "{}", o.stderr);
+    let list = ok(cfg, &["docs", "list"]).await;
+    assert_eq!(
+        list.lines().count(),
+        1,
+        "a refused create makes nothing: {list}"
+    );
+    let doc_id = list.split('\t').next().unwrap_or_default().to_string();
+    let doc: uuid::Uuid = doc_id.parse().unwrap_or_else(|e| panic!("{list}: {e}"));
+    let show = ok(cfg, &["docs", "show", "Bell pair"]).await;
+    assert!(
+        show.contains("qubits 2") && show.contains("two-qubit 1"),
+        "{show}"
+    );
+    let exported = ok(cfg, &["docs", "export", "Bell pair"]).await;
+    let stored = client
+        .export_qasm(doc, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(stored.contains("cx q[0], q[1];"), "{stored}");
+    assert_eq!(exported.trim_end(), stored.trim_end());
+
+    // History: save, import something else, restore by the version's name.
+    let history = ok(cfg, &["docs", "history", "Bell pair", "--save", "v1"]).await;
+    assert!(
+        history.lines().any(|l| l.split('\t').nth(1) == Some("v1")),
+        "{history}"
+    );
+    let imported = ok(cfg, &["docs", "import", &doc_id, &ghz]).await;
+    assert!(imported.contains("on 3 qubits"), "{imported}");
+    let o = qollab(cfg, &["docs", "import", &doc_id, &bad], None).await;
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(
+        ok(cfg, &["docs", "show", &doc_id, "--json"])
+            .await
+            .contains("\"qubits\": 3"),
+        "a refused import changes nothing"
+    );
+    let restored = ok(cfg, &["docs", "restore", "Bell pair", "v1"]).await;
+    assert!(restored.contains("on 2 qubits"), "{restored}");
+    let o = qollab(cfg, &["docs", "restore", "Bell pair", "v9"], None).await;
+    assert_eq!(o.code, 2, "{}", o.stderr);
+
+    // A job from the document, inside a session.
+    let session = ok(cfg, &["sessions", "open", "--idle-timeout", "600"])
+        .await
+        .trim()
+        .to_string();
+    let sessions = ok(cfg, &["sessions", "list", "--status", "open"]).await;
+    assert!(
+        sessions.starts_with(&format!("{session}\tideal\topen\t")),
+        "{sessions}"
+    );
+    let o = qollab(
+        cfg,
+        &[
+            "submit",
+            "--doc",
+            "Bell pair",
+            "--session",
+            &session,
+            "--seed",
+            "3",
+            "--json",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let job: serde_json::Value = serde_json::from_str(&o.stdout).unwrap_or_default();
+    assert_eq!(job["source_doc_id"], doc_id.as_str(), "{}", o.stdout);
+    assert_eq!(job["session_id"], session.as_str(), "{}", o.stdout);
+    let job_id: uuid::Uuid = job["id"]
+        .as_str()
+        .unwrap_or_default()
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(wait_job(&client, job_id).await.status, "completed");
+    let o = qollab(cfg, &["submit", &bell, "--doc", "Bell pair"], None).await;
+    assert_eq!(o.code, 2, "a file and --doc together: {}", o.stderr);
+    let closed = ok(cfg, &["sessions", "close", &session]).await;
+    assert!(closed.starts_with(&format!("closed {session}")), "{closed}");
+    assert_eq!(ok(cfg, &["sessions", "list", "--status", "open"]).await, "");
+
+    // Schedules: created on the document, paused, resumed, deleted.
+    let sched = ok(
+        cfg,
+        &[
+            "schedules",
+            "create",
+            "0 9 * * 1-5",
+            "--doc",
+            "Bell pair",
+            "--tz",
+            "Europe/Paris",
+            "--name",
+            "mornings",
+        ],
+    )
+    .await
+    .trim()
+    .to_string();
+    let o = qollab(cfg, &["schedules", "create", "61 * * * *", &bell], None).await;
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    let list = ok(cfg, &["schedules", "list"]).await;
+    let row: Vec<&str> = list
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split('\t')
+        .collect();
+    assert_eq!(
+        row.get(..5),
+        Some(
+            &[
+                sched.as_str(),
+                "mornings",
+                "0 9 * * 1-5 Europe/Paris",
+                "ideal",
+                "active"
+            ][..]
+        ),
+        "{list}"
+    );
+    assert!(
+        ok(cfg, &["schedules", "pause", &sched])
+            .await
+            .starts_with("paused")
+    );
+    assert!(ok(cfg, &["schedules", "list"]).await.contains("\tpaused\t"));
+    assert!(
+        ok(cfg, &["schedules", "resume", &sched])
+            .await
+            .starts_with("resumed")
+    );
+    ok(cfg, &["schedules", "delete", &sched]).await;
+    assert_eq!(ok(cfg, &["schedules", "list"]).await, "");
+}

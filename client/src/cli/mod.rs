@@ -9,8 +9,10 @@
 //! the network failed), 2 bad input (unreadable file, invalid OpenQASM, invalid options).
 
 pub mod config;
+mod documents;
 mod manage;
 mod render;
+mod runtime;
 mod watch;
 
 use std::io::{Read as _, Write as _};
@@ -58,6 +60,15 @@ pub enum ClientCommand {
     Notifications(NotificationsCommand),
     #[command(flatten)]
     Manage(manage::ManageCommand),
+    /// The workspace's shared circuits: list, create, show, export, import, history, restore.
+    #[command(subcommand)]
+    Docs(documents::DocsCommand),
+    /// Runtime sessions: a backend kept for a run of jobs, executed one at a time in order.
+    #[command(subcommand)]
+    Sessions(runtime::SessionsCommand),
+    /// Jobs submitted on a cron schedule.
+    #[command(subcommand)]
+    Schedules(runtime::SchedulesCommand),
     /// Your points, level, streak and achievements.
     Me {
         #[arg(long)]
@@ -185,8 +196,15 @@ pub struct LoginArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct SubmitArgs {
-    /// OpenQASM 2.0 or 3 file.
-    pub file: String,
+    /// OpenQASM 2.0 or 3 file (`-`: standard input).
+    #[arg(required_unless_present = "doc", conflicts_with = "doc")]
+    pub file: Option<String>,
+    /// Run a shared document (id or exact name) as it is now, instead of a file.
+    #[arg(long)]
+    pub doc: Option<String>,
+    /// Run in this runtime session (`qollab sessions open`).
+    #[arg(long)]
+    pub session: Option<Uuid>,
     #[command(flatten)]
     pub workspace: manage::WorkspaceArg,
     /// `ideal`, `emulator:<device>` or `ibm:<backend>`.
@@ -407,6 +425,9 @@ async fn dispatch(cmd: ClientCommand) -> CliResult<u8> {
         }
         ClientCommand::Quest(cmd) => quest(cmd).await,
         ClientCommand::Manage(cmd) => manage::run(cmd).await,
+        ClientCommand::Docs(cmd) => documents::run(cmd).await,
+        ClientCommand::Sessions(cmd) => runtime::sessions(cmd).await,
+        ClientCommand::Schedules(cmd) => runtime::schedules(cmd).await,
         ClientCommand::Notifications(cmd) => notifications(cmd).await,
         ClientCommand::Me { json, conn } => {
             let p = authed(&conn)?.my_progress().await?;
@@ -728,7 +749,13 @@ fn read_source(file: &str) -> CliResult<String> {
 }
 
 async fn submit(a: SubmitArgs) -> CliResult<u8> {
-    let qasm = read_source(&a.file)?;
+    let qasm = a.file.as_deref().map(read_source).transpose()?;
+    // What errors are about: the file, or the document.
+    let label = match (&a.file, &a.doc) {
+        (Some(f), _) => f.clone(),
+        (None, Some(d)) => format!("document {d}"),
+        (None, None) => return Err(CliError::Usage("give a FILE or --doc".into())),
+    };
     let kind = JobKind::parse(&a.kind)
         .ok_or_else(|| CliError::Usage(format!("unknown kind {:?}", a.kind)))?;
     if a.shots < 1 {
@@ -736,20 +763,27 @@ async fn submit(a: SubmitArgs) -> CliResult<u8> {
     }
     let client = authed(&a.conn)?;
     let ws = a.workspace.id(&client).await?;
+    let source = match (qasm, &a.doc) {
+        (Some(qasm), _) => JobSource::Qasm { qasm },
+        (None, Some(d)) => JobSource::Doc {
+            doc_id: documents::doc_id(&client, &a.workspace, d).await?,
+        },
+        (None, None) => return Err(CliError::Usage("give a FILE or --doc".into())),
+    };
     let req = SubmitJobRequest {
-        source: JobSource::Qasm { qasm },
+        source,
         kind,
         backend: a.backend.clone(),
         shots: a.shots,
         seed: a.seed,
         optimization_level: a.level,
-        session_id: None,
+        session_id: a.session,
     };
     if !a.watch {
         let job = client
             .submit_job(ws, &req)
             .await
-            .map_err(|e| at_file(e, &a.file))?;
+            .map_err(|e| at_file(e, &label))?;
         if a.json {
             print_json(&job)?;
         } else {
@@ -770,7 +804,7 @@ async fn submit(a: SubmitArgs) -> CliResult<u8> {
     let job = client
         .submit_job(ws, &req)
         .await
-        .map_err(|e| at_file(e, &a.file))?;
+        .map_err(|e| at_file(e, &label))?;
     if !a.json {
         eprintln!("submitted job {} to {}", job.id, job.backend);
     }

@@ -6,7 +6,6 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { useApp } from '../context'
 import { useWorkspace } from './WorkspaceLayout'
 import { errorText } from './Auth'
-import type { User } from '../api/types'
 
 type Window = 'week' | 'month' | 'all'
 type Scope = 'workspace' | 'org' | 'global'
@@ -33,19 +32,16 @@ export default function ProgressScreen() {
       scope === 'workspace' ? api.leaderboard(workspace.id, win) : scope === 'org' ? api.orgLeaderboard(workspace.org_id, win) : api.globalLeaderboard(win),
   })
   const account = useQuery({ queryKey: ['me'], queryFn: () => api.me(), enabled: scope === 'global' })
-  // Optimistic: the box changes as it is clicked, and changes back if the server refuses.
+  // The box shows the choice at once (React state, set in the click itself) until the
+  // server answers; then the account as stored, which is the old value if it refused.
+  const [wantPublic, setWantPublic] = useState<boolean | null>(null)
   const visibility = useMutation({
     mutationFn: (on: boolean) => api.updateMe({ leaderboard_public: on }),
-    onMutate: (on) => {
-      const before = qc.getQueryData<{ user: User }>(['me'])
-      if (before) qc.setQueryData(['me'], { ...before, user: { ...before.user, leaderboard_public: on } })
-      return before
-    },
-    onError: (_e, _on, before) => qc.setQueryData(['me'], before),
     onSuccess: (me) => {
       qc.setQueryData(['me'], me)
       void qc.invalidateQueries({ queryKey: ['progress', 'board', 'global'] })
     },
+    onSettled: () => setWantPublic(null),
   })
   const where = scope === 'workspace' ? 'in this workspace' : scope === 'org' ? "in this organization's workspaces" : 'by anyone on the board'
   const me = useQuery({ queryKey: ['progress', 'me'], queryFn: () => api.myProgress() })
@@ -67,9 +63,12 @@ export default function ProgressScreen() {
           <label>
             <input
               type="checkbox"
-              checked={account.data?.user.leaderboard_public ?? false}
+              checked={wantPublic ?? account.data?.user.leaderboard_public ?? false}
               disabled={!account.data}
-              onChange={(e) => visibility.mutate(e.target.checked)}
+              onChange={(e) => {
+                setWantPublic(e.target.checked)
+                visibility.mutate(e.target.checked)
+              }}
             />{' '}
             Show me on the global leaderboard
           </label>
