@@ -13,6 +13,7 @@ pub enum DocsCommand {
     List {
         #[command(flatten)]
         ws: WorkspaceArg,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -20,11 +21,13 @@ pub enum DocsCommand {
     },
     /// Create a document, empty or from an OpenQASM file (`-`: standard input).
     Create {
+        /// The document's name.
         name: String,
         /// OpenQASM 2 or 3 to start from.
         file: Option<String>,
         #[command(flatten)]
         ws: WorkspaceArg,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -36,6 +39,7 @@ pub enum DocsCommand {
         doc: String,
         #[command(flatten)]
         ws: WorkspaceArg,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -43,6 +47,7 @@ pub enum DocsCommand {
     },
     /// Print the document as OpenQASM.
     Export {
+        /// The document: id or exact name in the workspace.
         doc: String,
         /// qasm2 or qasm3 [default: the server's choice for the circuit].
         #[arg(long, value_parser = ["qasm2", "qasm3"])]
@@ -54,7 +59,9 @@ pub enum DocsCommand {
     },
     /// Replace the document's circuit with an OpenQASM file (`-`: standard input).
     Import {
+        /// The document: id or exact name in the workspace.
         doc: String,
+        /// OpenQASM 2 or 3 file (`-`: standard input).
         file: String,
         #[command(flatten)]
         ws: WorkspaceArg,
@@ -63,11 +70,14 @@ pub enum DocsCommand {
     },
     /// The document's saved versions, newest first; `--save NAME` saves one now.
     History {
+        /// The document: id or exact name in the workspace.
         doc: String,
+        /// Save the current state as a version of this name first.
         #[arg(long)]
         save: Option<String>,
         #[command(flatten)]
         ws: WorkspaceArg,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -75,7 +85,9 @@ pub enum DocsCommand {
     },
     /// Put a saved version back (its id or exact name from `qollab docs history`).
     Restore {
+        /// The document: id or exact name in the workspace.
         doc: String,
+        /// The version's id or name (see `qollab docs history`).
         version: String,
         #[command(flatten)]
         ws: WorkspaceArg,

@@ -18,6 +18,7 @@ use crate::rest::Client;
 pub enum ManageCommand {
     /// Who you are on which server, and your default workspace.
     Status {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -39,6 +40,7 @@ pub enum ManageCommand {
     Members(MembersCommand),
     /// The backends jobs can run on, with their queues.
     Backends {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -65,17 +67,29 @@ pub enum ManageCommand {
 #[derive(clap::Subcommand, Debug)]
 pub enum ConfigCommand {
     /// Print one setting (`server`, `workspace`), or all of them without a key.
-    Get { key: Option<String> },
+    Get {
+        /// `server` or `workspace`.
+        key: Option<String>,
+    },
     /// Set `server` (URL) or `workspace` (the default for `-w`: an id or exact name).
-    Set { key: String, value: String },
+    Set {
+        /// `server` or `workspace`.
+        key: String,
+        /// The URL, or the workspace's id or exact name.
+        value: String,
+    },
     /// Remove a setting.
-    Unset { key: String },
+    Unset {
+        /// `server` or `workspace`.
+        key: String,
+    },
 }
 
 #[derive(clap::Subcommand, Debug)]
 pub enum WorkspacesCommand {
     /// The workspaces you belong to, with your role.
     List {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -83,12 +97,15 @@ pub enum WorkspacesCommand {
     },
     /// Create a workspace (you become its owner).
     Create {
+        /// The workspace's name.
         name: String,
+        /// What the workspace is for.
         #[arg(long, default_value = "")]
         description: String,
         /// The organization to create it in [default: your personal one].
         #[arg(long)]
         org: Option<Uuid>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -98,6 +115,7 @@ pub enum WorkspacesCommand {
     Show {
         /// Id or exact name [default: the default workspace].
         workspace: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -111,6 +129,7 @@ pub enum MembersCommand {
     List {
         #[command(flatten)]
         ws: WorkspaceArg,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -118,7 +137,9 @@ pub enum MembersCommand {
     },
     /// Add someone who has an account, by e-mail (owners only).
     Add {
+        /// The person's account e-mail.
         email: String,
+        /// viewer, editor or owner.
         #[arg(long, default_value = "editor", value_parser = ROLES)]
         role: String,
         #[command(flatten)]
@@ -130,6 +151,7 @@ pub enum MembersCommand {
     Role {
         /// The member's e-mail or user id.
         member: String,
+        /// viewer, editor or owner.
         #[arg(value_parser = ROLES)]
         role: String,
         #[command(flatten)]
@@ -154,6 +176,7 @@ const ROLES: [&str; 3] = ["viewer", "editor", "owner"];
 pub enum TokensCommand {
     /// Your API tokens (their secrets are never shown again).
     List {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -161,7 +184,9 @@ pub enum TokensCommand {
     },
     /// Create a token and print its secret once.
     Create {
+        /// What the token is for (the machine, notebook or job that uses it).
         name: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -169,6 +194,7 @@ pub enum TokensCommand {
     },
     /// Revoke a token by id: it stops working at once, live connections included.
     Revoke {
+        /// The token's id (see `qollab tokens list`).
         id: Uuid,
         #[command(flatten)]
         conn: ConnArgs,

@@ -71,6 +71,7 @@ pub enum ClientCommand {
     Schedules(runtime::SchedulesCommand),
     /// Your points, level, streak and achievements.
     Me {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -85,8 +86,10 @@ pub enum NotificationsCommand {
         /// Only unread ones.
         #[arg(long)]
         unread: bool,
+        /// How many to list.
         #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=200))]
         limit: u64,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -94,6 +97,7 @@ pub enum NotificationsCommand {
     },
     /// Mark one notification read (its ID from `qollab notifications list`).
     Read {
+        /// The notification's id (see `qollab notifications list`).
         id: i64,
         #[command(flatten)]
         conn: ConnArgs,
@@ -107,6 +111,7 @@ pub enum NotificationsCommand {
     Prefs {
         /// KIND=live|digest|off (kinds: job, analysis, mention, membership, achievement, session).
         set: Vec<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -118,6 +123,7 @@ pub enum NotificationsCommand {
 pub enum QuestCommand {
     /// Every challenge with your progress on it.
     List {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -127,6 +133,7 @@ pub enum QuestCommand {
     Show {
         /// The challenge's key (see `qollab quest list`).
         key: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -134,9 +141,11 @@ pub enum QuestCommand {
     },
     /// Submit an OpenQASM file as an attempt; exit 0 when it passes, 1 when not.
     Attempt {
+        /// The challenge's key (see `qollab quest list`).
         key: String,
         /// OpenQASM 2 or 3 file, or `-` for standard input.
         file: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -144,16 +153,21 @@ pub enum QuestCommand {
     },
     /// Reveal the next hint (or hint INDEX, 0-based); it costs its points once.
     Hint {
+        /// The challenge's key (see `qollab quest list`).
         key: String,
+        /// Which hint, 0-based [default: the next one].
         index: Option<u32>,
         #[command(flatten)]
         conn: ConnArgs,
     },
     /// The challenge's best players, and your place.
     Leaderboard {
+        /// The challenge's key (see `qollab quest list`).
         key: String,
+        /// How many to list.
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=100))]
         limit: u64,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -210,10 +224,13 @@ pub struct SubmitArgs {
     /// `ideal`, `emulator:<device>` or `ibm:<backend>`.
     #[arg(long, default_value = "ideal")]
     pub backend: String,
+    /// Measurement shots.
     #[arg(long, default_value_t = 1024)]
     pub shots: i64,
+    /// Seed for sampling (random when omitted).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// simulate, optimize or optimize_and_simulate.
     #[arg(long, default_value = "simulate",
         value_parser = ["simulate", "optimize", "optimize_and_simulate"])]
     pub kind: String,
@@ -239,8 +256,10 @@ pub enum JobsCommand {
         /// queued, running, completed, failed or cancelled.
         #[arg(long, value_parser = ["queued", "running", "completed", "failed", "cancelled"])]
         status: Option<String>,
+        /// How many to list.
         #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000))]
         limit: u64,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -248,7 +267,9 @@ pub enum JobsCommand {
     },
     /// One job: status, timings, error, and the counts once completed.
     Show {
+        /// The job's id.
         id: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -256,6 +277,7 @@ pub enum JobsCommand {
     },
     /// Cancel a queued job, or ask a running one to stop.
     Cancel {
+        /// The job's id.
         id: String,
         #[command(flatten)]
         conn: ConnArgs,
@@ -263,6 +285,7 @@ pub enum JobsCommand {
     /// Why a job failed (or how it went): its AI analysis, grounded in the engine's
     /// findings, streamed as it is written (the stored one when there is one).
     Explain {
+        /// The job's id.
         id: String,
         /// Analyse again even when an analysis is stored.
         #[arg(long)]

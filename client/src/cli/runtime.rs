@@ -15,6 +15,7 @@ use super::{CliError, CliResult, ConnArgs, authed, out, print_json, read_source}
 pub enum SessionsCommand {
     /// Open a session on a backend; submit into it with `qollab submit --session ID`.
     Open {
+        /// `ideal`, `emulator:<device>` or `ibm:<backend>` (see `qollab backends`).
         #[arg(long, default_value = "ideal")]
         backend: String,
         /// Close it after this many seconds without a queued or running job.
@@ -22,6 +23,7 @@ pub enum SessionsCommand {
         idle_timeout: Option<u32>,
         #[command(flatten)]
         ws: WorkspaceArg,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -34,6 +36,7 @@ pub enum SessionsCommand {
         status: Option<String>,
         #[command(flatten)]
         ws: WorkspaceArg,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -41,6 +44,7 @@ pub enum SessionsCommand {
     },
     /// Close a session: its queued jobs are cancelled, a running one finishes.
     Close {
+        /// Its id (see `list`).
         id: Uuid,
         #[command(flatten)]
         conn: ConnArgs,
@@ -53,6 +57,7 @@ pub enum SchedulesCommand {
     List {
         #[command(flatten)]
         ws: WorkspaceArg,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -69,22 +74,28 @@ pub enum SchedulesCommand {
         /// A document (id or exact name), read at each run.
         #[arg(long)]
         doc: Option<String>,
+        /// A name to tell it apart.
         #[arg(long)]
         name: Option<String>,
         /// IANA time zone the expression is read in.
         #[arg(long = "tz", default_value = "UTC")]
         timezone: String,
+        /// `ideal`, `emulator:<device>` or `ibm:<backend>` (see `qollab backends`).
         #[arg(long, default_value = "ideal")]
         backend: String,
+        /// Measurement shots.
         #[arg(long, default_value_t = 1024)]
         shots: i64,
+        /// simulate, optimize or optimize_and_simulate.
         #[arg(long, default_value = "simulate",
             value_parser = ["simulate", "optimize", "optimize_and_simulate"])]
         kind: String,
+        /// Optimization level, 0 to 3.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=3))]
         level: u8,
         #[command(flatten)]
         ws: WorkspaceArg,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -92,17 +103,21 @@ pub enum SchedulesCommand {
     },
     /// Stop a schedule from firing until it is resumed.
     Pause {
+        /// Its id (see `list`).
         id: Uuid,
         #[command(flatten)]
         conn: ConnArgs,
     },
     /// Let a paused schedule fire again (from its next occurrence; missed ones are skipped).
     Resume {
+        /// Its id (see `list`).
         id: Uuid,
         #[command(flatten)]
         conn: ConnArgs,
     },
+    /// Delete a schedule (the jobs it already submitted stay).
     Delete {
+        /// Its id (see `list`).
         id: Uuid,
         #[command(flatten)]
         conn: ConnArgs,

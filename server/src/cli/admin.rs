@@ -31,6 +31,7 @@ pub enum OrgsCommand {
     SetPlan {
         /// Organization id, or its exact name when that is unique.
         org: String,
+        /// free, pro or enterprise.
         plan: String,
     },
 }

@@ -22,7 +22,9 @@ pub enum CircuitCommand {
     },
     /// Run the circuit on the state-vector simulator (noisy with --device).
     Simulate {
+        /// OpenQASM 2 or 3 file (`-`: standard input).
         file: String,
+        /// Measurement shots.
         #[arg(long, default_value_t = 1024)]
         shots: usize,
         /// Seed for sampling (random when omitted; the seed used is reported).
@@ -37,12 +39,15 @@ pub enum CircuitCommand {
         /// Largest qubit count to simulate (2^n amplitudes of 16 bytes).
         #[arg(long, default_value_t = qollab_quantum::sim::DEFAULT_MAX_QUBITS)]
         max_qubits: usize,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Optimize (and route onto a device); the result is checked for equivalence.
     Optimize {
+        /// OpenQASM 2 or 3 file (`-`: standard input).
         file: String,
+        /// Optimization level, 0 to 3.
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=3))]
         level: u8,
         /// Device JSON: lay out, route and translate to its basis.
@@ -54,12 +59,15 @@ pub enum CircuitCommand {
         /// Write the optimized circuit here (.qasm; OpenQASM 3 when the name ends in .qasm3).
         #[arg(short = 'o', long = "output")]
         output: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Convert between OpenQASM 2, OpenQASM 3 and the JSON circuit IR.
     Convert {
+        /// OpenQASM 2 or 3 file (`-`: standard input).
         file: String,
+        /// Output format.
         #[arg(long, value_parser = ["qasm2", "qasm3", "json"])]
         to: String,
         /// Write here instead of standard output.

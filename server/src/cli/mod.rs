@@ -36,9 +36,12 @@ enum Command {
     Circuit(circuit::CircuitCommand),
     #[command(flatten)]
     Client(qollab_client::cli::ClientCommand),
-    /// Print a shell completion script: `qollab completions bash > /etc/bash_completion.d/qollab`,
-    /// `qollab completions zsh > "${fpath[1]}/_qollab"`, `qollab completions fish > ~/.config/fish/completions/qollab.fish`.
-    Completions { shell: clap_complete::Shell },
+    /// Print a shell completion script, e.g. `qollab completions bash >
+    /// /etc/bash_completion.d/qollab`, `qollab completions zsh > "${fpath[1]}/_qollab"`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -125,4 +128,39 @@ async fn migrate() -> anyhow::Result<()> {
     );
     db.close().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    /// Every command and every argument says what it is for in `--help`.
+    #[test]
+    fn every_command_and_argument_has_help_text() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help" && id != "version" && arg.get_help().is_none() {
+                    missing.push(format!("{path} --{id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let name = sub.get_name();
+                if name == "help" {
+                    continue;
+                }
+                let here = format!("{path} {name}");
+                if sub.get_about().is_none() {
+                    missing.push(here.clone());
+                }
+                walk(sub, &here, missing);
+            }
+        }
+        let mut cmd = super::Cli::command();
+        cmd.build();
+        cmd.clone().debug_assert();
+        let mut missing = Vec::new();
+        walk(&cmd, "qollab", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:#?}");
+    }
 }
