@@ -542,6 +542,39 @@ impl Client {
         .await
     }
 
+    // Analytics
+
+    /// A workspace's or (`org`) an organization's analytics; `query` holds `from`, `to`,
+    /// `bucket` as the server takes them.
+    pub async fn analytics(
+        &self,
+        scope: AnalyticsScope,
+        query: &[(&str, String)],
+    ) -> Result<qollab_shared::analytics::Analytics> {
+        self.send(self.request(Method::GET, &scope.path()).query(query))
+            .await
+    }
+
+    /// The same as CSV text (`section,start,key,metric,value`).
+    pub async fn analytics_csv(
+        &self,
+        scope: AnalyticsScope,
+        query: &[(&str, String)],
+    ) -> Result<String> {
+        let res = self
+            .request(Method::GET, &scope.path())
+            .query(query)
+            .query(&[("format", "csv")])
+            .send()
+            .await?;
+        let status = res.status();
+        let bytes = res.bytes().await?;
+        if status.is_success() {
+            return Ok(String::from_utf8_lossy(&bytes).into_owned());
+        }
+        Err(error_from(status, &bytes))
+    }
+
     // Documents
 
     pub async fn docs(&self, ws: Uuid) -> Result<Vec<DocSummary>> {
@@ -659,4 +692,20 @@ fn path_segment(key: &str) -> String {
             }
         })
         .collect()
+}
+
+/// Whose analytics.
+#[derive(Debug, Clone, Copy)]
+pub enum AnalyticsScope {
+    Workspace(Uuid),
+    Org(Uuid),
+}
+
+impl AnalyticsScope {
+    fn path(self) -> String {
+        match self {
+            AnalyticsScope::Workspace(id) => format!("/api/workspaces/{id}/analytics"),
+            AnalyticsScope::Org(id) => format!("/api/orgs/{id}/analytics"),
+        }
+    }
 }

@@ -12,6 +12,8 @@ mod m20261203_000005_ai;
 mod m20261203_000006_progress;
 mod m20261203_000007_notifications;
 mod m20261203_000009_leaderboards;
+mod m20261204_000010_analytics;
+mod m20261204_000011_time_zones;
 
 pub struct Migrator;
 
@@ -27,6 +29,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000006_progress::Migration),
             Box::new(m20261203_000007_notifications::Migration),
             Box::new(m20261203_000009_leaderboards::Migration),
+            Box::new(m20261204_000010_analytics::Migration),
+            Box::new(m20261204_000011_time_zones::Migration),
         ]
     }
 }

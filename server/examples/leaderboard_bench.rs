@@ -60,6 +60,7 @@ async fn seed(db: &Db) -> anyhow::Result<(Uuid, Uuid, Vec<Uuid>)> {
             password_hash: Set("x".into()),
             created_at: Set(now),
             leaderboard_public: Set(true),
+            time_zone: Set(None),
         });
         users::Entity::insert_many(rows)
             .exec_without_returning(&db.conn)

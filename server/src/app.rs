@@ -294,6 +294,7 @@ fn register(r: &mut Routes) {
     crate::ai::configure(r);
     crate::quest::configure(r);
     crate::progress::configure(r);
+    crate::analytics::configure(r);
     crate::notifications::configure(r);
 }
 

@@ -2,6 +2,7 @@
 //! here so that the end-to-end tests start exactly the same server.
 
 pub mod ai;
+pub mod analytics;
 pub mod app;
 pub mod auth;
 pub mod chat;

@@ -253,6 +253,7 @@ impl utoipa::Modify for CommonErrors {
         crate::quest::challenge, crate::quest::reveal_hint, crate::quest::attempt,
         crate::quest::attempts, crate::quest::leaderboard, crate::quest::bloch,
         crate::progress::me, crate::progress::of_user, crate::progress::leaderboard, crate::progress::org_leaderboard, crate::progress::global_leaderboard,
+        crate::analytics::workspace, crate::analytics::org,
         crate::notifications::list, crate::notifications::read_one,
         crate::notifications::read_all, crate::notifications::get_prefs,
         crate::notifications::put_prefs, crate::notifications::connect,

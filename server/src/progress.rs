@@ -165,13 +165,14 @@ impl Progress {
         score: u32,
     ) -> Result<(u32, Vec<String>), sea_orm::DbErr> {
         let now = Utc::now();
+        let tz = self.db.time_zones_of([user]).await?.remove(&user);
         let marks: Vec<Mark> = [
             (counters::QUEST_SOLVED.to_string(), challenge.to_string()),
             (
                 format!("{}{tier}", counters::QUEST_SOLVED_PREFIX),
                 challenge.to_string(),
             ),
-            (counters::ACTIVE_DAYS.to_string(), rules::day(now)),
+            (counters::ACTIVE_DAYS.to_string(), rules::local_day(now, tz)),
         ]
         .into_iter()
         .map(|(counter, value)| Mark {
@@ -220,12 +221,13 @@ impl Progress {
 
     /// Where a user stands: points, level, streaks, every achievement.
     pub async fn of(&self, user: Uuid) -> ApiResult<UserProgress> {
-        let name = self
+        let u = self
             .db
             .user(user)
             .await?
-            .map(|u| u.name)
             .ok_or_else(|| ApiError::not_found("user"))?;
+        let tz = u.time_zone.as_deref().and_then(|t| t.parse().ok());
+        let name = u.name;
         let points = self.db.points_of(user).await?;
         let tally = self.db.tally(user).await?;
         let got = self.db.achievements_of(user).await?;
@@ -237,7 +239,7 @@ impl Progress {
             level,
             level_floor: rules::level_floor(level),
             next_level_at: rules::level_floor(level + 1),
-            streak_days: tally.current_streak(Utc::now().date_naive()),
+            streak_days: tally.current_streak(rules::local_date(Utc::now(), tz)),
             best_streak_days: tally.best_streak(),
             achievements: rules::catalog()
                 .iter()
@@ -271,9 +273,15 @@ impl Consumer for Progress {
 
     /// Turns the events into marks and evaluates everyone they concern.
     async fn handle(&self, ws: Uuid, rows: &[events::Model]) -> Result<(), sea_orm::DbErr> {
+        // Each actor's active day is the date where they are.
+        let zones = self
+            .db
+            .time_zones_of(rows.iter().filter_map(|r| r.actor_id))
+            .await?;
         let mut marks = Vec::new();
         for row in rows {
-            marks.extend(rules::marks_of(&to_wire(row)));
+            let tz = row.actor_id.and_then(|a| zones.get(&a).copied());
+            marks.extend(rules::marks_of(&to_wire(row), tz));
         }
         let people: BTreeSet<Uuid> = marks.iter().map(|m| m.user).collect();
         self.db.add_marks(&marks, Some(ws), Utc::now()).await?;

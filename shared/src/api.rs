@@ -107,6 +107,9 @@ pub struct User {
     /// Whether they appear on the global leaderboard (they opt in with `PATCH /api/me`).
     #[serde(default)]
     pub leaderboard_public: bool,
+    /// Their IANA time zone (`Europe/Berlin`); streaks count their days there. Unset: UTC.
+    #[serde(default)]
+    pub time_zone: Option<String>,
 }
 
 /// `PATCH /api/me`: what a person may change about themselves; absent fields stay.
@@ -119,6 +122,9 @@ pub struct UpdateMeRequest {
     /// Appear on the global leaderboard (off until chosen).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leaderboard_public: Option<bool>,
+    /// An IANA time zone name (`Europe/Berlin`), or `""` to go back to UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -24,6 +24,10 @@ pub mod kinds {
     pub const DOC_CREATED: &str = "doc.created";
     pub const DOC_DELETED: &str = "doc.deleted";
     pub const DOC_RESTORED: &str = "doc.restored";
+    /// `data.doc_id`, `data.users` (who joins the group now), `data.editors` (its size):
+    /// at least four people edited the document live within ten minutes of each other
+    /// (said once per person while the document stays open on a server).
+    pub const DOC_CO_EDITED: &str = "doc.co_edited";
     pub const MEMBER_ADDED: &str = "member.added";
     pub const MEMBER_REMOVED: &str = "member.removed";
     pub const MEMBER_ROLE_CHANGED: &str = "member.role_changed";

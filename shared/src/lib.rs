@@ -3,6 +3,7 @@
 //! Pure data and pure logic only: no I/O, no actix, no sea-orm.
 
 pub mod analysis;
+pub mod analytics;
 pub mod api;
 pub mod circuit;
 pub mod doc;

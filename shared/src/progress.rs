@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
 use chrono::{DateTime, NaiveDate, Utc};
+pub use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -31,6 +32,8 @@ pub mod counters {
     pub const AI_SUGGESTIONS_ACCEPTED: &str = "ai_suggestions_accepted";
     /// Marks are UTC dates (`2026-12-03`).
     pub const ACTIVE_DAYS: &str = "active_days";
+    /// Documents edited live in a group of four or more.
+    pub const CO_EDITED: &str = "co_edited";
     pub const QUEST_SOLVED: &str = "quest_solved";
     /// `quest_solved_<tier>`.
     pub const QUEST_SOLVED_PREFIX: &str = "quest_solved_";
@@ -54,7 +57,9 @@ fn mark(user: Uuid, counter: &str, value: impl Into<String>) -> Mark {
 
 /// The marks a stored workspace event gives. Events without a person behind them give
 /// none; progress events themselves give none (no feedback loop).
-pub fn marks_of(e: &Event) -> Vec<Mark> {
+/// `actor_tz` is the time zone of `e.actor` (UTC when unset): their active day is the
+/// calendar day where they are.
+pub fn marks_of(e: &Event, actor_tz: Option<Tz>) -> Vec<Mark> {
     let mut out = Vec::new();
     let job = &e.data["job"];
     let job_author = job["author_id"]
@@ -65,6 +70,14 @@ pub fn marks_of(e: &Event) -> Vec<Mark> {
     // A unique value for events that have no id of their own.
     let event_ref = format!("{}:{}", e.workspace_id, e.id);
     match e.kind.as_str() {
+        kinds::DOC_CO_EDITED => {
+            let doc = id_in_data("doc_id").unwrap_or(event_ref);
+            for u in e.data["users"].as_array().into_iter().flatten() {
+                if let Some(u) = u.as_str().and_then(|s| Uuid::parse_str(s).ok()) {
+                    out.push(mark(u, counters::CO_EDITED, doc.clone()));
+                }
+            }
+        }
         kinds::DOC_CREATED => {
             if let Some(a) = e.actor {
                 let id = e.data["doc"]["id"]
@@ -168,7 +181,7 @@ pub fn marks_of(e: &Event) -> Vec<Mark> {
     if let Some(a) = e.actor
         && !out.is_empty()
     {
-        out.push(mark(a, counters::ACTIVE_DAYS, day(e.at)));
+        out.push(mark(a, counters::ACTIVE_DAYS, local_day(e.at, actor_tz)));
     }
     out
 }
@@ -251,6 +264,26 @@ pub fn award_cells(
 
 pub fn day(at: DateTime<Utc>) -> String {
     at.date_naive().format("%Y-%m-%d").to_string()
+}
+
+/// The calendar date at `at` in `tz` (UTC when unset): a person's day, for streaks.
+pub fn local_date(at: DateTime<Utc>, tz: Option<Tz>) -> NaiveDate {
+    match tz {
+        Some(tz) => at.with_timezone(&tz).date_naive(),
+        None => at.date_naive(),
+    }
+}
+
+/// [`local_date`] as a mark value (`YYYY-MM-DD`).
+pub fn local_day(at: DateTime<Utc>, tz: Option<Tz>) -> String {
+    local_date(at, tz).format("%Y-%m-%d").to_string()
+}
+
+/// A time zone setting: an IANA name such as `Europe/Berlin` (or `UTC`).
+pub fn parse_time_zone(name: &str) -> Result<Tz, String> {
+    name.trim().parse::<Tz>().map_err(|_| {
+        format!("{name:?} is not an IANA time zone name such as Europe/Berlin or America/New_York")
+    })
 }
 
 /// What unlocks an achievement.
@@ -422,6 +455,62 @@ pub struct PointsLeaderboard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn marks(e: Event) -> Vec<Mark> {
+        marks_of(&e, None)
+    }
+
+    #[test]
+    fn co_editing_marks_everyone_it_names() {
+        let (ada, bo, cy) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+        let m = marks(ev(
+            kinds::DOC_CO_EDITED,
+            Some(ada),
+            json!({"doc_id": "d1", "users": [bo.to_string(), cy.to_string(), "nonsense"], "editors": 4}),
+        ));
+        let co: Vec<(Uuid, &str)> = m
+            .iter()
+            .filter(|m| m.counter == counters::CO_EDITED)
+            .map(|m| (m.user, m.value.as_str()))
+            .collect();
+        assert_eq!(co, vec![(bo, "d1"), (cy, "d1")]);
+        assert!(
+            catalog().iter().any(|a| a.rule
+                == Rule::Count {
+                    count: counters::CO_EDITED.into(),
+                    at_least: 1
+                }),
+            "the catalog rewards co-editing"
+        );
+    }
+
+    #[test]
+    fn an_active_day_is_the_day_where_the_person_is() {
+        let ada = Uuid::from_u128(1);
+        // 23:30 UTC on 3 December is already 4 December in Berlin and still
+        // 3 December in New York.
+        let mut e = ev(kinds::CHAT_MESSAGE, Some(ada), json!({"id": "m1"}));
+        e.at = DateTime::parse_from_rfc3339("2026-12-03T23:30:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default();
+        let day_of = |tz: Option<Tz>| {
+            marks_of(&e, tz)
+                .into_iter()
+                .find(|m| m.counter == counters::ACTIVE_DAYS)
+                .map(|m| m.value)
+        };
+        assert_eq!(day_of(None).as_deref(), Some("2026-12-03"));
+        assert_eq!(
+            day_of(parse_time_zone("Europe/Berlin").ok()).as_deref(),
+            Some("2026-12-04")
+        );
+        assert_eq!(
+            day_of(parse_time_zone("America/New_York").ok()).as_deref(),
+            Some("2026-12-03")
+        );
+        assert!(parse_time_zone("Mars/Olympus").is_err());
+        assert!(parse_time_zone("").is_err());
+    }
     use serde_json::json;
 
     fn ev(kind: &str, actor: Option<Uuid>, data: serde_json::Value) -> Event {
@@ -458,6 +547,7 @@ mod tests {
             counters::VERSIONS_RESTORED,
             counters::AI_QUESTIONS,
             counters::AI_SUGGESTIONS_ACCEPTED,
+            counters::CO_EDITED,
             counters::QUEST_SOLVED,
             "quest_solved_beginner",
             "quest_solved_intermediate",
@@ -486,7 +576,7 @@ mod tests {
             }
             ev(status_kind, None, data)
         };
-        let done = marks_of(&job(
+        let done = marks(job(
             kinds::JOB_COMPLETED,
             json!({"optimization": {"gates_before": 100, "gates_after": 80}}),
         ));
@@ -503,7 +593,7 @@ mod tests {
         );
         assert!(done.iter().all(|m| m.user == ada));
         assert_eq!(done[1].value, "emulator");
-        let small_saving = marks_of(&job(
+        let small_saving = marks(job(
             kinds::JOB_COMPLETED,
             json!({"optimization": {"gates_before": 100, "gates_after": 81}}),
         ));
@@ -513,27 +603,27 @@ mod tests {
                 .any(|m| m.counter == counters::OPTIMIZED_20)
         );
 
-        let chat = marks_of(&ev(kinds::CHAT_MESSAGE, Some(bo), json!({"id": "m1"})));
+        let chat = marks(ev(kinds::CHAT_MESSAGE, Some(bo), json!({"id": "m1"})));
         assert_eq!(
             counters_of(&chat),
             [counters::CHAT_MESSAGES, counters::ACTIVE_DAYS]
         );
         assert_eq!(chat[1].value, "2026-12-03");
         // Creating a workspace adds its owner: not team building.
-        let own = marks_of(&ev(
+        let own = marks(ev(
             kinds::MEMBER_ADDED,
             Some(ada),
             json!({"member": {"user_id": ada.to_string()}}),
         ));
         assert!(own.is_empty(), "{own:?}");
-        let added = marks_of(&ev(
+        let added = marks(ev(
             kinds::MEMBER_ADDED,
             Some(ada),
             json!({"member": {"user_id": bo.to_string()}}),
         ));
         assert_eq!(added[0].counter, counters::MEMBERS_ADDED);
-        assert!(marks_of(&ev(kinds::PRESENCE_JOINED, Some(ada), json!({}))).is_empty());
-        assert!(marks_of(&ev("achievement.unlocked", Some(ada), json!({}))).is_empty());
+        assert!(marks(ev(kinds::PRESENCE_JOINED, Some(ada), json!({}))).is_empty());
+        assert!(marks(ev("achievement.unlocked", Some(ada), json!({}))).is_empty());
     }
 
     #[test]

@@ -53,6 +53,8 @@ enum Needs {
     User,
     /// A member of the workspace with at least this role; others get 404 naming the thing.
     Member(Role, &'static str),
+    /// A member of the workspace's organization (only its owner here); others get 404.
+    OrgMember,
 }
 
 #[derive(Clone, Copy)]
@@ -96,7 +98,7 @@ const O: Role = Role::Owner;
 
 fn table() -> Vec<Row> {
     use Body::{EmptyUpdate, FreshRefresh, Json, Text};
-    use Needs::{Member, MetricsToken, Public, User};
+    use Needs::{Member, MetricsToken, OrgMember, Public, User};
     let (get, post, put, patch, delete) = (
         Method::GET,
         Method::POST,
@@ -529,6 +531,14 @@ fn table() -> Vec<Row> {
             none,
         ),
         row(get.clone(), "/api/leaderboard", User, none),
+        row(
+            get.clone(),
+            "/api/workspaces/{id}/analytics",
+            Member(V, "workspace"),
+            none,
+        ),
+        // Across every workspace of the organization: its members only.
+        row(get.clone(), "/api/orgs/{org_id}/analytics", OrgMember, none),
         // No such version: a member gets past the guard to a 404 naming it.
         row(
             get.clone(),
@@ -806,7 +816,9 @@ fn expected(needs: Needs, who: Who) -> Class {
         Needs::MetricsToken => Class::Unauthenticated,
         Needs::User if signed_out => Class::Unauthenticated,
         Needs::User => Class::Allowed,
-        Needs::Member(..) if signed_out => Class::Unauthenticated,
+        Needs::Member(..) | Needs::OrgMember if signed_out => Class::Unauthenticated,
+        Needs::OrgMember if matches!(who, Who::Owner) => Class::Allowed,
+        Needs::OrgMember => Class::NotFound("organization"),
         Needs::Member(_, what) if matches!(who, Who::NonMember | Who::Removed) => {
             Class::NotFound(what)
         }

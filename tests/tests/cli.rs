@@ -1060,3 +1060,68 @@ async fn docs_sessions_and_schedules_from_the_terminal() {
     ok(cfg, &["schedules", "delete", &sched]).await;
     assert_eq!(ok(cfg, &["schedules", "list"]).await, "");
 }
+
+#[tokio::test]
+async fn analytics_prints_a_report_csv_and_json() {
+    let server = TestServer::start().await;
+    let team = Team::build(&server.url).named("Numbers lab").create().await;
+    let job = submit_ok(
+        &team.owner,
+        team.ws,
+        json!({"source": {"qasm": GHZ}, "backend": "ideal", "shots": 300}),
+    )
+    .await;
+    assert_eq!(wait_job(&team.owner, job.id).await.status, "completed");
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let cfg = dir.path().join("config.json");
+    let ws = team.ws.to_string();
+    let conn = ["--server", server.url.as_str(), "--token", team.token()];
+    let with = |extra: &[&str]| -> Vec<String> {
+        ["analytics", "-w", ws.as_str()]
+            .iter()
+            .chain(extra)
+            .chain(conn.iter())
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let args = with(&[]);
+    let report = ok(&cfg, &args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    assert!(report.starts_with("Workspace analytics · "), "{report}");
+    assert!(
+        report.contains("Jobs        1 (1 completed, 0 failed, 0 cancelled, 0 queued, 0 running) · success 100.0 % · 300 shots"),
+        "{report}"
+    );
+    assert!(
+        report.contains("Backends") && report.contains("ideal"),
+        "{report}"
+    );
+
+    let args = with(&["--csv"]);
+    let csv = ok(&cfg, &args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("section,start,key,metric,value"));
+    assert!(csv.lines().any(|l| l == "jobs,,,total,1"), "{csv}");
+    assert!(
+        csv.lines().any(|l| l == "backends,,ideal,shots,300"),
+        "{csv}"
+    );
+
+    let args = with(&["--json", "--from", "2020-01-01", "--bucket", "week"]);
+    let body = ok(&cfg, &args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let v: serde_json::Value =
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    assert_eq!(v["jobs"]["total"], 1, "{v}");
+    assert_eq!(v["bucket"], "week");
+    assert_eq!(v["from"], "2020-01-01T00:00:00Z");
+
+    // A date that is not one is refused before anything is asked (exit 2).
+    let args = with(&["--from", "last tuesday"]);
+    let bad = qollab(
+        &cfg,
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        None,
+    )
+    .await;
+    assert_eq!(bad.code, 2, "{}{}", bad.stdout, bad.stderr);
+    assert!(bad.stderr.contains("--from"), "{}", bad.stderr);
+}

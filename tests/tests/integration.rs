@@ -3,6 +3,7 @@
 mod common;
 
 mod ai;
+mod analytics;
 mod authz_matrix;
 mod bad_input;
 mod cli;

@@ -647,3 +647,172 @@ async fn the_leaderboard_migration_backfills_totals_from_the_ledger() {
     assert_eq!(db.points_of(bo).await.unwrap_or(-1), 10);
     db.close().await;
 }
+
+/// A person's active day is their own calendar day: with a time zone where the date is
+/// not UTC's right now, the chat message's active-day mark carries the local date.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn active_days_are_counted_in_the_persons_time_zone() {
+    use qollab_server::db::tables::progress_marks;
+    use qollab_shared::progress::{counters, local_day, parse_time_zone};
+    use sea_orm::{ColumnTrait, QueryFilter};
+
+    let server = TestServer::start().await;
+    let team = Team::build(&server.url).create().await;
+    let me = team.owner_auth.user.id;
+
+    let (s, body) = raw(
+        &team.owner,
+        Method::PATCH,
+        "/api/me",
+        Some(json!({"time_zone": "Mars/Olympus"})),
+    )
+    .await;
+    assert_eq!(s, 422, "{body}");
+    assert!(body["error"]["details"]["time_zone"].is_string(), "{body}");
+
+    // UTC+14 is already tomorrow from 10:00 UTC on; UTC−12 is still yesterday before noon.
+    let now = chrono::Utc::now();
+    let zone = if chrono::Timelike::hour(&now) >= 10 {
+        "Etc/GMT-14"
+    } else {
+        "Etc/GMT+12"
+    };
+    let (s, body) = raw(
+        &team.owner,
+        Method::PATCH,
+        "/api/me",
+        Some(json!({"time_zone": zone})),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["user"]["time_zone"], zone, "{body}");
+
+    let (s, chat) = raw(
+        &team.owner,
+        Method::POST,
+        &format!("/api/workspaces/{}/chat", team.ws),
+        Some(json!({"text": "hello from far away"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{chat}");
+    let db = Db::connect(&server.storage.database_url, &DbOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let days = loop {
+        let days: Vec<String> = progress_marks::Entity::find()
+            .filter(progress_marks::Column::UserId.eq(me))
+            .filter(progress_marks::Column::Counter.eq(counters::ACTIVE_DAYS))
+            .all(&db.conn)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .map(|m| m.value)
+            .collect();
+        if !days.is_empty() {
+            break days;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no active day marked"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let local = local_day(chrono::Utc::now(), parse_time_zone(zone).ok());
+    assert_ne!(
+        local,
+        chrono::Utc::now().format("%Y-%m-%d").to_string(),
+        "the zone was chosen to differ from UTC"
+    );
+    assert_eq!(days, vec![local], "the mark is the local date");
+    let mine = progress_until(&team.owner, "a streak", |p| p["streak_days"] == 1).await;
+    assert_eq!(mine["streak_days"], 1, "{mine}");
+
+    let (s, body) = raw(
+        &team.owner,
+        Method::PATCH,
+        "/api/me",
+        Some(json!({"time_zone": ""})),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert!(body["user"]["time_zone"].is_null(), "{body}");
+}
+
+/// Four people editing one circuit live within minutes of each other all earn "In good
+/// company", announced by one `doc.co_edited` event naming them; three were not enough.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_people_editing_live_together_earn_the_co_editing_achievement() {
+    use qollab_client::docs::{ConnectOptions, DocClient};
+    use qollab_shared::doc;
+    use yrs::{Text, WriteTxn};
+
+    let server = TestServer::start().await;
+    let team = Team::build(&server.url)
+        .member("bo", Role::Editor)
+        .member("cy", Role::Editor)
+        .member("di", Role::Editor)
+        .docs(&["Together"])
+        .create()
+        .await;
+    let doc_id = team.docs[0].clone();
+    let url = crate::common::live::ws_url(&server.url);
+    let people: Vec<(qollab_client::rest::Client, String, Uuid)> = std::iter::once((
+        team.owner.clone(),
+        team.owner_auth.access_token.clone(),
+        team.owner_auth.user.id,
+    ))
+    .chain(team.members.iter().map(|m| {
+        (
+            m.client.clone(),
+            m.auth.access_token.clone(),
+            m.auth.user.id,
+        )
+    }))
+    .collect();
+    let mut clients = Vec::new();
+    for (_, token, _) in &people {
+        clients.push(
+            DocClient::connect(&url, &doc_id, ConnectOptions::default().token(token))
+                .await
+                .unwrap_or_else(|e| panic!("connect: {e}")),
+        );
+    }
+    for (i, c) in clients.iter().enumerate() {
+        c.edit(|txn| {
+            let notes = txn.get_or_insert_text(doc::NOTES);
+            notes.push(txn, &format!("<{i}>"));
+        })
+        .await
+        .unwrap_or_else(|e| panic!("edit: {e}"));
+        if i == 2 {
+            // Let three people's edits be applied before the fourth arrives.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+    for (client, _, _) in &people {
+        let p = progress_until(client, "the co-editing achievement", |p| {
+            unlocked(p).iter().any(|k| k == "co_editor")
+        })
+        .await;
+        assert!(unlocked(&p).contains(&"co_editor".to_string()), "{p}");
+    }
+    let events: Vec<Event> = all_events(&server.url, team.ws, team.token())
+        .await
+        .into_iter()
+        .filter(|e| e.kind == kinds::DOC_CO_EDITED)
+        .collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let mut everyone: Vec<Value> = people.iter().map(|(_, _, id)| json!(id)).collect();
+    everyone.sort_by_key(|v| v.to_string());
+    let mut named = events[0].data["users"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    named.sort_by_key(|v| v.to_string());
+    assert_eq!(named, everyone, "{:?}", events[0]);
+    assert_eq!(events[0].data["editors"], 4);
+    for c in clients {
+        c.close().await.unwrap_or_else(|e| panic!("{e}"));
+    }
+}

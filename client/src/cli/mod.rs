@@ -8,6 +8,7 @@
 //! Exit codes: 0 success, 1 failure (a job failed or was cancelled, the server refused,
 //! the network failed), 2 bad input (unreadable file, invalid OpenQASM, invalid options).
 
+mod analytics;
 pub mod config;
 mod documents;
 mod manage;
@@ -69,6 +70,9 @@ pub enum ClientCommand {
     /// Jobs submitted on a cron schedule.
     #[command(subcommand)]
     Schedules(runtime::SchedulesCommand),
+    /// A workspace's (or --org's) jobs, success rate, wait and run times, optimizer
+    /// savings, backends, documents, members, AI use and points over a time range.
+    Analytics(analytics::AnalyticsArgs),
     /// Your points, level, streak and achievements.
     Me {
         /// Print JSON instead of text.
@@ -452,6 +456,7 @@ async fn dispatch(cmd: ClientCommand) -> CliResult<u8> {
         ClientCommand::Sessions(cmd) => runtime::sessions(cmd).await,
         ClientCommand::Schedules(cmd) => runtime::schedules(cmd).await,
         ClientCommand::Notifications(cmd) => notifications(cmd).await,
+        ClientCommand::Analytics(a) => analytics::run(a).await,
         ClientCommand::Me { json, conn } => {
             let p = authed(&conn)?.my_progress().await?;
             if json {

@@ -38,6 +38,7 @@ pub fn user_view(u: &users::Model) -> User {
         name: u.name.clone(),
         created_at: u.created_at,
         leaderboard_public: u.leaderboard_public,
+        time_zone: u.time_zone.clone(),
     }
 }
 
@@ -305,9 +306,20 @@ pub async fn update_me(
         }
         None => None,
     };
+    // Stored as the canonical IANA name; "" goes back to UTC.
+    let time_zone = match body.time_zone.as_deref().map(str::trim) {
+        None => None,
+        Some("") => Some(None),
+        Some(tz) => Some(Some(
+            qollab_shared::progress::parse_time_zone(tz)
+                .map_err(|m| ApiError::invalid_fields(vec![("time_zone", m)]))?
+                .name()
+                .to_string(),
+        )),
+    };
     state
         .db
-        .update_user(user.id, name, body.leaderboard_public)
+        .update_user(user.id, name, body.leaderboard_public, time_zone)
         .await?;
     me(state, user).await
 }

@@ -14,7 +14,7 @@
 //! another process still in flight), writes the snapshot only if nobody replaced it
 //! meanwhile, and deletes exactly the rows it folded.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -144,6 +144,44 @@ pub struct Room {
     retired: AtomicBool,
     /// Whether the other processes were asked for their peers' awareness states.
     awareness_asked: AtomicBool,
+    /// Who edited lately through this process (the co-editing achievement).
+    co_editors: Mutex<CoEditors>,
+}
+
+/// People who edit a room within [`CO_EDIT_WINDOW`] of each other. When such a group
+/// reaches [`CO_EDIT_GROUP`], everyone in it who was not named yet is named once per
+/// room load. Only edits made through this process count (another process's updates
+/// arrive without their author): with several processes a group split across them is
+/// not seen.
+#[derive(Default)]
+pub struct CoEditors {
+    recent: HashMap<Uuid, Instant>,
+    named: HashSet<Uuid>,
+}
+
+pub const CO_EDIT_WINDOW: Duration = Duration::from_secs(600);
+pub const CO_EDIT_GROUP: usize = 4;
+
+impl CoEditors {
+    /// Notes `user`'s edit at `now`; returns who now co-edits in a group of at least
+    /// [`CO_EDIT_GROUP`] and was not named before (sorted), and the group's size.
+    pub fn edited(&mut self, user: Uuid, now: Instant) -> (Vec<Uuid>, usize) {
+        self.recent.insert(user, now);
+        self.recent
+            .retain(|_, t| now.saturating_duration_since(*t) <= CO_EDIT_WINDOW);
+        if self.recent.len() < CO_EDIT_GROUP {
+            return (Vec::new(), self.recent.len());
+        }
+        let mut new: Vec<Uuid> = self
+            .recent
+            .keys()
+            .filter(|u| !self.named.contains(u))
+            .copied()
+            .collect();
+        new.sort();
+        self.named.extend(new.iter().copied());
+        (new, self.recent.len())
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -165,6 +203,11 @@ impl Room {
                 .transact()
                 .encode_state_as_update_v1(&StateVector::default())
         })
+    }
+
+    /// See [`CoEditors::edited`].
+    pub fn note_edit(&self, user: Uuid) -> (Vec<Uuid>, usize) {
+        lock(&self.co_editors).edited(user, Instant::now())
     }
 
     pub fn peer_count(&self) -> usize {
@@ -343,6 +386,7 @@ impl Rooms {
             }),
             retired: AtomicBool::new(false),
             awareness_asked: AtomicBool::new(false),
+            co_editors: Mutex::new(CoEditors::default()),
         }))
     }
 
@@ -763,5 +807,42 @@ impl Rooms {
             }
             peers.clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_of_four_within_ten_minutes_names_each_member_once() {
+        let t0 = Instant::now();
+        let people: Vec<Uuid> = (1..=6).map(Uuid::from_u128).collect();
+        let mut c = CoEditors::default();
+        assert_eq!(c.edited(people[0], t0), (vec![], 1));
+        assert_eq!(
+            c.edited(people[1], t0 + Duration::from_secs(60)),
+            (vec![], 2)
+        );
+        assert_eq!(
+            c.edited(people[0], t0 + Duration::from_secs(61)),
+            (vec![], 2),
+            "the same person twice is one"
+        );
+        assert_eq!(
+            c.edited(people[2], t0 + Duration::from_secs(120)),
+            (vec![], 3)
+        );
+        let (named, n) = c.edited(people[3], t0 + Duration::from_secs(180));
+        assert_eq!((named, n), (people[..4].to_vec(), 4));
+        assert_eq!(
+            c.edited(people[1], t0 + Duration::from_secs(200)),
+            (vec![], 4),
+            "named once"
+        );
+        // Much later, people[4] edits with people[5] only: the old group has gone stale.
+        let later = t0 + CO_EDIT_WINDOW + Duration::from_secs(300);
+        assert_eq!(c.edited(people[4], later).0, Vec::<Uuid>::new());
+        assert_eq!(c.edited(people[5], later).0, Vec::<Uuid>::new());
     }
 }

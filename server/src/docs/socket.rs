@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
 use qollab_shared::api::Role;
+use qollab_shared::events::kinds;
 use qollab_shared::sync::{Access, Connection, Inbound, Owner};
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -17,6 +18,7 @@ use super::rooms::{DocsConfig, Joined, PeerQueue, Room, Rooms, ToPeer};
 use crate::app::AppState;
 use crate::auth::{AuthUser, bearer};
 use crate::error::{ApiError, ApiResult};
+use crate::events::EventBus;
 use crate::live::{Kind, Registration, Standing};
 use crate::workspaces::authorize_within;
 
@@ -100,9 +102,14 @@ pub async fn connect(
         .aggregate_continuations()
         .max_continuation_size(config.max_frame_bytes);
     tracing::debug!(%doc_id, user_id = %user.id, peer, ?role, "peer joined");
+    let editor = Editor {
+        user: user.id,
+        events: state.events.clone(),
+    };
     actix_web::rt::spawn(run_peer(
         rooms,
         room,
+        editor,
         Outbound {
             session,
             kicked,
@@ -216,10 +223,17 @@ fn too_slow() -> Stop {
     )
 }
 
+/// Who is behind a peer's edits, and where to say they co-edit.
+struct Editor {
+    user: Uuid,
+    events: Arc<EventBus>,
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn run_peer(
     rooms: Arc<Rooms>,
     room: Arc<Room>,
+    editor: Editor,
     mut out: Outbound,
     peer: u64,
     access: Access,
@@ -232,6 +246,7 @@ async fn run_peer(
     let Err(close) = serve(
         &rooms,
         &room,
+        &editor,
         peer,
         &mut conn,
         &mut out,
@@ -254,6 +269,7 @@ async fn run_peer(
 async fn serve(
     rooms: &Arc<Rooms>,
     room: &Arc<Room>,
+    editor: &Editor,
     peer: u64,
     conn: &mut Connection,
     out: &mut Outbound,
@@ -311,6 +327,15 @@ async fn serve(
                             Ok(Inbound::Update(update)) => {
                                 if let Err(e) = rooms.apply_update(room, Some(peer), update).await {
                                     return Err(reason(CloseCode::Error, e));
+                                }
+                                let (named, editors) = room.note_edit(editor.user);
+                                if !named.is_empty() {
+                                    let (events, ws, user) = (editor.events.clone(), room.workspace_id, editor.user);
+                                    let data = serde_json::json!({"doc_id": room.doc_id, "users": named, "editors": editors});
+                                    // Off the peer's loop: the event bus's queue is bounded.
+                                    actix_web::rt::spawn(async move {
+                                        events.emit(ws, kinds::DOC_CO_EDITED, Some(user), data).await;
+                                    });
                                 }
                             }
                             Ok(Inbound::Awareness { frame }) => rooms.relay_awareness(room, Some(peer), frame),

@@ -334,10 +334,39 @@ impl Db {
             .col_expr(jobs::Column::FinishedAt, Expr::value(now))
             .col_expr(jobs::Column::ClaimedBy, Expr::value(Option::<Uuid>::None));
         q = match outcome {
-            Outcome::Completed(result) => q
-                .col_expr(jobs::Column::Status, Expr::value(COMPLETED))
-                .col_expr(jobs::Column::Progress, Expr::value(1.0))
-                .col_expr(jobs::Column::Result, Expr::value(result)),
+            Outcome::Completed(result) => {
+                let o = &result["optimization"];
+                let figure = |side: &str, field: &str| {
+                    o[side][field].as_u64().and_then(|v| i32::try_from(v).ok())
+                };
+                q.col_expr(jobs::Column::Status, Expr::value(COMPLETED))
+                    .col_expr(jobs::Column::Progress, Expr::value(1.0))
+                    .col_expr(
+                        jobs::Column::GatesBefore,
+                        Expr::value(figure("before", "gates")),
+                    )
+                    .col_expr(
+                        jobs::Column::GatesAfter,
+                        Expr::value(figure("after", "gates")),
+                    )
+                    .col_expr(
+                        jobs::Column::TwoQubitBefore,
+                        Expr::value(figure("before", "two_qubit_gates")),
+                    )
+                    .col_expr(
+                        jobs::Column::TwoQubitAfter,
+                        Expr::value(figure("after", "two_qubit_gates")),
+                    )
+                    .col_expr(
+                        jobs::Column::DepthBefore,
+                        Expr::value(figure("before", "depth")),
+                    )
+                    .col_expr(
+                        jobs::Column::DepthAfter,
+                        Expr::value(figure("after", "depth")),
+                    )
+                    .col_expr(jobs::Column::Result, Expr::value(result))
+            }
             Outcome::Failed(why) => q
                 .col_expr(jobs::Column::Status, Expr::value(FAILED))
                 .col_expr(jobs::Column::Error, Expr::value(why)),

@@ -1,6 +1,7 @@
 //! Queries grouped by the capability they serve. Each is a method on `Db` (or takes a
 //! connection, so callers can compose them inside one transaction).
 
+pub mod analytics;
 pub mod audit;
 pub mod chat;
 pub mod cursors;

@@ -1,7 +1,9 @@
 use chrono::Utc;
 use qollab_shared::api::Plan;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
+};
 use uuid::Uuid;
 
 use crate::db::tables::{org_memberships, organizations, users};
@@ -46,6 +48,7 @@ impl Db {
             password_hash: Set(password_hash.to_string()),
             created_at: Set(Utc::now()),
             leaderboard_public: Set(false),
+            time_zone: Set(None),
         };
         let user = match user.insert(&txn).await {
             Ok(u) => u,
@@ -95,8 +98,9 @@ impl Db {
         id: Uuid,
         name: Option<String>,
         leaderboard_public: Option<bool>,
+        time_zone: Option<Option<String>>,
     ) -> ApiResult<()> {
-        if name.is_none() && leaderboard_public.is_none() {
+        if name.is_none() && leaderboard_public.is_none() && time_zone.is_none() {
             return Ok(());
         }
         let mut q = users::Entity::update_many().filter(users::Column::Id.eq(id));
@@ -106,8 +110,35 @@ impl Db {
         if let Some(p) = leaderboard_public {
             q = q.col_expr(users::Column::LeaderboardPublic, Expr::value(p));
         }
+        if let Some(tz) = time_zone {
+            q = q.col_expr(users::Column::TimeZone, Expr::value(tz));
+        }
         q.exec(&self.conn).await?;
         Ok(())
+    }
+
+    /// The time zones of the given users who set one (one query).
+    pub async fn time_zones_of(
+        &self,
+        ids: impl IntoIterator<Item = Uuid>,
+    ) -> Result<std::collections::HashMap<Uuid, qollab_shared::progress::Tz>, sea_orm::DbErr> {
+        let ids: std::collections::BTreeSet<Uuid> = ids.into_iter().collect();
+        if ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let rows: Vec<(Uuid, Option<String>)> = users::Entity::find()
+            .select_only()
+            .column(users::Column::Id)
+            .column(users::Column::TimeZone)
+            .filter(users::Column::Id.is_in(ids))
+            .filter(users::Column::TimeZone.is_not_null())
+            .into_tuple()
+            .all(&self.conn)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, tz)| Some((id, tz?.parse().ok()?)))
+            .collect())
     }
 
     /// Display names of the given users (one query); unknown ids are left out.

@@ -38,6 +38,14 @@ pub struct Model {
     pub finished_at: Option<DateTimeUtc>,
     pub result: Option<Json>,
     pub timeout_secs: i32,
+    /// What the optimizer did (completed jobs that ran it), copied out of `result` for
+    /// analytics.
+    pub gates_before: Option<i32>,
+    pub gates_after: Option<i32>,
+    pub two_qubit_before: Option<i32>,
+    pub two_qubit_after: Option<i32>,
+    pub depth_before: Option<i32>,
+    pub depth_after: Option<i32>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

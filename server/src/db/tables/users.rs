@@ -14,6 +14,8 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// Whether the person appears by name on the global leaderboard (off until they opt in).
     pub leaderboard_public: bool,
+    /// IANA time zone name; unset means UTC.
+    pub time_zone: Option<String>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

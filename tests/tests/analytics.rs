@@ -1,0 +1,760 @@
+//! Analytics: the numbers of a known generated history (jobs, AI requests, chat, points
+//! written straight into the database with chosen times), per workspace and per
+//! organization, by day, week and hour; CSV and JSON agree; a real job's optimizer
+//! figures reach the savings; who may read what; bad parameters are named.
+
+use chrono::{DateTime, Duration, Utc};
+use qollab_client::rest::{AnalyticsScope, Client};
+use qollab_shared::analytics::{Analytics, to_csv};
+use qollab_shared::api::Role;
+use reqwest::Method;
+use sea_orm::{ActiveModelTrait, Set};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::common::circuits::BELL;
+use crate::common::team::Team;
+use crate::common::{TestServer, assert_error, raw, user};
+use crate::jobs::{submit_ok, wait_job};
+use qollab_server::db::tables::{ai_requests, chat_messages};
+use qollab_server::db::{Db, DbOptions};
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|d| d.with_timezone(&Utc))
+        .unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+/// One generated job: where, who, what happened and when.
+struct Gen {
+    ws: Uuid,
+    org: Uuid,
+    author: Uuid,
+    status: &'static str,
+    backend: &'static str,
+    shots: i64,
+    doc: Option<Uuid>,
+    queued: &'static str,
+    /// Queue wait and run time in ms (a job that never started has neither).
+    wait_run: Option<(i64, Option<i64>)>,
+    /// gates, two-qubit gates and depth, before → after.
+    opt: Option<[(i32, i32); 3]>,
+}
+
+async fn insert_job(db: &Db, g: Gen) {
+    let queued = t(g.queued);
+    let started = g.wait_run.map(|(w, _)| queued + Duration::milliseconds(w));
+    let finished = g
+        .wait_run
+        .and_then(|(w, r)| r.map(|r| queued + Duration::milliseconds(w + r)));
+    let mut m = Db::new_job_model();
+    m.id = Set(Uuid::new_v4());
+    m.workspace_id = Set(g.ws);
+    m.org_id = Set(g.org);
+    m.author_id = Set(g.author);
+    m.status = Set(g.status.into());
+    m.kind = Set("simulate".into());
+    m.backend = Set(g.backend.into());
+    m.shots = Set(g.shots);
+    m.seed = Set(None);
+    m.optimization_level = Set(1);
+    m.source_doc_id = Set(g.doc);
+    m.qasm = Set(BELL.into());
+    m.num_qubits = Set(2);
+    m.queued_at = Set(queued);
+    m.started_at = Set(started);
+    m.finished_at = Set(finished);
+    m.timeout_secs = Set(60);
+    if let Some([(gb, ga), (tb, ta), (db_, da)]) = g.opt {
+        m.gates_before = Set(Some(gb));
+        m.gates_after = Set(Some(ga));
+        m.two_qubit_before = Set(Some(tb));
+        m.two_qubit_after = Set(Some(ta));
+        m.depth_before = Set(Some(db_));
+        m.depth_after = Set(Some(da));
+    }
+    m.insert(&db.conn)
+        .await
+        .unwrap_or_else(|e| panic!("insert job: {e}"));
+}
+
+async fn insert_ai(
+    db: &Db,
+    (org, ws, user): (Uuid, Uuid, Uuid),
+    (kind, p, c): (&str, i64, i64),
+    at: &str,
+) {
+    ai_requests::ActiveModel {
+        org_id: Set(org),
+        workspace_id: Set(ws),
+        user_id: Set(Some(user)),
+        kind: Set(kind.into()),
+        prompt_tokens: Set(p),
+        completion_tokens: Set(c),
+        at: Set(t(at)),
+        ..Default::default()
+    }
+    .insert(&db.conn)
+    .await
+    .unwrap_or_else(|e| panic!("insert ai request: {e}"));
+}
+
+async fn insert_chat(db: &Db, ws: Uuid, author: Uuid, at: &str) {
+    chat_messages::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        workspace_id: Set(ws),
+        author_id: Set(author),
+        text: Set("hello".into()),
+        created_at: Set(t(at)),
+    }
+    .insert(&db.conn)
+    .await
+    .unwrap_or_else(|e| panic!("insert chat: {e}"));
+}
+
+async fn get_json(client: &Client, path: &str) -> Value {
+    let (s, v) = raw(client, Method::GET, path, None).await;
+    assert_eq!(s, 200, "{path}: {v}");
+    v
+}
+
+const RANGE: &str = "from=2026-11-02T00:00:00Z&to=2026-11-05T00:00:00Z";
+
+#[tokio::test]
+async fn numbers_of_a_known_history_by_workspace_and_organization() {
+    let server = TestServer::start().await;
+    let team = Team::build(&server.url)
+        .named("Analytics lab")
+        .member("bob", Role::Editor)
+        .member("vera", Role::Viewer)
+        .docs(&["Bell", "GHZ"])
+        .create()
+        .await;
+    let ws = team.ws;
+    let org = team
+        .owner
+        .workspace(ws)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .org_id;
+    let ada = team.owner_auth.user.id;
+    let bob = team.get("bob").auth.user.id;
+    let d1: Uuid = team.docs[0].parse().unwrap_or_else(|e| panic!("{e}"));
+    let d2: Uuid = team.docs[1].parse().unwrap_or_else(|e| panic!("{e}"));
+    // A second workspace of the same organization, and a stranger's organization.
+    let ws2 = team
+        .owner
+        .create_workspace("Second lab", Some(org))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .id;
+    let (stranger, stranger_auth) = user(&team.anon, "stranger").await;
+    let ws3 = stranger
+        .create_workspace("Elsewhere", None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let db = Db::connect(&server.storage.database_url, &DbOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let job = |author, status, backend, shots, doc, queued, wait_run, opt| Gen {
+        ws,
+        org,
+        author,
+        status,
+        backend,
+        shots,
+        doc,
+        queued,
+        wait_run,
+        opt,
+    };
+    for g in [
+        job(
+            ada,
+            "completed",
+            "ideal",
+            100,
+            Some(d1),
+            "2026-11-02T10:00:00Z",
+            Some((2000, Some(1000))),
+            Some([(10, 8), (4, 3), (6, 5)]),
+        ),
+        job(
+            ada,
+            "completed",
+            "ideal",
+            200,
+            Some(d1),
+            "2026-11-02T11:00:00Z",
+            Some((4000, Some(3000))),
+            Some([(20, 10), (8, 4), (10, 6)]),
+        ),
+        job(
+            bob,
+            "failed",
+            "emulator:fake_5q",
+            50,
+            Some(d2),
+            "2026-11-02T12:00:00Z",
+            Some((1000, Some(500))),
+            None,
+        ),
+        job(
+            ada,
+            "cancelled",
+            "ideal",
+            10,
+            None,
+            "2026-11-03T09:00:00Z",
+            None,
+            None,
+        ),
+        job(
+            ada,
+            "queued",
+            "ideal",
+            30,
+            Some(d1),
+            "2026-11-04T08:00:00Z",
+            None,
+            None,
+        ),
+        job(
+            ada,
+            "completed",
+            "emulator:fake_5q",
+            1000,
+            None,
+            "2026-11-04T23:59:59.900Z",
+            Some((6000, Some(2000))),
+            None,
+        ),
+        // Outside the range, on both sides.
+        job(
+            ada,
+            "completed",
+            "ideal",
+            7,
+            Some(d2),
+            "2026-11-01T23:59:59.999Z",
+            Some((1, Some(1))),
+            None,
+        ),
+        job(
+            ada,
+            "completed",
+            "ideal",
+            7,
+            Some(d2),
+            "2026-11-05T00:00:00Z",
+            Some((1, Some(1))),
+            None,
+        ),
+        // The organization's other workspace.
+        Gen {
+            ws: ws2,
+            ..job(
+                ada,
+                "completed",
+                "ideal",
+                5,
+                None,
+                "2026-11-03T12:00:00Z",
+                Some((3000, Some(4000))),
+                None,
+            )
+        },
+        // Another organization.
+        Gen {
+            ws: ws3.id,
+            org: ws3.org_id,
+            ..job(
+                stranger_auth.user.id,
+                "failed",
+                "ideal",
+                9,
+                None,
+                "2026-11-03T12:00:00Z",
+                None,
+                None,
+            )
+        },
+    ] {
+        insert_job(&db, g).await;
+    }
+    insert_ai(
+        &db,
+        (org, ws, ada),
+        ("analysis", 100, 50),
+        "2026-11-02T10:05:00Z",
+    )
+    .await;
+    insert_ai(
+        &db,
+        (org, ws, bob),
+        ("message", 10, 5),
+        "2026-11-03T10:05:00Z",
+    )
+    .await;
+    insert_ai(
+        &db,
+        (org, ws, bob),
+        ("message", 1000, 500),
+        "2026-10-03T10:05:00Z",
+    )
+    .await;
+    insert_ai(
+        &db,
+        (org, ws2, ada),
+        ("message", 1, 2),
+        "2026-11-03T10:05:00Z",
+    )
+    .await;
+    insert_chat(&db, ws, bob, "2026-11-02T09:00:00Z").await;
+    insert_chat(&db, ws, bob, "2026-11-04T09:00:00Z").await;
+    insert_chat(&db, ws, ada, "2026-11-06T09:00:00Z").await;
+    for (user, ws, key, points, at) in [
+        (ada, Some(ws), "gen-1", 10, "2026-11-02T10:00:00Z"),
+        (bob, Some(ws), "gen-2", 5, "2026-11-04T10:00:00Z"),
+        (ada, Some(ws), "gen-3", 7, "2026-11-05T10:00:00Z"),
+        (ada, Some(ws2), "gen-4", 3, "2026-11-03T10:00:00Z"),
+    ] {
+        db.award_at(user, ws, key, points, "generated", t(at))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    // The workspace, by day, read by a viewer.
+    let vera = team.client("vera");
+    let v = get_json(
+        &vera,
+        &format!("/api/workspaces/{ws}/analytics?{RANGE}&bucket=day"),
+    )
+    .await;
+    let a: Analytics = serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{e}: {v}"));
+    assert_eq!(a.scope, "workspace");
+    assert_eq!(
+        (
+            a.jobs.total,
+            a.jobs.by_status.completed,
+            a.jobs.by_status.failed
+        ),
+        (6, 3, 1)
+    );
+    assert_eq!(
+        (
+            a.jobs.by_status.cancelled,
+            a.jobs.by_status.queued,
+            a.jobs.by_status.running
+        ),
+        (1, 1, 0)
+    );
+    assert_eq!(a.jobs.success_rate, Some(0.75));
+    assert_eq!(a.jobs.shots, 1390);
+    let days: Vec<(String, u64, u64, u64, Option<f64>)> = a
+        .series
+        .iter()
+        .map(|p| {
+            (
+                p.start.format("%m-%d").to_string(),
+                p.total,
+                p.by_status.completed,
+                p.shots,
+                p.success_rate,
+            )
+        })
+        .collect();
+    assert_eq!(
+        days,
+        vec![
+            ("11-02".into(), 3, 2, 350, Some(2.0 / 3.0)),
+            ("11-03".into(), 1, 0, 10, None),
+            ("11-04".into(), 2, 1, 1030, Some(1.0)),
+        ]
+    );
+    // Waits 2000, 4000, 1000, 6000; runs 1000, 3000, 500, 2000 (nearest rank).
+    assert_eq!(
+        (
+            a.queue_wait_ms.count,
+            a.queue_wait_ms.p50,
+            a.queue_wait_ms.p95
+        ),
+        (4, Some(2000.0), Some(6000.0))
+    );
+    assert_eq!(
+        (a.run_time_ms.count, a.run_time_ms.p50, a.run_time_ms.p95),
+        (4, Some(1000.0), Some(3000.0))
+    );
+    let o = &a.optimizer;
+    assert_eq!(
+        (
+            o.jobs,
+            o.gates_before,
+            o.gates_after,
+            o.two_qubit_before,
+            o.two_qubit_after,
+            o.depth_before,
+            o.depth_after
+        ),
+        (2, 30, 18, 12, 7, 16, 11)
+    );
+    assert!((o.gates_saved.unwrap_or(0.0) - 0.4).abs() < 1e-9, "{o:?}");
+    let backends: Vec<_> = a
+        .backends
+        .iter()
+        .map(|b| (b.backend.as_str(), b.jobs, b.shots))
+        .collect();
+    assert_eq!(
+        backends,
+        vec![("ideal", 4, 340), ("emulator:fake_5q", 2, 1050)]
+    );
+    let docs: Vec<_> = a
+        .documents
+        .iter()
+        .map(|d| (d.doc_id, d.name.as_str(), d.jobs))
+        .collect();
+    assert_eq!(docs, vec![(d1, "Bell", 3), (d2, "GHZ", 1)]);
+    let members: Vec<_> = a
+        .members
+        .iter()
+        .map(|m| (m.user_id, m.jobs, m.ai_requests, m.chat_messages, m.points))
+        .collect();
+    assert_eq!(members, vec![(ada, 5, 1, 0, 10), (bob, 1, 1, 2, 5)]);
+    assert!(!a.members[0].name.is_empty());
+    assert_eq!(
+        (a.ai.requests, a.ai.prompt_tokens, a.ai.completion_tokens),
+        (2, 110, 55)
+    );
+    let kinds: Vec<_> =
+        a.ai.by_kind
+            .iter()
+            .map(|k| (k.kind.as_str(), k.requests))
+            .collect();
+    assert_eq!(kinds, vec![("analysis", 1), ("message", 1)]);
+    assert_eq!((a.points.points, a.points.awards), (15, 2));
+
+    // CSV: the same numbers, one row each.
+    let q: Vec<(&str, String)> = vec![
+        ("from", "2026-11-02T00:00:00Z".into()),
+        ("to", "2026-11-05T00:00:00Z".into()),
+        ("bucket", "day".into()),
+    ];
+    let csv = vera
+        .analytics_csv(AnalyticsScope::Workspace(ws), &q)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(csv, to_csv(&a), "the CSV is the JSON's numbers");
+    for line in [
+        "section,start,key,metric,value",
+        "jobs,,,total,6",
+        "jobs,,,success_rate,0.75",
+        "series,2026-11-04T00:00:00Z,,shots,1030",
+        "queue_wait_ms,,,p95,6000",
+        "optimizer,,,gates_after,18",
+        "backends,,ideal,shots,340",
+        &format!("documents,,{d1},name,Bell"),
+        &format!("members,,{bob},chat_messages,2"),
+        "ai,,message,prompt_tokens,10",
+        "points,,,points,15",
+    ] {
+        assert!(csv.lines().any(|l| l == line), "no line {line:?} in\n{csv}");
+    }
+    let (s, _) = raw(
+        &vera,
+        Method::GET,
+        &format!("/api/workspaces/{ws}/analytics?{RANGE}&format=csv"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+
+    // By week (from Monday 2026-11-02) and by hour.
+    let week: Analytics = vera
+        .analytics(
+            AnalyticsScope::Workspace(ws),
+            &[
+                ("from", "2026-11-02T00:00:00Z".into()),
+                ("to", "2026-11-05T00:00:00Z".into()),
+                ("bucket", "week".into()),
+            ],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(week.series.len(), 1);
+    assert_eq!(
+        (week.series[0].start, week.series[0].total),
+        (t("2026-11-02T00:00:00Z"), 6)
+    );
+    let hours: Analytics = vera
+        .analytics(
+            AnalyticsScope::Workspace(ws),
+            &[
+                ("from", "2026-11-04T00:00:00Z".into()),
+                ("to", "2026-11-05T00:00:00Z".into()),
+                ("bucket", "hour".into()),
+            ],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(hours.series.len(), 24);
+    let busy: Vec<_> = hours
+        .series
+        .iter()
+        .filter(|p| p.total > 0)
+        .map(|p| (p.start, p.total))
+        .collect();
+    assert_eq!(
+        busy,
+        vec![
+            (t("2026-11-04T08:00:00Z"), 1),
+            (t("2026-11-04T23:00:00Z"), 1)
+        ]
+    );
+
+    // The organization: both of its workspaces, nothing of the stranger's.
+    let o: Analytics = team
+        .owner
+        .analytics(
+            AnalyticsScope::Org(org),
+            &[
+                ("from", "2026-11-02T00:00:00Z".into()),
+                ("to", "2026-11-05T00:00:00Z".into()),
+            ],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(o.scope, "organization");
+    assert_eq!(
+        (
+            o.jobs.total,
+            o.jobs.by_status.completed,
+            o.jobs.by_status.failed,
+            o.jobs.shots
+        ),
+        (7, 4, 1, 1395)
+    );
+    assert_eq!(o.series[1].total, 2);
+    assert_eq!((o.run_time_ms.count, o.run_time_ms.p95), (5, Some(4000.0)));
+    assert_eq!((o.ai.requests, o.ai.completion_tokens), (3, 57));
+    assert_eq!((o.points.points, o.points.awards), (18, 3));
+    let ada_row = o
+        .members
+        .iter()
+        .find(|m| m.user_id == ada)
+        .map(|m| (m.jobs, m.points, m.ai_requests));
+    assert_eq!(ada_row, Some((6, 13, 2)));
+
+    // Who may read: members of the workspace; the organization's members only.
+    let (s, body) = raw(
+        &stranger,
+        Method::GET,
+        &format!("/api/workspaces/{ws}/analytics"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 404, "{body}");
+    assert_error(&body, "not_found");
+    let (s, _) = raw(
+        &vera,
+        Method::GET,
+        &format!("/api/orgs/{org}/analytics"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        s, 404,
+        "a workspace viewer does not see the organization's other workspaces"
+    );
+    let (s, _) = raw(
+        &team.anon,
+        Method::GET,
+        &format!("/api/workspaces/{ws}/analytics"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 401);
+}
+
+#[tokio::test]
+async fn a_real_jobs_optimizer_figures_reach_the_savings() {
+    let server = TestServer::start().await;
+    let team = Team::build(&server.url).create().await;
+    // Two adjacent H gates cancel: the optimizer has something to remove.
+    let qasm = "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[2];\ncreg c[2];\nh q[0];\nh q[0];\nh q[0];\ncx q[0],q[1];\nmeasure q -> c;\n";
+    let job = submit_ok(
+        &team.owner,
+        team.ws,
+        json!({"source": {"qasm": qasm}, "kind": "optimize_and_simulate", "shots": 64, "optimization_level": 2, "backend": "ideal"}),
+    )
+    .await;
+    let done = wait_job(&team.owner, job.id).await;
+    assert_eq!(done.status, "completed", "{done:?}");
+    let a: Analytics = team
+        .owner
+        .analytics(AnalyticsScope::Workspace(team.ws), &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (a.jobs.total, a.jobs.by_status.completed, a.jobs.shots),
+        (1, 1, 64)
+    );
+    assert_eq!(a.optimizer.jobs, 1, "{:?}", a.optimizer);
+    assert_eq!(a.optimizer.gates_before, 4);
+    assert!(a.optimizer.gates_after < 4, "{:?}", a.optimizer);
+    assert_eq!(a.queue_wait_ms.count, 1);
+    assert!(a.run_time_ms.p50.is_some());
+    assert_eq!(
+        a.series.len(),
+        31,
+        "30 days by default, the bucket of `from` included"
+    );
+}
+
+#[tokio::test]
+async fn bad_parameters_are_named_and_change_nothing() {
+    let server = TestServer::start().await;
+    let team = Team::build(&server.url).create().await;
+    let base = format!("/api/workspaces/{}/analytics", team.ws);
+    for (query, field) in [
+        ("bucket=minute", "bucket"),
+        ("format=xml", "format"),
+        ("from=yesterday", "from"),
+        ("to=2026-13-01T00:00:00Z", "to"),
+        ("from=2026-11-05T00:00:00Z&to=2026-11-01T00:00:00Z", "from"),
+        (
+            "from=2026-01-01T00:00:00Z&to=2026-03-01T00:00:00Z&bucket=hour",
+            "bucket",
+        ),
+    ] {
+        let (s, body) = raw(&team.owner, Method::GET, &format!("{base}?{query}"), None).await;
+        assert_eq!(s, 422, "{query}: {body}");
+        assert_error(&body, "invalid_input");
+        let fields = body["error"]["details"].to_string();
+        assert!(fields.contains(field), "{query}: {body}");
+    }
+    let (s, body) = raw(
+        &team.owner,
+        Method::GET,
+        &format!("{base}?from=2026-01-01T00:00:00Z&to=2026-03-01T00:00:00Z&bucket=day"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+}
+
+/// Jobs completed before the analytics columns existed get their optimizer figures from
+/// the stored report when the migration runs (SQLite's json_extract, PostgreSQL's ->>).
+#[tokio::test]
+async fn the_migration_backfills_optimizer_figures_from_stored_results() {
+    use qollab_migrations::{Migrator, MigratorTrait};
+    use qollab_server::db::tables::jobs;
+    use sea_orm::sea_query::{Alias, Query};
+    use sea_orm::{ConnectionTrait, EntityTrait};
+
+    let storage = crate::common::Storage::fresh().await;
+    let db = Db::connect(&storage.database_url, &DbOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let before = Migrator::migrations()
+        .iter()
+        .position(|m| m.name() == "m20261204_000010_analytics")
+        .unwrap_or_else(|| panic!("no analytics migration"));
+    Migrator::up(&db.conn, Some(before as u32))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let report = json!({"counts": {"00": 3}, "optimization": {
+        "level": 2,
+        "before": {"qubits": 2, "clbits": 2, "gates": 12, "two_qubit_gates": 4, "depth": 9, "by_kind": {}},
+        "after": {"qubits": 2, "clbits": 2, "gates": 7, "two_qubit_gates": 2, "depth": 5, "by_kind": {}},
+    }});
+    let (optimized, plain) = (Uuid::new_v4(), Uuid::new_v4());
+    for (id, result) in [
+        (optimized, Some(report)),
+        (plain, Some(json!({"counts": {"0": 1}}))),
+    ] {
+        let now = chrono::Utc::now();
+        let insert = Query::insert()
+            .into_table(Alias::new("jobs"))
+            .columns(
+                [
+                    "id",
+                    "workspace_id",
+                    "org_id",
+                    "author_id",
+                    "status",
+                    "kind",
+                    "backend",
+                    "shots",
+                    "optimization_level",
+                    "qasm",
+                    "num_qubits",
+                    "progress",
+                    "attempts",
+                    "cancel_requested",
+                    "queued_at",
+                    "started_at",
+                    "finished_at",
+                    "result",
+                    "timeout_secs",
+                ]
+                .map(Alias::new),
+            )
+            .values_panic([
+                id.into(),
+                Uuid::new_v4().into(),
+                Uuid::new_v4().into(),
+                Uuid::new_v4().into(),
+                "completed".into(),
+                "optimize_and_simulate".into(),
+                "ideal".into(),
+                10i64.into(),
+                2i32.into(),
+                BELL.into(),
+                2i32.into(),
+                1.0f64.into(),
+                1i32.into(),
+                false.into(),
+                now.into(),
+                now.into(),
+                now.into(),
+                result.into(),
+                60i32.into(),
+            ])
+            .to_owned();
+        db.conn
+            .execute(&insert)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    Migrator::up(&db.conn, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let row = |id| {
+        let conn = db.conn.clone();
+        async move {
+            jobs::Entity::find_by_id(id)
+                .one(&conn)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .unwrap_or_else(|| panic!("job {id} gone"))
+        }
+    };
+    let o = row(optimized).await;
+    assert_eq!(
+        (
+            o.gates_before,
+            o.gates_after,
+            o.two_qubit_before,
+            o.two_qubit_after,
+            o.depth_before,
+            o.depth_after
+        ),
+        (Some(12), Some(7), Some(4), Some(2), Some(9), Some(5))
+    );
+    let p = row(plain).await;
+    assert_eq!(
+        (p.gates_before, p.gates_after, p.depth_after),
+        (None, None, None)
+    );
+}
