@@ -20,6 +20,9 @@ enum Jobs {
     Backend,
     Shots,
     AuthorId,
+    SourceDocId,
+    StartedAt,
+    FinishedAt,
     GatesBefore,
     GatesAfter,
     TwoQubitBefore,
@@ -65,25 +68,35 @@ impl MigrationTrait for Migration {
             )
             .await?;
         }
-        // The aggregates read these columns only, so on SQLite (where a job's row holds
-        // its QASM and result inline) they never touch the table.
+        // Covering indexes: every column the aggregates read is in them, so a range of a
+        // workspace's (or organization's) jobs is read from the index alone, never from
+        // the rows (which hold the QASM and the result inline on SQLite: the benchmark
+        // spent most of its time fetching them).
         for (name, scope) in [
             ("idx_jobs_ws_analytics", Jobs::WorkspaceId),
             ("idx_jobs_org_analytics", Jobs::OrgId),
         ] {
-            m.create_index(
-                Index::create()
-                    .name(name)
-                    .table(Jobs::Table)
-                    .col(scope)
-                    .col(Jobs::QueuedAt)
-                    .col(Jobs::Status)
-                    .col(Jobs::Backend)
-                    .col(Jobs::Shots)
-                    .col(Jobs::AuthorId)
-                    .to_owned(),
-            )
-            .await?;
+            let mut index = Index::create();
+            index.name(name).table(Jobs::Table).col(scope);
+            for col in [
+                Jobs::QueuedAt,
+                Jobs::Status,
+                Jobs::Backend,
+                Jobs::Shots,
+                Jobs::AuthorId,
+                Jobs::SourceDocId,
+                Jobs::StartedAt,
+                Jobs::FinishedAt,
+                Jobs::GatesBefore,
+                Jobs::GatesAfter,
+                Jobs::TwoQubitBefore,
+                Jobs::TwoQubitAfter,
+                Jobs::DepthBefore,
+                Jobs::DepthAfter,
+            ] {
+                index.col(col);
+            }
+            m.create_index(index.to_owned()).await?;
         }
         m.create_index(
             Index::create()

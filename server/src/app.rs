@@ -326,6 +326,21 @@ pub fn configure(state: &AppState, cfg: &mut web::ServiceConfig) {
     });
 }
 
+/// Cross-origin access for the configured origins only (`QOLLAB_CORS_ORIGINS`): bearer
+/// tokens in the `Authorization` header, no cookies, so credentials mode stays off.
+fn cors(origins: &[String]) -> actix_cors::Cors {
+    use actix_web::http::header;
+    origins
+        .iter()
+        .fold(actix_cors::Cors::default(), |c, o| c.allowed_origin(o))
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .allowed_header("x-request-id")
+        .expose_headers([header::CONTENT_DISPOSITION, header::RETRY_AFTER])
+        .expose_headers(["x-request-id"])
+        .max_age(3600)
+}
+
 /// Binds the HTTP server (port 0 picks a free port) and returns it with its address.
 /// Actix stops it gracefully on SIGINT/SIGTERM: no new connections, in-flight requests
 /// finish within the shutdown timeout.
@@ -334,7 +349,12 @@ pub fn bind(state: AppState) -> anyhow::Result<(Server, SocketAddr)> {
     let tcp_user_timeout = config.docs.idle_timeout;
     let server = HttpServer::new(move || {
         let state = state.clone();
+        let cors_on = !state.config.cors_origins.is_empty();
         App::new()
+            .wrap(actix_web::middleware::Condition::new(
+                cors_on,
+                cors(&state.config.cors_origins),
+            ))
             .wrap(from_fn(crate::ops::observe))
             .configure(|cfg| configure(&state, cfg))
             .default_service(web::to(crate::web::fallback))

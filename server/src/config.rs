@@ -1,7 +1,7 @@
-//! Configuration from `QOLLAB_*` environment variables, with defaults that make a
-//! single-node run on an embedded SQLite file need nothing.
+//! The server's configuration, derived and checked from [`Settings`] (flags and
+//! `QOLLAB_*` variables of `qollab serve`), with defaults that make a single-node run on
+//! an embedded SQLite file need nothing.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 
 use crate::docs::rooms::DocsConfig;
 use crate::jobs::executor::JobsConfig;
+pub use crate::settings::Settings;
 
 #[derive(Clone)]
 pub struct Config {
@@ -58,6 +59,10 @@ pub struct Config {
     /// The notification digest (`QOLLAB_SMTP_URL`, `QOLLAB_SMTP_FROM`,
     /// `QOLLAB_DIGEST_INTERVAL_SECS`).
     pub notify: crate::notifications::NotifyConfig,
+    /// Origins allowed to call the API cross-site (`QOLLAB_CORS_ORIGINS`); empty: none.
+    pub cors_origins: Vec<String>,
+    /// What the configuration was built from (the banner prints it).
+    pub settings: Settings,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,288 +72,228 @@ pub enum SecretSource {
     Generated,
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-fn env_parse<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T>
-where
-    T::Err: fmt::Display,
-{
-    match env(name) {
-        None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map_err(|e| anyhow::anyhow!("{name}={v:?} is not valid: {e}")),
-    }
-}
-
 impl Config {
-    /// Reads the environment. Creates the data dir, and the JWT secret file when no
-    /// secret is configured.
+    /// Reads the environment (no flags): `qollab migrate`, `admin`.
     pub fn from_env() -> anyhow::Result<Self> {
-        let data_dir = PathBuf::from(env("QOLLAB_DATA_DIR").unwrap_or_else(|| "./data".into()));
-        let mut config = Self::defaults(data_dir)?;
-        config.bind = env_parse("QOLLAB_BIND", config.bind)?;
-        if let Some(url) = env("QOLLAB_DATABASE_URL") {
-            config.database_url = url;
-        }
-        if let Some(secret) = env("QOLLAB_JWT_SECRET") {
-            if secret.len() < 32 {
-                bail!("QOLLAB_JWT_SECRET must be at least 32 characters");
-            }
-            config.jwt_secret = secret;
-            config.jwt_secret_source = SecretSource::Environment;
-        }
-        if let Some(log) = env("QOLLAB_LOG") {
-            config.log = log;
-        }
-        config.log_json = env("QOLLAB_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json"));
-        config.access_token_ttl_secs =
-            env_parse("QOLLAB_ACCESS_TOKEN_TTL_SECS", config.access_token_ttl_secs)?;
-        config.refresh_token_ttl_secs = env_parse(
-            "QOLLAB_REFRESH_TOKEN_TTL_SECS",
-            config.refresh_token_ttl_secs,
-        )?;
-        config.max_body_bytes = env_parse("QOLLAB_MAX_BODY_BYTES", config.max_body_bytes)?;
-        config.auth_rate_per_minute =
-            env_parse("QOLLAB_AUTH_RATE_PER_MINUTE", config.auth_rate_per_minute)?;
-        config.auth_ip_rate_per_minute = env_parse(
-            "QOLLAB_AUTH_IP_RATE_PER_MINUTE",
-            config.auth_ip_rate_per_minute,
-        )?;
-        config.max_orgs_per_user = env_parse("QOLLAB_MAX_ORGS_PER_USER", config.max_orgs_per_user)?;
-        config.heavy_concurrency = env_parse("QOLLAB_HEAVY_CONCURRENCY", config.heavy_concurrency)?;
-        config.heavy_timeout = secs(env_parse(
-            "QOLLAB_HEAVY_TIMEOUT_SECS",
-            config.heavy_timeout.as_secs(),
-        )?);
-        if config.heavy_concurrency == 0 || config.heavy_timeout.is_zero() {
-            bail!("QOLLAB_HEAVY_CONCURRENCY and QOLLAB_HEAVY_TIMEOUT_SECS must be at least 1");
-        }
-        config.secret_key = env("QOLLAB_SECRET_KEY");
-        config.secret_key_previous = env("QOLLAB_SECRET_KEY_PREVIOUS");
-        if let Some(t) = env("QOLLAB_METRICS_TOKEN") {
-            if t.trim().len() < 16 {
-                bail!("QOLLAB_METRICS_TOKEN must be at least 16 characters");
-            }
-            config.metrics_token = Some(t.trim().to_string());
-        }
-        config.workers = env_parse("QOLLAB_WORKERS", config.workers)?;
-        config.shutdown_timeout_secs =
-            env_parse("QOLLAB_SHUTDOWN_TIMEOUT_SECS", config.shutdown_timeout_secs)?;
-        let d = &mut config.docs;
-        d.max_frame_bytes = env_parse("QOLLAB_DOC_MAX_FRAME_BYTES", d.max_frame_bytes)?;
-        d.max_messages_per_sec =
-            env_parse("QOLLAB_DOC_MAX_MESSAGES_PER_SEC", d.max_messages_per_sec)?;
-        d.max_peers_per_room = env_parse("QOLLAB_DOC_MAX_PEERS", d.max_peers_per_room)?;
-        d.compact_every_updates =
-            env_parse("QOLLAB_DOC_COMPACT_EVERY_UPDATES", d.compact_every_updates)?;
-        d.compact_every = secs(env_parse(
-            "QOLLAB_DOC_COMPACT_EVERY_SECS",
-            d.compact_every.as_secs(),
-        )?);
-        d.unload_grace = secs(env_parse(
-            "QOLLAB_DOC_UNLOAD_GRACE_SECS",
-            d.unload_grace.as_secs(),
-        )?);
-        d.ping_interval = secs(env_parse("QOLLAB_WS_PING_SECS", d.ping_interval.as_secs())?);
-        d.idle_timeout = secs(env_parse(
-            "QOLLAB_WS_IDLE_TIMEOUT_SECS",
-            d.idle_timeout.as_secs(),
-        )?);
-        d.peer_queue_bytes = env_parse("QOLLAB_DOC_PEER_QUEUE_BYTES", d.peer_queue_bytes)?;
-        d.awareness.max_state_bytes = env_parse(
-            "QOLLAB_DOC_AWARENESS_STATE_BYTES",
-            d.awareness.max_state_bytes,
-        )?;
-        d.awareness.max_room_bytes = env_parse(
-            "QOLLAB_DOC_AWARENESS_ROOM_BYTES",
-            d.awareness.max_room_bytes,
-        )?;
-        d.recheck_every = secs(env_parse(
-            "QOLLAB_WS_RECHECK_SECS",
-            d.recheck_every.as_secs(),
-        )?);
-        if d.recheck_every.is_zero() {
-            bail!("QOLLAB_WS_RECHECK_SECS must be at least 1");
-        }
-        if d.compact_every_updates == 0 || d.ping_interval.is_zero() || d.compact_every.is_zero() {
-            bail!("QOLLAB_DOC_COMPACT_EVERY_*, QOLLAB_WS_PING_SECS must be at least 1");
-        }
-        let j = &mut config.jobs;
-        j.pool_size = env_parse("QOLLAB_JOB_POOL_SIZE", j.pool_size)?;
-        j.timeout = secs(env_parse("QOLLAB_JOB_TIMEOUT_SECS", j.timeout.as_secs())?);
-        j.stale_after = secs(env_parse("QOLLAB_JOB_STALE_SECS", j.stale_after.as_secs())?);
-        j.session_idle = secs(env_parse(
-            "QOLLAB_SESSION_IDLE_SECS",
-            j.session_idle.as_secs(),
-        )?);
-        j.scheduler_poll = std::time::Duration::from_millis(env_parse(
-            "QOLLAB_SCHEDULER_POLL_MS",
-            j.scheduler_poll.as_millis() as u64,
-        )?);
-        if j.session_idle.is_zero() || j.scheduler_poll.is_zero() {
-            bail!("QOLLAB_SESSION_IDLE_SECS and QOLLAB_SCHEDULER_POLL_MS must be at least 1");
-        }
-        let e = &mut j.emulator;
-        e.calibration_drift = env_parse("QOLLAB_EMULATOR_DRIFT_RATE", e.calibration_drift)?;
-        e.timeout = env_parse("QOLLAB_EMULATOR_TIMEOUT_RATE", e.timeout)?;
-        e.readout_fault = env_parse("QOLLAB_EMULATOR_READOUT_RATE", e.readout_fault)?;
-        e.time_scale = env_parse("QOLLAB_EMULATOR_TIME_SCALE", e.time_scale)?;
-        for (name, v) in [
-            ("DRIFT", e.calibration_drift),
-            ("TIMEOUT", e.timeout),
-            ("READOUT", e.readout_fault),
-        ] {
-            if !(0.0..=1.0).contains(&v) {
-                bail!("QOLLAB_EMULATOR_{name}_RATE must be between 0 and 1");
-            }
-        }
-        let ibm = &mut j.ibm;
-        ibm.api_key = env("QOLLAB_IBM_API_KEY").map(|k| k.trim().to_string());
-        ibm.instance = env("QOLLAB_IBM_INSTANCE").map(|k| k.trim().to_string());
-        if let Some(url) = env("QOLLAB_IBM_API_URL") {
-            ibm.api_url = url.trim().trim_end_matches('/').to_string();
-        }
-        if let Some(url) = env("QOLLAB_IBM_IAM_URL") {
-            ibm.iam_url = url.trim().to_string();
-        }
-        ibm.poll_interval = std::time::Duration::from_millis(env_parse(
-            "QOLLAB_IBM_POLL_MS",
-            ibm.poll_interval.as_millis() as u64,
-        )?);
-        ibm.catalog_ttl = secs(env_parse(
-            "QOLLAB_IBM_CATALOG_TTL_SECS",
-            ibm.catalog_ttl.as_secs(),
-        )?);
-        for (name, url) in [
-            ("QOLLAB_IBM_API_URL", &ibm.api_url),
-            ("QOLLAB_IBM_IAM_URL", &ibm.iam_url),
-        ] {
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                bail!("{name} must be an http(s) URL, got {url:?}");
-            }
-        }
-        if ibm.poll_interval.is_zero() {
-            bail!("QOLLAB_IBM_POLL_MS must be at least 1");
-        }
-        if j.pool_size == 0 || j.stale_after.is_zero() {
-            bail!("QOLLAB_JOB_POOL_SIZE and QOLLAB_JOB_STALE_SECS must be at least 1");
-        }
-        config.event_retention = secs(
-            env_parse(
-                "QOLLAB_EVENT_RETENTION_DAYS",
-                config.event_retention.as_secs() / 86_400,
-            )? * 86_400,
-        );
-        if config.auth_rate_per_minute == 0 || config.auth_ip_rate_per_minute == 0 {
-            bail!(
-                "QOLLAB_AUTH_RATE_PER_MINUTE and QOLLAB_AUTH_IP_RATE_PER_MINUTE must be at least 1"
-            );
-        }
-        if let Some(url) = env("QOLLAB_REDIS_URL") {
-            let url = url.trim().to_string();
-            // No TLS client is built in (rediss://): Redis is expected on a private network.
-            if !(url.starts_with("redis://")
-                || url.starts_with("redis+unix://")
-                || url.starts_with("unix://"))
-            {
-                bail!("QOLLAB_REDIS_URL must be a redis:// (or unix://) URL, got {url:?}");
-            }
-            config.redis_url = Some(url);
-        }
-        if let Some(url) = env("QOLLAB_SMTP_URL") {
-            let url = url.trim().to_string();
-            if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
-                bail!(
-                    "QOLLAB_SMTP_URL must be an smtp:// or smtps:// URL, got {:?}",
-                    mask_url(&url)
-                );
-            }
-            config.notify.smtp_url = Some(url);
-        }
-        if let Some(from) = env("QOLLAB_SMTP_FROM") {
-            config.notify.smtp_from = from.trim().to_string();
-        }
-        config.notify.digest_every = secs(env_parse(
-            "QOLLAB_DIGEST_INTERVAL_SECS",
-            config.notify.digest_every.as_secs(),
-        )?);
-        if config.notify.digest_every.is_zero() {
-            bail!("QOLLAB_DIGEST_INTERVAL_SECS must be at least 1");
-        }
-        if let Some(prefix) = env("QOLLAB_REDIS_PREFIX") {
-            config.redis_prefix = prefix.trim().to_string();
-        }
-        let ai = &mut config.ai;
-        ai.api_key = env("QOLLAB_AI_API_KEY").map(|k| k.trim().to_string());
-        if let Some(url) = env("QOLLAB_AI_BASE_URL") {
-            let url = url.trim().trim_end_matches('/').to_string();
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                bail!("QOLLAB_AI_BASE_URL must be an http(s) URL, got {url:?}");
-            }
-            ai.base_url = url;
-        }
-        if let Some(model) = env("QOLLAB_AI_MODEL") {
-            ai.model = model.trim().to_string();
-        }
-        ai.request_timeout = secs(env_parse(
-            "QOLLAB_AI_REQUEST_TIMEOUT_SECS",
-            ai.request_timeout.as_secs(),
-        )?);
-        ai.stall_timeout = secs(env_parse(
-            "QOLLAB_AI_STALL_TIMEOUT_SECS",
-            ai.stall_timeout.as_secs(),
-        )?);
-        ai.concurrency = env_parse("QOLLAB_AI_CONCURRENCY", ai.concurrency)?;
-        ai.max_retries = env_parse("QOLLAB_AI_MAX_RETRIES", ai.max_retries)?;
-        ai.history_tokens = env_parse("QOLLAB_AI_HISTORY_TOKENS", ai.history_tokens)?;
-        if ai.request_timeout.is_zero() || ai.stall_timeout.is_zero() || ai.concurrency == 0 {
-            bail!(
-                "QOLLAB_AI_REQUEST_TIMEOUT_SECS, QOLLAB_AI_STALL_TIMEOUT_SECS and QOLLAB_AI_CONCURRENCY must be at least 1"
-            );
-        }
-        Ok(config)
+        Self::from_settings(Settings::from_env()?)
     }
 
     /// The single-node defaults for a data dir (used by tests too).
     pub fn defaults(data_dir: PathBuf) -> anyhow::Result<Self> {
+        let mut s = Settings::defaults()?;
+        s.data_dir = data_dir;
+        Self::from_settings(s)
+    }
+
+    /// Checks the settings and derives the configuration. Creates the data dir, and the
+    /// JWT secret file when no secret is configured.
+    pub fn from_settings(s: Settings) -> anyhow::Result<Self> {
+        // An empty variable means "not set", as it always has.
+        let given = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        let data_dir = s.data_dir.clone();
         if !data_dir.exists() {
             crate::secrets::secure_data_dir(&data_dir)?;
         }
-        let (jwt_secret, jwt_secret_source) = load_or_create_secret(&data_dir)?;
+        let (jwt_secret, jwt_secret_source) = match given(&s.jwt_secret) {
+            Some(secret) if secret.len() < 32 => {
+                bail!("QOLLAB_JWT_SECRET must be at least 32 characters")
+            }
+            Some(secret) => (secret, SecretSource::Environment),
+            None => load_or_create_secret(&data_dir)?,
+        };
+        let metrics_token = given(&s.metrics_token);
+        if metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
+            bail!("QOLLAB_METRICS_TOKEN must be at least 16 characters");
+        }
+        let positive = [
+            ("QOLLAB_HEAVY_TIMEOUT_SECS", s.heavy_timeout_secs),
+            ("QOLLAB_WS_RECHECK_SECS", s.ws_recheck_secs),
+            (
+                "QOLLAB_DOC_COMPACT_EVERY_UPDATES",
+                s.doc_compact_every_updates,
+            ),
+            ("QOLLAB_DOC_COMPACT_EVERY_SECS", s.doc_compact_every_secs),
+            ("QOLLAB_WS_PING_SECS", s.ws_ping_secs),
+            ("QOLLAB_SESSION_IDLE_SECS", s.session_idle_secs),
+            ("QOLLAB_SCHEDULER_POLL_MS", s.scheduler_poll_ms),
+            ("QOLLAB_IBM_POLL_MS", s.ibm_poll_ms),
+            ("QOLLAB_JOB_STALE_SECS", s.job_stale_secs),
+            ("QOLLAB_DIGEST_INTERVAL_SECS", s.digest_interval_secs),
+            ("QOLLAB_AI_REQUEST_TIMEOUT_SECS", s.ai_request_timeout_secs),
+            ("QOLLAB_AI_STALL_TIMEOUT_SECS", s.ai_stall_timeout_secs),
+            ("QOLLAB_AI_CONCURRENCY", s.ai_concurrency as u64),
+            (
+                "QOLLAB_AUTH_RATE_PER_MINUTE",
+                u64::from(s.auth_rate_per_minute),
+            ),
+            (
+                "QOLLAB_AUTH_IP_RATE_PER_MINUTE",
+                u64::from(s.auth_ip_rate_per_minute),
+            ),
+            (
+                "QOLLAB_HEAVY_CONCURRENCY",
+                s.heavy_concurrency.unwrap_or(1) as u64,
+            ),
+            ("QOLLAB_JOB_POOL_SIZE", s.job_pool_size.unwrap_or(1) as u64),
+        ];
+        for (name, v) in positive {
+            if v == 0 {
+                bail!("{name} must be at least 1");
+            }
+        }
+        for (name, v) in [
+            ("QOLLAB_EMULATOR_DRIFT_RATE", s.emulator_drift_rate),
+            ("QOLLAB_EMULATOR_TIMEOUT_RATE", s.emulator_timeout_rate),
+            ("QOLLAB_EMULATOR_READOUT_RATE", s.emulator_readout_rate),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                bail!("{name} must be between 0 and 1");
+            }
+        }
+        if !(s.emulator_time_scale >= 0.0 && s.emulator_time_scale.is_finite()) {
+            bail!("QOLLAB_EMULATOR_TIME_SCALE must be 0 or more");
+        }
+        let http_url = |name: &str, url: &str| -> anyhow::Result<String> {
+            let url = url.trim().trim_end_matches('/').to_string();
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                bail!("{name} must be an http(s) URL, got {url:?}");
+            }
+            Ok(url)
+        };
+        let redis_url = given(&s.redis_url);
+        // No TLS client is built in (rediss://): Redis is expected on a private network.
+        if let Some(url) = &redis_url
+            && !(url.starts_with("redis://")
+                || url.starts_with("redis+unix://")
+                || url.starts_with("unix://"))
+        {
+            bail!(
+                "QOLLAB_REDIS_URL must be a redis:// (or unix://) URL, got {:?}",
+                mask_url(url)
+            );
+        }
+        let smtp_url = given(&s.smtp_url);
+        if let Some(url) = &smtp_url
+            && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
+        {
+            bail!(
+                "QOLLAB_SMTP_URL must be an smtp:// or smtps:// URL, got {:?}",
+                mask_url(url)
+            );
+        }
+        let cors_origins: Vec<String> = given(&s.cors_origins)
+            .map(|o| {
+                o.split(',')
+                    .map(|o| o.trim().trim_end_matches('/').to_string())
+                    .filter(|o| !o.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for o in &cors_origins {
+            if !(o.starts_with("https://") || o.starts_with("http://")) {
+                bail!(
+                    "QOLLAB_CORS_ORIGINS: {o:?} is not an origin such as https://app.example.com"
+                );
+            }
+        }
+        let secs = std::time::Duration::from_secs;
+        let millis = std::time::Duration::from_millis;
+        let docs = DocsConfig {
+            max_frame_bytes: s.doc_max_frame_bytes,
+            max_messages_per_sec: s.doc_max_messages_per_sec,
+            max_peers_per_room: s.doc_max_peers,
+            compact_every_updates: s.doc_compact_every_updates,
+            compact_every: secs(s.doc_compact_every_secs),
+            unload_grace: secs(s.doc_unload_grace_secs),
+            ping_interval: secs(s.ws_ping_secs),
+            idle_timeout: secs(s.ws_idle_timeout_secs),
+            peer_queue_bytes: s.doc_peer_queue_bytes,
+            awareness: qollab_shared::sync::AwarenessLimits {
+                max_state_bytes: s.doc_awareness_state_bytes,
+                max_room_bytes: s.doc_awareness_room_bytes,
+                ..Default::default()
+            },
+            recheck_every: secs(s.ws_recheck_secs),
+            ..DocsConfig::default()
+        };
+        let mut jobs = JobsConfig {
+            timeout: secs(s.job_timeout_secs),
+            stale_after: secs(s.job_stale_secs),
+            session_idle: secs(s.session_idle_secs),
+            scheduler_poll: millis(s.scheduler_poll_ms),
+            ..JobsConfig::default()
+        };
+        if let Some(n) = s.job_pool_size {
+            jobs.pool_size = n;
+        }
+        jobs.emulator = crate::jobs::backends::FailureRates {
+            calibration_drift: s.emulator_drift_rate,
+            timeout: s.emulator_timeout_rate,
+            readout_fault: s.emulator_readout_rate,
+            time_scale: s.emulator_time_scale,
+        };
+        let ibm = &mut jobs.ibm;
+        ibm.api_key = given(&s.ibm_api_key);
+        ibm.instance = given(&s.ibm_instance);
+        ibm.api_url = http_url("QOLLAB_IBM_API_URL", &s.ibm_api_url)?;
+        ibm.iam_url = http_url("QOLLAB_IBM_IAM_URL", &s.ibm_iam_url)?;
+        ibm.poll_interval = millis(s.ibm_poll_ms);
+        ibm.catalog_ttl = secs(s.ibm_catalog_ttl_secs);
+        let ai = crate::ai::AiConfig {
+            base_url: http_url("QOLLAB_AI_BASE_URL", &s.ai_base_url)?,
+            api_key: given(&s.ai_api_key),
+            model: s.ai_model.trim().to_string(),
+            request_timeout: secs(s.ai_request_timeout_secs),
+            stall_timeout: secs(s.ai_stall_timeout_secs),
+            concurrency: s.ai_concurrency,
+            max_retries: s.ai_max_retries,
+            history_tokens: s.ai_history_tokens,
+        };
+        let notify = crate::notifications::NotifyConfig {
+            smtp_url,
+            smtp_from: s.smtp_from.trim().to_string(),
+            digest_every: secs(s.digest_interval_secs),
+        };
         Ok(Self {
-            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            database_url: sqlite_url(&data_dir.join("qollab.db")),
+            bind: s.bind,
+            database_url: given(&s.database_url)
+                .unwrap_or_else(|| sqlite_url(&data_dir.join("qollab.db"))),
             data_dir,
             jwt_secret,
             jwt_secret_source,
-            log: "info".into(),
-            log_json: false,
-            access_token_ttl_secs: 15 * 60,
-            refresh_token_ttl_secs: 30 * 24 * 3600,
-            max_body_bytes: 1 << 20,
-            auth_rate_per_minute: 30,
-            workers: 0,
-            shutdown_timeout_secs: 10,
-            docs: DocsConfig::default(),
-            jobs: JobsConfig::default(),
-            event_retention: std::time::Duration::from_secs(7 * 86_400),
-            redis_url: None,
-            redis_prefix: "qollab".into(),
-            secret_key: None,
-            secret_key_previous: None,
-            metrics_token: None,
-            auth_ip_rate_per_minute: 120,
-            max_orgs_per_user: 5,
-            heavy_concurrency: std::thread::available_parallelism()
-                .map(|n| n.get().div_ceil(2))
-                .unwrap_or(1),
-            heavy_timeout: std::time::Duration::from_secs(10),
-            ai: crate::ai::AiConfig::default(),
-            notify: crate::notifications::NotifyConfig::default(),
+            log: s.log.clone(),
+            log_json: s.log_format.eq_ignore_ascii_case("json"),
+            access_token_ttl_secs: s.access_token_ttl_secs,
+            refresh_token_ttl_secs: s.refresh_token_ttl_secs,
+            max_body_bytes: s.max_body_bytes,
+            auth_rate_per_minute: s.auth_rate_per_minute,
+            workers: s.workers,
+            shutdown_timeout_secs: s.shutdown_timeout_secs,
+            docs,
+            jobs,
+            event_retention: secs(s.event_retention_days.saturating_mul(86_400)),
+            redis_url,
+            redis_prefix: s.redis_prefix.trim().to_string(),
+            secret_key: given(&s.secret_key),
+            secret_key_previous: given(&s.secret_key_previous),
+            metrics_token,
+            auth_ip_rate_per_minute: s.auth_ip_rate_per_minute,
+            max_orgs_per_user: s.max_orgs_per_user,
+            heavy_concurrency: s.heavy_concurrency.unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get().div_ceil(2))
+                    .unwrap_or(1)
+            }),
+            heavy_timeout: secs(s.heavy_timeout_secs),
+            ai,
+            notify,
+            cors_origins,
+            settings: s,
         })
     }
 
@@ -357,144 +302,44 @@ impl Config {
             || self.database_url.starts_with("postgresql://")
     }
 
-    /// The effective configuration, one `KEY=value` per line, secrets masked.
+    /// The configuration, one `QOLLAB_*=value` line per setting (every one of
+    /// [`Settings`]), secrets masked: keys as `********`, passwords inside URLs by a URL
+    /// parser; derived defaults (database, pools) as they took effect.
     pub fn banner(&self) -> String {
-        let secret = match self.jwt_secret_source {
-            SecretSource::Environment => "******** (from QOLLAB_JWT_SECRET)".to_string(),
-            SecretSource::DataDir | SecretSource::Generated => format!(
-                "******** (from {})",
-                self.data_dir.join(SECRET_FILE).display()
-            ),
+        let values = serde_json::to_value(&self.settings).unwrap_or_default();
+        let from_file =
+            |file: &str| format!("******** (from {})", self.data_dir.join(file).display());
+        let effective = |env: &str| -> Option<String> {
+            Some(match env {
+                "QOLLAB_DATABASE_URL" => mask_url(&self.database_url),
+                "QOLLAB_JWT_SECRET" => match self.jwt_secret_source {
+                    SecretSource::Environment => "******** (from QOLLAB_JWT_SECRET)".into(),
+                    SecretSource::DataDir | SecretSource::Generated => from_file(SECRET_FILE),
+                },
+                "QOLLAB_SECRET_KEY" if self.secret_key.is_none() => {
+                    from_file(crate::secrets::KEY_FILE)
+                }
+                "QOLLAB_HEAVY_CONCURRENCY" => self.heavy_concurrency.to_string(),
+                "QOLLAB_JOB_POOL_SIZE" => self.jobs.pool_size.to_string(),
+                "QOLLAB_WORKERS" if self.workers == 0 => "0 (one per core)".into(),
+                _ => return None,
+            })
         };
-        [
-            format!("QOLLAB_BIND={}", self.bind),
-            format!("QOLLAB_DATA_DIR={}", self.data_dir.display()),
-            format!("QOLLAB_DATABASE_URL={}", mask_url(&self.database_url)),
-            format!("QOLLAB_JWT_SECRET={secret}"),
-            format!("QOLLAB_LOG={}", self.log),
-            format!(
-                "QOLLAB_LOG_FORMAT={}",
-                if self.log_json { "json" } else { "text" }
-            ),
-            format!(
-                "QOLLAB_ACCESS_TOKEN_TTL_SECS={}",
-                self.access_token_ttl_secs
-            ),
-            format!(
-                "QOLLAB_REFRESH_TOKEN_TTL_SECS={}",
-                self.refresh_token_ttl_secs
-            ),
-            format!("QOLLAB_MAX_BODY_BYTES={}", self.max_body_bytes),
-            format!("QOLLAB_AUTH_RATE_PER_MINUTE={}", self.auth_rate_per_minute),
-            format!(
-                "QOLLAB_AUTH_IP_RATE_PER_MINUTE={}",
-                self.auth_ip_rate_per_minute
-            ),
-            format!("QOLLAB_MAX_ORGS_PER_USER={}", self.max_orgs_per_user),
-            format!("QOLLAB_HEAVY_CONCURRENCY={}", self.heavy_concurrency),
-            format!("QOLLAB_HEAVY_TIMEOUT_SECS={}", self.heavy_timeout.as_secs()),
-            format!(
-                "QOLLAB_SECRET_KEY={}",
-                if self.secret_key.is_some() {
-                    "******** (from QOLLAB_SECRET_KEY)".to_string()
-                } else {
-                    format!(
-                        "******** (from {})",
-                        self.data_dir.join(crate::secrets::KEY_FILE).display()
-                    )
-                }
-            ),
-            format!(
-                "QOLLAB_SECRET_KEY_PREVIOUS={}",
-                match &self.secret_key_previous {
-                    Some(p) => format!(
-                        "******** ({} key(s))",
-                        p.split(',').filter(|k| !k.trim().is_empty()).count()
-                    ),
-                    None => "(not set)".into(),
-                }
-            ),
-            format!(
-                "QOLLAB_METRICS_TOKEN={}",
-                if self.metrics_token.is_some() {
-                    "******** (/metrics needs it as a bearer token)"
-                } else {
-                    "(not set: /metrics disabled)"
-                }
-            ),
-            format!("QOLLAB_WORKERS={}", self.workers),
-            format!(
-                "QOLLAB_SHUTDOWN_TIMEOUT_SECS={}",
-                self.shutdown_timeout_secs
-            ),
-            format!(
-                "QOLLAB_IBM_API_KEY={}",
-                self.jobs.ibm.api_key.as_deref().map_or_else(
-                    || "(not set: ibm:* unavailable)".to_string(),
-                    crate::jobs::ibm::mask_key
-                )
-            ),
-            format!(
-                "QOLLAB_IBM_INSTANCE={}",
-                self.jobs.ibm.instance.as_deref().unwrap_or("(not set)")
-            ),
-            format!("QOLLAB_IBM_API_URL={}", self.jobs.ibm.api_url),
-            format!(
-                "QOLLAB_SESSION_IDLE_SECS={}",
-                self.jobs.session_idle.as_secs()
-            ),
-            format!(
-                "QOLLAB_SCHEDULER_POLL_MS={}",
-                self.jobs.scheduler_poll.as_millis()
-            ),
-            format!("QOLLAB_IBM_IAM_URL={}", self.jobs.ibm.iam_url),
-            format!(
-                "QOLLAB_REDIS_URL={}",
-                self.redis_url.as_deref().map_or_else(
-                    || "(not set: one process, in-process fan-out)".to_string(),
-                    |u| format!("{} (fan-out between processes)", mask_url(u))
-                )
-            ),
-            format!("QOLLAB_REDIS_PREFIX={}", self.redis_prefix),
-            format!(
-                "QOLLAB_AI_API_KEY={}",
-                self.ai.api_key.as_deref().map_or_else(
-                    || "(not set: AI answers are the engine's findings, offline)".to_string(),
-                    crate::jobs::ibm::mask_key
-                )
-            ),
-            format!("QOLLAB_AI_BASE_URL={}", mask_url(&self.ai.base_url)),
-            format!("QOLLAB_AI_MODEL={}", self.ai.model),
-            format!(
-                "QOLLAB_AI_REQUEST_TIMEOUT_SECS={}",
-                self.ai.request_timeout.as_secs()
-            ),
-            format!(
-                "QOLLAB_AI_STALL_TIMEOUT_SECS={}",
-                self.ai.stall_timeout.as_secs()
-            ),
-            format!("QOLLAB_AI_CONCURRENCY={}", self.ai.concurrency),
-            format!("QOLLAB_AI_MAX_RETRIES={}", self.ai.max_retries),
-            format!("QOLLAB_AI_HISTORY_TOKENS={}", self.ai.history_tokens),
-            format!(
-                "QOLLAB_SMTP_URL={}",
-                self.notify
-                    .smtp_url
-                    .as_deref()
-                    .map_or_else(|| "(not set: no digest mail)".to_string(), mask_url)
-            ),
-            format!("QOLLAB_SMTP_FROM={}", self.notify.smtp_from),
-            format!(
-                "QOLLAB_DIGEST_INTERVAL_SECS={}",
-                self.notify.digest_every.as_secs()
-            ),
-        ]
-        .join("\n")
+        Settings::table()
+            .into_iter()
+            .map(|info| {
+                let shown = effective(&info.env).unwrap_or_else(|| match &values[&info.id] {
+                    serde_json::Value::Null => "(not set)".into(),
+                    serde_json::Value::String(v) if v.contains("://") => mask_url(v),
+                    _ if info.secret => "********".into(),
+                    serde_json::Value::String(v) => v.clone(),
+                    v => v.to_string(),
+                });
+                format!("{}={shown}", info.env)
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     }
-}
-
-fn secs(n: u64) -> std::time::Duration {
-    std::time::Duration::from_secs(n)
 }
 
 pub const SECRET_FILE: &str = "jwt_secret";
@@ -518,17 +363,17 @@ fn load_or_create_secret(data_dir: &Path) -> anyhow::Result<(String, SecretSourc
     Ok((secret, SecretSource::Generated))
 }
 
-/// Hides the password of a database URL.
-pub fn mask_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    match rest.split_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:****@{host}"),
-            None => url.to_string(),
-        },
-        None => url.to_string(),
+/// Hides the password of a URL (`postgres://user:****@host/db`), parsed as a URL so that
+/// a password holding `@`, `:` or `/` is hidden whole. Text that is not a URL is shown as is.
+pub fn mask_url(text: &str) -> String {
+    match url::Url::parse(text) {
+        Ok(mut u) if u.password().is_some() => {
+            if u.set_password(Some("****")).is_err() {
+                return "(a URL with a password)".into();
+            }
+            u.to_string()
+        }
+        _ => text.to_string(),
     }
 }
 
@@ -547,6 +392,136 @@ mod tests {
             "postgres://root@127.0.0.1/q"
         );
         assert_eq!(mask_url("sqlite://./data/q.db"), "sqlite://./data/q.db");
+        // The password ends at the last `@`: all of it is hidden.
+        let masked = mask_url("postgres://qollab:p@ss:w0rd@db:5432/q");
+        assert_eq!(masked, "postgres://qollab:****@db:5432/q");
+        assert_eq!(
+            mask_url("smtps://mailer:top%2Fsecret@mail.example:465"),
+            "smtps://mailer:****@mail.example:465"
+        );
+        assert_eq!(mask_url("not a url"), "not a url");
+    }
+
+    #[test]
+    fn the_banner_prints_every_setting_and_no_secret() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let mut s = Settings::defaults().unwrap_or_else(|e| panic!("{e}"));
+        s.data_dir = dir.path().join("data");
+        s.database_url = Some("postgres://qollab:p@ss-db@db:5432/q".into());
+        s.jwt_secret = Some("jwt-secret-jwt-secret-jwt-secret-0123".into());
+        s.secret_key = Some("enc-key-enc-key-enc-key-enc-key-0123".into());
+        s.secret_key_previous = Some("old-key-old-key-old-key-old-key-0123".into());
+        s.metrics_token = Some("scrape-token-0123456".into());
+        s.ibm_api_key = Some("ibm-api-key-value".into());
+        s.ai_api_key = Some("sk-ai-key-value".into());
+        s.redis_url = Some("redis://:r3d1s@cache:6379/0".into());
+        s.smtp_url = Some("smtps://mailer:m@il-pass@mail.example:465".into());
+        let config = Config::from_settings(s).unwrap_or_else(|e| panic!("{e}"));
+        let banner = config.banner();
+        for info in Settings::table() {
+            assert!(
+                banner
+                    .lines()
+                    .any(|l| l.starts_with(&format!("{}=", info.env))),
+                "{} missing from the banner:\n{banner}",
+                info.env
+            );
+        }
+        for secret in [
+            "p@ss-db",
+            "jwt-secret",
+            "enc-key",
+            "old-key",
+            "scrape-token",
+            "ibm-api-key",
+            "sk-ai-key",
+            "r3d1s",
+            "m@il-pass",
+            "ss-db",
+        ] {
+            assert!(!banner.contains(secret), "{secret} leaked:\n{banner}");
+        }
+        assert!(
+            banner.contains("QOLLAB_DATABASE_URL=postgres://qollab:****@db:5432/q"),
+            "{banner}"
+        );
+        assert!(banner.contains("QOLLAB_BIND=127.0.0.1:8080"), "{banner}");
+    }
+
+    /// The README's configuration table names exactly the settings `qollab serve` takes,
+    /// with the same defaults.
+    #[test]
+    fn the_readme_table_and_the_settings_agree() {
+        let readme = include_str!("../../README.md");
+        let section = readme
+            .split("## Configuration")
+            .nth(1)
+            .and_then(|s| s.split("\n## ").next())
+            .unwrap_or_else(|| panic!("README has no Configuration section"));
+        let mut documented = std::collections::BTreeMap::new();
+        for row in section.lines().filter(|l| l.starts_with("| `QOLLAB_")) {
+            let cells: Vec<&str> = row.split(" | ").collect();
+            let (names, default) = (cells[0], cells.get(1).copied().unwrap_or_default());
+            for name in names.split('`').filter(|n| n.starts_with("QOLLAB_")) {
+                documented.insert(name.to_string(), default.to_string());
+            }
+        }
+        let table = Settings::table();
+        let declared: std::collections::BTreeSet<String> =
+            table.iter().map(|i| i.env.clone()).collect();
+        let in_readme: std::collections::BTreeSet<String> = documented.keys().cloned().collect();
+        assert_eq!(
+            declared.difference(&in_readme).collect::<Vec<_>>(),
+            Vec::<&String>::new(),
+            "settings missing from the README's table"
+        );
+        assert_eq!(
+            in_readme.difference(&declared).collect::<Vec<_>>(),
+            Vec::<&String>::new(),
+            "README rows for settings that do not exist"
+        );
+        for info in &table {
+            if let Some(default) = &info.default {
+                let cell = &documented[&info.env];
+                assert!(
+                    cell.contains(&format!("`{default}`")),
+                    "{}: the README says the default is {cell:?}, the code {default:?}",
+                    info.env
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn empty_variables_mean_not_set_and_bad_values_are_named() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let mut s = Settings::defaults().unwrap_or_else(|e| panic!("{e}"));
+        s.data_dir = dir.path().join("data");
+        s.database_url = Some("  ".into());
+        s.ai_api_key = Some(String::new());
+        let c = Config::from_settings(s.clone()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            c.database_url.starts_with("sqlite://"),
+            "{}",
+            c.database_url
+        );
+        assert!(c.ai.api_key.is_none());
+        s.emulator_drift_rate = 1.5;
+        let e = Config::from_settings(s.clone())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("QOLLAB_EMULATOR_DRIFT_RATE"), "{e}");
+        s.emulator_drift_rate = 0.0;
+        s.cors_origins = Some("https://a.example, ftp://b.example".into());
+        let e = Config::from_settings(s)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("QOLLAB_CORS_ORIGINS") && e.contains("ftp://b.example"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod orgs;
 pub mod progress;
 pub mod quest;
 pub mod secrets;
+pub mod settings;
 pub mod telemetry;
 pub mod web;
 pub mod workspaces;

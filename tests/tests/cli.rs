@@ -1125,3 +1125,31 @@ async fn analytics_prints_a_report_csv_and_json() {
     assert_eq!(bad.code, 2, "{}{}", bad.stdout, bad.stderr);
     assert!(bad.stderr.contains("--from"), "{}", bad.stderr);
 }
+
+/// An operator finds every setting of the README's table in `qollab serve --help`, with
+/// its variable.
+#[tokio::test]
+async fn serve_help_lists_every_setting_of_the_readme() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let help = ok(&dir.path().join("config.json"), &["serve", "--help"]).await;
+    let readme = include_str!("../../README.md");
+    let section = readme
+        .split("## Configuration")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .unwrap_or_default();
+    let names: Vec<&str> = section
+        .lines()
+        .filter(|l| l.starts_with("| `QOLLAB_"))
+        .flat_map(|l| l.split(" | ").next().unwrap_or_default().split('`'))
+        .filter(|n| n.starts_with("QOLLAB_"))
+        .collect();
+    assert!(names.len() > 50, "{names:?}");
+    for name in names {
+        assert!(
+            help.contains(&format!("[env: {name}")),
+            "{name} is not in serve --help:\n{help}"
+        );
+    }
+    assert!(help.contains("--job-pool-size"), "{help}");
+}

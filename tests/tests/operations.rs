@@ -90,3 +90,84 @@ async fn openapi_covers_every_route() {
     assert_eq!(documented, served, "documented paths vs served routes");
     assert!(routes.len() >= 60, "{} routes", routes.len());
 }
+
+/// CORS is off unless origins are configured; then only those origins get the headers
+/// (a notebook on another site can call the API with its bearer token).
+#[tokio::test]
+async fn cross_origin_requests_only_from_configured_origins() {
+    let plain = TestServer::start().await;
+    let http = reqwest::Client::new();
+    let preflight = |url: String, origin: &'static str| {
+        http.request(Method::OPTIONS, url)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+    };
+    let res = preflight(
+        format!("{}/api/workspaces", plain.url),
+        "https://notebook.example",
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        res.headers().get("access-control-allow-origin").is_none(),
+        "no CORS by default: {:?}",
+        res.headers()
+    );
+
+    let server =
+        TestServer::start_with(|c| c.cors_origins = vec!["https://notebook.example".into()]).await;
+    let res = preflight(
+        format!("{}/api/workspaces", server.url),
+        "https://notebook.example",
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(res.status().is_success(), "{}", res.status());
+    assert_eq!(
+        res.headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some("https://notebook.example")
+    );
+    let allowed = res
+        .headers()
+        .get("access-control-allow-headers")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(allowed.contains("authorization"), "{allowed}");
+
+    // A real cross-origin call: the answer carries the header, errors stay the API's.
+    let (_, me) = user(&server.client(), "cors").await;
+    let res = http
+        .get(format!("{}/api/me", server.url))
+        .header("origin", "https://notebook.example")
+        .bearer_auth(&me.access_token)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some("https://notebook.example")
+    );
+
+    let res = preflight(
+        format!("{}/api/workspaces", server.url),
+        "https://evil.example",
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        res.headers().get("access-control-allow-origin").is_none(),
+        "another origin gets nothing: {:?}",
+        res.headers()
+    );
+}

@@ -84,6 +84,9 @@ async fn migrate_command_prepares_an_empty_database() {
         .arg("migrate")
         .env("QOLLAB_DATA_DIR", storage.path())
         .env("QOLLAB_DATABASE_URL", &storage.database_url)
+        // Set to nothing (as a compose file does) means not set.
+        .env("QOLLAB_JOB_POOL_SIZE", "")
+        .env("QOLLAB_REDIS_URL", " ")
         .output()
         .await
         .unwrap_or_else(|e| panic!("{e}"));

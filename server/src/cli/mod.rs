@@ -24,8 +24,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the server (configured by QOLLAB_* environment variables).
-    Serve,
+    /// Run the server. Every setting is a flag or a QOLLAB_* environment variable (a
+    /// flag wins); all of them are listed below with their defaults.
+    Serve(Box<crate::config::Settings>),
     /// Apply database migrations and exit.
     Migrate,
     /// Operator commands on the configured database (plans, secret rotation).
@@ -45,9 +46,19 @@ enum Command {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    crate::config::Settings::forget_empty_env();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            if let Some(env) = setting_of(&e) {
+                eprintln!("note: the value comes from {env} or its flag");
+            }
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+    };
     match cli.command {
-        Command::Serve => run(serve()),
+        Command::Serve(settings) => run(serve(*settings)),
         Command::Migrate => run(migrate()),
         Command::Admin(cmd) => run(admin::run(cmd)),
         Command::Client(cmd) => qollab_client::cli::run(cmd),
@@ -90,8 +101,29 @@ fn run(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
     }
 }
 
-async fn serve() -> anyhow::Result<()> {
-    let config = Config::from_env()?;
+/// The `QOLLAB_*` variable behind a refused value of `qollab serve`, so that an
+/// operator who set it in the environment (and typed no flag) knows where to look.
+fn setting_of(e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if !matches!(
+        e.kind(),
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue
+    ) {
+        return None;
+    }
+    let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    crate::config::Settings::table()
+        .into_iter()
+        .find(|i| {
+            arg.split([' ', '=']).next() == Some(format!("--{}", i.id.replace('_', "-")).as_str())
+        })
+        .map(|i| i.env)
+}
+
+async fn serve(settings: crate::config::Settings) -> anyhow::Result<()> {
+    let config = Config::from_settings(settings)?;
     crate::telemetry::init(&config.log, config.log_json);
     if config.jwt_secret_source == crate::config::SecretSource::Generated {
         tracing::warn!(

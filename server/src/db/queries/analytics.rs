@@ -130,11 +130,22 @@ impl Db {
 
         // Jobs by bucket and status.
         let bucket = self.bucket_expr(range.bucket, "queued_at");
+        let optimized = "gates_before IS NOT NULL AND gates_after IS NOT NULL";
+        let mut optimizer = OptimizerSavings::default();
         let rows = self
             .rows(
+                // The optimizer's sums ride along (summed for completed groups below):
+                // one pass over the range instead of two.
                 &format!(
                     "SELECT {bucket} AS b, status, COUNT(*) AS n, \
-                     CAST(COALESCE(SUM(shots), 0) AS BIGINT) AS shots \
+                     CAST(COALESCE(SUM(shots), 0) AS BIGINT) AS shots, \
+                     COUNT(CASE WHEN {optimized} THEN 1 END) AS oj, \
+                     CAST(COALESCE(SUM(CASE WHEN {optimized} THEN gates_before END), 0) AS BIGINT) AS gb, \
+                     CAST(COALESCE(SUM(CASE WHEN {optimized} THEN gates_after END), 0) AS BIGINT) AS ga, \
+                     CAST(COALESCE(SUM(CASE WHEN {optimized} THEN two_qubit_before END), 0) AS BIGINT) AS tb, \
+                     CAST(COALESCE(SUM(CASE WHEN {optimized} THEN two_qubit_after END), 0) AS BIGINT) AS ta, \
+                     CAST(COALESCE(SUM(CASE WHEN {optimized} THEN depth_before END), 0) AS BIGINT) AS db, \
+                     CAST(COALESCE(SUM(CASE WHEN {optimized} THEN depth_after END), 0) AS BIGINT) AS da \
                      FROM jobs WHERE {jobs_where} GROUP BY {bucket}, status"
                 ),
                 base(),
@@ -148,7 +159,18 @@ impl Db {
                 .with_timezone(&Utc);
             let p = by_bucket.entry(start).or_default();
             let n = count(r, "n")?;
-            p.by_status.add(&get::<String>(r, "status")?, n);
+            let status: String = get(r, "status")?;
+            if status == "completed" {
+                let o = &mut optimizer;
+                o.jobs += count(r, "oj")?;
+                o.gates_before += count(r, "gb")?;
+                o.gates_after += count(r, "ga")?;
+                o.two_qubit_before += count(r, "tb")?;
+                o.two_qubit_after += count(r, "ta")?;
+                o.depth_before += count(r, "db")?;
+                o.depth_after += count(r, "da")?;
+            }
+            p.by_status.add(&status, n);
             p.total += n;
             p.shots += count(r, "shots")?;
         }
@@ -196,38 +218,9 @@ impl Db {
             )
             .await?;
 
-        let opt = self
-            .rows(
-                &format!(
-                    "SELECT COUNT(*) AS n, \
-                     CAST(COALESCE(SUM(gates_before), 0) AS BIGINT) AS gb, \
-                     CAST(COALESCE(SUM(gates_after), 0) AS BIGINT) AS ga, \
-                     CAST(COALESCE(SUM(two_qubit_before), 0) AS BIGINT) AS tb, \
-                     CAST(COALESCE(SUM(two_qubit_after), 0) AS BIGINT) AS ta, \
-                     CAST(COALESCE(SUM(depth_before), 0) AS BIGINT) AS db, \
-                     CAST(COALESCE(SUM(depth_after), 0) AS BIGINT) AS da \
-                     FROM jobs WHERE {jobs_where} AND status = 'completed' \
-                     AND gates_before IS NOT NULL AND gates_after IS NOT NULL"
-                ),
-                base(),
-            )
-            .await?;
-        let mut optimizer = OptimizerSavings::default();
-        if let Some(r) = opt.first() {
-            optimizer = OptimizerSavings {
-                jobs: count(r, "n")?,
-                gates_before: count(r, "gb")?,
-                gates_after: count(r, "ga")?,
-                two_qubit_before: count(r, "tb")?,
-                two_qubit_after: count(r, "ta")?,
-                depth_before: count(r, "db")?,
-                depth_after: count(r, "da")?,
-                gates_saved: None,
-            };
-            if optimizer.gates_before > 0 {
-                optimizer.gates_saved =
-                    Some(1.0 - optimizer.gates_after as f64 / optimizer.gates_before as f64);
-            }
+        if optimizer.gates_before > 0 {
+            optimizer.gates_saved =
+                Some(1.0 - optimizer.gates_after as f64 / optimizer.gates_before as f64);
         }
 
         let backends = self
