@@ -230,7 +230,11 @@ async fn bench(db: &Db, backend: &str) -> anyhow::Result<serde_json::Value> {
     // Statistics for both planners, and on PostgreSQL a visibility map so that index-only
     // scans skip the heap: what a server's autovacuum gives a table over time.
     db.conn
-        .execute_unprepared(if backend == "postgres" { "VACUUM ANALYZE" } else { "ANALYZE" })
+        .execute_unprepared(if backend == "postgres" {
+            "VACUUM ANALYZE"
+        } else {
+            "ANALYZE"
+        })
         .await?;
     let mut out =
         json!({"backend": backend, "jobs": JOBS, "workspaces": WORKSPACES, "seed_s": seed_s});

@@ -22,7 +22,8 @@ pub fn configure(r: &mut crate::app::Routes) {
     r.get("/healthz", healthz)
         .get("/readyz", readyz)
         .get("/metrics", metrics_text)
-        .get("/api/openapi.json", openapi);
+        .get("/api/openapi.json", openapi)
+        .get("/api/docs", crate::web::api_docs);
 }
 
 /// The process-wide Prometheus recorder (metrics macros are global by design).
@@ -219,7 +220,7 @@ impl utoipa::Modify for CommonErrors {
     info(title = "Qollab", description = "Real-time collaboration for quantum circuits."),
     modifiers(&BearerAuth, &CommonErrors),
     paths(
-        healthz, readyz, metrics_text, openapi,
+        healthz, readyz, metrics_text, openapi, crate::web::api_docs,
         crate::auth::routes::register, crate::auth::routes::login, crate::auth::routes::refresh,
         crate::auth::routes::logout, crate::auth::routes::me, crate::auth::routes::update_me,
         crate::auth::routes::create_token, crate::auth::routes::list_tokens, crate::auth::routes::delete_token,

@@ -129,6 +129,19 @@ fn escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// `GET /api/docs`: the API reference (Swagger UI over `/api/openapi.json`, built with the
+/// app from `client/web/api-docs.html`; every asset is ours, no CDN), under the same
+/// headers and CSP as the app's pages.
+#[utoipa::path(get, path = "/api/docs", tag = "ops",
+    responses((status = 200, description = "The interactive API reference (HTML)", content_type = "text/html"),
+        (status = 404, description = "This binary was built without the web app")))]
+pub async fn api_docs(req: HttpRequest) -> actix_web::Result<HttpResponse> {
+    match asset("api-docs.html") {
+        Some((body, gz)) => Ok(file(&req, "api-docs.html", body, gz)),
+        None => crate::app::not_found(req).await.map_err(Into::into),
+    }
+}
+
 /// The default service. Non-GET requests and server paths get `not_found` (JSON).
 pub async fn fallback(req: HttpRequest) -> actix_web::Result<HttpResponse> {
     let path = req.path().to_string();

@@ -352,6 +352,8 @@ impl Tally {
         let Some(last) = self.days.iter().next_back().copied() else {
             return 0;
         };
+        // A day counted ahead of today (in a zone east of the one chosen since) is today.
+        let today = today.max(last);
         if last != today && last.succ_opt() != Some(today) {
             return 0;
         }
@@ -647,6 +649,9 @@ mod tests {
         );
         assert_eq!(t.current_streak(d("2026-11-11")), 2);
         assert_eq!(t.current_streak(d("2026-11-13")), 0);
+        // Days counted in Auckland, read after moving to Berlin where it is still the
+        // day before: the run still counts.
+        assert_eq!(t.current_streak(d("2026-11-10")), 2);
         assert!(t.satisfies(&Rule::Streak { streak: 3 }));
         assert!(!t.satisfies(&Rule::Streak { streak: 4 }));
 

@@ -112,6 +112,7 @@ fn table() -> Vec<Row> {
         row(get.clone(), "/readyz", Public, none),
         row(get.clone(), "/metrics", MetricsToken, none),
         row(get.clone(), "/api/openapi.json", Public, none),
+        row(get.clone(), "/api/docs", Public, none),
         row(
             post.clone(),
             "/api/auth/register",

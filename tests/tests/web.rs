@@ -92,6 +92,32 @@ async fn app_is_served_with_spa_fallback_caching_and_csp() {
     let res = get(&server, "/assets/gone-123.js").await;
     assert_eq!(res.status(), 404);
 
+    // The API reference: its own page under the same CSP, every asset ours.
+    let res = get(&server, "/api/docs").await;
+    assert_eq!(res.status(), 200);
+    assert!(header(&res, "content-type").starts_with("text/html"));
+    assert!(header(&res, "content-security-policy").contains("script-src 'self'"));
+    let docs = server
+        .client()
+        .request(Method::GET, "/api/docs")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(docs.contains("<title>Qollab API</title>"), "{docs}");
+    assert!(
+        !docs.contains("https://"),
+        "no outside script or style: {docs}"
+    );
+    let script = docs
+        .split("src=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_else(|| panic!("no script in {docs}"));
+    assert_eq!(get(&server, script).await.status(), 200, "{script}");
+
     // Server paths keep their JSON 404 and never get the app.
     for path in [
         "/api/nope",

@@ -65,7 +65,8 @@ async function cellPoint(page, q, col) {
 const browser = await launch()
 let failed = false
 try {
-  const ctxA = await browser.newContext({ viewport: { width: 1440, height: 900 }, colorScheme: 'dark' })
+  // Ada's browser is in Auckland: the app gives her account that zone (streaks count her days).
+  const ctxA = await browser.newContext({ viewport: { width: 1440, height: 900 }, colorScheme: 'dark', timezoneId: 'Pacific/Auckland' })
   const ctxB = await browser.newContext({ viewport: { width: 1440, height: 900 }, colorScheme: 'light' })
   const ctxV = await browser.newContext({ viewport: { width: 1280, height: 800 } })
   const A = await ctxA.newPage()
@@ -487,6 +488,43 @@ try {
     await axe(A, 'job-analysis')
   })
 
+  await step('analytics count the jobs run here, list backends and download as CSV', async () => {
+    // Every job the scenario submitted in this workspace (Bell, optimized, cancelled, …),
+    // all of them within the default range (the last 30 days).
+    let submitted = 0
+    const backends = new Set()
+    for (let cursor = null, first = true; first || cursor; first = false) {
+      const page = await api.call('GET', `/api/workspaces/${ws}/jobs?limit=200${cursor ? `&cursor=${cursor}` : ''}`, tokenA)
+      submitted += page.jobs.length
+      for (const j of page.jobs) backends.add(j.backend)
+      cursor = page.next_cursor ?? null
+    }
+    if (submitted < 3) throw new Error(`expected the scenario's jobs, the API lists ${submitted}`)
+    await A.getByRole('navigation', { name: 'Workspace' }).getByRole('link', { name: 'Analytics' }).click()
+    await A.waitForURL(new RegExp(`/w/${ws}/analytics$`), { timeout: T })
+    await A.getByRole('heading', { name: 'Analytics', level: 1 }).waitFor({ timeout: T })
+    const total = A.getByTestId('analytics-jobs-total')
+    await total.waitFor({ timeout: T })
+    const shown = Number(await total.getAttribute('data-value'))
+    if (shown !== submitted || (await total.innerText()).trim() !== String(submitted)) {
+      throw new Error(`analytics shows ${shown} (${await total.innerText()}) jobs, the scenario submitted ${submitted}`)
+    }
+    const rows = A.getByTestId('backend-row')
+    if ((await rows.count()) < 1) throw new Error('no backend rows')
+    if ((await rows.count()) !== backends.size) throw new Error(`${await rows.count()} backend rows for ${[...backends]}`)
+    await A.getByTestId('analytics-chart').waitFor({ timeout: T })
+    const barTotal = await A.locator('[data-testid=analytics-chart] g.bar').evaluateAll((gs) => gs.reduce((s, g) => s + Number(g.getAttribute('data-total')), 0))
+    if (barTotal !== submitted) throw new Error(`the chart's bars add up to ${barTotal}, not ${submitted}`)
+    const [dl] = await Promise.all([A.waitForEvent('download', { timeout: T }), A.getByRole('button', { name: 'Download CSV' }).click()])
+    const csv = readFileSync(await dl.path(), 'utf8')
+    if (!csv.startsWith('section,start,key,metric,value')) throw new Error(`analytics CSV starts: ${csv.slice(0, 80)}`)
+    if (!dl.suggestedFilename().endsWith('.csv')) throw new Error(`CSV saved as ${dl.suggestedFilename()}`)
+    if (!csv.includes(`jobs,,,total,${submitted}`)) throw new Error(`CSV total is not ${submitted}: ${csv.slice(0, 200)}`)
+    summary.analytics = { jobs: submitted, backends: [...backends], csv_file: dl.suggestedFilename(), csv_lines: csv.trim().split('\n').length }
+    await shot(A, 'analytics')
+    await axe(A, 'analytics')
+  })
+
   await step('owners set IBM credentials (masked); others cannot', async () => {
     await A.goto(`${base}/w/${ws}/settings`)
     await A.getByLabel('API key').fill('ibm-secret-key-0123456789abcdef')
@@ -566,6 +604,54 @@ try {
     await A.getByRole('table', { name: 'Everyone leaderboard' }).getByText('Ada (you)').waitFor({ timeout: T })
     await shot(A, 'leaderboard-global')
     await axe(A, 'leaderboard-global')
+  })
+
+  await step("streaks count days in the browser's time zone, set once, and changeable", async () => {
+    // The app set Ada's unset zone to her browser's (ctxA's timezoneId) quietly, once.
+    const tokenNow = () => A.evaluate(() => JSON.parse(localStorage.getItem('qollab.session')).access_token)
+    const zoneOf = async () => (await api.call('GET', '/api/me', await tokenNow())).user.time_zone
+    let auto = await zoneOf()
+    for (const t0 = Date.now(); auto !== 'Pacific/Auckland' && Date.now() - t0 < T; auto = await zoneOf()) await A.waitForTimeout(250)
+    if (auto !== 'Pacific/Auckland') throw new Error(`GET /api/me: time_zone ${JSON.stringify(auto)}, the browser is in Pacific/Auckland`)
+    const shown = A.getByTestId('streak-zone')
+    await A.getByRole('heading', { name: 'Your progress' }).waitFor({ timeout: T })
+    await shown.filter({ hasText: /^Pacific\/Auckland$/ }).waitFor({ timeout: T })
+    if (!(await A.getByText('Streaks count days in Pacific/Auckland').count())) throw new Error(`the progress screen says: ${await shown.locator('xpath=..').innerText()}`)
+    // Ada chooses another zone; the server stores it and a reload does not put the browser's back.
+    await A.getByRole('button', { name: 'Change time zone' }).click()
+    const picker = A.getByLabel('Time zone', { exact: true })
+    if ((await picker.inputValue()) !== 'Pacific/Auckland') throw new Error(`the picker starts at ${await picker.inputValue()}`)
+    await picker.selectOption('Europe/Berlin')
+    await axe(A, 'time-zone')
+    await A.getByRole('button', { name: 'Save', exact: true }).click()
+    await shown.filter({ hasText: /^Europe\/Berlin$/ }).waitFor({ timeout: T })
+    if ((await zoneOf()) !== 'Europe/Berlin') throw new Error(`after saving Europe/Berlin, GET /api/me says ${await zoneOf()}`)
+    await A.reload()
+    await shown.filter({ hasText: /^Europe\/Berlin$/ }).waitFor({ timeout: T })
+    await A.waitForTimeout(500)
+    const kept = await zoneOf()
+    if (kept !== 'Europe/Berlin') throw new Error(`after a reload in Auckland, GET /api/me says ${kept}`)
+    summary.time_zone = { auto, chosen: kept }
+    await shot(A, 'time-zone')
+  })
+
+  await step('the API reference at /api/docs lists every operation of the OpenAPI document', async () => {
+    const spec = await (await fetch(`${base}/api/openapi.json`)).json()
+    const methods = new Set(['get', 'put', 'post', 'delete', 'patch', 'options', 'head', 'trace'])
+    const operations = Object.values(spec.paths).reduce((n, item) => n + Object.keys(item).filter((k) => methods.has(k)).length, 0)
+    const cspErrors = []
+    const onConsole = (m) => { if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) cspErrors.push(m.text()) }
+    A.on('console', onConsole)
+    await A.goto(`${base}/api/docs`)
+    await A.locator('.opblock').first().waitFor({ timeout: T })
+    const shown = await A.locator('.opblock').count()
+    A.off('console', onConsole)
+    if (shown !== operations) throw new Error(`the reference shows ${shown} operations, the document has ${operations}`)
+    if (cspErrors.length) throw new Error(`CSP refused parts of the page: ${cspErrors.join(' | ')}`)
+    await A.getByRole('button', { name: /Authorize/ }).first().waitFor({ timeout: T })
+    summary.api_docs = { operations }
+    await shot(A, 'api-docs')
+    await A.goto(`${base}/w/${ws}/leaderboard`)
   })
 
   await step('logout ends the session', async () => {

@@ -19,6 +19,7 @@ const NotificationsPage = lazy(() => import('./screens/NotificationsScreen').the
 const QuestScreen = lazy(() => import('./screens/QuestScreen'))
 const ProgressScreen = lazy(() => import('./screens/ProgressScreen'))
 const AiScreen = lazy(() => import('./screens/AiScreen'))
+const AnalyticsScreen = lazy(() => import('./screens/AnalyticsScreen'))
 
 function RequireAuth({ children }: { children: ReactNode }) {
   const { session } = useApp()
@@ -46,6 +47,7 @@ export function App() {
             <Route path="jobs" element={<JobsScreen />} />
             <Route path="jobs/:job" element={<JobScreen />} />
             <Route path="members" element={<MembersScreen />} />
+            <Route path="analytics" element={<AnalyticsScreen />} />
             <Route path="settings" element={<SettingsScreen />} />
             <Route path="quest" element={<QuestScreen />} />
             <Route path="quest/:key" element={<QuestScreen />} />

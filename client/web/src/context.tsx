@@ -1,8 +1,9 @@
 // App-wide context: the API client, the signed-in session, the theme and the features
 // the server advertises in its OpenAPI document.
-import { createContext, useCallback, useContext, useEffect, useMemo, useState, useSyncExternalStore, type ReactNode } from 'react'
+import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, useSyncExternalStore, type ReactNode } from 'react'
 import { useQuery, useQueryClient } from '@tanstack/react-query'
-import type { Api, Session } from './api/client'
+import { ApiError, type Api, type Session } from './api/client'
+import { autoTimeZone, browserTimeZone } from './timezone'
 
 export interface Features { ai: boolean; quests: boolean; leaderboard: boolean; notifications: boolean; paths: string[] }
 
@@ -37,6 +38,7 @@ export function AppProvider({ api, children }: { api: Api; children: ReactNode }
     document.documentElement.dataset.theme = theme
   }, [theme])
   const qc = useQueryClient()
+  useAutoTimeZone(api, session)
   const signOut = useCallback(async () => {
     await api.logout()
     qc.clear()
@@ -68,4 +70,57 @@ export function useFeatures(): Features {
     staleTime: Infinity,
   })
   return useMemo(() => discoverFeatures(Object.keys(data?.paths ?? {})), [data])
+}
+
+/** localStorage key remembering the zone the server refused to set automatically for a person. */
+const refusedKey = (userId: string) => `qollab.tz-refused.${userId}`
+
+/**
+ * A signed-in person without a time zone gets the browser's, once and quietly: `GET
+ * /api/me` says whether they have one (the session's copy may be old), and only a null
+ * zone is filled in, so a zone they chose is never replaced. One attempt per person and
+ * page load; a zone the server refuses is remembered and not sent again.
+ */
+function useAutoTimeZone(api: Api, session: Session | null) {
+  const qc = useQueryClient()
+  const userId = session?.user.id ?? null
+  // The session's copy is refreshed with every answer from /api/me: a zone in it is set.
+  const known = typeof session?.user.time_zone === 'string'
+  const me = useQuery({ queryKey: ['me'], queryFn: () => api.me(), enabled: userId !== null && !known, staleTime: 60_000 })
+  const tried = useRef(new Set<string>())
+  const user = me.data?.user
+  useEffect(() => {
+    if (!userId || !user) return
+    if (user.id !== userId) {
+      // Another person's answer from before a sign-in: ask again.
+      void qc.invalidateQueries({ queryKey: ['me'] })
+      return
+    }
+    if (tried.current.has(userId)) return
+    let refused: string | null = null
+    try {
+      refused = localStorage.getItem(refusedKey(userId))
+    } catch {
+      /* no storage: one try per page load */
+    }
+    const zone = autoTimeZone(user, browserTimeZone(), refused)
+    if (!zone) return
+    tried.current.add(userId)
+    api.updateMe({ time_zone: zone }).then(
+      (updated) => {
+        qc.setQueryData(['me'], updated)
+        void qc.invalidateQueries({ queryKey: ['progress', 'me'] })
+      },
+      (e: unknown) => {
+        // Quietly: the person can still choose a zone on the leaderboard screen.
+        if (e instanceof ApiError && (e.status === 422 || e.status === 400)) {
+          try {
+            localStorage.setItem(refusedKey(userId), zone)
+          } catch {
+            /* ignore */
+          }
+        }
+      },
+    )
+  }, [api, qc, userId, user])
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { Api, ApiError, MemoryStore } from './client'
+import { Api, ApiError, MemoryStore, filenameFromDisposition } from './client'
 
 type Call = { url: string; init: RequestInit }
 
@@ -137,6 +137,34 @@ describe('Api', () => {
     expect(await api.analysis('j1')).toBeNull()
   })
 
+  it("sets the time zone with PATCH /api/me, keeps the session's copy, and reports a refused name", async () => {
+    let stored: string | null = null
+    const { f, calls } = fakeFetch((c) => {
+      if (c.url.endsWith('/api/auth/login')) return json(200, auth(1))
+      const body = c.init.body ? (JSON.parse(String(c.init.body)) as { time_zone?: string }) : {}
+      if (c.init.method === 'PATCH' && body.time_zone === 'Mars/Olympus') {
+        return json(422, { error: { code: 'invalid_input', message: 'time_zone: "Mars/Olympus" is not an IANA time zone name', details: { time_zone: 'x' } } })
+      }
+      if (c.init.method === 'PATCH') stored = body.time_zone || null
+      return json(200, { user: { ...auth(1).user, time_zone: stored }, organizations: [] })
+    })
+    const api = new Api({ fetch: f })
+    await api.login('a@b.c', 'pw')
+    let notified = 0
+    api.subscribe(() => notified++)
+    const me = await api.updateMe({ time_zone: 'Europe/Berlin' })
+    expect(calls[1]!.init.method).toBe('PATCH')
+    expect(calls[1]!.url).toMatch(/\/api\/me$/)
+    expect(JSON.parse(String(calls[1]!.init.body))).toEqual({ time_zone: 'Europe/Berlin' })
+    expect(me.user.time_zone).toBe('Europe/Berlin')
+    expect(api.session?.user.time_zone).toBe('Europe/Berlin')
+    expect(notified).toBe(1)
+    await api.me() // the same user: no new session snapshot
+    expect(notified).toBe(1)
+    await expect(api.updateMe({ time_zone: 'Mars/Olympus' })).rejects.toMatchObject({ status: 422, code: 'invalid_input', message: expect.stringContaining('Mars/Olympus') })
+    expect(api.session?.user.time_zone).toBe('Europe/Berlin')
+  })
+
   it('reports a used-up AI quota as it is, not as too many attempts', async () => {
     const { f } = fakeFetch((c) =>
       c.url.endsWith('/login')
@@ -146,5 +174,41 @@ describe('Api', () => {
     const api = new Api({ fetch: f })
     await expect(api.askAi('w1', 'why?')).rejects.toMatchObject({ status: 429, code: 'rate_limited', message: 'the organization has used its 20 AI requests for today' })
     await expect(api.login('a@b.c', 'pw')).rejects.toMatchObject({ message: 'Too many attempts; retry in 30 s' })
+  })
+
+  it('asks for analytics and downloads its CSV with the bearer token and the server\'s file name', async () => {
+    const { f, calls } = fakeFetch((c) => {
+      if (c.url.endsWith('/api/auth/login')) return json(200, auth(1))
+      if (c.url.includes('bucket=minute')) return json(422, { error: { code: 'invalid_input', message: 'bucket: must be hour, day or week', details: { bucket: 'must be hour, day or week' } } })
+      if (c.url.includes('format=csv')) {
+        return new Response('section,start,key,metric,value\njobs,,,total,3\n', {
+          status: 200,
+          headers: { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': 'attachment; filename="qollab-workspace-w1-20261201.csv"' },
+        })
+      }
+      return json(200, { scope: 'workspace', jobs: { total: 3 } })
+    })
+    const api = new Api({ fetch: f, store: new MemoryStore() })
+    await api.login('a@b.c', 'pw')
+    const a = await api.analytics('w1', { from: '2026-12-01T00:00:00Z', to: '2026-12-02T00:00:00Z', bucket: 'hour' })
+    expect(a.jobs.total).toBe(3)
+    expect(calls[1]!.url).toBe('/api/workspaces/w1/analytics?from=2026-12-01T00%3A00%3A00Z&to=2026-12-02T00%3A00%3A00Z&bucket=hour')
+    const { blob, filename } = await api.analyticsCsv('w1', { bucket: 'day' })
+    expect(calls[2]!.url).toBe('/api/workspaces/w1/analytics?bucket=day&format=csv')
+    expect((calls[2]!.init.headers as Record<string, string>).authorization).toBe('Bearer access-1')
+    expect(filename).toBe('qollab-workspace-w1-20261201.csv')
+    expect((await blob.text()).startsWith('section,start,key,metric,value\n')).toBe(true)
+    await expect(api.analyticsCsv('w1', { bucket: 'minute' as 'day' })).rejects.toMatchObject({ status: 422, code: 'invalid_input', details: { bucket: 'must be hour, day or week' } })
+  })
+})
+
+describe('filenameFromDisposition', () => {
+  it('reads filename*, then filename, and drops directories', () => {
+    expect(filenameFromDisposition('attachment; filename="a b.csv"')).toBe('a b.csv')
+    expect(filenameFromDisposition('attachment; filename=plain.csv')).toBe('plain.csv')
+    expect(filenameFromDisposition("attachment; filename*=UTF-8''r%C3%A9sum%C3%A9.csv; filename=\"resume.csv\"")).toBe('résumé.csv')
+    expect(filenameFromDisposition('attachment; filename="../../etc/x.csv"')).toBe('x.csv')
+    expect(filenameFromDisposition('attachment')).toBeNull()
+    expect(filenameFromDisposition(null)).toBeNull()
   })
 })

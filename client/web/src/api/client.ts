@@ -4,6 +4,7 @@ import type {
   JobKind, JobPage, JobResult, Member, Role, User, Workspace, QuestChallenge, QuestAttempt,
   QuestLeaderboard, BlochTrace, UserProgress, PointsLeaderboard, AiAnalysis, AiMessage, AiSuggestion,
   PostAiMessageResponse, Notification, NotificationPage, NotificationPrefs, CircuitDiff,
+  Analytics, AnalyticsQuery, Me, UpdateMe,
 } from './types'
 
 export class ApiError extends Error {
@@ -64,6 +65,31 @@ export interface ClientOptions {
   now?: () => number
   /** Called when the session ends (logout, refresh refused). */
   onSignedOut?: () => void
+}
+
+/**
+ * The file name of a `content-disposition` header (`filename*=UTF-8''…` preferred over
+ * `filename="…"`), without any directory part; null when it names none.
+ */
+export function filenameFromDisposition(header: string | null | undefined): string | null {
+  if (!header) return null
+  let name: string | null = null
+  const star = /filename\*\s*=\s*([^;]+)/i.exec(header)
+  if (star?.[1]) {
+    const v = star[1].trim().replace(/^"(.*)"$/, '$1')
+    const i = v.indexOf("''")
+    try {
+      name = decodeURIComponent(i >= 0 ? v.slice(i + 2) : v)
+    } catch {
+      name = null
+    }
+  }
+  if (!name) {
+    const plain = /filename\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;]+))/i.exec(header)
+    name = plain ? (plain[1] !== undefined ? plain[1].replace(/\\(.)/g, '$1') : (plain[2] ?? '').trim()) : null
+  }
+  const base = name?.split(/[\\/]/).pop()?.trim()
+  return base ? base : null
 }
 
 function q(params: Record<string, string | number | undefined | null>): string {
@@ -244,9 +270,19 @@ export class Api {
     }
     this.setSession(null)
   }
-  me() { return this.json<{ user: User }>('GET', '/api/me') }
-  /** Changes your display name and/or whether you appear on the global leaderboard. */
-  updateMe(body: { name?: string; leaderboard_public?: boolean }) { return this.json<{ user: User }>('PATCH', '/api/me', body) }
+  async me(): Promise<Me> { return this.noteUser(await this.json<Me>('GET', '/api/me')) }
+  /** Changes your display name, whether you appear on the global leaderboard and/or your
+   *  time zone (an IANA name; the server answers 422 invalid_input for one it does not know). */
+  async updateMe(body: UpdateMe): Promise<Me> { return this.noteUser(await this.json<Me>('PATCH', '/api/me', body)) }
+
+  /** Keeps the session's copy of the signed-in person as the server last described them. */
+  private noteUser(me: Me): Me {
+    const s = this.current
+    if (s && me?.user && me.user.id === s.user.id && JSON.stringify(me.user) !== JSON.stringify(s.user)) {
+      this.setSession({ ...s, user: me.user })
+    }
+    return me
+  }
 
   // ---- feature discovery
   openapi() { return this.json<{ paths?: Record<string, unknown> }>('GET', '/api/openapi.json', undefined, { auth: false }) }
@@ -287,6 +323,17 @@ export class Api {
   result(id: string) { return this.json<JobResult>('GET', `/api/jobs/${id}/result`) }
   cancel(id: string) { return this.json<Job>('POST', `/api/jobs/${id}/cancel`) }
   artifact(id: string, name: string) { return this.blob(`/api/jobs/${id}/artifacts/${encodeURIComponent(name)}`) }
+
+  // ---- analytics (any member)
+  analytics(ws: string, f: AnalyticsQuery = {}) {
+    return this.json<Analytics>('GET', `/api/workspaces/${ws}/analytics${q({ from: f.from, to: f.to, bucket: f.bucket })}`)
+  }
+  /** The same numbers as CSV (`section,start,key,metric,value`), with the server's file name. */
+  async analyticsCsv(ws: string, f: AnalyticsQuery = {}): Promise<{ blob: Blob; filename: string | null }> {
+    const res = await this.raw('GET', `/api/workspaces/${ws}/analytics${q({ from: f.from, to: f.to, bucket: f.bucket, format: 'csv' })}`)
+    if (!res.ok) return this.fail(res)
+    return { blob: await res.blob(), filename: filenameFromDisposition(res.headers.get('content-disposition')) }
+  }
 
   // ---- chat
   chat(ws: string, before?: string) { return this.json<ChatMessage[]>('GET', `/api/workspaces/${ws}/chat${q({ before, limit: 100 })}`) }

@@ -2,7 +2,17 @@
 
 export type Role = 'owner' | 'editor' | 'viewer'
 
-export interface User { id: string; email: string; name: string; created_at: string; leaderboard_public?: boolean }
+export interface User {
+  id: string; email: string; name: string; created_at: string; leaderboard_public?: boolean
+  /** IANA name (`Europe/Berlin`) streaks and active days are counted in; null: UTC. */
+  time_zone?: string | null
+}
+
+/** `GET`/`PATCH /api/me` (the organizations are not read by the app yet). */
+export interface Me { user: User; organizations?: unknown[] }
+
+/** `PATCH /api/me`: absent fields stay; `time_zone: ""` goes back to UTC. */
+export interface UpdateMe { name?: string; leaderboard_public?: boolean; time_zone?: string }
 
 export interface AuthResponse {
   user: User
@@ -207,3 +217,59 @@ export interface NotificationPrefs { kinds: Partial<Record<NoticeKind, Delivery>
 export type NotifyMessage =
   | { type: 'notification'; notification: Notification; unread: number }
   | { type: 'resync'; version: number }
+
+// ---- analytics (shared/src/analytics.rs): `GET /api/workspaces/{id}/analytics`
+export type AnalyticsBucket = 'hour' | 'day' | 'week'
+/** Jobs by status; `success_rate` = completed / (completed + failed), null when none ended. */
+export interface AnalyticsJobCounts {
+  total: number
+  queued: number
+  running: number
+  completed: number
+  failed: number
+  cancelled: number
+  success_rate: number | null
+  shots: number
+}
+/** One bucket of the range (by submission time), empty ones included. */
+export interface AnalyticsSeriesPoint extends AnalyticsJobCounts { start: string }
+/** Nearest-rank percentiles in milliseconds over `count` jobs; null when none. */
+export interface AnalyticsPercentiles { count: number; p50: number | null; p95: number | null }
+export interface AnalyticsOptimizer {
+  jobs: number
+  gates_before: number
+  gates_after: number
+  two_qubit_before: number
+  two_qubit_after: number
+  depth_before: number
+  depth_after: number
+  /** 1 − after/before over the gate sums (0..1); null without optimized jobs. */
+  gates_saved: number | null
+}
+export interface AnalyticsBackend { backend: string; jobs: number; shots: number }
+/** `name` is empty when the document was deleted since. */
+export interface AnalyticsDocument { doc_id: string; name: string; jobs: number }
+export interface AnalyticsMember { user_id: string; name: string; jobs: number; ai_requests: number; chat_messages: number; points: number }
+export interface AnalyticsAiKind { kind: string; requests: number; prompt_tokens: number; completion_tokens: number }
+export interface AnalyticsAi { requests: number; prompt_tokens: number; completion_tokens: number; by_kind: AnalyticsAiKind[] }
+export interface Analytics {
+  scope: 'workspace' | 'organization'
+  scope_id: string
+  from: string
+  to: string
+  bucket: AnalyticsBucket
+  jobs: AnalyticsJobCounts
+  /** Oldest first. */
+  series: AnalyticsSeriesPoint[]
+  queue_wait_ms: AnalyticsPercentiles
+  run_time_ms: AnalyticsPercentiles
+  optimizer: AnalyticsOptimizer
+  /** Most jobs first. */
+  backends: AnalyticsBackend[]
+  /** Most-run first. */
+  documents: AnalyticsDocument[]
+  members: AnalyticsMember[]
+  ai: AnalyticsAi
+  points: { points: number; awards: number }
+}
+export interface AnalyticsQuery { from?: string; to?: string; bucket?: AnalyticsBucket }

@@ -4,6 +4,7 @@ import { useApp } from '../context'
 import type { Job } from '../api/types'
 import { Histogram } from './Histogram'
 import { errorText } from '../screens/Auth'
+import { saveBlob } from '../download'
 
 export function StatusBadge({ job }: { job: Job }) {
   let text: string = job.status
@@ -13,17 +14,6 @@ export function StatusBadge({ job }: { job: Job }) {
 }
 
 const time = (t: string) => new Date(t).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' })
-
-async function download(blob: Blob, name: string) {
-  const url = URL.createObjectURL(blob)
-  const a = document.createElement('a')
-  a.href = url
-  a.download = name
-  document.body.appendChild(a)
-  a.click()
-  a.remove()
-  setTimeout(() => URL.revokeObjectURL(url), 1000)
-}
 
 export function JobCard({ jobId, ws, canEdit, compact }: { jobId: string; ws: string; canEdit: boolean; compact?: boolean }) {
   const { api } = useApp()
@@ -38,7 +28,7 @@ export function JobCard({ jobId, ws, canEdit, compact }: { jobId: string; ws: st
   const rq = useQuery({ queryKey: ['result', jobId], queryFn: () => api.result(jobId), enabled: done, staleTime: Infinity })
   const cancel = useMutation({ mutationFn: () => api.cancel(jobId) })
   const artifact = useMutation({
-    mutationFn: async (name: string) => download(await api.artifact(jobId, name), `${jobId.slice(0, 8)}-${name}`),
+    mutationFn: async (name: string) => saveBlob(await api.artifact(jobId, name), `${jobId.slice(0, 8)}-${name}`),
   })
   if (!job) return jq.error ? <p className="error" role="alert">{errorText(jq.error)}</p> : <p role="status">Loading job…</p>
   const opt = rq.data?.optimization

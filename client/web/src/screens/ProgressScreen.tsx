@@ -1,11 +1,13 @@
 // Points, levels and achievements: the workspace, organization and global leaderboards
 // (week / month / all time) and your own progress. Live: achievement and points events
-// refresh both. The global board lists only people who chose to appear.
+// refresh both. The global board lists only people who chose to appear. Streaks count
+// days in the person's own time zone, shown (and changed) under the streak.
 import { useState } from 'react'
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { useApp } from '../context'
 import { useWorkspace } from './WorkspaceLayout'
 import { errorText } from './Auth'
+import { TimeZoneSetting } from '../components/TimeZoneSetting'
 
 type Window = 'week' | 'month' | 'all'
 type Scope = 'workspace' | 'org' | 'global'
@@ -108,6 +110,7 @@ export default function ProgressScreen() {
             <span style={{ width: `${(100 * into) / span}%` }} />
           </div>
           <p className="muted">{p.next_level_at - p.points} points to level {p.level + 1}</p>
+          <TimeZoneSetting />
           <ul className="achievements" aria-label="Achievements">
             {p.achievements.map((a) => (
               <li key={a.key} className={a.unlocked_at ? 'unlocked' : 'locked'}>

@@ -26,6 +26,7 @@ export function WorkspaceLayout() {
       <NavLink end to={`/w/${ws}`}>Documents</NavLink>
       <NavLink to={`/w/${ws}/jobs`}>Jobs</NavLink>
       <NavLink to={`/w/${ws}/members`}>Members</NavLink>
+      <NavLink to={`/w/${ws}/analytics`}>Analytics</NavLink>
       {w?.role === 'owner' && <NavLink to={`/w/${ws}/settings`}>Settings</NavLink>}
       {features.ai && <NavLink to={`/w/${ws}/ai`}>AI</NavLink>}
       {features.quests && <NavLink to={`/w/${ws}/quest`}>Quest</NavLink>}
