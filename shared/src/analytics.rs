@@ -237,6 +237,17 @@ pub struct PointsTotals {
     pub awards: u64,
 }
 
+/// Text a person chose (document, member and backend names) as a CSV cell: a leading
+/// `=`, `+`, `-`, `@`, tab or carriage return would make a spreadsheet read the cell as a
+/// formula (CSV injection), so such text gets a leading `'`.
+fn text_cell(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    }
+}
+
 /// The CSV form (`&format=csv`): one row per number of the JSON answer, so nothing is
 /// lost and a spreadsheet's pivot table rebuilds any view. Columns:
 /// `section,start,key,metric,value` — `start` is the bucket start (series only), `key`
@@ -295,17 +306,18 @@ pub fn to_csv(a: &Analytics) -> String {
     }
     row("optimizer", "", "", "gates_saved", opt(o.gates_saved));
     for b in &a.backends {
-        row("backends", "", &b.backend, "jobs", b.jobs.to_string());
-        row("backends", "", &b.backend, "shots", b.shots.to_string());
+        let key = text_cell(&b.backend);
+        row("backends", "", &key, "jobs", b.jobs.to_string());
+        row("backends", "", &key, "shots", b.shots.to_string());
     }
     for d in &a.documents {
         let id = d.doc_id.to_string();
-        row("documents", "", &id, "name", d.name.clone());
+        row("documents", "", &id, "name", text_cell(&d.name));
         row("documents", "", &id, "jobs", d.jobs.to_string());
     }
     for m in &a.members {
         let id = m.user_id.to_string();
-        row("members", "", &id, "name", m.name.clone());
+        row("members", "", &id, "name", text_cell(&m.name));
         row("members", "", &id, "jobs", m.jobs.to_string());
         row("members", "", &id, "ai_requests", m.ai_requests.to_string());
         row(
@@ -453,7 +465,14 @@ mod tests {
                 name: "Bell, \"v2\"".into(),
                 jobs: 4,
             }],
-            members: vec![],
+            members: vec![MemberActivity {
+                user_id: Uuid::nil(),
+                name: "=HYPERLINK(\"http://evil.example\")".into(),
+                jobs: 1,
+                ai_requests: 0,
+                chat_messages: 0,
+                points: -5,
+            }],
             ai: AiUsage::default(),
             points: PointsTotals {
                 points: 7,
@@ -466,6 +485,15 @@ mod tests {
         assert!(csv.contains("series,2026-12-01T00:00:00Z,,total,0\n"));
         assert!(csv.contains(",name,\"Bell, \"\"v2\"\"\"\n"), "{csv}");
         assert!(csv.contains("points,,,points,7\n"));
+        // A name that a spreadsheet would run as a formula is kept as text.
+        assert!(
+            csv.contains(",name,\"'=HYPERLINK(\"\"http://evil.example\"\")\"\n"),
+            "{csv}"
+        );
+        assert!(
+            csv.contains(",points,-5\n"),
+            "numbers are left alone: {csv}"
+        );
         let mut r = csv::Reader::from_reader(csv.as_bytes());
         assert!(
             r.records()
