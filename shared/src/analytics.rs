@@ -124,6 +124,17 @@ pub struct StatusCounts {
 }
 
 impl StatusCounts {
+    /// Each status with its count, in the order of the lifecycle.
+    pub fn pairs(&self) -> [(&'static str, u64); 5] {
+        [
+            ("queued", self.queued),
+            ("running", self.running),
+            ("completed", self.completed),
+            ("failed", self.failed),
+            ("cancelled", self.cancelled),
+        ]
+    }
+
     pub fn total(&self) -> u64 {
         self.queued + self.running + self.completed + self.failed + self.cancelled
     }
@@ -260,17 +271,8 @@ pub fn to_csv(a: &Analytics) -> String {
     };
     row("section", "start", "key", "metric", "value".into());
     let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
-    let statuses = |s: &StatusCounts| {
-        [
-            ("queued", s.queued),
-            ("running", s.running),
-            ("completed", s.completed),
-            ("failed", s.failed),
-            ("cancelled", s.cancelled),
-        ]
-    };
     row("jobs", "", "", "total", a.jobs.total.to_string());
-    for (k, v) in statuses(&a.jobs.by_status) {
+    for (k, v) in a.jobs.by_status.pairs() {
         row("jobs", "", "", k, v.to_string());
     }
     row("jobs", "", "", "success_rate", opt(a.jobs.success_rate));
@@ -278,7 +280,7 @@ pub fn to_csv(a: &Analytics) -> String {
     for p in &a.series {
         let start = p.start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         row("series", &start, "", "total", p.total.to_string());
-        for (k, v) in statuses(&p.by_status) {
+        for (k, v) in p.by_status.pairs() {
             row("series", &start, "", k, v.to_string());
         }
         row("series", &start, "", "success_rate", opt(p.success_rate));

@@ -184,14 +184,7 @@ impl Db {
                 p.success_rate = p.by_status.success_rate();
                 jobs.total += p.total;
                 jobs.shots += p.shots;
-                let s = &p.by_status;
-                for (k, v) in [
-                    ("queued", s.queued),
-                    ("running", s.running),
-                    ("completed", s.completed),
-                    ("failed", s.failed),
-                    ("cancelled", s.cancelled),
-                ] {
+                for (k, v) in p.by_status.pairs() {
                     jobs.by_status.add(k, v);
                 }
                 p
