@@ -107,12 +107,14 @@ log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f
 log "qollab pid $PID on $URL; ${DURATION}s (warm-up ${WARMUP}s) in ${CYCLE}s cycles: $ROOMS rooms x $EDITORS editors at $RATE edits/s, $JOBS jobs and $SUBSCRIBERS subscribers per cycle"
 
 START=$(date +%s)
-# RSS sampler: seconds since start, RSS in KiB, loaded rooms, document connections.
+# RSS sampler: seconds since start, RSS in KiB, loaded rooms, document connections,
+# SQLite's heap in KiB (its page caches, bounded, fill as the database grows).
 (
-	echo -e "t_s\trss_kib\trooms_open\tconnections" >"$OUT/rss.tsv"
+	echo -e "t_s\trss_kib\trooms_open\tconnections\tsqlite_kib" >"$OUT/rss.tsv"
 	while kill -0 "$PID" 2>/dev/null; do
 		rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$PID/status" 2>/dev/null || echo 0)
-		echo -e "$(($(date +%s) - START))\t$rss\t$(metric qollab_docs_rooms_open || echo)\t$(metric qollab_docs_connections || echo)" >>"$OUT/rss.tsv"
+		sqlite=$(metric qollab_sqlite_memory_bytes | awk '{ printf "%d", $1 / 1024 }')
+		echo -e "$(($(date +%s) - START))\t$rss\t$(metric qollab_docs_rooms_open || echo)\t$(metric qollab_docs_connections || echo)\t${sqlite:-0}" >>"$OUT/rss.tsv"
 		sleep "$SAMPLE"
 	done
 ) &
@@ -158,18 +160,22 @@ kill "$SAMPLER" 2>/dev/null || true
 SAMPLER=""
 
 # RSS after warm-up: the mean of the samples in the first cycle after WARMUP; at the end:
-# the mean of the samples in the last cycle of load.
+# the mean of the samples in the last cycle of load. The same for SQLite's heap, and for
+# the RSS without it (what the server's own code holds, plus the allocator's slack).
 summary=$(awk -F'\t' -v w="$WARMUP" -v c="$CYCLE" -v e="$LOAD_END" '
 	NR > 1 && $2 > 0 {
-		if ($1 >= w && $1 < w + c) { bs += $2; bn++ }
-		if ($1 >= e - c && $1 < e) { es += $2; en++ }
+		if ($1 >= w && $1 < w + c) { bs += $2; bq += $5; bn++ }
+		if ($1 >= e - c && $1 < e) { es += $2; eq += $5; en++ }
 		if ($2 > max) max = $2
 		last = $2
 	}
 	END {
 		b = bn ? bs / bn : 0; x = en ? es / en : 0
-		printf "{\"rss_after_warmup_mib\":%.1f,\"rss_end_of_load_mib\":%.1f,\"rss_max_mib\":%.1f,\"rss_after_unload_mib\":%.1f,\"growth_pct\":%.1f}",
+		qb = bn ? bq / bn : 0; qx = en ? eq / en : 0
+		printf "{\"rss_after_warmup_mib\":%.1f,\"rss_end_of_load_mib\":%.1f,\"rss_max_mib\":%.1f,\"rss_after_unload_mib\":%.1f,\"growth_pct\":%.1f,",
 			b / 1024, x / 1024, max / 1024, last / 1024, b ? (x - b) * 100 / b : 0
+		printf "\"sqlite_after_warmup_mib\":%.1f,\"sqlite_end_of_load_mib\":%.1f,\"growth_without_sqlite_pct\":%.1f}",
+			qb / 1024, qx / 1024, b - qb > 0 ? ((x - qx) - (b - qb)) * 100 / (b - qb) : 0
 	}' "$OUT/rss.tsv")
 growth=$(echo "$summary" | grep -o '"growth_pct":[-0-9.]*' | cut -d: -f2)
 total() { cat "$@" 2>/dev/null | grep -o "\"$FIELD\":[0-9]*" | cut -d: -f2 | awk '{ s += $1 } END { print s + 0 }'; }

@@ -16,12 +16,13 @@ use crate::error::{ApiError, ApiResult};
 use crate::workspaces::AsViewer;
 
 pub fn configure(r: &mut crate::app::Routes) {
-    r.get("/api/workspaces/{id}/analytics", workspace)
+    r.get("/api/workspaces/{workspace_id}/analytics", workspace)
         .get("/api/orgs/{org_id}/analytics", org);
 }
 
 /// The range defaults to the 30 days before now, by day.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AnalyticsQuery {
     /// Start of the range (RFC 3339, inclusive); default `to` − 30 days.
     pub from: Option<String>,
@@ -117,8 +118,8 @@ fn respond(a: Analytics, csv: bool) -> HttpResponse {
 
 /// A workspace's jobs, optimizer savings, backends, documents, members, AI use and
 /// points in a time range. Any member may read it.
-#[utoipa::path(get, path = "/api/workspaces/{id}/analytics", tag = "analytics",
-    params(("id" = Uuid, Path), AnalyticsQuery),
+#[utoipa::path(get, path = "/api/workspaces/{workspace_id}/analytics", tag = "analytics",
+    params(("workspace_id" = Uuid, Path), AnalyticsQuery),
     responses((status = 200, content((Analytics = "application/json"), (String = "text/csv"))),
         (status = 401), (status = 404), (status = 422)),
     security(("bearer" = [])))]

@@ -14,11 +14,11 @@ use crate::workspaces::AsViewer;
 pub const MAX_CHAT_LEN: usize = 4000;
 
 pub fn configure(r: &mut crate::app::Routes) {
-    r.post("/api/workspaces/{id}/chat", post)
-        .get("/api/workspaces/{id}/chat", page);
+    r.post("/api/workspaces/{workspace_id}/chat", post)
+        .get("/api/workspaces/{workspace_id}/chat", page);
 }
 
-#[utoipa::path(post, path = "/api/workspaces/{id}/chat", tag = "chat", params(("id" = uuid::Uuid, Path)),
+#[utoipa::path(post, path = "/api/workspaces/{workspace_id}/chat", tag = "chat", params(("workspace_id" = uuid::Uuid, Path)),
     request_body = PostChatRequest,
     responses((status = 201, body = ChatMessage), (status = 404), (status = 422)), security(("bearer" = [])))]
 pub async fn post(
@@ -65,6 +65,7 @@ pub async fn post(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Only messages older than this time (the `created_at` of the oldest you have).
     pub before: Option<DateTime<Utc>>,
@@ -72,7 +73,7 @@ pub struct PageQuery {
     pub limit: Option<u64>,
 }
 
-#[utoipa::path(get, path = "/api/workspaces/{id}/chat", tag = "chat", params(("id" = uuid::Uuid, Path), PageQuery),
+#[utoipa::path(get, path = "/api/workspaces/{workspace_id}/chat", tag = "chat", params(("workspace_id" = uuid::Uuid, Path), PageQuery),
     responses((status = 200, body = Vec<ChatMessage>), (status = 404)), security(("bearer" = [])))]
 pub async fn page(
     state: web::Data<AppState>,

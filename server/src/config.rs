@@ -381,6 +381,40 @@ pub fn mask_url(text: &str) -> String {
 mod tests {
     use super::*;
 
+    /// The parts' own `Default`s (what tests and embedders start from) say what
+    /// `qollab serve` does with no setting given.
+    #[test]
+    fn the_parts_defaults_are_the_settings_defaults() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let c = Config::defaults(dir.path().join("data")).unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(
+            format!("{:?}", c.docs),
+            format!("{:?}", DocsConfig::default())
+        );
+        assert_eq!(
+            format!("{:?}", c.jobs),
+            format!("{:?}", JobsConfig::default())
+        );
+        assert_eq!(
+            format!("{:?}", c.notify),
+            format!("{:?}", crate::notifications::NotifyConfig::default())
+        );
+        let ai = crate::ai::AiConfig::default();
+        let fields = |a: &crate::ai::AiConfig| {
+            (
+                a.base_url.clone(),
+                a.api_key.clone(),
+                a.model.clone(),
+                a.request_timeout,
+                a.stall_timeout,
+                a.concurrency,
+                a.max_retries,
+                a.history_tokens,
+            )
+        };
+        assert_eq!(fields(&c.ai), fields(&ai));
+    }
+
     #[test]
     fn database_passwords_are_masked() {
         assert_eq!(

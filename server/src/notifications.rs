@@ -221,6 +221,7 @@ pub fn configure(r: &mut crate::app::Routes) {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only notices older than this id (the `next_cursor` of the previous page).
     pub before: Option<i64>,
@@ -343,6 +344,7 @@ pub async fn put_prefs(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StreamQuery {
     /// Last notification `version` seen; changes after it are replayed first.
     pub since: Option<i64>,
@@ -350,7 +352,7 @@ pub struct StreamQuery {
 
 #[utoipa::path(get, path = "/ws/me", tag = "notifications",
     params(StreamQuery, ("token" = Option<String>, Query, description = "access or API token")),
-    responses((status = 101, description = "WebSocket of JSON notification messages"), (status = 401), (status = 422)))]
+    responses((status = 101, description = "WebSocket: each text frame is one `StreamMessage` (components/schemas/StreamMessage)"), (status = 401), (status = 422)))]
 pub async fn connect(
     req: HttpRequest,
     body: web::Payload,

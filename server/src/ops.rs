@@ -103,6 +103,9 @@ pub async fn metrics_text(state: web::Data<AppState>, req: HttpRequest) -> ApiRe
     if sha2::Sha256::digest(given.as_bytes()) != sha2::Sha256::digest(expected.as_bytes()) {
         return Err(ApiError::invalid_token("not the metrics token"));
     }
+    if let Some(bytes) = state.db.sqlite_memory() {
+        metrics::gauge!("qollab_sqlite_memory_bytes").set(bytes as f64);
+    }
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render()))
@@ -258,7 +261,9 @@ impl utoipa::Modify for CommonErrors {
         crate::notifications::list, crate::notifications::read_one,
         crate::notifications::read_all, crate::notifications::get_prefs,
         crate::notifications::put_prefs, crate::notifications::connect,
-    )
+    ),
+    // What the sockets carry, one JSON object per text frame (no operation returns them).
+    components(schemas(qollab_shared::events::Event, qollab_shared::events::EventKind, qollab_shared::notify::StreamMessage))
 )]
 pub struct ApiDoc;
 

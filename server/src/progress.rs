@@ -301,7 +301,7 @@ impl Consumer for Progress {
 pub fn configure(r: &mut crate::app::Routes) {
     r.get("/api/me/progress", me)
         .get("/api/users/{user_id}/progress", of_user)
-        .get("/api/workspaces/{id}/leaderboard", leaderboard)
+        .get("/api/workspaces/{workspace_id}/leaderboard", leaderboard)
         .get("/api/orgs/{org_id}/leaderboard", org_leaderboard)
         .get("/api/leaderboard", global_leaderboard);
 }
@@ -336,6 +336,7 @@ pub async fn of_user(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LeaderboardQuery {
     /// `week` (this calendar week from Monday 00:00 UTC, the default), `month` (this
     /// calendar month, UTC) or `all`.
@@ -344,8 +345,8 @@ pub struct LeaderboardQuery {
     pub limit: Option<u64>,
 }
 
-#[utoipa::path(get, path = "/api/workspaces/{id}/leaderboard", tag = "progress",
-    params(("id" = Uuid, Path), LeaderboardQuery),
+#[utoipa::path(get, path = "/api/workspaces/{workspace_id}/leaderboard", tag = "progress",
+    params(("workspace_id" = Uuid, Path), LeaderboardQuery),
     responses((status = 200, body = PointsLeaderboard), (status = 401), (status = 404), (status = 422)),
     security(("bearer" = [])))]
 pub async fn leaderboard(

@@ -244,6 +244,7 @@ pub async fn attempt(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AttemptsQuery {
     /// Only attempts older than this one (the `id` of the oldest you have).
     pub before: Option<Uuid>,
@@ -288,6 +289,7 @@ pub async fn attempts(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LeaderboardQuery {
     /// 1 to 100, default 20.
     pub limit: Option<u64>,

@@ -93,6 +93,7 @@ pub fn epoch() -> DateTime<Utc> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Analytics {
     /// `workspace` or `organization`.
+    #[schema(value_type = crate::api::wire::AnalyticsScope)]
     pub scope: String,
     pub scope_id: Uuid,
     pub from: DateTime<Utc>,
@@ -110,7 +111,7 @@ pub struct Analytics {
     pub documents: Vec<DocumentRuns>,
     /// Everyone active in the range, most jobs first (at most 20).
     pub members: Vec<MemberActivity>,
-    pub ai: AiUsage,
+    pub ai: AiSpend,
     pub points: PointsTotals,
 }
 
@@ -226,7 +227,7 @@ pub struct MemberActivity {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct AiUsage {
+pub struct AiSpend {
     pub requests: u64,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
@@ -475,7 +476,7 @@ mod tests {
                 chat_messages: 0,
                 points: -5,
             }],
-            ai: AiUsage::default(),
+            ai: AiSpend::default(),
             points: PointsTotals {
                 points: 7,
                 awards: 2,

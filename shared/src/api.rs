@@ -199,6 +199,7 @@ pub struct Organization {
     pub personal: bool,
     pub quotas: Quotas,
     /// The caller's role in the organization.
+    #[schema(value_type = wire::OrgRole)]
     pub role: String,
     pub created_at: DateTime<Utc>,
 }
@@ -346,6 +347,7 @@ pub struct DocVersion {
     pub id: Uuid,
     pub name: String,
     /// `named`, `auto` (taken at compaction) or `restore` (taken before a restore).
+    #[schema(value_type = wire::VersionKind)]
     pub kind: String,
     pub author_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
@@ -443,6 +445,7 @@ pub struct Job {
     pub workspace_id: Uuid,
     pub author_id: Uuid,
     /// `queued`, `running`, `completed`, `failed` or `cancelled`.
+    #[schema(value_type = wire::JobStatus)]
     pub status: String,
     pub kind: JobKind,
     pub backend: String,
@@ -483,6 +486,7 @@ pub struct JobPage {
 pub struct BackendInfo {
     pub name: String,
     /// `simulator`, `emulator` or `remote`.
+    #[schema(value_type = wire::BackendKind)]
     pub kind: String,
     pub available: bool,
     /// Why it is unavailable, when it is.
@@ -551,8 +555,10 @@ pub struct AiAnalysis {
     pub job_id: Uuid,
     pub workspace_id: Uuid,
     /// `running`, `completed`, `failed`.
+    #[schema(value_type = wire::AnalysisStatus)]
     pub status: String,
     /// `automatic` (the job failed) or `requested`.
+    #[schema(value_type = wire::AnalysisTrigger)]
     pub trigger: String,
     pub text: String,
     /// The analyzer's findings (`qollab_shared::analysis::Finding`).
@@ -574,12 +580,14 @@ pub struct AiMessage {
     /// The document whose thread this is; `None` for the workspace's thread.
     pub doc_id: Option<Uuid>,
     /// `user` or `assistant`.
+    #[schema(value_type = wire::MessageRole)]
     pub role: String,
     pub author_id: Option<Uuid>,
     /// For an answer: the question it answers.
     pub reply_to: Option<Uuid>,
     pub content: String,
     /// `completed`, `running`, `failed`, `cancelled`.
+    #[schema(value_type = wire::MessageStatus)]
     pub status: String,
     pub model: Option<String>,
     pub usage: AiUsage,
@@ -618,6 +626,7 @@ pub struct AiSuggestion {
     /// The document's proposed circuit, whole.
     pub qasm: String,
     /// `pending`, `accepted`, `rejected`.
+    #[schema(value_type = wire::SuggestionStatus)]
     pub status: String,
     pub decided_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
@@ -658,6 +667,7 @@ pub struct RuntimeSession {
     pub workspace_id: Uuid,
     pub backend: String,
     /// `open` or `closed`.
+    #[schema(value_type = wire::SessionStatus)]
     pub status: String,
     pub created_by: Uuid,
     pub created_at: DateTime<Utc>,
@@ -753,4 +763,172 @@ pub struct IbmSettings {
     pub api_key_masked: String,
     pub updated_by: Uuid,
     pub updated_at: DateTime<Utc>,
+}
+
+/// Schemas for what the server keeps as text or JSON. Strings from a closed set of values
+/// stay `String` in Rust (the database stores them as text and the server matches on
+/// them); these enums give each field its exact values in the OpenAPI document through
+/// `#[schema(value_type = wire::…)]`, so generated clients get enums. A job's result is
+/// JSON the backends build; [`wire::JobResult`] is its schema. Add a value or field here
+/// in the same change that makes the server send it: the API fuzzer in CI checks every
+/// response it sees against the document.
+pub mod wire {
+    use serde::{Deserialize, Serialize};
+    use utoipa::ToSchema;
+
+    wire_enum!(
+        /// Where a job is in its life.
+        JobStatus { Queued = "queued", Running = "running", Completed = "completed", Failed = "failed", Cancelled = "cancelled" }
+    );
+    wire_enum!(
+        /// What runs a job: our state-vector simulator, a device emulator, or IBM Quantum.
+        BackendKind { Simulator = "simulator", Emulator = "emulator", Remote = "remote" }
+    );
+    wire_enum!(
+        /// `named` by a person, `auto` (taken at compaction) or `restore` (taken before a restore).
+        VersionKind { Named = "named", Auto = "auto", Restore = "restore" }
+    );
+    wire_enum!(
+        /// A caller's role in an organization (organizations have owners only today).
+        OrgRole { Owner = "owner" }
+    );
+    wire_enum!(
+        /// An AI analysis streaming, done, or failed.
+        AnalysisStatus { Running = "running", Completed = "completed", Failed = "failed" }
+    );
+    wire_enum!(
+        /// `automatic` (the job failed) or `requested` by a member.
+        AnalysisTrigger { Automatic = "automatic", Requested = "requested" }
+    );
+    wire_enum!(
+        /// Who wrote a message of an assistant thread.
+        MessageRole { User = "user", Assistant = "assistant" }
+    );
+    wire_enum!(
+        /// A thread message: questions are `completed`; answers stream first.
+        MessageStatus { Running = "running", Completed = "completed", Failed = "failed", Cancelled = "cancelled" }
+    );
+    wire_enum!(
+        /// An assistant's proposed circuit change, until an editor decides.
+        SuggestionStatus { Pending = "pending", Accepted = "accepted", Rejected = "rejected" }
+    );
+    wire_enum!(
+        /// A runtime session.
+        SessionStatus { Open = "open", Closed = "closed" }
+    );
+    wire_enum!(
+        /// A leaderboard's time window.
+        Window { Week = "week", Month = "month", All = "all" }
+    );
+    wire_enum!(
+        /// A challenge's difficulty.
+        Tier { Beginner = "beginner", Intermediate = "intermediate", Advanced = "advanced" }
+    );
+    wire_enum!(
+        /// What an analytics report covers.
+        AnalyticsScope { Workspace = "workspace", Organization = "organization" }
+    );
+    wire_enum!(
+        /// Why a challenge attempt falls short.
+        ViolationCode {
+            WrongQubitCount = "wrong_qubit_count",
+            GateNotAllowed = "gate_not_allowed",
+            RequiredGateMissing = "required_gate_missing",
+            TooManyGates = "too_many_gates",
+            TooDeep = "too_deep",
+            TooManyTwoQubitGates = "too_many_two_qubit_gates",
+            TooManyTGates = "too_many_t_gates",
+            NotUnitary = "not_unitary",
+            TooLarge = "too_large",
+            InvalidCircuit = "invalid_circuit",
+        }
+    );
+
+    /// `GET /api/jobs/{job_id}/result` (and the `result.json` artifact): what the backend
+    /// measured. The backends build it as JSON; this is its schema. Fields a backend does
+    /// not report are absent (an optimize-only job has `optimization` and no `counts`).
+    #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+    pub struct JobResult {
+        /// The backend that ran the job (`ideal`, an emulator's or IBM device's name).
+        pub backend: String,
+        /// Measured bitstrings (qubit 0 rightmost) and how often each was seen.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub counts: Option<std::collections::BTreeMap<String, u64>>,
+        /// `counts` divided by `shots`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub probabilities: Option<std::collections::BTreeMap<String, f64>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub shots: Option<u64>,
+        /// The seed the sampler used (pass it again to get the same counts).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub seed: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub num_qubits: Option<u64>,
+        /// The final state as `[re, im]` pairs, for circuits small enough (ideal only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub amplitudes: Option<Vec<[f64; 2]>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub simulate_ms: Option<f64>,
+        /// What the optimizer did, when the job optimized.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub optimization: Option<OptimizationReport>,
+        /// Emulators and IBM: the device's name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub device: Option<String>,
+        /// Emulators: where each circuit qubit ran on the device.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub physical_qubits: Option<Vec<u64>>,
+        /// Emulators: the chance that no gate or readout error happened, from calibration.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub estimated_success_probability: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub swaps_added: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub device_time_ms: Option<f64>,
+    }
+
+    /// The optimizer's report in a job's result.
+    #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+    pub struct OptimizationReport {
+        /// 0–3.
+        pub level: u8,
+        pub before: CircuitFigures,
+        pub after: CircuitFigures,
+        pub swaps_added: u64,
+        /// The equivalence check of the optimized circuit against the input.
+        #[schema(value_type = Object)]
+        pub equivalence: serde_json::Value,
+        pub optimize_ms: f64,
+        pub verify_ms: f64,
+        pub elapsed_ms: f64,
+    }
+
+    /// A circuit's size before or after optimization.
+    #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+    pub struct CircuitFigures {
+        pub qubits: u64,
+        pub clbits: u64,
+        /// Unitary gates (measure, reset and barrier excluded).
+        pub gates: u64,
+        pub two_qubit_gates: u64,
+        pub depth: u64,
+        /// Every operation by name, measure, reset and barrier included.
+        pub by_kind: std::collections::BTreeMap<String, u64>,
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn values_are_what_serde_writes() {
+            let written =
+                serde_json::to_value([JobStatus::Queued, JobStatus::Cancelled]).unwrap_or_default();
+            assert_eq!(written, serde_json::json!(["queued", "cancelled"]));
+            assert_eq!(ViolationCode::VALUES.len(), 10);
+            let schema = serde_json::to_value(<JobStatus as utoipa::PartialSchema>::schema())
+                .unwrap_or_default();
+            assert_eq!(schema["enum"], serde_json::json!(JobStatus::VALUES));
+        }
+    }
 }

@@ -447,6 +447,7 @@ pub struct PointsEntry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PointsLeaderboard {
     /// `week`, `month` or `all`.
+    #[schema(value_type = crate::api::wire::Window)]
     pub window: String,
     /// Points earned since this time (absent for `all`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -64,6 +64,7 @@ pub struct Challenge {
     pub key: String,
     pub title: String,
     /// `beginner`, `intermediate` or `advanced` (achievement tiers follow it).
+    #[schema(value_type = crate::api::wire::Tier)]
     pub tier: String,
     /// What to build, in Markdown.
     pub description: String,
@@ -117,6 +118,7 @@ pub struct Violation {
     /// Stable code: `wrong_qubit_count`, `gate_not_allowed`, `required_gate_missing`,
     /// `too_many_gates`, `too_deep`, `too_many_two_qubit_gates`, `too_many_t_gates`,
     /// `not_unitary`, `too_large`, `invalid_circuit`.
+    #[schema(value_type = crate::api::wire::ViolationCode)]
     pub code: String,
     pub message: String,
 }

@@ -153,117 +153,122 @@ fn table() -> Vec<Row> {
         row(get.clone(), "/api/workspaces", User, none),
         row(
             get.clone(),
-            "/api/workspaces/{id}",
+            "/api/workspaces/{workspace_id}",
             Member(V, "workspace"),
             none,
         ),
         row(
             patch.clone(),
-            "/api/workspaces/{id}",
+            "/api/workspaces/{workspace_id}",
             Member(O, "workspace"),
             Json(|_| json!({"name": "Renamed"})),
         ),
         fresh(row(
             delete.clone(),
-            "/api/workspaces/{id}",
+            "/api/workspaces/{workspace_id}",
             Member(O, "workspace"),
             none,
         )),
         row(
             get.clone(),
-            "/api/workspaces/{id}/members",
+            "/api/workspaces/{workspace_id}/members",
             Member(V, "workspace"),
             none,
         ),
         row(
             post.clone(),
-            "/api/workspaces/{id}/members",
+            "/api/workspaces/{workspace_id}/members",
             Member(O, "workspace"),
             Json(|ids| json!({"email": ids.extra_email, "role": "viewer"})),
         ),
         row(
             patch.clone(),
-            "/api/workspaces/{id}/members/{user_id}",
+            "/api/workspaces/{workspace_id}/members/{user_id}",
             Member(O, "workspace"),
             Json(|_| json!({"role": "editor"})),
         ),
         // Any member may remove themselves; removing someone else needs an owner.
         fresh(row(
             delete.clone(),
-            "/api/workspaces/{id}/members/{user_id}",
+            "/api/workspaces/{workspace_id}/members/{user_id}",
             Member(O, "workspace"),
             none,
         )),
         row(
             post.clone(),
-            "/api/workspaces/{id}/docs",
+            "/api/workspaces/{workspace_id}/docs",
             Member(E, "workspace"),
             Json(|_| json!({"name": "D", "qasm": BELL})),
         ),
         row(
             get.clone(),
-            "/api/workspaces/{id}/docs",
+            "/api/workspaces/{workspace_id}/docs",
             Member(V, "workspace"),
             none,
         ),
-        row(get.clone(), "/api/docs/{id}", Member(V, "document"), none),
+        row(
+            get.clone(),
+            "/api/docs/{doc_id}",
+            Member(V, "document"),
+            none,
+        ),
         row(
             patch.clone(),
-            "/api/docs/{id}",
+            "/api/docs/{doc_id}",
             Member(E, "document"),
             Json(|_| json!({"name": "D2"})),
         ),
         fresh(row(
             delete.clone(),
-            "/api/docs/{id}",
+            "/api/docs/{doc_id}",
             Member(E, "document"),
             none,
         )),
         row(
             get.clone(),
-            "/api/docs/{id}/qasm",
+            "/api/docs/{doc_id}/qasm",
             Member(V, "document"),
             none,
         ),
         row(
             put.clone(),
-            "/api/docs/{id}/qasm",
+            "/api/docs/{doc_id}/qasm",
             Member(E, "document"),
             Text(BELL),
         ),
         row(
             get.clone(),
-            "/api/docs/{id}/update",
+            "/api/docs/{doc_id}/update",
             Member(V, "document"),
             none,
         ),
         row(
             post.clone(),
-            "/api/docs/{id}/update",
+            "/api/docs/{doc_id}/update",
             Member(E, "document"),
             EmptyUpdate,
         ),
         row(
             get.clone(),
-            "/api/docs/{id}/versions",
+            "/api/docs/{doc_id}/versions",
             Member(V, "document"),
             none,
         ),
         row(
             post.clone(),
-            "/api/docs/{id}/versions",
+            "/api/docs/{doc_id}/versions",
             Member(E, "document"),
             Json(|_| json!({"name": "v2"})),
         ),
         row(
             post.clone(),
-            "/api/docs/{id}/restore",
+            "/api/docs/{doc_id}/restore",
             Member(E, "document"),
             Json(|ids| json!({"version_id": ids.version})),
         ),
         row(
             post.clone(),
-            "/api/docs/{id}/connect",
+            "/api/docs/{doc_id}/connect",
             Member(V, "document"),
             none,
         ),
@@ -275,31 +280,31 @@ fn table() -> Vec<Row> {
         ),
         row(
             get.clone(),
-            "/ws/workspaces/{id}",
+            "/ws/workspaces/{workspace_id}",
             Member(V, "workspace"),
             none,
         ),
         row(
             post.clone(),
-            "/api/workspaces/{id}/chat",
+            "/api/workspaces/{workspace_id}/chat",
             Member(V, "workspace"),
             Json(|_| json!({"text": "hello"})),
         ),
         row(
             get.clone(),
-            "/api/workspaces/{id}/chat",
+            "/api/workspaces/{workspace_id}/chat",
             Member(V, "workspace"),
             none,
         ),
         row(
             post.clone(),
-            "/api/workspaces/{id}/jobs",
+            "/api/workspaces/{workspace_id}/jobs",
             Member(E, "workspace"),
             Json(|_| json!({"source": {"qasm": GHZ}, "shots": 10})),
         ),
         row(
             get.clone(),
-            "/api/workspaces/{id}/jobs",
+            "/api/workspaces/{workspace_id}/jobs",
             Member(V, "workspace"),
             none,
         ),
@@ -325,13 +330,13 @@ fn table() -> Vec<Row> {
         row(get.clone(), "/api/backends", User, none),
         row(
             post.clone(),
-            "/api/workspaces/{id}/sessions",
+            "/api/workspaces/{workspace_id}/sessions",
             Member(E, "workspace"),
             Json(|_| json!({"backend": "emulator:qollab_falcon27"})),
         ),
         row(
             get.clone(),
-            "/api/workspaces/{id}/sessions",
+            "/api/workspaces/{workspace_id}/sessions",
             Member(V, "workspace"),
             none,
         ),
@@ -349,13 +354,13 @@ fn table() -> Vec<Row> {
         ),
         row(
             post.clone(),
-            "/api/workspaces/{id}/schedules",
+            "/api/workspaces/{workspace_id}/schedules",
             Member(E, "workspace"),
             Json(schedule_body),
         ),
         row(
             get.clone(),
-            "/api/workspaces/{id}/schedules",
+            "/api/workspaces/{workspace_id}/schedules",
             Member(V, "workspace"),
             none,
         ),
@@ -391,73 +396,73 @@ fn table() -> Vec<Row> {
         ),
         row(
             post.clone(),
-            "/api/workspaces/{id}/ai/messages",
+            "/api/workspaces/{workspace_id}/ai/messages",
             Member(V, "workspace"),
             Json(|_| json!({"content": "hello"})),
         ),
         row(
             get.clone(),
-            "/api/workspaces/{id}/ai/messages",
+            "/api/workspaces/{workspace_id}/ai/messages",
             Member(V, "workspace"),
             none,
         ),
         row(
             post.clone(),
-            "/api/workspaces/{id}/ai/messages/{message_id}/cancel",
+            "/api/workspaces/{workspace_id}/ai/messages/{message_id}/cancel",
             Member(V, "workspace"),
             none,
         ),
         row(
             get.clone(),
-            "/api/workspaces/{id}/ai/suggestions",
+            "/api/workspaces/{workspace_id}/ai/suggestions",
             Member(V, "workspace"),
             none,
         ),
         row(
             post.clone(),
-            "/api/workspaces/{id}/ai/suggestions/{suggestion_id}/accept",
+            "/api/workspaces/{workspace_id}/ai/suggestions/{suggestion_id}/accept",
             Member(E, "workspace"),
             none,
         ),
         row(
             post.clone(),
-            "/api/workspaces/{id}/ai/suggestions/{suggestion_id}/reject",
+            "/api/workspaces/{workspace_id}/ai/suggestions/{suggestion_id}/reject",
             Member(E, "workspace"),
             none,
         ),
         row(
             put.clone(),
-            "/api/workspaces/{id}/settings/ai",
+            "/api/workspaces/{workspace_id}/settings/ai",
             Member(O, "workspace"),
             Json(|_| json!({"model": "matrix-model"})),
         ),
         row(
             get.clone(),
-            "/api/workspaces/{id}/settings/ai",
+            "/api/workspaces/{workspace_id}/settings/ai",
             Member(O, "workspace"),
             none,
         ),
         fresh(row(
             delete.clone(),
-            "/api/workspaces/{id}/settings/ai",
+            "/api/workspaces/{workspace_id}/settings/ai",
             Member(O, "workspace"),
             none,
         )),
         row(
             put.clone(),
-            "/api/workspaces/{id}/settings/ibm",
+            "/api/workspaces/{workspace_id}/settings/ibm",
             Member(O, "workspace"),
             Json(|_| json!({"api_key": "matrix-key-0123456789", "instance": "crn:v1:matrix"})),
         ),
         row(
             get.clone(),
-            "/api/workspaces/{id}/settings/ibm",
+            "/api/workspaces/{workspace_id}/settings/ibm",
             Member(O, "workspace"),
             none,
         ),
         fresh(row(
             delete,
-            "/api/workspaces/{id}/settings/ibm",
+            "/api/workspaces/{workspace_id}/settings/ibm",
             Member(O, "workspace"),
             none,
         )),
@@ -520,7 +525,7 @@ fn table() -> Vec<Row> {
         ),
         row(
             get.clone(),
-            "/api/workspaces/{id}/leaderboard",
+            "/api/workspaces/{workspace_id}/leaderboard",
             Member(V, "workspace"),
             none,
         ),
@@ -534,7 +539,7 @@ fn table() -> Vec<Row> {
         row(get.clone(), "/api/leaderboard", User, none),
         row(
             get.clone(),
-            "/api/workspaces/{id}/analytics",
+            "/api/workspaces/{workspace_id}/analytics",
             Member(V, "workspace"),
             none,
         ),
@@ -543,7 +548,7 @@ fn table() -> Vec<Row> {
         // No such version: a member gets past the guard to a 404 naming it.
         row(
             get.clone(),
-            "/api/docs/{id}/versions/{version_id}/diff",
+            "/api/docs/{doc_id}/versions/{version_id}/diff",
             Member(V, "document"),
             none,
         ),
@@ -771,13 +776,8 @@ impl Callers {
 }
 
 fn url_path(pattern: &str, ids: &Ids) -> String {
-    let id = if pattern.starts_with("/api/docs/") {
-        ids.doc
-    } else {
-        ids.ws
-    };
     pattern
-        .replace("{id}", &id.to_string())
+        .replace("{workspace_id}", &ids.ws.to_string())
         .replace("{doc_id}", &ids.doc.to_string())
         .replace("{job_id}", &ids.job.to_string())
         .replace("{session_id}", &ids.session.to_string())

@@ -248,6 +248,9 @@ async fn two_members_watch_a_job_live_in_order_and_a_reconnect_misses_nothing() 
         result["amplitudes"].is_array(),
         "small circuits return amplitudes"
     );
+    let typed: qollab_shared::api::wire::JobResult = serde_json::from_value(result.clone())
+        .unwrap_or_else(|e| panic!("the result does not fit its documented schema: {e}"));
+    assert_eq!(typed.counts.map(|c| c.values().sum::<u64>()), Some(2000));
 
     // B drops; meanwhile chat and a job happen; B reconnects with `since` and gets
     // exactly what A saw after that point, in order.
@@ -560,6 +563,9 @@ async fn a_noisy_emulator_run_and_an_optimization_produce_results_and_artifacts(
     .await;
     let p = r["estimated_success_probability"].as_f64().unwrap_or(-1.0);
     assert!(p > 0.0 && p < 1.0, "{r}");
+    let typed: qollab_shared::api::wire::JobResult = serde_json::from_value(r.clone())
+        .unwrap_or_else(|e| panic!("an emulator's result does not fit its schema: {e}\n{r}"));
+    assert_eq!(typed.physical_qubits.map(|q| q.len()), Some(3), "{r}");
     let (_, r) = raw(
         &viewer,
         Method::GET,
@@ -571,6 +577,9 @@ async fn a_noisy_emulator_run_and_an_optimization_produce_results_and_artifacts(
         r["optimization"]["equivalence"]["status"], "verified",
         "{r}"
     );
+    let typed: qollab_shared::api::wire::JobResult = serde_json::from_value(r.clone())
+        .unwrap_or_else(|e| panic!("an optimized job's result does not fit its schema: {e}\n{r}"));
+    assert_eq!(typed.optimization.map(|o| o.level), Some(3), "{r}");
     for (job, name, needle) in [
         (opt.id, "optimized.qasm", "OPENQASM 2.0"),
         (opt.id, "counts.csv", "bitstring,count"),

@@ -62,6 +62,20 @@ async fn health_ready_metrics_and_request_ids() {
         text.contains("qollab_http_request_duration_seconds_bucket"),
         "latency histogram missing"
     );
+    // SQLite's own heap (its page caches fill as the database grows: the soak reads it
+    // beside the RSS).
+    let sqlite = text
+        .lines()
+        .find_map(|l| l.strip_prefix("qollab_sqlite_memory_bytes "))
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    if crate::common::on_postgres() {
+        assert_eq!(sqlite, None, "no SQLite gauge on PostgreSQL");
+    } else {
+        assert!(
+            sqlite.is_some_and(|b| b > 0.0),
+            "qollab_sqlite_memory_bytes missing or zero:\n{text}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -89,6 +103,64 @@ async fn openapi_covers_every_route() {
     let documented: std::collections::BTreeSet<String> = paths.keys().cloned().collect();
     assert_eq!(documented, served, "documented paths vs served routes");
     assert!(routes.len() >= 60, "{} routes", routes.len());
+
+    // Path parameters say what they identify, the same name on every path: `{id}` would
+    // mean a workspace on one path and a document on the next.
+    for (path, item) in &paths {
+        for segment in path.split('/').filter(|s| s.starts_with('{')) {
+            let name = segment.trim_matches(|c| c == '{' || c == '}');
+            assert!(
+                name.ends_with("_id") || ["key", "name", "index"].contains(&name),
+                "{path}: name {segment} after what it identifies"
+            );
+        }
+        for (method, op) in item.as_object().into_iter().flatten() {
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                if p["in"] == "path" {
+                    let name = p["name"].as_str().unwrap_or_default();
+                    assert!(
+                        path.contains(&format!("{{{name}}}")),
+                        "{method} {path} declares path parameter {name} it does not have"
+                    );
+                }
+            }
+        }
+    }
+
+    // Closed sets of strings are enums; sockets' frames and job results have schemas.
+    let schemas = &doc["components"]["schemas"];
+    let values = |schema: &str| -> Vec<String> {
+        serde_json::from_value(schemas[schema]["enum"].clone())
+            .unwrap_or_else(|e| panic!("{schema} is not an enum of strings: {e}"))
+    };
+    assert_eq!(
+        values("JobStatus"),
+        ["queued", "running", "completed", "failed", "cancelled"]
+    );
+    assert!(values("EventKind").contains(&"job.completed".to_string()));
+    assert!(
+        schemas["StreamMessage"].is_object(),
+        "/ws/me's frames have a schema"
+    );
+    for (object, field, enumeration) in [
+        ("Job", "status", "JobStatus"),
+        ("BackendInfo", "kind", "BackendKind"),
+        ("DocVersion", "kind", "VersionKind"),
+        ("AiMessage", "status", "MessageStatus"),
+        ("RuntimeSession", "status", "SessionStatus"),
+        ("Event", "type", "EventKind"),
+    ] {
+        assert_eq!(
+            schemas[object]["properties"][field]["$ref"],
+            format!("#/components/schemas/{enumeration}"),
+            "{object}.{field}"
+        );
+    }
+    let result = &doc["paths"]["/api/jobs/{job_id}/result"]["get"]["responses"]["200"];
+    assert_eq!(
+        result["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/JobResult"
+    );
 }
 
 /// CORS is off unless origins are configured; then only those origins get the headers

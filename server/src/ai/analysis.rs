@@ -9,6 +9,7 @@ use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use qollab_quantum::analyze::{Input, Outcome, analyze};
 use qollab_shared::analysis::Finding;
+use qollab_shared::api::wire::{AnalysisStatus, AnalysisTrigger};
 use qollab_shared::api::{AiAnalysis, AiUsage};
 use qollab_shared::error::ErrorCode;
 use qollab_shared::events::kinds;
@@ -26,9 +27,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::jobs::JobAccess;
 use crate::workspaces::VIEWER;
 
-pub const AUTOMATIC: &str = "automatic";
-pub const REQUESTED: &str = "requested";
-const RUNNING: &str = "running";
+pub const AUTOMATIC: &str = AnalysisTrigger::Automatic.as_str();
+pub const REQUESTED: &str = AnalysisTrigger::Requested.as_str();
+const RUNNING: &str = AnalysisStatus::Running.as_str();
 
 pub fn configure(r: &mut crate::app::Routes) {
     r.post("/api/jobs/{job_id}/analysis", request)

@@ -38,19 +38,19 @@ const RUNNING: &str = "running";
 const MAX_ROUNDS: usize = 6;
 
 pub fn configure(r: &mut crate::app::Routes) {
-    r.post("/api/workspaces/{id}/ai/messages", post)
-        .get("/api/workspaces/{id}/ai/messages", page)
+    r.post("/api/workspaces/{workspace_id}/ai/messages", post)
+        .get("/api/workspaces/{workspace_id}/ai/messages", page)
         .post(
-            "/api/workspaces/{id}/ai/messages/{message_id}/cancel",
+            "/api/workspaces/{workspace_id}/ai/messages/{message_id}/cancel",
             cancel,
         )
-        .get("/api/workspaces/{id}/ai/suggestions", suggestions)
+        .get("/api/workspaces/{workspace_id}/ai/suggestions", suggestions)
         .post(
-            "/api/workspaces/{id}/ai/suggestions/{suggestion_id}/accept",
+            "/api/workspaces/{workspace_id}/ai/suggestions/{suggestion_id}/accept",
             accept,
         )
         .post(
-            "/api/workspaces/{id}/ai/suggestions/{suggestion_id}/reject",
+            "/api/workspaces/{workspace_id}/ai/suggestions/{suggestion_id}/reject",
             reject,
         );
 }
@@ -112,7 +112,7 @@ fn busy() -> ApiError {
     )
 }
 
-#[utoipa::path(post, path = "/api/workspaces/{id}/ai/messages", tag = "ai", params(("id" = Uuid, Path)),
+#[utoipa::path(post, path = "/api/workspaces/{workspace_id}/ai/messages", tag = "ai", params(("workspace_id" = Uuid, Path)),
     request_body = PostAiMessageRequest,
     responses((status = 202, body = PostAiMessageResponse), (status = 404), (status = 409), (status = 422), (status = 429)),
     security(("bearer" = [])))]
@@ -209,6 +209,7 @@ pub async fn post(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// The document's thread; the workspace's when absent.
     pub doc_id: Option<Uuid>,
@@ -219,7 +220,7 @@ pub struct PageQuery {
 }
 
 /// The thread, newest first; page back with `before`.
-#[utoipa::path(get, path = "/api/workspaces/{id}/ai/messages", tag = "ai", params(("id" = Uuid, Path), PageQuery),
+#[utoipa::path(get, path = "/api/workspaces/{workspace_id}/ai/messages", tag = "ai", params(("workspace_id" = Uuid, Path), PageQuery),
     responses((status = 200, body = Vec<AiMessage>), (status = 404)), security(("bearer" = [])))]
 pub async fn page(
     state: web::Data<AppState>,
@@ -246,8 +247,8 @@ pub async fn page(
 
 /// Stops a running answer: the asker, or an editor or owner. The upstream request is
 /// dropped (on whichever process streams it) and `ai.message.failed` says so.
-#[utoipa::path(post, path = "/api/workspaces/{id}/ai/messages/{message_id}/cancel", tag = "ai",
-    params(("id" = Uuid, Path), ("message_id" = Uuid, Path)),
+#[utoipa::path(post, path = "/api/workspaces/{workspace_id}/ai/messages/{message_id}/cancel", tag = "ai",
+    params(("workspace_id" = Uuid, Path), ("message_id" = Uuid, Path)),
     responses((status = 200, body = AiMessage), (status = 403), (status = 404), (status = 409)), security(("bearer" = [])))]
 pub async fn cancel(
     state: web::Data<AppState>,
@@ -306,12 +307,13 @@ pub async fn cancel(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SuggestionQuery {
     /// `pending`, `accepted` or `rejected`; all when absent.
     pub status: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/workspaces/{id}/ai/suggestions", tag = "ai", params(("id" = Uuid, Path), SuggestionQuery),
+#[utoipa::path(get, path = "/api/workspaces/{workspace_id}/ai/suggestions", tag = "ai", params(("workspace_id" = Uuid, Path), SuggestionQuery),
     responses((status = 200, body = Vec<AiSuggestion>), (status = 404)), security(("bearer" = [])))]
 pub async fn suggestions(
     state: web::Data<AppState>,
@@ -385,8 +387,8 @@ async fn decided(state: &AppState, access: &AsEditor, id: Uuid) -> ApiResult<AiS
 
 /// Applies a suggestion to its document (a server-side edit every peer sees live).
 /// Editors and owners only.
-#[utoipa::path(post, path = "/api/workspaces/{id}/ai/suggestions/{suggestion_id}/accept", tag = "ai",
-    params(("id" = Uuid, Path), ("suggestion_id" = Uuid, Path)),
+#[utoipa::path(post, path = "/api/workspaces/{workspace_id}/ai/suggestions/{suggestion_id}/accept", tag = "ai",
+    params(("workspace_id" = Uuid, Path), ("suggestion_id" = Uuid, Path)),
     responses((status = 200, body = AiSuggestion), (status = 403), (status = 404), (status = 409), (status = 422)), security(("bearer" = [])))]
 pub async fn accept(
     state: web::Data<AppState>,
@@ -425,8 +427,8 @@ pub async fn accept(
     Ok(web::Json(decided(&state, &access, id).await?))
 }
 
-#[utoipa::path(post, path = "/api/workspaces/{id}/ai/suggestions/{suggestion_id}/reject", tag = "ai",
-    params(("id" = Uuid, Path), ("suggestion_id" = Uuid, Path)),
+#[utoipa::path(post, path = "/api/workspaces/{workspace_id}/ai/suggestions/{suggestion_id}/reject", tag = "ai",
+    params(("workspace_id" = Uuid, Path), ("suggestion_id" = Uuid, Path)),
     responses((status = 200, body = AiSuggestion), (status = 403), (status = 404), (status = 409)), security(("bearer" = [])))]
 pub async fn reject(
     state: web::Data<AppState>,

@@ -16,9 +16,9 @@ use crate::workspaces::AsOwner;
 const MAX_FIELD: usize = 1024;
 
 pub fn configure(r: &mut crate::app::Routes) {
-    r.put("/api/workspaces/{id}/settings/ai", put)
-        .get("/api/workspaces/{id}/settings/ai", get)
-        .delete("/api/workspaces/{id}/settings/ai", delete);
+    r.put("/api/workspaces/{workspace_id}/settings/ai", put)
+        .get("/api/workspaces/{workspace_id}/settings/ai", get)
+        .delete("/api/workspaces/{workspace_id}/settings/ai", delete);
 }
 
 fn view(state: &AppState, s: workspace_ai_settings::Model) -> AiSettings {
@@ -52,7 +52,7 @@ fn field(
     Some(v)
 }
 
-#[utoipa::path(put, path = "/api/workspaces/{id}/settings/ai", tag = "ai", params(("id" = uuid::Uuid, Path)),
+#[utoipa::path(put, path = "/api/workspaces/{workspace_id}/settings/ai", tag = "ai", params(("workspace_id" = uuid::Uuid, Path)),
     request_body = AiSettingsRequest,
     responses((status = 200, body = AiSettings), (status = 403), (status = 404), (status = 422)),
     security(("bearer" = [])))]
@@ -112,7 +112,7 @@ pub async fn put(
     Ok(web::Json(view(&state, saved)))
 }
 
-#[utoipa::path(get, path = "/api/workspaces/{id}/settings/ai", tag = "ai", params(("id" = uuid::Uuid, Path)),
+#[utoipa::path(get, path = "/api/workspaces/{workspace_id}/settings/ai", tag = "ai", params(("workspace_id" = uuid::Uuid, Path)),
     responses((status = 200, body = AiSettings), (status = 403), (status = 404, description = "none set")),
     security(("bearer" = [])))]
 pub async fn get(state: web::Data<AppState>, access: AsOwner) -> ApiResult<web::Json<AiSettings>> {
@@ -123,7 +123,7 @@ pub async fn get(state: web::Data<AppState>, access: AsOwner) -> ApiResult<web::
     Ok(web::Json(view(&state, s)))
 }
 
-#[utoipa::path(delete, path = "/api/workspaces/{id}/settings/ai", tag = "ai", params(("id" = uuid::Uuid, Path)),
+#[utoipa::path(delete, path = "/api/workspaces/{workspace_id}/settings/ai", tag = "ai", params(("workspace_id" = uuid::Uuid, Path)),
     responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
 pub async fn delete(state: web::Data<AppState>, access: AsOwner) -> ApiResult<HttpResponse> {
     let n = workspace_ai_settings::Entity::delete_by_id(access.workspace.id)

@@ -67,6 +67,15 @@ impl Db {
         })
     }
 
+    /// Bytes SQLite holds in this process (page caches, prepared statements, schemas;
+    /// every connection together), or `None` on PostgreSQL. Page caches fill up to their
+    /// bound as the database grows, which is what a process's RSS does first under load.
+    pub fn sqlite_memory(&self) -> Option<i64> {
+        (self.backend() == DatabaseBackend::Sqlite)
+            // SAFETY: reads a counter SQLite keeps under its own mutex; no pointers.
+            .then(|| unsafe { libsqlite3_sys::sqlite3_memory_used() })
+    }
+
     /// Installs the listener of [`Db::revoked`] (once; later calls are ignored).
     pub fn on_revoke(&self, f: impl Fn(crate::live::Revocation) + Send + Sync + 'static) {
         let _ = self.revocations.0.set(Box::new(f));

@@ -26,7 +26,7 @@ pub type DocEditor = DocAccess<EDITOR>;
 
 impl Resource for docs::Model {
     const NAME: &'static str = "document";
-    const PARAM: &'static str = "id";
+    const PARAM: &'static str = "doc_id";
     async fn load(state: &AppState, id: Uuid) -> ApiResult<Option<Self>> {
         state.db.doc(id).await
     }

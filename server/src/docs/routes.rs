@@ -24,19 +24,22 @@ use crate::error::{ApiError, ApiResult};
 use crate::workspaces::{AsEditor, AsViewer};
 
 pub fn configure(r: &mut crate::app::Routes) {
-    r.post("/api/workspaces/{id}/docs", create)
-        .get("/api/workspaces/{id}/docs", list)
-        .get("/api/docs/{id}", get)
-        .patch("/api/docs/{id}", rename)
-        .delete("/api/docs/{id}", delete)
-        .get("/api/docs/{id}/qasm", export_qasm)
-        .put("/api/docs/{id}/qasm", import_qasm)
-        .get("/api/docs/{id}/update", get_update)
-        .post("/api/docs/{id}/update", post_update)
-        .get("/api/docs/{id}/versions", versions)
-        .post("/api/docs/{id}/versions", create_version)
-        .get("/api/docs/{id}/versions/{version_id}/diff", version_diff)
-        .post("/api/docs/{id}/restore", restore);
+    r.post("/api/workspaces/{workspace_id}/docs", create)
+        .get("/api/workspaces/{workspace_id}/docs", list)
+        .get("/api/docs/{doc_id}", get)
+        .patch("/api/docs/{doc_id}", rename)
+        .delete("/api/docs/{doc_id}", delete)
+        .get("/api/docs/{doc_id}/qasm", export_qasm)
+        .put("/api/docs/{doc_id}/qasm", import_qasm)
+        .get("/api/docs/{doc_id}/update", get_update)
+        .post("/api/docs/{doc_id}/update", post_update)
+        .get("/api/docs/{doc_id}/versions", versions)
+        .post("/api/docs/{doc_id}/versions", create_version)
+        .get(
+            "/api/docs/{doc_id}/versions/{version_id}/diff",
+            version_diff,
+        )
+        .post("/api/docs/{doc_id}/restore", restore);
 }
 
 fn name_of(raw: &str) -> ApiResult<String> {
@@ -53,7 +56,7 @@ pub(crate) fn circuit_from_qasm(src: &str, name: &str) -> ApiResult<DocCircuit> 
         .map_err(|e| ApiError::new(ErrorCode::InvalidQasm, e.to_string()))
 }
 
-#[utoipa::path(post, path = "/api/workspaces/{id}/docs", tag = "docs", params(("id" = uuid::Uuid, Path)),
+#[utoipa::path(post, path = "/api/workspaces/{workspace_id}/docs", tag = "docs", params(("workspace_id" = uuid::Uuid, Path)),
     request_body = CreateDocRequest,
     responses((status = 201, body = DocSummary), (status = 403), (status = 404), (status = 422)),
     security(("bearer" = [])))]
@@ -95,7 +98,7 @@ pub async fn create(
     Ok(HttpResponse::Created().json(view))
 }
 
-#[utoipa::path(get, path = "/api/workspaces/{id}/docs", tag = "docs", params(("id" = uuid::Uuid, Path)),
+#[utoipa::path(get, path = "/api/workspaces/{workspace_id}/docs", tag = "docs", params(("workspace_id" = uuid::Uuid, Path)),
     responses((status = 200, body = Vec<DocSummary>), (status = 404)), security(("bearer" = [])))]
 pub async fn list(
     state: web::Data<AppState>,
@@ -105,7 +108,7 @@ pub async fn list(
     Ok(web::Json(docs.iter().map(summary).collect()))
 }
 
-#[utoipa::path(get, path = "/api/docs/{id}", tag = "docs", params(("id" = uuid::Uuid, Path)),
+#[utoipa::path(get, path = "/api/docs/{doc_id}", tag = "docs", params(("doc_id" = uuid::Uuid, Path)),
     responses((status = 200, body = DocDetail), (status = 404)), security(("bearer" = [])))]
 pub async fn get(state: web::Data<AppState>, access: DocViewer) -> ApiResult<web::Json<DocDetail>> {
     let (stats, problems) = read_doc(&state, &access.target, "reading the document", |read| {
@@ -138,7 +141,7 @@ fn peers_of(state: &AppState, d: &crate::db::tables::docs::Model) -> usize {
         .map_or(0, |r| r.peer_count())
 }
 
-#[utoipa::path(patch, path = "/api/docs/{id}", tag = "docs", params(("id" = uuid::Uuid, Path)),
+#[utoipa::path(patch, path = "/api/docs/{doc_id}", tag = "docs", params(("doc_id" = uuid::Uuid, Path)),
     request_body = RenameDocRequest,
     responses((status = 200, body = DocSummary), (status = 403), (status = 404), (status = 422)),
     security(("bearer" = [])))]
@@ -152,7 +155,7 @@ pub async fn rename(
     Ok(web::Json(summary(&doc)))
 }
 
-#[utoipa::path(delete, path = "/api/docs/{id}", tag = "docs", params(("id" = uuid::Uuid, Path)),
+#[utoipa::path(delete, path = "/api/docs/{doc_id}", tag = "docs", params(("doc_id" = uuid::Uuid, Path)),
     responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
 pub async fn delete(state: web::Data<AppState>, access: DocEditor) -> ApiResult<HttpResponse> {
     state
@@ -172,13 +175,14 @@ pub async fn delete(state: web::Data<AppState>, access: DocEditor) -> ApiResult<
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// `qasm2` (default) or `qasm3`.
     #[serde(default)]
     pub dialect: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/docs/{id}/qasm", tag = "docs", params(("id" = uuid::Uuid, Path), ExportQuery),
+#[utoipa::path(get, path = "/api/docs/{doc_id}/qasm", tag = "docs", params(("doc_id" = uuid::Uuid, Path), ExportQuery),
     responses((status = 200, content_type = "text/plain"), (status = 404), (status = 422)),
     security(("bearer" = [])))]
 pub async fn export_qasm(
@@ -220,7 +224,7 @@ pub async fn export_qasm(
 
 /// Replaces the circuit with the OpenQASM in the body, as one CRDT transaction that every
 /// connected peer sees live. The document's name and notes are kept.
-#[utoipa::path(put, path = "/api/docs/{id}/qasm", tag = "docs", params(("id" = uuid::Uuid, Path)),
+#[utoipa::path(put, path = "/api/docs/{doc_id}/qasm", tag = "docs", params(("doc_id" = uuid::Uuid, Path)),
     request_body(content = String, content_type = "text/plain"),
     responses((status = 200, body = DocDetail), (status = 403), (status = 404), (status = 422)),
     security(("bearer" = [])))]
@@ -289,7 +293,7 @@ pub(crate) async fn qasm_of(
     .await
 }
 
-#[utoipa::path(get, path = "/api/docs/{id}/update", tag = "docs", params(("id" = uuid::Uuid, Path)),
+#[utoipa::path(get, path = "/api/docs/{doc_id}/update", tag = "docs", params(("doc_id" = uuid::Uuid, Path)),
     responses((status = 200, description = "the whole state as one Yjs v1 update", content_type = "application/octet-stream"), (status = 404)),
     security(("bearer" = [])))]
 pub async fn get_update(state: web::Data<AppState>, access: DocViewer) -> ApiResult<HttpResponse> {
@@ -301,7 +305,7 @@ pub async fn get_update(state: web::Data<AppState>, access: DocViewer) -> ApiRes
         .body(bytes))
 }
 
-#[utoipa::path(post, path = "/api/docs/{id}/update", tag = "docs", params(("id" = uuid::Uuid, Path)),
+#[utoipa::path(post, path = "/api/docs/{doc_id}/update", tag = "docs", params(("doc_id" = uuid::Uuid, Path)),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 204), (status = 403), (status = 404), (status = 422)), security(("bearer" = [])))]
 pub async fn post_update(
@@ -362,7 +366,7 @@ fn version_view(
     }
 }
 
-#[utoipa::path(get, path = "/api/docs/{id}/versions", tag = "docs", params(("id" = uuid::Uuid, Path)),
+#[utoipa::path(get, path = "/api/docs/{doc_id}/versions", tag = "docs", params(("doc_id" = uuid::Uuid, Path)),
     responses((status = 200, body = Vec<DocVersion>), (status = 404)), security(("bearer" = [])))]
 pub async fn versions(
     state: web::Data<AppState>,
@@ -372,7 +376,7 @@ pub async fn versions(
     Ok(web::Json(list.into_iter().map(version_view).collect()))
 }
 
-#[utoipa::path(post, path = "/api/docs/{id}/versions", tag = "docs", params(("id" = uuid::Uuid, Path)),
+#[utoipa::path(post, path = "/api/docs/{doc_id}/versions", tag = "docs", params(("doc_id" = uuid::Uuid, Path)),
     request_body = CreateVersionRequest,
     responses((status = 201, body = DocVersion), (status = 403), (status = 404), (status = 422)),
     security(("bearer" = [])))]
@@ -406,8 +410,8 @@ pub async fn create_version(
 
 /// What changed since a version: ops added, removed and changed (matched by their id,
 /// counted by gate) and the statistics of the version and of the document now.
-#[utoipa::path(get, path = "/api/docs/{id}/versions/{version_id}/diff", tag = "docs",
-    params(("id" = uuid::Uuid, Path), ("version_id" = uuid::Uuid, Path)),
+#[utoipa::path(get, path = "/api/docs/{doc_id}/versions/{version_id}/diff", tag = "docs",
+    params(("doc_id" = uuid::Uuid, Path), ("version_id" = uuid::Uuid, Path)),
     responses((status = 200, body = doc::CircuitDiff), (status = 404)), security(("bearer" = [])))]
 pub async fn version_diff(
     state: web::Data<AppState>,
@@ -436,7 +440,7 @@ pub async fn version_diff(
 /// Restores a version as a new forward edit: the current content is rewritten to the
 /// version's, so connected clients converge on it instead of diverging. The state just
 /// before is kept as a `restore` version, so a restore can itself be undone.
-#[utoipa::path(post, path = "/api/docs/{id}/restore", tag = "docs", params(("id" = uuid::Uuid, Path)),
+#[utoipa::path(post, path = "/api/docs/{doc_id}/restore", tag = "docs", params(("doc_id" = uuid::Uuid, Path)),
     request_body = RestoreRequest,
     responses((status = 200, body = DocDetail), (status = 403), (status = 404)), security(("bearer" = [])))]
 pub async fn restore(

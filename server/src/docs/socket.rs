@@ -24,13 +24,13 @@ use crate::workspaces::authorize_within;
 
 pub fn configure(r: &mut crate::app::Routes) {
     r.get("/ws/docs/{doc_id}", connect)
-        .post("/api/docs/{id}/connect", connect_token);
+        .post("/api/docs/{doc_id}/connect", connect_token);
 }
 
 /// A connection token for this document's socket, valid for a few minutes and only for
 /// this document, with the caller's role: clients put it in the socket URL instead of
 /// their long-lived access or API token (URLs end up in proxy logs).
-#[utoipa::path(post, path = "/api/docs/{id}/connect", tag = "docs", params(("id" = Uuid, Path)),
+#[utoipa::path(post, path = "/api/docs/{doc_id}/connect", tag = "docs", params(("doc_id" = Uuid, Path)),
     responses((status = 200, body = qollab_shared::api::DocConnectToken), (status = 401), (status = 404)),
     security(("bearer" = [])))]
 pub async fn connect_token(

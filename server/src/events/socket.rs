@@ -30,18 +30,19 @@ const PING: Duration = Duration::from_secs(20);
 const IDLE: Duration = Duration::from_secs(40);
 
 pub fn configure(r: &mut crate::app::Routes) {
-    r.get("/ws/workspaces/{id}", connect);
+    r.get("/ws/workspaces/{workspace_id}", connect);
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StreamQuery {
     /// Last event id seen; events after it are replayed first.
     pub since: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/ws/workspaces/{id}", tag = "events",
-    params(("id" = Uuid, Path), StreamQuery, ("token" = Option<String>, Query, description = "access or API token")),
-    responses((status = 101, description = "WebSocket of JSON workspace events"), (status = 401), (status = 404), (status = 422, description = "negative `since`")))]
+#[utoipa::path(get, path = "/ws/workspaces/{workspace_id}", tag = "events",
+    params(("workspace_id" = Uuid, Path), StreamQuery, ("token" = Option<String>, Query, description = "access or API token")),
+    responses((status = 101, description = "WebSocket: each text frame is one `Event` (components/schemas/Event)"), (status = 401), (status = 404), (status = 422, description = "negative `since`")))]
 pub async fn connect(
     req: HttpRequest,
     body: web::Payload,

@@ -22,8 +22,8 @@ use crate::workspaces::{AsEditor, AsViewer, EDITOR, VIEWER};
 const QUEUE_DEPTH_PER_SLOT: u64 = 25;
 
 pub fn configure(r: &mut crate::app::Routes) {
-    r.post("/api/workspaces/{id}/jobs", submit)
-        .get("/api/workspaces/{id}/jobs", list)
+    r.post("/api/workspaces/{workspace_id}/jobs", submit)
+        .get("/api/workspaces/{workspace_id}/jobs", list)
         .get("/api/jobs/{job_id}", get)
         .post("/api/jobs/{job_id}/cancel", cancel)
         .get("/api/jobs/{job_id}/result", result)
@@ -35,7 +35,7 @@ fn quota(message: String) -> ApiError {
     ApiError::new(ErrorCode::QuotaExceeded, message)
 }
 
-#[utoipa::path(post, path = "/api/workspaces/{id}/jobs", tag = "jobs", params(("id" = Uuid, Path)),
+#[utoipa::path(post, path = "/api/workspaces/{workspace_id}/jobs", tag = "jobs", params(("workspace_id" = Uuid, Path)),
     request_body = SubmitJobRequest,
     responses((status = 202, body = Job), (status = 403), (status = 404), (status = 409, description = "the session is closed"), (status = 422), (status = 429), (status = 503)),
     security(("bearer" = [])))]
@@ -244,6 +244,7 @@ pub fn parse_qasm(src: &str, limits: &qasm::Limits) -> ApiResult<qollab_shared::
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     pub status: Option<String>,
     pub backend: Option<String>,
@@ -258,7 +259,7 @@ pub struct ListQuery {
     pub limit: Option<u64>,
 }
 
-#[utoipa::path(get, path = "/api/workspaces/{id}/jobs", tag = "jobs", params(("id" = Uuid, Path), ListQuery),
+#[utoipa::path(get, path = "/api/workspaces/{workspace_id}/jobs", tag = "jobs", params(("workspace_id" = Uuid, Path), ListQuery),
     responses((status = 200, body = JobPage), (status = 404), (status = 422)), security(("bearer" = [])))]
 pub async fn list(
     state: web::Data<AppState>,
@@ -353,7 +354,7 @@ pub async fn cancel(
 }
 
 #[utoipa::path(get, path = "/api/jobs/{job_id}/result", tag = "jobs", params(("job_id" = Uuid, Path)),
-    responses((status = 200, description = "counts, probabilities, amplitudes (small circuits), optimizer report"), (status = 404), (status = 409)),
+    responses((status = 200, body = qollab_shared::api::wire::JobResult, description = "counts, probabilities, amplitudes (small circuits), optimizer report"), (status = 404), (status = 409)),
     security(("bearer" = [])))]
 pub async fn result(access: JobAccess<VIEWER>) -> ApiResult<HttpResponse> {
     match (&access.target.result, access.target.status.as_str()) {

@@ -30,8 +30,8 @@ const BATCH: u64 = 100;
 const MAX_NAME: usize = 200;
 
 pub fn configure(r: &mut crate::app::Routes) {
-    r.post("/api/workspaces/{id}/schedules", create)
-        .get("/api/workspaces/{id}/schedules", list)
+    r.post("/api/workspaces/{workspace_id}/schedules", create)
+        .get("/api/workspaces/{workspace_id}/schedules", list)
         .get("/api/schedules/{schedule_id}", get)
         .patch("/api/schedules/{schedule_id}", update)
         .delete("/api/schedules/{schedule_id}", delete);
@@ -135,7 +135,7 @@ impl crate::workspaces::Resource for schedules::Model {
     }
 }
 
-#[utoipa::path(post, path = "/api/workspaces/{id}/schedules", tag = "jobs", params(("id" = Uuid, Path)),
+#[utoipa::path(post, path = "/api/workspaces/{workspace_id}/schedules", tag = "jobs", params(("workspace_id" = Uuid, Path)),
     request_body = CreateScheduleRequest,
     responses((status = 201, body = Schedule), (status = 403), (status = 404), (status = 422), (status = 503)),
     security(("bearer" = [])))]
@@ -205,7 +205,7 @@ pub async fn create(
     Ok(HttpResponse::Created().json(schedule_view(&s)))
 }
 
-#[utoipa::path(get, path = "/api/workspaces/{id}/schedules", tag = "jobs", params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/api/workspaces/{workspace_id}/schedules", tag = "jobs", params(("workspace_id" = Uuid, Path)),
     responses((status = 200, body = Vec<Schedule>), (status = 404)), security(("bearer" = [])))]
 pub async fn list(
     state: web::Data<AppState>,

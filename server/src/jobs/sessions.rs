@@ -22,8 +22,8 @@ use crate::workspaces::{AsEditor, AsViewer, EDITOR, VIEWER};
 pub const MAX_IDLE_SECS: u32 = 86_400;
 
 pub fn configure(r: &mut crate::app::Routes) {
-    r.post("/api/workspaces/{id}/sessions", open)
-        .get("/api/workspaces/{id}/sessions", list)
+    r.post("/api/workspaces/{workspace_id}/sessions", open)
+        .get("/api/workspaces/{workspace_id}/sessions", list)
         .get("/api/sessions/{session_id}", get)
         .post("/api/sessions/{session_id}/close", close);
 }
@@ -57,7 +57,7 @@ impl crate::workspaces::Resource for runtime_sessions::Model {
     }
 }
 
-#[utoipa::path(post, path = "/api/workspaces/{id}/sessions", tag = "jobs", params(("id" = Uuid, Path)),
+#[utoipa::path(post, path = "/api/workspaces/{workspace_id}/sessions", tag = "jobs", params(("workspace_id" = Uuid, Path)),
     request_body = OpenSessionRequest,
     responses((status = 201, body = RuntimeSession), (status = 403), (status = 404), (status = 422), (status = 503)),
     security(("bearer" = [])))]
@@ -95,6 +95,7 @@ pub async fn open(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// `open` or `closed`.
     pub status: Option<String>,
@@ -102,7 +103,7 @@ pub struct ListQuery {
     pub limit: Option<u64>,
 }
 
-#[utoipa::path(get, path = "/api/workspaces/{id}/sessions", tag = "jobs", params(("id" = Uuid, Path), ListQuery),
+#[utoipa::path(get, path = "/api/workspaces/{workspace_id}/sessions", tag = "jobs", params(("workspace_id" = Uuid, Path), ListQuery),
     responses((status = 200, body = Vec<RuntimeSession>), (status = 404), (status = 422)), security(("bearer" = [])))]
 pub async fn list(
     state: web::Data<AppState>,

@@ -14,9 +14,9 @@ use crate::workspaces::AsOwner;
 const MAX_FIELD: usize = 1024;
 
 pub fn configure(r: &mut crate::app::Routes) {
-    r.put("/api/workspaces/{id}/settings/ibm", put)
-        .get("/api/workspaces/{id}/settings/ibm", get)
-        .delete("/api/workspaces/{id}/settings/ibm", delete);
+    r.put("/api/workspaces/{workspace_id}/settings/ibm", put)
+        .get("/api/workspaces/{workspace_id}/settings/ibm", get)
+        .delete("/api/workspaces/{workspace_id}/settings/ibm", delete);
 }
 
 /// The answer for a stored row: the key opened only to be masked.
@@ -33,7 +33,7 @@ fn view(state: &AppState, s: workspace_ibm_settings::Model) -> IbmSettings {
     }
 }
 
-#[utoipa::path(put, path = "/api/workspaces/{id}/settings/ibm", tag = "jobs", params(("id" = Uuid, Path)),
+#[utoipa::path(put, path = "/api/workspaces/{workspace_id}/settings/ibm", tag = "jobs", params(("workspace_id" = Uuid, Path)),
     request_body = IbmSettingsRequest,
     responses((status = 200, body = IbmSettings), (status = 403), (status = 404), (status = 422)),
     security(("bearer" = [])))]
@@ -67,7 +67,7 @@ pub async fn put(
     Ok(web::Json(view(&state, saved)))
 }
 
-#[utoipa::path(get, path = "/api/workspaces/{id}/settings/ibm", tag = "jobs", params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/api/workspaces/{workspace_id}/settings/ibm", tag = "jobs", params(("workspace_id" = Uuid, Path)),
     responses((status = 200, body = IbmSettings), (status = 403), (status = 404, description = "none set")),
     security(("bearer" = [])))]
 pub async fn get(state: web::Data<AppState>, access: AsOwner) -> ApiResult<web::Json<IbmSettings>> {
@@ -79,7 +79,7 @@ pub async fn get(state: web::Data<AppState>, access: AsOwner) -> ApiResult<web::
     Ok(web::Json(view(&state, s)))
 }
 
-#[utoipa::path(delete, path = "/api/workspaces/{id}/settings/ibm", tag = "jobs", params(("id" = Uuid, Path)),
+#[utoipa::path(delete, path = "/api/workspaces/{workspace_id}/settings/ibm", tag = "jobs", params(("workspace_id" = Uuid, Path)),
     responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
 pub async fn delete(state: web::Data<AppState>, access: AsOwner) -> ApiResult<HttpResponse> {
     let ws = access.workspace.id;

@@ -56,7 +56,7 @@ pub trait Resource: Sized + 'static {
 
 impl Resource for workspaces::Model {
     const NAME: &'static str = "workspace";
-    const PARAM: &'static str = "id";
+    const PARAM: &'static str = "workspace_id";
     async fn load(state: &AppState, id: Uuid) -> ApiResult<Option<Self>> {
         Ok(workspaces::Entity::find_by_id(id)
             .one(&state.db.conn)

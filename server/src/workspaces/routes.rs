@@ -22,13 +22,19 @@ pub fn configure(r: &mut crate::app::Routes) {
     // `/api/workspaces/{id}/…`, which a scope here would shadow.
     r.post("/api/workspaces", create)
         .get("/api/workspaces", list)
-        .get("/api/workspaces/{id}", get)
-        .patch("/api/workspaces/{id}", update)
-        .delete("/api/workspaces/{id}", delete)
-        .get("/api/workspaces/{id}/members", members)
-        .post("/api/workspaces/{id}/members", add_member)
-        .patch("/api/workspaces/{id}/members/{user_id}", update_member)
-        .delete("/api/workspaces/{id}/members/{user_id}", remove_member);
+        .get("/api/workspaces/{workspace_id}", get)
+        .patch("/api/workspaces/{workspace_id}", update)
+        .delete("/api/workspaces/{workspace_id}", delete)
+        .get("/api/workspaces/{workspace_id}/members", members)
+        .post("/api/workspaces/{workspace_id}/members", add_member)
+        .patch(
+            "/api/workspaces/{workspace_id}/members/{user_id}",
+            update_member,
+        )
+        .delete(
+            "/api/workspaces/{workspace_id}/members/{user_id}",
+            remove_member,
+        );
 }
 
 pub fn workspace_view(w: &workspaces::Model, role: Role) -> Workspace {
@@ -106,13 +112,13 @@ pub async fn list(
     ))
 }
 
-#[utoipa::path(get, path = "/api/workspaces/{id}", tag = "workspaces", params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/api/workspaces/{workspace_id}", tag = "workspaces", params(("workspace_id" = Uuid, Path)),
     responses((status = 200, body = Workspace), (status = 404)), security(("bearer" = [])))]
 pub async fn get(access: AsViewer) -> ApiResult<web::Json<Workspace>> {
     Ok(web::Json(workspace_view(&access.workspace, access.role)))
 }
 
-#[utoipa::path(patch, path = "/api/workspaces/{id}", tag = "workspaces", params(("id" = Uuid, Path)),
+#[utoipa::path(patch, path = "/api/workspaces/{workspace_id}", tag = "workspaces", params(("workspace_id" = Uuid, Path)),
     request_body = UpdateWorkspaceRequest,
     responses((status = 200, body = Workspace), (status = 403), (status = 404), (status = 422)), security(("bearer" = [])))]
 pub async fn update(
@@ -134,7 +140,7 @@ pub async fn update(
     Ok(web::Json(workspace_view(&ws, access.role)))
 }
 
-#[utoipa::path(delete, path = "/api/workspaces/{id}", tag = "workspaces", params(("id" = Uuid, Path)),
+#[utoipa::path(delete, path = "/api/workspaces/{workspace_id}", tag = "workspaces", params(("workspace_id" = Uuid, Path)),
     responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
 pub async fn delete(
     state: web::Data<AppState>,
@@ -152,7 +158,7 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[utoipa::path(get, path = "/api/workspaces/{id}/members", tag = "workspaces", params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/api/workspaces/{workspace_id}/members", tag = "workspaces", params(("workspace_id" = Uuid, Path)),
     responses((status = 200, body = Vec<Member>), (status = 404)), security(("bearer" = [])))]
 pub async fn members(
     state: web::Data<AppState>,
@@ -163,7 +169,7 @@ pub async fn members(
 
 /// Adds a registered person by email. There are no pending invitations: someone
 /// without an account is told to register first.
-#[utoipa::path(post, path = "/api/workspaces/{id}/members", tag = "workspaces", params(("id" = Uuid, Path)),
+#[utoipa::path(post, path = "/api/workspaces/{workspace_id}/members", tag = "workspaces", params(("workspace_id" = Uuid, Path)),
     request_body = AddMemberRequest,
     responses((status = 201, body = Member), (status = 403), (status = 404), (status = 409), (status = 422)),
     security(("bearer" = [])))]
@@ -206,8 +212,8 @@ fn member_id(path: &(String, String)) -> ApiResult<Uuid> {
     Uuid::parse_str(&path.1).map_err(|_| ApiError::not_found("member"))
 }
 
-#[utoipa::path(patch, path = "/api/workspaces/{id}/members/{user_id}", tag = "workspaces",
-    params(("id" = Uuid, Path), ("user_id" = Uuid, Path)), request_body = UpdateMemberRequest,
+#[utoipa::path(patch, path = "/api/workspaces/{workspace_id}/members/{user_id}", tag = "workspaces",
+    params(("workspace_id" = Uuid, Path), ("user_id" = Uuid, Path)), request_body = UpdateMemberRequest,
     responses((status = 204), (status = 403), (status = 404), (status = 409)), security(("bearer" = [])))]
 pub async fn update_member(
     state: web::Data<AppState>,
@@ -244,8 +250,8 @@ pub async fn update_member(
 
 /// Owners remove anyone; any member may remove themselves (leave). The last owner
 /// can do neither.
-#[utoipa::path(delete, path = "/api/workspaces/{id}/members/{user_id}", tag = "workspaces",
-    params(("id" = Uuid, Path), ("user_id" = Uuid, Path)),
+#[utoipa::path(delete, path = "/api/workspaces/{workspace_id}/members/{user_id}", tag = "workspaces",
+    params(("workspace_id" = Uuid, Path), ("user_id" = Uuid, Path)),
     responses((status = 204), (status = 403), (status = 404), (status = 409)), security(("bearer" = [])))]
 pub async fn remove_member(
     state: web::Data<AppState>,

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use qollab_shared::analytics::{
-    AiKindUsage, AiUsage, Analytics, BackendUsage, Bucket, DocumentRuns, JobTotals, MemberActivity,
+    AiKindUsage, AiSpend, Analytics, BackendUsage, Bucket, DocumentRuns, JobTotals, MemberActivity,
     OptimizerSavings, Percentiles, PointsTotals, SeriesPoint, TOP,
 };
 use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement, Value};
@@ -261,7 +261,7 @@ impl Db {
 
         // AI requests by kind.
         let ai_where = format!("{} AND at >= ? AND at < ?", scope.direct());
-        let mut ai = AiUsage::default();
+        let mut ai = AiSpend::default();
         for r in self
             .rows(
                 &format!(

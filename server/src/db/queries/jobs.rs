@@ -11,6 +11,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use qollab_shared::api::wire::JobStatus;
 use qollab_shared::events::{Event, kinds};
 
 use crate::db::Db;
@@ -37,11 +38,23 @@ pub fn job_event(
     NewEvent::new(job.workspace_id, kind, actor, data)
 }
 
-pub const QUEUED: &str = "queued";
-pub const RUNNING: &str = "running";
-pub const COMPLETED: &str = "completed";
-pub const FAILED: &str = "failed";
-pub const CANCELLED: &str = "cancelled";
+// Stored as text; the API document names the same values (`wire::JobStatus`).
+pub const QUEUED: &str = JobStatus::Queued.as_str();
+pub const RUNNING: &str = JobStatus::Running.as_str();
+pub const COMPLETED: &str = JobStatus::Completed.as_str();
+pub const FAILED: &str = JobStatus::Failed.as_str();
+pub const CANCELLED: &str = JobStatus::Cancelled.as_str();
+
+/// The optimizer's figures a completed job's row keeps beside its result (analytics sums
+/// them without reading the result): column, then where the result holds it.
+const OPTIMIZER_COLUMNS: [(jobs::Column, &str, &str); 6] = [
+    (jobs::Column::GatesBefore, "before", "gates"),
+    (jobs::Column::GatesAfter, "after", "gates"),
+    (jobs::Column::TwoQubitBefore, "before", "two_qubit_gates"),
+    (jobs::Column::TwoQubitAfter, "after", "two_qubit_gates"),
+    (jobs::Column::DepthBefore, "before", "depth"),
+    (jobs::Column::DepthAfter, "after", "depth"),
+];
 
 #[derive(Default)]
 pub struct JobFilter {
@@ -335,37 +348,15 @@ impl Db {
             .col_expr(jobs::Column::ClaimedBy, Expr::value(Option::<Uuid>::None));
         q = match outcome {
             Outcome::Completed(result) => {
+                let mut q = q
+                    .col_expr(jobs::Column::Status, Expr::value(COMPLETED))
+                    .col_expr(jobs::Column::Progress, Expr::value(1.0));
                 let o = &result["optimization"];
-                let figure = |side: &str, field: &str| {
-                    o[side][field].as_u64().and_then(|v| i32::try_from(v).ok())
-                };
-                q.col_expr(jobs::Column::Status, Expr::value(COMPLETED))
-                    .col_expr(jobs::Column::Progress, Expr::value(1.0))
-                    .col_expr(
-                        jobs::Column::GatesBefore,
-                        Expr::value(figure("before", "gates")),
-                    )
-                    .col_expr(
-                        jobs::Column::GatesAfter,
-                        Expr::value(figure("after", "gates")),
-                    )
-                    .col_expr(
-                        jobs::Column::TwoQubitBefore,
-                        Expr::value(figure("before", "two_qubit_gates")),
-                    )
-                    .col_expr(
-                        jobs::Column::TwoQubitAfter,
-                        Expr::value(figure("after", "two_qubit_gates")),
-                    )
-                    .col_expr(
-                        jobs::Column::DepthBefore,
-                        Expr::value(figure("before", "depth")),
-                    )
-                    .col_expr(
-                        jobs::Column::DepthAfter,
-                        Expr::value(figure("after", "depth")),
-                    )
-                    .col_expr(jobs::Column::Result, Expr::value(result))
+                for (column, side, field) in OPTIMIZER_COLUMNS {
+                    let figure = o[side][field].as_u64().and_then(|v| i32::try_from(v).ok());
+                    q = q.col_expr(column, Expr::value(figure));
+                }
+                q.col_expr(jobs::Column::Result, Expr::value(result))
             }
             Outcome::Failed(why) => q
                 .col_expr(jobs::Column::Status, Expr::value(FAILED))

@@ -10,6 +10,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use qollab_shared::api::wire::SessionStatus;
 use qollab_shared::events::{Event, kinds};
 
 use crate::db::Db;
@@ -19,8 +20,8 @@ use crate::db::tables::{jobs, runtime_sessions};
 use crate::error::ApiResult;
 use crate::jobs::sessions::session_view;
 
-pub const OPEN: &str = "open";
-pub const CLOSED: &str = "closed";
+pub const OPEN: &str = SessionStatus::Open.as_str();
+pub const CLOSED: &str = SessionStatus::Closed.as_str();
 
 fn session_event(s: &runtime_sessions::Model, kind: &str, actor: Option<Uuid>) -> NewEvent {
     NewEvent::new(
