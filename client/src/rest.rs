@@ -40,11 +40,37 @@ impl ClientError {
 
 pub type Result<T> = std::result::Result<T, ClientError>;
 
-#[derive(Clone, Debug)]
+/// One request's answer as the client saw it, for an [`Observer`].
+#[derive(Debug)]
+pub struct Exchange<'a> {
+    pub method: &'a Method,
+    /// The URL path, without the query.
+    pub path: &'a str,
+    pub status: StatusCode,
+    pub content_type: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+/// Called with every answer the client reads (the end-to-end tests check each against the
+/// API document with one).
+pub type Observer = std::sync::Arc<dyn Fn(&Exchange<'_>) + Send + Sync>;
+
+#[derive(Clone)]
 pub struct Client {
     base: String,
     http: reqwest::Client,
     token: Option<String>,
+    observer: Option<Observer>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("token", &self.token.as_ref().map(|_| "…"))
+            .field("observer", &self.observer.is_some())
+            .finish()
+    }
 }
 
 impl Client {
@@ -54,6 +80,15 @@ impl Client {
             base: base.into().trim_end_matches('/').to_string(),
             http: reqwest::Client::new(),
             token: None,
+            observer: None,
+        }
+    }
+
+    /// The same client, calling `observer` with every answer it reads.
+    pub fn observed(&self, observer: Observer) -> Self {
+        Self {
+            observer: Some(observer),
+            ..self.clone()
         }
     }
 
@@ -82,10 +117,42 @@ impl Client {
         }
     }
 
-    async fn send<T: DeserializeOwned>(&self, rb: reqwest::RequestBuilder) -> Result<T> {
-        let res = rb.send().await?;
+    /// Sends a request and reads the whole answer (what every method here goes through).
+    pub async fn fetch(&self, rb: reqwest::RequestBuilder) -> Result<(StatusCode, bytes::Bytes)> {
+        let req = rb.build()?;
+        let method = req.method().clone();
+        let path = req.url().path().to_string();
+        let res = self.http.execute(req).await?;
         let status = res.status();
+        let content_type = res
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let bytes = res.bytes().await?;
+        if let Some(observe) = &self.observer {
+            observe(&Exchange {
+                method: &method,
+                path: &path,
+                status,
+                content_type: content_type.as_deref(),
+                body: &bytes,
+            });
+        }
+        Ok((status, bytes))
+    }
+
+    /// The body of a successful answer, or the error the answer carries.
+    async fn ok_body(&self, rb: reqwest::RequestBuilder) -> Result<bytes::Bytes> {
+        let (status, bytes) = self.fetch(rb).await?;
+        if status.is_success() {
+            return Ok(bytes);
+        }
+        Err(error_from(status, &bytes))
+    }
+
+    async fn send<T: DeserializeOwned>(&self, rb: reqwest::RequestBuilder) -> Result<T> {
+        let (status, bytes) = self.fetch(rb).await?;
         if status.is_success() {
             let body = if bytes.is_empty() {
                 &b"null"[..]
@@ -561,18 +628,12 @@ impl Client {
         scope: AnalyticsScope,
         query: &[(&str, String)],
     ) -> Result<String> {
-        let res = self
+        let rb = self
             .request(Method::GET, &scope.path())
             .query(query)
-            .query(&[("format", "csv")])
-            .send()
-            .await?;
-        let status = res.status();
-        let bytes = res.bytes().await?;
-        if status.is_success() {
-            return Ok(String::from_utf8_lossy(&bytes).into_owned());
-        }
-        Err(error_from(status, &bytes))
+            .query(&[("format", "csv")]);
+        let bytes = self.ok_body(rb).await?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
     // Documents
@@ -606,13 +667,8 @@ impl Client {
         if let Some(d) = dialect {
             rb = rb.query(&[("dialect", d)]);
         }
-        let res = rb.send().await?;
-        let status = res.status();
-        let bytes = res.bytes().await?;
-        if status.is_success() {
-            return Ok(String::from_utf8_lossy(&bytes).into_owned());
-        }
-        Err(error_from(status, &bytes))
+        let bytes = self.ok_body(rb).await?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
     /// Replaces the circuit with this OpenQASM, as one edit every open editor sees.
@@ -647,16 +703,8 @@ impl Client {
 
     /// A job artifact (`optimized.qasm`, `result.json` or `counts.csv`) as bytes.
     pub async fn artifact(&self, id: Uuid, name: &str) -> Result<Vec<u8>> {
-        let res = self
-            .request(Method::GET, &format!("/api/jobs/{id}/artifacts/{name}"))
-            .send()
-            .await?;
-        let status = res.status();
-        let bytes = res.bytes().await?;
-        if status.is_success() {
-            return Ok(bytes.to_vec());
-        }
-        Err(error_from(status, &bytes))
+        let rb = self.request(Method::GET, &format!("/api/jobs/{id}/artifacts/{name}"));
+        Ok(self.ok_body(rb).await?.to_vec())
     }
 }
 

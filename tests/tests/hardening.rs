@@ -236,7 +236,7 @@ async fn heavy_imports_leave_health_checks_fast_and_sigterm_still_stops_the_serv
         }));
     }
     // While they run, /healthz answers at once.
-    let probe = Client::new(&server.url);
+    let probe = crate::common::client(&server.url);
     let mut samples = Vec::new();
     let until = Instant::now() + Duration::from_millis(2500);
     while Instant::now() < until {

@@ -745,7 +745,7 @@ async fn two_processes_on_one_database_run_each_job_exactly_once() {
     let p2 = ServerProcess::spawn(&storage, &secret).await;
     let (owner, ws) = register_on(&p1.url).await;
     let token = owner.token().unwrap_or_default().to_string();
-    let via2 = Client::new(&p2.url).with_token(&token);
+    let via2 = crate::common::client(&p2.url).with_token(&token);
     let mut ids = Vec::new();
     for i in 0..50 {
         let c = if i % 2 == 0 { &owner } else { &via2 };
@@ -842,7 +842,7 @@ async fn a_killed_process_leaves_no_job_stuck() {
         })
         .collect();
     let second = ServerProcess::spawn(&storage, &env_fast).await;
-    let again = Client::new(&second.url).with_token(&token);
+    let again = crate::common::client(&second.url).with_token(&token);
     let done = wait_job(&again, job.id).await;
     assert_eq!(
         done.status, "completed",

@@ -509,13 +509,13 @@ async fn revocations_on_one_process_close_sockets_on_the_other_within_a_second()
         .await;
 
     // Refresh-token reuse on A.
-    let rotated = Client::new(&a.url)
+    let rotated = crate::common::client(&a.url)
         .refresh(&lou.refresh_token)
         .await
         .unwrap_or_else(|e| panic!("refresh: {e}"));
     let mut lous = Sockets::open(&b.url, team.ws, &doc_id, &rotated.access_token).await;
     assert!(
-        Client::new(&a.url)
+        crate::common::client(&a.url)
             .refresh(&lou.refresh_token)
             .await
             .is_err()

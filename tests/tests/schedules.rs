@@ -431,7 +431,7 @@ async fn missed_runs_while_the_server_is_down_are_coalesced_into_one() {
     tokio::time::sleep(Duration::from_millis(5200)).await;
     let restarted_at = Utc::now();
     let p2 = ServerProcess::spawn(&storage, &env).await;
-    let again = Client::new(&p2.url).with_token(&token);
+    let again = crate::common::client(&p2.url).with_token(&token);
     // Wait for a couple of ordinary runs after the catch-up.
     let events = log(&p2.url, ws, &token, |ev| {
         fired_events(ev, s.id)
@@ -479,7 +479,7 @@ async fn two_processes_on_one_database_fire_each_occurrence_once() {
     let p2 = ServerProcess::spawn(&storage, &env).await;
     let (owner, _, _, ws) = team(&p1.url).await;
     let token = owner.token().unwrap_or_default().to_string();
-    let via2 = Client::new(&p2.url).with_token(&token);
+    let via2 = crate::common::client(&p2.url).with_token(&token);
     let s = create_ok(
         &via2,
         ws,

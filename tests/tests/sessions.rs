@@ -81,7 +81,7 @@ async fn session_jobs_run_one_at_a_time_in_submission_order_across_two_processes
     let p1 = ServerProcess::spawn(&storage, &env).await;
     let p2 = ServerProcess::spawn(&storage, &env).await;
     let (owner, editor, _, ws) = team(&p1.url).await;
-    let via2 = Client::new(&p2.url).with_token(editor.token().unwrap_or_default());
+    let via2 = crate::common::client(&p2.url).with_token(editor.token().unwrap_or_default());
     let token = owner.token().unwrap_or_default().to_string();
 
     let s = open_ok(&editor, ws, json!({"backend": EMULATOR})).await;

@@ -375,7 +375,9 @@ pub async fn result(access: JobAccess<VIEWER>) -> ApiResult<HttpResponse> {
 
 #[utoipa::path(get, path = "/api/jobs/{job_id}/artifacts/{name}", tag = "jobs",
     params(("job_id" = Uuid, Path), ("name" = String, Path, description = "optimized.qasm, result.json or counts.csv")),
-    responses((status = 200), (status = 404)), security(("bearer" = [])))]
+    responses((status = 200, description = "the artifact as a download",
+        content((String = "text/plain"), (qollab_shared::api::wire::JobResult = "application/json"), (String = "text/csv"))),
+        (status = 404)), security(("bearer" = [])))]
 pub async fn artifact(
     state: web::Data<AppState>,
     access: JobAccess<VIEWER>,

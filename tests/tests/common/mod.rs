@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod circuits;
+pub mod contract;
 pub mod js;
 pub mod live;
 pub mod openai;
@@ -138,7 +139,7 @@ impl TestServer {
     }
 
     pub fn client(&self) -> Client {
-        Client::new(&self.url)
+        client(&self.url)
     }
 
     /// Graceful stop; returns the storage for a restart.
@@ -225,7 +226,7 @@ impl ServerProcess {
     }
 
     pub fn client(&self) -> Client {
-        Client::new(&self.url)
+        client(&self.url)
     }
 
     /// SIGKILL (`kill -9`): no shutdown code runs, nothing is flushed. Returns once the
@@ -302,6 +303,12 @@ pub fn unique_email(tag: &str) -> String {
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// A client of the server at `url` whose `/api/…` answers are held to the API document
+/// (`contract`): every test talks through one of these.
+pub fn client(url: &str) -> Client {
+    contract::checked(Client::new(url))
+}
+
 /// `QOLLAB_METRICS_TOKEN` of every test server.
 pub const METRICS_TOKEN: &str = "test-metrics-token-0123456789";
 
@@ -339,16 +346,16 @@ pub async fn raw(
     if let Some(b) = body {
         rb = rb.json(&b);
     }
-    let res = rb
-        .send()
+    let (status, bytes) = client
+        .fetch(rb)
         .await
         .unwrap_or_else(|e| panic!("request {path}: {e}"));
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap_or_default();
+    let status = status.as_u16();
+    let text = String::from_utf8_lossy(&bytes);
     let json = if text.is_empty() {
         serde_json::Value::Null
     } else {
-        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+        serde_json::from_str(&text).unwrap_or_else(|_| serde_json::Value::String(text.into_owned()))
     };
     (status, json)
 }

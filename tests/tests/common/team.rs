@@ -92,7 +92,7 @@ impl TeamBuilder {
     }
 
     pub async fn create(self) -> Team {
-        let anon = Client::new(&self.url);
+        let anon = crate::common::client(&self.url);
         let (owner, owner_auth) = user(&anon, "owner").await;
         let org = match self.plan {
             Some(plan) => Some(
