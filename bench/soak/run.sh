@@ -43,7 +43,8 @@ log() { echo "== $(date -u +%H:%M:%S) $*" >&2; }
 json_field() { grep -o "\"$1\":\"[^\"]*\"" | head -1 | cut -d'"' -f4; }
 # /metrics answers only with the operator's token.
 METRICS_TOKEN="soak-metrics-$RANDOM$RANDOM"
-metric() { curl -sf "$URL/metrics" -H "authorization: Bearer $METRICS_TOKEN" | awk -v m="$1" '$1 == m { print $2; exit }'; }
+# awk reads to the end: an early exit would SIGPIPE curl and, under pipefail, fail the caller.
+metric() { curl -sf "$URL/metrics" -H "authorization: Bearer $METRICS_TOKEN" | awk -v m="$1" '$1 == m { v = $2 } END { if (v != "") print v }'; }
 
 if [ -z "${QOLLAB_BIN:-}" ]; then
 	log "building qollab and qollab-load ($PROFILE)"
@@ -113,7 +114,7 @@ START=$(date +%s)
 	echo -e "t_s\trss_kib\trooms_open\tconnections\tsqlite_kib" >"$OUT/rss.tsv"
 	while kill -0 "$PID" 2>/dev/null; do
 		rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$PID/status" 2>/dev/null || echo 0)
-		sqlite=$(metric qollab_sqlite_memory_bytes | awk '{ printf "%d", $1 / 1024 }')
+		sqlite=$(metric qollab_sqlite_memory_bytes | awk '{ printf "%d", $1 / 1024 }' || true)
 		echo -e "$(($(date +%s) - START))\t$rss\t$(metric qollab_docs_rooms_open || echo)\t$(metric qollab_docs_connections || echo)\t${sqlite:-0}" >>"$OUT/rss.tsv"
 		sleep "$SAMPLE"
 	done
