@@ -174,9 +174,9 @@ summary=$(awk -F'\t' -v w="$WARMUP" -v c="$CYCLE" -v e="$LOAD_END" '
 		b = bn ? bs / bn : 0; x = en ? es / en : 0
 		qb = bn ? bq / bn : 0; qx = en ? eq / en : 0
 		printf "{\"rss_after_warmup_mib\":%.1f,\"rss_end_of_load_mib\":%.1f,\"rss_max_mib\":%.1f,\"rss_after_unload_mib\":%.1f,\"growth_pct\":%.1f,",
-			b / 1024, x / 1024, max / 1024, last / 1024, b ? (x - b) * 100 / b : 0
+			b / 1024, x / 1024, max / 1024, last / 1024, (b ? (x - b) * 100 / b : 0)
 		printf "\"sqlite_after_warmup_mib\":%.1f,\"sqlite_end_of_load_mib\":%.1f,\"growth_without_sqlite_pct\":%.1f}",
-			qb / 1024, qx / 1024, b - qb > 0 ? ((x - qx) - (b - qb)) * 100 / (b - qb) : 0
+			qb / 1024, qx / 1024, (b - qb > 0 ? ((x - qx) - (b - qb)) * 100 / (b - qb) : 0)
 	}' "$OUT/rss.tsv")
 growth=$(echo "$summary" | grep -o '"growth_pct":[-0-9.]*' | cut -d: -f2)
 total() { cat "$@" 2>/dev/null | grep -o "\"$FIELD\":[0-9]*" | cut -d: -f2 | awk '{ s += $1 } END { print s + 0 }'; }
