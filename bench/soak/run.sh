@@ -14,7 +14,11 @@
 # baseline, default DURATION/10, at least 60), CYCLE (s per load cycle; all clients
 # reconnect between cycles; default 60), ROOMS (10), EDITORS (editors per room, 4),
 # RATE (edits per second per editor, 2), JOBS (jobs per cycle, 200), SUBSCRIBERS (event
-# stream subscribers, 20), SAMPLE (s between RSS samples, 5), PROFILE (release|debug),
+# stream subscribers, 20), FRESH_ROOMS (1: new documents every cycle, so the rooms of
+# the last cycle unload and a document's growing edit history — every overwritten value
+# stays in the CRDT as a tombstone — is not counted as the server's growth; default 0),
+# ROOMS=0 or JOBS=0 runs one half of the load alone; SAMPLE (s between RSS samples, 5),
+# PROFILE (release|debug),
 # SOAK_OUT (directory for rss.tsv, per-cycle JSON lines and the server log),
 # QOLLAB_BIN and LOADGEN_BIN (binaries to use instead of building), CARGO_TARGET_DIR.
 # Needs curl.
@@ -99,11 +103,15 @@ ORG=$(curl -sf "$URL/api/orgs" -H "authorization: Bearer $TOKEN" -H 'content-typ
 QOLLAB_DATA_DIR="$DATA" QOLLAB_LOG=warn "$QOLLAB" admin orgs set-plan "$ORG" enterprise >/dev/null
 WS=$(curl -sf "$URL/api/workspaces" -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \
 	-d "{\"name\":\"soak\",\"org_id\":\"$ORG\"}" | json_field id)
-: >"$OUT/rooms.txt"
-for i in $(seq 1 "$ROOMS"); do
-	curl -sf "$URL/api/workspaces/$WS/docs" -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \
-		-d "{\"name\":\"soak $i\"}" | json_field id >>"$OUT/rooms.txt"
-done
+# The documents the editors work on: ROOMS new ones (with FRESH_ROOMS=1, every cycle).
+new_rooms() {
+	: >"$OUT/rooms.txt"
+	for i in $(seq 1 "$ROOMS"); do
+		curl -sf "$URL/api/workspaces/$WS/docs" -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \
+			-d "{\"name\":\"soak $i\"}" | json_field id >>"$OUT/rooms.txt"
+	done
+}
+new_rooms
 log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -h | awk '/^Mem:/ {print $2}') memory; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 log "qollab pid $PID on $URL; ${DURATION}s (warm-up ${WARMUP}s) in ${CYCLE}s cycles: $ROOMS rooms x $EDITORS editors at $RATE edits/s, $JOBS jobs and $SUBSCRIBERS subscribers per cycle"
 
@@ -125,22 +133,40 @@ CYCLES=0
 FAILURES=0
 while [ $(($(date +%s) - START + CYCLE)) -le "$DURATION" ] || [ "$CYCLES" -eq 0 ]; do
 	CYCLES=$((CYCLES + 1))
-	# Documents: every editor connects, edits for the cycle, checks convergence, closes.
-	"$LOADGEN" --url "ws://$ADDR/ws/docs" --token "$TOKEN" --room-ids-file "$OUT/rooms.txt" \
-		-n $((ROOMS * EDITORS)) -e "$RATE" -d $((CYCLE - 10)) --warmup 1 --settle 5 \
-		>"$OUT/docs-$CYCLES.json" 2>>"$OUT/loadgen.log" &
-	DOCS=$!
-	# Jobs with event-stream subscribers (they connect and leave with each cycle).
-	"$LOADGEN" jobs --server "$URL" --token "$TOKEN" --workspace "$WS" --jobs "$JOBS" \
-		--subscribers "$SUBSCRIBERS" --submitters 4 --shots 100 --timeout $((CYCLE - 5)) \
-		>"$OUT/jobs-$CYCLES.json" 2>>"$OUT/loadgen.log" &
-	JOBSGEN=$!
-	wait "$DOCS" || FAILURES=$((FAILURES + 1))
-	wait "$JOBSGEN" || FAILURES=$((FAILURES + 1))
-	if ! grep -q '"rooms_diverged":0' "$OUT/docs-$CYCLES.json"; then
-		log "cycle $CYCLES: documents did not converge: $(cat "$OUT/docs-$CYCLES.json")"
-		FAILURES=$((FAILURES + 1))
+	CYCLE_START=$(date +%s)
+	if [ "${FRESH_ROOMS:-0}" = 1 ] && [ "$CYCLES" -gt 1 ]; then
+		new_rooms
 	fi
+	# Documents: every editor connects, edits for the cycle, checks convergence, closes.
+	# (ROOMS=0 or JOBS=0 leaves that half out, to tell which half a growth comes from.)
+	DOCS=""
+	JOBSGEN=""
+	if [ "$ROOMS" -gt 0 ]; then
+		"$LOADGEN" --url "ws://$ADDR/ws/docs" --token "$TOKEN" --room-ids-file "$OUT/rooms.txt" \
+			-n $((ROOMS * EDITORS)) -e "$RATE" -d $((CYCLE - 10)) --warmup 1 --settle 5 \
+			>"$OUT/docs-$CYCLES.json" 2>>"$OUT/loadgen.log" &
+		DOCS=$!
+	fi
+	# Jobs with event-stream subscribers (they connect and leave with each cycle).
+	if [ "$JOBS" -gt 0 ]; then
+		"$LOADGEN" jobs --server "$URL" --token "$TOKEN" --workspace "$WS" --jobs "$JOBS" \
+			--subscribers "$SUBSCRIBERS" --submitters 4 --shots 100 --timeout $((CYCLE - 5)) \
+			>"$OUT/jobs-$CYCLES.json" 2>>"$OUT/loadgen.log" &
+		JOBSGEN=$!
+	fi
+	if [ -n "$DOCS" ]; then
+		wait "$DOCS" || FAILURES=$((FAILURES + 1))
+		if ! grep -q '"rooms_diverged":0' "$OUT/docs-$CYCLES.json"; then
+			log "cycle $CYCLES: documents did not converge: $(cat "$OUT/docs-$CYCLES.json")"
+			FAILURES=$((FAILURES + 1))
+		fi
+	fi
+	if [ -n "$JOBSGEN" ]; then
+		wait "$JOBSGEN" || FAILURES=$((FAILURES + 1))
+	fi
+	# Without the documents' half, a cycle still lasts as long (the jobs' half is quick).
+	REST=$((CYCLE - 8 - ($(date +%s) - CYCLE_START)))
+	if [ "$REST" -gt 0 ]; then sleep "$REST"; fi
 	log "cycle $CYCLES done at $(($(date +%s) - START))s, RSS $(tail -1 "$OUT/rss.tsv" | cut -f2) KiB"
 done
 LOAD_END=$(($(date +%s) - START))
@@ -148,8 +174,11 @@ LOAD_END=$(($(date +%s) - START))
 # Every room unloads and every connection closes once the clients are gone.
 UNLOADED=no
 for _ in $(seq 1 120); do
+	# A gauge never set (no room was ever opened: ROOMS=0) is not reported: that is 0.
 	rooms=$(metric qollab_docs_rooms_open || echo "?")
 	conns=$(metric qollab_docs_connections || echo "?")
+	rooms=${rooms:-0}
+	conns=${conns:-0}
 	if [ "$rooms" = 0 ] && [ "$conns" = 0 ]; then
 		UNLOADED=yes
 		break
