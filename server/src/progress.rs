@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use actix_web::web;
 use chrono::{DateTime, Utc};
+use qollab_shared::api::wire::Window;
 use qollab_shared::events::kinds;
 use qollab_shared::progress::{
     self as rules, Achievement, AchievementStatus, Mark, PointsEntry, PointsLeaderboard,
@@ -403,27 +404,26 @@ impl LeaderboardQuery {
     /// The window's name, its period key and start (`None`: all time), and the page size.
     /// Windows are calendar periods in UTC: the week from Monday, the month from the 1st.
     fn parse(&self) -> ApiResult<(String, String, Option<DateTime<Utc>>, u64)> {
-        let window = self.window.clone().unwrap_or_else(|| "week".into());
+        let window = match self.window.as_deref() {
+            None => Window::Week,
+            Some(w) => Window::parse(w).ok_or_else(|| {
+                ApiError::invalid_fields(vec![("window", "must be week, month or all".into())])
+            })?,
+        };
         let now = Utc::now();
-        let (key, since) = match window.as_str() {
-            "week" => {
+        let (key, since) = match window {
+            Window::Week => {
                 let p = qollab_shared::progress::week_of(now);
                 (p.key, Some(p.start))
             }
-            "month" => {
+            Window::Month => {
                 let p = qollab_shared::progress::month_of(now);
                 (p.key, Some(p.start))
             }
-            "all" => (qollab_shared::progress::ALL_TIME.to_string(), None),
-            _ => {
-                return Err(ApiError::invalid_fields(vec![(
-                    "window",
-                    "must be week, month or all".into(),
-                )]));
-            }
+            Window::All => (qollab_shared::progress::ALL_TIME.to_string(), None),
         };
         let limit = ApiError::page_limit(self.limit, 20, 100)?;
-        Ok((window, key, since, limit))
+        Ok((window.as_str().to_string(), key, since, limit))
     }
 }
 

@@ -929,6 +929,10 @@ pub mod wire {
             let schema = serde_json::to_value(<JobStatus as utoipa::PartialSchema>::schema())
                 .unwrap_or_default();
             assert_eq!(schema["enum"], serde_json::json!(JobStatus::VALUES));
+            for v in JobStatus::VALUES {
+                assert_eq!(JobStatus::parse(v).map(JobStatus::as_str), Some(*v));
+            }
+            assert_eq!(JobStatus::parse("Queued"), None);
         }
     }
 }

@@ -22,6 +22,14 @@ macro_rules! wire_enum {
                     $(Self::$variant => $value),+
                 }
             }
+
+            /// The value sent as `s`, if it is one.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s {
+                    $($value => Some(Self::$variant),)+
+                    _ => None,
+                }
+            }
         }
     };
 }

@@ -5,6 +5,7 @@ use crate::gates::matrix;
 use crate::opt::stats;
 use crate::sim::{StateVector, condition_holds, format_bits};
 use num_complex::Complex64 as C64;
+use qollab_shared::api::wire::ViolationCode;
 use qollab_shared::circuit::{Circuit, Gate, Op};
 use qollab_shared::quest::{Challenge, Target, Verdict, Violation};
 use std::collections::BTreeMap;
@@ -26,9 +27,10 @@ struct Branch {
     bits: Vec<bool>,
 }
 
-fn violation(code: &str, message: impl Into<String>) -> Violation {
+/// Codes come from `ViolationCode`, the set the API document lists.
+fn violation(code: ViolationCode, message: impl Into<String>) -> Violation {
     Violation {
-        code: code.to_owned(),
+        code: code.as_str().to_owned(),
         message: message.into(),
     }
 }
@@ -204,7 +206,7 @@ fn unitary_of(c: &Circuit, n: usize) -> Result<Vec<Vec<C64>>, String> {
 /// The fidelity of a prepared, validated circuit with the target.
 fn fidelity(ch: &Challenge, c: &Circuit) -> Result<f64, Violation> {
     let n = c.num_qubits();
-    let invalid = |e: String| violation("invalid_circuit", e);
+    let invalid = |e: String| violation(ViolationCode::InvalidCircuit, e);
     match &ch.target {
         Target::State { amplitudes, qubits } => {
             let qubits: Vec<usize> = if qubits.is_empty() {
@@ -219,7 +221,7 @@ fn fidelity(ch: &Challenge, c: &Circuit) -> Result<f64, Violation> {
             let (body, _) = strip_terminal_measures(c);
             let mut init = StateVector::new(n);
             init.parallel = false;
-            let branches = run(&body, init).map_err(|e| violation("too_large", e))?;
+            let branches = run(&body, init).map_err(|e| violation(ViolationCode::TooLarge, e))?;
             Ok(branches
                 .iter()
                 .map(|b| b.p * reduced_fidelity(&b.sv, &qubits, &psi))
@@ -228,7 +230,7 @@ fn fidelity(ch: &Challenge, c: &Circuit) -> Result<f64, Violation> {
         Target::Unitary { qasm } => {
             if n > MAX_UNITARY_QUBITS {
                 return Err(violation(
-                    "too_large",
+                    ViolationCode::TooLarge,
                     format!("unitary targets are compared up to {MAX_UNITARY_QUBITS} qubits"),
                 ));
             }
@@ -244,7 +246,7 @@ fn fidelity(ch: &Challenge, c: &Circuit) -> Result<f64, Violation> {
                 .any(|i| i.condition.is_some() || matches!(i.op, Op::Measure | Op::Reset))
             {
                 return Err(violation(
-                    "not_unitary",
+                    ViolationCode::NotUnitary,
                     "a unitary target needs a circuit without mid-circuit measurement, reset or if",
                 ));
             }
@@ -263,7 +265,7 @@ fn fidelity(ch: &Challenge, c: &Circuit) -> Result<f64, Violation> {
             let (body, measures) = strip_terminal_measures(c);
             let mut init = StateVector::new(n);
             init.parallel = false;
-            let branches = run(&body, init).map_err(|e| violation("too_large", e))?;
+            let branches = run(&body, init).map_err(|e| violation(ViolationCode::TooLarge, e))?;
             let norm = |k: &str| k.chars().filter(|c| !c.is_whitespace()).collect::<String>();
             let mut got: BTreeMap<String, f64> = BTreeMap::new();
             for b in &branches {
@@ -309,7 +311,7 @@ pub fn judge(ch: &Challenge, circuit: &Circuit) -> Verdict {
     };
     if circuit.instructions.len() > MAX_INSTRUCTIONS {
         v.violations.push(violation(
-            "too_large",
+            ViolationCode::TooLarge,
             format!(
                 "the circuit has {} instructions; attempts may have at most {MAX_INSTRUCTIONS}",
                 circuit.instructions.len()
@@ -321,13 +323,13 @@ pub fn judge(ch: &Challenge, circuit: &Circuit) -> Verdict {
         Ok(c) => c,
         Err(e) => {
             v.violations
-                .push(violation("invalid_circuit", e.to_string()));
+                .push(violation(ViolationCode::InvalidCircuit, e.to_string()));
             return v;
         }
     };
     if c.instructions.len() > MAX_INSTRUCTIONS {
         v.violations.push(violation(
-            "too_large",
+            ViolationCode::TooLarge,
             format!(
                 "the circuit expands to {} instructions; attempts may have at most {MAX_INSTRUCTIONS}",
                 c.instructions.len()
@@ -338,14 +340,14 @@ pub fn judge(ch: &Challenge, circuit: &Circuit) -> Verdict {
     let n = c.num_qubits();
     if n > MAX_QUBITS {
         v.violations.push(violation(
-            "too_large",
+            ViolationCode::TooLarge,
             format!("the circuit has {n} qubits; attempts may have at most {MAX_QUBITS}"),
         ));
         return v;
     }
     if n != ch.qubits {
         v.violations.push(violation(
-            "wrong_qubit_count",
+            ViolationCode::WrongQubitCount,
             format!(
                 "the challenge needs exactly {} qubits; the circuit has {n}",
                 ch.qubits
@@ -385,7 +387,7 @@ pub fn judge(ch: &Challenge, circuit: &Circuit) -> Verdict {
             .collect();
         if !bad.is_empty() {
             v.violations.push(violation(
-                "gate_not_allowed",
+                ViolationCode::GateNotAllowed,
                 format!(
                     "gates not allowed here: {} (allowed: {})",
                     bad.join(", "),
@@ -398,21 +400,26 @@ pub fn judge(ch: &Challenge, circuit: &Circuit) -> Verdict {
         let g = canonical(g);
         if !by_name.contains_key(g) {
             v.violations.push(violation(
-                "required_gate_missing",
+                ViolationCode::RequiredGateMissing,
                 format!("the solution must use at least one {g} gate"),
             ));
         }
     }
     let limits = [
-        (k.max_gates, v.gates, "too_many_gates", "gates"),
-        (k.max_depth, v.depth, "too_deep", "depth"),
+        (k.max_gates, v.gates, ViolationCode::TooManyGates, "gates"),
+        (k.max_depth, v.depth, ViolationCode::TooDeep, "depth"),
         (
             k.max_two_qubit_gates,
             v.two_qubit_gates,
-            "too_many_two_qubit_gates",
+            ViolationCode::TooManyTwoQubitGates,
             "multi-qubit gates",
         ),
-        (k.max_t_gates, v.t_gates, "too_many_t_gates", "T/T† gates"),
+        (
+            k.max_t_gates,
+            v.t_gates,
+            ViolationCode::TooManyTGates,
+            "T/T† gates",
+        ),
     ];
     for (max, got, code, what) in limits {
         if let Some(max) = max
