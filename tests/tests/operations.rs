@@ -64,10 +64,7 @@ async fn health_ready_metrics_and_request_ids() {
     );
     // SQLite's own heap (its page caches fill as the database grows: the soak reads it
     // beside the RSS).
-    let sqlite = text
-        .lines()
-        .find_map(|l| l.strip_prefix("qollab_sqlite_memory_bytes "))
-        .and_then(|v| v.trim().parse::<f64>().ok());
+    let sqlite = crate::common::metric_in(&text, "qollab_sqlite_memory_bytes");
     if crate::common::on_postgres() {
         assert_eq!(sqlite, None, "no SQLite gauge on PostgreSQL");
     } else {

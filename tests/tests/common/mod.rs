@@ -372,8 +372,11 @@ pub fn assert_error(body: &serde_json::Value, code: &str) {
 
 /// The value of an unlabelled metric in a server's `/metrics`, if reported yet.
 pub async fn metric(client: &Client, name: &str) -> Option<f64> {
-    metrics(client)
-        .await
-        .lines()
+    metric_in(&metrics(client).await, name)
+}
+
+/// The value of an unlabelled metric in Prometheus text, if there.
+pub fn metric_in(text: &str, name: &str) -> Option<f64> {
+    text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
