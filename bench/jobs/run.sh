@@ -10,7 +10,9 @@
 #
 # Knobs (environment): JOBS (default 2000), SUBSCRIBERS (200), SUBMITTERS (32),
 # PG_URL (default postgres://postgres@127.0.0.1:5432), BENCH_OUT (directory for the JSON
-# lines and server logs), CARGO_TARGET_DIR (default target).
+# lines and server logs), CARGO_TARGET_DIR (default target), QOLLAB_BIN and LOADGEN_BIN
+# (binaries to use instead of building: e.g. a `--no-default-features` build of qollab, on
+# the system allocator, as the peer of the default mimalloc build).
 set -euo pipefail
 
 MODE=${1:-all}
@@ -44,10 +46,12 @@ log() { echo "== $*" >&2; }
 load_avg() { cut -d' ' -f1-3 /proc/loadavg; }
 json_field() { grep -o "\"$1\":\"[^\"]*\"" | head -1 | cut -d'"' -f4; }
 
-log "building qollab and qollab-load (release)"
-cargo build --release -q -p qollab-server --bin qollab -p qollab-client --bin qollab-load
-QOLLAB="$TARGET/release/qollab"
-LOADGEN="$TARGET/release/qollab-load"
+if [ -z "${QOLLAB_BIN:-}" ]; then
+	log "building qollab and qollab-load (release)"
+	cargo build --release -q -p qollab-server --bin qollab -p qollab-client --bin qollab-load
+fi
+QOLLAB=${QOLLAB_BIN:-$TARGET/release/qollab}
+LOADGEN=${LOADGEN_BIN:-$TARGET/release/qollab-load}
 log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -h | awk '/^Mem:/ {print $2}') memory; load average $(load_avg)"
 
 # bench LABEL [ENV=VALUE ...]: one server, one enterprise organization, one workspace,

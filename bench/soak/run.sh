@@ -208,7 +208,12 @@ summary=$(awk -F'\t' -v w="$WARMUP" -v c="$CYCLE" -v e="$LOAD_END" '
 			qb / 1024, qx / 1024, (b - qb > 0 ? ((x - qx) - (b - qb)) * 100 / (b - qb) : 0)
 	}' "$OUT/rss.tsv")
 growth=$(echo "$summary" | grep -o '"growth_pct":[-0-9.]*' | cut -d: -f2)
-total() { cat "$@" 2>/dev/null | grep -o "\"$FIELD\":[0-9]*" | cut -d: -f2 | awk '{ s += $1 } END { print s + 0 }'; }
+# A half left out (ROOMS=0 or JOBS=0) has no files and no matches: 0, not a pipefail exit.
+total() {
+	local f
+	for f in "$@"; do if [ -f "$f" ]; then cat "$f"; fi; done |
+		{ grep -o "\"$FIELD\":[0-9]*" || true; } | cut -d: -f2 | awk '{ s += $1 } END { print s + 0 }'
+}
 sent=$(FIELD=sent total "$OUT"/docs-*.json)
 jobs_done=$(FIELD=finished_everywhere total "$OUT"/jobs-*.json)
 echo "{\"duration_s\":$LOAD_END,\"warmup_s\":$WARMUP,\"cycles\":$CYCLES,\"rooms\":$ROOMS,\"editors_per_room\":$EDITORS,\"edits_sent\":${sent:-0},\"jobs_per_cycle\":$JOBS,\"jobs_finished\":${jobs_done:-0},\"subscribers\":$SUBSCRIBERS,\"load_failures\":$FAILURES,\"all_unloaded\":\"$UNLOADED\",$(echo "$summary" | sed 's/^{//')" |
