@@ -11,8 +11,7 @@
 # Knobs (environment): JOBS (default 2000), SUBSCRIBERS (200), SUBMITTERS (32),
 # PG_URL (default postgres://postgres@127.0.0.1:5432), BENCH_OUT (directory for the JSON
 # lines and server logs), CARGO_TARGET_DIR (default target), QOLLAB_BIN and LOADGEN_BIN
-# (binaries to use instead of building: e.g. a `--no-default-features` build of qollab, on
-# the system allocator, as the peer of the default mimalloc build).
+# (binaries to use instead of building, e.g. a peer build measured in the same session).
 set -euo pipefail
 
 MODE=${1:-all}
