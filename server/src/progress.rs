@@ -406,9 +406,8 @@ impl LeaderboardQuery {
     fn parse(&self) -> ApiResult<(String, String, Option<DateTime<Utc>>, u64)> {
         let window = match self.window.as_deref() {
             None => Window::Week,
-            Some(w) => Window::parse(w).ok_or_else(|| {
-                ApiError::invalid_fields(vec![("window", "must be week, month or all".into())])
-            })?,
+            Some(w) => Window::parse_or_explain(w)
+                .map_err(|m| ApiError::invalid_fields(vec![("window", m)]))?,
         };
         let now = Utc::now();
         let (key, since) = match window {

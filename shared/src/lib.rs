@@ -30,6 +30,12 @@ macro_rules! wire_enum {
                     _ => None,
                 }
             }
+
+            /// [`Self::parse`], or the message a client is shown for a bad value.
+            pub fn parse_or_explain(s: &str) -> Result<Self, String> {
+                Self::parse(s)
+                    .ok_or_else(|| format!("{s:?} is not one of {}", Self::VALUES.join(", ")))
+            }
         }
     };
 }

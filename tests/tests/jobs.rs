@@ -645,14 +645,19 @@ async fn a_noisy_emulator_run_and_an_optimization_produce_results_and_artifacts(
         f.jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
         vec![noisy.id]
     );
-    let (s, _) = raw(
+    let (s, bad) = raw(
         &viewer,
         Method::GET,
         &format!("/api/workspaces/{ws}/jobs?status=bogus"),
         None,
     )
     .await;
-    assert_eq!(s, 422);
+    assert_eq!(s, 422, "{bad}");
+    assert_eq!(
+        bad["error"]["details"]["status"],
+        json!("\"bogus\" is not one of queued, running, completed, failed, cancelled"),
+        "{bad}"
+    );
 }
 
 #[tokio::test]

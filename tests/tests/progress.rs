@@ -331,6 +331,11 @@ async fn workspace_leaderboards_rank_points_in_their_window() {
     );
     let (s, bad) = board("year").await;
     assert_eq!(s, 422, "{bad}");
+    assert_eq!(
+        bad["error"]["details"]["window"],
+        json!("\"year\" is not one of week, month, all"),
+        "{bad}"
+    );
     db.close().await;
 }
 

@@ -289,6 +289,19 @@ async fn jobs_naming_a_closed_foreign_or_mismatched_session_are_refused_and_crea
     )
     .await;
     assert_eq!(list[0]["id"], json!(open.id.to_string()), "{list}");
+    let (s, bad) = raw(
+        &viewer,
+        Method::GET,
+        &format!("/api/workspaces/{ws}/sessions?status=ajar"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 422, "{bad}");
+    assert_eq!(
+        bad["error"]["details"]["status"],
+        json!("\"ajar\" is not one of open, closed"),
+        "{bad}"
+    );
 
     // The open one works.
     let j = submit_ok(

@@ -3,6 +3,7 @@
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use qollab_quantum::qasm::{self, Dialect};
+use qollab_shared::api::wire::JobStatus;
 use qollab_shared::api::{BackendInfo, Job, JobPage, JobSource, SubmitJobRequest};
 use qollab_shared::error::ErrorCode;
 use serde::Deserialize;
@@ -268,13 +269,9 @@ pub async fn list(
 ) -> ApiResult<web::Json<JobPage>> {
     let q = query.into_inner();
     let limit = ApiError::page_limit(q.limit, 50, 200)?;
-    if let Some(s) = &q.status
-        && !["queued", "running", "completed", "failed", "cancelled"].contains(&s.as_str())
-    {
-        return Err(ApiError::invalid_fields(vec![(
-            "status",
-            format!("{s:?} is not one of queued, running, completed, failed, cancelled"),
-        )]));
+    if let Some(s) = &q.status {
+        JobStatus::parse_or_explain(s)
+            .map_err(|m| ApiError::invalid_fields(vec![("status", m)]))?;
     }
     let filter = JobFilter {
         status: q.status,

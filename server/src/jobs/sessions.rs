@@ -7,13 +7,14 @@ use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
+use qollab_shared::api::wire::SessionStatus;
 use qollab_shared::api::{OpenSessionRequest, RuntimeSession};
 use qollab_shared::error::ErrorCode;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::db::queries::runtime_sessions::{CLOSED, OPEN, new_session_model};
+use crate::db::queries::runtime_sessions::new_session_model;
 use crate::db::tables::runtime_sessions;
 use crate::error::{ApiError, ApiResult};
 use crate::workspaces::{AsEditor, AsViewer, EDITOR, VIEWER};
@@ -112,14 +113,9 @@ pub async fn list(
 ) -> ApiResult<web::Json<Vec<RuntimeSession>>> {
     let q = query.into_inner();
     let limit = ApiError::page_limit(q.limit, 50, 200)?;
-    if let Some(s) = &q.status
-        && s != OPEN
-        && s != CLOSED
-    {
-        return Err(ApiError::invalid_fields(vec![(
-            "status",
-            format!("{s:?} is not one of open, closed"),
-        )]));
+    if let Some(s) = &q.status {
+        SessionStatus::parse_or_explain(s)
+            .map_err(|m| ApiError::invalid_fields(vec![("status", m)]))?;
     }
     let rows = state
         .db
