@@ -171,6 +171,41 @@ impl Client {
         self.send(self.request(Method::GET, path)).await
     }
 
+    /// One page of a paged list (`qollab_shared::api::Page`): from the start without a
+    /// cursor, else from the previous page's `next_cursor`.
+    pub async fn page<P: Page + DeserializeOwned>(
+        &self,
+        path: &str,
+        cursor: Option<&str>,
+        limit: Option<u64>,
+    ) -> Result<P> {
+        let mut rb = self.request(Method::GET, path);
+        if let Some(l) = limit {
+            rb = rb.query(&[("limit", l.to_string())]);
+        }
+        if let Some(c) = cursor {
+            rb = rb.query(&[("cursor", c)]);
+        }
+        self.send(rb).await
+    }
+
+    /// Every item of a paged list, following `next_cursor` page by page.
+    pub async fn all<P: Page + DeserializeOwned>(&self, path: &str) -> Result<Vec<P::Item>> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page: P = self.page(path, cursor.as_deref(), Some(200)).await?;
+            let (mut got, next) = page.into_parts();
+            let moved = !got.is_empty();
+            items.append(&mut got);
+            // An empty page or a cursor that does not move would loop forever.
+            match next {
+                Some(n) if moved && cursor.as_deref() != Some(n.as_str()) => cursor = Some(n),
+                _ => return Ok(items),
+            }
+        }
+    }
+
     async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
         self.send(self.request(Method::POST, path).json(body)).await
     }
@@ -290,8 +325,10 @@ impl Client {
         self.delete(&format!("/api/workspaces/{id}")).await
     }
 
+    /// Every member, in the order they joined.
     pub async fn members(&self, ws: Uuid) -> Result<Vec<Member>> {
-        self.get(&format!("/api/workspaces/{ws}/members")).await
+        self.all::<MemberPage>(&format!("/api/workspaces/{ws}/members"))
+            .await
     }
 
     pub async fn add_member(&self, ws: Uuid, email: &str, role: Role) -> Result<Member> {
@@ -384,22 +421,19 @@ impl Client {
         .await
     }
 
-    /// The assistant thread, newest first (`before`: the oldest message id you have).
+    /// One page of the assistant thread, newest first.
     pub async fn ai_messages(
         &self,
         ws: Uuid,
         doc_id: Option<Uuid>,
-        before: Option<Uuid>,
+        cursor: Option<&str>,
         limit: u64,
-    ) -> Result<Vec<AiMessage>> {
-        let mut path = format!("/api/workspaces/{ws}/ai/messages?limit={limit}");
+    ) -> Result<AiMessagePage> {
+        let mut path = format!("/api/workspaces/{ws}/ai/messages");
         if let Some(d) = doc_id {
-            path.push_str(&format!("&doc_id={d}"));
+            path.push_str(&format!("?doc_id={d}"));
         }
-        if let Some(b) = before {
-            path.push_str(&format!("&before={b}"));
-        }
-        self.get(&path).await
+        self.page(&path, cursor, Some(limit)).await
     }
 
     pub async fn cancel_ai_message(&self, ws: Uuid, id: Uuid) -> Result<AiMessage> {
@@ -525,17 +559,19 @@ impl Client {
     pub async fn notifications(
         &self,
         unread_only: bool,
-        before: Option<i64>,
+        cursor: Option<&str>,
         limit: u64,
     ) -> Result<qollab_shared::notify::NotificationPage> {
-        let mut path = format!("/api/me/notifications?limit={limit}");
+        let mut rb = self
+            .request(Method::GET, "/api/me/notifications")
+            .query(&[("limit", limit.to_string())]);
         if unread_only {
-            path.push_str("&unread=true");
+            rb = rb.query(&[("unread", "true")]);
         }
-        if let Some(b) = before {
-            path.push_str(&format!("&before={b}"));
+        if let Some(c) = cursor {
+            rb = rb.query(&[("cursor", c)]);
         }
-        self.get(&path).await
+        self.send(rb).await
     }
 
     pub async fn mark_notification_read(
@@ -638,8 +674,10 @@ impl Client {
 
     // Documents
 
+    /// Every document, in the order they were created.
     pub async fn docs(&self, ws: Uuid) -> Result<Vec<DocSummary>> {
-        self.get(&format!("/api/workspaces/{ws}/docs")).await
+        self.all::<DocPage>(&format!("/api/workspaces/{ws}/docs"))
+            .await
     }
 
     /// A new document, seeded with OpenQASM when given (201).
@@ -681,8 +719,10 @@ impl Client {
         .await
     }
 
+    /// Every version, newest first.
     pub async fn doc_versions(&self, id: Uuid) -> Result<Vec<DocVersion>> {
-        self.get(&format!("/api/docs/{id}/versions")).await
+        self.all::<VersionPage>(&format!("/api/docs/{id}/versions"))
+            .await
     }
 
     pub async fn create_doc_version(&self, id: Uuid, name: &str) -> Result<DocVersion> {

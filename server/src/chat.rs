@@ -2,10 +2,8 @@
 //! live as `chat.message`. Viewers may chat.
 
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Utc};
-use qollab_shared::api::{ChatMessage, PostChatRequest};
+use qollab_shared::api::{ChatMessage, ChatPage, PostChatRequest};
 use qollab_shared::events::kinds;
-use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -64,37 +62,29 @@ pub async fn post(
     Ok(HttpResponse::Created().json(msg))
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
-    /// Only messages older than this time (the `created_at` of the oldest you have).
-    pub before: Option<DateTime<Utc>>,
-    /// 1 to 200, default 50.
-    pub limit: Option<u64>,
-}
-
-#[utoipa::path(get, path = "/api/workspaces/{workspace_id}/chat", tag = "chat", params(("workspace_id" = uuid::Uuid, Path), PageQuery),
-    responses((status = 200, body = Vec<ChatMessage>), (status = 404)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/workspaces/{workspace_id}/chat", tag = "chat", params(("workspace_id" = uuid::Uuid, Path), crate::pages::PageQuery),
+    responses((status = 200, body = ChatPage), (status = 404), (status = 422)), security(("bearer" = [])))]
 pub async fn page(
     state: web::Data<AppState>,
     access: AsViewer,
-    query: web::Query<PageQuery>,
-) -> ApiResult<web::Json<Vec<ChatMessage>>> {
-    let limit = ApiError::page_limit(query.limit, 50, 200)?;
+    query: web::Query<crate::pages::PageQuery>,
+) -> ApiResult<web::Json<ChatPage>> {
+    let (limit, after) = (query.limit()?, query.cursor()?);
     let rows = state
         .db
-        .chat_page(access.workspace.id, query.before, limit)
+        .chat_page(access.workspace.id, after, limit + 1)
         .await?;
-    Ok(web::Json(
-        rows.into_iter()
-            .map(|(m, name)| ChatMessage {
-                id: m.id,
-                workspace_id: m.workspace_id,
-                author_id: m.author_id,
-                author_name: name,
-                text: m.text,
-                created_at: m.created_at,
-            })
-            .collect(),
-    ))
+    Ok(web::Json(crate::pages::page(
+        rows,
+        limit,
+        |(m, _)| (m.created_at, m.id),
+        |(m, name)| ChatMessage {
+            id: m.id,
+            workspace_id: m.workspace_id,
+            author_id: m.author_id,
+            author_name: name,
+            text: m.text,
+            created_at: m.created_at,
+        },
+    )))
 }

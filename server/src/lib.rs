@@ -19,6 +19,7 @@ pub mod live;
 pub mod notifications;
 pub mod ops;
 pub mod orgs;
+pub mod pages;
 pub mod progress;
 pub mod quest;
 pub mod secrets;

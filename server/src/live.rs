@@ -97,6 +97,9 @@ struct Entry {
     workspace_id: Uuid,
     kind: Kind,
     standing: watch::Sender<Standing>,
+    /// Bumped by every revocation applied to it: a re-check that read the database before
+    /// one of those must not overwrite it with what it read.
+    changes: u64,
 }
 
 impl Entry {
@@ -238,6 +241,7 @@ impl Live {
                 workspace_id,
                 kind,
                 standing: tx,
+                changes: 0,
             },
         );
         metrics::gauge!("qollab_live_connections").increment(1.0);
@@ -272,15 +276,7 @@ impl Live {
 
     /// Applies a revocation to this process's connections only.
     pub fn apply(&self, revocation: &Revocation) {
-        let mut n = 0;
-        for e in self.lock().values() {
-            if let Some(s) = e.verdict(revocation) {
-                if matches!(s, Standing::Revoked { .. }) {
-                    n += 1;
-                }
-                e.set(s);
-            }
-        }
+        let n = apply_to(&mut self.lock(), revocation);
         if n > 0 {
             metrics::counter!("qollab_live_revoked_total").increment(n);
             tracing::debug!(?revocation, connections = n, "live connections revoked");
@@ -291,76 +287,32 @@ impl Live {
     /// database and revokes (or re-roles) what no longer holds. A failing query changes
     /// nothing: only what the database positively says is acted on.
     pub async fn recheck_all(&self) {
-        let (sessions, tokens, pairs, docs) = {
-            let conns = self.lock();
-            let mut s = HashSet::new();
-            let mut t = HashSet::new();
-            let mut p = HashSet::new();
-            let mut d = HashSet::new();
-            for e in conns.values() {
-                match e.credential {
-                    Credential::Session(id) => s.insert(id),
-                    Credential::ApiToken(id) => t.insert(id),
-                };
-                if e.kind != Kind::Personal {
-                    p.insert((e.workspace_id, e.user_id));
-                }
-                if let Kind::Doc(id) = e.kind {
-                    d.insert(id);
-                }
-            }
-            (s, t, p, d)
-        };
-        if sessions.is_empty() && tokens.is_empty() {
+        let snap = Snapshot::of(&self.lock());
+        if snap.sessions.is_empty() && snap.tokens.is_empty() {
             return;
         }
         let live_sessions =
-            self.existing::<sessions::Entity>(&sessions, sessions::Column::Id, |q| {
+            self.existing::<sessions::Entity>(&snap.sessions, sessions::Column::Id, |q| {
                 q.filter(sessions::Column::RevokedAt.is_null())
             });
         let live_tokens =
-            self.existing::<api_tokens::Entity>(&tokens, api_tokens::Column::Id, |q| q);
-        let live_docs = self.existing::<docs::Entity>(&docs, docs::Column::Id, |q| q);
-        let (Some(live_sessions), Some(live_tokens), Some(live_docs), Some(roles)) = (
+            self.existing::<api_tokens::Entity>(&snap.tokens, api_tokens::Column::Id, |q| q);
+        let live_docs = self.existing::<docs::Entity>(&snap.docs, docs::Column::Id, |q| q);
+        let (Some(sessions), Some(tokens), Some(docs), Some(roles)) = (
             live_sessions.await,
             live_tokens.await,
             live_docs.await,
-            self.roles(&pairs).await,
+            self.roles(&snap.pairs).await,
         ) else {
             return;
         };
-        let conns = self.lock();
-        let mut n = 0;
-        for e in conns.values() {
-            let credential_ok = match e.credential {
-                Credential::Session(id) => live_sessions.contains(&id),
-                Credential::ApiToken(id) => live_tokens.contains(&id),
-            };
-            let standing = if !credential_ok {
-                let why = match e.credential {
-                    Credential::Session(_) => SESSION_ENDED,
-                    Credential::ApiToken(_) => TOKEN_REVOKED,
-                };
-                Standing::revoked(codes::CREDENTIAL_REVOKED, why)
-            } else if let Kind::Doc(id) = e.kind
-                && !live_docs.contains(&id)
-            {
-                Standing::revoked(codes::GONE, DOC_DELETED)
-            } else if e.kind == Kind::Personal {
-                Standing::Member(Role::Viewer)
-            } else {
-                match roles.get(&(e.workspace_id, e.user_id)) {
-                    Some(r) => Standing::Member(*r),
-                    None => Standing::revoked(codes::NOT_A_MEMBER, REMOVED),
-                }
-            };
-            if matches!(standing, Standing::Revoked { .. })
-                && matches!(*e.standing.borrow(), Standing::Member(_))
-            {
-                n += 1;
-            }
-            e.set(standing);
-        }
+        let found = Found {
+            sessions,
+            tokens,
+            docs,
+            roles,
+        };
+        let n = judge(&self.lock(), &snap, &found);
         if n > 0 {
             metrics::counter!("qollab_live_revoked_total").increment(n);
             tracing::info!(
@@ -428,5 +380,168 @@ impl Live {
             }
         }
         Some(out)
+    }
+}
+
+/// Applies `revocation` to the connections it concerns; returns how many it revoked.
+fn apply_to(conns: &mut HashMap<u64, Entry>, revocation: &Revocation) -> u64 {
+    let mut n = 0;
+    for e in conns.values_mut() {
+        if let Some(s) = e.verdict(revocation) {
+            if matches!(s, Standing::Revoked { .. }) {
+                n += 1;
+            }
+            e.changes += 1;
+            e.set(s);
+        }
+    }
+    n
+}
+
+/// What a re-check read the database for: the connections registered when it started
+/// (with their change counts) and their credentials, memberships and documents.
+#[derive(Default)]
+struct Snapshot {
+    conns: HashMap<u64, u64>,
+    sessions: HashSet<Uuid>,
+    tokens: HashSet<Uuid>,
+    pairs: HashSet<(Uuid, Uuid)>,
+    docs: HashSet<Uuid>,
+}
+
+impl Snapshot {
+    fn of(conns: &HashMap<u64, Entry>) -> Snapshot {
+        let mut s = Snapshot::default();
+        for (id, e) in conns {
+            s.conns.insert(*id, e.changes);
+            match e.credential {
+                Credential::Session(id) => s.sessions.insert(id),
+                Credential::ApiToken(id) => s.tokens.insert(id),
+            };
+            if e.kind != Kind::Personal {
+                s.pairs.insert((e.workspace_id, e.user_id));
+            }
+            if let Kind::Doc(id) = e.kind {
+                s.docs.insert(id);
+            }
+        }
+        s
+    }
+}
+
+/// What the database holds of a [`Snapshot`].
+#[derive(Default)]
+struct Found {
+    sessions: HashSet<Uuid>,
+    tokens: HashSet<Uuid>,
+    docs: HashSet<Uuid>,
+    roles: HashMap<(Uuid, Uuid), Role>,
+}
+
+/// Sets each connection's standing from what the re-check found; returns how many it
+/// revoked. Only connections of the snapshot that nothing changed since are judged: one
+/// registered during the reads was authorized then (its credential was not read, so it
+/// would look revoked), and one a revocation reached during the reads knows better than
+/// the reads (a downgrade must not be undone by a role read just before it).
+fn judge(conns: &HashMap<u64, Entry>, snap: &Snapshot, found: &Found) -> u64 {
+    let mut n = 0;
+    for (id, e) in conns {
+        if snap.conns.get(id) != Some(&e.changes) {
+            continue;
+        }
+        let credential_ok = match e.credential {
+            Credential::Session(id) => found.sessions.contains(&id),
+            Credential::ApiToken(id) => found.tokens.contains(&id),
+        };
+        let standing = if !credential_ok {
+            let why = match e.credential {
+                Credential::Session(_) => SESSION_ENDED,
+                Credential::ApiToken(_) => TOKEN_REVOKED,
+            };
+            Standing::revoked(codes::CREDENTIAL_REVOKED, why)
+        } else if let Kind::Doc(id) = e.kind
+            && !found.docs.contains(&id)
+        {
+            Standing::revoked(codes::GONE, DOC_DELETED)
+        } else if e.kind == Kind::Personal {
+            Standing::Member(Role::Viewer)
+        } else {
+            match found.roles.get(&(e.workspace_id, e.user_id)) {
+                Some(r) => Standing::Member(*r),
+                None => Standing::revoked(codes::NOT_A_MEMBER, REMOVED),
+            }
+        };
+        if matches!(standing, Standing::Revoked { .. })
+            && matches!(*e.standing.borrow(), Standing::Member(_))
+        {
+            n += 1;
+        }
+        e.set(standing);
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(user: Uuid, session: Uuid, ws: Uuid) -> (Entry, watch::Receiver<Standing>) {
+        let (tx, rx) = watch::channel(Standing::Member(Role::Editor));
+        let e = Entry {
+            user_id: user,
+            credential: Credential::Session(session),
+            workspace_id: ws,
+            kind: Kind::Events,
+            standing: tx,
+            changes: 0,
+        };
+        (e, rx)
+    }
+
+    #[test]
+    fn a_recheck_judges_only_what_it_read_and_what_did_not_change_since() {
+        let ws = Uuid::new_v4();
+        let (gone, gone_rx) = entry(Uuid::new_v4(), Uuid::new_v4(), ws);
+        let (kept_user, kept_session) = (Uuid::new_v4(), Uuid::new_v4());
+        let (kept, kept_rx) = entry(kept_user, kept_session, ws);
+        let (downgraded_user, downgraded_session) = (Uuid::new_v4(), Uuid::new_v4());
+        let (downgraded, downgraded_rx) = entry(downgraded_user, downgraded_session, ws);
+        let mut conns = HashMap::from([(1, gone), (2, kept), (3, downgraded)]);
+        let snap = Snapshot::of(&conns);
+        assert_eq!(snap.conns.len(), 3);
+        // During the reads: someone connects, and a downgrade reaches connection 3.
+        let (late, late_rx) = entry(Uuid::new_v4(), Uuid::new_v4(), ws);
+        conns.insert(4, late);
+        let downgrade = Revocation::Member {
+            workspace_id: ws,
+            user_id: downgraded_user,
+            role: Some(Role::Viewer),
+        };
+        assert_eq!(apply_to(&mut conns, &downgrade), 0);
+        assert_eq!(*downgraded_rx.borrow(), Standing::Member(Role::Viewer));
+        // The reads (from before the downgrade): 1's session is gone, 2 is now a viewer,
+        // 3 still an editor.
+        let found = Found {
+            sessions: HashSet::from([kept_session, downgraded_session]),
+            roles: HashMap::from([
+                ((ws, kept_user), Role::Viewer),
+                ((ws, downgraded_user), Role::Editor),
+            ]),
+            ..Found::default()
+        };
+        assert_eq!(judge(&conns, &snap, &found), 1);
+        assert!(matches!(
+            &*gone_rx.borrow(),
+            Standing::Revoked {
+                code: codes::CREDENTIAL_REVOKED,
+                ..
+            }
+        ));
+        // What the reads said about a connection they covered still applies.
+        assert_eq!(*kept_rx.borrow(), Standing::Member(Role::Viewer));
+        // Not undone by a read from before the downgrade.
+        assert_eq!(*downgraded_rx.borrow(), Standing::Member(Role::Viewer));
+        // Not read at all: left as authorized.
+        assert_eq!(*late_rx.borrow(), Standing::Member(Role::Editor));
     }
 }

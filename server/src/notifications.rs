@@ -223,8 +223,8 @@ pub fn configure(r: &mut crate::app::Routes) {
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Only notices older than this id (the `next_cursor` of the previous page).
-    pub before: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
     /// 1 to 200, default 50.
     pub limit: Option<u64>,
     /// Only unread notices.
@@ -241,13 +241,12 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> ApiResult<web::Json<NotificationPage>> {
     let limit = ApiError::page_limit(query.limit, 50, 200)?;
-    let items = state
+    let before = crate::pages::decode(query.cursor.as_deref())?;
+    let rows = state
         .db
-        .notifications_of(user.id, query.before, query.unread, limit)
+        .notifications_of(user.id, before, query.unread, limit + 1)
         .await?;
-    let next_cursor = (items.len() as u64 == limit)
-        .then(|| items.last().map(|n| n.id))
-        .flatten();
+    let (items, next_cursor) = crate::pages::split(rows, limit, |n| n.id);
     Ok(web::Json(NotificationPage {
         items,
         next_cursor,

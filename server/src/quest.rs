@@ -13,7 +13,7 @@ use qollab_quantum::qasm;
 use qollab_quantum::quest::{self as engine, MAX_BLOCH_QUBITS, MAX_INSTRUCTIONS, MAX_QUBITS};
 use qollab_shared::error::ErrorCode;
 use qollab_shared::quest::{
-    AttemptRecord, AttemptRequest, AttemptResult, BlochRequest, BlochTrace, Challenge,
+    AttemptPage, AttemptRecord, AttemptRequest, AttemptResult, BlochRequest, BlochTrace, Challenge,
     ChallengeProgress, ChallengeView, Leaderboard, LeaderboardEntry, RevealedHint, Tutorial,
     Verdict, Violation,
 };
@@ -246,46 +246,47 @@ pub async fn attempt(
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AttemptsQuery {
-    /// Only attempts older than this one (the `id` of the oldest you have).
-    pub before: Option<Uuid>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
     /// 1 to 100, default 20.
     pub limit: Option<u64>,
 }
 
 #[utoipa::path(get, path = "/api/quest/challenges/{key}/attempts", tag = "quest",
     params(("key" = String, Path), AttemptsQuery),
-    responses((status = 200, body = Vec<AttemptRecord>), (status = 401), (status = 404), (status = 422)),
+    responses((status = 200, body = AttemptPage), (status = 401), (status = 404), (status = 422)),
     security(("bearer" = [])))]
 pub async fn attempts(
     state: web::Data<AppState>,
     user: AuthUser,
     key: web::Path<String>,
     query: web::Query<AttemptsQuery>,
-) -> ApiResult<web::Json<Vec<AttemptRecord>>> {
+) -> ApiResult<web::Json<AttemptPage>> {
     let ch = find(&key)?;
     let limit = ApiError::page_limit(query.limit, 20, 100)?;
+    let before = crate::pages::decode(query.cursor.as_deref())?;
     let rows = state
         .db
-        .quest_attempts(user.id, &ch.key, query.before, limit)
+        .quest_attempts(user.id, &ch.key, before, limit + 1)
         .await?;
-    Ok(web::Json(
-        rows.into_iter()
-            .map(|a| AttemptRecord {
-                id: a.id,
-                passed: a.passed,
-                fidelity: a.fidelity,
-                score: as_u32(a.score),
-                hints_used: as_u32(a.hints_used),
-                gates: as_u32(a.gates),
-                depth: as_u32(a.depth),
-                two_qubit_gates: as_u32(a.two_qubit_gates),
-                violations: serde_json::from_value::<Vec<Violation>>(a.violations)
-                    .unwrap_or_default(),
-                qasm: a.qasm,
-                created_at: a.created_at,
-            })
-            .collect(),
-    ))
+    Ok(web::Json(crate::pages::page(
+        rows,
+        limit,
+        |a| a.id,
+        |a| AttemptRecord {
+            id: a.id,
+            passed: a.passed,
+            fidelity: a.fidelity,
+            score: as_u32(a.score),
+            hints_used: as_u32(a.hints_used),
+            gates: as_u32(a.gates),
+            depth: as_u32(a.depth),
+            two_qubit_gates: as_u32(a.two_qubit_gates),
+            violations: serde_json::from_value::<Vec<Violation>>(a.violations).unwrap_or_default(),
+            qasm: a.qasm,
+            created_at: a.created_at,
+        },
+    )))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

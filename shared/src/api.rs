@@ -5,6 +5,15 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+/// One page of a list that can grow. Every such list takes `?cursor=` (the previous
+/// page's `next_cursor`, opaque) and `?limit=`, and answers `{items, next_cursor}`;
+/// `next_cursor` is absent on the last page. Declared with `page!`.
+pub trait Page: Sized {
+    type Item;
+    fn from_parts(items: Vec<Self::Item>, next_cursor: Option<String>) -> Self;
+    fn into_parts(self) -> (Vec<Self::Item>, Option<String>);
+}
+
 /// A workspace role, ordered from least to most privileged.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
@@ -250,6 +259,11 @@ pub struct Member {
     pub added_at: DateTime<Utc>,
 }
 
+crate::page!(
+    /// Members, in the order they joined.
+    MemberPage of Member
+);
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AddMemberRequest {
     pub email: String,
@@ -309,6 +323,11 @@ pub struct DocSummary {
     pub updated_at: DateTime<Utc>,
 }
 
+crate::page!(
+    /// Documents, in the order they were created.
+    DocPage of DocSummary
+);
+
 /// Something wrong in a document's current content (a concurrent edit removed a qubit
 /// an op uses, a foreign client wrote a malformed op, …).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -352,6 +371,11 @@ pub struct DocVersion {
     pub author_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
 }
+
+crate::page!(
+    /// Versions, newest first.
+    VersionPage of DocVersion
+);
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateVersionRequest {
@@ -475,12 +499,10 @@ impl Job {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct JobPage {
-    pub jobs: Vec<Job>,
-    /// Pass as `?cursor=` for the next (older) page; absent on the last page.
-    pub next_cursor: Option<String>,
-}
+crate::page!(
+    /// Jobs, newest first.
+    JobPage of Job
+);
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct BackendInfo {
@@ -541,6 +563,11 @@ pub struct ChatMessage {
     pub created_at: DateTime<Utc>,
 }
 
+crate::page!(
+    /// Chat messages, newest first.
+    ChatPage of ChatMessage
+);
+
 /// Tokens an AI call used.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AiUsage {
@@ -597,6 +624,11 @@ pub struct AiMessage {
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
 }
+
+crate::page!(
+    /// An assistant thread, newest first.
+    AiMessagePage of AiMessage
+);
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PostAiMessageRequest {

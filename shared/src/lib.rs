@@ -41,6 +41,34 @@ macro_rules! wire_enum {
 }
 pub(crate) use wire_enum;
 
+/// A page of a list that can grow, declared once per item type: every such list answers
+/// `{items, next_cursor}` (see [`api::Page`]), each under its own schema name (utoipa's
+/// generic schemas leave dangling references).
+macro_rules! page {
+    ($(#[$m:meta])* $name:ident of $item:ty) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+        pub struct $name {
+            pub items: Vec<$item>,
+            /// Pass as `?cursor=` for the next page; absent on the last page.
+            pub next_cursor: Option<String>,
+        }
+
+        impl $crate::api::Page for $name {
+            type Item = $item;
+
+            fn from_parts(items: Vec<$item>, next_cursor: Option<String>) -> Self {
+                Self { items, next_cursor }
+            }
+
+            fn into_parts(self) -> (Vec<$item>, Option<String>) {
+                (self.items, self.next_cursor)
+            }
+        }
+    };
+}
+pub(crate) use page;
+
 pub mod analysis;
 pub mod analytics;
 pub mod api;

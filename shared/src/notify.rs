@@ -373,8 +373,8 @@ pub struct Notification {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct NotificationPage {
     pub items: Vec<Notification>,
-    /// Pass as `?before=` for the next (older) page; absent on the last page.
-    pub next_cursor: Option<i64>,
+    /// Pass as `?cursor=` for the next (older) page; absent on the last page.
+    pub next_cursor: Option<String>,
     pub unread: i64,
 }
 

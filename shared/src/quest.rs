@@ -269,3 +269,8 @@ pub struct AttemptRecord {
     pub qasm: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
+
+crate::page!(
+    /// A member's attempts at a challenge, newest first.
+    AttemptPage of AttemptRecord
+);

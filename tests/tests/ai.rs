@@ -64,6 +64,13 @@ async fn until(stream: &mut EventStream, done: impl Fn(&Event) -> bool) -> Vec<E
         let kinds: Vec<&str> = seen.iter().map(|e| e.kind.as_str()).collect();
         panic!("timed out; saw {kinds:?}");
     }
+    // Deltas are live only: a reconnect (the stream replays the log) would lose them.
+    assert_eq!(
+        stream.reconnects(),
+        0,
+        "the event stream reconnected; saw {:?}",
+        seen.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>()
+    );
     seen
 }
 
@@ -183,19 +190,34 @@ async fn two_members_see_the_same_streamed_answer_in_order_and_whole() {
     )
     .await;
     assert_eq!(s, 200, "{history}");
+    let history = &history["items"];
     assert_eq!(history[0]["id"], json!(id));
     assert_eq!(history[0]["content"], json!(whole));
     assert_eq!(history[0]["status"], "completed");
     assert_eq!(history[1]["role"], "user");
-    // Cursor paging: older than the answer is the question alone.
-    let (_, older) = raw(
+    // Cursor paging: after the answer comes the question alone.
+    let (_, newest) = raw(
         &t.owner,
         Method::GET,
-        &format!("/api/workspaces/{}/ai/messages?before={id}&limit=5", t.ws),
+        &format!("/api/workspaces/{}/ai/messages?limit=1", t.ws),
         None,
     )
     .await;
-    assert_eq!(older.as_array().map(Vec::len), Some(1), "{older}");
+    assert_eq!(newest["items"][0]["id"], json!(id), "{newest}");
+    let cursor = newest["next_cursor"].as_str().unwrap_or_default();
+    let (_, older) = raw(
+        &t.owner,
+        Method::GET,
+        &format!(
+            "/api/workspaces/{}/ai/messages?cursor={cursor}&limit=5",
+            t.ws
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(older["items"].as_array().map(Vec::len), Some(1), "{older}");
+    assert_eq!(older["items"][0]["role"], "user", "{older}");
+    assert_eq!(older["next_cursor"], Value::Null, "{older}");
     // The question went to the model as delimited data.
     let req = &stand_in.requests()[0];
     assert_eq!(req["stream"], json!(true));
@@ -684,7 +706,7 @@ async fn cancel_stops_the_stream_and_the_upstream_request() {
         )
         .await;
         assert_eq!(s, 200, "{history}");
-        let answer = history
+        let answer = history["items"]
             .as_array()
             .and_then(|h| h.iter().find(|m| m["id"] == json!(id)).cloned())
             .unwrap_or_default();
@@ -801,7 +823,7 @@ async fn injections_in_a_qasm_comment_and_in_chat_change_nothing() {
         None,
     )
     .await;
-    let me = members
+    let me = members["items"]
         .as_array()
         .and_then(|m| m.iter().find(|m| m["user_id"] == json!(viewer_id)).cloned())
         .unwrap_or_else(|| panic!("{members}"));

@@ -707,7 +707,7 @@ impl Callers {
                 None,
             )
             .await;
-            let m = members
+            let m = members["items"]
                 .as_array()
                 .and_then(|a| {
                     a.iter()

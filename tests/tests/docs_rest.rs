@@ -23,7 +23,7 @@ async fn list(team: &Team) -> Vec<DocSummary> {
     )
     .await;
     assert_eq!(s, 200, "{body}");
-    serde_json::from_value(body).unwrap_or_else(|e| panic!("{e}"))
+    serde_json::from_value(body["items"].clone()).unwrap_or_else(|e| panic!("{e}: {body}"))
 }
 
 /// Sends a request with a raw body; returns status and body text.
@@ -516,7 +516,8 @@ async fn restoring_a_version_is_a_forward_edit_that_clients_converge_on() {
     // the later edits back.
     let (s, body) = raw(&team.owner, Method::GET, &versions_path, None).await;
     assert_eq!(s, 200, "{body}");
-    let versions: Vec<DocVersion> = serde_json::from_value(body).unwrap_or_else(|e| panic!("{e}"));
+    let versions: Vec<DocVersion> =
+        serde_json::from_value(body["items"].clone()).unwrap_or_else(|e| panic!("{e}"));
     assert!(versions.iter().any(|v| v.id == v1.id && v.kind == "named"));
     let undo = versions
         .iter()
@@ -641,6 +642,6 @@ async fn viewers_read_but_cannot_write_over_rest() {
     )
     .await;
     assert_eq!(s, 200);
-    assert_eq!(body.as_array().map(Vec::len), Some(1), "{body}");
+    assert_eq!(body["items"].as_array().map(Vec::len), Some(1), "{body}");
     assert_eq!(list(&team).await.len(), 1);
 }

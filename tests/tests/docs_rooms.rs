@@ -78,7 +78,8 @@ async fn a_room_unloads_after_its_last_peer_and_reloads_with_the_same_content() 
     )
     .await;
     assert_eq!(s, 200, "{body}");
-    let versions: Vec<DocVersion> = serde_json::from_value(body).unwrap_or_else(|e| panic!("{e}"));
+    let versions: Vec<DocVersion> =
+        serde_json::from_value(body["items"].clone()).unwrap_or_else(|e| panic!("{e}"));
     assert!(versions.iter().any(|v| v.kind == "auto"), "{versions:?}");
 
     a.close().await.unwrap_or_else(|e| panic!("{e}"));

@@ -24,6 +24,7 @@ mod jobs;
 mod load;
 mod notifications;
 mod operations;
+mod pages;
 mod progress;
 mod python;
 mod quest;

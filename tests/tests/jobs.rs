@@ -137,7 +137,7 @@ pub async fn jobs_of(client: &Client, ws: Uuid) -> Vec<Job> {
         .jobs(ws, &filter, None)
         .await
         .unwrap_or_else(|e| panic!("list jobs: {e}"))
-        .jobs
+        .items
 }
 
 pub async fn wait_job(client: &Client, id: Uuid) -> Job {
@@ -303,7 +303,7 @@ async fn two_members_watch_a_job_live_in_order_and_a_reconnect_misses_nothing() 
         None,
     )
     .await;
-    let texts: Vec<&str> = page
+    let texts: Vec<&str> = page["items"]
         .as_array()
         .map(|a| a.iter().filter_map(|m| m["text"].as_str()).collect())
         .unwrap_or_default();
@@ -390,9 +390,9 @@ async fn bad_submissions_are_refused_and_create_nothing() {
     assert_eq!(s, 200);
     let page: JobPage = serde_json::from_value(page).unwrap_or_else(|e| panic!("{e}"));
     assert!(
-        page.jobs.is_empty(),
+        page.items.is_empty(),
         "refused submissions created jobs: {:?}",
-        page.jobs
+        page.items
     );
 
     let (s, list) = raw(&owner, Method::GET, "/api/backends", None).await;
@@ -620,7 +620,7 @@ async fn a_noisy_emulator_run_and_an_optimization_produce_results_and_artifacts(
     )
     .await;
     let page: JobPage = serde_json::from_value(page).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(page.jobs.len(), 1);
+    assert_eq!(page.items.len(), 1);
     let cursor = page.next_cursor.clone().unwrap_or_default();
     let (_, next) = raw(
         &viewer,
@@ -630,8 +630,8 @@ async fn a_noisy_emulator_run_and_an_optimization_produce_results_and_artifacts(
     )
     .await;
     let next: JobPage = serde_json::from_value(next).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(next.jobs.len(), 1);
-    assert_ne!(next.jobs[0].id, page.jobs[0].id);
+    assert_eq!(next.items.len(), 1);
+    assert_ne!(next.items[0].id, page.items[0].id);
     assert!(next.next_cursor.is_none());
     let (_, f) = raw(
         &viewer,
@@ -642,7 +642,7 @@ async fn a_noisy_emulator_run_and_an_optimization_produce_results_and_artifacts(
     .await;
     let f: JobPage = serde_json::from_value(f).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
-        f.jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
+        f.items.iter().map(|j| j.id).collect::<Vec<_>>(),
         vec![noisy.id]
     );
     let (s, bad) = raw(

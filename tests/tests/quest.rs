@@ -231,7 +231,7 @@ async fn attempts_are_judged_by_the_server_and_hints_cost_their_points_once() {
     )
     .await;
     assert_eq!(s, 200, "{history}");
-    let history = history.as_array().cloned().unwrap_or_default();
+    let history = history["items"].as_array().cloned().unwrap_or_default();
     assert_eq!(history.len(), 4, "{history:?}");
     assert_eq!(history[0]["id"], worse["id"], "newest first");
     assert_eq!(history[1]["score"], 90);
@@ -241,17 +241,25 @@ async fn attempts_are_judged_by_the_server_and_hints_cost_their_points_once() {
             .is_some_and(|q| q.contains("cx q[0],q[1]"))
     );
     assert_eq!(history[3]["passed"], false);
-    let older = history[1]["id"].as_str().unwrap_or_default();
+    let (s, first) = raw(
+        &me,
+        Method::GET,
+        "/api/quest/challenges/bell/attempts?limit=2",
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{first}");
+    let cursor = first["next_cursor"].as_str().unwrap_or_default();
     let (s, page) = raw(
         &me,
         Method::GET,
-        &format!("/api/quest/challenges/bell/attempts?before={older}&limit=1"),
+        &format!("/api/quest/challenges/bell/attempts?cursor={cursor}&limit=1"),
         None,
     )
     .await;
     assert_eq!(s, 200, "{page}");
-    assert_eq!(page.as_array().map(Vec::len), Some(1), "{page}");
-    assert_eq!(page[0]["id"], history[2]["id"], "{page}");
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(1), "{page}");
+    assert_eq!(page["items"][0]["id"], history[2]["id"], "{page}");
 
     // Another player's progress is their own.
     let (other, _) = user(&server.client(), "other").await;

@@ -56,3 +56,15 @@ def test_document_qasm_in_both_dialects(client: QollabClient, workspace: Workspa
     assert client.document_qasm(doc.id, "qasm2").startswith("OPENQASM 2.0;")
     assert client.document_qasm(doc.id, "qasm3").startswith("OPENQASM 3")
     assert dict(client.read_circuit(doc.id).count_ops()) == {"x": 1}
+
+
+def test_lists_are_followed_page_by_page(client: QollabClient, workspace: Workspace) -> None:
+    made = [client.create_document(workspace, f"paged {i}").id for i in range(3)]
+    path = f"/api/workspaces/{workspace.id}/docs"
+    first = client.request("GET", path, params={"limit": 1})
+    assert len(first["items"]) == 1 and first["next_cursor"]
+    # One item a page: every document, each once, in the order they were created.
+    walked = [d["id"] for d in client.pages(path, limit=1)]
+    assert len(walked) == len(set(walked))
+    assert [i for i in walked if i in made] == made
+    assert {d.id for d in client.documents(workspace)} == set(walked)

@@ -869,7 +869,7 @@ async fn jobs_list(
             ..Default::default()
         };
         let page = client.jobs(ws, &filter, cursor.as_deref()).await?;
-        jobs.extend(page.jobs);
+        jobs.extend(page.items);
         match page.next_cursor {
             Some(c) => cursor = Some(c),
             None => break,

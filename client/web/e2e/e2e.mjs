@@ -472,8 +472,8 @@ try {
   })
 
   await step("a job is explained: the analysis streams to the page with the engine's findings", async () => {
-    const { jobs } = await api.call('GET', `/api/workspaces/${ws}/jobs?status=cancelled`, tokenA)
-    const job = jobs[0]
+    const { items } = await api.call('GET', `/api/workspaces/${ws}/jobs?status=cancelled`, tokenA)
+    const job = items[0]
     if (!job) throw new Error('no cancelled job to explain')
     await A.goto(`${base}/w/${ws}/jobs/${job.id}`)
     const panel = A.locator('[data-testid=job-analysis]')
@@ -495,8 +495,8 @@ try {
     const backends = new Set()
     for (let cursor = null, first = true; first || cursor; first = false) {
       const page = await api.call('GET', `/api/workspaces/${ws}/jobs?limit=200${cursor ? `&cursor=${cursor}` : ''}`, tokenA)
-      submitted += page.jobs.length
-      for (const j of page.jobs) backends.add(j.backend)
+      submitted += page.items.length
+      for (const j of page.items) backends.add(j.backend)
       cursor = page.next_cursor ?? null
     }
     if (submitted < 3) throw new Error(`expected the scenario's jobs, the API lists ${submitted}`)

@@ -19,15 +19,15 @@ describe('job events in the query cache', () => {
 
   it('puts a new job at the top of the list and follows it to completion', () => {
     const qc = new QueryClient()
-    qc.setQueryData(['jobs', 'w', 'all'], { pages: [{ jobs: [], next_cursor: null }], pageParams: [null] })
+    qc.setQueryData(['jobs', 'w', 'all'], { pages: [{ items: [], next_cursor: null }], pageParams: [null] })
     applyEvent(qc, 'w', ev('job.created', { job: job('queued') }))
     applyEvent(qc, 'w', ev('job.progress', { job_id: 'j1', progress: 0.5 }, 2))
     let page = qc.getQueryData<{ pages: JobPage[] }>(['jobs', 'w', 'all'])!
-    expect(page.pages[0]!.jobs.map((j) => [j.status, j.progress])).toEqual([['running', 0.5]])
+    expect(page.pages[0]!.items.map((j) => [j.status, j.progress])).toEqual([['running', 0.5]])
     applyEvent(qc, 'w', ev('job.completed', { job: job('completed', { progress: 1 }) }, 3))
     applyEvent(qc, 'w', ev('job.queued', { job: job('queued') }, 4)) // late and out of order
     page = qc.getQueryData<{ pages: JobPage[] }>(['jobs', 'w', 'all'])!
-    expect(page.pages[0]!.jobs.map((j) => j.status)).toEqual(['completed'])
+    expect(page.pages[0]!.items.map((j) => j.status)).toEqual(['completed'])
     expect(qc.getQueryData<Job>(['job', 'j1'])!.status).toBe('completed')
   })
 

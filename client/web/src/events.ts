@@ -32,7 +32,7 @@ export function applyEvent(qc: QueryClient, ws: string, ev: WsEvent) {
         if (!old) return old
         const pages = old.pages.map((p) => ({
           ...p,
-          jobs: p.jobs.map((j) => {
+          items: p.items.map((j) => {
             if (j.id !== job.id) return j
             found = true
             return mergeJob(j, job)
@@ -45,7 +45,7 @@ export function applyEvent(qc: QueryClient, ws: string, ev: WsEvent) {
         qc.setQueryData<{ pages: JobPage[]; pageParams: unknown[] }>(['jobs', ws, 'all'], (old) => {
           if (!old || !old.pages[0]) return old
           const [first, ...rest] = old.pages
-          return { ...old, pages: [{ ...first, jobs: [job, ...first.jobs] }, ...rest] }
+          return { ...old, pages: [{ ...first, items: [job, ...first.items] }, ...rest] }
         })
         qc.invalidateQueries({ queryKey: ['jobs', ws], predicate: (q) => q.queryKey[2] !== 'all' })
       }
@@ -56,7 +56,7 @@ export function applyEvent(qc: QueryClient, ws: string, ev: WsEvent) {
       const patch = (j: Job) => (j.id === id && (j.status === 'queued' || j.status === 'running') ? { ...j, progress, status: 'running' as const, queue_position: null } : j)
       qc.setQueryData<Job>(['job', id], (j) => (j ? patch(j) : j))
       qc.setQueriesData<{ pages: JobPage[]; pageParams: unknown[] }>({ queryKey: ['jobs', ws] }, (old) =>
-        old ? { ...old, pages: old.pages.map((p) => ({ ...p, jobs: p.jobs.map(patch) })) } : old,
+        old ? { ...old, pages: old.pages.map((p) => ({ ...p, items: p.items.map(patch) })) } : old,
       )
     }
     // Others' queue positions moved: refresh what is still queued.

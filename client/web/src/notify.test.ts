@@ -136,13 +136,13 @@ describe('pages', () => {
     // the stream still resumes from the version it delivered last.
     const later = inboxFromPage({ items: [notice(7, 7, { delivery: 'digest' }), ...box.items], next_cursor: null, unread: 2 }, box)
     expect(later).toMatchObject({ unread: 2, version: 7, since: 6 })
-    expect(inboxFromPage({ ...page, next_cursor: 3 })).toMatchObject({ unread: 2, version: 4, since: 4, more: true })
+    expect(inboxFromPage({ ...page, next_cursor: 'c3' })).toMatchObject({ unread: 2, version: 4, since: 4, more: true })
   })
 
   it('the screen replaces a notice on any page and adds new ones on the first', () => {
     const data: Pages = {
-      pages: [{ items: [notice(6, 6), notice(5, 5)], next_cursor: 5, unread: 3 }, { items: [notice(2, 2)], next_cursor: null, unread: 3 }],
-      pageParams: [null, 5],
+      pages: [{ items: [notice(6, 6), notice(5, 5)], next_cursor: 'c5', unread: 3 }, { items: [notice(2, 2)], next_cursor: null, unread: 3 }],
+      pageParams: [null, 'c5'],
     }
     const read = foldPages(data, notice(2, 7, { read: true }), false)
     expect(read.pages[1]?.items[0]?.read).toBe(true)

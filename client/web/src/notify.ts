@@ -122,7 +122,7 @@ export function allRead(inbox: Inbox): Inbox {
   return { ...inbox, unread: 0, items: inbox.items.map((n) => (n.read ? n : { ...n, read: true })) }
 }
 
-export type Pages = InfiniteData<NotificationPage, number | null>
+export type Pages = InfiniteData<NotificationPage, string | null>
 
 /** Folds a notice into the pages of the inbox screen (all notices, or unread only). */
 export function foldPages(data: Pages, n: Notification, unreadOnly: boolean): Pages {

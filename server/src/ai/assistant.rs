@@ -10,7 +10,8 @@ use std::time::Duration;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use qollab_shared::api::{
-    AiMessage, AiSuggestion, AiUsage, PostAiMessageRequest, PostAiMessageResponse, Role,
+    AiMessage, AiMessagePage, AiSuggestion, AiUsage, PostAiMessageRequest, PostAiMessageResponse,
+    Role,
 };
 use qollab_shared::error::ErrorCode;
 use qollab_shared::events::kinds;
@@ -213,20 +214,20 @@ pub async fn post(
 pub struct PageQuery {
     /// The document's thread; the workspace's when absent.
     pub doc_id: Option<Uuid>,
-    /// Only messages older than this one (the id of the oldest you have).
-    pub before: Option<Uuid>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
     /// 1 to 200, default 50.
     pub limit: Option<u64>,
 }
 
-/// The thread, newest first; page back with `before`.
+/// The thread, newest first.
 #[utoipa::path(get, path = "/api/workspaces/{workspace_id}/ai/messages", tag = "ai", params(("workspace_id" = Uuid, Path), PageQuery),
-    responses((status = 200, body = Vec<AiMessage>), (status = 404)), security(("bearer" = [])))]
+    responses((status = 200, body = AiMessagePage), (status = 404), (status = 422)), security(("bearer" = [])))]
 pub async fn page(
     state: web::Data<AppState>,
     access: AsViewer,
     query: web::Query<PageQuery>,
-) -> ApiResult<web::Json<Vec<AiMessage>>> {
+) -> ApiResult<web::Json<AiMessagePage>> {
     let limit = ApiError::page_limit(query.limit, 50, 200)?;
     let thread = query
         .doc_id
@@ -234,15 +235,15 @@ pub async fn page(
     let mut q = ai_messages::Entity::find()
         .filter(ai_messages::Column::WorkspaceId.eq(access.workspace.id))
         .filter(ai_messages::Column::Thread.eq(thread));
-    if let Some(b) = query.before {
+    if let Some(b) = crate::pages::decode::<Uuid>(query.cursor.as_deref())? {
         q = q.filter(ai_messages::Column::Id.lt(b));
     }
     let rows = q
         .order_by_desc(ai_messages::Column::Id)
-        .limit(limit)
+        .limit(limit + 1)
         .all(&state.db.conn)
         .await?;
-    Ok(web::Json(rows.into_iter().map(view).collect()))
+    Ok(web::Json(crate::pages::page(rows, limit, |m| m.id, view)))
 }
 
 /// Stops a running answer: the asker, or an editor or owner. The upstream request is

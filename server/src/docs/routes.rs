@@ -6,8 +6,8 @@ use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, web};
 use qollab_quantum::qasm::{self, Dialect};
 use qollab_shared::api::{
-    CreateDocRequest, CreateVersionRequest, DocDetail, DocSummary, DocVersion, RenameDocRequest,
-    RestoreRequest,
+    CreateDocRequest, CreateVersionRequest, DocDetail, DocPage, DocSummary, DocVersion,
+    RenameDocRequest, RestoreRequest, VersionPage,
 };
 use qollab_shared::doc::{self, DocCircuit};
 use qollab_shared::error::ErrorCode;
@@ -98,14 +98,24 @@ pub async fn create(
     Ok(HttpResponse::Created().json(view))
 }
 
-#[utoipa::path(get, path = "/api/workspaces/{workspace_id}/docs", tag = "docs", params(("workspace_id" = uuid::Uuid, Path)),
-    responses((status = 200, body = Vec<DocSummary>), (status = 404)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/workspaces/{workspace_id}/docs", tag = "docs", params(("workspace_id" = uuid::Uuid, Path), crate::pages::PageQuery),
+    responses((status = 200, body = DocPage), (status = 404), (status = 422)), security(("bearer" = [])))]
 pub async fn list(
     state: web::Data<AppState>,
     access: AsViewer,
-) -> ApiResult<web::Json<Vec<DocSummary>>> {
-    let docs = state.db.docs_in(access.workspace.id).await?;
-    Ok(web::Json(docs.iter().map(summary).collect()))
+    query: web::Query<crate::pages::PageQuery>,
+) -> ApiResult<web::Json<DocPage>> {
+    let (limit, after) = (query.limit()?, query.cursor()?);
+    let rows = state
+        .db
+        .docs_page(access.workspace.id, after, limit + 1)
+        .await?;
+    Ok(web::Json(crate::pages::page(
+        rows,
+        limit,
+        |d| (d.created_at, d.id),
+        |d| summary(&d),
+    )))
 }
 
 #[utoipa::path(get, path = "/api/docs/{doc_id}", tag = "docs", params(("doc_id" = uuid::Uuid, Path)),
@@ -366,14 +376,24 @@ fn version_view(
     }
 }
 
-#[utoipa::path(get, path = "/api/docs/{doc_id}/versions", tag = "docs", params(("doc_id" = uuid::Uuid, Path)),
-    responses((status = 200, body = Vec<DocVersion>), (status = 404)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/docs/{doc_id}/versions", tag = "docs", params(("doc_id" = uuid::Uuid, Path), crate::pages::PageQuery),
+    responses((status = 200, body = VersionPage), (status = 404), (status = 422)), security(("bearer" = [])))]
 pub async fn versions(
     state: web::Data<AppState>,
     access: DocViewer,
-) -> ApiResult<web::Json<Vec<DocVersion>>> {
-    let list = state.db.versions(access.target.id).await?;
-    Ok(web::Json(list.into_iter().map(version_view).collect()))
+    query: web::Query<crate::pages::PageQuery>,
+) -> ApiResult<web::Json<VersionPage>> {
+    let (limit, after) = (query.limit()?, query.cursor()?);
+    let rows = state
+        .db
+        .versions(access.target.id, after, limit + 1)
+        .await?;
+    Ok(web::Json(crate::pages::page(
+        rows,
+        limit,
+        |v| (v.4, v.0),
+        version_view,
+    )))
 }
 
 #[utoipa::path(post, path = "/api/docs/{doc_id}/versions", tag = "docs", params(("doc_id" = uuid::Uuid, Path)),

@@ -255,7 +255,7 @@ pub struct ListQuery {
     /// Jobs queued before this time.
     pub to: Option<DateTime<Utc>>,
     /// `next_cursor` of the previous page.
-    pub cursor: Option<Uuid>,
+    pub cursor: Option<String>,
     /// 1 to 200, default 50.
     pub limit: Option<u64>,
 }
@@ -279,17 +279,13 @@ pub async fn list(
         author: q.author,
         from: q.from,
         to: q.to,
-        before_id: q.cursor,
+        before_id: crate::pages::decode(q.cursor.as_deref())?,
     };
     let rows = state
         .db
         .jobs_page(access.workspace.id, &filter, limit + 1)
         .await?;
-    let more = rows.len() as u64 > limit;
-    let page: Vec<_> = rows.into_iter().take(limit as usize).collect();
-    let next_cursor = more
-        .then(|| page.last().map(|j| j.id.to_string()))
-        .flatten();
+    let (page, next_cursor) = crate::pages::split(rows, limit, |j| j.id);
     let mut jobs = Vec::with_capacity(page.len());
     for j in &page {
         let pos = if j.status == QUEUED {
@@ -299,7 +295,10 @@ pub async fn list(
         };
         jobs.push(job_view(j, pos));
     }
-    Ok(web::Json(JobPage { jobs, next_cursor }))
+    Ok(web::Json(JobPage {
+        items: jobs,
+        next_cursor,
+    }))
 }
 
 #[utoipa::path(get, path = "/api/jobs/{job_id}", tag = "jobs", params(("job_id" = Uuid, Path)),

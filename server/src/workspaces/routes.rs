@@ -2,7 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use qollab_shared::api::{
-    AddMemberRequest, CreateWorkspaceRequest, Member, Role, UpdateMemberRequest,
+    AddMemberRequest, CreateWorkspaceRequest, Member, MemberPage, Role, UpdateMemberRequest,
     UpdateWorkspaceRequest, Workspace,
 };
 use qollab_shared::events::kinds;
@@ -158,13 +158,24 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[utoipa::path(get, path = "/api/workspaces/{workspace_id}/members", tag = "workspaces", params(("workspace_id" = Uuid, Path)),
-    responses((status = 200, body = Vec<Member>), (status = 404)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/workspaces/{workspace_id}/members", tag = "workspaces", params(("workspace_id" = Uuid, Path), crate::pages::PageQuery),
+    responses((status = 200, body = MemberPage), (status = 404), (status = 422)), security(("bearer" = [])))]
 pub async fn members(
     state: web::Data<AppState>,
     access: AsViewer,
-) -> ApiResult<web::Json<Vec<Member>>> {
-    Ok(web::Json(state.db.members(access.workspace.id).await?))
+    query: web::Query<crate::pages::PageQuery>,
+) -> ApiResult<web::Json<MemberPage>> {
+    let (limit, after) = (query.limit()?, query.cursor()?);
+    let rows = state
+        .db
+        .members(access.workspace.id, after, limit + 1)
+        .await?;
+    Ok(web::Json(crate::pages::page(
+        rows,
+        limit,
+        |m| (m.added_at, m.user_id),
+        |m| m,
+    )))
 }
 
 /// Adds a registered person by email. There are no pending invitations: someone

@@ -188,13 +188,13 @@ fn answers_are_held_to_the_document() {
     let error = r#"{"error":{"code":"not_found","message":"no such workspace"}}"#;
     assert_eq!(contract.violation(&ex(ws, 404, error)), None);
     assert_eq!(
-        contract.violation(&ex(ws, 200, r#"{"jobs":[],"next_cursor":null}"#)),
+        contract.violation(&ex(ws, 200, r#"{"items":[],"next_cursor":null}"#)),
         None
     );
     // A missing field, an undocumented status, an unknown route: each is named.
     let wrong = contract.violation(&ex(ws, 200, r#"{"next_cursor":null}"#));
     assert!(
-        wrong.as_deref().is_some_and(|w| w.contains("jobs")),
+        wrong.as_deref().is_some_and(|w| w.contains("items")),
         "{wrong:?}"
     );
     let teapot = contract.violation(&ex(ws, 418, error));

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Literal, Mapping
 
 import httpx
 
@@ -240,6 +240,22 @@ class QollabClient:
         hdrs["authorization"] = f"Bearer {self._token}"
         return _send(self._http, method, path, json=json, params=params, content=content, headers=hdrs, raw=raw)
 
+    def pages(self, path: str, params: Mapping[str, Any] | None = None, *, limit: int = 200) -> Iterator[Any]:
+        """Every item of a paged list (``{items, next_cursor}``), fetching page by page
+        as the iteration goes."""
+        cursor: str | None = None
+        while True:
+            query = {**(params or {}), "limit": limit}
+            if cursor:
+                query["cursor"] = cursor
+            page = self.request("GET", path, params=query)
+            yield from page["items"]
+            nxt = page.get("next_cursor")
+            # An empty page or a cursor that does not move would loop forever.
+            if not nxt or nxt == cursor or not page["items"]:
+                return
+            cursor = nxt
+
     def _refresh(self, stale: str) -> None:
         with self._lock:
             if self._token != stale:  # another thread already refreshed it
@@ -293,7 +309,7 @@ class QollabClient:
 
     def documents(self, workspace: str | Workspace) -> list[Document]:
         ws = self.workspace_id(workspace)
-        return [Document.from_json(d) for d in self.request("GET", f"/api/workspaces/{ws}/docs")]
+        return [Document.from_json(d) for d in self.pages(f"/api/workspaces/{ws}/docs")]
 
     def create_document(
         self, workspace: str | Workspace, name: str, circuit: "QuantumCircuit | str | None" = None
@@ -368,7 +384,7 @@ class QollabClient:
         if status:
             params["status"] = status
         page = self.request("GET", f"/api/workspaces/{ws}/jobs", params=params)
-        return [JobInfo.from_json(j) for j in page["jobs"]]
+        return [JobInfo.from_json(j) for j in page["items"]]
 
     def cancel_job(self, job_id: str) -> JobInfo:
         """Cancels a queued job at once; a running one stops within about a second."""

@@ -58,7 +58,9 @@ describe('Api', () => {
         return json(200, auth(2))
       }
       const h = (c.init.headers as Record<string, string>).authorization
-      return h === 'Bearer access-2' ? json(200, []) : json(401, { error: { code: 'invalid_token', message: 'expired' } })
+      if (h !== 'Bearer access-2') return json(401, { error: { code: 'invalid_token', message: 'expired' } })
+      // Workspaces are a plain list; documents and members are pages.
+      return json(200, c.url.includes('/api/workspaces/w/') ? { items: [], next_cursor: null } : [])
     })
     const api = new Api({ fetch: f })
     await api.login('a@b.c', 'pw')
@@ -118,8 +120,23 @@ describe('Api', () => {
     expect(api.session).toBeNull()
   })
 
+  it('follows next_cursor to read a whole list, and stops on a cursor that does not move', async () => {
+    const pages: Record<string, unknown> = {
+      '/api/workspaces/w/members?limit=200': { items: [{ user_id: 'a' }, { user_id: 'b' }], next_cursor: 'c1' },
+      '/api/workspaces/w/members?limit=200&cursor=c1': { items: [{ user_id: 'c' }], next_cursor: null },
+      '/api/docs/d/versions?limit=200': { items: [{ id: 'v1' }], next_cursor: 'same' },
+      '/api/docs/d/versions?limit=200&cursor=same': { items: [{ id: 'v2' }], next_cursor: 'same' },
+    }
+    const { f, calls } = fakeFetch((c) => json(200, pages[c.url] ?? { items: [], next_cursor: null }))
+    const api = new Api({ fetch: f })
+    expect((await api.members('w')).map((m) => m.user_id)).toEqual(['a', 'b', 'c'])
+    expect(calls.map((c) => c.url)).toEqual(['/api/workspaces/w/members?limit=200', '/api/workspaces/w/members?limit=200&cursor=c1'])
+    expect((await api.versions('d')).map((v) => v.id)).toEqual(['v1', 'v2'])
+    expect(calls).toHaveLength(4)
+  })
+
   it('builds filtered, cursor-paged job queries', async () => {
-    const { f, calls } = fakeFetch(() => json(200, { jobs: [], next_cursor: null }))
+    const { f, calls } = fakeFetch(() => json(200, { items: [], next_cursor: null }))
     const api = new Api({ fetch: f })
     await api.jobs('w1', { status: 'queued', cursor: 'abc', limit: 25 })
     expect(calls[0]!.url).toBe('/api/workspaces/w1/jobs?status=queued&cursor=abc&limit=25')
@@ -127,11 +144,11 @@ describe('Api', () => {
 
   it('pages the assistant thread and gives null for a job with no analysis', async () => {
     const { f, calls } = fakeFetch((c) =>
-      c.url.includes('/analysis') ? json(404, { error: { code: 'not_found', message: 'analysis of this job not found' } }) : json(200, []),
+      c.url.includes('/analysis') ? json(404, { error: { code: 'not_found', message: 'analysis of this job not found' } }) : json(200, { items: [], next_cursor: null }),
     )
     const api = new Api({ fetch: f })
-    await api.aiMessages('w1', { docId: 'd1', before: 'm9', limit: 50 })
-    expect(calls[0]!.url).toBe('/api/workspaces/w1/ai/messages?doc_id=d1&before=m9&limit=50')
+    await api.aiMessages('w1', { docId: 'd1', cursor: 'm9', limit: 50 })
+    expect(calls[0]!.url).toBe('/api/workspaces/w1/ai/messages?doc_id=d1&cursor=m9&limit=50')
     await api.askAi('w1', 'why?')
     expect(JSON.parse(String(calls[1]!.init.body))).toEqual({ content: 'why?' })
     expect(await api.analysis('j1')).toBeNull()

@@ -1,7 +1,7 @@
 // The REST client: bearer tokens, quiet refresh (single flight), typed errors.
 import type {
   AuthResponse, BackendInfo, ChatMessage, DocDetail, DocSummary, DocVersion, IbmSettings, Job,
-  JobKind, JobPage, JobResult, Member, Role, User, Workspace, QuestChallenge, QuestAttempt,
+  JobKind, JobPage, JobResult, Page, Member, Role, User, Workspace, QuestChallenge, QuestAttempt,
   QuestLeaderboard, BlochTrace, UserProgress, PointsLeaderboard, AiAnalysis, AiMessage, AiSuggestion,
   PostAiMessageResponse, Notification, NotificationPage, NotificationPrefs, CircuitDiff,
   Analytics, AnalyticsQuery, Me, UpdateMe,
@@ -238,6 +238,21 @@ export class Api {
     throw new ApiError(res.status, code, message, details)
   }
 
+  /** Every item of a paged list, following `next_cursor` page by page. */
+  async all<T>(path: string): Promise<T[]> {
+    const items: T[] = []
+    const sep = path.includes('?') ? '&' : '?'
+    let cursor: string | null = null
+    for (;;) {
+      const page: Page<T> = await this.json<Page<T>>('GET', `${path}${sep}limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`)
+      items.push(...page.items)
+      const next = page.next_cursor ?? null
+      // An empty page or a cursor that does not move would loop forever.
+      if (!next || next === cursor || page.items.length === 0) return items
+      cursor = next
+    }
+  }
+
   async json<T>(method: string, path: string, body?: unknown, opts: { auth?: boolean; text?: boolean } = {}): Promise<T> {
     const res = await this.raw(method, path, body, opts)
     if (!res.ok) return this.fail(res)
@@ -291,19 +306,19 @@ export class Api {
   workspaces() { return this.json<Workspace[]>('GET', '/api/workspaces') }
   workspace(id: string) { return this.json<Workspace>('GET', `/api/workspaces/${id}`) }
   createWorkspace(name: string, description?: string) { return this.json<Workspace>('POST', '/api/workspaces', { name, description }) }
-  members(ws: string) { return this.json<Member[]>('GET', `/api/workspaces/${ws}/members`) }
+  members(ws: string) { return this.all<Member>(`/api/workspaces/${ws}/members`) }
   addMember(ws: string, email: string, role: Role) { return this.json<Member>('POST', `/api/workspaces/${ws}/members`, { email, role }) }
   setRole(ws: string, user: string, role: Role) { return this.json<Member>('PATCH', `/api/workspaces/${ws}/members/${user}`, { role }) }
   removeMember(ws: string, user: string) { return this.json<void>('DELETE', `/api/workspaces/${ws}/members/${user}`) }
 
   // ---- documents
-  docs(ws: string) { return this.json<DocSummary[]>('GET', `/api/workspaces/${ws}/docs`) }
+  docs(ws: string) { return this.all<DocSummary>(`/api/workspaces/${ws}/docs`) }
   createDoc(ws: string, name: string, qasm?: string) { return this.json<DocSummary>('POST', `/api/workspaces/${ws}/docs`, { name, qasm }) }
   doc(id: string) { return this.json<DocDetail>('GET', `/api/docs/${id}`) }
   renameDoc(id: string, name: string) { return this.json<DocSummary>('PATCH', `/api/docs/${id}`, { name }) }
   qasm(id: string) { return this.json<string>('GET', `/api/docs/${id}/qasm`) }
   putQasm(id: string, qasm: string) { return this.json<DocDetail>('PUT', `/api/docs/${id}/qasm`, qasm, { text: true }) }
-  versions(id: string) { return this.json<DocVersion[]>('GET', `/api/docs/${id}/versions`) }
+  versions(id: string) { return this.all<DocVersion>(`/api/docs/${id}/versions`) }
   versionDiff(id: string, version_id: string) { return this.json<CircuitDiff>('GET', `/api/docs/${id}/versions/${version_id}/diff`) }
   createVersion(id: string, name: string) { return this.json<DocVersion>('POST', `/api/docs/${id}/versions`, { name }) }
   restore(id: string, version_id: string) { return this.json<DocDetail>('POST', `/api/docs/${id}/restore`, { version_id }) }
@@ -336,7 +351,8 @@ export class Api {
   }
 
   // ---- chat
-  chat(ws: string, before?: string) { return this.json<ChatMessage[]>('GET', `/api/workspaces/${ws}/chat${q({ before, limit: 100 })}`) }
+  /** The newest chat messages first; `cursor` pages back. */
+  chat(ws: string, cursor?: string | null) { return this.json<Page<ChatMessage>>('GET', `/api/workspaces/${ws}/chat${q({ cursor, limit: 100 })}`) }
   postChat(ws: string, text: string) { return this.json<ChatMessage>('POST', `/api/workspaces/${ws}/chat`, { text }) }
 
   // ---- settings
@@ -359,9 +375,9 @@ export class Api {
   globalLeaderboard(window: 'week' | 'month' | 'all') { return this.json<PointsLeaderboard>('GET', `/api/leaderboard${q({ window })}`) }
 
   // ---- AI: the workspace's assistant and job analyses
-  /** A thread (the workspace's, or a document's), newest first; page back with `before`. */
-  aiMessages(ws: string, f: { docId?: string | null; before?: string | null; limit?: number } = {}) {
-    return this.json<AiMessage[]>('GET', `/api/workspaces/${ws}/ai/messages${q({ doc_id: f.docId, before: f.before, limit: f.limit })}`)
+  /** A thread (the workspace's, or a document's), newest first; `cursor` pages back. */
+  aiMessages(ws: string, f: { docId?: string | null; cursor?: string | null; limit?: number } = {}) {
+    return this.json<Page<AiMessage>>('GET', `/api/workspaces/${ws}/ai/messages${q({ doc_id: f.docId, cursor: f.cursor, limit: f.limit })}`)
   }
   /** 202: the question is stored; the answer streams as `ai.message.*` events. */
   askAi(ws: string, content: string, docId?: string | null) {
@@ -387,8 +403,8 @@ export class Api {
   explainJob(jobId: string) { return this.json<AiAnalysis>('POST', `/api/jobs/${jobId}/analysis`) }
 
   // ---- notifications: the signed-in person's inbox (live over /ws/me)
-  notifications(f: { before?: number | null; limit?: number; unread?: boolean } = {}) {
-    return this.json<NotificationPage>('GET', `/api/me/notifications${q({ before: f.before, limit: f.limit, unread: f.unread ? 'true' : undefined })}`)
+  notifications(f: { cursor?: string | null; limit?: number; unread?: boolean } = {}) {
+    return this.json<NotificationPage>('GET', `/api/me/notifications${q({ cursor: f.cursor, limit: f.limit, unread: f.unread ? 'true' : undefined })}`)
   }
   markRead(id: number) { return this.json<Notification>('POST', `/api/me/notifications/${id}/read`) }
   markAllRead() { return this.json<{ marked: number }>('POST', '/api/me/notifications/read-all') }

@@ -92,7 +92,12 @@ export interface Job {
   finished_at: string | null
 }
 
-export interface JobPage { jobs: Job[]; next_cursor?: string | null }
+/**
+ * One page of a list that can grow (every one has this shape): pass `next_cursor` as
+ * `cursor` for the next page; it is absent or null on the last.
+ */
+export interface Page<T> { items: T[]; next_cursor?: string | null }
+export type JobPage = Page<Job>
 
 export interface CircuitStatsLike { qubits: number; clbits: number; gates?: number; two_qubit_gates?: number; depth?: number }
 
@@ -210,8 +215,8 @@ export interface Notification {
   created_at: string
   updated_at: string
 }
-/** Newest first; pass `next_cursor` as `before` for older ones. */
-export interface NotificationPage { items: Notification[]; next_cursor?: number | null; unread: number }
+/** Newest first. */
+export interface NotificationPage extends Page<Notification> { unread: number }
 export interface NotificationPrefs { kinds: Partial<Record<NoticeKind, Delivery>> }
 /** A message of `/ws/me`. */
 export type NotifyMessage =

@@ -12,7 +12,7 @@ export function Chat({ ws }: { ws: string }) {
   const list = useQuery({
     queryKey: ['chat', ws],
     // The server pages newest first; the panel reads oldest first.
-    queryFn: async () => (await api.chat(ws)).slice().reverse(),
+    queryFn: async () => (await api.chat(ws)).items.slice().reverse(),
     staleTime: Infinity,
   })
   const send = useMutation({

@@ -65,14 +65,14 @@ function Thread({ ws, thread, members }: { ws: string; thread: string | null; me
   const liveKey = useMemo(() => ['ai', ws, 'live'], [ws])
   const history = useInfiniteQuery({
     queryKey: ['ai', ws, 'messages', thread ?? 'workspace'],
-    queryFn: ({ pageParam }) => api.aiMessages(ws, { docId: thread, before: pageParam, limit: PAGE }),
+    queryFn: ({ pageParam }) => api.aiMessages(ws, { docId: thread, cursor: pageParam, limit: PAGE }),
     initialPageParam: null as string | null,
-    getNextPageParam: (last) => (last.length === PAGE ? last[last.length - 1]?.id : undefined),
+    getNextPageParam: (last) => last.next_cursor ?? undefined,
   })
   // Built by the event stream (events.ts); read from the cache, never fetched.
   const live = useQuery({ queryKey: liveKey, queryFn: () => qc.getQueryData<AiLive>(liveKey) ?? emptyLive, staleTime: Infinity })
   const items = useMemo(
-    () => threadItems(history.data?.pages.flat() ?? [], live.data ?? emptyLive, thread),
+    () => threadItems(history.data?.pages.flatMap((p) => p.items) ?? [], live.data ?? emptyLive, thread),
     [history.data, live.data, thread],
   )
   const running = runningAnswer(items)

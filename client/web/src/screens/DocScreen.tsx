@@ -255,7 +255,7 @@ const RunPanel = memo(function RunPanel({ docId, ws, canEdit, problems }: { docI
     initialPageParam: null as string | null,
     getNextPageParam: (p) => p.next_cursor ?? null,
   })
-  const mine = (jobs.data?.pages ?? []).flatMap((p) => p.jobs).filter((j) => j.source_doc_id === docId)
+  const mine = (jobs.data?.pages ?? []).flatMap((p) => p.items).filter((j) => j.source_doc_id === docId)
   const [shown, setShown] = useState<string | null>(null)
   const qc = useQueryClient()
   const submit = useMutation({

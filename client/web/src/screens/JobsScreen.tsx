@@ -19,7 +19,7 @@ export default function JobsScreen() {
     initialPageParam: null as string | null,
     getNextPageParam: (p) => p.next_cursor ?? null,
   })
-  const rows = (jobs.data?.pages ?? []).flatMap((p) => p.jobs).filter((j) => (!status || j.status === status) && (!backend || j.backend === backend))
+  const rows = (jobs.data?.pages ?? []).flatMap((p) => p.items).filter((j) => (!status || j.status === status) && (!backend || j.backend === backend))
   return (
     <div className="page two-col">
       <section aria-labelledby="jobs-title">

@@ -50,8 +50,8 @@ function Inbox() {
   const [unreadOnly, setUnreadOnly] = useState(false)
   const list = useInfiniteQuery({
     queryKey: listKey(notes.uid, unreadOnly),
-    queryFn: ({ pageParam }) => api.notifications({ before: pageParam, limit: PAGE, unread: unreadOnly }),
-    initialPageParam: null as number | null,
+    queryFn: ({ pageParam }) => api.notifications({ cursor: pageParam, limit: PAGE, unread: unreadOnly }),
+    initialPageParam: null as string | null,
     getNextPageParam: (p) => p.next_cursor ?? null,
   })
   const read = useMutation({ mutationFn: (n: Notification) => notes.markRead(n) })

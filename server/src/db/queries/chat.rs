@@ -1,6 +1,6 @@
 //! Workspace chat messages.
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
@@ -28,16 +28,20 @@ impl Db {
         .await?)
     }
 
-    /// Newest first, strictly before `before` when given; with each author's name.
+    /// Newest first, after `after` in that order when given; with each author's name.
     pub async fn chat_page(
         &self,
         ws: Uuid,
-        before: Option<DateTime<Utc>>,
+        after: Option<crate::pages::TimeKey>,
         limit: u64,
     ) -> ApiResult<Vec<(chat_messages::Model, String)>> {
         let mut q = chat_messages::Entity::find().filter(chat_messages::Column::WorkspaceId.eq(ws));
-        if let Some(b) = before {
-            q = q.filter(chat_messages::Column::CreatedAt.lt(b));
+        if let Some(k) = after {
+            q = q.filter(crate::pages::older_than(
+                chat_messages::Column::CreatedAt,
+                chat_messages::Column::Id,
+                k,
+            ));
         }
         let rows = q
             .order_by_desc(chat_messages::Column::CreatedAt)

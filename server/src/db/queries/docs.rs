@@ -102,6 +102,28 @@ impl Db {
             .await?)
     }
 
+    /// A workspace's documents in the order they were created, after `after`.
+    pub async fn docs_page(
+        &self,
+        ws_id: Uuid,
+        after: Option<crate::pages::TimeKey>,
+        limit: u64,
+    ) -> ApiResult<Vec<docs::Model>> {
+        let mut q = docs::Entity::find().filter(docs::Column::WorkspaceId.eq(ws_id));
+        if let Some(k) = after {
+            q = q.filter(crate::pages::newer_than(
+                docs::Column::CreatedAt,
+                docs::Column::Id,
+                k,
+            ));
+        }
+        Ok(q.order_by_asc(docs::Column::CreatedAt)
+            .order_by_asc(docs::Column::Id)
+            .limit(limit)
+            .all(&self.conn)
+            .await?)
+    }
+
     pub async fn doc(&self, id: Uuid) -> ApiResult<Option<docs::Model>> {
         Ok(docs::Entity::find_by_id(id).one(&self.conn).await?)
     }
@@ -323,21 +345,31 @@ impl Db {
         .await?)
     }
 
-    /// Versions newest first, without their (possibly large) states.
+    /// Versions newest first (after `after` in that order), without their (possibly
+    /// large) states.
     pub async fn versions(
         &self,
         doc_id: Uuid,
+        after: Option<crate::pages::TimeKey>,
+        limit: u64,
     ) -> ApiResult<Vec<(Uuid, String, String, Option<Uuid>, chrono::DateTime<Utc>)>> {
-        Ok(doc_versions::Entity::find()
-            .select_only()
+        let mut q = doc_versions::Entity::find().filter(doc_versions::Column::DocId.eq(doc_id));
+        if let Some(k) = after {
+            q = q.filter(crate::pages::older_than(
+                doc_versions::Column::CreatedAt,
+                doc_versions::Column::Id,
+                k,
+            ));
+        }
+        Ok(q.select_only()
             .column(doc_versions::Column::Id)
             .column(doc_versions::Column::Name)
             .column(doc_versions::Column::Kind)
             .column(doc_versions::Column::AuthorId)
             .column(doc_versions::Column::CreatedAt)
-            .filter(doc_versions::Column::DocId.eq(doc_id))
             .order_by_desc(doc_versions::Column::CreatedAt)
             .order_by_desc(doc_versions::Column::Id)
+            .limit(limit)
             .into_tuple()
             .all(&self.conn)
             .await?)

@@ -8,7 +8,7 @@ use qollab_shared::error::ErrorCode;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -176,10 +176,26 @@ impl Db {
         Ok(())
     }
 
-    pub async fn members(&self, ws_id: Uuid) -> ApiResult<Vec<Member>> {
-        let rows = workspace_members::Entity::find()
-            .filter(workspace_members::Column::WorkspaceId.eq(ws_id))
+    /// Members in the order they joined, after `after` in that order.
+    pub async fn members(
+        &self,
+        ws_id: Uuid,
+        after: Option<crate::pages::TimeKey>,
+        limit: u64,
+    ) -> ApiResult<Vec<Member>> {
+        let mut q = workspace_members::Entity::find()
+            .filter(workspace_members::Column::WorkspaceId.eq(ws_id));
+        if let Some(k) = after {
+            q = q.filter(crate::pages::newer_than(
+                workspace_members::Column::CreatedAt,
+                workspace_members::Column::UserId,
+                k,
+            ));
+        }
+        let rows = q
             .order_by_asc(workspace_members::Column::CreatedAt)
+            .order_by_asc(workspace_members::Column::UserId)
+            .limit(limit)
             .all(&self.conn)
             .await?;
         let ids: Vec<Uuid> = rows.iter().map(|m| m.user_id).collect();
