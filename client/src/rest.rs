@@ -421,6 +421,21 @@ impl Client {
         .await
     }
 
+    /// One page of the workspace's stored events, newest first (of one type with `kind`).
+    pub async fn events(
+        &self,
+        ws: Uuid,
+        kind: Option<&str>,
+        cursor: Option<&str>,
+        limit: u64,
+    ) -> Result<qollab_shared::events::EventPage> {
+        let mut path = format!("/api/workspaces/{ws}/events");
+        if let Some(k) = kind {
+            path.push_str(&format!("?kind={}", path_segment(k)));
+        }
+        self.page(&path, cursor, Some(limit)).await
+    }
+
     /// One page of the assistant thread, newest first.
     pub async fn ai_messages(
         &self,

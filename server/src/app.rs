@@ -286,6 +286,7 @@ fn register(r: &mut Routes) {
     crate::docs::routes::configure(r);
     crate::docs::socket::configure(r);
     crate::events::socket::configure(r);
+    crate::events::routes::configure(r);
     crate::chat::configure(r);
     crate::jobs::routes::configure(r);
     crate::jobs::sessions::configure(r);

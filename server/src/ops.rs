@@ -239,7 +239,7 @@ impl utoipa::Modify for CommonErrors {
         crate::docs::routes::versions, crate::docs::routes::create_version, crate::docs::routes::restore,
         crate::docs::routes::version_diff,
         crate::docs::socket::connect, crate::docs::socket::connect_token,
-        crate::events::socket::connect,
+        crate::events::socket::connect, crate::events::routes::list,
         crate::chat::post, crate::chat::page,
         crate::jobs::routes::submit, crate::jobs::routes::list, crate::jobs::routes::get,
         crate::jobs::routes::cancel, crate::jobs::routes::result, crate::jobs::routes::artifact,

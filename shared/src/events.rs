@@ -133,3 +133,8 @@ pub struct Event {
     pub actor: Option<Uuid>,
     pub data: serde_json::Value,
 }
+
+crate::page!(
+    /// A workspace's stored events, newest first (transient ones are never stored).
+    EventPage of Event
+);

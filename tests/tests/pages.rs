@@ -184,6 +184,45 @@ async fn every_growing_list_pages_by_cursor_in_its_order_without_gaps_or_repeats
     }
     assert_eq!(attempts.len(), 3);
 
+    // The event log: newest first, gapless down to the first event; `kind` narrows it.
+    let events = walk(owner, &format!("/api/workspaces/{ws}/events"), 7, "id").await;
+    let seqs: Vec<i64> = events.iter().filter_map(|e| e["id"].as_i64()).collect();
+    assert_eq!(seqs.len(), events.len());
+    assert!(seqs.windows(2).all(|w| w[0] == w[1] + 1), "{seqs:?}");
+    assert_eq!(seqs.last(), Some(&1));
+    let said = walk(
+        owner,
+        &format!("/api/workspaces/{ws}/events?kind=chat.message"),
+        2,
+        "id",
+    )
+    .await;
+    assert_eq!(said.len(), 6, "{said:?}");
+    assert!(said.iter().all(|e| e["type"] == "chat.message"), "{said:?}");
+    let typed = owner
+        .events(ws, Some("chat.message"), None, 200)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        ids(&said, "id"),
+        typed.items.iter().map(|e| json!(e.id)).collect::<Vec<_>>()
+    );
+    assert_eq!(typed.next_cursor, None);
+    let (s, v) = raw(
+        owner,
+        Method::GET,
+        &format!("/api/workspaces/{ws}/events?kind=nope"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 422, "{v}");
+    assert!(
+        v["error"]["details"]["kind"]
+            .as_str()
+            .is_some_and(|m| m.contains("chat.message")),
+        "{v}"
+    );
+
     // The same opaque cursor rule everywhere: a forged one is a 422 on `cursor`.
     let lists = [
         format!("/api/workspaces/{ws}/members"),
@@ -192,6 +231,7 @@ async fn every_growing_list_pages_by_cursor_in_its_order_without_gaps_or_repeats
         chat.clone(),
         format!("/api/workspaces/{ws}/jobs"),
         format!("/api/workspaces/{ws}/ai/messages"),
+        format!("/api/workspaces/{ws}/events"),
         "/api/quest/challenges/bell/attempts".to_string(),
         "/api/me/notifications".to_string(),
     ];

@@ -10,6 +10,7 @@
 //! gaps from the log, so the two paths never duplicate or reorder an event.
 
 pub mod consumer;
+pub mod routes;
 pub mod socket;
 
 use std::collections::HashMap;

@@ -93,6 +93,28 @@ impl Db {
             .await
     }
 
+    /// A workspace's events newest first, before id `before` when given, of one kind
+    /// when given.
+    pub async fn events_page(
+        &self,
+        ws: Uuid,
+        before: Option<i64>,
+        kind: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<events::Model>, sea_orm::DbErr> {
+        let mut q = events::Entity::find().filter(events::Column::WorkspaceId.eq(ws));
+        if let Some(b) = before {
+            q = q.filter(events::Column::Seq.lt(b));
+        }
+        if let Some(k) = kind {
+            q = q.filter(events::Column::Kind.eq(k));
+        }
+        q.order_by_desc(events::Column::Seq)
+            .limit(limit)
+            .all(&self.conn)
+            .await
+    }
+
     /// The oldest kept event id of a workspace (older ones were pruned).
     pub async fn oldest_event(&self, ws: Uuid) -> Result<Option<i64>, sea_orm::DbErr> {
         Ok(events::Entity::find()
