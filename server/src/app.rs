@@ -214,7 +214,7 @@ pub(crate) async fn not_found(req: HttpRequest) -> Result<actix_web::HttpRespons
 /// test: a route cannot be added without the test knowing.
 pub struct Routes<'a> {
     cfg: Option<&'a mut web::ServiceConfig>,
-    table: Vec<(Method, &'static str)>,
+    table: Vec<(Method, &'static str, &'static str)>,
 }
 
 impl Routes<'_> {
@@ -224,7 +224,8 @@ impl Routes<'_> {
         Args: FromRequest + 'static,
         F::Output: Responder + 'static,
     {
-        self.table.push((method.clone(), path));
+        self.table
+            .push((method.clone(), path, std::any::type_name::<F>()));
         if let Some(cfg) = self.cfg.as_deref_mut() {
             cfg.route(path, web::method(method).to(handler));
         }
@@ -299,14 +300,40 @@ fn register(r: &mut Routes) {
     crate::notifications::configure(r);
 }
 
-/// Every (method, path pattern) the app serves.
-pub fn route_table() -> Vec<(Method, &'static str)> {
+/// Every (method, path pattern, handler path) the app serves.
+fn routes() -> Vec<(Method, &'static str, &'static str)> {
     let mut r = Routes {
         cfg: None,
         table: Vec::new(),
     };
     register(&mut r);
     r.table
+}
+
+/// Every (method, path pattern) the app serves.
+pub fn route_table() -> Vec<(Method, &'static str)> {
+    routes().into_iter().map(|(m, p, _)| (m, p)).collect()
+}
+
+/// Every route's OpenAPI `operationId`: its handler's module path in the crate, without
+/// `routes` (`jobs::sessions::get` → `jobs_sessions_get`). Rust paths are unique, so the
+/// ids are too (OpenAPI requires it: generated clients name methods after them, and one
+/// `get` per tag silently replaced another), and a handler keeps its id while others come
+/// and go.
+pub fn operation_ids() -> Vec<(Method, &'static str, String)> {
+    routes()
+        .into_iter()
+        .map(|(m, p, handler)| (m, p, operation_id(handler)))
+        .collect()
+}
+
+fn operation_id(handler: &str) -> String {
+    handler
+        .split("::")
+        .skip(1)
+        .filter(|s| *s != "routes")
+        .collect::<Vec<_>>()
+        .join("_")
 }
 
 /// Registers every route; the one place that knows the whole API surface.

@@ -116,6 +116,31 @@ pub async fn openapi() -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(ApiDoc::openapi()))
 }
 
+/// Sets every operation's id from the route table (see `app::operation_ids`).
+struct OperationIds;
+
+impl utoipa::Modify for OperationIds {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        use actix_web::http::Method;
+        for (method, path, id) in crate::app::operation_ids() {
+            let Some(item) = api.paths.paths.get_mut(path) else {
+                continue;
+            };
+            let op = match method {
+                Method::GET => item.get.as_mut(),
+                Method::POST => item.post.as_mut(),
+                Method::PUT => item.put.as_mut(),
+                Method::PATCH => item.patch.as_mut(),
+                Method::DELETE => item.delete.as_mut(),
+                _ => None,
+            };
+            if let Some(op) = op {
+                op.operation_id = Some(id);
+            }
+        }
+    }
+}
+
 struct BearerAuth;
 
 impl utoipa::Modify for BearerAuth {
@@ -221,7 +246,7 @@ impl utoipa::Modify for CommonErrors {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Qollab", description = "Real-time collaboration for quantum circuits."),
-    modifiers(&BearerAuth, &CommonErrors),
+    modifiers(&BearerAuth, &CommonErrors, &OperationIds),
     paths(
         healthz, readyz, metrics_text, openapi, crate::web::api_docs,
         crate::auth::routes::register, crate::auth::routes::login, crate::auth::routes::refresh,

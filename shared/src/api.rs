@@ -382,6 +382,13 @@ pub struct CreateVersionRequest {
     pub name: String,
 }
 
+/// `PUT /api/docs/{doc_id}/qasm` as JSON (the same as sending the text as `text/plain`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ImportQasmRequest {
+    /// OpenQASM 2.0 or 3 source.
+    pub qasm: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RestoreRequest {
     pub version_id: Uuid,

@@ -6,27 +6,57 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
-/// What a challenge asks the circuit to produce.
+/// What a challenge asks the circuit to produce: one of three shapes, told apart by
+/// `kind`. Each is a named schema carrying its own `kind`, and this is a plain `oneOf` of
+/// them: generated clients handle that, not variants that extend a reference (`allOf`)
+/// nor inline variant objects (whose maps collided on their generated names).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(untagged)]
 pub enum Target {
-    /// A state up to global phase, from |0…0⟩: amplitudes by bitstring (the
-    /// highest of `qubits` leftmost, as counts are printed), normalized by the
-    /// judge. With `qubits` the target is the reduced state of those qubits (in
-    /// that order: the rightmost bit is `qubits[0]`); empty means all qubits.
-    /// Terminal measurements are ignored; mid-circuit ones are averaged over.
-    State {
-        amplitudes: BTreeMap<String, [f64; 2]>,
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        qubits: Vec<usize>,
-    },
-    /// A unitary up to global phase, given by a reference OpenQASM circuit.
-    Unitary { qasm: String },
-    /// The distribution of the measured classical bits, keyed as job counts are
-    /// (registers last-first, clbit 0 rightmost; spaces are ignored).
-    Distribution {
-        probabilities: BTreeMap<String, f64>,
-    },
+    State(StateTarget),
+    Unitary(UnitaryTarget),
+    Distribution(DistributionTarget),
+}
+
+crate::wire_enum!(
+    /// The `kind` of a [`StateTarget`].
+    StateTargetKind { State = "state" }
+);
+crate::wire_enum!(
+    /// The `kind` of a [`UnitaryTarget`].
+    UnitaryTargetKind { Unitary = "unitary" }
+);
+crate::wire_enum!(
+    /// The `kind` of a [`DistributionTarget`].
+    DistributionTargetKind { Distribution = "distribution" }
+);
+
+/// A state up to global phase, from |0…0⟩: amplitudes by bitstring (the highest of
+/// `qubits` leftmost, as counts are printed), normalized by the judge. With `qubits` the
+/// target is the reduced state of those qubits (in that order: the rightmost bit is
+/// `qubits[0]`); empty means all qubits. Terminal measurements are ignored; mid-circuit
+/// ones are averaged over.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StateTarget {
+    pub kind: StateTargetKind,
+    pub amplitudes: BTreeMap<String, [f64; 2]>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub qubits: Vec<usize>,
+}
+
+/// A unitary up to global phase, given by a reference OpenQASM circuit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UnitaryTarget {
+    pub kind: UnitaryTargetKind,
+    pub qasm: String,
+}
+
+/// The distribution of the measured classical bits, keyed as job counts are (registers
+/// last-first, clbit 0 rightmost; spaces are ignored).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DistributionTarget {
+    pub kind: DistributionTargetKind,
+    pub probabilities: BTreeMap<String, f64>,
 }
 
 /// Limits a solution must respect (counted after user gates are expanded).

@@ -333,6 +333,30 @@ async fn qasm_export_and_live_import_keep_notes() {
     assert_eq!(s, 422, "{body}");
     assert!(body.contains("invalid_qasm"), "{body}");
     assert_eq!(sv(&server_doc(&team.owner, &doc_id).await), before);
+    // The same edit as JSON (what generated clients send); a malformed or mistyped JSON
+    // body is refused as such and changes nothing either.
+    for (bad, status, code) in [
+        (&b"{\"qasm\": "[..], 400, "invalid_json"),
+        (&b"{\"qasm\": 3}"[..], 422, "invalid_input"),
+        (&b"{\"text\": \"OPENQASM 2.0;\"}"[..], 422, "invalid_input"),
+    ] {
+        let (s, body) = send(
+            &team.owner,
+            Method::PUT,
+            &path,
+            "application/json",
+            bad.to_vec(),
+        )
+        .await;
+        assert_eq!(s, status, "{body}");
+        assert!(body.contains(code), "{body}");
+    }
+    assert_eq!(sv(&server_doc(&team.owner, &doc_id).await), before);
+    let bell = serde_json::to_vec(&json!({"qasm": BELL})).unwrap_or_default();
+    let (s, body) = send(&team.owner, Method::PUT, &path, "application/json", bell).await;
+    assert_eq!(s, 200, "{body}");
+    let d: DocDetail = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    assert_eq!((d.stats.qubits, d.stats.two_qubit_gates), (2, 1));
     let _ = live.close().await;
 }
 

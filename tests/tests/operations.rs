@@ -99,6 +99,21 @@ async fn openapi_covers_every_route() {
     }
     let documented: std::collections::BTreeSet<String> = paths.keys().cloned().collect();
     assert_eq!(documented, served, "documented paths vs served routes");
+    // Every operation has an id, each its own (generated clients name methods after them).
+    let mut ids = std::collections::BTreeMap::new();
+    for (path, item) in &paths {
+        for (method, op) in item.as_object().into_iter().flatten() {
+            let id = op["operationId"].as_str().unwrap_or_default().to_string();
+            assert!(!id.is_empty(), "{method} {path} has no operationId");
+            if let Some(other) = ids.insert(id.clone(), format!("{method} {path}")) {
+                panic!("operationId {id} of {method} {path} is also {other}'s");
+            }
+        }
+    }
+    assert_eq!(
+        doc["paths"]["/api/sessions/{session_id}"]["get"]["operationId"],
+        "jobs_sessions_get"
+    );
     assert!(routes.len() >= 60, "{} routes", routes.len());
 
     // Path parameters say what they identify, the same name on every path: `{id}` would

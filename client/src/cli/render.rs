@@ -303,9 +303,9 @@ pub fn quest_detail(v: &ChallengeView) -> String {
     let _ = writeln!(out, "{} ({}, {})", c.title, c.key, c.tier);
     let _ = writeln!(out, "\n{}\n", c.description.trim());
     let target = match &c.target {
-        Target::State { .. } => "a state (up to global phase)",
-        Target::Unitary { .. } => "a unitary (up to global phase)",
-        Target::Distribution { .. } => "a distribution of measured bits",
+        Target::State(_) => "a state (up to global phase)",
+        Target::Unitary(_) => "a unitary (up to global phase)",
+        Target::Distribution(_) => "a distribution of measured bits",
     };
     let _ = writeln!(out, "target      {target}, fidelity ≥ {}", c.threshold);
     let _ = writeln!(out, "qubits      {}", c.qubits);

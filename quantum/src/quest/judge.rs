@@ -7,7 +7,9 @@ use crate::sim::{StateVector, condition_holds, format_bits};
 use num_complex::Complex64 as C64;
 use qollab_shared::api::wire::ViolationCode;
 use qollab_shared::circuit::{Circuit, Gate, Op};
-use qollab_shared::quest::{Challenge, Target, Verdict, Violation};
+use qollab_shared::quest::{
+    Challenge, DistributionTarget, StateTarget, Target, UnitaryTarget, Verdict, Violation,
+};
 use std::collections::BTreeMap;
 
 /// Attempts are judged up to this many qubits (state vectors of 4096 amplitudes).
@@ -208,7 +210,9 @@ fn fidelity(ch: &Challenge, c: &Circuit) -> Result<f64, Violation> {
     let n = c.num_qubits();
     let invalid = |e: String| violation(ViolationCode::InvalidCircuit, e);
     match &ch.target {
-        Target::State { amplitudes, qubits } => {
+        Target::State(StateTarget {
+            amplitudes, qubits, ..
+        }) => {
             let qubits: Vec<usize> = if qubits.is_empty() {
                 (0..n).collect()
             } else {
@@ -227,7 +231,7 @@ fn fidelity(ch: &Challenge, c: &Circuit) -> Result<f64, Violation> {
                 .map(|b| b.p * reduced_fidelity(&b.sv, &qubits, &psi))
                 .sum())
         }
-        Target::Unitary { qasm } => {
+        Target::Unitary(UnitaryTarget { qasm, .. }) => {
             if n > MAX_UNITARY_QUBITS {
                 return Err(violation(
                     ViolationCode::TooLarge,
@@ -261,7 +265,7 @@ fn fidelity(ch: &Challenge, c: &Circuit) -> Result<f64, Violation> {
             let d = (1usize << n) as f64;
             Ok(tr.norm_sqr() / (d * d))
         }
-        Target::Distribution { probabilities } => {
+        Target::Distribution(DistributionTarget { probabilities, .. }) => {
             let (body, measures) = strip_terminal_measures(c);
             let mut init = StateVector::new(n);
             init.parallel = false;

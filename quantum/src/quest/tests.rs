@@ -1,6 +1,8 @@
 use super::*;
 use qollab_shared::circuit::Circuit;
-use qollab_shared::quest::{Constraints, Target};
+use qollab_shared::quest::{
+    Constraints, DistributionTarget, DistributionTargetKind, Target, UnitaryTarget,
+};
 
 fn parse(src: &str) -> Circuit {
     crate::qasm::parse(src).unwrap_or_else(|e| panic!("{e}\n{src}"))
@@ -42,7 +44,7 @@ fn the_catalog_loads_with_enough_challenges_and_tutorials() {
         assert!(ch.par_gates > 0 && ch.par_depth > 0, "{}", ch.key);
         assert!(ch.threshold > 0.5 && ch.threshold <= 1.0, "{}", ch.key);
         parse(&ch.starter_qasm);
-        if let Target::Unitary { qasm } = &ch.target {
+        if let Target::Unitary(UnitaryTarget { qasm, .. }) = &ch.target {
             parse(qasm);
         }
     }
@@ -255,11 +257,12 @@ fn hand_made_challenges_judge_distributions_and_subsets() {
         tier: "beginner".into(),
         description: String::new(),
         qubits: 2,
-        target: Target::Distribution {
+        target: Target::Distribution(DistributionTarget {
+            kind: DistributionTargetKind::Distribution,
             probabilities: [("0 1".to_string(), 0.5), ("1 0".to_string(), 0.5)]
                 .into_iter()
                 .collect(),
-        },
+        }),
         constraints: Constraints::default(),
         threshold: 0.99,
         points: 10,

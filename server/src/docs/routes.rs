@@ -3,11 +3,11 @@
 //! versions and restore.
 
 use actix_web::http::header::ContentType;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use qollab_quantum::qasm::{self, Dialect};
 use qollab_shared::api::{
     CreateDocRequest, CreateVersionRequest, DocDetail, DocPage, DocSummary, DocVersion,
-    RenameDocRequest, RestoreRequest, VersionPage,
+    ImportQasmRequest, RenameDocRequest, RestoreRequest, VersionPage,
 };
 use qollab_shared::doc::{self, DocCircuit};
 use qollab_shared::error::ErrorCode;
@@ -235,16 +235,38 @@ pub async fn export_qasm(
 /// Replaces the circuit with the OpenQASM in the body, as one CRDT transaction that every
 /// connected peer sees live. The document's name and notes are kept.
 #[utoipa::path(put, path = "/api/docs/{doc_id}/qasm", tag = "docs", params(("doc_id" = uuid::Uuid, Path)),
-    request_body(content = String, content_type = "text/plain"),
-    responses((status = 200, body = DocDetail), (status = 403), (status = 404), (status = 422)),
+    request_body(content((String = "text/plain"), (ImportQasmRequest = "application/json"))),
+    responses((status = 200, body = DocDetail), (status = 400), (status = 403), (status = 404), (status = 422)),
     security(("bearer" = [])))]
 pub async fn import_qasm(
     state: web::Data<AppState>,
     access: DocEditor,
-    body: String,
+    req: HttpRequest,
+    body: web::Bytes,
 ) -> ApiResult<web::Json<DocDetail>> {
+    // The text itself (curl, the CLI), or `{"qasm": …}` (what generated clients send).
+    let json = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"));
+    let qasm = if json {
+        serde_json::from_slice::<ImportQasmRequest>(&body)
+            .map_err(|e| {
+                let code = if e.is_data() {
+                    ErrorCode::InvalidInput
+                } else {
+                    ErrorCode::InvalidJson
+                };
+                ApiError::new(code, format!("expected {{\"qasm\": \"…\"}}: {e}"))
+            })?
+            .qasm
+    } else {
+        String::from_utf8(body.to_vec())
+            .map_err(|_| ApiError::new(ErrorCode::InvalidInput, "the OpenQASM text is not UTF-8"))?
+    };
     Ok(web::Json(
-        replace_with_qasm(&state, &access.target, body).await?,
+        replace_with_qasm(&state, &access.target, qasm).await?,
     ))
 }
 
