@@ -41,14 +41,7 @@ pub async fn post(
         .await?
         .map(|u| u.name)
         .unwrap_or_default();
-    let msg = ChatMessage {
-        id: m.id,
-        workspace_id: m.workspace_id,
-        author_id: m.author_id,
-        author_name: name,
-        text: m.text,
-        created_at: m.created_at,
-    };
+    let msg = view(m, name);
     let data = serde_json::to_value(&msg).unwrap_or_default();
     state
         .events
@@ -78,13 +71,17 @@ pub async fn page(
         rows,
         limit,
         |(m, _)| (m.created_at, m.id),
-        |(m, name)| ChatMessage {
-            id: m.id,
-            workspace_id: m.workspace_id,
-            author_id: m.author_id,
-            author_name: name,
-            text: m.text,
-            created_at: m.created_at,
-        },
+        |(m, name)| view(m, name),
     )))
+}
+
+fn view(m: crate::db::tables::chat_messages::Model, author_name: String) -> ChatMessage {
+    ChatMessage {
+        id: m.id,
+        workspace_id: m.workspace_id,
+        author_id: m.author_id,
+        author_name,
+        text: m.text,
+        created_at: m.created_at,
+    }
 }
