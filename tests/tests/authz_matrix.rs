@@ -292,6 +292,12 @@ fn table() -> Vec<Row> {
         ),
         row(
             get.clone(),
+            "/api/workspaces/{workspace_id}/events",
+            Member(V, "workspace"),
+            none,
+        ),
+        row(
+            get.clone(),
             "/api/workspaces/{workspace_id}/chat",
             Member(V, "workspace"),
             none,
