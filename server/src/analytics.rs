@@ -76,13 +76,13 @@ impl AnalyticsQuery {
             return Err(ApiError::invalid_fields(bad));
         }
         let Some(starts) = bucket.starts(from, to) else {
-            return Err(ApiError::invalid_fields(vec![(
+            return Err(ApiError::invalid_field(
                 "bucket",
                 format!(
                     "the range holds more than {MAX_BUCKETS} {}s: shorten it or use a longer bucket",
                     bucket.as_str()
                 ),
-            )]));
+            ));
         };
         Ok((
             Range {

@@ -26,10 +26,10 @@ pub async fn post(
 ) -> ApiResult<HttpResponse> {
     let text = body.text.trim();
     if text.is_empty() || text.chars().count() > MAX_CHAT_LEN {
-        return Err(ApiError::invalid_fields(vec![(
+        return Err(ApiError::invalid_field(
             "text",
             format!("must be 1 to {MAX_CHAT_LEN} characters"),
-        )]));
+        ));
     }
     let m = state
         .db

@@ -51,6 +51,11 @@ impl ApiError {
         Self::new(ErrorCode::InvalidToken, format!("invalid token: {why}"))
     }
 
+    /// A 422 naming the one offending field.
+    pub fn invalid_field(field: &'static str, message: impl Into<String>) -> Self {
+        Self::invalid_fields(vec![(field, message.into())])
+    }
+
     /// A 422 naming the offending fields.
     pub fn invalid_fields(fields: Vec<(&'static str, String)>) -> Self {
         let message = fields
@@ -87,10 +92,7 @@ impl ApiError {
         if (1..=max).contains(&limit) {
             Ok(limit)
         } else {
-            Err(Self::invalid_fields(vec![(
-                "limit",
-                format!("must be 1 to {max}"),
-            )]))
+            Err(Self::invalid_field("limit", format!("must be 1 to {max}")))
         }
     }
 

@@ -314,25 +314,22 @@ pub async fn put_prefs(
         .get("kinds")
         .and_then(|k| k.as_object())
         .ok_or_else(|| {
-            ApiError::invalid_fields(vec![(
-                "kinds",
-                "an object of kind → live | digest | off".into(),
-            )])
+            ApiError::invalid_field("kinds", "an object of kind → live | digest | off")
         })?;
     let mut prefs = NotificationPrefs::default();
     for (k, v) in kinds {
         let kind = rules::NoticeKind::parse(k).ok_or_else(|| {
             let known: Vec<&str> = rules::NoticeKind::ALL.iter().map(|k| k.as_str()).collect();
-            ApiError::invalid_fields(vec![(
+            ApiError::invalid_field(
                 "kinds",
                 format!("unknown kind {k:?}; kinds are {}", known.join(", ")),
-            )])
+            )
         })?;
         let delivery = v.as_str().and_then(Delivery::parse).ok_or_else(|| {
-            ApiError::invalid_fields(vec![(
+            ApiError::invalid_field(
                 "kinds",
                 format!("{k}: delivery must be live, digest or off"),
-            )])
+            )
         })?;
         prefs.kinds.insert(kind, delivery);
     }
@@ -363,10 +360,10 @@ pub async fn connect(
         .ok_or_else(ApiError::unauthenticated)?;
     let user = AuthUser::from_token(&state, &token).await?;
     if query.since.is_some_and(|s| s < 0) {
-        return Err(ApiError::invalid_fields(vec![(
+        return Err(ApiError::invalid_field(
             "since",
-            "a version is never negative; omit `since` to follow from now".into(),
-        )]));
+            "a version is never negative; omit `since` to follow from now",
+        ));
     }
     let (response, session, stream) = actix_ws::handle(&req, body).map_err(|e| {
         ApiError::new(

@@ -288,7 +288,7 @@ impl utoipa::Modify for CommonErrors {
         crate::notifications::put_prefs, crate::notifications::connect,
     ),
     // What the sockets carry, one JSON object per text frame (no operation returns them).
-    components(schemas(qollab_shared::events::Event, qollab_shared::events::EventKind, qollab_shared::notify::StreamMessage))
+    components(schemas(qollab_shared::events::Event, qollab_shared::events::EventKind, qollab_shared::notify::StreamMessage, qollab_shared::api::wire::QasmDialect))
 )]
 pub struct ApiDoc;
 

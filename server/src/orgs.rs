@@ -69,8 +69,7 @@ pub async fn create(
         ))
         .with_details(serde_json::json!({"plan": plan.as_str()})));
     }
-    let name =
-        validate::name(&body.name).map_err(|m| ApiError::invalid_fields(vec![("name", m)]))?;
+    let name = validate::name(&body.name).map_err(|m| ApiError::invalid_field("name", m))?;
     let max = state.config.max_orgs_per_user;
     let org = state
         .db

@@ -45,12 +45,12 @@ const MAX_CURSOR: usize = 256;
 pub fn decode<K: DeserializeOwned>(cursor: Option<&str>) -> ApiResult<Option<K>> {
     let Some(c) = cursor else { return Ok(None) };
     let bad = || {
-        ApiError::invalid_fields(vec![(
+        ApiError::invalid_field(
             "cursor",
             "not a cursor this list gave out: pass the `next_cursor` of the previous page, \
              or leave `cursor` out to start from the first page"
                 .to_string(),
-        )])
+        )
     };
     if c.len() > MAX_CURSOR {
         return Err(bad());

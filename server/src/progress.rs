@@ -406,8 +406,9 @@ impl LeaderboardQuery {
     fn parse(&self) -> ApiResult<(String, String, Option<DateTime<Utc>>, u64)> {
         let window = match self.window.as_deref() {
             None => Window::Week,
-            Some(w) => Window::parse_or_explain(w)
-                .map_err(|m| ApiError::invalid_fields(vec![("window", m)]))?,
+            Some(w) => {
+                Window::parse_or_explain(w).map_err(|m| ApiError::invalid_field("window", m))?
+            }
         };
         let now = Utc::now();
         let (key, since) = match window {

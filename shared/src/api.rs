@@ -816,6 +816,10 @@ pub mod wire {
     use utoipa::ToSchema;
 
     wire_enum!(
+        /// The OpenQASM version a document is exported as.
+        QasmDialect { Qasm2 = "qasm2", Qasm3 = "qasm3" }
+    );
+    wire_enum!(
         /// Where a job is in its life.
         JobStatus { Queued = "queued", Running = "running", Completed = "completed", Failed = "failed", Cancelled = "cancelled" }
     );

@@ -125,10 +125,10 @@ pub async fn post(
     let ws = access.workspace.id;
     let content = body.content.trim().to_string();
     if content.is_empty() || content.chars().count() > MAX_QUESTION {
-        return Err(ApiError::invalid_fields(vec![(
+        return Err(ApiError::invalid_field(
             "content",
             format!("must be 1 to {MAX_QUESTION} characters"),
-        )]));
+        ));
     }
     let thread = match body.doc_id {
         None => WORKSPACE_THREAD.to_string(),

@@ -301,9 +301,7 @@ pub async fn update_me(
     body: web::Json<UpdateMeRequest>,
 ) -> ApiResult<web::Json<Me>> {
     let name = match &body.name {
-        Some(n) => {
-            Some(validate::name(n).map_err(|m| ApiError::invalid_fields(vec![("name", m)]))?)
-        }
+        Some(n) => Some(validate::name(n).map_err(|m| ApiError::invalid_field("name", m))?),
         None => None,
     };
     // Stored as the canonical IANA name; "" goes back to UTC.
@@ -312,7 +310,7 @@ pub async fn update_me(
         Some("") => Some(None),
         Some(tz) => Some(Some(
             qollab_shared::progress::parse_time_zone(tz)
-                .map_err(|m| ApiError::invalid_fields(vec![("time_zone", m)]))?
+                .map_err(|m| ApiError::invalid_field("time_zone", m))?
                 .name()
                 .to_string(),
         )),
@@ -332,8 +330,7 @@ pub async fn create_token(
     req: HttpRequest,
     body: web::Json<CreateTokenRequest>,
 ) -> ApiResult<HttpResponse> {
-    let name =
-        validate::name(&body.name).map_err(|m| ApiError::invalid_fields(vec![("name", m)]))?;
+    let name = validate::name(&body.name).map_err(|m| ApiError::invalid_field("name", m))?;
     let secret = format!("{API_TOKEN_PREFIX}{}", credentials::random_secret(40));
     let prefix: String = secret.chars().take(API_TOKEN_PREFIX.len() + 6).collect();
     let t = state

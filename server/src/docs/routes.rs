@@ -43,7 +43,7 @@ pub fn configure(r: &mut crate::app::Routes) {
 }
 
 fn name_of(raw: &str) -> ApiResult<String> {
-    validate::name(raw).map_err(|m| ApiError::invalid_fields(vec![("name", m)]))
+    validate::name(raw).map_err(|m| ApiError::invalid_field("name", m))
 }
 
 /// Parses OpenQASM into document form; errors carry `line:col`.
@@ -189,6 +189,7 @@ pub async fn delete(state: web::Data<AppState>, access: DocEditor) -> ApiResult<
 pub struct ExportQuery {
     /// `qasm2` (default) or `qasm3`.
     #[serde(default)]
+    #[param(value_type = Option<qollab_shared::api::wire::QasmDialect>)]
     pub dialect: Option<String>,
 }
 
@@ -200,15 +201,11 @@ pub async fn export_qasm(
     access: DocViewer,
     query: web::Query<ExportQuery>,
 ) -> ApiResult<HttpResponse> {
-    let dialect = match query.dialect.as_deref() {
-        None | Some("qasm2") => Dialect::Qasm2,
-        Some("qasm3") => Dialect::Qasm3,
-        Some(other) => {
-            return Err(ApiError::invalid_fields(vec![(
-                "dialect",
-                format!("{other:?} is not one of qasm2, qasm3"),
-            )]));
-        }
+    use qollab_shared::api::wire::QasmDialect;
+    let dialect = match query.dialect.as_deref().map(QasmDialect::parse_or_explain) {
+        None | Some(Ok(QasmDialect::Qasm2)) => Dialect::Qasm2,
+        Some(Ok(QasmDialect::Qasm3)) => Dialect::Qasm3,
+        Some(Err(m)) => return Err(ApiError::invalid_field("dialect", m)),
     };
     let text = read_doc(&state, &access.target, "exporting OpenQASM", move |read| {
         let circuit = read.circuit.to_circuit().map_err(|problems| {

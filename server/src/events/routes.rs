@@ -38,7 +38,7 @@ pub async fn list(
     let limit = ApiError::page_limit(query.limit, 100, 200)?;
     let before = crate::pages::decode(query.cursor.as_deref())?;
     if let Some(k) = &query.kind {
-        EventKind::parse_or_explain(k).map_err(|m| ApiError::invalid_fields(vec![("kind", m)]))?;
+        EventKind::parse_or_explain(k).map_err(|m| ApiError::invalid_field("kind", m))?;
     }
     let rows = state
         .db

@@ -56,10 +56,10 @@ pub async fn connect(
     let user = AuthUser::from_token(&state, &token).await?;
     let ws_id = Uuid::parse_str(&path).map_err(|_| ApiError::not_found("workspace"))?;
     if query.since.is_some_and(|s| s < 0) {
-        return Err(ApiError::invalid_fields(vec![(
+        return Err(ApiError::invalid_field(
             "since",
-            "an event id is never negative; omit `since` to follow from now".into(),
-        )]));
+            "an event id is never negative; omit `since` to follow from now",
+        ));
     }
     let (_, role) = authorize(&state, user, ws_id, Role::Viewer).await?;
     let (response, session, stream) = actix_ws::handle(&req, body).map_err(|e| {

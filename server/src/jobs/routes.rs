@@ -72,10 +72,10 @@ pub async fn available_backend(
         .resolve(&state.db, ws, name)
         .await?
         .ok_or_else(|| {
-            ApiError::invalid_fields(vec![(
+            ApiError::invalid_field(
                 "backend",
                 format!("unknown backend '{name}'; GET /api/backends lists them"),
-            )])
+            )
         })?;
     if let Some(why) = backend.unavailable() {
         return Err(ApiError::new(
@@ -97,10 +97,10 @@ pub async fn prepare(
 ) -> ApiResult<jobs::ActiveModel> {
     let backend = available_backend(state, ws.id, &req.backend).await?;
     if req.optimization_level > 3 {
-        return Err(ApiError::invalid_fields(vec![(
+        return Err(ApiError::invalid_field(
             "optimization_level",
-            "must be 0 to 3".into(),
-        )]));
+            "must be 0 to 3",
+        ));
     }
     if let Some(id) = req.session_id {
         let session = state
@@ -109,10 +109,7 @@ pub async fn prepare(
             .await?
             .filter(|s| s.workspace_id == ws.id)
             .ok_or_else(|| {
-                ApiError::invalid_fields(vec![(
-                    "session_id",
-                    "no such runtime session in this workspace".into(),
-                )])
+                ApiError::invalid_field("session_id", "no such runtime session in this workspace")
             })?;
         if session.status != OPEN {
             return Err(ApiError::new(
@@ -124,14 +121,14 @@ pub async fn prepare(
             ));
         }
         if session.backend != backend.name() {
-            return Err(ApiError::invalid_fields(vec![(
+            return Err(ApiError::invalid_field(
                 "backend",
                 format!(
                     "session {id} runs on '{}'; a job in it must use that backend (got '{}')",
                     session.backend,
                     backend.name()
                 ),
-            )]));
+            ));
         }
     }
 
@@ -187,10 +184,10 @@ pub async fn prepare(
     if let Some(max) = backend.max_qubits()
         && n > max
     {
-        return Err(ApiError::invalid_fields(vec![(
+        return Err(ApiError::invalid_field(
             "backend",
             format!("the circuit has {n} qubits; {} has {max}", req.backend),
-        )]));
+        ));
     }
     if req.shots < 1 || req.shots > org.max_shots {
         return Err(quota(format!(
@@ -270,8 +267,7 @@ pub async fn list(
     let q = query.into_inner();
     let limit = ApiError::page_limit(q.limit, 50, 200)?;
     if let Some(s) = &q.status {
-        JobStatus::parse_or_explain(s)
-            .map_err(|m| ApiError::invalid_fields(vec![("status", m)]))?;
+        JobStatus::parse_or_explain(s).map_err(|m| ApiError::invalid_field("status", m))?;
     }
     let filter = JobFilter {
         status: q.status,

@@ -149,17 +149,17 @@ pub async fn create(
     let when = When::parse(&req.cron, &timezone).map_err(ApiError::invalid_fields)?;
     let now = Utc::now();
     let Some(next) = when.next_after(now) else {
-        return Err(ApiError::invalid_fields(vec![(
+        return Err(ApiError::invalid_field(
             "cron",
             format!("{:?} has no future occurrence", req.cron),
-        )]));
+        ));
     };
     let name = req.name.as_ref().map(|n| n.trim().to_string());
     if name.as_ref().is_some_and(|n| n.chars().count() > MAX_NAME) {
-        return Err(ApiError::invalid_fields(vec![(
+        return Err(ApiError::invalid_field(
             "name",
             format!("at most {MAX_NAME} characters"),
-        )]));
+        ));
     }
     // Validated exactly as a submission now (source, backend, quotas); fired later.
     let trial = SubmitJobRequest {
@@ -239,20 +239,20 @@ pub async fn update(
         .as_ref()
         .is_some_and(|n| n.trim().chars().count() > MAX_NAME)
     {
-        return Err(ApiError::invalid_fields(vec![(
+        return Err(ApiError::invalid_field(
             "name",
             format!("at most {MAX_NAME} characters"),
-        )]));
+        ));
     }
     let next = match When::parse(&s.cron, &s.timezone) {
         Ok(w) => w.next_after(Utc::now()),
         Err(_) => None,
     };
     if req.enabled == Some(true) && next.is_none() {
-        return Err(ApiError::invalid_fields(vec![(
+        return Err(ApiError::invalid_field(
             "enabled",
-            "the schedule has no future occurrence".into(),
-        )]));
+            "the schedule has no future occurrence",
+        ));
     }
     let s = state
         .db

@@ -72,10 +72,10 @@ pub async fn open(
     let backend = super::routes::available_backend(&state, ws.id, &req.backend).await?;
     let idle = match req.idle_timeout_secs {
         Some(n) if !(1..=MAX_IDLE_SECS).contains(&n) => {
-            return Err(ApiError::invalid_fields(vec![(
+            return Err(ApiError::invalid_field(
                 "idle_timeout_secs",
                 format!("must be 1 to {MAX_IDLE_SECS} seconds"),
-            )]));
+            ));
         }
         Some(n) => n,
         None => state
@@ -114,8 +114,7 @@ pub async fn list(
     let q = query.into_inner();
     let limit = ApiError::page_limit(q.limit, 50, 200)?;
     if let Some(s) = &q.status {
-        SessionStatus::parse_or_explain(s)
-            .map_err(|m| ApiError::invalid_fields(vec![("status", m)]))?;
+        SessionStatus::parse_or_explain(s).map_err(|m| ApiError::invalid_field("status", m))?;
     }
     let rows = state
         .db

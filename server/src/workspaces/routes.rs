@@ -52,10 +52,10 @@ pub fn workspace_view(w: &workspaces::Model, role: Role) -> Workspace {
 
 fn description(d: Option<&str>) -> ApiResult<Option<String>> {
     match d {
-        Some(d) if d.chars().count() > MAX_DESCRIPTION => Err(ApiError::invalid_fields(vec![(
+        Some(d) if d.chars().count() > MAX_DESCRIPTION => Err(ApiError::invalid_field(
             "description",
             format!("must be at most {MAX_DESCRIPTION} characters"),
-        )])),
+        )),
         other => Ok(other.map(str::to_string)),
     }
 }
@@ -71,8 +71,7 @@ pub async fn create(
     user: AuthUser,
     body: web::Json<CreateWorkspaceRequest>,
 ) -> ApiResult<HttpResponse> {
-    let name =
-        validate::name(&body.name).map_err(|m| ApiError::invalid_fields(vec![("name", m)]))?;
+    let name = validate::name(&body.name).map_err(|m| ApiError::invalid_field("name", m))?;
     let desc = description(body.description.as_deref())?.unwrap_or_default();
     let org_id = match body.org_id {
         Some(id) => {
@@ -127,9 +126,7 @@ pub async fn update(
     body: web::Json<UpdateWorkspaceRequest>,
 ) -> ApiResult<web::Json<Workspace>> {
     let name = match &body.name {
-        Some(n) => {
-            Some(validate::name(n).map_err(|m| ApiError::invalid_fields(vec![("name", m)]))?)
-        }
+        Some(n) => Some(validate::name(n).map_err(|m| ApiError::invalid_field("name", m))?),
         None => None,
     };
     let desc = description(body.description.as_deref())?;
@@ -190,8 +187,7 @@ pub async fn add_member(
     req: HttpRequest,
     body: web::Json<AddMemberRequest>,
 ) -> ApiResult<HttpResponse> {
-    let email =
-        validate::email(&body.email).map_err(|m| ApiError::invalid_fields(vec![("email", m)]))?;
+    let email = validate::email(&body.email).map_err(|m| ApiError::invalid_field("email", m))?;
     let Some(user) = state.db.user_by_email(&email).await? else {
         return Err(ApiError::not_found("user").with_details(
             serde_json::json!({"email": "no account with this email; ask them to register first"}),
