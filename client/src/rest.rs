@@ -171,15 +171,22 @@ impl Client {
         self.send(self.request(Method::GET, path)).await
     }
 
-    /// One page of a paged list (`qollab_shared::api::Page`): from the start without a
-    /// cursor, else from the previous page's `next_cursor`.
-    pub async fn page<P: Page + DeserializeOwned>(
+    /// One page of a paged list (`{items, next_cursor}`): from the start without a
+    /// cursor, else from the previous page's `next_cursor`; `filters` with a value are
+    /// sent as query parameters.
+    pub async fn page<P: DeserializeOwned>(
         &self,
         path: &str,
+        filters: &[(&str, Option<&str>)],
         cursor: Option<&str>,
         limit: Option<u64>,
     ) -> Result<P> {
         let mut rb = self.request(Method::GET, path);
+        for (name, value) in filters {
+            if let Some(v) = value {
+                rb = rb.query(&[(name, v)]);
+            }
+        }
         if let Some(l) = limit {
             rb = rb.query(&[("limit", l.to_string())]);
         }
@@ -194,7 +201,7 @@ impl Client {
         let mut items = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let page: P = self.page(path, cursor.as_deref(), Some(200)).await?;
+            let page: P = self.page(path, &[], cursor.as_deref(), Some(200)).await?;
             let (mut got, next) = page.into_parts();
             let moved = !got.is_empty();
             items.append(&mut got);
@@ -429,11 +436,9 @@ impl Client {
         cursor: Option<&str>,
         limit: u64,
     ) -> Result<qollab_shared::events::EventPage> {
-        let mut path = format!("/api/workspaces/{ws}/events");
-        if let Some(k) = kind {
-            path.push_str(&format!("?kind={}", path_segment(k)));
-        }
-        self.page(&path, cursor, Some(limit)).await
+        let path = format!("/api/workspaces/{ws}/events");
+        self.page(&path, &[("kind", kind)], cursor, Some(limit))
+            .await
     }
 
     /// One page of the assistant thread, newest first.
@@ -444,11 +449,10 @@ impl Client {
         cursor: Option<&str>,
         limit: u64,
     ) -> Result<AiMessagePage> {
-        let mut path = format!("/api/workspaces/{ws}/ai/messages");
-        if let Some(d) = doc_id {
-            path.push_str(&format!("?doc_id={d}"));
-        }
-        self.page(&path, cursor, Some(limit)).await
+        let path = format!("/api/workspaces/{ws}/ai/messages");
+        let doc = doc_id.map(|d| d.to_string());
+        self.page(&path, &[("doc_id", doc.as_deref())], cursor, Some(limit))
+            .await
     }
 
     pub async fn cancel_ai_message(&self, ws: Uuid, id: Uuid) -> Result<AiMessage> {
@@ -577,16 +581,14 @@ impl Client {
         cursor: Option<&str>,
         limit: u64,
     ) -> Result<qollab_shared::notify::NotificationPage> {
-        let mut rb = self
-            .request(Method::GET, "/api/me/notifications")
-            .query(&[("limit", limit.to_string())]);
-        if unread_only {
-            rb = rb.query(&[("unread", "true")]);
-        }
-        if let Some(c) = cursor {
-            rb = rb.query(&[("cursor", c)]);
-        }
-        self.send(rb).await
+        let unread = unread_only.then_some("true");
+        self.page(
+            "/api/me/notifications",
+            &[("unread", unread)],
+            cursor,
+            Some(limit),
+        )
+        .await
     }
 
     pub async fn mark_notification_read(

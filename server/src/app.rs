@@ -178,13 +178,7 @@ fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
             ErrorCode::InvalidJson,
             "expected a JSON body with `Content-Type: application/json`",
         ),
-        JsonPayloadError::Deserialize(de) if de.is_data() => ApiError::new(
-            ErrorCode::InvalidInput,
-            format!("invalid request body: {de}"),
-        ),
-        JsonPayloadError::Deserialize(de) => {
-            ApiError::new(ErrorCode::InvalidJson, format!("malformed JSON: {de}"))
-        }
+        JsonPayloadError::Deserialize(de) => ApiError::json_body(de),
         other => ApiError::new(ErrorCode::InvalidJson, format!("unreadable body: {other}")),
     };
     e.into()

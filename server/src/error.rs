@@ -51,6 +51,19 @@ impl ApiError {
         Self::new(ErrorCode::InvalidToken, format!("invalid token: {why}"))
     }
 
+    /// A JSON body serde refused: 422 when it is JSON of the wrong shape, 400 when it is
+    /// not JSON at all. What the app's JSON extractor and hand-read bodies both answer.
+    pub fn json_body(de: &serde_json::Error) -> Self {
+        if de.is_data() {
+            Self::new(
+                ErrorCode::InvalidInput,
+                format!("invalid request body: {de}"),
+            )
+        } else {
+            Self::new(ErrorCode::InvalidJson, format!("malformed JSON: {de}"))
+        }
+    }
+
     /// A 422 naming the one offending field.
     pub fn invalid_field(field: &'static str, message: impl Into<String>) -> Self {
         Self::invalid_fields(vec![(field, message.into())])

@@ -48,8 +48,7 @@ pub fn decode<K: DeserializeOwned>(cursor: Option<&str>) -> ApiResult<Option<K>>
         ApiError::invalid_field(
             "cursor",
             "not a cursor this list gave out: pass the `next_cursor` of the previous page, \
-             or leave `cursor` out to start from the first page"
-                .to_string(),
+             or leave `cursor` out to start from the first page",
         )
     };
     if c.len() > MAX_CURSOR {

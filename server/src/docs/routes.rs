@@ -249,14 +249,7 @@ pub async fn import_qasm(
         .is_some_and(|v| v.trim_start().starts_with("application/json"));
     let qasm = if json {
         serde_json::from_slice::<ImportQasmRequest>(&body)
-            .map_err(|e| {
-                let code = if e.is_data() {
-                    ErrorCode::InvalidInput
-                } else {
-                    ErrorCode::InvalidJson
-                };
-                ApiError::new(code, format!("expected {{\"qasm\": \"…\"}}: {e}"))
-            })?
+            .map_err(|e| ApiError::json_body(&e))?
             .qasm
     } else {
         String::from_utf8(body.to_vec())
