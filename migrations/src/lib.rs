@@ -14,6 +14,7 @@ mod m20261203_000007_notifications;
 mod m20261203_000009_leaderboards;
 mod m20261204_000010_analytics;
 mod m20261204_000011_time_zones;
+mod m20261206_000012_analytics_rollups;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000009_leaderboards::Migration),
             Box::new(m20261204_000010_analytics::Migration),
             Box::new(m20261204_000011_time_zones::Migration),
+            Box::new(m20261206_000012_analytics_rollups::Migration),
         ]
     }
 }

@@ -90,6 +90,7 @@ impl AnalyticsQuery {
                 to,
                 bucket,
                 starts,
+                exact_up_to: crate::db::queries::analytics::EXACT_PERCENTILES_UP_TO,
             },
             csv,
         ))

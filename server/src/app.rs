@@ -159,6 +159,7 @@ impl AppState {
             db,
         };
         crate::jobs::sessions::start(&state);
+        crate::db::queries::rollups::start_folding(state.db.clone());
         // Every job failure this process records gets its automatic AI analysis.
         let (failed_tx, failed_rx) = tokio::sync::mpsc::channel(1024);
         state.jobs.executor.on_failure(failed_tx);

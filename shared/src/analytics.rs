@@ -185,6 +185,10 @@ pub struct Percentiles {
     pub count: u64,
     pub p50: Option<f64>,
     pub p95: Option<f64>,
+    /// Read from histograms (ranges of more than 10,000 jobs): each value is within 1 %
+    /// of the exact one. Exact otherwise.
+    #[serde(default)]
+    pub approximate: bool,
 }
 
 /// What the optimizer did to the completed jobs that ran it (sums, before → after).

@@ -764,3 +764,310 @@ async fn the_migration_backfills_optimizer_figures_from_stored_results() {
         (None, None, None)
     );
 }
+
+/// Folding final jobs into the rollups changes no number: a generated history across
+/// month boundaries, read over ranges with odd edges (hour, day and week buckets, both
+/// scopes), gives the same answer with nothing folded, part folded (three folds racing)
+/// and everything folded; percentiles read from the histograms are within 1 % of the
+/// exact ones; and a running server folds new final jobs on its own.
+#[tokio::test]
+async fn folded_jobs_give_the_same_numbers_as_their_rows() {
+    use qollab_server::db::queries::analytics::{EXACT_PERCENTILES_UP_TO, Range, Scope};
+    use qollab_server::db::tables::jobs;
+    use qollab_shared::analytics::Bucket;
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+
+    let server = TestServer::start().await;
+    let team = Team::build(&server.url)
+        .member("bob", Role::Editor)
+        .docs(&["Bell", "GHZ"])
+        .create()
+        .await;
+    let ws = team.ws;
+    let org = team
+        .owner
+        .workspace(ws)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .org_id;
+    let ws2 = team
+        .owner
+        .create_workspace("Second lab", Some(org))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .id;
+    let people = [team.owner_auth.user.id, team.get("bob").auth.user.id];
+    let docs: Vec<Option<Uuid>> = team
+        .docs
+        .iter()
+        .map(|d| d.parse().ok())
+        .chain([None])
+        .collect();
+    // The server stays down while the history is checked, so nothing folds behind the
+    // test's back; it comes back at the end to show it folds on its own.
+    let storage = server.stop().await;
+    let db = Db::connect(&storage.database_url, &DbOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let start = t("2026-01-29T00:00:00Z");
+    let statuses = [
+        "completed",
+        "completed",
+        "completed",
+        "failed",
+        "cancelled",
+        "queued",
+        "running",
+    ];
+    let backends = ["ideal", "emulator:fake_5q", "ibm:ibm_brisbane"];
+    for i in 0..600 {
+        let r = next();
+        let status = statuses[(r % statuses.len() as u64) as usize];
+        // Spread over ~75 days, to the second, so every edge has jobs on both sides;
+        // the first dozen in one hour, for the range that holds no whole hour.
+        let queued = if i < 12 {
+            t("2026-03-03T10:00:00Z") + Duration::minutes(5 * i)
+        } else {
+            start + Duration::seconds(((r >> 8) % (75 * 86_400)) as i64)
+        };
+        let wait = ((r >> 32) % 90_000) as i64;
+        let run = ((r >> 40) % 600_000) as i64;
+        let wait_run = match status {
+            "queued" => None,
+            "running" => Some((wait, None)),
+            "cancelled" if r & 1 == 0 => None,
+            _ => Some((wait, Some(run))),
+        };
+        let opt = (status == "completed" && (r >> 50) % 2 == 0).then(|| {
+            let g = 10 + ((r >> 52) % 20) as i32;
+            [(g, g - 3), (g / 2, g / 2 - 1), (g - 2, g - 4)]
+        });
+        let w = if (r >> 20) % 3 == 0 { ws2 } else { ws };
+        let mut m = Db::new_job_model();
+        m.id = Set(Uuid::new_v4());
+        m.workspace_id = Set(w);
+        m.org_id = Set(org);
+        m.author_id = Set(people[((r >> 12) % 2) as usize]);
+        m.status = Set(status.into());
+        m.kind = Set("simulate".into());
+        m.backend = Set(backends[((r >> 16) % 3) as usize].into());
+        m.shots = Set(1 + ((r >> 24) % 4000) as i64);
+        m.seed = Set(None);
+        m.optimization_level = Set(1);
+        m.source_doc_id = Set(if w == ws {
+            docs[((r >> 28) % 3) as usize]
+        } else {
+            None
+        });
+        m.qasm = Set(BELL.into());
+        m.num_qubits = Set(2);
+        m.queued_at = Set(queued);
+        if status == "running" {
+            m.claimed_by = Set(Some(Uuid::new_v4()));
+            m.heartbeat_at = Set(Some(Utc::now() + Duration::days(1)));
+        }
+        m.started_at = Set(wait_run.map(|(w, _)| queued + Duration::milliseconds(w)));
+        m.finished_at =
+            Set(wait_run.and_then(|(w, r)| r.map(|r| queued + Duration::milliseconds(w + r))));
+        m.timeout_secs = Set(60);
+        if let Some([(gb, ga), (tb, ta), (db_, da)]) = opt {
+            m.gates_before = Set(Some(gb));
+            m.gates_after = Set(Some(ga));
+            m.two_qubit_before = Set(Some(tb));
+            m.two_qubit_after = Set(Some(ta));
+            m.depth_before = Set(Some(db_));
+            m.depth_after = Set(Some(da));
+        }
+        m.insert(&db.conn)
+            .await
+            .unwrap_or_else(|e| panic!("insert job: {e}"));
+    }
+
+    let cases: Vec<(Scope, &str, &str, Bucket)> = vec![
+        (
+            Scope::Workspace(ws),
+            "2026-01-29T00:00:00Z",
+            "2026-04-15T00:00:00Z",
+            Bucket::Week,
+        ),
+        (
+            Scope::Workspace(ws),
+            "2026-01-30T13:17:05Z",
+            "2026-03-31T22:45:59Z",
+            Bucket::Day,
+        ),
+        (
+            Scope::Org(org),
+            "2026-01-30T13:17:05Z",
+            "2026-04-02T00:30:00Z",
+            Bucket::Day,
+        ),
+        (
+            Scope::Org(org),
+            "2026-02-27T05:30:00Z",
+            "2026-03-02T07:10:00Z",
+            Bucket::Hour,
+        ),
+        (
+            Scope::Workspace(ws2),
+            "2026-02-01T00:00:00Z",
+            "2026-03-01T00:00:00Z",
+            Bucket::Week,
+        ),
+        (
+            Scope::Workspace(ws),
+            "2026-03-03T10:05:00Z",
+            "2026-03-03T10:55:00Z",
+            Bucket::Hour,
+        ),
+    ];
+    let numbers = |exact_up_to: u64| {
+        let db = &db;
+        let cases = &cases;
+        async move {
+            let mut out = Vec::new();
+            for (scope, from, to, bucket) in cases {
+                let (from, to) = (t(from), t(to));
+                let a = db
+                    .analytics(
+                        *scope,
+                        Range {
+                            from,
+                            to,
+                            bucket: *bucket,
+                            starts: bucket.starts(from, to).unwrap_or_default(),
+                            exact_up_to,
+                        },
+                    )
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                out.push(a);
+            }
+            out
+        }
+    };
+    let unrolled = || async {
+        jobs::Entity::find()
+            .filter(jobs::Column::RolledUp.eq(false))
+            .count(&db.conn)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    assert_eq!(unrolled().await, 600);
+    let from_rows = numbers(EXACT_PERCENTILES_UP_TO).await;
+    assert!(
+        from_rows.iter().all(|a| a.jobs.total > 0),
+        "every range holds jobs: {:?}",
+        from_rows.iter().map(|a| a.jobs.total).collect::<Vec<_>>()
+    );
+    let finals = 600
+        - jobs::Entity::find()
+            .filter(jobs::Column::Status.is_in(["queued", "running"]))
+            .count(&db.conn)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+
+    // Part folded: three folds race (each job must be counted once).
+    let folds: Vec<_> = (0..3)
+        .map(|_| {
+            let url = storage.database_url.clone();
+            tokio::spawn(async move {
+                let db = Db::connect(&url, &DbOptions::default())
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                db.fold_jobs(70)
+                    .await
+                    .unwrap_or_else(|e| panic!("fold: {e}"))
+            })
+        })
+        .collect();
+    let mut folded = 0;
+    for f in folds {
+        folded += f.await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert_eq!(folded, 210);
+    assert_eq!(unrolled().await, 600 - 210);
+    let part = numbers(EXACT_PERCENTILES_UP_TO).await;
+    for (a, b) in from_rows.iter().zip(&part) {
+        assert_eq!(json!(a), json!(b), "part folded");
+    }
+    let rest = db.fold_all_jobs().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(folded + rest, finals);
+    assert_eq!(
+        unrolled().await,
+        600 - finals,
+        "the unfinished stay unfolded"
+    );
+    let all = numbers(EXACT_PERCENTILES_UP_TO).await;
+    for (a, b) in from_rows.iter().zip(&all) {
+        assert_eq!(json!(a), json!(b), "all folded");
+    }
+    assert_eq!(
+        db.fold_all_jobs().await.unwrap_or_else(|e| panic!("{e}")),
+        0
+    );
+
+    // Percentiles from the histograms: the same counts, each within 1 % (and the tenth
+    // of a millisecond both are rounded to).
+    let approx = numbers(0).await;
+    for (exact, h) in from_rows.iter().zip(&approx) {
+        for (e, a) in [
+            (&exact.queue_wait_ms, &h.queue_wait_ms),
+            (&exact.run_time_ms, &h.run_time_ms),
+        ] {
+            assert!(a.approximate && !e.approximate);
+            assert_eq!(a.count, e.count);
+            for (ev, av) in [(e.p50, a.p50), (e.p95, a.p95)] {
+                match (ev, av) {
+                    (Some(ev), Some(av)) => assert!(
+                        (av - ev).abs() <= ev * 0.01 + 0.6,
+                        "exact {ev} ms, from the histogram {av} ms"
+                    ),
+                    (None, None) => {}
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        let (mut x, mut y) = (json!(exact), json!(h));
+        for v in [&mut x, &mut y] {
+            v["queue_wait_ms"] = Value::Null;
+            v["run_time_ms"] = Value::Null;
+        }
+        assert_eq!(x, y, "everything else is the same");
+    }
+
+    // A running server folds final jobs on its own: one of the queued jobs finishes.
+    let _server = TestServer::start_on(storage, |_| {}).await;
+    let queued = jobs::Entity::find()
+        .filter(jobs::Column::Status.eq("queued"))
+        .one(&db.conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no queued job"));
+    let done = jobs::Entity::update_many()
+        .col_expr(
+            jobs::Column::Status,
+            sea_orm::sea_query::Expr::value("cancelled"),
+        )
+        .filter(jobs::Column::Id.eq(queued.id))
+        .exec(&db.conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(done.rows_affected, 1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while unrolled().await > 600 - finals - 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not fold the cancelled job"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

@@ -239,7 +239,7 @@ export interface AnalyticsJobCounts {
 /** One bucket of the range (by submission time), empty ones included. */
 export interface AnalyticsSeriesPoint extends AnalyticsJobCounts { start: string }
 /** Nearest-rank percentiles in milliseconds over `count` jobs; null when none. */
-export interface AnalyticsPercentiles { count: number; p50: number | null; p95: number | null }
+export interface AnalyticsPercentiles { count: number; p50: number | null; p95: number | null; approximate?: boolean }
 export interface AnalyticsOptimizer {
   jobs: number
   gates_before: number

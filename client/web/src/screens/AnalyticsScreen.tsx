@@ -8,7 +8,7 @@ import { useApp } from '../context'
 import { useWorkspace } from './WorkspaceLayout'
 import { ErrorNote } from '../components/ErrorNote'
 import { saveBlob } from '../download'
-import type { Analytics, AnalyticsBucket, AnalyticsSeriesPoint } from '../api/types'
+import type { Analytics, AnalyticsBucket, AnalyticsPercentiles, AnalyticsSeriesPoint } from '../api/types'
 import {
   BUCKETS, RANGES, SEGMENTS, autoBucket, barSummary, bucketAllowed, bucketLabel, csvFilename, formatDuration,
   formatPercent, labelStep, niceMax, rangeFor, rangeMs, stackSeries, type RangeKey,
@@ -16,6 +16,8 @@ import {
 
 const num = (n: number) => n.toLocaleString()
 const plural = (n: number, one: string, many = `${one}s`) => `${num(n)} ${n === 1 ? one : many}`
+// Large ranges are read from histograms: within 1 % of the exact figure.
+const approx = (p: AnalyticsPercentiles) => (p.approximate ? '≈ ' : '')
 
 export default function AnalyticsScreen() {
   const { api } = useApp()
@@ -133,13 +135,13 @@ function Report({ a, ws }: { a: Analytics; ws: string }) {
             </div>
             <div className="card">
               <dt>Queue wait</dt>
-              <dd className="stat-value">p50 {formatDuration(a.queue_wait_ms.p50)}</dd>
-              <dd className="muted">p95 {formatDuration(a.queue_wait_ms.p95)} · {plural(a.queue_wait_ms.count, 'job')}</dd>
+              <dd className="stat-value">p50 {approx(a.queue_wait_ms)}{formatDuration(a.queue_wait_ms.p50)}</dd>
+              <dd className="muted">p95 {approx(a.queue_wait_ms)}{formatDuration(a.queue_wait_ms.p95)} · {plural(a.queue_wait_ms.count, 'job')}</dd>
             </div>
             <div className="card">
               <dt>Run time</dt>
-              <dd className="stat-value">p50 {formatDuration(a.run_time_ms.p50)}</dd>
-              <dd className="muted">p95 {formatDuration(a.run_time_ms.p95)} · {plural(a.run_time_ms.count, 'job')}</dd>
+              <dd className="stat-value">p50 {approx(a.run_time_ms)}{formatDuration(a.run_time_ms.p50)}</dd>
+              <dd className="muted">p95 {approx(a.run_time_ms)}{formatDuration(a.run_time_ms.p95)} · {plural(a.run_time_ms.count, 'job')}</dd>
             </div>
             <div className="card">
               <dt>Optimizer</dt>

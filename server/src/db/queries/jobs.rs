@@ -559,6 +559,7 @@ impl Db {
             schedule_id: Set(None),
             status: Set(QUEUED.into()),
             queued_at: Set(Utc::now()),
+            rolled_up: Set(false),
             ..Default::default()
         }
     }

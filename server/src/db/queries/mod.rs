@@ -13,8 +13,30 @@ pub mod notifications;
 pub mod orgs;
 pub mod progress;
 pub mod quest;
+pub mod rollups;
 pub mod runtime_sessions;
 pub mod schedules;
 pub mod tokens;
 pub mod users;
 pub mod workspaces;
+
+/// SQL written with `?` placeholders, as `backend` wants them (`$1`, `$2`, … on
+/// PostgreSQL). The SQL this is used on holds no `?` inside literals.
+pub(crate) fn placeholders(backend: sea_orm::DbBackend, sql: &str) -> String {
+    match backend {
+        sea_orm::DbBackend::Postgres => {
+            let mut out = String::with_capacity(sql.len() + 8);
+            let mut n = 0;
+            for c in sql.chars() {
+                if c == '?' {
+                    n += 1;
+                    out.push_str(&format!("${n}"));
+                } else {
+                    out.push(c);
+                }
+            }
+            out
+        }
+        _ => sql.to_string(),
+    }
+}

@@ -46,6 +46,8 @@ pub struct Model {
     pub two_qubit_after: Option<i32>,
     pub depth_before: Option<i32>,
     pub depth_after: Option<i32>,
+    /// Folded into `analytics_rollups` (only final jobs are; see `queries::analytics`).
+    pub rolled_up: bool,
 }
 
 impl ActiveModelBehavior for ActiveModel {}
