@@ -32,8 +32,10 @@ const PEOPLE: usize = 200;
 const DOCS_PER_WS: usize = 50;
 const DAYS: i64 = 365;
 const RUNS: usize = 10;
-/// Rows per insert statement (32 columns: under SQLite's 32,766 parameters).
+/// Rows per INSERT of the narrow tables (AI requests, chat, points).
 const CHUNK: usize = 1_000;
+/// Rows per INSERT of jobs: a job row binds over 32 values, and SQLite takes 32,766.
+const JOB_CHUNK: usize = 500;
 
 const QASM: &str = "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[5];\ncreg c[5];\nh q[0];\ncx q[0],q[1];\ncx q[1],q[2];\ncx q[2],q[3];\ncx q[3],q[4];\nrz(0.25) q[0];\nrz(0.5) q[1];\nrz(0.75) q[2];\nrx(1.5) q[3];\nry(0.125) q[4];\nbarrier q;\ncx q[4],q[3];\ncx q[3],q[2];\ncx q[2],q[1];\ncx q[1],q[0];\nh q[0];\nmeasure q -> c;\n";
 
@@ -102,9 +104,9 @@ async fn seed(db: &Db) -> anyhow::Result<Seeded> {
         "emulator:fake_27q",
         "ibm:ibm_brisbane",
     ];
-    for start in (0..JOBS).step_by(CHUNK) {
-        let mut rows = Vec::with_capacity(CHUNK);
-        for _ in start..(start + CHUNK).min(JOBS) {
+    for start in (0..JOBS).step_by(JOB_CHUNK) {
+        let mut rows = Vec::with_capacity(JOB_CHUNK);
+        for _ in start..(start + JOB_CHUNK).min(JOBS) {
             let r = next();
             // Half of all jobs in the first workspace, the rest spread evenly.
             let w = if r % 2 == 0 {

@@ -182,6 +182,16 @@ impl Progress {
             value,
         })
         .collect();
+        // The consumer may evaluate this person between our marks and our own
+        // evaluation (it is told of their other activity) and win the unlock; the
+        // attempt still reports what unlocked while it was recorded: before against after.
+        let before: HashSet<String> = self
+            .db
+            .achievements_of(user)
+            .await?
+            .into_iter()
+            .map(|a| a.key)
+            .collect();
         self.db.add_marks(&marks, None, now).await?;
         let first = self
             .give(
@@ -192,7 +202,18 @@ impl Progress {
                 &format!("quest {challenge}"),
             )
             .await?;
-        let unlocked = self.evaluate(user, None).await?;
+        self.evaluate(user, None).await?;
+        let after: HashSet<String> = self
+            .db
+            .achievements_of(user)
+            .await?
+            .into_iter()
+            .map(|a| a.key)
+            .collect();
+        let unlocked: Vec<&Achievement> = rules::catalog()
+            .iter()
+            .filter(|a| after.contains(&a.key) && !before.contains(&a.key))
+            .collect();
         let mut points = if first { score } else { 0 };
         points += unlocked.iter().map(|a| a.points).sum::<u32>();
         Ok((points, unlocked.iter().map(|a| a.key.clone()).collect()))

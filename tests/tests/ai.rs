@@ -141,6 +141,8 @@ async fn two_members_see_the_same_streamed_answer_in_order_and_whole() {
                 .any(|e| e.kind == "ai.message.created" && e.data["answer_id"] == json!(id))
         );
         assert_eq!(done.kind, "ai.message.completed", "{:?}", done.data);
+        // An answer that fell back to offline findings streams no deltas: say so first.
+        assert_eq!(done.data["offline"], json!(false), "{who}: {:?}", done.data);
         // Intermittent on PostgreSQL (see the 2026-12-06 note): say what this stream saw.
         assert_eq!(
             joined(&seen, "ai.message.delta", "message_id", id),
@@ -848,6 +850,29 @@ async fn injections_in_a_qasm_comment_and_in_chat_change_nothing() {
     assert_eq!(s, 201);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(stand_in.requests().len(), reqs.len());
+}
+
+/// A provider that takes the request and sends nothing is retried like one that refused
+/// it (nothing reached the room yet): the answer streams whole from the second try.
+#[tokio::test]
+async fn a_provider_silent_before_the_first_token_is_retried() {
+    let pieces = ["Retried", " and whole."];
+    let stand_in = StandIn::start(Reply::text(&pieces)).await;
+    stand_in.script(vec![Reply::Silence]);
+    let server = server_with(&stand_in).await;
+    let t = Team::build(&server.url).create().await;
+    let mut stream = events(&server.url, t.ws, &t.owner).await;
+    let id = ask(&t.owner, t.ws, "still there?", None).await;
+    let (seen, done) = answer(&mut stream, id).await;
+    assert_eq!(done.kind, "ai.message.completed", "{:?}", done.data);
+    assert_eq!(done.data["offline"], json!(false), "{:?}", done.data);
+    assert_eq!(done.data["text"], json!(pieces.concat()));
+    assert_eq!(
+        joined(&seen, "ai.message.delta", "message_id", id),
+        pieces.concat()
+    );
+    assert_eq!(stand_in.requests().len(), 2, "one silent try, one retry");
+    assert_eq!(stream.reconnects(), 0);
 }
 
 #[tokio::test]

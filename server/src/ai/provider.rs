@@ -176,15 +176,20 @@ impl Provider {
                 Err(_) => Err(CallError::TimedOut(self.config.request_timeout.as_secs())),
             };
             match r {
-                Err(CallError::Provider(why)) if !streamed && attempt < self.config.max_retries => {
+                // Nothing reached the room yet, so a retry repeats nothing: an error, a
+                // refusal, or a provider that took the request and then sent nothing
+                // at all for the stall timeout.
+                Err(e @ (CallError::Provider(_) | CallError::Stalled(_)))
+                    if !streamed && attempt < self.config.max_retries =>
+                {
                     attempt += 1;
                     let base = 200u64.saturating_mul(1 << attempt.min(6));
                     let jitter = rand::rng().random_range(0..=base / 2);
                     let wait = Duration::from_millis(base + jitter);
                     if Instant::now() + wait >= deadline {
-                        return Err(CallError::Provider(why));
+                        return Err(e);
                     }
-                    tracing::warn!(attempt, error = %why, "AI provider call failed; retrying");
+                    tracing::warn!(attempt, error = %e, "AI provider call failed; retrying");
                     tokio::time::sleep(wait).await;
                 }
                 other => return other,

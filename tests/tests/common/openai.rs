@@ -25,6 +25,8 @@ pub enum Reply {
     Garbled,
     /// One piece, then silence (the connection stays open).
     Stall,
+    /// The stream's headers, then silence: not one chunk.
+    Silence,
 }
 
 impl Reply {
@@ -237,6 +239,9 @@ async fn serve(mut sock: TcpStream, inner: Arc<Inner>) {
         }
         Reply::Garbled => {
             frames.push(("data: {this is not json\n\n".into(), Duration::ZERO));
+        }
+        Reply::Silence => {
+            frames.push((String::new(), Duration::from_secs(3600)));
         }
         Reply::Stall => {
             frames.push((chunk(json!({"content": "Thinking"})), Duration::ZERO));
