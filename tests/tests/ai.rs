@@ -431,7 +431,11 @@ async fn a_tool_call_simulates_and_its_result_reaches_the_model() {
     assert_eq!(done.data["text"], "Half 00, half 11.", "{:?}", done.data);
     assert_eq!(
         joined(&seen, "ai.message.delta", "message_id", id),
-        "Half 00, half 11."
+        "Half 00, half 11.",
+        "saw {:?}",
+        seen.iter()
+            .map(|e| (e.id, e.kind.as_str(), e.data["message_id"].to_string()))
+            .collect::<Vec<_>>()
     );
     let reqs = stand_in.requests();
     assert_eq!(reqs.len(), 2);
