@@ -57,6 +57,17 @@ impl Progress {
         p
     }
 
+    /// The keys of the achievements `user` has unlocked.
+    async fn unlocked_keys(&self, user: Uuid) -> Result<HashSet<String>, sea_orm::DbErr> {
+        Ok(self
+            .db
+            .achievements_of(user)
+            .await?
+            .into_iter()
+            .map(|a| a.key)
+            .collect())
+    }
+
     /// Unlocks what the user's marks now satisfy; returns what this call unlocked.
     pub async fn evaluate(
         &self,
@@ -64,13 +75,7 @@ impl Progress {
         ws: Option<Uuid>,
     ) -> Result<Vec<&'static Achievement>, sea_orm::DbErr> {
         let tally = self.db.tally(user).await?;
-        let have: HashSet<String> = self
-            .db
-            .achievements_of(user)
-            .await?
-            .into_iter()
-            .map(|a| a.key)
-            .collect();
+        let have = self.unlocked_keys(user).await?;
         let mut unlocked = Vec::new();
         for a in rules::catalog() {
             if have.contains(&a.key) || !tally.satisfies(&a.rule) {
@@ -185,13 +190,7 @@ impl Progress {
         // The consumer may evaluate this person between our marks and our own
         // evaluation (it is told of their other activity) and win the unlock; the
         // attempt still reports what unlocked while it was recorded: before against after.
-        let before: HashSet<String> = self
-            .db
-            .achievements_of(user)
-            .await?
-            .into_iter()
-            .map(|a| a.key)
-            .collect();
+        let before = self.unlocked_keys(user).await?;
         self.db.add_marks(&marks, None, now).await?;
         let first = self
             .give(
@@ -203,13 +202,7 @@ impl Progress {
             )
             .await?;
         self.evaluate(user, None).await?;
-        let after: HashSet<String> = self
-            .db
-            .achievements_of(user)
-            .await?
-            .into_iter()
-            .map(|a| a.key)
-            .collect();
+        let after = self.unlocked_keys(user).await?;
         let unlocked: Vec<&Achievement> = rules::catalog()
             .iter()
             .filter(|a| after.contains(&a.key) && !before.contains(&a.key))
