@@ -15,6 +15,11 @@ mod m20261203_000009_leaderboards;
 mod m20261204_000010_analytics;
 mod m20261204_000011_time_zones;
 mod m20261206_000012_analytics_rollups;
+mod m20261207_000013_fold_index;
+
+/// The jobs the analytics fold takes: the condition of its partial index, which the fold's
+/// query must repeat word for word (`server/src/db/queries/rollups.rs`).
+pub use m20261207_000013_fold_index::TO_FOLD as JOBS_TO_FOLD;
 
 pub struct Migrator;
 
@@ -33,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000010_analytics::Migration),
             Box::new(m20261204_000011_time_zones::Migration),
             Box::new(m20261206_000012_analytics_rollups::Migration),
+            Box::new(m20261207_000013_fold_index::Migration),
         ]
     }
 }

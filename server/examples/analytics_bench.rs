@@ -128,7 +128,13 @@ async fn seed(db: &Db) -> anyhow::Result<Seeded> {
             let optimized = status == "completed" && (r >> 50) % 2 == 0;
             let gates = 10 + ((r >> 52) % 200) as i32;
             let mut m = Db::new_job_model();
-            m.id = Set(Uuid::new_v4());
+            // Time-ordered ids as the server makes them (v7 at submission), so that the
+            // fold takes the history in the order it happened, as a backfill would.
+            m.id = Set(Uuid::new_v7(uuid::Timestamp::from_unix(
+                uuid::NoContext,
+                queued.timestamp() as u64,
+                queued.timestamp_subsec_nanos(),
+            )));
             m.workspace_id = Set(workspaces[w]);
             m.org_id = Set(org.id);
             m.author_id = Set(people[((r >> 16) % PEOPLE as u64) as usize]);

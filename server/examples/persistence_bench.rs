@@ -6,7 +6,11 @@
 //!    batches (the appender's largest commit);
 //! 2. cold load of a document whose log holds 100,000 small updates and no snapshot:
 //!    `Rooms::open` on a fresh `Rooms` (read the log, apply every update to a new yrs
-//!    document), split into the database read and the apply.
+//!    document), split into the database read and the apply — the worst case, a log
+//!    no compaction has folded;
+//! 3. cold load of the same document as the compaction policy leaves it: the snapshot
+//!    the room's compaction writes, plus the longest tail the policy lets a log reach
+//!    (1,000 updates).
 //!
 //! ```sh
 //! cargo run --release -p qollab-server --example persistence_bench
@@ -34,6 +38,9 @@ use yrs::{Any, Doc, Map, ReadTxn, Transact, Update, WriteTxn};
 
 /// Updates in the cold-load document's log.
 const COLD_UPDATES: usize = 100_000;
+/// Updates a log holds past its snapshot at most, under the default compaction policy
+/// (`DocsConfig::compact_every_updates`).
+const TAIL_UPDATES: usize = 1_000;
 /// Distinct editors (yrs client ids) that wrote them.
 const EDITORS: u64 = 100;
 /// How long each appender run lasts.
@@ -145,7 +152,8 @@ async fn bench(db: &Db, backend: &str) -> anyhow::Result<serde_json::Value> {
                 .id,
         );
     }
-    let updates = small_updates(COLD_UPDATES);
+    let mut updates = small_updates(COLD_UPDATES + TAIL_UPDATES);
+    let tail = updates.split_off(COLD_UPDATES);
     let mean_bytes = updates.iter().map(Vec::len).sum::<usize>() as f64 / updates.len() as f64;
     let sample = Arc::new(updates[..4096].to_vec());
 
@@ -172,6 +180,7 @@ async fn bench(db: &Db, backend: &str) -> anyhow::Result<serde_json::Value> {
     let runs = 5;
     let (mut open_ms, mut read_ms, mut apply_ms) = (Vec::new(), Vec::new(), Vec::new());
     let mut check = serde_json::Value::Null;
+    let mut last_room = None;
     let config = DocsConfig {
         compact_every: Duration::from_secs(3600),
         ..Default::default()
@@ -188,6 +197,7 @@ async fn bench(db: &Db, backend: &str) -> anyhow::Result<serde_json::Value> {
             let map = txn.get_map("bench");
             json!({"keys": map.map(|m| m.len(&txn)).unwrap_or(0)})
         });
+        last_room = Some((rooms, room));
 
         // The same two steps apart: the database read, then the apply.
         let t = Instant::now();
@@ -205,6 +215,44 @@ async fn bench(db: &Db, backend: &str) -> anyhow::Result<serde_json::Value> {
         apply_ms.push(t.elapsed().as_secs_f64() * 1e3);
     }
     eprintln!("cold open ms: {open_ms:?}; read {read_ms:?}; apply {apply_ms:?}");
+
+    // 4. The same document as the compaction policy keeps it: a snapshot of those
+    //    100,000 updates (written by the room's own compaction), then the longest tail the
+    //    policy lets a log grow before the next one (`compact_every_updates`).
+    let (rooms, room) = last_room.ok_or_else(|| anyhow::anyhow!("no room opened"))?;
+    let t = Instant::now();
+    rooms.compact(&room, true).await;
+    let compact_ms = t.elapsed().as_secs_f64() * 1e3;
+    drop((rooms, room));
+    let rows = tail.iter().map(|u| (cold.id, u.clone())).collect();
+    db.append_updates(rows).await?;
+    let (stored, _) = db.load_doc(cold.id).await?;
+    anyhow::ensure!(
+        stored.snapshot.is_some() && stored.updates.len() == TAIL_UPDATES,
+        "compaction left a snapshot and the tail ({} rows)",
+        stored.updates.len()
+    );
+    let snapshot_bytes = stored.snapshot.as_ref().map_or(0, Vec::len);
+    let mut compacted_ms = Vec::new();
+    let mut compacted_check = serde_json::Value::Null;
+    for _ in 0..runs {
+        let live =
+            qollab_server::live::Live::start(db.clone(), Fanout::Local, config.recheck_every);
+        let rooms = Rooms::start(db.clone(), config.clone(), Fanout::Local, live);
+        let t = Instant::now();
+        let room = rooms.open(&cold).await?;
+        compacted_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        compacted_check = room.with_awareness(|a| {
+            let txn = a.doc().transact();
+            let map = txn.get_map("bench");
+            json!({"keys": map.map(|m| m.len(&txn)).unwrap_or(0)})
+        });
+    }
+    anyhow::ensure!(
+        compacted_check == check,
+        "the compacted document is the same document"
+    );
+    eprintln!("compacted open ms: {compacted_ms:?} (compaction {compact_ms:.0} ms)");
     Ok(json!({
         "backend": backend,
         "update_bytes_mean": (mean_bytes * 10.0).round() / 10.0,
@@ -218,6 +266,14 @@ async fn bench(db: &Db, backend: &str) -> anyhow::Result<serde_json::Value> {
             "read_ms_median": median(read_ms),
             "apply_ms_median": median(apply_ms),
             "loaded": check,
+        },
+        "cold_load_as_compacted": {
+            "updates": COLD_UPDATES + TAIL_UPDATES,
+            "snapshot_bytes": snapshot_bytes,
+            "tail_rows": TAIL_UPDATES,
+            "compaction_ms": compact_ms,
+            "open_ms_median": median(compacted_ms.clone()),
+            "open_ms_min": compacted_ms.iter().copied().fold(f64::INFINITY, f64::min),
         },
     }))
 }

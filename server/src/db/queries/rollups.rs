@@ -17,9 +17,9 @@ use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait, Value};
 use uuid::Uuid;
 
-use super::jobs::{CANCELLED, COMPLETED, FAILED};
 use crate::db::Db;
 use crate::error::ApiResult;
+use qollab_migrations::JOBS_TO_FOLD;
 
 /// What a rollup row counts (`analytics_rollups.dim`) and what its sums mean.
 pub mod dim {
@@ -278,22 +278,30 @@ pub const FOLD_BATCH: u64 = 1000;
 /// parameter limit).
 const UPSERT_CHUNK: usize = 500;
 
+/// The fold's claim of up to `limit` final jobs not folded yet. It reads only the partial
+/// index `idx_jobs_to_fold` (its `WHERE` is the index's own), so a batch costs the jobs
+/// it folds, not the history before them.
+pub fn fold_statement(backend: DbBackend, limit: u64) -> String {
+    // SQLite's planner, without statistics, prefers the status index (and walks every
+    // folded job); `INDEXED BY` names the index, and fails loudly should it ever not apply.
+    let (hint, lock) = match backend {
+        DbBackend::Postgres => ("", " FOR UPDATE SKIP LOCKED"),
+        _ => (" INDEXED BY idx_jobs_to_fold", ""),
+    };
+    format!(
+        "UPDATE jobs SET rolled_up = true WHERE id IN (SELECT id FROM jobs{hint} \
+         WHERE {JOBS_TO_FOLD} LIMIT {limit}{lock}) AND rolled_up = false \
+         RETURNING workspace_id, status, backend, shots, author_id, source_doc_id, \
+         queued_at, started_at, finished_at, gates_before, gates_after, \
+         two_qubit_before, two_qubit_after, depth_before, depth_after"
+    )
+}
+
 impl Db {
     /// Folds up to `limit` final jobs into the rollups; returns how many it folded.
     pub async fn fold_jobs(&self, limit: u64) -> ApiResult<u64> {
         let backend = self.backend();
-        let lock = match backend {
-            DbBackend::Postgres => " FOR UPDATE SKIP LOCKED",
-            _ => "",
-        };
-        let sql = format!(
-            "UPDATE jobs SET rolled_up = true WHERE id IN (SELECT id FROM jobs \
-             WHERE rolled_up = false AND status IN ('{COMPLETED}', '{FAILED}', '{CANCELLED}') \
-             LIMIT {limit}{lock}) AND rolled_up = false \
-             RETURNING workspace_id, status, backend, shots, author_id, source_doc_id, \
-             queued_at, started_at, finished_at, gates_before, gates_after, \
-             two_qubit_before, two_qubit_after, depth_before, depth_after"
-        );
+        let sql = fold_statement(backend, limit);
         let txn = self.conn.begin().await?;
         let rows = txn
             .query_all_raw(Statement::from_string(backend, sql))
