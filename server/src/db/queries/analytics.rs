@@ -45,10 +45,18 @@ impl Scope {
     }
 
     /// The condition on a table that only names its workspace.
-    fn via_workspace(self) -> &'static str {
-        match self {
-            Scope::Workspace(_) => "workspace_id = ?",
-            Scope::Org(_) => "workspace_id IN (SELECT id FROM workspaces WHERE org_id = ?)",
+    ///
+    /// On PostgreSQL the organization's workspaces are read once into an array: with an
+    /// `IN (SELECT …)` semi-join and the OR'ed periods of a rollup read, its planner scanned
+    /// the whole rollups table (seconds at a million jobs); `= ANY(ARRAY(…))` probes the
+    /// primary key per workspace. SQLite loops an `IN (SELECT …)` list over the index.
+    fn via_workspace(self, backend: DbBackend) -> &'static str {
+        match (self, backend) {
+            (Scope::Workspace(_), _) => "workspace_id = ?",
+            (Scope::Org(_), DbBackend::Postgres) => {
+                "workspace_id = ANY(ARRAY(SELECT id FROM workspaces WHERE org_id = ?))"
+            }
+            (Scope::Org(_), _) => "workspace_id IN (SELECT id FROM workspaces WHERE org_id = ?)",
         }
     }
 }
@@ -112,7 +120,7 @@ impl Db {
                     &format!(
                         "SELECT {select} FROM analytics_rollups WHERE {} AND dim = ? AND {cond} \
                          GROUP BY {group}",
-                        scope.via_workspace()
+                        scope.via_workspace(self.backend())
                     ),
                     values,
                 )
@@ -392,7 +400,10 @@ impl Db {
             ai.by_kind.push(k);
         }
 
-        let points_where = format!("{} AND at >= ? AND at < ?", scope.via_workspace());
+        let points_where = format!(
+            "{} AND at >= ? AND at < ?",
+            scope.via_workspace(self.backend())
+        );
         let mut points = PointsTotals::default();
         if let Some(r) = self
             .rows(
@@ -440,7 +451,7 @@ impl Db {
         }
         let chat_where = format!(
             "{} AND created_at >= ? AND created_at < ?",
-            scope.via_workspace()
+            scope.via_workspace(self.backend())
         );
         for r in self
             .rows(
