@@ -28,8 +28,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use qollab_server::db::Db;
+use qollab_server::db::tables::docs;
 use qollab_server::docs::persist::Appender;
-use qollab_server::docs::rooms::{DocsConfig, Rooms};
+use qollab_server::docs::rooms::{DocsConfig, Room, Rooms};
 use qollab_server::fanout::Fanout;
 use serde_json::json;
 use uuid::Uuid;
@@ -133,6 +134,34 @@ async fn appender_run(
     })
 }
 
+/// One cold load: `Rooms::open` of `doc` on a fresh `Rooms` (nothing loaded).
+struct ColdOpen {
+    ms: f64,
+    /// What the loaded document holds (its `bench` map's size), to compare loads by.
+    loaded: serde_json::Value,
+    rooms: Arc<Rooms>,
+    room: Arc<Room>,
+}
+
+async fn cold_open(db: &Db, config: &DocsConfig, doc: &docs::Model) -> anyhow::Result<ColdOpen> {
+    let live = qollab_server::live::Live::start(db.clone(), Fanout::Local, config.recheck_every);
+    let rooms = Rooms::start(db.clone(), config.clone(), Fanout::Local, live);
+    let t = Instant::now();
+    let room = rooms.open(doc).await?;
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    let loaded = room.with_awareness(|a| {
+        let txn = a.doc().transact();
+        let map = txn.get_map("bench");
+        json!({"keys": map.map(|m| m.len(&txn)).unwrap_or(0)})
+    });
+    Ok(ColdOpen {
+        ms,
+        loaded,
+        rooms,
+        room,
+    })
+}
+
 async fn bench(db: &Db, backend: &str) -> anyhow::Result<serde_json::Value> {
     let (user, org) = db
         .create_user(
@@ -186,18 +215,10 @@ async fn bench(db: &Db, backend: &str) -> anyhow::Result<serde_json::Value> {
         ..Default::default()
     };
     for _ in 0..runs {
-        let live =
-            qollab_server::live::Live::start(db.clone(), Fanout::Local, config.recheck_every);
-        let rooms = Rooms::start(db.clone(), config.clone(), Fanout::Local, live);
-        let t = Instant::now();
-        let room = rooms.open(&cold).await?;
-        open_ms.push(t.elapsed().as_secs_f64() * 1e3);
-        check = room.with_awareness(|a| {
-            let txn = a.doc().transact();
-            let map = txn.get_map("bench");
-            json!({"keys": map.map(|m| m.len(&txn)).unwrap_or(0)})
-        });
-        last_room = Some((rooms, room));
+        let opened = cold_open(db, &config, &cold).await?;
+        open_ms.push(opened.ms);
+        check = opened.loaded;
+        last_room = Some((opened.rooms, opened.room));
 
         // The same two steps apart: the database read, then the apply.
         let t = Instant::now();
@@ -236,17 +257,9 @@ async fn bench(db: &Db, backend: &str) -> anyhow::Result<serde_json::Value> {
     let mut compacted_ms = Vec::new();
     let mut compacted_check = serde_json::Value::Null;
     for _ in 0..runs {
-        let live =
-            qollab_server::live::Live::start(db.clone(), Fanout::Local, config.recheck_every);
-        let rooms = Rooms::start(db.clone(), config.clone(), Fanout::Local, live);
-        let t = Instant::now();
-        let room = rooms.open(&cold).await?;
-        compacted_ms.push(t.elapsed().as_secs_f64() * 1e3);
-        compacted_check = room.with_awareness(|a| {
-            let txn = a.doc().transact();
-            let map = txn.get_map("bench");
-            json!({"keys": map.map(|m| m.len(&txn)).unwrap_or(0)})
-        });
+        let opened = cold_open(db, &config, &cold).await?;
+        compacted_ms.push(opened.ms);
+        compacted_check = opened.loaded;
     }
     anyhow::ensure!(
         compacted_check == check,
