@@ -16,10 +16,16 @@ mod m20261204_000010_analytics;
 mod m20261204_000011_time_zones;
 mod m20261206_000012_analytics_rollups;
 mod m20261207_000013_fold_index;
+mod m20261207_000014_activity_rollups;
 
 /// The jobs the analytics fold takes: the condition of its partial index, which the fold's
 /// query must repeat word for word (`server/src/db/queries/rollups.rs`).
 pub use m20261207_000013_fold_index::TO_FOLD as JOBS_TO_FOLD;
+/// The same for the AI requests, chat messages and points awards, and those tables with
+/// their time columns.
+pub use m20261207_000014_activity_rollups::{
+    TABLES as ACTIVITY_TABLES, TO_FOLD as ACTIVITY_TO_FOLD,
+};
 
 pub struct Migrator;
 
@@ -39,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000011_time_zones::Migration),
             Box::new(m20261206_000012_analytics_rollups::Migration),
             Box::new(m20261207_000013_fold_index::Migration),
+            Box::new(m20261207_000014_activity_rollups::Migration),
         ]
     }
 }

@@ -16,7 +16,7 @@ use crate::common::circuits::BELL;
 use crate::common::team::Team;
 use crate::common::{TestServer, assert_error, raw, user};
 use crate::jobs::{submit_ok, wait_job};
-use qollab_server::db::tables::{ai_requests, chat_messages};
+use qollab_server::db::tables::{ai_requests, chat_messages, points_ledger};
 use qollab_server::db::{Db, DbOptions};
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -110,6 +110,7 @@ async fn insert_chat(db: &Db, ws: Uuid, author: Uuid, at: &str) {
         author_id: Set(author),
         text: Set("hello".into()),
         created_at: Set(t(at)),
+        rolled_up: Set(false),
     }
     .insert(&db.conn)
     .await
@@ -890,6 +891,40 @@ async fn folded_jobs_give_the_same_numbers_as_their_rows() {
             .await
             .unwrap_or_else(|e| panic!("insert job: {e}"));
     }
+    // Beside the jobs, over the same days: AI requests (some asked by no one), chat
+    // messages and points (some given outside any workspace).
+    for i in 0..300u64 {
+        let r = next();
+        let at = start + Duration::seconds(((r >> 8) % (75 * 86_400)) as i64);
+        let w = if (r >> 20) % 3 == 0 { ws2 } else { ws };
+        let who = people[((r >> 12) % 2) as usize];
+        ai_requests::ActiveModel {
+            org_id: Set(org),
+            workspace_id: Set(w),
+            user_id: Set((i % 7 != 0).then_some(who)),
+            kind: Set(["analysis", "message", "suggestion"][(i % 3) as usize].into()),
+            prompt_tokens: Set(((r >> 30) % 5000) as i64),
+            completion_tokens: Set(((r >> 40) % 900) as i64),
+            at: Set(at),
+            ..Default::default()
+        }
+        .insert(&db.conn)
+        .await
+        .unwrap_or_else(|e| panic!("insert ai request: {e}"));
+        insert_chat(&db, w, who, &(at + Duration::minutes(7)).to_rfc3339()).await;
+        points_ledger::ActiveModel {
+            user_id: Set(who),
+            workspace_id: Set((i % 11 != 0).then_some(w)),
+            award_key: Set(format!("fold-test:{i}")),
+            points: Set(5 + (i % 20) as i32),
+            reason: Set("test".into()),
+            at: Set(at + Duration::minutes(13)),
+            ..Default::default()
+        }
+        .insert(&db.conn)
+        .await
+        .unwrap_or_else(|e| panic!("insert points: {e}"));
+    }
 
     let cases: Vec<(Scope, &str, &str, Bucket)> = vec![
         (
@@ -968,6 +1003,12 @@ async fn folded_jobs_give_the_same_numbers_as_their_rows() {
         "every range holds jobs: {:?}",
         from_rows.iter().map(|a| a.jobs.total).collect::<Vec<_>>()
     );
+    assert!(
+        from_rows[..5]
+            .iter()
+            .all(|a| a.ai.requests > 0 && a.points.awards > 0 && a.members.len() == 2),
+        "the long ranges hold activity"
+    );
     let finals = 600
         - jobs::Entity::find()
             .filter(jobs::Column::Status.is_in(["queued", "running"]))
@@ -995,6 +1036,13 @@ async fn folded_jobs_give_the_same_numbers_as_their_rows() {
     }
     assert_eq!(folded, 210);
     assert_eq!(unrolled().await, 600 - 210);
+    // Part of each activity table too (AI requests are all long settled).
+    assert_eq!(
+        db.fold_activity(100)
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+        300
+    );
     let part = numbers(EXACT_PERCENTILES_UP_TO).await;
     for (a, b) in from_rows.iter().zip(&part) {
         assert_eq!(json!(a), json!(b), "part folded");
@@ -1008,8 +1056,46 @@ async fn folded_jobs_give_the_same_numbers_as_their_rows() {
     );
     // A batch reads only the partial index of jobs left to fold: walking the status index
     // past every folded job made folding a long history quadratic.
-    let plan = fold_plan(&db).await;
+    let fold = qollab_server::db::queries::rollups::fold_statement(db.backend(), 10);
+    let plan = plan_of(&db, &fold).await;
     assert!(plan.contains("idx_jobs_to_fold"), "fold plan: {plan}");
+    let activity_left = || async {
+        let (a, c, p) = (
+            ai_requests::Entity::find()
+                .filter(ai_requests::Column::RolledUp.eq(false))
+                .count(&db.conn)
+                .await,
+            chat_messages::Entity::find()
+                .filter(chat_messages::Column::RolledUp.eq(false))
+                .count(&db.conn)
+                .await,
+            points_ledger::Entity::find()
+                .filter(points_ledger::Column::RolledUp.eq(false))
+                .count(&db.conn)
+                .await,
+        );
+        [a, c, p].map(|n| n.unwrap_or_else(|e| panic!("{e}")))
+    };
+    // The test's 200 left of each, and whatever the team's setup gave (points).
+    let left = activity_left().await;
+    assert!(left.iter().all(|n| *n >= 200), "{left:?}");
+    assert_eq!(
+        db.fold_all_activity()
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+        left.iter().sum::<u64>()
+    );
+    assert_eq!(activity_left().await, [0, 0, 0]);
+    for (table, _) in qollab_migrations::ACTIVITY_TABLES {
+        let fold =
+            qollab_server::db::queries::rollups::activity_fold_statement(db.backend(), table, 10)
+                .replace('?', "CURRENT_TIMESTAMP");
+        let plan = plan_of(&db, &fold).await;
+        assert!(
+            plan.contains(&format!("idx_{table}_unrolled")),
+            "{table} fold plan: {plan}"
+        );
+    }
     let all = numbers(EXACT_PERCENTILES_UP_TO).await;
     for (a, b) in from_rows.iter().zip(&all) {
         assert_eq!(json!(a), json!(b), "all folded");
@@ -1048,6 +1134,63 @@ async fn folded_jobs_give_the_same_numbers_as_their_rows() {
         assert_eq!(x, y, "everything else is the same");
     }
 
+    // Folded AI requests corrected afterwards (tokens recorded late, a request given
+    // back) move the rollups with them: the AI figures still match the rows, and nothing
+    // else changes.
+    let folded_ai = ai_requests::Entity::find()
+        .filter(ai_requests::Column::WorkspaceId.eq(ws))
+        .filter(ai_requests::Column::UserId.is_not_null())
+        .all(&db.conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(folded_ai.iter().all(|r| r.rolled_up) && folded_ai.len() > 2);
+    let (late, back) = (&folded_ai[0], &folded_ai[1]);
+    db.record_ai_usage(
+        late.id,
+        late.prompt_tokens + 1234,
+        late.completion_tokens + 56,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    db.uncount_ai_request(back.id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let corrected = numbers(EXACT_PERCENTILES_UP_TO).await;
+    let mut moved = 0;
+    for (((scope, from, to, _), before), after) in cases.iter().zip(&all).zip(&corrected) {
+        let mut rows = ai_requests::Entity::find()
+            .filter(ai_requests::Column::At.gte(t(from)))
+            .filter(ai_requests::Column::At.lt(t(to)));
+        rows = match scope {
+            Scope::Workspace(w) => rows.filter(ai_requests::Column::WorkspaceId.eq(*w)),
+            Scope::Org(o) => rows.filter(ai_requests::Column::OrgId.eq(*o)),
+        };
+        let rows = rows.all(&db.conn).await.unwrap_or_else(|e| panic!("{e}"));
+        let truth = (
+            rows.len() as u64,
+            rows.iter().map(|r| r.prompt_tokens as u64).sum::<u64>(),
+            rows.iter().map(|r| r.completion_tokens as u64).sum::<u64>(),
+        );
+        let a = &after.ai;
+        assert_eq!((a.requests, a.prompt_tokens, a.completion_tokens), truth);
+        for m in &after.members {
+            let asked = rows.iter().filter(|r| r.user_id == Some(m.user_id)).count();
+            assert_eq!(m.ai_requests, asked as u64, "{}'s AI requests", m.user_id);
+        }
+        if json!(before.ai) != json!(after.ai) {
+            moved += 1;
+        }
+        let (mut x, mut y) = (json!(before), json!(after));
+        for v in [&mut x, &mut y] {
+            v["ai"] = Value::Null;
+            for m in v["members"].as_array_mut().into_iter().flatten() {
+                m["ai_requests"] = Value::Null;
+            }
+        }
+        assert_eq!(x, y, "only the AI figures move");
+    }
+    assert!(moved > 0, "no range held the corrected requests");
+
     // A running server folds final jobs on its own: one of the queued jobs finishes.
     let _server = TestServer::start_on(storage, |_| {}).await;
     let queued = jobs::Entity::find()
@@ -1076,13 +1219,12 @@ async fn folded_jobs_give_the_same_numbers_as_their_rows() {
     }
 }
 
-/// The query plan of a fold batch. On PostgreSQL sequential scans are priced out first,
-/// so that the plan shows whether the partial index applies at all (a small test table
-/// would otherwise be scanned whatever the indexes).
-async fn fold_plan(db: &Db) -> String {
+/// The query plan of `sql` (a fold batch). On PostgreSQL sequential scans are priced
+/// out first, so that the plan shows whether the partial index applies at all (a small
+/// test table would otherwise be scanned whatever the indexes).
+async fn plan_of(db: &Db, sql: &str) -> String {
     use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
     let backend = db.backend();
-    let sql = qollab_server::db::queries::rollups::fold_statement(backend, 10);
     let txn = db.conn.begin().await.unwrap_or_else(|e| panic!("{e}"));
     let explain = match backend {
         DbBackend::Postgres => {

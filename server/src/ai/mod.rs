@@ -221,30 +221,19 @@ pub async fn take_quota(
 
 /// Uncounts a request that ran nothing (it lost a race for its thread or job).
 pub async fn give_back_quota(state: &AppState, request: i64) {
-    if let Err(e) = ai_requests::Entity::delete_by_id(request)
-        .exec(&state.db.conn)
-        .await
-    {
-        tracing::warn!(error = %e, "giving back an AI request");
+    if let Err(e) = state.db.uncount_ai_request(request).await {
+        tracing::warn!(error = %e.message, "giving back an AI request");
     }
 }
 
 /// Records the tokens a counted request used.
 pub async fn record_usage(state: &AppState, request: i64, usage: Usage) {
-    let r = ai_requests::Entity::update_many()
-        .col_expr(
-            ai_requests::Column::PromptTokens,
-            sea_orm::sea_query::Expr::value(usage.prompt_tokens),
-        )
-        .col_expr(
-            ai_requests::Column::CompletionTokens,
-            sea_orm::sea_query::Expr::value(usage.completion_tokens),
-        )
-        .filter(ai_requests::Column::Id.eq(request))
-        .exec(&state.db.conn)
-        .await;
-    if let Err(e) = r {
-        tracing::warn!(error = %e, "recording AI token usage");
+    if let Err(e) = state
+        .db
+        .record_ai_usage(request, usage.prompt_tokens, usage.completion_tokens)
+        .await
+    {
+        tracing::warn!(error = %e.message, "recording AI token usage");
     }
 }
 

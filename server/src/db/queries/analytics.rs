@@ -44,6 +44,15 @@ impl Scope {
         }
     }
 
+    /// The rollups of the scope and the condition that picks its rows: an organization
+    /// has rollups of its own (summed over its workspaces as they fold).
+    fn rollups(self) -> (&'static str, &'static str) {
+        match self {
+            Scope::Workspace(_) => ("analytics_rollups", "workspace_id = ?"),
+            Scope::Org(_) => ("org_rollups", "org_id = ?"),
+        }
+    }
+
     /// The condition on a table that only names its workspace.
     ///
     /// On PostgreSQL the organization's workspaces are read once into an array: with an
@@ -89,17 +98,27 @@ impl Db {
         values: Vec<Value>,
     ) -> Result<Vec<QueryResult>, sea_orm::DbErr> {
         let backend = self.backend();
-        self.conn
+        let started = std::time::Instant::now();
+        let rows = self
+            .conn
             .query_all_raw(Statement::from_sql_and_values(
                 backend,
                 super::placeholders(backend, sql),
                 values,
             ))
-            .await
+            .await?;
+        // Where an answer's time goes, query by query (`RUST_LOG=…analytics=debug`).
+        tracing::debug!(
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            rows = rows.len(),
+            sql = %sql.chars().take(160).collect::<String>(),
+            "analytics query"
+        );
+        Ok(rows)
     }
 
     /// One dimension's grouped rows over `split`: the rollups' whole periods
-    /// (`rolled`: columns and grouping over `analytics_rollups`) and the job rows of the
+    /// (`rolled`: columns and grouping over the scope's rollups) and the job rows of the
     /// edges and of the jobs not folded yet (`raw`, over `jobs`), each already grouped;
     /// both sides name their columns alike, and the caller adds them up.
     async fn grouped_both(
@@ -110,41 +129,54 @@ impl Db {
         rolled: (&str, &str),
         raw: (&str, &str, &str),
     ) -> Result<Vec<QueryResult>, sea_orm::DbErr> {
-        let mut out = Vec::new();
-        if !split.rolled.is_empty() {
-            let mut values = vec![scope.id().into(), dim.into()];
-            let cond = split.rolled_where(&mut values);
-            let (select, group) = rolled;
-            out = self
-                .rows(
-                    &format!(
-                        "SELECT {select} FROM analytics_rollups WHERE {} AND dim = ? AND {cond} \
-                         GROUP BY {group}",
-                        scope.via_workspace(self.backend())
-                    ),
-                    values,
-                )
-                .await?;
-        }
+        let mut out = self.rolled(scope, split, dim, rolled).await?;
+        out.extend(
+            self.raw(("jobs", "queued_at", scope.direct()), scope, split, raw)
+                .await?,
+        );
+        Ok(out)
+    }
+
+    /// The rollup rows of `dim` for the whole periods of `split`, grouped.
+    async fn rolled(
+        &self,
+        scope: Scope,
+        split: &Split,
+        dim: &str,
+        (select, group): (&str, &str),
+    ) -> Result<Vec<QueryResult>, sea_orm::DbErr> {
+        let mut values = Vec::new();
+        let Some(rows) = split.rolled_union(scope.rollups(), scope.id(), dim, &mut values) else {
+            return Ok(Vec::new());
+        };
+        self.rows(
+            &format!("SELECT {select} FROM ({rows}) r GROUP BY {group}"),
+            values,
+        )
+        .await
+    }
+
+    /// The rows of `table` (time column `at`, scope condition `owner`) the rollups do not
+    /// hold for `split`: its edges, and the rows not folded yet; grouped.
+    async fn raw(
+        &self,
+        (table, at, owner): (&str, &str, &str),
+        scope: Scope,
+        split: &Split,
+        (select, filter, group): (&str, &str, &str),
+    ) -> Result<Vec<QueryResult>, sea_orm::DbErr> {
         let mut values = vec![scope.id().into()];
-        let cond = split.raw_where(&mut values);
-        let (select, filter, group) = raw;
+        let cond = split.raw_where(at, &mut values);
         let group = if group.is_empty() {
             String::new()
         } else {
             format!(" GROUP BY {group}")
         };
-        out.extend(
-            self.rows(
-                &format!(
-                    "SELECT {select} FROM jobs WHERE {} AND {cond}{filter}{group}",
-                    scope.direct()
-                ),
-                values,
-            )
-            .await?,
-        );
-        Ok(out)
+        self.rows(
+            &format!("SELECT {select} FROM {table} WHERE {owner} AND {cond}{filter}{group}"),
+            values,
+        )
+        .await
     }
 
     /// The start of `column`'s bucket as RFC 3339 text (UTC).
@@ -369,60 +401,9 @@ impl Db {
         for d in &mut documents {
             d.name = names.get(&d.doc_id).cloned().unwrap_or_default();
         }
-        let jobs_by_author = self
-            .counts_by_id(scope, &whole, dim::AUTHOR, "author_id", "")
-            .await?;
-
-        // AI requests by kind.
-        let ai_where = format!("{} AND at >= ? AND at < ?", scope.direct());
-        let mut ai = AiSpend::default();
-        for r in self
-            .rows(
-                &format!(
-                    "SELECT kind, COUNT(*) AS n, \
-                     CAST(COALESCE(SUM(prompt_tokens), 0) AS BIGINT) AS p, \
-                     CAST(COALESCE(SUM(completion_tokens), 0) AS BIGINT) AS c \
-                     FROM ai_requests WHERE {ai_where} GROUP BY kind ORDER BY kind"
-                ),
-                base(),
-            )
-            .await?
-        {
-            let k = AiKindUsage {
-                kind: get(&r, "kind")?,
-                requests: count(&r, "n")?,
-                prompt_tokens: count(&r, "p")?,
-                completion_tokens: count(&r, "c")?,
-            };
-            ai.requests += k.requests;
-            ai.prompt_tokens += k.prompt_tokens;
-            ai.completion_tokens += k.completion_tokens;
-            ai.by_kind.push(k);
-        }
-
-        let points_where = format!(
-            "{} AND at >= ? AND at < ?",
-            scope.via_workspace(self.backend())
-        );
-        let mut points = PointsTotals::default();
-        if let Some(r) = self
-            .rows(
-                &format!(
-                    "SELECT CAST(COALESCE(SUM(points), 0) AS BIGINT) AS p, COUNT(*) AS n \
-                     FROM points_ledger WHERE {points_where}"
-                ),
-                base(),
-            )
-            .await?
-            .first()
-        {
-            points = PointsTotals {
-                points: get(r, "p")?,
-                awards: count(r, "n")?,
-            };
-        }
-
-        // Member activity: four grouped counts merged by person.
+        // Member activity, AI spend and points: the members' rollup rows (jobs, AI
+        // requests, chat messages and points per person) and the AI kinds', plus the rows
+        // of the four tables that are not folded.
         let mut members: HashMap<Uuid, MemberActivity> = HashMap::new();
         fn person(all: &mut HashMap<Uuid, MemberActivity>, id: Uuid) -> &mut MemberActivity {
             all.entry(id).or_insert_with(|| MemberActivity {
@@ -434,50 +415,153 @@ impl Db {
                 points: 0,
             })
         }
-        for (u, n) in jobs_by_author {
-            person(&mut members, u).jobs = n;
-        }
+        let mut points = PointsTotals::default();
+        let total = |e: &str| format!("CAST(COALESCE(SUM({e}), 0) AS BIGINT)");
         for r in self
-            .rows(
-                &format!(
-                    "SELECT user_id AS u, COUNT(*) AS n FROM ai_requests \
-                     WHERE {ai_where} AND user_id IS NOT NULL GROUP BY user_id"
+            .rolled(
+                scope,
+                &whole,
+                dim::MEMBER,
+                (
+                    &format!(
+                        "key AS k, {} AS n, {} AS ai, {} AS chat, {} AS awards, {} AS points",
+                        total("n"),
+                        total("s1"),
+                        total("s2"),
+                        total("s3"),
+                        total("s4")
+                    ),
+                    "key",
                 ),
-                base(),
             )
             .await?
         {
-            person(&mut members, get(&r, "u")?).ai_requests = count(&r, "n")?;
+            let k: String = get(&r, "k")?;
+            let id = Uuid::parse_str(&k)
+                .map_err(|e| sea_orm::DbErr::Custom(format!("rollup key {k}: {e}")))?;
+            let p = person(&mut members, id);
+            p.jobs += count(&r, "n")?;
+            p.ai_requests += count(&r, "ai")?;
+            p.chat_messages += count(&r, "chat")?;
+            let pts: i64 = get(&r, "points")?;
+            p.points += pts;
+            points.points += pts;
+            points.awards += count(&r, "awards")?;
         }
-        let chat_where = format!(
-            "{} AND created_at >= ? AND created_at < ?",
-            scope.via_workspace(self.backend())
-        );
         for r in self
-            .rows(
-                &format!(
-                    "SELECT author_id AS u, COUNT(*) AS n FROM chat_messages \
-                     WHERE {chat_where} GROUP BY author_id"
-                ),
-                base(),
+            .raw(
+                ("jobs", "queued_at", scope.direct()),
+                scope,
+                &whole,
+                ("author_id AS u, COUNT(*) AS n", "", "author_id"),
             )
             .await?
         {
-            person(&mut members, get(&r, "u")?).chat_messages = count(&r, "n")?;
+            person(&mut members, get(&r, "u")?).jobs += count(&r, "n")?;
         }
+        let via_ws = scope.via_workspace(self.backend());
         for r in self
-            .rows(
-                &format!(
-                    "SELECT user_id AS u, CAST(COALESCE(SUM(points), 0) AS BIGINT) AS p \
-                     FROM points_ledger WHERE {points_where} GROUP BY user_id"
-                ),
-                base(),
+            .raw(
+                ("chat_messages", "created_at", via_ws),
+                scope,
+                &whole,
+                ("author_id AS u, COUNT(*) AS n", "", "author_id"),
             )
             .await?
         {
-            person(&mut members, get(&r, "u")?).points = get(&r, "p")?;
+            person(&mut members, get(&r, "u")?).chat_messages += count(&r, "n")?;
         }
-        let mut members: Vec<MemberActivity> = members.into_values().collect();
+        for r in self
+            .raw(
+                ("points_ledger", "at", via_ws),
+                scope,
+                &whole,
+                (
+                    &format!("user_id AS u, COUNT(*) AS n, {} AS p", total("points")),
+                    "",
+                    "user_id",
+                ),
+            )
+            .await?
+        {
+            let pts: i64 = get(&r, "p")?;
+            person(&mut members, get(&r, "u")?).points += pts;
+            points.points += pts;
+            points.awards += count(&r, "n")?;
+        }
+
+        // AI requests by kind.
+        let mut by_kind: BTreeMap<String, AiKindUsage> = BTreeMap::new();
+        let mut kind = |k: String, n: u64, p: u64, c: u64| {
+            let e = by_kind.entry(k.clone()).or_insert_with(|| AiKindUsage {
+                kind: k,
+                requests: 0,
+                prompt_tokens: 0,
+                completion_tokens: 0,
+            });
+            e.requests += n;
+            e.prompt_tokens += p;
+            e.completion_tokens += c;
+        };
+        for r in self
+            .rolled(
+                scope,
+                &whole,
+                dim::AI_KIND,
+                (
+                    &format!(
+                        "key AS k, {} AS n, {} AS p, {} AS c",
+                        total("n"),
+                        total("s1"),
+                        total("s2")
+                    ),
+                    "key",
+                ),
+            )
+            .await?
+        {
+            kind(
+                get(&r, "k")?,
+                count(&r, "n")?,
+                count(&r, "p")?,
+                count(&r, "c")?,
+            );
+        }
+        for r in self
+            .raw(
+                ("ai_requests", "at", via_ws),
+                scope,
+                &whole,
+                (
+                    &format!(
+                        "kind, user_id AS u, COUNT(*) AS n, {} AS p, {} AS c",
+                        total("prompt_tokens"),
+                        total("completion_tokens")
+                    ),
+                    "",
+                    "kind, user_id",
+                ),
+            )
+            .await?
+        {
+            let n = count(&r, "n")?;
+            kind(get(&r, "kind")?, n, count(&r, "p")?, count(&r, "c")?);
+            if let Some(u) = get::<Option<Uuid>>(&r, "u")? {
+                person(&mut members, u).ai_requests += n;
+            }
+        }
+        let mut ai = AiSpend::default();
+        for k in by_kind.into_values() {
+            ai.requests += k.requests;
+            ai.prompt_tokens += k.prompt_tokens;
+            ai.completion_tokens += k.completion_tokens;
+            ai.by_kind.push(k);
+        }
+        // A request given back can leave a person's rollup row at zero.
+        let mut members: Vec<MemberActivity> = members
+            .into_values()
+            .filter(|m| m.jobs + m.ai_requests + m.chat_messages > 0 || m.points != 0)
+            .collect();
         members.sort_by(|a, b| {
             (b.jobs, b.points, b.ai_requests, b.chat_messages)
                 .cmp(&(a.jobs, a.points, a.ai_requests, a.chat_messages))

@@ -23,6 +23,7 @@ impl Db {
             author_id: Set(author),
             text: Set(text.to_string()),
             created_at: Set(Utc::now()),
+            rolled_up: Set(false),
         }
         .insert(&self.conn)
         .await?)

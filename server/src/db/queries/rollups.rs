@@ -1,17 +1,20 @@
-//! Analytics rollups: every final job folded once into per-workspace sums by hour, day
-//! and month (`analytics_rollups`), so that an analytics query over a year reads a few
-//! thousand sums, not a million jobs.
+//! Analytics rollups: every final job, AI request, chat message and points award folded
+//! once into sums by hour, day and month, per workspace (`analytics_rollups`) and per
+//! organization (`org_rollups`), so that an analytics query over a year reads a few
+//! thousand sums, not a million rows.
 //!
 //! Exact at every moment: a range splits ([`split`]) into whole periods, read from the
-//! rollups, and the partial hours at its edges, read from the job rows; jobs that are not
-//! folded yet (still queued or running, or final since the last fold) are read from their
-//! rows through a partial index that holds only them. Final statuses never change, so a
-//! folded job's sums never go stale.
+//! rollups, and the partial hours at its edges, read from the rows; rows that are not
+//! folded yet (jobs still queued or running, anything since the last fold) are read from
+//! the rows through partial indexes that hold only them. Final job statuses never change,
+//! chat and points are append-only, and an AI request changed after its fold corrects
+//! the sums in the same transaction, so folded sums never go stale.
 //!
-//! Folding ([`Db::fold_jobs`]) flips `rolled_up` and adds the job's sums in one
-//! transaction; the flip is conditional, so two processes never fold a job twice.
+//! Folding ([`Db::fold_jobs`], [`Db::fold_activity`]) flips `rolled_up` and adds the
+//! row's sums in one transaction; the flip is conditional, so two processes never fold a
+//! row twice.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait, Value};
@@ -19,7 +22,7 @@ use uuid::Uuid;
 
 use crate::db::Db;
 use crate::error::ApiResult;
-use qollab_migrations::JOBS_TO_FOLD;
+use qollab_migrations::{ACTIVITY_TABLES, ACTIVITY_TO_FOLD, JOBS_TO_FOLD};
 
 /// What a rollup row counts (`analytics_rollups.dim`) and what its sums mean.
 pub mod dim {
@@ -30,12 +33,16 @@ pub mod dim {
     pub const BACKEND: &str = "b";
     /// Key: the source document's id.
     pub const DOCUMENT: &str = "d";
-    /// Key: the author's id.
-    pub const AUTHOR: &str = "a";
+    /// Key: a person's id. `n` the jobs they submitted, `s1` their AI requests, `s2`
+    /// their chat messages, `s3` their points awards and `s4` those points: member
+    /// activity is one read.
+    pub const MEMBER: &str = "m";
     /// Key: a [`super::bin`] of the queue wait.
     pub const WAIT: &str = "w";
     /// Key: a [`super::bin`] of the run time.
     pub const RUN: &str = "r";
+    /// AI requests. Key: their kind. `s1` prompt tokens, `s2` completion tokens.
+    pub const AI_KIND: &str = "k";
 }
 
 /// The period one rollup row covers.
@@ -176,38 +183,51 @@ fn cover(
 }
 
 impl Split {
-    /// The rollup rows of the whole periods: `(grain = ? AND period >= ? AND period < ?)
-    /// OR …`, or a condition that holds for no row when there is none.
-    pub fn rolled_where(&self, values: &mut Vec<Value>) -> String {
+    /// The rollup rows of the whole periods from `table` (`owner` picks the workspace's
+    /// or organization's, binding `id`): one `SELECT` per period range, `UNION ALL`, so
+    /// that each is one range of the primary key (SQLite's multi-index OR over the same
+    /// ranges re-seeks every row: 3–5× slower). `None` when there is no whole period.
+    pub fn rolled_union(
+        &self,
+        (table, owner): (&str, &str),
+        id: Uuid,
+        dim: &str,
+        values: &mut Vec<Value>,
+    ) -> Option<String> {
         if self.rolled.is_empty() {
-            return "1 = 0".into();
+            return None;
         }
-        let parts: Vec<&str> = self
+        let parts: Vec<String> = self
             .rolled
             .iter()
             .map(|(g, lo, hi)| {
+                values.push(id.into());
+                values.push(dim.into());
                 values.push(g.code().into());
                 values.push((*lo).into());
                 values.push((*hi).into());
-                "(grain = ? AND period >= ? AND period < ?)"
+                format!(
+                    "SELECT period, key, n, s1, s2, s3, s4, s5, s6, s7, s8 FROM {table} \
+                     WHERE {owner} AND dim = ? AND grain = ? AND period >= ? AND period < ?"
+                )
             })
             .collect();
-        format!("({})", parts.join(" OR "))
+        Some(parts.join(" UNION ALL "))
     }
 
-    /// The job rows to read: those in the edges, and the ones not folded yet in the span
-    /// the rollups cover.
-    pub fn raw_where(&self, values: &mut Vec<Value>) -> String {
+    /// The rows to read (`at` is their time column): those in the edges, and the ones
+    /// not folded yet in the span the rollups cover.
+    pub fn raw_where(&self, at: &str, values: &mut Vec<Value>) -> String {
         let mut parts = Vec::new();
         for (lo, hi) in &self.edges {
             values.push((*lo).into());
             values.push((*hi).into());
-            parts.push("(queued_at >= ? AND queued_at < ?)");
+            parts.push(format!("({at} >= ? AND {at} < ?)"));
         }
         if let Some((lo, hi)) = self.covered {
             values.push(lo.into());
             values.push(hi.into());
-            parts.push("(rolled_up = false AND queued_at >= ? AND queued_at < ?)");
+            parts.push(format!("(rolled_up = false AND {at} >= ? AND {at} < ?)"));
         }
         if parts.is_empty() {
             return "1 = 0".into();
@@ -270,31 +290,214 @@ struct Sums {
     s: [i64; 8],
 }
 
+impl Sums {
+    fn n(n: i64) -> Sums {
+        Sums { n, s: [0; 8] }
+    }
+
+    fn with(n: i64, s: &[i64]) -> Sums {
+        let mut out = Sums::n(n);
+        out.s[..s.len()].copy_from_slice(s);
+        out
+    }
+}
+
+/// (workspace or organization, dim, grain, period start, key).
 type RowKey = (Uuid, &'static str, &'static str, DateTime<Utc>, String);
 
-/// Jobs folded per transaction.
+/// The rollup rows a batch adds to, per workspace and per organization, each in key order
+/// (so that concurrent folds lock rows in one order: no deadlock).
+#[derive(Default)]
+struct Batch {
+    workspaces: BTreeMap<RowKey, Sums>,
+    orgs: BTreeMap<RowKey, Sums>,
+}
+
+impl Batch {
+    /// One row's contribution: `parts` (dim, key, sums) in the hour, day and month of
+    /// `at`, to its workspace's rollups and its organization's.
+    fn add(
+        &mut self,
+        ws: Uuid,
+        org: Uuid,
+        at: DateTime<Utc>,
+        parts: &[(&'static str, String, Sums)],
+    ) {
+        for g in Grain::ALL {
+            let period = g.start_of(at);
+            for (d, key, add) in parts {
+                for (map, id) in [(&mut self.workspaces, ws), (&mut self.orgs, org)] {
+                    let e = map
+                        .entry((id, *d, g.code(), period, key.clone()))
+                        .or_default();
+                    e.n += add.n;
+                    for (a, b) in e.s.iter_mut().zip(add.s) {
+                        *a += b;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn write(self, txn: &impl ConnectionTrait) -> Result<(), sea_orm::DbErr> {
+        let backend = txn.get_database_backend();
+        for (table, owner, rows) in [
+            ("analytics_rollups", "workspace_id", self.workspaces),
+            ("org_rollups", "org_id", self.orgs),
+        ] {
+            let all: Vec<(RowKey, Sums)> = rows.into_iter().collect();
+            for chunk in all.chunks(UPSERT_CHUNK) {
+                let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 14);
+                let mut tuples = Vec::with_capacity(chunk.len());
+                for ((id, d, g, period, key), s) in chunk {
+                    values.push((*id).into());
+                    values.push((*d).into());
+                    values.push((*g).into());
+                    values.push((*period).into());
+                    values.push(key.clone().into());
+                    values.push(s.n.into());
+                    values.extend(s.s.iter().map(|v| Value::from(*v)));
+                    tuples.push("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                }
+                let adds: Vec<String> = std::iter::once("n".to_string())
+                    .chain((1..=8).map(|i| format!("s{i}")))
+                    .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
+                    .collect();
+                let sql = format!(
+                    "INSERT INTO {table} ({owner}, dim, grain, period, key, n, \
+                     s1, s2, s3, s4, s5, s6, s7, s8) VALUES {} \
+                     ON CONFLICT ({owner}, dim, grain, period, key) DO UPDATE SET {}",
+                    tuples.join(", "),
+                    adds.join(", ")
+                );
+                txn.execute_raw(Statement::from_sql_and_values(
+                    backend,
+                    super::placeholders(backend, &sql),
+                    values,
+                ))
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The organization of each of `workspaces`.
+async fn orgs_of(
+    txn: &impl ConnectionTrait,
+    workspaces: impl IntoIterator<Item = Uuid>,
+) -> Result<HashMap<Uuid, Uuid>, sea_orm::DbErr> {
+    use crate::db::tables::workspaces;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+    let ids: Vec<Uuid> = workspaces
+        .into_iter()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(Uuid, Uuid)> = workspaces::Entity::find()
+        .select_only()
+        .column(workspaces::Column::Id)
+        .column(workspaces::Column::OrgId)
+        .filter(workspaces::Column::Id.is_in(ids))
+        .into_tuple()
+        .all(txn)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Jobs (or activity rows) folded per transaction.
 pub const FOLD_BATCH: u64 = 1000;
 /// Rows per `INSERT … ON CONFLICT` statement (14 values each: under every backend's
 /// parameter limit).
 const UPSERT_CHUNK: usize = 500;
+/// AI requests are folded once this old: their tokens are recorded when the answer ends.
+/// One recorded later, or a request given back, corrects the rollups itself
+/// ([`Db::record_ai_usage`], [`Db::uncount_ai_request`]).
+pub const AI_SETTLE: Duration = Duration::minutes(15);
 
 /// The fold's claim of up to `limit` final jobs not folded yet. It reads only the partial
 /// index `idx_jobs_to_fold` (its `WHERE` is the index's own), so a batch costs the jobs
 /// it folds, not the history before them.
 pub fn fold_statement(backend: DbBackend, limit: u64) -> String {
-    // SQLite's planner, without statistics, prefers the status index (and walks every
-    // folded job); `INDEXED BY` names the index, and fails loudly should it ever not apply.
+    claim("jobs", "idx_jobs_to_fold", JOBS_TO_FOLD, "", backend, limit) + JOB_COLUMNS
+}
+
+const JOB_COLUMNS: &str = "workspace_id, org_id, status, backend, shots, author_id, source_doc_id, \
+     queued_at, started_at, finished_at, gates_before, gates_after, \
+     two_qubit_before, two_qubit_after, depth_before, depth_after";
+
+/// What the activity fold reads of each table (see [`ACTIVITY_TABLES`]).
+fn activity_columns(table: &str) -> &'static str {
+    match table {
+        "ai_requests" => {
+            "workspace_id, org_id, user_id, kind, prompt_tokens, completion_tokens, at"
+        }
+        "chat_messages" => "workspace_id, author_id, created_at",
+        _ => "workspace_id, user_id, points, at",
+    }
+}
+
+/// The activity fold's claim of up to `limit` rows of `table` not folded yet (AI requests
+/// only once settled: the statement then binds one time), through the table's partial
+/// index of them.
+pub fn activity_fold_statement(backend: DbBackend, table: &str, limit: u64) -> String {
+    let settled = if table == "ai_requests" {
+        " AND at < ?"
+    } else {
+        ""
+    };
+    claim(
+        table,
+        &format!("idx_{table}_unrolled"),
+        ACTIVITY_TO_FOLD,
+        settled,
+        backend,
+        limit,
+    ) + activity_columns(table)
+}
+
+/// `UPDATE … SET rolled_up = true … RETURNING ` for up to `limit` rows of `index`'s
+/// (whose condition is `cond`): SQLite's planner is told the index (without statistics it
+/// may prefer another and walk every folded row; `INDEXED BY` fails loudly if it ever
+/// stops applying), PostgreSQL's folds skip each other's locked rows.
+fn claim(
+    table: &str,
+    index: &str,
+    cond: &str,
+    extra: &str,
+    backend: DbBackend,
+    limit: u64,
+) -> String {
     let (hint, lock) = match backend {
-        DbBackend::Postgres => ("", " FOR UPDATE SKIP LOCKED"),
-        _ => (" INDEXED BY idx_jobs_to_fold", ""),
+        DbBackend::Postgres => (String::new(), " FOR UPDATE SKIP LOCKED"),
+        _ => (format!(" INDEXED BY {index}"), ""),
     };
     format!(
-        "UPDATE jobs SET rolled_up = true WHERE id IN (SELECT id FROM jobs{hint} \
-         WHERE {JOBS_TO_FOLD} LIMIT {limit}{lock}) AND rolled_up = false \
-         RETURNING workspace_id, status, backend, shots, author_id, source_doc_id, \
-         queued_at, started_at, finished_at, gates_before, gates_after, \
-         two_qubit_before, two_qubit_after, depth_before, depth_after"
+        "UPDATE {table} SET rolled_up = true WHERE id IN (SELECT id FROM {table}{hint} \
+         WHERE {cond}{extra} LIMIT {limit}{lock}) AND rolled_up = false RETURNING "
     )
+}
+
+/// What one AI request adds (`sign` −1 takes it back).
+fn ai_parts(
+    kind: String,
+    user: Option<Uuid>,
+    prompt: i64,
+    completion: i64,
+    sign: i64,
+) -> Vec<(&'static str, String, Sums)> {
+    let mut parts = vec![(
+        dim::AI_KIND,
+        kind,
+        Sums::with(sign, &[sign * prompt, sign * completion]),
+    )];
+    if let Some(u) = user {
+        parts.push((dim::MEMBER, u.to_string(), Sums::with(0, &[sign])));
+    }
+    parts
 }
 
 impl Db {
@@ -306,9 +509,10 @@ impl Db {
         let rows = txn
             .query_all_raw(Statement::from_string(backend, sql))
             .await?;
-        let mut sums: BTreeMap<RowKey, Sums> = BTreeMap::new();
+        let mut batch = Batch::default();
         for r in &rows {
             let ws: Uuid = r.try_get("", "workspace_id")?;
+            let org: Uuid = r.try_get("", "org_id")?;
             let status: String = r.try_get("", "status")?;
             let backend_name: String = r.try_get("", "backend")?;
             let shots: i64 = r.try_get("", "shots")?;
@@ -335,82 +539,32 @@ impl Db {
                     None => optimized = false,
                 }
             }
-            let mut status_sums = Sums {
-                n: 1,
-                s: [shots, 0, 0, 0, 0, 0, 0, 0],
-            };
+            let mut status_sums = Sums::with(1, &[shots]);
             if optimized {
                 status_sums.s[1] = 1;
                 status_sums.s[2..].copy_from_slice(&opt);
             }
-            let one = Sums { n: 1, s: [0; 8] };
-            let mut per_job: Vec<(&'static str, String, Sums)> = vec![
+            let mut parts: Vec<(&'static str, String, Sums)> = vec![
                 (dim::STATUS, status, status_sums),
-                (
-                    dim::BACKEND,
-                    backend_name,
-                    Sums {
-                        n: 1,
-                        s: [shots, 0, 0, 0, 0, 0, 0, 0],
-                    },
-                ),
-                (dim::AUTHOR, author.to_string(), one),
+                (dim::BACKEND, backend_name, Sums::with(1, &[shots])),
+                (dim::MEMBER, author.to_string(), Sums::n(1)),
             ];
             if let Some(d) = doc {
-                per_job.push((dim::DOCUMENT, d.to_string(), one));
+                parts.push((dim::DOCUMENT, d.to_string(), Sums::n(1)));
             }
             if let Some(s) = started {
-                per_job.push((dim::WAIT, bin(ms_between(queued, s)).to_string(), one));
+                parts.push((
+                    dim::WAIT,
+                    bin(ms_between(queued, s)).to_string(),
+                    Sums::n(1),
+                ));
                 if let Some(f) = finished {
-                    per_job.push((dim::RUN, bin(ms_between(s, f)).to_string(), one));
+                    parts.push((dim::RUN, bin(ms_between(s, f)).to_string(), Sums::n(1)));
                 }
             }
-            for g in Grain::ALL {
-                let period = g.start_of(queued);
-                for (d, key, add) in &per_job {
-                    let e = sums
-                        .entry((ws, *d, g.code(), period, key.clone()))
-                        .or_default();
-                    e.n += add.n;
-                    for (a, b) in e.s.iter_mut().zip(add.s) {
-                        *a += b;
-                    }
-                }
-            }
+            batch.add(ws, org, queued, &parts);
         }
-        // In key order, so concurrent folds lock rows in one order (no deadlock).
-        let all: Vec<(RowKey, Sums)> = sums.into_iter().collect();
-        for chunk in all.chunks(UPSERT_CHUNK) {
-            let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 14);
-            let mut tuples = Vec::with_capacity(chunk.len());
-            for ((ws, d, g, period, key), s) in chunk {
-                values.push((*ws).into());
-                values.push((*d).into());
-                values.push((*g).into());
-                values.push((*period).into());
-                values.push(key.clone().into());
-                values.push(s.n.into());
-                values.extend(s.s.iter().map(|v| Value::from(*v)));
-                tuples.push("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-            }
-            let adds: Vec<String> = std::iter::once("n".to_string())
-                .chain((1..=8).map(|i| format!("s{i}")))
-                .map(|c| format!("{c} = analytics_rollups.{c} + excluded.{c}"))
-                .collect();
-            let sql = format!(
-                "INSERT INTO analytics_rollups (workspace_id, dim, grain, period, key, n, \
-                 s1, s2, s3, s4, s5, s6, s7, s8) VALUES {} \
-                 ON CONFLICT (workspace_id, dim, grain, period, key) DO UPDATE SET {}",
-                tuples.join(", "),
-                adds.join(", ")
-            );
-            txn.execute_raw(Statement::from_sql_and_values(
-                backend,
-                super::placeholders(backend, &sql),
-                values,
-            ))
-            .await?;
-        }
+        batch.write(&txn).await?;
         txn.commit().await?;
         Ok(rows.len() as u64)
     }
@@ -426,9 +580,212 @@ impl Db {
             }
         }
     }
+
+    /// Folds up to `limit` rows of each activity table (AI requests once
+    /// [`AI_SETTLE`] old); returns how many it folded in all.
+    pub async fn fold_activity(&self, limit: u64) -> ApiResult<u64> {
+        let backend = self.backend();
+        let mut folded = 0;
+        for (table, _) in ACTIVITY_TABLES {
+            let sql = activity_fold_statement(backend, table, limit);
+            let values: Vec<Value> = if table == "ai_requests" {
+                vec![(Utc::now() - AI_SETTLE).into()]
+            } else {
+                Vec::new()
+            };
+            let txn = self.conn.begin().await?;
+            let rows = txn
+                .query_all_raw(Statement::from_sql_and_values(
+                    backend,
+                    super::placeholders(backend, &sql),
+                    values,
+                ))
+                .await?;
+            // Chat and points name only their workspace.
+            let orgs = orgs_of(
+                &txn,
+                rows.iter()
+                    .filter_map(|r| r.try_get::<Option<Uuid>>("", "workspace_id").ok().flatten()),
+            )
+            .await?;
+            let mut batch = Batch::default();
+            for r in &rows {
+                // Points given outside any workspace are in no workspace's analytics.
+                let Some(ws) = r.try_get::<Option<Uuid>>("", "workspace_id")? else {
+                    continue;
+                };
+                let Some(org) = orgs.get(&ws).copied() else {
+                    continue;
+                };
+                let (at, parts) = match table {
+                    "ai_requests" => (
+                        r.try_get("", "at")?,
+                        ai_parts(
+                            r.try_get("", "kind")?,
+                            r.try_get("", "user_id")?,
+                            r.try_get("", "prompt_tokens")?,
+                            r.try_get("", "completion_tokens")?,
+                            1,
+                        ),
+                    ),
+                    "chat_messages" => (
+                        r.try_get("", "created_at")?,
+                        vec![(
+                            dim::MEMBER,
+                            r.try_get::<Uuid>("", "author_id")?.to_string(),
+                            Sums::with(0, &[0, 1]),
+                        )],
+                    ),
+                    _ => (
+                        r.try_get("", "at")?,
+                        vec![(
+                            dim::MEMBER,
+                            r.try_get::<Uuid>("", "user_id")?.to_string(),
+                            Sums::with(0, &[0, 0, 1, i64::from(r.try_get::<i32>("", "points")?)]),
+                        )],
+                    ),
+                };
+                batch.add(ws, org, at, &parts);
+            }
+            batch.write(&txn).await?;
+            txn.commit().await?;
+            folded += rows.len() as u64;
+        }
+        Ok(folded)
+    }
+
+    /// Folds every activity row that can be folded now.
+    pub async fn fold_all_activity(&self) -> ApiResult<u64> {
+        let mut total = 0;
+        loop {
+            let n = self.fold_activity(FOLD_BATCH).await?;
+            total += n;
+            // Below one batch in all: no table had a full one.
+            if n < FOLD_BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Sets the tokens an AI request used. A request folded before its answer ended (it
+    /// ran longer than [`AI_SETTLE`]) also moves its rollups by the difference.
+    pub async fn record_ai_usage(
+        &self,
+        request: i64,
+        prompt: i64,
+        completion: i64,
+    ) -> ApiResult<()> {
+        let backend = self.backend();
+        let set = |extra: &str| {
+            Statement::from_sql_and_values(
+                backend,
+                super::placeholders(
+                    backend,
+                    &format!(
+                        "UPDATE ai_requests SET prompt_tokens = ?, completion_tokens = ? \
+                         WHERE id = ?{extra}"
+                    ),
+                ),
+                vec![prompt.into(), completion.into(), request.into()],
+            )
+        };
+        if self
+            .conn
+            .execute_raw(set(" AND rolled_up = false"))
+            .await?
+            .rows_affected()
+            == 1
+        {
+            return Ok(());
+        }
+        // Folded already (or gone). A no-op write first: it takes the row's lock (the
+        // whole database's on SQLite), so what it returns is what the fold counted.
+        let txn = self.conn.begin().await?;
+        let Some(r) = txn
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                super::placeholders(
+                    backend,
+                    "UPDATE ai_requests SET rolled_up = rolled_up WHERE id = ? RETURNING \
+                     rolled_up, workspace_id, org_id, kind, prompt_tokens, completion_tokens, at",
+                ),
+                vec![request.into()],
+            ))
+            .await?
+        else {
+            return Ok(());
+        };
+        let (ws, org, at): (Uuid, Uuid, DateTime<Utc>) = (
+            r.try_get("", "workspace_id")?,
+            r.try_get("", "org_id")?,
+            r.try_get("", "at")?,
+        );
+        let (p0, c0): (i64, i64) = (
+            r.try_get("", "prompt_tokens")?,
+            r.try_get("", "completion_tokens")?,
+        );
+        txn.execute_raw(set("")).await?;
+        if !r.try_get::<bool>("", "rolled_up")? {
+            txn.commit().await?;
+            return Ok(());
+        }
+        let mut batch = Batch::default();
+        batch.add(
+            ws,
+            org,
+            at,
+            &[(
+                dim::AI_KIND,
+                r.try_get("", "kind")?,
+                Sums::with(0, &[prompt - p0, completion - c0]),
+            )],
+        );
+        batch.write(&txn).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes an AI request that ran nothing, and takes it out of the rollups if it was
+    /// folded.
+    pub async fn uncount_ai_request(&self, request: i64) -> ApiResult<()> {
+        let backend = self.backend();
+        let txn = self.conn.begin().await?;
+        let gone = txn
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                super::placeholders(
+                    backend,
+                    "DELETE FROM ai_requests WHERE id = ? RETURNING rolled_up, workspace_id, \
+                     org_id, user_id, kind, prompt_tokens, completion_tokens, at",
+                ),
+                vec![request.into()],
+            ))
+            .await?;
+        if let Some(r) = gone
+            && r.try_get::<bool>("", "rolled_up")?
+        {
+            let mut batch = Batch::default();
+            batch.add(
+                r.try_get("", "workspace_id")?,
+                r.try_get("", "org_id")?,
+                r.try_get("", "at")?,
+                &ai_parts(
+                    r.try_get("", "kind")?,
+                    r.try_get("", "user_id")?,
+                    r.try_get("", "prompt_tokens")?,
+                    r.try_get("", "completion_tokens")?,
+                    -1,
+                ),
+            );
+            batch.write(&txn).await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
 }
 
-/// Folds finished jobs in the background: every second, until nothing is left.
+/// Folds finished jobs and settled activity in the background: every second, until
+/// nothing is left.
 pub fn start_folding(db: Db) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
@@ -437,6 +794,9 @@ pub fn start_folding(db: Db) {
             tick.tick().await;
             if let Err(e) = db.fold_all_jobs().await {
                 tracing::warn!(error = %e.message, "folding jobs into the analytics rollups");
+            }
+            if let Err(e) = db.fold_all_activity().await {
+                tracing::warn!(error = %e.message, "folding activity into the analytics rollups");
             }
         }
     });

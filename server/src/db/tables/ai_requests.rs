@@ -15,6 +15,8 @@ pub struct Model {
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
     pub at: DateTimeUtc,
+    /// Folded into `analytics_rollups` (see `db/queries/rollups.rs`).
+    pub rolled_up: bool,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

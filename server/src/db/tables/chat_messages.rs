@@ -11,6 +11,8 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub text: String,
     pub created_at: DateTimeUtc,
+    /// Folded into `analytics_rollups` (see `db/queries/rollups.rs`).
+    pub rolled_up: bool,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -15,6 +15,8 @@ pub struct Model {
     pub points: i32,
     pub reason: String,
     pub at: DateTimeUtc,
+    /// Folded into `analytics_rollups` (see `db/queries/rollups.rs`).
+    pub rolled_up: bool,
 }
 
 impl ActiveModelBehavior for ActiveModel {}
