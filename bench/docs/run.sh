@@ -161,24 +161,58 @@ setup_qollab() {
 	log "workspace $ws with $ndocs documents"
 }
 
+METRICS_TOKEN=bench-metrics-token-$RANDOM$RANDOM
+
+# scrape FILE: Qollab's /metrics now.
+scrape() { curl -sf "$QURL/metrics" -H "authorization: Bearer $METRICS_TOKEN" >"$1"; }
+
+# hist_quantile BEFORE AFTER NAME Q: of what histogram NAME recorded between two scrapes,
+# the upper bound (ms) of the bucket holding quantile Q ("<= x"), or "none".
+hist_quantile() {
+	awk -v name="$3" -v q="$4" '
+		function le_of(line) { match(line, /le="[^"]+"/); return substr(line, RSTART + 4, RLENGTH - 5) }
+		FNR == NR { if (index($0, name "_bucket{") == 1) before[le_of($0)] = $NF; next }
+		index($0, name "_bucket{") == 1 { n++; les[n] = le_of($0); cnt[n] = $NF - before[les[n]] }
+		END {
+			if (n == 0 || cnt[n] <= 0) { print "none"; exit }
+			for (i = 1; i <= n; i++) if (cnt[i] >= q * cnt[n]) {
+				if (les[i] == "+Inf") print ">10000"; else printf "<=%g\n", les[i] * 1000
+				exit
+			}
+		}' "$1" "$2"
+}
+
 # run_load LABEL PID URL [qollab-load args...]: one load run; prints the JSON line
-# prefixed with LABEL, the load average and the server's CPU seconds during the run.
+# prefixed with LABEL, the load average and the server's CPU seconds during the run, and
+# for Qollab the server-side figures of the same edits from /metrics (histogram bucket
+# bounds, ms): relay (arrival to queued for every peer), of which persist (the wait for
+# the log) and apply.
 run_load() {
 	local label=$1 pid=$2 url=$3
 	shift 3
-	local cpu0 cpu1 la out
+	local cpu0 cpu1 la out server="" m0="$OUT/metrics-before" m1="$OUT/metrics-after"
+	[ "$pid" = "${QOLLAB_PID:-}" ] && scrape "$m0"
 	cpu0=$(cpu_s "$pid")
 	out=$("$LOADGEN" --url "$url" --duration "$DURATION" "$@")
 	cpu1=$(cpu_s "$pid")
 	la=$(load_avg)
-	echo "$label load_avg=[$la] server_cpu_s=$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN{printf "%.1f", b-a}') $out" |
+	if [ "$pid" = "${QOLLAB_PID:-}" ]; then
+		scrape "$m1"
+		local part
+		for part in relay persist apply; do
+			local h="qollab_docs_update_${part}_duration_seconds"
+			server+="server_${part}_p50_ms=$(hist_quantile "$m0" "$m1" "$h" 0.5) "
+			server+="server_${part}_p99_ms=$(hist_quantile "$m0" "$m1" "$h" 0.99) "
+		done
+	fi
+	echo "$label load_avg=[$la] server_cpu_s=$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN{printf "%.1f", b-a}') $server$out" |
 		tee -a "$OUT/results.txt"
 }
 
 # --- load scenarios --------------------------------------------------------------------
 
 if [ "$MODE" = all ] || [ "$MODE" = load ]; then
-	start_qollab load
+	start_qollab load QOLLAB_METRICS_TOKEN="$METRICS_TOKEN"
 	QOLLAB_PID=$QPID
 	setup_qollab 1001 "$OUT/ids-all.txt"
 	head -1 "$OUT/ids-all.txt" >"$OUT/ids-a.txt"

@@ -10,7 +10,7 @@ use reqwest::Method;
 use yrs::{Text, WriteTxn};
 
 use crate::common::live::{BELL, Team, connect, detail, eventually, op, op_ids, server_doc, sv};
-use crate::common::{ServerProcess, Storage, TestServer, metric, raw};
+use crate::common::{ServerProcess, Storage, TestServer, metric, metric_in, metrics, raw};
 
 /// The value of an unlabelled metric in `/metrics` (None when not reported yet).
 async fn metric_eventually(
@@ -66,6 +66,27 @@ async fn a_room_unloads_after_its_last_peer_and_reloads_with_the_same_content() 
     })
     .await;
     metric_eventually(&anon, "qollab_docs_compactions_total", |v| v >= 2.0).await;
+    // Each edit's time is in /metrics, split where it goes: the relay (arrival to queued
+    // for every peer) holds its wait for the log and its apply.
+    let text = metrics(&anon).await;
+    let stat = |part: &str, what: &str| {
+        let name = format!("qollab_docs_update_{part}_duration_seconds_{what}");
+        metric_in(&text, &name).unwrap_or_else(|| panic!("{name} missing from /metrics"))
+    };
+    for part in ["persist", "apply", "relay"] {
+        assert!(
+            stat(part, "count") >= 10.0,
+            "{part}: {}",
+            stat(part, "count")
+        );
+    }
+    assert!(
+        stat("relay", "sum") >= stat("persist", "sum") + stat("apply", "sum"),
+        "relay {} < persist {} + apply {}",
+        stat("relay", "sum"),
+        stat("persist", "sum"),
+        stat("apply", "sum")
+    );
     let content = doc::read(a.doc());
     let state = sv(a.doc());
 

@@ -502,6 +502,7 @@ impl Rooms {
         origin: Option<u64>,
         update: DecodedUpdate,
     ) -> Result<(), String> {
+        let arrived = Instant::now();
         let mut room = Arc::clone(room);
         let gate = loop {
             let gate = room.gate.read().await;
@@ -520,9 +521,17 @@ impl Rooms {
         let room = &room;
         let bytes = update.bytes().to_vec();
         metrics::counter!("qollab_docs_bytes_in_total").increment(bytes.len() as u64);
+        // Where a live edit's time goes (issue #12): its wait for the log (group commit
+        // included), the yrs apply, and arrival to queued for every peer (relay).
+        let persist = Instant::now();
         let id = self.appender.append(room.doc_id, bytes.clone()).await?;
+        let apply = Instant::now();
+        metrics::histogram!("qollab_docs_update_persist_duration_seconds")
+            .record((apply - persist).as_secs_f64());
         room.with_awareness(|a| update.apply(a.doc()))
             .map_err(|e| format!("update does not apply: {e}"))?;
+        metrics::histogram!("qollab_docs_update_apply_duration_seconds")
+            .record(apply.elapsed().as_secs_f64());
         let compact_now = {
             let mut p = lock(&room.progress);
             p.last_persisted = p.last_persisted.max(id);
@@ -530,6 +539,8 @@ impl Rooms {
             p.since_compaction >= self.config.compact_every_updates && !p.compacting
         };
         room.broadcast(origin, encode_update(&bytes));
+        metrics::histogram!("qollab_docs_update_relay_duration_seconds")
+            .record(arrived.elapsed().as_secs_f64());
         drop(gate);
         self.fanout.publish(Message::DocUpdate {
             doc_id: room.doc_id,
