@@ -1086,10 +1086,11 @@ async fn folded_jobs_give_the_same_numbers_as_their_rows() {
         left.iter().sum::<u64>()
     );
     assert_eq!(activity_left().await, [0, 0, 0]);
-    for (table, _) in qollab_migrations::ACTIVITY_TABLES {
-        let fold =
-            qollab_server::db::queries::rollups::activity_fold_statement(db.backend(), table, 10)
-                .replace('?', "CURRENT_TIMESTAMP");
+    for activity in qollab_server::db::queries::rollups::Activity::ALL {
+        let table = activity.table().0;
+        let fold = activity
+            .fold_statement(db.backend(), 10)
+            .replace('?', "CURRENT_TIMESTAMP");
         let plan = plan_of(&db, &fold).await;
         assert!(
             plan.contains(&format!("idx_{table}_unrolled")),

@@ -11,10 +11,10 @@ use qollab_shared::analytics::{
     AiKindUsage, AiSpend, Analytics, BackendUsage, Bucket, DocumentRuns, JobTotals, MemberActivity,
     OptimizerSavings, Percentiles, PointsTotals, SeriesPoint, TOP,
 };
-use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement, Value};
+use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Value};
 use uuid::Uuid;
 
-use super::rollups::{Grain, Split, bin, dim, histogram_percentiles, split};
+use super::rollups::{Activity, Grain, Split, bin, dim, histogram_percentiles, split};
 use crate::db::Db;
 use crate::error::ApiResult;
 
@@ -101,11 +101,7 @@ impl Db {
         let started = std::time::Instant::now();
         let rows = self
             .conn
-            .query_all_raw(Statement::from_sql_and_values(
-                backend,
-                super::placeholders(backend, sql),
-                values,
-            ))
+            .query_all_raw(super::statement(backend, sql, values))
             .await?;
         // Where an answer's time goes, query by query (`RUST_LOG=…analytics=debug`).
         tracing::debug!(
@@ -131,7 +127,7 @@ impl Db {
     ) -> Result<Vec<QueryResult>, sea_orm::DbErr> {
         let mut out = self.rolled(scope, split, dim, rolled).await?;
         out.extend(
-            self.raw(("jobs", "queued_at", scope.direct()), scope, split, raw)
+            self.raw((("jobs", "queued_at"), scope.direct()), scope, split, raw)
                 .await?,
         );
         Ok(out)
@@ -160,7 +156,7 @@ impl Db {
     /// hold for `split`: its edges, and the rows not folded yet; grouped.
     async fn raw(
         &self,
-        (table, at, owner): (&str, &str, &str),
+        ((table, at), owner): ((&str, &str), &str),
         scope: Scope,
         split: &Split,
         (select, filter, group): (&str, &str, &str),
@@ -450,7 +446,7 @@ impl Db {
         }
         for r in self
             .raw(
-                ("jobs", "queued_at", scope.direct()),
+                (("jobs", "queued_at"), scope.direct()),
                 scope,
                 &whole,
                 ("author_id AS u, COUNT(*) AS n", "", "author_id"),
@@ -462,7 +458,7 @@ impl Db {
         let via_ws = scope.via_workspace(self.backend());
         for r in self
             .raw(
-                ("chat_messages", "created_at", via_ws),
+                (Activity::Chat.table(), via_ws),
                 scope,
                 &whole,
                 ("author_id AS u, COUNT(*) AS n", "", "author_id"),
@@ -473,7 +469,7 @@ impl Db {
         }
         for r in self
             .raw(
-                ("points_ledger", "at", via_ws),
+                (Activity::Points.table(), via_ws),
                 scope,
                 &whole,
                 (
@@ -529,7 +525,7 @@ impl Db {
         }
         for r in self
             .raw(
-                ("ai_requests", "at", via_ws),
+                (Activity::Ai.table(), via_ws),
                 scope,
                 &whole,
                 (

@@ -20,10 +20,14 @@ pub mod tokens;
 pub mod users;
 pub mod workspaces;
 
-/// SQL written with `?` placeholders, as `backend` wants them (`$1`, `$2`, … on
-/// PostgreSQL). The SQL this is used on holds no `?` inside literals.
-pub(crate) fn placeholders(backend: sea_orm::DbBackend, sql: &str) -> String {
-    match backend {
+/// A statement from SQL written with `?` placeholders, numbered as `backend` wants them
+/// (`$1`, `$2`, … on PostgreSQL). The SQL this is used on holds no `?` inside literals.
+pub(crate) fn statement(
+    backend: sea_orm::DbBackend,
+    sql: &str,
+    values: Vec<sea_orm::Value>,
+) -> sea_orm::Statement {
+    let sql = match backend {
         sea_orm::DbBackend::Postgres => {
             let mut out = String::with_capacity(sql.len() + 8);
             let mut n = 0;
@@ -38,5 +42,6 @@ pub(crate) fn placeholders(backend: sea_orm::DbBackend, sql: &str) -> String {
             out
         }
         _ => sql.to_string(),
-    }
+    };
+    sea_orm::Statement::from_sql_and_values(backend, sql, values)
 }

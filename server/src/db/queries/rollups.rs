@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::db::Db;
 use crate::error::ApiResult;
-use qollab_migrations::{ACTIVITY_TABLES, ACTIVITY_TO_FOLD, JOBS_TO_FOLD};
+use qollab_migrations::{ACTIVITY_TO_FOLD, JOBS_TO_FOLD};
 
 /// What a rollup row counts (`analytics_rollups.dim`) and what its sums mean.
 pub mod dim {
@@ -302,6 +302,9 @@ impl Sums {
     }
 }
 
+/// What one row adds to one rollup row: (dim, key, sums).
+type Part = (&'static str, String, Sums);
+
 /// (workspace or organization, dim, grain, period start, key).
 type RowKey = (Uuid, &'static str, &'static str, DateTime<Utc>, String);
 
@@ -316,13 +319,7 @@ struct Batch {
 impl Batch {
     /// One row's contribution: `parts` (dim, key, sums) in the hour, day and month of
     /// `at`, to its workspace's rollups and its organization's.
-    fn add(
-        &mut self,
-        ws: Uuid,
-        org: Uuid,
-        at: DateTime<Utc>,
-        parts: &[(&'static str, String, Sums)],
-    ) {
+    fn add(&mut self, ws: Uuid, org: Uuid, at: DateTime<Utc>, parts: &[Part]) {
         for g in Grain::ALL {
             let period = g.start_of(at);
             for (d, key, add) in parts {
@@ -370,12 +367,8 @@ impl Batch {
                     tuples.join(", "),
                     adds.join(", ")
                 );
-                txn.execute_raw(Statement::from_sql_and_values(
-                    backend,
-                    super::placeholders(backend, &sql),
-                    values,
-                ))
-                .await?;
+                txn.execute_raw(super::statement(backend, &sql, values))
+                    .await?;
             }
         }
         Ok(())
@@ -429,34 +422,86 @@ const JOB_COLUMNS: &str = "workspace_id, org_id, status, backend, shots, author_
      queued_at, started_at, finished_at, gates_before, gates_after, \
      two_qubit_before, two_qubit_after, depth_before, depth_after";
 
-/// What the activity fold reads of each table (see [`ACTIVITY_TABLES`]).
-fn activity_columns(table: &str) -> &'static str {
-    match table {
-        "ai_requests" => {
-            "workspace_id, org_id, user_id, kind, prompt_tokens, completion_tokens, at"
-        }
-        "chat_messages" => "workspace_id, author_id, created_at",
-        _ => "workspace_id, user_id, points, at",
-    }
+/// The tables besides the jobs that the fold takes, and what a row of each adds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activity {
+    Ai,
+    Chat,
+    Points,
 }
 
-/// The activity fold's claim of up to `limit` rows of `table` not folded yet (AI requests
-/// only once settled: the statement then binds one time), through the table's partial
-/// index of them.
-pub fn activity_fold_statement(backend: DbBackend, table: &str, limit: u64) -> String {
-    let settled = if table == "ai_requests" {
-        " AND at < ?"
-    } else {
-        ""
-    };
-    claim(
-        table,
-        &format!("idx_{table}_unrolled"),
-        ACTIVITY_TO_FOLD,
-        settled,
-        backend,
-        limit,
-    ) + activity_columns(table)
+impl Activity {
+    pub const ALL: [Activity; 3] = [Activity::Ai, Activity::Chat, Activity::Points];
+
+    /// The table and its time column (as the migration, `ACTIVITY_TABLES`, names them).
+    pub fn table(self) -> (&'static str, &'static str) {
+        match self {
+            Activity::Ai => ("ai_requests", "at"),
+            Activity::Chat => ("chat_messages", "created_at"),
+            Activity::Points => ("points_ledger", "at"),
+        }
+    }
+
+    /// What the fold reads of a row.
+    fn columns(self) -> &'static str {
+        match self {
+            Activity::Ai => {
+                "workspace_id, org_id, user_id, kind, prompt_tokens, completion_tokens, at"
+            }
+            Activity::Chat => "workspace_id, author_id, created_at",
+            Activity::Points => "workspace_id, user_id, points, at",
+        }
+    }
+
+    /// When a row of this table was made, and what it adds to the rollups.
+    fn parts(self, r: &sea_orm::QueryResult) -> Result<(DateTime<Utc>, Vec<Part>), sea_orm::DbErr> {
+        let at = r.try_get("", self.table().1)?;
+        let parts = match self {
+            Activity::Ai => ai_parts(
+                r.try_get("", "kind")?,
+                r.try_get("", "user_id")?,
+                r.try_get("", "prompt_tokens")?,
+                r.try_get("", "completion_tokens")?,
+                1,
+            ),
+            Activity::Chat => vec![(
+                dim::MEMBER,
+                r.try_get::<Uuid>("", "author_id")?.to_string(),
+                Sums::with(0, &[0, 1]),
+            )],
+            Activity::Points => vec![(
+                dim::MEMBER,
+                r.try_get::<Uuid>("", "user_id")?.to_string(),
+                Sums::with(0, &[0, 0, 1, i64::from(r.try_get::<i32>("", "points")?)]),
+            )],
+        };
+        Ok((at, parts))
+    }
+
+    /// The fold's claim of up to `limit` rows not folded yet, through the table's partial
+    /// index of them. AI requests only once settled: the statement then binds one time.
+    pub fn fold_statement(self, backend: DbBackend, limit: u64) -> String {
+        let table = self.table().0;
+        let settled = match self {
+            Activity::Ai => " AND at < ?",
+            Activity::Chat | Activity::Points => "",
+        };
+        claim(
+            table,
+            &format!("idx_{table}_unrolled"),
+            ACTIVITY_TO_FOLD,
+            settled,
+            backend,
+            limit,
+        ) + self.columns()
+    }
+
+    fn fold_values(self) -> Vec<Value> {
+        match self {
+            Activity::Ai => vec![(Utc::now() - AI_SETTLE).into()],
+            Activity::Chat | Activity::Points => Vec::new(),
+        }
+    }
 }
 
 /// `UPDATE … SET rolled_up = true … RETURNING ` for up to `limit` rows of `index`'s
@@ -488,7 +533,7 @@ fn ai_parts(
     prompt: i64,
     completion: i64,
     sign: i64,
-) -> Vec<(&'static str, String, Sums)> {
+) -> Vec<Part> {
     let mut parts = vec![(
         dim::AI_KIND,
         kind,
@@ -544,7 +589,7 @@ impl Db {
                 status_sums.s[1] = 1;
                 status_sums.s[2..].copy_from_slice(&opt);
             }
-            let mut parts: Vec<(&'static str, String, Sums)> = vec![
+            let mut parts: Vec<Part> = vec![
                 (dim::STATUS, status, status_sums),
                 (dim::BACKEND, backend_name, Sums::with(1, &[shots])),
                 (dim::MEMBER, author.to_string(), Sums::n(1)),
@@ -586,20 +631,11 @@ impl Db {
     pub async fn fold_activity(&self, limit: u64) -> ApiResult<u64> {
         let backend = self.backend();
         let mut folded = 0;
-        for (table, _) in ACTIVITY_TABLES {
-            let sql = activity_fold_statement(backend, table, limit);
-            let values: Vec<Value> = if table == "ai_requests" {
-                vec![(Utc::now() - AI_SETTLE).into()]
-            } else {
-                Vec::new()
-            };
+        for activity in Activity::ALL {
+            let sql = activity.fold_statement(backend, limit);
             let txn = self.conn.begin().await?;
             let rows = txn
-                .query_all_raw(Statement::from_sql_and_values(
-                    backend,
-                    super::placeholders(backend, &sql),
-                    values,
-                ))
+                .query_all_raw(super::statement(backend, &sql, activity.fold_values()))
                 .await?;
             // Chat and points name only their workspace.
             let orgs = orgs_of(
@@ -617,34 +653,7 @@ impl Db {
                 let Some(org) = orgs.get(&ws).copied() else {
                     continue;
                 };
-                let (at, parts) = match table {
-                    "ai_requests" => (
-                        r.try_get("", "at")?,
-                        ai_parts(
-                            r.try_get("", "kind")?,
-                            r.try_get("", "user_id")?,
-                            r.try_get("", "prompt_tokens")?,
-                            r.try_get("", "completion_tokens")?,
-                            1,
-                        ),
-                    ),
-                    "chat_messages" => (
-                        r.try_get("", "created_at")?,
-                        vec![(
-                            dim::MEMBER,
-                            r.try_get::<Uuid>("", "author_id")?.to_string(),
-                            Sums::with(0, &[0, 1]),
-                        )],
-                    ),
-                    _ => (
-                        r.try_get("", "at")?,
-                        vec![(
-                            dim::MEMBER,
-                            r.try_get::<Uuid>("", "user_id")?.to_string(),
-                            Sums::with(0, &[0, 0, 1, i64::from(r.try_get::<i32>("", "points")?)]),
-                        )],
-                    ),
-                };
+                let (at, parts) = activity.parts(r)?;
                 batch.add(ws, org, at, &parts);
             }
             batch.write(&txn).await?;
@@ -677,14 +686,11 @@ impl Db {
     ) -> ApiResult<()> {
         let backend = self.backend();
         let set = |extra: &str| {
-            Statement::from_sql_and_values(
+            super::statement(
                 backend,
-                super::placeholders(
-                    backend,
-                    &format!(
-                        "UPDATE ai_requests SET prompt_tokens = ?, completion_tokens = ? \
-                         WHERE id = ?{extra}"
-                    ),
+                &format!(
+                    "UPDATE ai_requests SET prompt_tokens = ?, completion_tokens = ? \
+                         WHERE id = ?{extra}",
                 ),
                 vec![prompt.into(), completion.into(), request.into()],
             )
@@ -702,13 +708,10 @@ impl Db {
         // whole database's on SQLite), so what it returns is what the fold counted.
         let txn = self.conn.begin().await?;
         let Some(r) = txn
-            .query_one_raw(Statement::from_sql_and_values(
+            .query_one_raw(super::statement(
                 backend,
-                super::placeholders(
-                    backend,
-                    "UPDATE ai_requests SET rolled_up = rolled_up WHERE id = ? RETURNING \
+                "UPDATE ai_requests SET rolled_up = rolled_up WHERE id = ? RETURNING \
                      rolled_up, workspace_id, org_id, kind, prompt_tokens, completion_tokens, at",
-                ),
                 vec![request.into()],
             ))
             .await?
@@ -751,13 +754,10 @@ impl Db {
         let backend = self.backend();
         let txn = self.conn.begin().await?;
         let gone = txn
-            .query_one_raw(Statement::from_sql_and_values(
+            .query_one_raw(super::statement(
                 backend,
-                super::placeholders(
-                    backend,
-                    "DELETE FROM ai_requests WHERE id = ? RETURNING rolled_up, workspace_id, \
+                "DELETE FROM ai_requests WHERE id = ? RETURNING rolled_up, workspace_id, \
                      org_id, user_id, kind, prompt_tokens, completion_tokens, at",
-                ),
                 vec![request.into()],
             ))
             .await?;
@@ -922,6 +922,14 @@ mod tests {
                 assert_eq!(g.start_of(*b), *b);
             }
         }
+    }
+
+    #[test]
+    fn the_activity_tables_are_the_migrations() {
+        assert_eq!(
+            Activity::ALL.map(Activity::table),
+            qollab_migrations::ACTIVITY_TABLES
+        );
     }
 
     #[test]
