@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Live-document benchmarks: Qollab against the reference y-websocket server (npm
-# y-websocket@1), same load generator, same run, loopback only. Run from the repo root:
+# y-websocket@1) and y-sweet (jamsocket's Rust/yrs server), same load generator, same run,
+# loopback only. Run from the repo root:
 #
 #   bench/docs/run.sh            # load scenarios, then memory
 #   bench/docs/run.sh load       # only the load scenarios
@@ -8,9 +9,13 @@
 #
 # Knobs (environment): DURATION (measured seconds per run, default 20), WARMUP (default 3),
 # IDLE_HOLD (seconds the idle connections are held, default 12), BENCH_OUT (directory for the
-# JSON lines and server logs; default a new temp dir), CARGO_TARGET_DIR (default target).
+# JSON lines and server logs; default a new temp dir), CARGO_TARGET_DIR (default target),
+# Y_SWEET (the y-sweet binary; default `y-sweet` on PATH, else `cargo install y-sweet
+# --locked` into ~/.cache/qollab/y-sweet on first use; Y_SWEET=none skips that peer).
 #
-# Scenarios (each once against Qollab, then once against the reference server):
+# Scenarios (each once against Qollab, then the reference server, then y-sweet with a
+# filesystem store: `y-sweet serve DIR`, documents created with POST /doc/new, sockets at
+# /d/{doc}/ws/{doc}; it checkpoints to disk every second instead of before relaying):
 #   a) 1 room x 100 editors x 10 edits/s
 #   b) 1,000 rooms x 5 clients x 1 edit/s = 5,000 connections
 # Memory (Qollab, fresh server): RSS (VmRSS) at baseline, with 1,000 small documents loaded
@@ -71,6 +76,18 @@ if [ ! -d tests/js/node_modules/y-websocket ]; then
 	npm ci --prefix tests/js --silent
 fi
 
+if [ "${Y_SWEET:-}" != none ]; then
+	Y_SWEET=${Y_SWEET:-$(command -v y-sweet || true)}
+	if [ -z "$Y_SWEET" ]; then
+		Y_SWEET="$HOME/.cache/qollab/y-sweet/bin/y-sweet"
+		if [ ! -x "$Y_SWEET" ]; then
+			log "installing y-sweet (cargo install y-sweet --locked, once)"
+			cargo install -q y-sweet --locked --root "$HOME/.cache/qollab/y-sweet"
+		fi
+	fi
+	log "y-sweet $("$Y_SWEET" version)"
+fi
+
 log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -h | awk '/^Mem:/ {print $2}') memory; load average $(load_avg)"
 
 # --- servers -------------------------------------------------------------------------
@@ -123,6 +140,37 @@ start_reference() {
 	RPID=$(echo "$line" | sed -E 's/.*"pid":([0-9]+).*/\1/')
 	PIDS+=("$RPID")
 	log "reference server pid $RPID on $RURL"
+}
+
+# start_ysweet NAME: sets YPID, YURL (http://host:port). A filesystem store in a fresh
+# directory; logs at warn (its info logs one JSON line per connection).
+start_ysweet() {
+	local name=$1 dir port
+	dir=$(mktemp -d -t qollab-bench-ysweet.XXXXXX)
+	TMPDIRS+=("$dir")
+	port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	Y_SWEET_LOG=warn "$Y_SWEET" serve "$dir" --host 127.0.0.1 --port "$port" >"$OUT/$name.log" 2>&1 &
+	YPID=$!
+	PIDS+=("$YPID")
+	YURL="http://127.0.0.1:$port"
+	for _ in $(seq 1 100); do
+		curl -s -o /dev/null "$YURL/" && break
+		kill -0 "$YPID" 2>/dev/null || break
+		sleep 0.1
+	done
+	curl -s -o /dev/null "$YURL/" || {
+		cat "$OUT/$name.log" >&2
+		echo "y-sweet did not start" >&2
+		exit 1
+	}
+	log "y-sweet pid $YPID on $YURL"
+}
+
+# setup_ysweet IDS_FILE: creates each document of IDS_FILE on y-sweet (POST /doc/new).
+setup_ysweet() {
+	export YURL
+	xargs -P 4 -I{} sh -c 'curl -sf -o /dev/null "$YURL/doc/new" -H "content-type: application/json" -d "{\"docId\":\"{}\"}"' <"$1"
+	log "y-sweet: $(grep -c . "$1") documents created"
 }
 
 # stop PID: stops a server started here and forgets it.
@@ -219,6 +267,11 @@ if [ "$MODE" = all ] || [ "$MODE" = load ]; then
 	tail -n +2 "$OUT/ids-all.txt" >"$OUT/ids-b.txt"
 	WS_URL="ws://${QURL#http://}/ws/docs"
 	start_reference reference
+	if [ "${Y_SWEET:-}" != none ]; then
+		start_ysweet ysweet
+		setup_ysweet "$OUT/ids-all.txt"
+		YS_URL="ws://${YURL#http://}/d/{room}/ws/{room}"
+	fi
 	sleep 1
 
 	log "scenario a: 1 room x 100 editors x 10 edits/s (${DURATION}s)"
@@ -228,6 +281,11 @@ if [ "$MODE" = all ] || [ "$MODE" = load ]; then
 	run_load "a reference" "$RPID" "$RURL" \
 		--room-ids-file "$OUT/ids-a.txt" -n 100 -e 10 --warmup "$WARMUP" --settle 20
 	sleep 2
+	if [ "${Y_SWEET:-}" != none ]; then
+		run_load "a y-sweet" "$YPID" "$YS_URL" \
+			--room-ids-file "$OUT/ids-a.txt" -n 100 -e 10 --warmup "$WARMUP" --settle 20
+		sleep 2
+	fi
 
 	log "scenario b: 1,000 rooms x 5 clients x 1 edit/s = 5,000 connections (${DURATION}s)"
 	run_load "b qollab" "$QOLLAB_PID" "$WS_URL" --token "$TOKEN" \
@@ -235,6 +293,12 @@ if [ "$MODE" = all ] || [ "$MODE" = load ]; then
 	sleep 2
 	run_load "b reference" "$RPID" "$RURL" \
 		--room-ids-file "$OUT/ids-b.txt" -n 5000 -e 1 --warmup "$((WARMUP + 2))" --settle 20
+	if [ "${Y_SWEET:-}" != none ]; then
+		sleep 2
+		run_load "b y-sweet" "$YPID" "$YS_URL" \
+			--room-ids-file "$OUT/ids-b.txt" -n 5000 -e 1 --warmup "$((WARMUP + 2))" --settle 20
+		stop "$YPID"
+	fi
 	stop "$RPID"
 	stop "$QOLLAB_PID"
 fi

@@ -91,13 +91,19 @@ impl ConnectOptions {
     }
 }
 
-/// `server` + `/` + `room` + `?params`, percent-encoding the room and the parameters.
+/// `server` + `/` + `room` + `?params`, percent-encoding the room and the parameters. A
+/// `server` holding `{room}` is a template instead: every `{room}` becomes the room and
+/// nothing is appended (y-sweet's sockets are `/d/{room}/ws/{room}`).
 pub fn room_url(server: &str, room: &str, params: &[(String, String)]) -> String {
-    let mut url = format!(
-        "{}/{}",
-        server.trim_end_matches('/'),
-        encode_component(room)
-    );
+    let mut url = if server.contains("{room}") {
+        server.replace("{room}", &encode_component(room))
+    } else {
+        format!(
+            "{}/{}",
+            server.trim_end_matches('/'),
+            encode_component(room)
+        )
+    };
     for (i, (k, v)) in params.iter().enumerate() {
         url.push(if i == 0 { '?' } else { '&' });
         url.push_str(&encode_component(k));
@@ -704,6 +710,10 @@ mod tests {
             "ws://h/ws/docs/a%20b?token=x%2By%2Fz%3D"
         );
         assert_eq!(room_url("ws://h", "r", &[]), "ws://h/r");
+        assert_eq!(
+            room_url("ws://h/d/{room}/ws/{room}", "a b", &[]),
+            "ws://h/d/a%20b/ws/a%20b"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

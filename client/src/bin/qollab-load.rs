@@ -99,7 +99,8 @@ struct JobsArgs {
 
 #[derive(clap::Args, Debug)]
 struct Args {
-    /// Server URL prefix; the room name is appended, e.g. ws://127.0.0.1:8080/ws/docs
+    /// Server URL prefix; the room name is appended, e.g. ws://127.0.0.1:8080/ws/docs. A
+    /// URL with `{room}` in it is a template instead (y-sweet: ws://HOST/d/{room}/ws/{room}).
     #[arg(long, default_value = "ws://127.0.0.1:1234")]
     url: String,
     /// Number of websocket connections (clients).

@@ -14,7 +14,7 @@ pub mod routes;
 pub mod socket;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -32,6 +32,40 @@ const QUEUE: usize = 16_384;
 /// Live events buffered per workspace for slow subscribers.
 pub const SUBSCRIBER_BUFFER: usize = 1024;
 
+/// An event as its subscribers receive it: serialized once, by the first subscriber that
+/// sends it, for all of them (a job's transition reaches hundreds of sockets).
+pub struct Delivered {
+    event: Event,
+    wire: OnceLock<bytestring::ByteString>,
+}
+
+impl Delivered {
+    fn new(event: Event) -> Self {
+        Self {
+            event,
+            wire: OnceLock::new(),
+        }
+    }
+
+    /// The event's JSON text (a clone is a reference count).
+    pub fn wire(&self) -> bytestring::ByteString {
+        self.wire
+            .get_or_init(|| {
+                serde_json::to_string(&self.event)
+                    .unwrap_or_default()
+                    .into()
+            })
+            .clone()
+    }
+}
+
+impl std::ops::Deref for Delivered {
+    type Target = Event;
+    fn deref(&self) -> &Event {
+        &self.event
+    }
+}
+
 struct Publish {
     event: NewEvent,
     done: Option<oneshot::Sender<Option<i64>>>,
@@ -40,7 +74,7 @@ struct Publish {
 pub struct EventBus {
     db: Db,
     tx: mpsc::Sender<Publish>,
-    subs: Mutex<HashMap<Uuid, broadcast::Sender<Arc<Event>>>>,
+    subs: Mutex<HashMap<Uuid, broadcast::Sender<Arc<Delivered>>>>,
     fanout: Fanout,
     /// Open event streams per (workspace, user) on this process, for presence.
     presence: Mutex<HashMap<(Uuid, Uuid), Presence>>,
@@ -238,7 +272,7 @@ impl EventBus {
         self.deliver(event);
     }
 
-    pub fn subscribe(&self, ws: Uuid) -> broadcast::Receiver<Arc<Event>> {
+    pub fn subscribe(&self, ws: Uuid) -> broadcast::Receiver<Arc<Delivered>> {
         let mut subs = self.subs.lock().unwrap_or_else(|p| p.into_inner());
         subs.entry(ws)
             .or_insert_with(|| broadcast::channel(SUBSCRIBER_BUFFER).0)
@@ -328,7 +362,7 @@ impl EventBus {
             if tx.receiver_count() == 0 {
                 subs.remove(&ws);
             } else {
-                let _ = tx.send(Arc::new(event));
+                let _ = tx.send(Arc::new(Delivered::new(event)));
             }
         }
     }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
-use super::{EventBus, to_wire};
+use super::{Delivered, EventBus, to_wire};
 use crate::app::AppState;
 use crate::auth::{AuthUser, bearer};
 use crate::error::{ApiError, ApiResult};
@@ -114,12 +114,17 @@ pub async fn connect(
 /// heartbeat timeout (a client that stopped reading).
 pub(crate) async fn send(session: &mut Session, e: &impl serde::Serialize) -> bool {
     match serde_json::to_string(e) {
-        Ok(text) => matches!(
-            tokio::time::timeout(IDLE, session.text(text)).await,
-            Ok(Ok(()))
-        ),
+        Ok(text) => send_text(session, text.into()).await,
         Err(_) => true,
     }
+}
+
+/// [`send`] of text already serialized.
+async fn send_text(session: &mut Session, text: bytestring::ByteString) -> bool {
+    matches!(
+        tokio::time::timeout(IDLE, session.text(text)).await,
+        Ok(Ok(()))
+    )
 }
 
 /// A close reason with its text (the sockets' one shape of "closing because").
@@ -174,7 +179,7 @@ async fn run(
     bus: &Arc<EventBus>,
     ws_id: Uuid,
     since: i64,
-    mut live: tokio::sync::broadcast::Receiver<Arc<Event>>,
+    mut live: tokio::sync::broadcast::Receiver<Arc<Delivered>>,
     session: &mut Session,
     mut stream: actix_ws::AggregatedMessageStream,
     registration: &mut Registration,
@@ -240,7 +245,7 @@ async fn run(
                 match e {
                     Ok(e) if kinds::is_transient(&e.kind) => {
                         // Not in the log: carries the position of the stream, never moves it.
-                        let mut e = (*e).clone();
+                        let mut e = Event::clone(&e);
                         e.id = last_sent;
                         if !send(session, &e).await {
                             return None;
@@ -264,7 +269,7 @@ async fn run(
                                 }
                             }
                         }
-                        if !send(session, &e).await {
+                        if !send_text(session, e.wire()).await {
                             return None;
                         }
                         last_sent = e.id;

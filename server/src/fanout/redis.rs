@@ -20,8 +20,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
-/// An origin not heard from for this long is forgotten (a stopped process).
-const ORIGIN_TTL: Duration = Duration::from_secs(60);
+/// An origin not heard from for this long (two and a half heartbeats) is presumed dead:
+/// forgotten, and a catch-up runs, because a process killed between persisting a change
+/// and publishing it leaves no gap anyone could see in its sequence numbers.
+const ORIGIN_SILENT: Duration = Duration::from_millis(HEARTBEAT.as_millis() as u64 * 5 / 2);
 
 pub struct RedisFanout {
     /// This process, as other processes see it in every message.
@@ -196,28 +198,20 @@ async fn publisher(
     }
 }
 
-/// Tracks each origin's sequence numbers to notice lost messages.
+/// Tracks each origin's sequence numbers and when it was last heard, to notice lost
+/// messages and dead processes.
 #[derive(Default)]
 struct Origins {
     seen: HashMap<Uuid, (u64, Instant)>,
-    last_pruned: Option<Instant>,
 }
 
 impl Origins {
     /// True when messages of `origin` were missed before `seq`.
-    fn gap(&mut self, origin: Uuid, seq: u64) -> bool {
-        let now = Instant::now();
-        if self
-            .last_pruned
-            .is_none_or(|t| now.duration_since(t) > ORIGIN_TTL)
-        {
-            self.seen
-                .retain(|_, (_, at)| now.duration_since(*at) < ORIGIN_TTL);
-            self.last_pruned = Some(now);
-        }
+    fn gap(&mut self, origin: Uuid, seq: u64, now: Instant) -> bool {
         match self.seen.insert(origin, (seq, now)) {
-            // A process already running when we subscribed: what it sent before is in
-            // the database, but a catch-up is cheap once per origin.
+            // A process already running when we subscribed (or one presumed dead that
+            // was only slow): what it sent before is in the database, but a catch-up is
+            // cheap once per origin.
             None => seq > 1,
             Some((last, _)) => {
                 if seq < last {
@@ -227,6 +221,15 @@ impl Origins {
                 seq > last + 1
             }
         }
+    }
+
+    /// Forgets the origins silent for longer than [`ORIGIN_SILENT`]; true when there were
+    /// any (their last changes may be in the database and nowhere else: catch up).
+    fn silent(&mut self, now: Instant) -> bool {
+        let before = self.seen.len();
+        self.seen
+            .retain(|_, (_, at)| now.saturating_duration_since(*at) < ORIGIN_SILENT);
+        self.seen.len() < before
     }
 }
 
@@ -281,6 +284,8 @@ async fn subscriber(
         let (mut sink, mut stream) = pubsub.split();
         let mut ping = tokio::time::interval(HEARTBEAT * 2);
         ping.tick().await;
+        let mut silence = tokio::time::interval(HEARTBEAT / 2);
+        silence.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let why = loop {
             tokio::select! {
                 msg = stream.next() => {
@@ -291,7 +296,7 @@ async fn subscriber(
                     if from == origin {
                         continue;
                     }
-                    if origins.gap(from, seq) {
+                    if origins.gap(from, seq, Instant::now()) {
                         metrics::counter!("qollab_fanout_gaps_total").increment(1);
                         catch_up.notify_one();
                     }
@@ -306,6 +311,13 @@ async fn subscriber(
                             warned_full = Some(Instant::now());
                             tracing::warn!("fan-out inbound queue full: dropping messages and catching up from the database");
                         }
+                    }
+                }
+                _ = silence.tick() => {
+                    if origins.silent(Instant::now()) {
+                        metrics::counter!("qollab_fanout_origins_lost_total").increment(1);
+                        tracing::info!("a qollab process went silent; catching up from the database");
+                        catch_up.notify_one();
                     }
                 }
                 _ = ping.tick() => {
@@ -335,13 +347,35 @@ mod tests {
     #[test]
     fn gaps_are_noticed_per_origin() {
         let mut o = Origins::default();
+        let now = Instant::now();
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
-        assert!(!o.gap(a, 1), "a process seen from its first message");
-        assert!(!o.gap(a, 2));
-        assert!(o.gap(b, 40), "a process seen mid-stream: catch up once");
-        assert!(!o.gap(b, 41));
-        assert!(o.gap(a, 4), "message 3 of a was lost");
-        assert!(!o.gap(a, 5));
+        assert!(!o.gap(a, 1, now), "a process seen from its first message");
+        assert!(!o.gap(a, 2, now));
+        assert!(
+            o.gap(b, 40, now),
+            "a process seen mid-stream: catch up once"
+        );
+        assert!(!o.gap(b, 41, now));
+        assert!(o.gap(a, 4, now), "message 3 of a was lost");
+        assert!(!o.gap(a, 5, now));
+    }
+
+    #[test]
+    fn a_silent_origin_is_presumed_dead_and_caught_up_after() {
+        let mut o = Origins::default();
+        let t0 = Instant::now();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        assert!(!o.gap(a, 1, t0));
+        assert!(!o.gap(b, 1, t0));
+        assert!(!o.silent(t0 + HEARTBEAT), "a heartbeat late is not dead");
+        // b keeps talking, a stops (killed after persisting what it never published).
+        let later = t0 + ORIGIN_SILENT;
+        assert!(!o.gap(b, 2, later - HEARTBEAT / 2));
+        assert!(o.silent(later), "a is silent for ORIGIN_SILENT");
+        assert!(!o.silent(later), "noticed once");
+        assert!(!o.gap(b, 3, later), "b is still known");
+        // a was only slow: its next message is a new origin mid-stream.
+        assert!(o.gap(a, 2, later));
     }
 
     #[test]

@@ -204,7 +204,15 @@ impl Db {
                     ..Default::default()
                 })
                 .await?;
+            // Only what the choice needs: the whole rows (QASM, results) cost more to
+            // read and decode than the claim itself.
             let mut select = jobs::Entity::find()
+                .select_only()
+                .column(jobs::Column::Id)
+                .column(jobs::Column::WorkspaceId)
+                .column(jobs::Column::OrgId)
+                .column(jobs::Column::SessionId)
+                .column(jobs::Column::QueuedAt)
                 .filter(jobs::Column::Status.eq(QUEUED))
                 .order_by_asc(jobs::Column::QueuedAt)
                 .order_by_asc(jobs::Column::Id)
@@ -212,7 +220,21 @@ impl Db {
             if pg {
                 select = select.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
             }
-            let candidates = select.all(&txn).await?;
+            let candidates: Vec<Candidate> = select
+                .into_tuple::<(Uuid, Uuid, Uuid, Option<Uuid>, DateTime<Utc>)>()
+                .all(&txn)
+                .await?
+                .into_iter()
+                .map(
+                    |(id, workspace_id, org_id, session_id, queued_at)| Candidate {
+                        id,
+                        workspace_id,
+                        org_id,
+                        session_id,
+                        queued_at,
+                    },
+                )
+                .collect();
             if candidates.is_empty() {
                 return Ok(None);
             }
@@ -247,7 +269,7 @@ impl Db {
             // A session runs one job at a time, in order: only its oldest queued job
             // may start, and only while none of its jobs runs.
             let mut seen_sessions = Vec::new();
-            let mut eligible: Vec<&jobs::Model> = candidates
+            let mut eligible: Vec<&Candidate> = candidates
                 .iter()
                 .filter(|j| match j.session_id {
                     None => true,
@@ -566,10 +588,19 @@ impl Db {
 }
 
 /// Whether another job of `session` runs, or is queued ahead of `job`.
+/// A queued job as the claim sees it.
+struct Candidate {
+    id: Uuid,
+    workspace_id: Uuid,
+    org_id: Uuid,
+    session_id: Option<Uuid>,
+    queued_at: DateTime<Utc>,
+}
+
 async fn session_busy_before(
     txn: &DatabaseTransaction,
     session: Uuid,
-    job: &jobs::Model,
+    job: &Candidate,
 ) -> Result<bool, sea_orm::DbErr> {
     let ahead = Condition::any().add(jobs::Column::Status.eq(RUNNING)).add(
         Condition::all().add(jobs::Column::Status.eq(QUEUED)).add(
