@@ -133,10 +133,10 @@ async fn bench(db: &Db, backend: &str) -> anyhow::Result<serde_json::Value> {
     let (ws, org, ids) = seed(db).await?;
     let seeded_s = t.elapsed().as_secs_f64();
     if backend == "postgres" {
-        // Measure the steady state, not the aftermath of a bulk load: without this,
-        // autovacuum of the fresh 1M rows and the next checkpoint's writes ran during the
-        // queries (2026-12-04: three ~100 ms stalls in 270 queries, one of them a
-        // one-row primary-key read). QOLLAB_BENCH_NO_VACUUM=1 measures that aftermath.
+        // Measure the steady state, not the aftermath of a bulk load (autovacuum of the
+        // fresh 1M rows, the next checkpoint's writes). QOLLAB_BENCH_NO_VACUUM=1 skips it.
+        // (The ~90 ms stalls once seen here were not that but Nagle's algorithm: sqlx
+        // 0.9.0 left TCP_NODELAY off; 0.9.1 sets it.)
         if std::env::var_os("QOLLAB_BENCH_NO_VACUUM").is_some() {
             db.conn.execute_unprepared("ANALYZE").await?;
         } else {
@@ -175,6 +175,15 @@ async fn bench(db: &Db, backend: &str) -> anyhow::Result<serde_json::Value> {
         ms.push(t.elapsed().as_secs_f64() * 1e3);
     }
     out["user_total"] = stats(ms);
+    // The floor under all of it, through the same pool: a stall here too is the
+    // connection, the database server or the machine, not a leaderboard query.
+    let mut ms = Vec::new();
+    for _ in 0..RUNS * 100 {
+        let t = Instant::now();
+        db.conn.execute_unprepared("SELECT 1").await?;
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    out["select_1"] = stats(ms);
     Ok(out)
 }
 

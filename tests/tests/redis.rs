@@ -543,6 +543,71 @@ async fn a_new_process_joins_an_open_document_and_catches_up() {
     cluster.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_that_dies_between_persisting_and_publishing_is_caught_up_after() {
+    let Some(redis) =
+        redis_url("a_process_that_dies_between_persisting_and_publishing_is_caught_up_after")
+    else {
+        return;
+    };
+    // B never hears A (another channel): for B, everything A persists is persisted and
+    // never published, as by a process killed between the two. Compaction (which also
+    // folds the log into the room) is kept away so that only the catch-up can help.
+    let storage = Storage::fresh().await;
+    let no_compaction = [
+        ("QOLLAB_DOC_COMPACT_EVERY_UPDATES", "1000000"),
+        ("QOLLAB_DOC_COMPACT_EVERY_SECS", "3600"),
+    ];
+    let (pa, pb) = (
+        format!("qollab-test-{}", Uuid::new_v4().simple()),
+        format!("qollab-test-{}", Uuid::new_v4().simple()),
+    );
+    let a = spawn(&storage, &redis, &pa, &no_compaction).await;
+    let b = spawn(&storage, &redis, &pb, &no_compaction).await;
+    for p in [&a, &b] {
+        fanout_connected(&p.client()).await;
+    }
+    let team = Team::new(b.client()).await;
+    let doc_id = team.doc("Dying peer", None).await;
+    let on_b = Arc::new(connect(&b.url, &doc_id, team.token()).await);
+    let on_a = Arc::new(connect(&a.url, &doc_id, team.token()).await);
+
+    // The process that will die, as B hears it: one heartbeat on B's channel (its first
+    // message, so no gap), then silence.
+    let client = redis::Client::open(redis.as_str()).unwrap_or_else(|e| panic!("{e}"));
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap_or_else(|e| panic!("redis: {e}"));
+    let mut heartbeat =
+        qollab_server::fanout::encode(Uuid::new_v4(), &qollab_server::fanout::Message::Heartbeat);
+    qollab_server::fanout::set_seq(&mut heartbeat, 1);
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg(format!("{pb}:fanout"))
+        .arg(heartbeat)
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("publish: {e}"));
+
+    writer(on_a.clone(), "unpublished-", 10)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        ids_with(on_b.doc(), "unpublished-").is_empty(),
+        "B heard A's edits, so this test no longer tests the unpublished case"
+    );
+    // The silent origin is presumed dead after 5 s; B catches its room up from the log
+    // and relays what it lacked to its editor.
+    eventually("B's editor to receive what only the database had", || {
+        ids_with(on_b.doc(), "unpublished-") == expected("unpublished-", 10)
+    })
+    .await;
+    assert_eq!(on_b.status(), Status::Synced);
+    assert!(metric(&b.client(), "qollab_fanout_origins_lost_total").await >= 1.0);
+    assert!(a.terminate().await.success());
+    assert!(b.terminate().await.success());
+}
+
 /// A Redis of the test's own (the shared one must stay up for the other tests), on a
 /// fixed loopback port so that it can be stopped and started again.
 struct PrivateRedis {

@@ -59,8 +59,15 @@ impl RedisFanout {
     /// Checks the URL and starts the publisher, the subscriber and the heartbeat. Does
     /// not wait for Redis: an unreachable one is retried in the background.
     pub fn start(url: &str, prefix: &str) -> anyhow::Result<(Arc<RedisFanout>, Inbound)> {
-        let client = redis::Client::open(url)
-            .map_err(|e| anyhow::anyhow!("QOLLAB_REDIS_URL is not a valid Redis URL: {e}"))?;
+        let invalid = |e: redis::RedisError| {
+            anyhow::anyhow!("QOLLAB_REDIS_URL is not a valid Redis URL: {e}")
+        };
+        // Nagle's algorithm off (redis-rs leaves it on): a small publish must not wait
+        // for the previous one's delayed ACK.
+        let info = redis::IntoConnectionInfo::into_connection_info(url)
+            .map_err(invalid)?
+            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+        let client = redis::Client::open(info).map_err(invalid)?;
         let (out_tx, out_rx) = mpsc::channel(OUTBOUND_QUEUE);
         let (in_tx, in_rx) = mpsc::channel(INBOUND_QUEUE);
         let catch_up = Arc::new(Notify::new());
