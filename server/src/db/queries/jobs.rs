@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseBackend, DatabaseTransaction, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -220,21 +220,7 @@ impl Db {
             if pg {
                 select = select.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
             }
-            let candidates: Vec<Candidate> = select
-                .into_tuple::<(Uuid, Uuid, Uuid, Option<Uuid>, DateTime<Utc>)>()
-                .all(&txn)
-                .await?
-                .into_iter()
-                .map(
-                    |(id, workspace_id, org_id, session_id, queued_at)| Candidate {
-                        id,
-                        workspace_id,
-                        org_id,
-                        session_id,
-                        queued_at,
-                    },
-                )
-                .collect();
+            let candidates = select.into_model::<Candidate>().all(&txn).await?;
             if candidates.is_empty() {
                 return Ok(None);
             }
@@ -587,8 +573,8 @@ impl Db {
     }
 }
 
-/// Whether another job of `session` runs, or is queued ahead of `job`.
 /// A queued job as the claim sees it.
+#[derive(FromQueryResult)]
 struct Candidate {
     id: Uuid,
     workspace_id: Uuid,
@@ -597,6 +583,7 @@ struct Candidate {
     queued_at: DateTime<Utc>,
 }
 
+/// Whether another job of `session` runs, or is queued ahead of `job`.
 async fn session_busy_before(
     txn: &DatabaseTransaction,
     session: Uuid,
