@@ -3,7 +3,9 @@
 # executor pool -> stored transitions -> events at every subscriber) and the latency from
 # each job state change to its event arriving at 200 subscribers of the workspace's
 # stream. Once on SQLite (fresh data dir), once on PostgreSQL (a fresh database, dropped
-# afterwards). Loopback only. Run from the repo root:
+# afterwards). Then, in the same run, the same job on the seeds' stack as a peer: Celery
+# with Redis as broker and result backend (bench/jobs/celery.sh; issue #12). Loopback
+# only. Run from the repo root:
 #
 #   bench/jobs/run.sh                  # both backends
 #   bench/jobs/run.sh sqlite           # or: postgres
@@ -11,7 +13,9 @@
 # Knobs (environment): JOBS (default 2000), SUBSCRIBERS (200), SUBMITTERS (32),
 # PG_URL (default postgres://postgres@127.0.0.1:5432), BENCH_OUT (directory for the JSON
 # lines and server logs), CARGO_TARGET_DIR (default target), QOLLAB_BIN and LOADGEN_BIN
-# (binaries to use instead of building, e.g. a peer build measured in the same session).
+# (binaries to use instead of building, e.g. a peer build measured in the same session),
+# CELERY (none: skip the Celery + Redis peer; its own knobs, CELERY_REDIS_URL and
+# QOLLAB_BENCH_VENV, are in celery.sh).
 set -euo pipefail
 
 MODE=${1:-all}
@@ -106,4 +110,12 @@ if [ "$MODE" = all ] || [ "$MODE" = postgres ]; then
 	DBS+=("$DB")
 	bench postgres QOLLAB_DATABASE_URL="$PG_URL/$DB" QOLLAB_JWT_SECRET=benchmark-secret-benchmark-secret-0123
 fi
+# A peer run with failed jobs still prints its line (failed > 0), then fails the script.
+CELERY_RC=0
+if [ "${CELERY:-}" != none ]; then
+	log "celery: the same job on Celery + Redis, $JOBS jobs, $SUBMITTERS submitters (CELERY=none skips it)"
+	out=$(BENCH_OUT="$OUT" JOBS="$JOBS" SUBMITTERS="$SUBMITTERS" "$(dirname "$0")/celery.sh") || CELERY_RC=$?
+	[ -z "$out" ] || echo "celery load_avg=[$(load_avg)] $out" | tee -a "$OUT/results.txt"
+fi
 log "results in $OUT/results.txt"
+exit "$CELERY_RC"

@@ -1,14 +1,23 @@
 #!/usr/bin/env python3
-"""Qollab quantum-engine benchmarks against Qiskit Aer, Qiskit and tket.
+"""Qollab quantum-engine benchmarks against Qiskit Aer, qsim, Qiskit and tket.
 
 Usage (from the repo root):
     python3 bench/quantum/run_benchmarks.py [sim|opt|route|all] [--out bench/quantum/results]
+                                            [--peers-only] [--max-qubits N]
 
 Creates a throw-away virtual environment in /work/venvs/qollab-bench (or
-$QOLLAB_BENCH_VENV) with qiskit, qiskit-aer and pytket on first use, builds
-the engine's benchmark examples in release mode, runs both sides in the same
+$QOLLAB_BENCH_VENV) from bench/quantum/requirements.txt (qiskit, qiskit-aer,
+pytket, cirq-core, qsimcirq; re-installed whenever that file changes), builds
+the engine's benchmark examples in release mode, runs all sides in the same
 run with 2 threads each, and writes JSON results plus Markdown tables.
 Benchmark circuits come from ../shared/bench (or $QOLLAB_BENCH_DIR).
+
+--peers-only: simulator comparison without Qollab (no cargo build; Aer, qsim
+and the copy-loop reference only; opt and route are skipped).
+--max-qubits N: simulator comparison only on circuits of at most N qubits.
+Aer and qsim use OpenMP; on a machine shared with other jobs its spin-waiting
+makes their times erratic, and OMP_WAIT_POLICY=PASSIVE in the environment
+(recorded in meta.json) steadies them.
 """
 import json
 import os
@@ -16,24 +25,28 @@ import random
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = Path(os.environ.get("QOLLAB_BENCH_DIR", ROOT.parent / "shared" / "bench"))
 VENV = Path(os.environ.get("QOLLAB_BENCH_VENV", "/work/venvs/qollab-bench"))
+REQUIREMENTS = Path(__file__).resolve().with_name("requirements.txt")
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 THREADS = "2"
 
 
 def ensure_venv():
-    """Re-executes this script inside the benchmark venv, creating it if needed."""
+    """Re-executes this script inside the benchmark venv, creating or updating it if needed."""
     py = VENV / "bin" / "python"
-    if Path(sys.prefix) == VENV:
-        return
     if not py.exists():
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        subprocess.run([str(py), "-m", "pip", "install", "-q", "qiskit", "qiskit-aer", "pytket"], check=True)
-    os.execv(str(py), [str(py), *sys.argv])
+    stamp, reqs = VENV / ".qollab-requirements", REQUIREMENTS.read_text()
+    if not stamp.exists() or stamp.read_text() != reqs:
+        subprocess.run([str(py), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS)], check=True)
+        stamp.write_text(reqs)
+    if Path(sys.prefix) != VENV:
+        os.execv(str(py), [str(py), *sys.argv])
 
 
 def cargo_example(name):
@@ -62,8 +75,60 @@ def md_table(headers, rows):
 
 
 # ---------------------------------------------------------------- simulator
-def bench_sim(out):
+def cirq_from_qasm(src):
+    """The OpenQASM 2 text as a Cirq circuit, through Cirq's own importer.
+
+    cirq.contrib.qasm_import knows qelib1.inc but not `ccz` (used by the Nam circuits);
+    it is added to the parser's gate table as cirq.CCZ (the public circuit_from_qasm
+    has no hook for it). Qubit q[i] becomes cirq.NamedQubit(f"q_{i}")."""
+    import cirq
+    from cirq.contrib.qasm_import._parser import QasmGateStatement, QasmParser
+    parser = QasmParser()
+    parser.qelib_gates = {**QasmParser.qelib_gates,
+                          "ccz": QasmGateStatement(qasm_gate="ccz", cirq_gate=cirq.CCZ, num_params=0, num_args=3)}
+    return parser.parse(src).circuit
+
+
+def copy_bandwidth(n, threads, reps=5):
+    """The plain-copy reference: np.copyto between two complex128 arrays of 2^n elements,
+    best of `reps`, GB/s counted as 2 x bytes (one read and one write of every byte; the
+    write-allocate read that a cached store also costs is not counted, as it is not for
+    the simulators). With threads > 1 each thread copies one contiguous slice (numpy
+    releases the GIL while copying). Small arrays are copied repeatedly inside one timed
+    block (at least 256 MiB in all) so that thread dispatch does not dominate."""
     import numpy as np
+    src = np.full(1 << n, 1 + 1j, dtype=np.complex128)
+    dst = np.zeros_like(src)
+    inner = max(1, (256 << 20) // src.nbytes)
+    cuts = [len(src) * t // threads for t in range(threads + 1)]
+    parts = [(dst[a:b], src[a:b]) for a, b in zip(cuts, cuts[1:])]
+
+    def work(part):
+        for _ in range(inner):
+            np.copyto(*part)
+
+    times = []
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in range(reps + 1):
+            t0 = time.perf_counter()
+            list(pool.map(work, parts))
+            times.append((time.perf_counter() - t0) / inner)
+    best = min(times[1:])  # the first block also faults dst's pages in: not counted
+    return 2 * src.nbytes / best / 1e9
+
+
+def gate_pass_gb_s(n, gates, amp_bytes, secs):
+    """Effective bandwidth per gate pass: as if every gate read and wrote the whole state
+    once (2 x 2^n x amp_bytes per gate). Simulators that fuse or block gates do less
+    traffic than that, so this can exceed the copy loop; it says how many full passes'
+    worth of gates a simulator gets through per second, in the copy loop's units."""
+    return gates * 2 * (amp_bytes << n) / secs / 1e9
+
+
+def bench_sim(out, peers_only=False, max_qubits=None):
+    import cirq
+    import numpy as np
+    import qsimcirq
     from qiskit import transpile
     from qiskit_aer import AerSimulator
 
@@ -74,20 +139,31 @@ def bench_sim(out):
     tmp.mkdir(parents=True, exist_ok=True)
     files = []
     for n, g in random_circuits.SIZES:
+        if max_qubits is not None and n > max_qubits:
+            continue
         p = tmp / f"random_{n}q_{g}g.qasm"
         p.write_text(random_circuits.circuit(n, g, seed=1000 + n))
         files.append(p)
     for name in ["gf2^6_mult", "gf2^7_mult", "adder_8", "gf2^8_mult"]:
         files.append(BENCH / "nam" / f"{name}.qasm")
-    exe = cargo_example("sim_bench")
+    exe = None if peers_only else cargo_example("sim_bench")
     sim = AerSimulator(method="statevector", max_parallel_threads=int(THREADS), precision="double")
+    qsim_options = qsimcirq.QSimOptions(cpu_threads=int(THREADS))
+    bandwidth = {}
     rows, results = [], []
     for f in files:
         src = f.read_text()
         qc = load_qiskit(src)
+        n, gates = qc.num_qubits, qc.size()
+        if max_qubits is not None and n > max_qubits:
+            continue
+        if n not in bandwidth:
+            bandwidth[n] = {"qubits": n, "state_bytes_complex128": 16 << n,
+                            "copy_gb_s_1_thread": copy_bandwidth(n, 1),
+                            "copy_gb_s_2_threads": copy_bandwidth(n, int(THREADS))}
+        copy_bw = bandwidth[n]["copy_gb_s_2_threads"]
         qc = transpile(qc, sim, optimization_level=0)
         qc.save_statevector()
-        n = qc.num_qubits
         rng = random.Random(7)
         idx = sorted({rng.randrange(1 << n) for _ in range(2000)} | {0})
         best_aer, sv = None, None
@@ -97,34 +173,113 @@ def bench_sim(out):
             dt = time.perf_counter() - t0
             best_aer = dt if best_aer is None else min(best_aer, dt)
             sv = np.asarray(res.get_statevector())
-        best_q, amps, ours = None, None, None
+        del res
+        # qsim: the same QASM through Cirq's importer; Cirq's state vector is big-endian in
+        # qubit_order, so q[n-1] first gives Qiskit's little-endian indices.
+        cq = cirq_from_qasm(src)
+        order = [cirq.NamedQubit(f"q_{i}") for i in reversed(range(n))]
+        t0 = time.perf_counter()
+        qsimcirq.QSimCircuit(cq).translate_cirq_to_qsim(order)
+        qsim_translate = time.perf_counter() - t0
+        best_qsim, psi = None, None
         for _ in range(2):
-            p = subprocess.run([str(exe), str(f), "--indices", ",".join(map(str, idx))], capture_output=True,
-                               text=True, env=env2(), check=True)
-            ours = json.loads(p.stdout)
-            dt = ours["elapsed_ms"] / 1e3
-            best_q = dt if best_q is None else min(best_q, dt)
-        amps = np.array([complex(a, b) for a, b in ours["amplitudes"]])
-        diff = float(np.max(np.abs(amps - sv[idx])))
-        r = {"circuit": f.stem, "qubits": n, "gates": ours["gates"], "aer_s": best_aer, "qollab_s": best_q,
-             "speedup": best_aer / best_q, "max_amplitude_diff": diff}
+            qsim = qsimcirq.QSimSimulator(qsim_options)  # fresh: its translation cache would skip a step Aer repeats
+            t0 = time.perf_counter()
+            r = qsim.simulate(cq, qubit_order=order)
+            dt = time.perf_counter() - t0
+            best_qsim = dt if best_qsim is None else min(best_qsim, dt)
+            psi = r.final_state_vector
+            del r
+        # Up to global phase: Cirq's QasmUGate reduces u3's theta modulo 2*pi, and
+        # U3(theta + 2*pi) = -U3(theta), so every u3 with theta < 0 flips the sign of the state.
+        ov = np.vdot(psi, sv)
+        qsim_diff = float(np.max(np.abs(psi * (ov / abs(ov)) - sv)))
+        del psi
+        r = {"circuit": f.stem, "qubits": n, "gates": gates, "aer_s": best_aer, "qsim_s": best_qsim,
+             "qsim_translate_s": qsim_translate, "qsim_max_amplitude_diff_vs_aer": qsim_diff,
+             "aer_gb_s_per_gate_pass": gate_pass_gb_s(n, gates, 16, best_aer),
+             "qsim_gb_s_per_gate_pass": gate_pass_gb_s(n, gates, 8, best_qsim),
+             "copy_gb_s_2_threads": copy_bw}
+        row = [f.stem, n, gates, f"{best_aer:.3f}", f"{best_qsim:.3f}"]
+        if not peers_only:
+            best_q, ours = None, None
+            for _ in range(2):
+                p = subprocess.run([str(exe), str(f), "--indices", ",".join(map(str, idx))], capture_output=True,
+                                   text=True, env=env2(), check=True)
+                ours = json.loads(p.stdout)
+                dt = ours["elapsed_ms"] / 1e3
+                best_q = dt if best_q is None else min(best_q, dt)
+            amps = np.array([complex(a, b) for a, b in ours["amplitudes"]])
+            diff = float(np.max(np.abs(amps - sv[idx])))
+            r.update({"qollab_gates": ours["gates"], "qollab_s": best_q, "aer_over_qollab": best_aer / best_q,
+                      "qsim_over_qollab": best_qsim / best_q, "max_amplitude_diff": diff,
+                      "qollab_gb_s_per_gate_pass": gate_pass_gb_s(n, gates, 16, best_q)})
+            row += [f"{best_q:.3f}", f"{best_aer / best_q:.2f}", f"{best_qsim / best_q:.2f}"]
+        row += [f"{r['aer_gb_s_per_gate_pass']:.1f}", f"{r['qsim_gb_s_per_gate_pass']:.1f}"]
+        if not peers_only:
+            row += [f"{r['qollab_gb_s_per_gate_pass']:.1f}"]
+        row += [f"{copy_bw:.1f}"]
+        if not peers_only:
+            row += [f"{r['max_amplitude_diff']:.1e}"]
+        row += [f"{qsim_diff:.1e}"]
+        del sv
         results.append(r)
-        rows.append([f.stem, n, ours["gates"], f"{best_aer:.3f}", f"{best_q:.3f}", f"{best_aer / best_q:.2f}",
-                     f"{diff:.1e}"])
+        rows.append(row)
         print(rows[-1], flush=True)
     tput = []
-    for n in (24, 26):
-        p = subprocess.run([str(exe), "--throughput", str(n)], capture_output=True, text=True, env=env2(), check=True)
-        tput.append({"qubits": n, "per_target": [json.loads(l) for l in p.stdout.splitlines()]})
-    (out / "sim.json").write_text(json.dumps({"results": results, "throughput": tput}, indent=1))
-    table = md_table(["circuit", "qubits", "gates", "Aer s", "Qollab s", "Aer ÷ Qollab", "max |Δamp|"], rows)
-    trows = []
-    for t in tput:
-        for e in t["per_target"]:
-            trows.append([t["qubits"], e["target"], e["ms"], e["gb_per_s"]])
-    (out / "sim.md").write_text(table + "\n\nPlain (unblocked) 1-qubit kernel throughput per target qubit:\n\n"
-                                + md_table(["qubits", "target", "ms", "GB/s"], trows) + "\n")
+    if not peers_only:
+        for n in (24, 26):
+            p = subprocess.run([str(exe), "--throughput", str(n)], capture_output=True, text=True, env=env2(),
+                               check=True)
+            tput.append({"qubits": n, "per_target": [json.loads(l) for l in p.stdout.splitlines()]})
+    notes = {
+        "timing": "best of 2 runs per simulator, all in-process, none includes process start or QASM parsing. "
+                  "Aer: sim.run(transpiled circuit).result() with save_statevector (Qiskit-to-Aer conversion, "
+                  "simulation, state copied back). qsim: QSimSimulator(QSimOptions(cpu_threads=2)).simulate(cirq "
+                  "circuit) on a fresh simulator each run (Cirq-to-qsim translation, simulation, state returned; "
+                  "qsim_translate_s is the translation alone, timed once). Qollab: sim_bench's own elapsed_ms "
+                  "(gate compilation, state allocation, simulation), excluding its process start and QASM parse.",
+        "precision": "Aer and Qollab complex128 (16 bytes per amplitude); qsimcirq computes in complex64 "
+                     "(8 bytes), so its amplitudes differ from Aer's by ~1e-8..1e-7 and it moves half the bytes. "
+                     "qsim vs Aer is compared on all amplitudes after removing a global phase (Cirq's QASM importer "
+                     "takes u3's theta modulo 2*pi, which negates the state for each u3 with theta < 0); Qollab vs "
+                     "Aer on ~2000 random indices, phase included.",
+        "gate_pass": "GB/s per gate pass = gates x 2 x state bytes / seconds (every gate counted as one full read "
+                     "and write of the state; gates = gate count of the QASM file, the same for every simulator).",
+        "copy": "copy reference = np.copyto of a complex128 array of 2^n elements (repeated to >= 256 MiB per "
+                "timed block), best of 5 after one untimed block, 2 x bytes / seconds; 1 thread and 2 threads "
+                "(two contiguous halves). Where both arrays fit in the caches (up to ~18-20 qubits, depending "
+                "on the CPU) it is a cache figure, not DRAM.",
+    }
+    (out / "sim.json").write_text(json.dumps({"results": results, "copy_bandwidth": list(bandwidth.values()),
+                                              "throughput": tput, "qsim_options": qsim_options.as_dict(),
+                                              "notes": notes}, indent=1))
+    headers = ["circuit", "qubits", "gates", "Aer s", "qsim s"]
+    if not peers_only:
+        headers += ["Qollab s", "Aer ÷ Qollab", "qsim ÷ Qollab"]
+    headers += ["Aer GB/s per gate pass", "qsim GB/s per gate pass"]
+    if not peers_only:
+        headers += ["Qollab GB/s per gate pass"]
+    headers += ["copy GB/s (2 threads)"]
+    if not peers_only:
+        headers += ["max |Δamp| Qollab vs Aer"]
+    headers += ["max |Δamp| qsim vs Aer"]
+    table = md_table(headers, rows)
+    copy_table = md_table(["qubits", "state MiB (complex128)", "copy GB/s, 1 thread", "copy GB/s, 2 threads"],
+                          [[b["qubits"], b["state_bytes_complex128"] >> 20, f"{b['copy_gb_s_1_thread']:.1f}",
+                            f"{b['copy_gb_s_2_threads']:.1f}"] for b in bandwidth.values()])
+    md = table + "\n\n" + "\n".join(f"- {k}: {v}" for k, v in notes.items()) + "\n\nPlain copy loop (the " \
+        "memory-bandwidth reference):\n\n" + copy_table + "\n"
+    if tput:
+        trows = []
+        for t in tput:
+            for e in t["per_target"]:
+                trows.append([t["qubits"], e["target"], e["ms"], e["gb_per_s"]])
+        md += "\nPlain (unblocked) 1-qubit kernel throughput per target qubit:\n\n" \
+              + md_table(["qubits", "target", "ms", "GB/s"], trows) + "\n"
+    (out / "sim.md").write_text(md)
     print(table)
+    print(copy_table)
 
 
 # ---------------------------------------------------------------- optimizer
@@ -232,18 +387,28 @@ def main():
     ensure_venv()
     what = sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else "all"
     out = Path(sys.argv[sys.argv.index("--out") + 1]) if "--out" in sys.argv else ROOT / "bench" / "quantum" / "results"
+    peers_only = "--peers-only" in sys.argv
+    max_qubits = int(sys.argv[sys.argv.index("--max-qubits") + 1]) if "--max-qubits" in sys.argv else None
     out.mkdir(parents=True, exist_ok=True)
     import platform
+    import cirq
     import qiskit
     import qiskit_aer
     import pytket
+    import qsimcirq
     meta = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "threads": THREADS,
             "qiskit": qiskit.__version__, "qiskit_aer": qiskit_aer.__version__, "pytket": pytket.__version__,
+            "cirq_core": cirq.__version__, "qsimcirq": qsimcirq.__version__,
+            "qsim_simd": qsimcirq.qsim.__name__.rsplit("_", 1)[-1],
+            "load_average": os.getloadavg()[0], "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "peers_only": peers_only, "max_qubits": max_qubits,
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     (out / "meta.json").write_text(json.dumps(meta, indent=1))
     print(meta)
     if what in ("sim", "all"):
-        bench_sim(out)
+        bench_sim(out, peers_only=peers_only, max_qubits=max_qubits)
+    if peers_only and what in ("opt", "route", "all"):
+        print("--peers-only: opt and route skipped (they compare against Qollab's output)", file=sys.stderr)
+        return
     if what in ("opt", "all"):
         bench_opt(out)
     if what in ("route", "all"):

@@ -17,6 +17,7 @@ mod m20261204_000011_time_zones;
 mod m20261206_000012_analytics_rollups;
 mod m20261207_000013_fold_index;
 mod m20261207_000014_activity_rollups;
+mod m20261207_000015_unfinished_index;
 
 /// The jobs the analytics fold takes: the condition of its partial index, which the fold's
 /// query must repeat word for word (`server/src/db/queries/rollups.rs`).
@@ -26,6 +27,7 @@ pub use m20261207_000013_fold_index::TO_FOLD as JOBS_TO_FOLD;
 pub use m20261207_000014_activity_rollups::{
     TABLES as ACTIVITY_TABLES, TO_FOLD as ACTIVITY_TO_FOLD,
 };
+pub use m20261207_000015_unfinished_index::UNFINISHED as JOBS_UNFINISHED;
 
 pub struct Migrator;
 
@@ -46,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000012_analytics_rollups::Migration),
             Box::new(m20261207_000013_fold_index::Migration),
             Box::new(m20261207_000014_activity_rollups::Migration),
+            Box::new(m20261207_000015_unfinished_index::Migration),
         ]
     }
 }

@@ -133,12 +133,15 @@ impl AppState {
             artifacts.clone(),
             config.jobs.clone(),
         );
+        let intake =
+            crate::jobs::intake::Intake::start(db.clone(), events.clone(), executor.clone());
         let progress = crate::progress::Progress::start(db.clone(), events.clone());
         let state = Self {
             progress,
             notifications,
             jobs: Arc::new(Jobs {
                 executor,
+                intake,
                 backends,
                 artifacts,
             }),

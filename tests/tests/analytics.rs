@@ -1223,7 +1223,7 @@ async fn folded_jobs_give_the_same_numbers_as_their_rows() {
 /// The query plan of `sql` (a fold batch). On PostgreSQL sequential scans are priced
 /// out first, so that the plan shows whether the partial index applies at all (a small
 /// test table would otherwise be scanned whatever the indexes).
-async fn plan_of(db: &Db, sql: &str) -> String {
+pub async fn plan_of(db: &Db, sql: &str) -> String {
     use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
     let backend = db.backend();
     let txn = db.conn.begin().await.unwrap_or_else(|e| panic!("{e}"));

@@ -21,6 +21,7 @@ mod ibm;
 mod identity;
 mod isolation;
 mod jobs;
+mod jobs_commit;
 mod load;
 mod notifications;
 mod operations;

@@ -80,7 +80,7 @@ pub fn kinds(events: &[Event]) -> Vec<String> {
     events.iter().map(|e| e.kind.clone()).collect()
 }
 
-fn job_id(e: &Event) -> Option<Uuid> {
+pub fn job_id(e: &Event) -> Option<Uuid> {
     e.data["job"]["id"]
         .as_str()
         .or_else(|| e.data["job_id"].as_str())

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use qollab_shared::api::JobKind;
 use qollab_shared::events::kinds;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use uuid::Uuid;
 
 use super::Backends;
@@ -58,6 +58,18 @@ impl Default for JobsConfig {
     }
 }
 
+/// Job transitions one round commits at most (ends and claims each).
+const MAX_ROUND: usize = 256;
+/// Rounds that fail in a row before the ends they carry are given up.
+const MAX_ROUND_FAILURES: u32 = 20;
+
+/// A run that ended, waiting for its round.
+struct Done {
+    job: jobs::Model,
+    outcome: Outcome,
+    started: Instant,
+}
+
 pub struct Executor {
     db: Db,
     events: Arc<EventBus>,
@@ -90,9 +102,9 @@ impl Executor {
             wake: Notify::new(),
             failures: std::sync::OnceLock::new(),
         });
-        for _ in 0..ex.config.pool_size.max(1) {
-            tokio::spawn(Arc::clone(&ex).worker());
-        }
+        // Room for every job in flight, so a finished run never waits to report.
+        let (done_tx, done_rx) = mpsc::channel(ex.config.pool_size.max(1) + MAX_ROUND);
+        tokio::spawn(Arc::clone(&ex).drive(done_rx, done_tx));
         tokio::spawn(Arc::clone(&ex).supervise());
         tracing::info!(instance = %ex.instance, pool = ex.config.pool_size, "job executor started");
         ex
@@ -130,68 +142,146 @@ impl Executor {
         }
     }
 
-    async fn worker(self: Arc<Self>) {
+    /// The one loop that changes this process's jobs: each round commits the ends of
+    /// the runs that finished since the last one and claims as many queued jobs as the
+    /// pool has room for, in one transaction (group commit), then delivers the events
+    /// and hands the claimed jobs to the pool. Under load a round carries many jobs, so
+    /// the database sees one transaction (and one `event_seq` bump per workspace) per
+    /// round instead of two per job.
+    async fn drive(
+        self: Arc<Self>,
+        mut done_rx: mpsc::Receiver<Done>,
+        done_tx: mpsc::Sender<Done>,
+    ) {
+        let pool = self.config.pool_size.max(1);
+        let mut in_flight = 0usize;
+        let mut finished: Vec<Done> = Vec::new();
+        let mut failures = 0u32;
+        let mut queue_empty = false;
         loop {
-            match self.db.claim_job(self.instance).await {
-                Ok(Some((job, events))) => {
-                    self.events.deliver_stored(events);
-                    self.run(job).await;
-                    // There may be more: look again without waiting.
+            while finished.len() < MAX_ROUND
+                && let Ok(d) = done_rx.try_recv()
+            {
+                finished.push(d);
+            }
+            let room = pool.saturating_sub(in_flight);
+            if finished.is_empty() && (room == 0 || queue_empty) {
+                tokio::select! {
+                    d = done_rx.recv() => {
+                        if let Some(d) = d {
+                            finished.push(d);
+                        }
+                    }
+                    _ = self.wake.notified() => queue_empty = false,
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => queue_empty = false,
                 }
-                Ok(None) => {
-                    tokio::select! {
-                        _ = self.wake.notified() => {}
-                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                continue;
+            }
+            // Cloned: a round that fails is tried again with the same ends.
+            let ends: Vec<(Uuid, Outcome)> = finished
+                .iter()
+                .map(|d| (d.job.id, d.outcome.clone()))
+                .collect();
+            let ask = room.min(MAX_ROUND);
+            match self.db.finish_and_claim(self.instance, ends, ask).await {
+                Ok(round) => {
+                    failures = 0;
+                    metrics::histogram!("qollab_jobs_round_size")
+                        .record((round.finished.len() + round.claimed.len()) as f64);
+                    for (done, end) in finished.drain(..).zip(round.finished) {
+                        in_flight -= 1;
+                        self.forget(done.job.id);
+                        self.recorded(&done, end);
+                    }
+                    queue_empty = round.claimed.len() < ask;
+                    for (job, events) in round.claimed {
+                        self.events.deliver_stored(events);
+                        in_flight += 1;
+                        // Known to the heartbeat (and to cancellation) from its claim on.
+                        let cancel = Arc::new(AtomicBool::new(false));
+                        self.running
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(job.id, cancel.clone());
+                        tokio::spawn(Arc::clone(&self).run(job, cancel, done_tx.clone()));
                     }
                 }
                 Err(e) => {
-                    // SQLite's write lock was not free within the busy timeout (the
-                    // claim begins IMMEDIATE, so stale snapshots no longer refuse it).
-                    // Try again soon, at a jittered moment so that the workers do not
-                    // collide again: a refusal that cost a second held the soak's jobs
-                    // to 1.45/s.
-                    if is_busy(&e) {
+                    // Nothing was committed, so the round is simply tried again.
+                    failures += 1;
+                    let busy = is_busy(&e);
+                    if busy {
                         metrics::counter!("qollab_jobs_claim_busy_total").increment(1);
-                        let ms = rand::random_range(5..40);
-                        tokio::time::sleep(Duration::from_millis(ms)).await;
                     } else {
-                        tracing::warn!(error = %e, "claiming a job");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        tracing::warn!(error = %e, "committing a round of job transitions");
                     }
+                    if failures >= MAX_ROUND_FAILURES && !finished.is_empty() {
+                        // Give up on these ends; the jobs stop sending heartbeats and
+                        // are recovered like those of a stopped server.
+                        for done in finished.drain(..) {
+                            in_flight -= 1;
+                            self.forget(done.job.id);
+                            tracing::error!(job_id = %done.job.id, error = %e, "recording a job's end");
+                        }
+                        failures = 0;
+                    }
+                    // SQLite's write lock was not free within the busy timeout: try again
+                    // soon, at a jittered moment (a refusal that cost a second held the
+                    // soak's jobs to 1.45/s).
+                    let ms = if busy {
+                        rand::random_range(5..40)
+                    } else {
+                        1000
+                    };
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
                 }
             }
         }
     }
 
-    async fn run(self: &Arc<Self>, job: jobs::Model) {
-        let started = Instant::now();
-        let cancel = Arc::new(AtomicBool::new(false));
+    fn forget(&self, id: Uuid) {
         self.running
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(job.id, cancel.clone());
+            .remove(&id);
+    }
 
-        let outcome = self.execute(&job, &cancel).await;
-        self.running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&job.id);
-        match self.db.finish_job(job.id, self.instance, outcome).await {
-            Ok(Some((done, events))) => {
+    /// A run's end was committed (`Some`) or found the job taken away (`None`).
+    fn recorded(&self, done: &Done, end: Option<crate::db::queries::jobs::Transition>) {
+        match end {
+            Some((job, events)) => {
                 self.events.deliver_stored(events);
-                if done.status == crate::db::queries::jobs::FAILED {
-                    self.failed(&done);
+                if job.status == crate::db::queries::jobs::FAILED {
+                    self.failed(&job);
                 }
-                metrics::counter!("qollab_jobs_finished_total", "status" => done.status.clone())
+                metrics::counter!("qollab_jobs_finished_total", "status" => job.status.clone())
                     .increment(1);
                 metrics::histogram!("qollab_jobs_run_duration_seconds")
-                    .record(started.elapsed().as_secs_f64());
+                    .record(done.started.elapsed().as_secs_f64());
             }
-            Ok(None) => {
-                tracing::warn!(job_id = %job.id, "job was recovered elsewhere while it ran; result dropped")
+            None => {
+                tracing::warn!(job_id = %done.job.id, "job was recovered elsewhere while it ran; result dropped")
             }
-            Err(e) => tracing::error!(job_id = %job.id, error = %e, "recording a job's end"),
         }
+    }
+
+    /// Runs a claimed job and hands its outcome to the loop that records it.
+    async fn run(
+        self: Arc<Self>,
+        job: jobs::Model,
+        cancel: Arc<AtomicBool>,
+        done: mpsc::Sender<Done>,
+    ) {
+        let started = Instant::now();
+        let outcome = self.execute(&job, &cancel).await;
+        // The channel holds a slot for every job in flight, so this never waits.
+        let _ = done
+            .send(Done {
+                job,
+                outcome,
+                started,
+            })
+            .await;
     }
 
     async fn execute(self: &Arc<Self>, job: &jobs::Model, cancel: &Arc<AtomicBool>) -> Outcome {

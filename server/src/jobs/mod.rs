@@ -5,6 +5,7 @@ pub mod artifacts;
 pub mod backends;
 pub mod executor;
 pub mod ibm;
+pub mod intake;
 pub mod routes;
 pub mod schedules;
 pub mod sessions;
@@ -25,6 +26,7 @@ use backends::{Backend, Emulator, FailureRates, Ibm, Ideal, builtin_devices};
 /// The job capability's shared parts.
 pub struct Jobs {
     pub executor: Arc<executor::Executor>,
+    pub intake: intake::Intake,
     pub backends: Arc<Backends>,
     pub artifacts: Arc<dyn artifacts::ArtifactStore>,
 }

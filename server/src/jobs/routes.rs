@@ -47,9 +47,7 @@ pub async fn submit(
 ) -> ApiResult<HttpResponse> {
     let req = body.into_inner();
     let job = prepare(&state, &access.workspace, access.user.id, &req).await?;
-    let (job, events) = state.db.insert_job(job).await?;
-    state.events.deliver_stored(events);
-    state.jobs.executor.wake();
+    let (job, _) = state.jobs.intake.submit(job).await?;
     let position = state.db.queue_position(&job).await?;
     Ok(HttpResponse::Accepted().json(job_view(&job, Some(position))))
 }

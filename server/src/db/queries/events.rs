@@ -65,6 +65,20 @@ pub async fn store_in(
         .collect())
 }
 
+/// [`store_in`] that keeps the batch's order: one entry per event, `None` for an event
+/// dropped because its workspace is gone.
+pub async fn store_each(
+    txn: &impl ConnectionTrait,
+    batch: Vec<NewEvent>,
+) -> Result<Vec<Option<qollab_shared::events::Event>>, sea_orm::DbErr> {
+    let seqs = assign_and_insert(txn, &batch).await?;
+    Ok(batch
+        .into_iter()
+        .zip(seqs)
+        .map(|(e, s)| s.map(|s| e.stored(s)))
+        .collect())
+}
+
 impl Db {
     /// [`store_in`] in a transaction of its own; `None` for dropped events.
     pub async fn store_events(

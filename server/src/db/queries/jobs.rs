@@ -3,11 +3,12 @@
 //! wait on each other); on SQLite (one process) a conditional update claims.
 
 use chrono::{DateTime, Utc};
+use qollab_migrations::JOBS_UNFINISHED;
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseBackend, DatabaseTransaction, EntityTrait,
-    FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend,
+    DatabaseTransaction, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -15,12 +16,15 @@ use qollab_shared::api::wire::JobStatus;
 use qollab_shared::events::{Event, kinds};
 
 use crate::db::Db;
-use crate::db::queries::events::{NewEvent, store_in};
+use crate::db::queries::events::{NewEvent, store_each, store_in};
 use crate::db::queries::runtime_sessions::touch_open_session;
 use crate::db::tables::{jobs, organizations, runtime_sessions};
 use crate::error::{ApiError, ApiResult};
 use crate::jobs::job_event_data;
 use qollab_shared::error::ErrorCode;
+
+/// Queued jobs a claim chooses among (oldest first), at least twice what it claims.
+const CLAIM_WINDOW: u64 = 64;
 
 /// A job after a transition, with the event(s) committed together with it.
 pub type Transition = (jobs::Model, Vec<Event>);
@@ -67,12 +71,23 @@ pub struct JobFilter {
     pub before_id: Option<Uuid>,
 }
 
-/// [`Db::insert_job`] inside the caller's transaction (a schedule's firing commits its
-/// claim and its job together).
+/// A submission inside the caller's transaction (a schedule's firing commits its claim
+/// and its job together): the job with its `job.created` and `job.queued` events.
 pub async fn insert_job_in(
     txn: &DatabaseTransaction,
     job: jobs::ActiveModel,
 ) -> ApiResult<Transition> {
+    let job = insert_row_in(txn, job).await?;
+    let events = store_in(txn, submission_events(&job)).await?;
+    Ok((job, events))
+}
+
+/// The job row alone. A session job marks its session used, and is refused (409) if the
+/// session closed meanwhile.
+async fn insert_row_in(
+    txn: &DatabaseTransaction,
+    job: jobs::ActiveModel,
+) -> ApiResult<jobs::Model> {
     let job = job.insert(txn).await?;
     if let Some(session) = job.session_id
         && !touch_open_session(txn, session).await?
@@ -82,18 +97,28 @@ pub async fn insert_job_in(
             "the session was closed; open a new one",
         ));
     }
-    let events = store_in(
-        txn,
-        vec![
-            job_event(&job, kinds::JOB_CREATED, Some(job.author_id), None),
-            job_event(&job, kinds::JOB_QUEUED, Some(job.author_id), None),
-        ],
-    )
-    .await?;
-    Ok((job, events))
+    Ok(job)
+}
+
+fn submission_events(job: &jobs::Model) -> Vec<NewEvent> {
+    vec![
+        job_event(job, kinds::JOB_CREATED, Some(job.author_id), None),
+        job_event(job, kinds::JOB_QUEUED, Some(job.author_id), None),
+    ]
+}
+
+/// What one round of [`Db::finish_and_claim`] committed.
+#[derive(Default)]
+pub struct Round {
+    /// Per finished run, in the order given: the job and its event, or `None` when the
+    /// job was no longer this instance's.
+    pub finished: Vec<Option<Transition>>,
+    /// The jobs claimed, each with its `job.started`.
+    pub claimed: Vec<Transition>,
 }
 
 /// How a finished run is recorded.
+#[derive(Clone)]
 pub enum Outcome {
     Completed(serde_json::Value),
     Failed(String),
@@ -101,13 +126,48 @@ pub enum Outcome {
 }
 
 impl Db {
-    /// Inserts a job with its `job.created` and `job.queued` events. A session job
-    /// marks its session used, and is refused (409) if the session closed meanwhile.
-    pub async fn insert_job(&self, job: jobs::ActiveModel) -> ApiResult<Transition> {
-        let txn = self.conn.begin().await?;
-        let (job, events) = insert_job_in(&txn, job).await?;
+    /// Inserts a batch of submissions in one transaction (the intake's group commit),
+    /// each with its `job.created` and `job.queued` events. One refused submission (a
+    /// closed session, a workspace deleted meanwhile) is rolled back alone, to its
+    /// savepoint; the others commit. The answers follow the batch's order; `Err` is the
+    /// transaction's own failure (nothing committed).
+    pub async fn insert_jobs(
+        &self,
+        batch: Vec<jobs::ActiveModel>,
+    ) -> Result<Vec<ApiResult<Transition>>, ApiError> {
+        let txn = self
+            .conn
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await?;
+        let mut rows: Vec<ApiResult<jobs::Model>> = Vec::with_capacity(batch.len());
+        for job in batch {
+            let savepoint = txn.begin().await?;
+            match insert_row_in(&savepoint, job).await {
+                Ok(row) => {
+                    savepoint.commit().await?;
+                    rows.push(Ok(row));
+                }
+                Err(e) => {
+                    savepoint.rollback().await?;
+                    rows.push(Err(e));
+                }
+            }
+        }
+        let pending: Vec<NewEvent> = rows.iter().flatten().flat_map(submission_events).collect();
+        let mut stored = store_each(&txn, pending).await?.into_iter();
         txn.commit().await?;
-        Ok((job, events))
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                row.map(|job| {
+                    let events = (0..2).filter_map(|_| stored.next().flatten()).collect();
+                    (job, events)
+                })
+            })
+            .collect())
     }
 
     pub async fn job(&self, id: Uuid) -> ApiResult<Option<jobs::Model>> {
@@ -162,22 +222,36 @@ impl Db {
             .await?)
     }
 
-    /// Unfinished (queued or running) jobs of an organization.
+    /// Unfinished (queued or running) jobs of an organization: read from
+    /// `idx_jobs_unfinished`, so it costs the organization's unfinished jobs (at most its
+    /// queue quota), not its history.
     pub async fn unfinished_jobs(&self, org: Uuid) -> ApiResult<u64> {
-        Ok(jobs::Entity::find()
-            .filter(jobs::Column::OrgId.eq(org))
-            .filter(jobs::Column::Status.is_in([QUEUED, RUNNING]))
-            .count(&self.conn)
-            .await?)
+        let row = self
+            .conn
+            .query_one_raw(unfinished_jobs_query(self.backend(), org))
+            .await?
+            .ok_or_else(ApiError::internal)?;
+        let n: i64 = row.try_get("", "n")?;
+        Ok(Ord::max(n, 0) as u64)
     }
 
-    /// Claims the next job for `instance`, fair across workspaces (the candidate whose
+    /// One round of the executor's group commit, in one transaction: records the ends
+    /// of `finished` runs (each only if this instance still owns the job) and claims up
+    /// to `claim` queued jobs for `instance`, fair across workspaces (the candidate whose
     /// workspace runs the fewest jobs wins, oldest first) and within each organization's
-    /// concurrency limit. `None` when nothing is runnable.
-    pub async fn claim_job(&self, instance: Uuid) -> Result<Option<Transition>, sea_orm::DbErr> {
+    /// concurrency limit. The events of all of it are numbered in one pass (one
+    /// `event_seq` bump per workspace). A finish whose job was taken away (recovered
+    /// elsewhere) is `None` in the first list, which follows `finished`'s order.
+    pub async fn finish_and_claim(
+        &self,
+        instance: Uuid,
+        finished: Vec<(Uuid, Outcome)>,
+        claim: usize,
+    ) -> Result<Round, sea_orm::DbErr> {
         let pg = self.backend() == DatabaseBackend::Postgres;
-        if !pg {
-            // The claim below takes SQLite's write lock: look first without it, so that
+        let mut claim = claim;
+        if claim > 0 && !pg {
+            // The round below takes SQLite's write lock: look first without it, so that
             // idle workers polling the queue never hold up writers.
             let any = jobs::Entity::find()
                 .select_only()
@@ -187,217 +261,58 @@ impl Db {
                 .one(&self.conn)
                 .await?;
             if any.is_none() {
-                return Ok(None);
+                claim = 0;
             }
         }
-        for _ in 0..5 {
-            // SQLite: a deferred transaction that reads, then writes, is refused
-            // (SQLITE_BUSY_SNAPSHOT, which no busy timeout waits out) whenever another
-            // writer commits between its first read and its write: under document load,
-            // most claims. BEGIN IMMEDIATE takes the write lock first (waiting for it
-            // like any writer), so the claim's reads are never stale. PostgreSQL ignores
-            // the mode and uses SKIP LOCKED.
-            let txn = self
-                .conn
-                .begin_with_options(TransactionOptions {
-                    sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                    ..Default::default()
-                })
-                .await?;
-            // Only what the choice needs: the whole rows (QASM, results) cost more to
-            // read and decode than the claim itself.
-            let mut select = jobs::Entity::find()
-                .select_only()
-                .column(jobs::Column::Id)
-                .column(jobs::Column::WorkspaceId)
-                .column(jobs::Column::OrgId)
-                .column(jobs::Column::SessionId)
-                .column(jobs::Column::QueuedAt)
-                .filter(jobs::Column::Status.eq(QUEUED))
-                .order_by_asc(jobs::Column::QueuedAt)
-                .order_by_asc(jobs::Column::Id)
-                .limit(64);
-            if pg {
-                select = select.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-            }
-            let candidates = select.into_model::<Candidate>().all(&txn).await?;
-            if candidates.is_empty() {
-                return Ok(None);
-            }
-            let running: Vec<(Uuid, Uuid, Option<Uuid>)> = jobs::Entity::find()
-                .select_only()
-                .column(jobs::Column::WorkspaceId)
-                .column(jobs::Column::OrgId)
-                .column(jobs::Column::SessionId)
-                .filter(jobs::Column::Status.eq(RUNNING))
-                .into_tuple()
-                .all(&txn)
-                .await?;
-            let mut org_ids: Vec<Uuid> = candidates.iter().map(|j| j.org_id).collect();
-            org_ids.sort();
-            org_ids.dedup();
-            let limits: Vec<(Uuid, i32)> = organizations::Entity::find()
-                .select_only()
-                .column(organizations::Column::Id)
-                .column(organizations::Column::MaxConcurrentJobs)
-                .filter(organizations::Column::Id.is_in(org_ids))
-                .into_tuple()
-                .all(&txn)
-                .await?;
-            let org_running = |org: Uuid| running.iter().filter(|(_, o, _)| *o == org).count();
-            let ws_running = |ws: Uuid| running.iter().filter(|(w, _, _)| *w == ws).count();
-            let limit_of = |org: Uuid| {
-                limits
-                    .iter()
-                    .find(|(o, _)| *o == org)
-                    .map_or(1, |(_, l)| Ord::max(*l, 1) as usize)
-            };
-            // A session runs one job at a time, in order: only its oldest queued job
-            // may start, and only while none of its jobs runs.
-            let mut seen_sessions = Vec::new();
-            let mut eligible: Vec<&Candidate> = candidates
-                .iter()
-                .filter(|j| match j.session_id {
-                    None => true,
-                    Some(s) => {
-                        let first = !seen_sessions.contains(&s);
-                        seen_sessions.push(s);
-                        first && !running.iter().any(|(_, _, r)| *r == Some(s))
-                    }
-                })
-                .filter(|j| org_running(j.org_id) < limit_of(j.org_id))
-                .collect();
-            let pick = loop {
-                let Some((i, pick)) = eligible
-                    .iter()
-                    .enumerate()
-                    .min_by_key(|(_, j)| ws_running(j.workspace_id))
-                    .map(|(i, j)| (i, *j))
-                else {
-                    break None;
-                };
-                // Rows locked by another claimer are invisible above (SKIP LOCKED), and
-                // another process may have started one: ask the table itself.
-                match pick.session_id {
-                    Some(s) if session_busy_before(&txn, s, pick).await? => {
-                        eligible.remove(i);
-                    }
-                    _ => break Some(pick),
-                }
-            };
-            let Some(pick) = pick else {
-                return Ok(None);
-            };
-            let now = Utc::now();
-            let res = jobs::Entity::update_many()
-                .col_expr(jobs::Column::Status, Expr::value(RUNNING))
-                .col_expr(jobs::Column::ClaimedBy, Expr::value(instance))
-                .col_expr(jobs::Column::StartedAt, Expr::value(now))
-                .col_expr(jobs::Column::HeartbeatAt, Expr::value(now))
-                .col_expr(
-                    jobs::Column::Attempts,
-                    Expr::col(jobs::Column::Attempts).add(1),
-                )
-                .filter(jobs::Column::Id.eq(pick.id))
-                .filter(jobs::Column::Status.eq(QUEUED))
-                .exec(&txn)
-                .await?;
-            if res.rows_affected == 1 {
-                let Some(claimed) = jobs::Entity::find_by_id(pick.id).one(&txn).await? else {
-                    return Ok(None);
-                };
-                let events = store_in(
-                    &txn,
-                    vec![job_event(
-                        &claimed,
-                        kinds::JOB_STARTED,
-                        Some(claimed.author_id),
-                        None,
-                    )],
-                )
-                .await?;
-                txn.commit().await?;
-                return Ok(Some((claimed, events)));
-            }
-            // Taken (SQLite) in the meantime: try again.
+        if finished.is_empty() && claim == 0 {
+            return Ok(Round::default());
         }
-        Ok(None)
-    }
-
-    /// Records a run's end, if this instance still owns the job. Returns the updated
-    /// job, or `None` when the job was taken away (recovered elsewhere).
-    pub async fn finish_job(
-        &self,
-        id: Uuid,
-        instance: Uuid,
-        outcome: Outcome,
-    ) -> Result<Option<Transition>, sea_orm::DbErr> {
-        let now = Utc::now();
-        let kind = match &outcome {
-            Outcome::Completed(_) => kinds::JOB_COMPLETED,
-            Outcome::Failed(_) => kinds::JOB_FAILED,
-            Outcome::Cancelled => kinds::JOB_CANCELLED,
-        };
-        // What the optimizer did travels with the completion (achievements read it).
-        let extra = match &outcome {
-            Outcome::Completed(result) => {
-                let o = &result["optimization"];
-                o["before"]["gates"].as_u64().zip(o["after"]["gates"].as_u64()).map(
-                    |(before, after)| {
-                        serde_json::json!({"optimization": {"gates_before": before, "gates_after": after}})
-                    },
-                )
-            }
-            _ => None,
-        };
-        let txn = self.conn.begin().await?;
-        let mut q = jobs::Entity::update_many()
-            .col_expr(jobs::Column::FinishedAt, Expr::value(now))
-            .col_expr(jobs::Column::ClaimedBy, Expr::value(Option::<Uuid>::None));
-        q = match outcome {
-            Outcome::Completed(result) => {
-                let mut q = q
-                    .col_expr(jobs::Column::Status, Expr::value(COMPLETED))
-                    .col_expr(jobs::Column::Progress, Expr::value(1.0));
-                let o = &result["optimization"];
-                for (column, side, field) in OPTIMIZER_COLUMNS {
-                    let figure = o[side][field].as_u64().and_then(|v| i32::try_from(v).ok());
-                    q = q.col_expr(column, Expr::value(figure));
-                }
-                q.col_expr(jobs::Column::Result, Expr::value(result))
-            }
-            Outcome::Failed(why) => q
-                .col_expr(jobs::Column::Status, Expr::value(FAILED))
-                .col_expr(jobs::Column::Error, Expr::value(why)),
-            Outcome::Cancelled => q.col_expr(jobs::Column::Status, Expr::value(CANCELLED)),
-        };
-        let res = q
-            .filter(jobs::Column::Id.eq(id))
-            .filter(jobs::Column::Status.eq(RUNNING))
-            .filter(jobs::Column::ClaimedBy.eq(instance))
-            .exec(&txn)
+        // SQLite: a deferred transaction that reads, then writes, is refused
+        // (SQLITE_BUSY_SNAPSHOT, which no busy timeout waits out) whenever another writer
+        // commits between its first read and its write: under document load, most
+        // claims. BEGIN IMMEDIATE takes the write lock first (waiting for it like any
+        // writer), so the round's reads are never stale. PostgreSQL ignores the mode and
+        // uses SKIP LOCKED.
+        let txn = self
+            .conn
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
             .await?;
-        if res.rows_affected != 1 {
-            return Ok(None);
+        let mut pending: Vec<NewEvent> = Vec::new();
+        let mut ends: Vec<Option<jobs::Model>> = Vec::with_capacity(finished.len());
+        for (id, outcome) in finished {
+            let end = finish_in(&txn, id, instance, outcome).await?;
+            ends.push(end.map(|(job, event)| {
+                pending.push(event);
+                job
+            }));
         }
-        let Some(job) = jobs::Entity::find_by_id(id).one(&txn).await? else {
-            return Ok(None);
-        };
-        if let Some(session) = job.session_id {
-            // The idle timeout counts from the end of the session's last job.
-            runtime_sessions::Entity::update_many()
-                .col_expr(runtime_sessions::Column::LastUsedAt, Expr::value(now))
-                .filter(runtime_sessions::Column::Id.eq(session))
-                .exec(&txn)
-                .await?;
+        let claimed = claim_in(&txn, instance, claim, pg).await?;
+        for job in &claimed {
+            pending.push(job_event(
+                job,
+                kinds::JOB_STARTED,
+                Some(job.author_id),
+                None,
+            ));
         }
-        let events = store_in(
-            &txn,
-            vec![job_event(&job, kind, Some(job.author_id), extra)],
-        )
-        .await?;
+        let mut stored = store_each(&txn, pending).await?.into_iter();
         txn.commit().await?;
-        Ok(Some((job, events)))
+
+        let ends = ends
+            .into_iter()
+            .map(|end| end.map(|job| (job, stored.next().flatten().into_iter().collect())))
+            .collect();
+        let claimed = claimed
+            .into_iter()
+            .map(|job| (job, stored.next().flatten().into_iter().collect()))
+            .collect();
+        Ok(Round {
+            finished: ends,
+            claimed,
+        })
     }
 
     /// Cancels a queued job at once. `None` if it was not queued.
@@ -573,6 +488,28 @@ impl Db {
     }
 }
 
+/// The quota's count of an organization's unfinished jobs. Its `WHERE` holds the partial
+/// index's word for word, and SQLite is told to use it: without statistics its planner
+/// prefers the covering analytics index on `(org_id, …)`, which walks the history. A
+/// test checks the plan on both backends.
+pub fn unfinished_jobs_query(backend: DatabaseBackend, org: Uuid) -> Statement {
+    let hint = match backend {
+        DatabaseBackend::Sqlite => " INDEXED BY idx_jobs_unfinished",
+        _ => "",
+    };
+    Statement::from_sql_and_values(
+        backend,
+        format!(
+            "SELECT COUNT(*) AS n FROM jobs{hint} WHERE org_id = {} AND {JOBS_UNFINISHED}",
+            match backend {
+                DatabaseBackend::Postgres => "$1",
+                _ => "?",
+            }
+        ),
+        [org.into()],
+    )
+}
+
 /// A queued job as the claim sees it.
 #[derive(FromQueryResult)]
 struct Candidate {
@@ -607,4 +544,201 @@ async fn session_busy_before(
         .count(txn)
         .await?;
     Ok(n > 0)
+}
+
+/// Claims up to `k` queued jobs for `instance` inside `txn` (see [`Db::finish_and_claim`]).
+async fn claim_in(
+    txn: &DatabaseTransaction,
+    instance: Uuid,
+    k: usize,
+    pg: bool,
+) -> Result<Vec<jobs::Model>, sea_orm::DbErr> {
+    if k == 0 {
+        return Ok(Vec::new());
+    }
+    // Only what the choice needs: the whole rows (QASM, results) cost more to read and
+    // decode than the claim itself.
+    let mut select = jobs::Entity::find()
+        .select_only()
+        .column(jobs::Column::Id)
+        .column(jobs::Column::WorkspaceId)
+        .column(jobs::Column::OrgId)
+        .column(jobs::Column::SessionId)
+        .column(jobs::Column::QueuedAt)
+        .filter(jobs::Column::Status.eq(QUEUED))
+        .order_by_asc(jobs::Column::QueuedAt)
+        .order_by_asc(jobs::Column::Id)
+        .limit(Ord::max(CLAIM_WINDOW, k as u64 * 2));
+    if pg {
+        select = select.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    let candidates = select.into_model::<Candidate>().all(txn).await?;
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut running: Vec<(Uuid, Uuid, Option<Uuid>)> = jobs::Entity::find()
+        .select_only()
+        .column(jobs::Column::WorkspaceId)
+        .column(jobs::Column::OrgId)
+        .column(jobs::Column::SessionId)
+        .filter(jobs::Column::Status.eq(RUNNING))
+        .into_tuple()
+        .all(txn)
+        .await?;
+    let mut org_ids: Vec<Uuid> = candidates.iter().map(|j| j.org_id).collect();
+    org_ids.sort();
+    org_ids.dedup();
+    let limits: Vec<(Uuid, i32)> = organizations::Entity::find()
+        .select_only()
+        .column(organizations::Column::Id)
+        .column(organizations::Column::MaxConcurrentJobs)
+        .filter(organizations::Column::Id.is_in(org_ids))
+        .into_tuple()
+        .all(txn)
+        .await?;
+    let limit_of = |org: Uuid| {
+        limits
+            .iter()
+            .find(|(o, _)| *o == org)
+            .map_or(1, |(_, l)| Ord::max(*l, 1) as usize)
+    };
+    // A session runs one job at a time, in order: only its oldest queued job may start,
+    // and only while none of its jobs runs (a job claimed in this round counts).
+    let mut seen_sessions = Vec::new();
+    let mut open: Vec<&Candidate> = candidates
+        .iter()
+        .filter(|j| match j.session_id {
+            None => true,
+            Some(s) => {
+                let first = !seen_sessions.contains(&s);
+                seen_sessions.push(s);
+                first
+            }
+        })
+        .collect();
+    let mut picked: Vec<Uuid> = Vec::with_capacity(k);
+    while picked.len() < k {
+        let org_running = |org: Uuid| running.iter().filter(|(_, o, _)| *o == org).count();
+        let ws_running = |ws: Uuid| running.iter().filter(|(w, _, _)| *w == ws).count();
+        let session_running = |s: Uuid| running.iter().any(|(_, _, r)| *r == Some(s));
+        let Some((i, pick)) = open
+            .iter()
+            .enumerate()
+            .filter(|(_, j)| j.session_id.is_none_or(|s| !session_running(s)))
+            .filter(|(_, j)| org_running(j.org_id) < limit_of(j.org_id))
+            .min_by_key(|(_, j)| ws_running(j.workspace_id))
+            .map(|(i, j)| (i, *j))
+        else {
+            break;
+        };
+        open.remove(i);
+        // Rows locked by another claimer are invisible above (SKIP LOCKED), and another
+        // process may have started one: ask the table itself.
+        if let Some(s) = pick.session_id
+            && session_busy_before(txn, s, pick).await?
+        {
+            continue;
+        }
+        running.push((pick.workspace_id, pick.org_id, pick.session_id));
+        picked.push(pick.id);
+    }
+    if picked.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = Utc::now();
+    // The rows are ours for the transaction (SQLite's write lock, or PostgreSQL's row
+    // locks), so the condition on the status only guards against a bug.
+    jobs::Entity::update_many()
+        .col_expr(jobs::Column::Status, Expr::value(RUNNING))
+        .col_expr(jobs::Column::ClaimedBy, Expr::value(instance))
+        .col_expr(jobs::Column::StartedAt, Expr::value(now))
+        .col_expr(jobs::Column::HeartbeatAt, Expr::value(now))
+        .col_expr(
+            jobs::Column::Attempts,
+            Expr::col(jobs::Column::Attempts).add(1),
+        )
+        .filter(jobs::Column::Id.is_in(picked.clone()))
+        .filter(jobs::Column::Status.eq(QUEUED))
+        .exec(txn)
+        .await?;
+    let mut rows = jobs::Entity::find()
+        .filter(jobs::Column::Id.is_in(picked.clone()))
+        .filter(jobs::Column::Status.eq(RUNNING))
+        .filter(jobs::Column::ClaimedBy.eq(instance))
+        .all(txn)
+        .await?;
+    // In the order they were picked (their `job.started` events follow it).
+    rows.sort_by_key(|r| picked.iter().position(|p| *p == r.id));
+    Ok(rows)
+}
+
+/// Records a run's end inside `txn`, if `instance` still owns the job: the updated job
+/// and its event, or `None` when the job was taken away (recovered elsewhere).
+async fn finish_in(
+    txn: &DatabaseTransaction,
+    id: Uuid,
+    instance: Uuid,
+    outcome: Outcome,
+) -> Result<Option<(jobs::Model, NewEvent)>, sea_orm::DbErr> {
+    let now = Utc::now();
+    let kind = match &outcome {
+        Outcome::Completed(_) => kinds::JOB_COMPLETED,
+        Outcome::Failed(_) => kinds::JOB_FAILED,
+        Outcome::Cancelled => kinds::JOB_CANCELLED,
+    };
+    // What the optimizer did travels with the completion (achievements read it).
+    let extra = match &outcome {
+        Outcome::Completed(result) => {
+            let o = &result["optimization"];
+            o["before"]["gates"]
+                .as_u64()
+                .zip(o["after"]["gates"].as_u64())
+                .map(|(before, after)| {
+                    serde_json::json!({"optimization": {"gates_before": before, "gates_after": after}})
+                })
+        }
+        _ => None,
+    };
+    let mut q = jobs::Entity::update_many()
+        .col_expr(jobs::Column::FinishedAt, Expr::value(now))
+        .col_expr(jobs::Column::ClaimedBy, Expr::value(Option::<Uuid>::None));
+    q = match outcome {
+        Outcome::Completed(result) => {
+            let mut q = q
+                .col_expr(jobs::Column::Status, Expr::value(COMPLETED))
+                .col_expr(jobs::Column::Progress, Expr::value(1.0));
+            let o = &result["optimization"];
+            for (column, side, field) in OPTIMIZER_COLUMNS {
+                let figure = o[side][field].as_u64().and_then(|v| i32::try_from(v).ok());
+                q = q.col_expr(column, Expr::value(figure));
+            }
+            q.col_expr(jobs::Column::Result, Expr::value(result))
+        }
+        Outcome::Failed(why) => q
+            .col_expr(jobs::Column::Status, Expr::value(FAILED))
+            .col_expr(jobs::Column::Error, Expr::value(why)),
+        Outcome::Cancelled => q.col_expr(jobs::Column::Status, Expr::value(CANCELLED)),
+    };
+    let res = q
+        .filter(jobs::Column::Id.eq(id))
+        .filter(jobs::Column::Status.eq(RUNNING))
+        .filter(jobs::Column::ClaimedBy.eq(instance))
+        .exec(txn)
+        .await?;
+    if res.rows_affected != 1 {
+        return Ok(None);
+    }
+    let Some(job) = jobs::Entity::find_by_id(id).one(txn).await? else {
+        return Ok(None);
+    };
+    if let Some(session) = job.session_id {
+        // The idle timeout counts from the end of the session's last job.
+        runtime_sessions::Entity::update_many()
+            .col_expr(runtime_sessions::Column::LastUsedAt, Expr::value(now))
+            .filter(runtime_sessions::Column::Id.eq(session))
+            .exec(txn)
+            .await?;
+    }
+    let event = job_event(&job, kind, Some(job.author_id), extra);
+    Ok(Some((job, event)))
 }
