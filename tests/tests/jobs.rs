@@ -417,6 +417,72 @@ async fn bad_submissions_are_refused_and_create_nothing() {
 }
 
 #[tokio::test]
+async fn a_long_run_reports_progress_and_a_short_one_does_not() {
+    let server = TestServer::start_with(presets::one_slow_job_at_a_time).await;
+    let t = team(&server.url).await;
+    let (owner, ws) = (t.owner.clone(), t.ws);
+    let mut events = Stream::open(&server.url, ws, t.token(), None).await;
+    let quick = submit_ok(&owner, ws, json!({"source": {"qasm": X0}})).await;
+    events
+        .until("the quick job's end", |ev| finished(ev, quick.id))
+        .await;
+    let kinds: Vec<&str> = events
+        .seen
+        .iter()
+        .filter(|e| job_id(e) == Some(quick.id))
+        .map(|e| e.kind.as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["job.created", "job.queued", "job.started", "job.completed"],
+        "a run shorter than the reporting interval reports no progress"
+    );
+
+    let slow = submit_ok(
+        &owner,
+        ws,
+        json!({"source": {"qasm": X0}, "backend": "emulator:qollab_t5", "shots": 100}),
+    )
+    .await;
+    events
+        .until("the slow job's progress", |ev| {
+            ev.iter()
+                .any(|e| e.kind == "job.progress" && job_id(e) == Some(slow.id))
+        })
+        .await;
+    let reported = events
+        .seen
+        .iter()
+        .find(|e| e.kind == "job.progress" && job_id(e) == Some(slow.id))
+        .and_then(|e| e.data["progress"].as_f64())
+        .unwrap_or_else(|| panic!("a progress event without its figure"));
+    assert!(reported > 0.0 && reported < 1.0, "progress {reported}");
+    let stored = job_now(&owner, slow.id).await;
+    assert_eq!(stored.status, "running");
+    assert!(
+        stored.progress > 0.0,
+        "the row keeps the progress: {}",
+        stored.progress
+    );
+    let (s, b) = raw(
+        &owner,
+        Method::POST,
+        &format!("/api/jobs/{}/cancel", slow.id),
+        None,
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+    assert_eq!(wait_job(&owner, slow.id).await.status, "cancelled");
+}
+
+async fn job_now(client: &Client, id: Uuid) -> Job {
+    let path = format!("/api/jobs/{id}");
+    let (s, b) = raw(client, Method::GET, &path, None).await;
+    assert_eq!(s, 200, "{path}: {b}");
+    serde_json::from_value(b).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[tokio::test]
 async fn cancelling_queued_and_running_jobs() {
     // One worker, slow emulator: the first job runs for a long time, the second waits.
     let server = TestServer::start_with(presets::one_slow_job_at_a_time).await;
