@@ -11,7 +11,11 @@
 # IDLE_HOLD (seconds the idle connections are held, default 12), BENCH_OUT (directory for the
 # JSON lines and server logs; default a new temp dir), CARGO_TARGET_DIR (default target),
 # Y_SWEET (the y-sweet binary; default `y-sweet` on PATH, else `cargo install y-sweet
-# --locked` into ~/.cache/qollab/y-sweet on first use; Y_SWEET=none skips that peer).
+# --locked` into ~/.cache/qollab/y-sweet on first use; Y_SWEET=none skips that peer),
+# FULL_PER_ROOM (full yrs replicas per room in the generator, default 2: they check
+# convergence; the other clients are probes that time deliveries from the raw frames
+# without applying them, so the generator does not starve the server of the two cores;
+# FULL_PER_ROOM=all makes every client a full replica, as before 2026-12-07).
 #
 # Scenarios (each once against Qollab, then the reference server, then y-sweet with a
 # filesystem store: `y-sweet serve DIR`, documents created with POST /doc/new, sockets at
@@ -241,7 +245,7 @@ run_load() {
 	local cpu0 cpu1 la out server="" m0="$OUT/metrics-before" m1="$OUT/metrics-after"
 	[ "$pid" = "${QOLLAB_PID:-}" ] && scrape "$m0"
 	cpu0=$(cpu_s "$pid")
-	out=$("$LOADGEN" --url "$url" --duration "$DURATION" "$@")
+	out=$("$LOADGEN" --url "$url" --duration "$DURATION" "${GENERATOR[@]}" "$@")
 	cpu1=$(cpu_s "$pid")
 	la=$(load_avg)
 	if [ "$pid" = "${QOLLAB_PID:-}" ]; then
@@ -258,6 +262,10 @@ run_load() {
 }
 
 # --- load scenarios --------------------------------------------------------------------
+
+FULL_PER_ROOM=${FULL_PER_ROOM:-2}
+GENERATOR=()
+[ "$FULL_PER_ROOM" = all ] || GENERATOR=(--full-per-room "$FULL_PER_ROOM")
 
 if [ "$MODE" = all ] || [ "$MODE" = load ]; then
 	start_qollab load QOLLAB_METRICS_TOKEN="$METRICS_TOKEN"

@@ -3,8 +3,9 @@
 //! room), throughput, errors, and convergence of every room at the end.
 //!
 //! Each edit sets key `{sender}` of the root map `bench` (kept apart from the circuit schema)
-//! to `{t: send time in µs since the epoch, n: seq}`. Receivers observe that map and record
-//! `now - t` for keys of other senders. A map rather than an append-only array keeps the
+//! to the marker `qlt:{sender}:{n}:{t}` (`n` its number, `t` its send time in µs since the
+//! epoch). Full replicas observe that map and record `now - t` for keys of other senders;
+//! probes (`load::probe`, the cheap peers) find the markers in the raw update frames. A map rather than an append-only array keeps the
 //! document at one entry per sender and the observer's work proportional to the change (an
 //! array delta walks the whole array). Sender and receivers run in this process, so they
 //! share one clock. It speaks plain y-websocket, so it can target the reference Node
@@ -25,9 +26,26 @@ use crate::docs::{ConnectOptions, DocClient};
 
 pub mod ai;
 pub mod jobs;
+mod probe;
 
 /// Root map the load generator writes to.
 pub const BENCH_MAP: &str = "bench";
+
+/// How every edit's value begins.
+const MARKER_PREFIX: &str = "qlt:";
+
+/// An edit's value: its sender, number and send time (µs since the epoch).
+fn marker(sender: u64, n: u64, t: u64) -> String {
+    format!("{MARKER_PREFIX}{sender}:{n}:{t}")
+}
+
+/// `(sender, n, t)` of a marker.
+fn marker_of(text: &str) -> Option<(u64, u64, u64)> {
+    let mut parts = text.strip_prefix(MARKER_PREFIX)?.split(':');
+    let mut next = || parts.next()?.parse::<u64>().ok();
+    let (sender, n, t) = (next()?, next()?, next()?);
+    parts.next().is_none().then_some((sender, n, t))
+}
 
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
@@ -45,6 +63,11 @@ pub struct LoadConfig {
     pub token: Option<String>,
     /// Connections opened at once.
     pub connect_concurrency: usize,
+    /// Full yrs replicas per room (the first clients of each room); the others are
+    /// probes that time deliveries from the raw frames without applying them. `None`:
+    /// every client is a full replica. Convergence is checked among the full replicas,
+    /// so a room needs two of them for the check to mean anything.
+    pub full_per_room: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -122,6 +145,22 @@ struct Recorder {
 }
 
 impl Recorder {
+    fn new() -> Recorder {
+        Recorder {
+            histogram: Mutex::new(new_histogram()),
+            deliveries: AtomicU64::new(0),
+            window_start_us: AtomicU64::new(u64::MAX),
+            window_end_us: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    fn record(&self, latency_us: u64) {
+        self.histogram
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .saturating_record(latency_us);
+    }
+
     fn in_window(&self, t: u64) -> bool {
         t >= self.window_start_us.load(Ordering::Relaxed)
             && t < self.window_end_us.load(Ordering::Relaxed)
@@ -133,20 +172,14 @@ fn observe_receipts(client: &DocClient, me: u64, recorder: Arc<Recorder>) {
     bench.observe("load", move |txn, event| {
         let now = now_us();
         let mut local = Vec::new();
-        for (key, change) in event.keys(txn) {
+        for (_, change) in event.keys(txn) {
             let (EntryChange::Inserted(v) | EntryChange::Updated(_, v)) = change else {
                 continue;
             };
-            let Ok(sender) = key.parse::<u64>() else {
+            let yrs::Out::Any(Any::String(text)) = v else {
                 continue;
             };
-            let yrs::Out::Any(Any::Map(m)) = v else {
-                continue;
-            };
-            let Some(t) = m.get("t").and_then(|t| match t {
-                Any::Number(n) => n.as_f64().map(|f| f as u64),
-                _ => None,
-            }) else {
+            let Some((sender, _, t)) = marker_of(text) else {
                 continue;
             };
             if sender != me && recorder.in_window(t) {
@@ -176,10 +209,7 @@ fn bench_state<T: ReadTxn>(txn: &T) -> BenchState {
         .iter(txn)
         .map(|(k, v)| {
             let n = match v.to_json(txn) {
-                Any::Map(m) => match m.get("n") {
-                    Some(Any::Number(n)) => n.as_i64().unwrap_or(-1),
-                    _ => -1,
-                },
+                Any::String(text) => marker_of(&text).map_or(-1, |(_, n, _)| n as i64),
                 _ => -1,
             };
             (k.to_string(), n)
@@ -194,13 +224,39 @@ pub fn raise_fd_limit() -> u64 {
     rlimit::increase_nofile_limit(u64::MAX).unwrap_or(0)
 }
 
+/// A connection of the generator: a full replica, or a probe (see `probe`).
+enum Peer {
+    Full(DocClient),
+    Probe(probe::Probe),
+}
+
+impl Peer {
+    fn is_closed(&self) -> bool {
+        match self {
+            Peer::Full(c) => matches!(c.status(), crate::docs::Status::Closed(_)),
+            Peer::Probe(p) => p.is_closed(),
+        }
+    }
+
+    async fn close(self) {
+        match self {
+            Peer::Full(c) => {
+                let _ = c.close().await;
+            }
+            Peer::Probe(p) => p.close().await,
+        }
+    }
+}
+
 /// Opens `cfg.connections` connections (client `i` to room `i % rooms`), at most
-/// `cfg.connect_concurrency` at once, each synced before it counts. Returns the clients
+/// `cfg.connect_concurrency` at once, each synced before it counts: full replicas, or
+/// probes recording into `probes` past `cfg.full_per_room` per room. Returns the clients
 /// with their index, the number of failures and the time it took.
 async fn connect_all(
     cfg: &LoadConfig,
     note_error: &(impl Fn(String) + Clone),
-) -> (Vec<(usize, DocClient)>, usize, f64) {
+    probes: Option<Arc<Recorder>>,
+) -> (Vec<(usize, Peer)>, usize, f64) {
     let connect_started = Instant::now();
     let gate = Arc::new(Semaphore::new(cfg.connect_concurrency.max(1)));
     let mut connecting = Vec::with_capacity(cfg.connections);
@@ -215,9 +271,19 @@ async fn connect_all(
         if let Some(t) = &cfg.token {
             opts = opts.token(t);
         }
+        let rank = i / cfg.rooms.len();
+        let probe = probes
+            .clone()
+            .filter(|_| cfg.full_per_room.is_some_and(|k| rank >= k));
         connecting.push(tokio::spawn(async move {
             let _permit = gate.acquire_owned().await;
-            (i, DocClient::connect(&url, &room, opts).await)
+            let peer = match probe {
+                Some(recorder) => probe::Probe::connect(&url, &room, &opts, i as u64, recorder)
+                    .await
+                    .map(Peer::Probe),
+                None => DocClient::connect(&url, &room, opts).await.map(Peer::Full),
+            };
+            (i, peer)
         }));
     }
     let mut clients = Vec::with_capacity(cfg.connections);
@@ -280,7 +346,7 @@ pub async fn idle(
             }
         }
     };
-    let (clients, connect_errors, connect_s) = connect_all(&cfg, &note_error).await;
+    let (clients, connect_errors, connect_s) = connect_all(&cfg, &note_error, None).await;
     let mut report = IdleReport {
         url: cfg.url.clone(),
         connections: cfg.connections,
@@ -298,15 +364,10 @@ pub async fn idle(
         .clone();
     ready(&report);
     tokio::time::sleep(hold).await;
-    report.disconnects = clients
-        .iter()
-        .filter(|(_, c)| matches!(c.status(), crate::docs::Status::Closed(_)))
-        .count();
+    report.disconnects = clients.iter().filter(|(_, c)| c.is_closed()).count();
     let mut closing = Vec::new();
     for (_, client) in clients {
-        closing.push(tokio::spawn(async move {
-            let _ = client.close().await;
-        }));
+        closing.push(tokio::spawn(client.close()));
     }
     for c in closing {
         let _ = c.await;
@@ -325,12 +386,7 @@ pub async fn run(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
     );
     anyhow::ensure!(cfg.rate > 0.0, "rate must be positive");
     raise_fd_limit();
-    let recorder = Arc::new(Recorder {
-        histogram: Mutex::new(new_histogram()),
-        deliveries: AtomicU64::new(0),
-        window_start_us: AtomicU64::new(u64::MAX),
-        window_end_us: AtomicU64::new(u64::MAX),
-    });
+    let recorder = Arc::new(Recorder::new());
     let first_error: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
     let note_error = {
         let first_error = first_error.clone();
@@ -343,10 +399,13 @@ pub async fn run(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
     };
 
     // Connect everyone first (bounded concurrency), so that the measured window sees full rooms.
-    let (connected, connect_errors, connect_s) = connect_all(&cfg, &note_error).await;
-    let mut clients: Vec<(usize, Arc<DocClient>)> = Vec::with_capacity(connected.len());
+    let (connected, connect_errors, connect_s) =
+        connect_all(&cfg, &note_error, Some(recorder.clone())).await;
+    let mut clients: Vec<(usize, Arc<Peer>)> = Vec::with_capacity(connected.len());
     for (i, client) in connected {
-        observe_receipts(&client, i as u64, recorder.clone());
+        if let Peer::Full(c) = &client {
+            observe_receipts(c, i as u64, recorder.clone());
+        }
         clients.push((i, Arc::new(client)));
     }
     let mut room_sizes: HashMap<usize, u64> = HashMap::new();
@@ -387,17 +446,18 @@ pub async fn run(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
                 }
                 n += 1;
                 let t = now_us();
-                let entry = Any::Map(Arc::new(HashMap::from([
-                    ("t".to_string(), Any::from(t as f64)),
-                    ("n".to_string(), Any::from(n as f64)),
-                ])));
+                let value = marker(i as u64, n, t);
                 let key = i.to_string();
-                let res = client
-                    .edit(|txn| {
-                        let bench = txn.get_or_insert_map(BENCH_MAP);
-                        bench.insert(txn, key, entry);
-                    })
-                    .await;
+                let res = match &*client {
+                    Peer::Full(c) => {
+                        c.edit(|txn| {
+                            let bench = txn.get_or_insert_map(BENCH_MAP);
+                            bench.insert(txn, key, Any::from(value));
+                        })
+                        .await
+                    }
+                    Peer::Probe(p) => p.edit(key, value).await,
+                };
                 match res {
                     Ok(()) => {
                         if t >= window_start && t < window_end {
@@ -438,6 +498,9 @@ pub async fn run(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
     loop {
         by_room.clear();
         for (i, client) in &clients {
+            let Peer::Full(client) = &**client else {
+                continue;
+            };
             let txn = client.doc().transact();
             let sv = txn.state_vector();
             let content = bench_state(&txn);
@@ -460,10 +523,7 @@ pub async fn run(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let disconnects = clients
-        .iter()
-        .filter(|(_, c)| matches!(c.status(), crate::docs::Status::Closed(_)))
-        .count();
+    let disconnects = clients.iter().filter(|(_, c)| c.is_closed()).count();
 
     let h = recorder
         .histogram
@@ -504,9 +564,7 @@ pub async fn run(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
     let mut closing = Vec::new();
     for (_, client) in clients {
         if let Ok(client) = Arc::try_unwrap(client) {
-            closing.push(tokio::spawn(async move {
-                let _ = client.close().await;
-            }));
+            closing.push(tokio::spawn(client.close()));
         }
     }
     for c in closing {
@@ -533,6 +591,7 @@ mod tests {
             settle: Duration::from_secs(10),
             token: Some("t".into()),
             connect_concurrency: 4,
+            full_per_room: None,
         })
         .await
         .unwrap();
@@ -565,6 +624,7 @@ mod tests {
                 settle: Duration::ZERO,
                 token: None,
                 connect_concurrency: 2,
+                full_per_room: None,
             },
             Duration::from_millis(200),
             |r| seen = Some(r.connected),

@@ -24,6 +24,7 @@ async fn the_document_load_generator_counts_every_delivery_and_checks_convergenc
         settle: Duration::from_secs(5),
         token: Some(team.token().to_string()),
         connect_concurrency: 6,
+        full_per_room: None,
     })
     .await
     .unwrap_or_else(|e| panic!("load run: {e}"));
@@ -34,6 +35,42 @@ async fn the_document_load_generator_counts_every_delivery_and_checks_convergenc
     assert_eq!(report.expected_deliveries, report.sent * 2, "{report:?}");
     assert_eq!(report.missing_deliveries, 0, "{report:?}");
     assert_eq!(report.latency_ms.count, report.deliveries, "{report:?}");
+    assert_eq!((report.rooms_converged, report.rooms_diverged), (2, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_count_every_delivery_from_the_raw_frames_beside_full_replicas() {
+    let server = TestServer::start().await;
+    let team = Team::new(server.client()).await;
+    let rooms = vec![team.doc("a", None).await, team.doc("b", None).await];
+    // Four clients a room: two full replicas (which check convergence) and two probes.
+    let report = run(LoadConfig {
+        url: ws_url(&server.url),
+        connections: 8,
+        rooms,
+        rate: 5.0,
+        duration: Duration::from_secs(2),
+        warmup: Duration::from_millis(500),
+        settle: Duration::from_secs(5),
+        token: Some(team.token().to_string()),
+        connect_concurrency: 8,
+        full_per_room: Some(2),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("load run: {e}"));
+    assert_eq!(
+        (report.connected, report.connect_errors),
+        (8, 0),
+        "{report:?}"
+    );
+    assert!(report.sent >= 50, "{report:?}");
+    // Each edit reaches the three others, probes' edits included; a probe counts
+    // neither its own edits nor the sync's old ones.
+    assert_eq!(report.expected_deliveries, report.sent * 3, "{report:?}");
+    assert_eq!(report.missing_deliveries, 0, "{report:?}");
+    assert_eq!(report.deliveries, report.expected_deliveries, "{report:?}");
+    assert_eq!(report.latency_ms.count, report.deliveries, "{report:?}");
+    assert!(report.latency_ms.p50 > 0.0, "{report:?}");
     assert_eq!((report.rooms_converged, report.rooms_diverged), (2, 0));
 }
 

@@ -133,6 +133,11 @@ struct Args {
     /// Connections opened concurrently during ramp-up.
     #[arg(long, default_value_t = 64)]
     connect_concurrency: usize,
+    /// Full yrs replicas per room (its first clients); the others are probes that time
+    /// deliveries from the raw update frames without applying them (much cheaper for the
+    /// generator). Convergence is checked among the full replicas. Default: all full.
+    #[arg(long)]
+    full_per_room: Option<usize>,
     /// Idle mode (for memory measurements): connect and sync every client, print
     /// `{"phase":"holding",...}` on stderr, hold the connections this many seconds
     /// without editing, close them and print the idle report. Ignores the edit options.
@@ -213,6 +218,7 @@ async fn main() -> anyhow::Result<()> {
         settle: Duration::from_secs_f64(a.settle),
         token: a.token,
         connect_concurrency: a.connect_concurrency,
+        full_per_room: a.full_per_room,
     };
     if let Some(hold) = a.idle {
         anyhow::ensure!(hold >= 0.0, "--idle must not be negative");
