@@ -347,3 +347,83 @@ async fn a_burst_of_submissions_shares_transactions_and_every_job_arrives_in_ord
         "{N} concurrent submissions took {count} transactions: none was shared"
     );
 }
+
+#[tokio::test]
+async fn a_deep_queue_that_cannot_start_does_not_hold_up_the_others() {
+    let server = TestServer::start().await;
+    let x = Team::build(&server.url).named("X").create().await;
+    let y = Team::build(&server.url).named("Y").create().await;
+    let z = Team::build(&server.url)
+        .named("Z")
+        .plan(Plan::Enterprise)
+        .create()
+        .await;
+    let (s, session) = open_session(&z.owner, z.ws, json!({"backend": "ideal"})).await;
+    assert_eq!(s, 201, "{session}");
+    let session_id: Uuid = session["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{session}"));
+    let storage = server.stop().await;
+    let db = Db::connect(&storage.database_url, &DbOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (wx, wy, wz) = (
+        workspace(&db, x.ws).await,
+        workspace(&db, y.ws).await,
+        workspace(&db, z.ws).await,
+    );
+    organizations::Entity::update_many()
+        .col_expr(organizations::Column::MaxConcurrentJobs, Expr::value(1))
+        .filter(organizations::Column::Id.eq(wx.org_id))
+        .exec(&db.conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let submit = |batch: Vec<jobs::ActiveModel>| {
+        let db = db.clone();
+        async move {
+            db.insert_jobs(batch)
+                .await
+                .unwrap_or_else(|e| panic!("{}", e.message))
+                .into_iter()
+                .map(|a| a.unwrap_or_else(|e| panic!("{}", e.message)).0.id)
+                .collect::<Vec<Uuid>>()
+        }
+    };
+    // X: more queued jobs than the claim's window, all older than the others'. Z: a
+    // session with as many, then a job outside the session.
+    let xs = submit((0..80).map(|_| queued(&wx, x.owner_auth.user.id)).collect()).await;
+    let zs = submit(
+        (0..80)
+            .map(|_| {
+                let mut m = queued(&wz, z.owner_auth.user.id);
+                m.session_id = Set(Some(session_id));
+                m
+            })
+            .collect(),
+    )
+    .await;
+    let ys = submit(vec![queued(&wy, y.owner_auth.user.id)]).await;
+    let zfree = submit(vec![queued(&wz, z.owner_auth.user.id)]).await;
+
+    // Another process runs X's first job (X may run one at once) and Z's session's first.
+    let other = Uuid::now_v7();
+    let first = db
+        .finish_and_claim(other, Vec::new(), 2)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ids(&first), [xs[0], zs[0]]);
+    // What can start now is behind 79 + 79 jobs that cannot: it is found all the same.
+    let me = Uuid::now_v7();
+    let next = db
+        .finish_and_claim(me, Vec::new(), 4)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ids(&next), [ys[0], zfree[0]]);
+    // When X's job ends, X's next one starts, in order.
+    let after = db
+        .finish_and_claim(other, vec![(xs[0], Outcome::Cancelled)], 4)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ids(&after), [xs[1]]);
+}

@@ -254,15 +254,28 @@ impl Emulator {
 
     /// Sleeps `d` (scaled) in slices, returning early on cancellation.
     fn wait(&self, d: Duration, cancel: &AtomicBool) -> Result<(), RunError> {
+        self.wait_reporting(d, cancel, &|_| {})
+    }
+
+    /// [`Emulator::wait`], telling `report` the fraction of the wait done after each slice
+    /// (the device's run: its progress is the time it has spent).
+    fn wait_reporting(
+        &self,
+        d: Duration,
+        cancel: &AtomicBool,
+        report: &dyn Fn(f64),
+    ) -> Result<(), RunError> {
         let d = d
             .mul_f64(self.rates.time_scale.max(0.0))
             .min(Duration::from_secs(30));
-        let until = Instant::now() + d;
+        let start = Instant::now();
+        let until = start + d;
         while Instant::now() < until {
             if cancel.load(Ordering::Relaxed) {
                 return Err(RunError::Cancelled);
             }
             std::thread::sleep(Duration::from_millis(20).min(until - Instant::now()));
+            report((start.elapsed().as_secs_f64() / d.as_secs_f64()).min(1.0));
         }
         Ok(())
     }
@@ -348,15 +361,18 @@ impl Backend for Emulator {
         } else {
             0.5
         };
+        // Computing the noisy result is the first half of what is left, the device's run
+        // time the second.
+        let mid = offset + (1.0 - offset) / 2.0;
         let r = simulate_noisy(
             &circuit,
             &self.device,
             &opts,
             DEFAULT_TRAJECTORIES,
             cancel,
-            &|p| progress(offset + p * (1.0 - offset)),
+            &|p| progress(offset + p * (mid - offset)),
         )?;
-        self.wait(run_time, cancel)?;
+        self.wait_reporting(run_time, cancel, &|f| progress(mid + f * (1.0 - mid)))?;
         if rng.random_bool(self.rates.readout_fault.clamp(0.0, 1.0)) {
             return Err(RunError::Failed(format!(
                 "readout fault on {}: the measurement electronics returned corrupt data, the results were discarded",

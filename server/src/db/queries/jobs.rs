@@ -25,6 +25,8 @@ use qollab_shared::error::ErrorCode;
 
 /// Queued jobs a claim chooses among (oldest first), at least twice what it claims.
 const CLAIM_WINDOW: u64 = 64;
+/// Windows one claim looks through at most.
+const CLAIM_PASSES: usize = 4;
 
 /// A job after a transition, with the event(s) committed together with it.
 pub type Transition = (jobs::Model, Vec<Event>);
@@ -546,36 +548,51 @@ async fn session_busy_before(
     Ok(n > 0)
 }
 
-/// Claims up to `k` queued jobs for `instance` inside `txn` (see [`Db::finish_and_claim`]).
+/// Claims up to `k` queued jobs for `instance` inside `txn` (see [`Db::finish_and_claim`]),
+/// in passes over a window of the oldest jobs that can start: a pass that fills an
+/// organization's limit or a session leaves the rest of its window to the next pass.
 async fn claim_in(
     txn: &DatabaseTransaction,
     instance: Uuid,
     k: usize,
     pg: bool,
 ) -> Result<Vec<jobs::Model>, sea_orm::DbErr> {
-    if k == 0 {
+    let now = Utc::now();
+    let mut picked: Vec<Uuid> = Vec::new();
+    for _ in 0..CLAIM_PASSES {
+        if picked.len() >= k {
+            break;
+        }
+        let (more, window_full) = claim_pass(txn, instance, k - picked.len(), pg, now).await?;
+        let done = more.is_empty() || !window_full;
+        picked.extend(more);
+        if done {
+            break;
+        }
+    }
+    if picked.is_empty() {
         return Ok(Vec::new());
     }
-    // Only what the choice needs: the whole rows (QASM, results) cost more to read and
-    // decode than the claim itself.
-    let mut select = jobs::Entity::find()
-        .select_only()
-        .column(jobs::Column::Id)
-        .column(jobs::Column::WorkspaceId)
-        .column(jobs::Column::OrgId)
-        .column(jobs::Column::SessionId)
-        .column(jobs::Column::QueuedAt)
-        .filter(jobs::Column::Status.eq(QUEUED))
-        .order_by_asc(jobs::Column::QueuedAt)
-        .order_by_asc(jobs::Column::Id)
-        .limit(Ord::max(CLAIM_WINDOW, k as u64 * 2));
-    if pg {
-        select = select.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-    }
-    let candidates = select.into_model::<Candidate>().all(txn).await?;
-    if candidates.is_empty() {
-        return Ok(Vec::new());
-    }
+    let mut rows = jobs::Entity::find()
+        .filter(jobs::Column::Id.is_in(picked.clone()))
+        .filter(jobs::Column::Status.eq(RUNNING))
+        .filter(jobs::Column::ClaimedBy.eq(instance))
+        .all(txn)
+        .await?;
+    // In the order they were picked (their `job.started` events follow it).
+    rows.sort_by_key(|r| picked.iter().position(|p| *p == r.id));
+    Ok(rows)
+}
+
+/// One pass of [`claim_in`]: picks up to `k` jobs from the window, marks them running
+/// and returns them, with whether the window was full (more may wait behind it).
+async fn claim_pass(
+    txn: &DatabaseTransaction,
+    instance: Uuid,
+    k: usize,
+    pg: bool,
+    now: DateTime<Utc>,
+) -> Result<(Vec<Uuid>, bool), sea_orm::DbErr> {
     let mut running: Vec<(Uuid, Uuid, Option<Uuid>)> = jobs::Entity::find()
         .select_only()
         .column(jobs::Column::WorkspaceId)
@@ -585,22 +602,57 @@ async fn claim_in(
         .into_tuple()
         .all(txn)
         .await?;
-    let mut org_ids: Vec<Uuid> = candidates.iter().map(|j| j.org_id).collect();
-    org_ids.sort();
-    org_ids.dedup();
-    let limits: Vec<(Uuid, i32)> = organizations::Entity::find()
+    let mut limits = org_limits(txn, running.iter().map(|(_, o, _)| *o), &[]).await?;
+    // Jobs that cannot start now are left out of the window: an organization at its
+    // limit, a session with a job running. Otherwise a deep queue of one organization's
+    // (10,000 jobs behind its one running job) would fill the window and starve
+    // everybody else until it drained.
+    let capped: Vec<Uuid> = limits
+        .iter()
+        .filter(|(org, limit)| running.iter().filter(|(_, o, _)| o == org).count() >= *limit)
+        .map(|(org, _)| *org)
+        .collect();
+    let busy: Vec<Uuid> = running.iter().filter_map(|(_, _, s)| *s).collect();
+    // Only what the choice needs: the whole rows (QASM, results) cost more to read and
+    // decode than the claim itself.
+    let mut select = jobs::Entity::find()
         .select_only()
-        .column(organizations::Column::Id)
-        .column(organizations::Column::MaxConcurrentJobs)
-        .filter(organizations::Column::Id.is_in(org_ids))
-        .into_tuple()
-        .all(txn)
-        .await?;
+        .column(jobs::Column::Id)
+        .column(jobs::Column::WorkspaceId)
+        .column(jobs::Column::OrgId)
+        .column(jobs::Column::SessionId)
+        .column(jobs::Column::QueuedAt)
+        .filter(jobs::Column::Status.eq(QUEUED));
+    if !capped.is_empty() {
+        select = select.filter(jobs::Column::OrgId.is_not_in(capped));
+    }
+    if !busy.is_empty() {
+        select = select.filter(
+            Condition::any()
+                .add(jobs::Column::SessionId.is_null())
+                .add(jobs::Column::SessionId.is_not_in(busy)),
+        );
+    }
+    let window = Ord::max(CLAIM_WINDOW, k as u64 * 2);
+    let mut select = select
+        .order_by_asc(jobs::Column::QueuedAt)
+        .order_by_asc(jobs::Column::Id)
+        .limit(window);
+    if pg {
+        select = select.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    let candidates = select.into_model::<Candidate>().all(txn).await?;
+    if candidates.is_empty() {
+        return Ok((Vec::new(), false));
+    }
+    let window_full = candidates.len() as u64 == window;
+    let more = org_limits(txn, candidates.iter().map(|j| j.org_id), &limits).await?;
+    limits.extend(more);
     let limit_of = |org: Uuid| {
         limits
             .iter()
             .find(|(o, _)| *o == org)
-            .map_or(1, |(_, l)| Ord::max(*l, 1) as usize)
+            .map_or(1, |(_, l)| *l)
     };
     // A session runs one job at a time, in order: only its oldest queued job may start,
     // and only while none of its jobs runs (a job claimed in this round counts).
@@ -643,9 +695,8 @@ async fn claim_in(
         picked.push(pick.id);
     }
     if picked.is_empty() {
-        return Ok(Vec::new());
+        return Ok((picked, window_full));
     }
-    let now = Utc::now();
     // The rows are ours for the transaction (SQLite's write lock, or PostgreSQL's row
     // locks), so the condition on the status only guards against a bug.
     jobs::Entity::update_many()
@@ -661,15 +712,35 @@ async fn claim_in(
         .filter(jobs::Column::Status.eq(QUEUED))
         .exec(txn)
         .await?;
-    let mut rows = jobs::Entity::find()
-        .filter(jobs::Column::Id.is_in(picked.clone()))
-        .filter(jobs::Column::Status.eq(RUNNING))
-        .filter(jobs::Column::ClaimedBy.eq(instance))
+    Ok((picked, window_full))
+}
+
+/// The concurrency limits of `orgs` (at least 1 each), leaving out those in `known`.
+async fn org_limits(
+    txn: &DatabaseTransaction,
+    orgs: impl Iterator<Item = Uuid>,
+    known: &[(Uuid, usize)],
+) -> Result<Vec<(Uuid, usize)>, sea_orm::DbErr> {
+    let mut ids: Vec<Uuid> = orgs
+        .filter(|o| !known.iter().any(|(k, _)| k == o))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let limits: Vec<(Uuid, i32)> = organizations::Entity::find()
+        .select_only()
+        .column(organizations::Column::Id)
+        .column(organizations::Column::MaxConcurrentJobs)
+        .filter(organizations::Column::Id.is_in(ids))
+        .into_tuple()
         .all(txn)
         .await?;
-    // In the order they were picked (their `job.started` events follow it).
-    rows.sort_by_key(|r| picked.iter().position(|p| *p == r.id));
-    Ok(rows)
+    Ok(limits
+        .into_iter()
+        .map(|(o, l)| (o, Ord::max(l, 1) as usize))
+        .collect())
 }
 
 /// Records a run's end inside `txn`, if `instance` still owns the job: the updated job
