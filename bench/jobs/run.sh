@@ -48,6 +48,10 @@ trap cleanup EXIT
 log() { echo "== $*" >&2; }
 load_avg() { cut -d' ' -f1-3 /proc/loadavg; }
 json_field() { grep -o "\"$1\":\"[^\"]*\"" | head -1 | cut -d'"' -f4; }
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15) / hz }' "/proc/$1/stat"; }
+# The generator's CPU seconds (user + system) when /usr/bin/time is there.
+TIMER=()
+[ -x /usr/bin/time ] && TIMER=(/usr/bin/time -f "%U %S" -o "$OUT/generator-cpu")
 
 if [ -z "${QOLLAB_BIN:-}" ]; then
 	log "building qollab and qollab-load (release)"
@@ -93,10 +97,15 @@ bench() {
 	ws=$(curl -sf "$url/api/workspaces" -H "authorization: Bearer $token" -H 'content-type: application/json' \
 		-d "{\"name\":\"jobs bench\",\"org_id\":\"$org\"}" | json_field id)
 	log "$label: qollab pid $pid on $url, workspace $ws; $JOBS jobs, $SUBSCRIBERS subscribers, $SUBMITTERS submitters"
-	local out
-	out=$("$LOADGEN" jobs --server "$url" --token "$token" --workspace "$ws" \
+	local out cpu0 cpu1 gen=""
+	cpu0=$(cpu_s "$pid")
+	out=$("${TIMER[@]}" "$LOADGEN" jobs --server "$url" --token "$token" --workspace "$ws" \
 		--jobs "$JOBS" --subscribers "$SUBSCRIBERS" --submitters "$SUBMITTERS")
-	echo "$label load_avg=[$(load_avg)] $out" | tee -a "$OUT/results.txt"
+	cpu1=$(cpu_s "$pid")
+	[ -s "$OUT/generator-cpu" ] && gen=$(awk '{ printf "%.1f", $1 + $2 }' "$OUT/generator-cpu")
+	# Where the two cores went: the server's CPU seconds during the run, the generator's.
+	echo "$label load_avg=[$(load_avg)] server_cpu_s=$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN{printf "%.1f", b-a}') generator_cpu_s=${gen:-?} $out" |
+		tee -a "$OUT/results.txt"
 	kill "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
 }

@@ -667,6 +667,58 @@ async fn a_noisy_emulator_run_and_an_optimization_produce_results_and_artifacts(
         let text = res.text().await.unwrap_or_default();
         assert!(text.contains(needle), "{name}: {text}");
     }
+    // result.json is the stored result, counts.csv its counts; only the optimized
+    // circuit is a file (a simulation writes none).
+    let (_, result) = raw(
+        &viewer,
+        Method::GET,
+        &format!("/api/jobs/{}/result", noisy.id),
+        None,
+    )
+    .await;
+    let file = viewer
+        .request(
+            Method::GET,
+            &format!("/api/jobs/{}/artifacts/result.json", noisy.id),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&file).ok(),
+        Some(result.clone())
+    );
+    let csv = viewer
+        .request(
+            Method::GET,
+            &format!("/api/jobs/{}/artifacts/counts.csv", noisy.id),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    let total: u64 = csv
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').nth(1)?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(total, 500, "{csv}");
+    let artifacts = server.storage.path().join("artifacts");
+    assert!(
+        !artifacts.join(noisy.id.to_string()).exists(),
+        "a simulation wrote files"
+    );
+    assert!(
+        artifacts
+            .join(opt.id.to_string())
+            .join("optimized.qasm")
+            .exists()
+    );
     let (s, _) = raw(
         &viewer,
         Method::GET,

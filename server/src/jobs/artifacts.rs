@@ -1,5 +1,7 @@
-//! Job artifacts (`optimized.qasm`, `result.json`, `counts.csv`). Stored in a directory
-//! under the data dir; the trait is what an object store would implement.
+//! Job artifacts (`optimized.qasm`, `result.json`, `counts.csv`). `result.json` and
+//! `counts.csv` are views of the result stored on the job's row, rendered when asked for;
+//! only what the result does not hold (the optimized circuit) is stored, in a directory
+//! under the data dir. The trait is what an object store would implement.
 
 use std::path::PathBuf;
 
@@ -53,6 +55,20 @@ impl ArtifactStore for LocalDir {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// The bytes of artifact `name` of a job whose stored result is `result`, for the views
+/// (`None` for a stored artifact, or a view the result cannot give).
+pub fn view(name: &str, result: &serde_json::Value) -> Option<Vec<u8>> {
+    match name {
+        "result.json" => serde_json::to_vec_pretty(result).ok(),
+        "counts.csv" => {
+            let counts: std::collections::BTreeMap<String, usize> =
+                serde_json::from_value(result.get("counts")?.clone()).ok()?;
+            Some(counts_csv(&counts).into_bytes())
+        }
+        _ => None,
     }
 }
 

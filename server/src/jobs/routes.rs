@@ -380,17 +380,32 @@ pub async fn artifact(
         "counts.csv" => "text/csv; charset=utf-8",
         _ => return Err(ApiError::not_found("artifact")),
     };
-    let store = state.jobs.artifacts.clone();
-    let id = access.target.id;
-    let n = name.clone();
-    let bytes = web::block(move || store.get(id, &n))
-        .await
-        .map_err(|_| ApiError::internal())?
-        .map_err(|e| {
-            tracing::error!(error = %e, "reading an artifact");
-            ApiError::internal()
-        })?
-        .ok_or_else(|| ApiError::not_found("artifact"))?;
+    let listed = access.target.result.as_ref().is_some_and(|r| {
+        r["artifacts"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|n| n.as_str() == Some(name.as_str())))
+    });
+    let view = access
+        .target
+        .result
+        .as_ref()
+        .and_then(|r| super::artifacts::view(&name, r));
+    let bytes = match view {
+        Some(bytes) if listed => bytes,
+        _ => {
+            let store = state.jobs.artifacts.clone();
+            let id = access.target.id;
+            let n = name.clone();
+            web::block(move || store.get(id, &n))
+                .await
+                .map_err(|_| ApiError::internal())?
+                .map_err(|e| {
+                    tracing::error!(error = %e, "reading an artifact");
+                    ApiError::internal()
+                })?
+                .ok_or_else(|| ApiError::not_found("artifact"))?
+        }
+    };
     Ok(HttpResponse::Ok()
         .content_type(content_type)
         .insert_header((
