@@ -105,7 +105,7 @@ async fn subscribe(
     };
     while seen.terminal < expect {
         let event = tokio::select! {
-            e = stream.next() => e,
+            e = stream.next_glance() => e,
             _ = stop.changed() => break,
         };
         let event = match event {
@@ -120,7 +120,12 @@ async fn subscribe(
         }
         let lag_us = (Utc::now() - event.at).num_microseconds().unwrap_or(0);
         seen.latency.saturating_record(lag_us.max(1) as u64);
-        *seen.by_type.entry(event.kind.clone()).or_default() += 1;
+        match seen.by_type.get_mut(&event.kind) {
+            Some(n) => *n += 1,
+            None => {
+                seen.by_type.insert(event.kind.clone(), 1);
+            }
+        }
         match event.kind.as_str() {
             "job.completed" | "job.cancelled" => seen.terminal += 1,
             "job.failed" => {
