@@ -145,10 +145,12 @@ impl DocClient {
     /// and returns once the local document holds the server's state.
     pub async fn connect(server: &str, room: &str, opts: ConnectOptions) -> Result<Self, DocError> {
         let url = room_url(server, room, &opts.params);
-        let (ws, _) =
-            tokio::time::timeout(opts.sync_timeout, tokio_tungstenite::connect_async(&url))
-                .await
-                .map_err(|_| DocError::Timeout("the websocket handshake"))??;
+        let (ws, _) = tokio::time::timeout(
+            opts.sync_timeout,
+            tokio_tungstenite::connect_async_with_config(&url, None, true),
+        )
+        .await
+        .map_err(|_| DocError::Timeout("the websocket handshake"))??;
         let doc = opts.doc.unwrap_or_default();
         let shared = Arc::new(Shared {
             awareness: Mutex::new(Awareness::new(doc.clone())),

@@ -223,7 +223,7 @@ impl EventStream {
         let auth = HeaderValue::from_str(&format!("Bearer {}", self.token))
             .map_err(|e| EventError::InvalidUrl(format!("token: {e}")))?;
         req.headers_mut().insert(AUTHORIZATION, auth);
-        match tokio_tungstenite::connect_async(req).await {
+        match tokio_tungstenite::connect_async_with_config(req, None, true).await {
             Ok((socket, _)) => Ok(socket),
             Err(tungstenite::Error::Http(res)) => Err(EventError::Refused {
                 status: res.status().as_u16(),

@@ -387,6 +387,9 @@ pub fn bind(state: AppState) -> anyhow::Result<(Server, SocketAddr)> {
     })
     .shutdown_timeout(config.shutdown_timeout_secs)
     .client_request_timeout(Duration::from_secs(30))
+    // actix leaves Nagle's algorithm on: a relayed edit or an event (a small write) could
+    // wait for the peer's delayed ACK of the one before.
+    .tcp_nodelay(true)
     .on_connect(move |conn, _| {
         // A client that stops reading shuts its receive window, and a vanished one stops
         // acknowledging: without a user timeout the kernel keeps probing forever, and actix

@@ -42,10 +42,12 @@ impl Probe {
         recorder: Arc<Recorder>,
     ) -> Result<Probe, DocError> {
         let url = room_url(server, room, &opts.params);
-        let (ws, _) =
-            tokio::time::timeout(opts.sync_timeout, tokio_tungstenite::connect_async(&url))
-                .await
-                .map_err(|_| DocError::Timeout("the websocket handshake"))??;
+        let (ws, _) = tokio::time::timeout(
+            opts.sync_timeout,
+            tokio_tungstenite::connect_async_with_config(&url, None, true),
+        )
+        .await
+        .map_err(|_| DocError::Timeout("the websocket handshake"))??;
         let doc = Arc::new(Mutex::new(Doc::new()));
         let (out, out_rx) = mpsc::channel(OUTGOING);
         let closed = Arc::new(AtomicBool::new(false));
