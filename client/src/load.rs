@@ -172,7 +172,7 @@ fn observe_receipts(client: &DocClient, me: u64, recorder: Arc<Recorder>) {
     bench.observe("load", move |txn, event| {
         let now = now_us();
         let mut local = Vec::new();
-        for (_, change) in event.keys(txn) {
+        for change in event.keys(txn).values() {
             let (EntryChange::Inserted(v) | EntryChange::Updated(_, v)) = change else {
                 continue;
             };
