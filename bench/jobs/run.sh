@@ -16,6 +16,14 @@
 # (binaries to use instead of building, e.g. a peer build measured in the same session),
 # CELERY (none: skip the Celery + Redis peer; its own knobs, CELERY_REDIS_URL and
 # QOLLAB_BENCH_VENV, are in celery.sh).
+#
+# QUEUE_DEPTH=D: the submitters keep D jobs unfinished while they have jobs left, and the
+# result's `held` is the throughput while the queue was that deep (the server admits
+# D + SUBMITTERS unfinished jobs: QOLLAB_JOB_QUEUE_PER_SLOT). Issue #12 compares
+# QUEUE_DEPTH=10000 with QUEUE_DEPTH=100, each with JOBS=D+3000, CELERY=none:
+#
+#   QUEUE_DEPTH=100 JOBS=3100 CELERY=none bench/jobs/run.sh
+#   QUEUE_DEPTH=10000 JOBS=13000 CELERY=none bench/jobs/run.sh
 set -euo pipefail
 
 MODE=${1:-all}
@@ -27,6 +35,15 @@ esac
 JOBS=${JOBS:-2000}
 SUBSCRIBERS=${SUBSCRIBERS:-200}
 SUBMITTERS=${SUBMITTERS:-32}
+QUEUE_DEPTH=${QUEUE_DEPTH:-}
+# Extra environment of every server, and extra arguments of the generator.
+SERVER_ENV=()
+DEPTH_ARGS=()
+if [ -n "$QUEUE_DEPTH" ]; then
+	# The enterprise plan's 32 slots times this must admit the depth plus the submitters.
+	SERVER_ENV+=("QOLLAB_JOB_QUEUE_PER_SLOT=$(((QUEUE_DEPTH + SUBMITTERS) / 32 + 2))")
+	DEPTH_ARGS+=(--queue-depth "$QUEUE_DEPTH" --timeout 1800)
+fi
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 TARGET=${CARGO_TARGET_DIR:-target}
 OUT=${BENCH_OUT:-$(mktemp -d -t qollab-jobs-bench.XXXXXX)}
@@ -71,7 +88,7 @@ bench() {
 	TMPDIRS+=("$dir")
 	env QOLLAB_BIND=127.0.0.1:0 QOLLAB_DATA_DIR="$dir" QOLLAB_LOG=warn \
 		QOLLAB_ACCESS_TOKEN_TTL_SECS=7200 QOLLAB_AUTH_RATE_PER_MINUTE=10000 \
-		"$@" "$QOLLAB" serve >"$OUT/$label.log" 2>&1 &
+		"${SERVER_ENV[@]}" "$@" "$QOLLAB" serve >"$OUT/$label.log" 2>&1 &
 	local pid=$!
 	PIDS+=("$pid")
 	local addr=""
@@ -100,7 +117,7 @@ bench() {
 	local out cpu0 cpu1 gen=""
 	cpu0=$(cpu_s "$pid")
 	out=$("${TIMER[@]}" "$LOADGEN" jobs --server "$url" --token "$token" --workspace "$ws" \
-		--jobs "$JOBS" --subscribers "$SUBSCRIBERS" --submitters "$SUBMITTERS")
+		--jobs "$JOBS" --subscribers "$SUBSCRIBERS" --submitters "$SUBMITTERS" "${DEPTH_ARGS[@]}")
 	cpu1=$(cpu_s "$pid")
 	[ -s "$OUT/generator-cpu" ] && gen=$(awk '{ printf "%.1f", $1 + $2 }' "$OUT/generator-cpu")
 	# Where the two cores went: the server's CPU seconds during the run, the generator's.

@@ -123,6 +123,7 @@ impl Config {
             ("QOLLAB_SCHEDULER_POLL_MS", s.scheduler_poll_ms),
             ("QOLLAB_IBM_POLL_MS", s.ibm_poll_ms),
             ("QOLLAB_JOB_STALE_SECS", s.job_stale_secs),
+            ("QOLLAB_JOB_QUEUE_PER_SLOT", s.job_queue_per_slot),
             ("QOLLAB_DIGEST_INTERVAL_SECS", s.digest_interval_secs),
             ("QOLLAB_AI_REQUEST_TIMEOUT_SECS", s.ai_request_timeout_secs),
             ("QOLLAB_AI_STALL_TIMEOUT_SECS", s.ai_stall_timeout_secs),
@@ -224,6 +225,7 @@ impl Config {
         let mut jobs = JobsConfig {
             timeout: secs(s.job_timeout_secs),
             stale_after: secs(s.job_stale_secs),
+            queue_per_slot: s.job_queue_per_slot,
             session_idle: secs(s.session_idle_secs),
             scheduler_poll: millis(s.scheduler_poll_ms),
             ..JobsConfig::default()

@@ -139,6 +139,10 @@ pub struct Settings {
     /// A running job whose process sent no heartbeat for this long is re-queued.
     #[arg(long, env = "QOLLAB_JOB_STALE_SECS", default_value_t = 15, help_heading = JOBS)]
     pub job_stale_secs: u64,
+    /// Unfinished (queued or running) jobs an organization may have per job of its
+    /// plan's concurrency limit; a submission beyond gets 429.
+    #[arg(long, env = "QOLLAB_JOB_QUEUE_PER_SLOT", default_value_t = 25, help_heading = JOBS)]
+    pub job_queue_per_slot: u64,
     /// A runtime session's idle timeout when it does not ask for one.
     #[arg(long, env = "QOLLAB_SESSION_IDLE_SECS", default_value_t = 300, help_heading = JOBS)]
     pub session_idle_secs: u64,

@@ -490,6 +490,44 @@ async fn job_now(client: &Client, id: Uuid) -> Job {
 }
 
 #[tokio::test]
+async fn an_organization_queues_at_most_its_slots_times_the_queue_per_slot() {
+    // One slot's worth of queue per concurrent job: the team's free plan runs 2 at once,
+    // so 2 jobs may be unfinished. The worker is slow, so none finishes meanwhile.
+    let server = TestServer::start_with(|c| {
+        presets::one_slow_job_at_a_time(c);
+        c.jobs.queue_per_slot = 1;
+    })
+    .await;
+    let t = team(&server.url).await;
+    let (owner, ws) = (t.owner.clone(), t.ws);
+    let slow = json!({"source": {"qasm": X0}, "backend": "emulator:qollab_t5", "shots": 100});
+    submit_ok(&owner, ws, slow.clone()).await;
+    let second = submit_ok(&owner, ws, slow.clone()).await;
+    let (s, b) = submit(&owner, ws, slow.clone()).await;
+    assert_eq!(s, 429, "{b}");
+    assert!(
+        b.to_string()
+            .contains("2 jobs of this organization are queued or running"),
+        "the refusal says why: {b}"
+    );
+    assert_eq!(
+        jobs_of(&owner, ws).await.len(),
+        2,
+        "the refused job was not stored"
+    );
+    // A place in the queue frees up as soon as a job is finished (here: cancelled).
+    let (s, b) = raw(
+        &owner,
+        Method::POST,
+        &format!("/api/jobs/{}/cancel", second.id),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    submit_ok(&owner, ws, slow).await;
+}
+
+#[tokio::test]
 async fn cancelling_queued_and_running_jobs() {
     // One worker, slow emulator: the first job runs for a long time, the second waits.
     let server = TestServer::start_with(presets::one_slow_job_at_a_time).await;

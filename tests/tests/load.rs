@@ -6,8 +6,8 @@ use std::time::Duration;
 use qollab_client::load::jobs::{self, JobsLoadConfig};
 use qollab_client::load::{LoadConfig, run};
 
-use crate::common::TestServer;
 use crate::common::live::{Team, ws_url};
+use crate::common::{TestServer, presets};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_document_load_generator_counts_every_delivery_and_checks_convergence() {
@@ -89,10 +89,12 @@ async fn the_jobs_load_generator_sees_every_job_finish_at_every_subscriber() {
         backend: "ideal".into(),
         qasm: jobs::BELL.into(),
         timeout: Duration::from_secs(60),
+        queue_depth: None,
     })
     .await
     .unwrap_or_else(|e| panic!("jobs load run: {e}"));
     assert_eq!(report.subscribers_connected, 3, "{report:?}");
+    assert!(report.held.is_none(), "{report:?}");
     assert_eq!(report.submitted, 12, "{report:?}");
     assert_eq!(report.submit_errors, 0, "{report:?}");
     assert_eq!(report.finished_everywhere, 12, "{report:?}");
@@ -107,4 +109,51 @@ async fn the_jobs_load_generator_sees_every_job_finish_at_every_subscriber() {
     }
     assert_eq!(report.event_latency_ms.count, report.events_received);
     assert!(report.jobs_per_s > 0.0 && report.event_latency_ms.max > 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_jobs_load_generator_holds_the_queue_at_the_depth_asked() {
+    // The team's free plan runs 2 jobs at once and, at one job of queue per slot, admits
+    // 2 unfinished: a generator that keeps more than 2 in flight gets 429s.
+    let server = TestServer::start_with(|c| {
+        presets::slow_emulator(c);
+        c.jobs.queue_per_slot = 1;
+    })
+    .await;
+    let team = Team::new(server.client()).await;
+    let run = |queue_depth| {
+        jobs::run(JobsLoadConfig {
+            server: server.url.clone(),
+            token: team.token().to_string(),
+            workspace: team.ws,
+            jobs: 8,
+            subscribers: 2,
+            submitters: 4,
+            shots: 100,
+            backend: "emulator:qollab_t5".into(),
+            qasm: jobs::BELL.into(),
+            timeout: Duration::from_secs(60),
+            queue_depth,
+        })
+    };
+    let held = run(Some(2))
+        .await
+        .unwrap_or_else(|e| panic!("jobs load run: {e}"));
+    assert_eq!(held.finished_everywhere, 8, "{held:?}");
+    assert_eq!(
+        held.retried_429, 0,
+        "never more than 2 unfinished: {held:?}"
+    );
+    let window = held.held.clone().unwrap_or_else(|| panic!("{held:?}"));
+    assert_eq!(window.depth, 2);
+    // The 8th submission waited for 6 jobs to finish; at the 2nd, at most 2 had.
+    assert!(window.finished >= 4, "{held:?}");
+    assert!(window.jobs_per_s > 0.0 && window.window_s > 0.0, "{held:?}");
+
+    // The same run without the depth: 4 submitters at once are over the limit.
+    let free = run(None)
+        .await
+        .unwrap_or_else(|e| panic!("jobs load run: {e}"));
+    assert_eq!(free.finished_everywhere, 8, "{free:?}");
+    assert!(free.retried_429 > 0, "{free:?}");
 }

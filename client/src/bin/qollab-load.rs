@@ -95,6 +95,10 @@ struct JobsArgs {
     /// Longest wait for everything to finish, in seconds.
     #[arg(long, default_value_t = 120.0)]
     timeout: f64,
+    /// Keep this many jobs unfinished while submitting, and report the throughput while
+    /// the queue was held that deep (`held`). Default: submit as fast as admitted.
+    #[arg(long)]
+    queue_depth: Option<usize>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -186,6 +190,7 @@ async fn main() -> anyhow::Result<()> {
             backend: j.backend,
             qasm,
             timeout: Duration::from_secs_f64(j.timeout),
+            queue_depth: j.queue_depth,
         })
         .await?;
         println!("{}", serde_json::to_string(&report)?);

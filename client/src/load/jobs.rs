@@ -39,6 +39,21 @@ pub struct JobsLoadConfig {
     pub qasm: String,
     /// Longest wait for every job to finish and every event to arrive.
     pub timeout: Duration,
+    /// Hold this many jobs unfinished (submitted, not yet seen finished) while there are
+    /// jobs left to submit, and report the throughput while the queue was that deep
+    /// (`held`). `None`: submit as fast as the server admits.
+    pub queue_depth: Option<usize>,
+}
+
+/// Throughput while the queue was held at [`JobsLoadConfig::queue_depth`]: from the
+/// submission that filled it to the last submission (after which it drains).
+#[derive(Debug, Clone, Serialize)]
+pub struct HeldQueue {
+    pub depth: usize,
+    /// Jobs seen finished (at the first subscriber) within the window.
+    pub finished: usize,
+    pub window_s: f64,
+    pub jobs_per_s: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -65,11 +80,19 @@ pub struct JobsLoadReport {
     pub event_latency_ms: LatencyMs,
     pub events_received: u64,
     pub events_by_type: std::collections::BTreeMap<String, u64>,
+    /// With a queue depth: the throughput while it was held (`None` when the run never
+    /// filled it, e.g. depth ≥ jobs).
+    pub held: Option<HeldQueue>,
     pub first_error: Option<String>,
 }
 
 struct Shared {
     first_error: std::sync::Mutex<Option<String>>,
+    /// Terminal events seen by the first subscriber: what a held queue is measured by.
+    finished: AtomicUsize,
+    /// (when, finished) as the queue filled and as the last job was submitted.
+    filled: std::sync::Mutex<Option<(Instant, usize)>>,
+    drained_from: std::sync::Mutex<Option<(Instant, usize)>>,
 }
 
 impl Shared {
@@ -95,6 +118,7 @@ async fn subscribe(
     expect: usize,
     mut stop: watch::Receiver<bool>,
     shared: Arc<Shared>,
+    counts_finished: bool,
 ) -> Seen {
     let mut seen = Seen {
         latency: new_histogram(),
@@ -126,13 +150,19 @@ async fn subscribe(
                 seen.by_type.insert(event.kind.clone(), 1);
             }
         }
-        match event.kind.as_str() {
-            "job.completed" | "job.cancelled" => seen.terminal += 1,
+        let terminal = match event.kind.as_str() {
+            "job.completed" | "job.cancelled" => true,
             "job.failed" => {
-                seen.terminal += 1;
                 seen.failed += 1;
+                true
             }
-            _ => {}
+            _ => false,
+        };
+        if terminal {
+            seen.terminal += 1;
+            if counts_finished {
+                shared.finished.fetch_add(1, Ordering::Release);
+            }
         }
     }
     if seen.terminal >= expect {
@@ -149,9 +179,16 @@ pub async fn run(cfg: JobsLoadConfig) -> anyhow::Result<JobsLoadReport> {
         cfg.jobs > 0 && cfg.submitters > 0,
         "jobs and submitters must be > 0"
     );
+    anyhow::ensure!(
+        cfg.queue_depth.is_none_or(|d| d > 0 && cfg.subscribers > 0),
+        "a queue depth must be > 0 and needs a subscriber to see jobs finish"
+    );
     super::raise_fd_limit();
     let shared = Arc::new(Shared {
         first_error: Default::default(),
+        finished: AtomicUsize::new(0),
+        filled: Default::default(),
+        drained_from: Default::default(),
     });
     let client = Client::new(cfg.server.clone()).with_token(cfg.token.clone());
 
@@ -175,6 +212,7 @@ pub async fn run(cfg: JobsLoadConfig) -> anyhow::Result<JobsLoadReport> {
                 cfg.jobs,
                 stop_rx.clone(),
                 shared.clone(),
+                subscribers.is_empty(),
             ))),
             Ok(Err(e)) => shared.note(format!("subscribe: {e}")),
             Err(e) => shared.note(format!("subscribe task: {e}")),
@@ -211,15 +249,43 @@ pub async fn run(cfg: JobsLoadConfig) -> anyhow::Result<JobsLoadReport> {
             errors.clone(),
         );
         let (jobs, ws, deadline) = (cfg.jobs, cfg.workspace, started + cfg.timeout);
+        let depth = cfg.queue_depth;
         submitters.push(tokio::spawn(async move {
             let mut latency = new_histogram();
-            while next.fetch_add(1, Ordering::Relaxed) < jobs {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= jobs {
+                    break;
+                }
+                // Job i goes in once fewer than `depth` are unfinished before it.
+                if let Some(d) = depth {
+                    while i >= shared.finished.load(Ordering::Acquire) + d {
+                        if Instant::now() > deadline {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                    }
+                }
                 loop {
                     let t = Instant::now();
                     match client.submit_job(ws, &request).await {
                         Ok(_) => {
                             latency.saturating_record(t.elapsed().as_micros().max(1) as u64);
-                            submitted.fetch_add(1, Ordering::Relaxed);
+                            let n = submitted.fetch_add(1, Ordering::Relaxed) as usize + 1;
+                            if let Some(d) = depth {
+                                let mark =
+                                    (Instant::now(), shared.finished.load(Ordering::Acquire));
+                                if n == d {
+                                    *shared.filled.lock().unwrap_or_else(|p| p.into_inner()) =
+                                        Some(mark);
+                                }
+                                if n == jobs {
+                                    *shared
+                                        .drained_from
+                                        .lock()
+                                        .unwrap_or_else(|p| p.into_inner()) = Some(mark);
+                                }
+                            }
                             break;
                         }
                         Err(e) if e.status().map(|s| s.as_u16()) == Some(429) => {
@@ -280,6 +346,25 @@ pub async fn run(cfg: JobsLoadConfig) -> anyhow::Result<JobsLoadReport> {
         finished_everywhere = 0;
     }
     let elapsed = (last - started).as_secs_f64();
+    let mark = |m: &std::sync::Mutex<Option<(Instant, usize)>>| {
+        *m.lock().unwrap_or_else(|p| p.into_inner())
+    };
+    let held = match (
+        cfg.queue_depth,
+        mark(&shared.filled),
+        mark(&shared.drained_from),
+    ) {
+        (Some(depth), Some((t0, f0)), Some((t1, f1))) if t1 > t0 && cfg.jobs > depth => {
+            let window_s = (t1 - t0).as_secs_f64();
+            Some(HeldQueue {
+                depth,
+                finished: f1.saturating_sub(f0),
+                window_s,
+                jobs_per_s: f1.saturating_sub(f0) as f64 / window_s,
+            })
+        }
+        _ => None,
+    };
     Ok(JobsLoadReport {
         server: cfg.server,
         jobs: cfg.jobs,
@@ -299,6 +384,7 @@ pub async fn run(cfg: JobsLoadConfig) -> anyhow::Result<JobsLoadReport> {
         event_latency_ms: LatencyMs::of(&latency),
         events_received: latency.len(),
         events_by_type: by_type,
+        held,
         first_error: shared
             .first_error
             .lock()

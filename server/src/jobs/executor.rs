@@ -29,6 +29,8 @@ pub struct JobsConfig {
     pub timeout: Duration,
     /// A running job whose heartbeat is older than this is recovered.
     pub stale_after: Duration,
+    /// Unfinished jobs an organization may have per unit of its concurrency limit.
+    pub queue_per_slot: u64,
     /// Runs a job may start before a crash-recovery fails it instead of re-queueing.
     pub max_attempts: i32,
     pub emulator: FailureRates,
@@ -48,6 +50,7 @@ impl Default for JobsConfig {
             pool_size: std::thread::available_parallelism().map_or(2, |n| n.get()),
             timeout: Duration::from_secs(600),
             stale_after: Duration::from_secs(15),
+            queue_per_slot: 25,
             max_attempts: 3,
             emulator: FailureRates::default(),
             progress_every: Duration::from_millis(250),

@@ -19,9 +19,6 @@ use crate::docs::problem_view;
 use crate::error::{ApiError, ApiResult};
 use crate::workspaces::{AsEditor, AsViewer, EDITOR, VIEWER};
 
-/// Unfinished jobs an organization may have per unit of its concurrency limit.
-const QUEUE_DEPTH_PER_SLOT: u64 = 25;
-
 pub fn configure(r: &mut crate::app::Routes) {
     r.post("/api/workspaces/{workspace_id}/jobs", submit)
         .get("/api/workspaces/{workspace_id}/jobs", list)
@@ -194,7 +191,9 @@ pub async fn prepare(
         )));
     }
     let unfinished = state.db.unfinished_jobs(org.id).await?;
-    if unfinished >= org.max_concurrent_jobs.max(1) as u64 * QUEUE_DEPTH_PER_SLOT {
+    let queue_cap = (org.max_concurrent_jobs.max(1) as u64)
+        .saturating_mul(state.config.jobs.queue_per_slot.max(1));
+    if unfinished >= queue_cap {
         return Err(ApiError::rate_limited(5).with_details(serde_json::json!({
             "reason": format!("{unfinished} jobs of this organization are queued or running; wait for some to finish")
         })));
