@@ -18,8 +18,27 @@ pub enum ClientError {
     /// The server answered with something that is not the expected shape.
     #[error("unexpected response {status}: {text}")]
     Unexpected { status: StatusCode, text: String },
-    #[error("transport: {0}")]
+    /// No answer: the connection failed. The message carries the whole cause chain
+    /// ("error sending request" alone does not say whether it was refused, reset or
+    /// timed out).
+    #[error("transport: {}", chain(.0))]
     Transport(#[from] reqwest::Error),
+}
+
+/// An error with its sources, each once: reqwest's own message often repeats its
+/// source's text.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = cause.source();
+    }
+    out
 }
 
 impl ClientError {
@@ -812,5 +831,30 @@ impl AnalyticsScope {
             AnalyticsScope::Workspace(id) => format!("/api/workspaces/{id}/analytics"),
             AnalyticsScope::Org(id) => format!("/api/orgs/{id}/analytics"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_transport_error_says_what_went_wrong_underneath() {
+        // A port nobody listens on: the connection is refused.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let err = Client::new(format!("http://127.0.0.1:{port}"))
+            .me()
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("nobody listens on {port}"));
+        let text = err.to_string();
+        assert!(matches!(err, ClientError::Transport(_)), "{text}");
+        assert!(
+            text.to_lowercase().contains("connection refused"),
+            "the cause is in the message: {text}"
+        );
     }
 }
