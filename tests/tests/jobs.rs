@@ -516,14 +516,11 @@ async fn an_organization_queues_at_most_its_slots_times_the_queue_per_slot() {
         "the refused job was not stored"
     );
     // A place in the queue frees up as soon as a job is finished (here: cancelled).
-    let (s, b) = raw(
-        &owner,
-        Method::POST,
-        &format!("/api/jobs/{}/cancel", second.id),
-        None,
-    )
-    .await;
-    assert_eq!(s, 200, "{b}");
+    let cancelled = owner
+        .cancel_job(second.id)
+        .await
+        .unwrap_or_else(|e| panic!("cancel: {e}"));
+    assert_eq!(cancelled.status, "cancelled");
     submit_ok(&owner, ws, slow).await;
 }
 

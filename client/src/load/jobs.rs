@@ -90,12 +90,32 @@ struct Shared {
     first_error: std::sync::Mutex<Option<String>>,
     /// Terminal events seen by the first subscriber: what a held queue is measured by.
     finished: AtomicUsize,
-    /// (when, finished) as the queue filled and as the last job was submitted.
-    filled: std::sync::Mutex<Option<(Instant, usize)>>,
-    drained_from: std::sync::Mutex<Option<(Instant, usize)>>,
+    marks: std::sync::Mutex<HeldMarks>,
+}
+
+/// (when, jobs seen finished) as the queue filled and as the last job was submitted.
+#[derive(Default, Clone, Copy)]
+struct HeldMarks {
+    filled: Option<(Instant, usize)>,
+    last: Option<(Instant, usize)>,
 }
 
 impl Shared {
+    /// The `n`th successful submission of `jobs`, the queue held at `depth`.
+    fn submitted(&self, n: usize, depth: usize, jobs: usize) {
+        if n != depth && n != jobs {
+            return;
+        }
+        let mark = Some((Instant::now(), self.finished.load(Ordering::Acquire)));
+        let mut marks = self.marks.lock().unwrap_or_else(|p| p.into_inner());
+        if n == depth {
+            marks.filled = mark;
+        }
+        if n == jobs {
+            marks.last = mark;
+        }
+    }
+
     fn note(&self, e: String) {
         let mut f = self.first_error.lock().unwrap_or_else(|p| p.into_inner());
         if f.is_none() {
@@ -187,8 +207,7 @@ pub async fn run(cfg: JobsLoadConfig) -> anyhow::Result<JobsLoadReport> {
     let shared = Arc::new(Shared {
         first_error: Default::default(),
         finished: AtomicUsize::new(0),
-        filled: Default::default(),
-        drained_from: Default::default(),
+        marks: Default::default(),
     });
     let client = Client::new(cfg.server.clone()).with_token(cfg.token.clone());
 
@@ -273,18 +292,7 @@ pub async fn run(cfg: JobsLoadConfig) -> anyhow::Result<JobsLoadReport> {
                             latency.saturating_record(t.elapsed().as_micros().max(1) as u64);
                             let n = submitted.fetch_add(1, Ordering::Relaxed) as usize + 1;
                             if let Some(d) = depth {
-                                let mark =
-                                    (Instant::now(), shared.finished.load(Ordering::Acquire));
-                                if n == d {
-                                    *shared.filled.lock().unwrap_or_else(|p| p.into_inner()) =
-                                        Some(mark);
-                                }
-                                if n == jobs {
-                                    *shared
-                                        .drained_from
-                                        .lock()
-                                        .unwrap_or_else(|p| p.into_inner()) = Some(mark);
-                                }
+                                shared.submitted(n, d, jobs);
                             }
                             break;
                         }
@@ -346,14 +354,8 @@ pub async fn run(cfg: JobsLoadConfig) -> anyhow::Result<JobsLoadReport> {
         finished_everywhere = 0;
     }
     let elapsed = (last - started).as_secs_f64();
-    let mark = |m: &std::sync::Mutex<Option<(Instant, usize)>>| {
-        *m.lock().unwrap_or_else(|p| p.into_inner())
-    };
-    let held = match (
-        cfg.queue_depth,
-        mark(&shared.filled),
-        mark(&shared.drained_from),
-    ) {
+    let marks = *shared.marks.lock().unwrap_or_else(|p| p.into_inner());
+    let held = match (cfg.queue_depth, marks.filled, marks.last) {
         (Some(depth), Some((t0, f0)), Some((t1, f1))) if t1 > t0 && cfg.jobs > depth => {
             let window_s = (t1 - t0).as_secs_f64();
             Some(HeldQueue {
