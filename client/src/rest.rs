@@ -27,7 +27,7 @@ pub enum ClientError {
 
 /// An error with its sources, each once: reqwest's own message often repeats its
 /// source's text.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut next = e.source();
     while let Some(cause) = next {
@@ -97,7 +97,13 @@ impl Client {
     pub fn new(base: impl Into<String>) -> Self {
         Self {
             base: base.into().trim_end_matches('/').to_string(),
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .pool_idle_timeout(std::time::Duration::from_secs(
+                    qollab_shared::api::CLIENT_POOL_IDLE_SECS,
+                ))
+                .build()
+                // Fails only where `reqwest::Client::new()` panics (no TLS backend).
+                .unwrap_or_else(|_| reqwest::Client::new()),
             token: None,
             observer: None,
         }

@@ -18,6 +18,7 @@ mod m20261206_000012_analytics_rollups;
 mod m20261207_000013_fold_index;
 mod m20261207_000014_activity_rollups;
 mod m20261207_000015_unfinished_index;
+mod m20261207_000016_queue_order_index;
 
 /// The jobs the analytics fold takes: the condition of its partial index, which the fold's
 /// query must repeat word for word (`server/src/db/queries/rollups.rs`).
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000013_fold_index::Migration),
             Box::new(m20261207_000014_activity_rollups::Migration),
             Box::new(m20261207_000015_unfinished_index::Migration),
+            Box::new(m20261207_000016_queue_order_index::Migration),
         ]
     }
 }

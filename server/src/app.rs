@@ -133,8 +133,12 @@ impl AppState {
             artifacts.clone(),
             config.jobs.clone(),
         );
-        let intake =
-            crate::jobs::intake::Intake::start(db.clone(), events.clone(), executor.clone());
+        let intake = crate::jobs::intake::Intake::start(
+            db.clone(),
+            events.clone(),
+            executor.clone(),
+            config.jobs.queue_per_slot,
+        );
         let progress = crate::progress::Progress::start(db.clone(), events.clone());
         let state = Self {
             progress,
@@ -387,6 +391,9 @@ pub fn bind(state: AppState) -> anyhow::Result<(Server, SocketAddr)> {
     })
     .shutdown_timeout(config.shutdown_timeout_secs)
     .client_request_timeout(Duration::from_secs(30))
+    .keep_alive(Duration::from_secs(
+        qollab_shared::api::SERVER_KEEP_ALIVE_SECS,
+    ))
     // actix leaves Nagle's algorithm on: a relayed edit or an event (a small write) could
     // wait for the peer's delayed ACK of the one before.
     .tcp_nodelay(true)

@@ -5,6 +5,20 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+/// How long the server keeps an idle HTTP connection open. A client that reuses a pooled
+/// connection just as the server closes it gets "connection closed before message
+/// completed" (nothing to retry safely for a POST), so this outlasts the idle pools of the
+/// clients people use: httpx 5 s, undici 4 s, browsers (which retry on a reused socket),
+/// and our own [`CLIENT_POOL_IDLE_SECS`]. actix's default, 5 s, raced all of them.
+pub const SERVER_KEEP_ALIVE_SECS: u64 = 75;
+
+/// How long the Rust client keeps an idle pooled connection: below
+/// [`SERVER_KEEP_ALIVE_SECS`], so it drops a connection before the server does (reqwest's
+/// default, 90 s, outlived it).
+pub const CLIENT_POOL_IDLE_SECS: u64 = 30;
+
+const _: () = assert!(CLIENT_POOL_IDLE_SECS < SERVER_KEEP_ALIVE_SECS);
+
 /// One page of a list that can grow. Every such list takes `?cursor=` (the previous
 /// page's `next_cursor`, opaque) and `?limit=`, and answers `{items, next_cursor}`;
 /// `next_cursor` is absent on the last page. Declared with `page!`.

@@ -626,3 +626,56 @@ async fn credential_requests_are_limited_per_account_and_per_address() {
     .await;
     assert_eq!(s, 200, "{b}");
 }
+
+/// One `GET /healthz` on `conn`; the response's status line, read to its end (the body's
+/// length from its header).
+async fn healthz_on(conn: &mut tokio::net::TcpStream) -> std::io::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    conn.write_all(b"GET /healthz HTTP/1.1\r\nhost: qollab\r\n\r\n")
+        .await?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = conn.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf);
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().to_string())
+                })
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + length {
+                return Ok(text.lines().next().unwrap_or_default().to_string());
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_idle_connection_outlives_the_clients_idle_pools() {
+    // actix's default keep-alive (5 s) closed idle connections that clients' pools still
+    // held (reqwest 90 s, httpx 5 s); a request sent on one as it closed failed with
+    // "connection closed before message completed". The server now keeps them 75 s.
+    let server = TestServer::start().await;
+    let addr = server.url.trim_start_matches("http://");
+    let mut conn = tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let first = healthz_on(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first, "HTTP/1.1 200 OK");
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let second = healthz_on(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("the server closed a connection idle for 7 s: {e}"));
+    assert_eq!(second, "HTTP/1.1 200 OK");
+}

@@ -525,6 +525,66 @@ async fn an_organization_queues_at_most_its_slots_times_the_queue_per_slot() {
 }
 
 #[tokio::test]
+async fn concurrent_submissions_never_overshoot_the_queue_quota_nor_does_a_schedule() {
+    // The free plan's 2 slots × 3 = 6 places. Counted before the insert, each of 24
+    // submissions at once saw a queue with room and most got in.
+    let server = TestServer::start_with(|c| {
+        presets::one_slow_job_at_a_time(c);
+        c.jobs.queue_per_slot = 3;
+        c.jobs.scheduler_poll = Duration::from_millis(100);
+    })
+    .await;
+    let t = team(&server.url).await;
+    let (owner, ws) = (t.owner.clone(), t.ws);
+    let slow = json!({"source": {"qasm": X0}, "backend": "emulator:qollab_t5", "shots": 100});
+    let answers =
+        futures_util::future::join_all((0..24).map(|_| submit(&owner, ws, slow.clone()))).await;
+    let statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
+    assert_eq!(
+        (
+            statuses.iter().filter(|s| **s == 202).count(),
+            statuses.iter().filter(|s| **s == 429).count()
+        ),
+        (6, 18),
+        "{answers:?}"
+    );
+    assert_eq!(jobs_of(&owner, ws).await.len(), 6, "refusals store nothing");
+
+    // A schedule is not refused for a queue full now; its firing meets the quota then,
+    // and the schedule says why it submitted nothing.
+    let (s, b) = raw(
+        &owner,
+        Method::POST,
+        &format!("/api/workspaces/{ws}/schedules"),
+        Some(json!({"cron": "* * * * * *", "source": {"qasm": X0}, "backend": "emulator:qollab_t5", "shots": 100})),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let id: Uuid = serde_json::from_value(b["id"].clone()).unwrap_or_else(|e| panic!("{e}: {b}"));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let error = loop {
+        let schedule = owner.schedule(id).await.unwrap_or_else(|e| panic!("{e}"));
+        if let Some(e) = schedule.last_error {
+            break e;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the schedule never fired: {schedule:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        error.contains("6 jobs of this organization are queued or running"),
+        "{error}"
+    );
+    assert_eq!(
+        jobs_of(&owner, ws).await.len(),
+        6,
+        "the firing stored nothing"
+    );
+}
+
+#[tokio::test]
 async fn cancelling_queued_and_running_jobs() {
     // One worker, slow emulator: the first job runs for a long time, the second waits.
     let server = TestServer::start_with(presets::one_slow_job_at_a_time).await;

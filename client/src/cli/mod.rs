@@ -393,7 +393,7 @@ impl CliError {
                 format!("error: unexpected response from the server ({status}): {text}")
             }
             CliError::Api(ClientError::Transport(e)) => {
-                format!("error: cannot reach the server: {e}")
+                format!("error: cannot reach the server: {}", crate::rest::chain(e))
             }
             other => format!("error: {other}"),
         }
@@ -1088,6 +1088,25 @@ mod tests {
     use super::*;
     use qollab_shared::error::{ErrorBody, ErrorCode, ErrorDetail};
     use reqwest::StatusCode;
+
+    #[tokio::test]
+    async fn an_unreachable_server_is_reported_with_the_cause() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let err = crate::rest::Client::new(format!("http://127.0.0.1:{port}"))
+            .me()
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("nobody listens on {port}"));
+        let text = CliError::Api(err).render();
+        assert!(
+            text.starts_with("error: cannot reach the server: "),
+            "{text}"
+        );
+        assert!(text.to_lowercase().contains("connection refused"), "{text}");
+    }
 
     fn api(code: ErrorCode, message: &str, details: serde_json::Value) -> CliError {
         CliError::Api(ClientError::Api {

@@ -36,9 +36,16 @@ pub struct Intake {
 impl Intake {
     /// The loop delivers each batch's events and wakes the executor itself, so a job is
     /// announced even when its submitter has gone away.
-    pub fn start(db: Db, events: Arc<EventBus>, executor: Arc<Executor>) -> Intake {
+    /// `queue_per_slot`: the queue quota (`QOLLAB_JOB_QUEUE_PER_SLOT`), checked in each
+    /// batch's transaction.
+    pub fn start(
+        db: Db,
+        events: Arc<EventBus>,
+        executor: Arc<Executor>,
+        queue_per_slot: u64,
+    ) -> Intake {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(db, events, executor, rx));
+        tokio::spawn(run(db, events, executor, queue_per_slot, rx));
         Intake { tx }
     }
 
@@ -67,6 +74,7 @@ async fn run(
     db: Db,
     events: Arc<EventBus>,
     executor: Arc<Executor>,
+    queue_per_slot: u64,
     mut rx: mpsc::Receiver<Submission>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -76,7 +84,7 @@ async fn run(
         let mut attempt = 0;
         let answers = loop {
             // Cloned: a transaction that fails committed nothing and is tried again.
-            match db.insert_jobs(jobs.clone()).await {
+            match db.insert_jobs(jobs.clone(), queue_per_slot).await {
                 Ok(answers) => break Ok(answers),
                 Err(e) if attempt < RETRIES => {
                     attempt += 1;

@@ -161,7 +161,9 @@ pub async fn create(
             format!("at most {MAX_NAME} characters"),
         ));
     }
-    // Validated exactly as a submission now (source, backend, quotas); fired later.
+    // Validated exactly as a submission now (source, backend, plan quotas); fired later.
+    // Whether the queue has room is decided when it fires: a full queue now says nothing
+    // about then.
     let trial = SubmitJobRequest {
         source: req.source.clone(),
         kind: req.kind,
@@ -321,7 +323,11 @@ async fn fire(state: &AppState, s: &schedules::Model) {
         }
     };
     let firing_failed = matches!(firing, Firing::Failed { .. });
-    match state.db.fire_schedule(s, next, firing).await {
+    match state
+        .db
+        .fire_schedule(s, next, firing, state.config.jobs.queue_per_slot)
+        .await
+    {
         Ok(Some((after, job, events))) => {
             state.events.deliver_stored(events);
             if job.is_some() {
@@ -338,7 +344,11 @@ async fn fire(state: &AppState, s: &schedules::Model) {
                 error: refusal(&e),
                 disable: false,
             };
-            if let Ok(Some((_, _, events))) = state.db.fire_schedule(s, next, failed).await {
+            if let Ok(Some((_, _, events))) = state
+                .db
+                .fire_schedule(s, next, failed, state.config.jobs.queue_per_slot)
+                .await
+            {
                 state.events.deliver_stored(events);
             }
         }

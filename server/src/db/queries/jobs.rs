@@ -78,22 +78,125 @@ pub struct JobFilter {
 pub async fn insert_job_in(
     txn: &DatabaseTransaction,
     job: jobs::ActiveModel,
+    queue_per_slot: u64,
 ) -> ApiResult<Transition> {
-    let job = insert_row_in(txn, job).await?;
+    let mut queue = Admission::new(queue_per_slot);
+    let org = org_of(&job)?;
+    queue.lock(txn, [org]).await?;
+    let job = insert_row_in(txn, &mut queue, job).await?;
     let events = store_in(txn, submission_events(&job)).await?;
     Ok((job, events))
 }
 
-/// The job row alone. A session job marks its session used, and is refused (409) if the
-/// session closed meanwhile.
+fn org_of(job: &jobs::ActiveModel) -> ApiResult<Uuid> {
+    job.org_id
+        .try_as_ref()
+        .copied()
+        .ok_or_else(ApiError::internal)
+}
+
+/// The queue quota, decided inside the transaction that inserts: an organization may
+/// have `max_concurrent_jobs × queue_per_slot` jobs queued or running. Its row is
+/// locked first (PostgreSQL; SQLite's write lock already serializes), so two processes'
+/// intakes cannot both admit the last place, and its unfinished jobs are counted once
+/// per transaction, not once per submission (the count costs the queue's length).
+struct Admission {
+    per_slot: u64,
+    /// Per organization: its unfinished jobs as this transaction sees them, its cap.
+    orgs: Vec<(Uuid, u64, u64)>,
+}
+
+impl Admission {
+    fn new(per_slot: u64) -> Self {
+        Admission {
+            per_slot: Ord::max(per_slot, 1),
+            orgs: Vec::new(),
+        }
+    }
+
+    /// Locks and counts `orgs` (in id order, so that two transactions never wait on
+    /// each other's organizations in a cycle).
+    async fn lock(
+        &mut self,
+        txn: &DatabaseTransaction,
+        orgs: impl IntoIterator<Item = Uuid>,
+    ) -> ApiResult<()> {
+        let mut ids: Vec<Uuid> = orgs.into_iter().collect();
+        ids.sort();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut select = organizations::Entity::find()
+            .select_only()
+            .column(organizations::Column::Id)
+            .column(organizations::Column::MaxConcurrentJobs)
+            .filter(organizations::Column::Id.is_in(ids))
+            .order_by_asc(organizations::Column::Id);
+        if txn.get_database_backend() == DatabaseBackend::Postgres {
+            select = select.lock(LockType::Update);
+        }
+        let slots: Vec<(Uuid, i32)> = select.into_tuple().all(txn).await?;
+        for (org, slots) in slots {
+            let row = txn
+                .query_one_raw(unfinished_jobs_query(txn.get_database_backend(), org))
+                .await?
+                .ok_or_else(ApiError::internal)?;
+            let n: i64 = row.try_get("", "n")?;
+            let cap = (Ord::max(slots, 1) as u64).saturating_mul(self.per_slot);
+            self.orgs.push((org, Ord::max(n, 0) as u64, cap));
+        }
+        Ok(())
+    }
+
+    /// Takes a place in `org`'s queue, or refuses (429) when it is full.
+    fn take(&mut self, org: Uuid) -> ApiResult<()> {
+        let Some((_, unfinished, cap)) = self.orgs.iter_mut().find(|(o, _, _)| *o == org) else {
+            // Not locked: the organization was deleted meanwhile.
+            return Err(ApiError::new(ErrorCode::NotFound, "no such organization"));
+        };
+        if *unfinished >= *cap {
+            let reason = format!(
+                "{unfinished} jobs of this organization are queued or running (its queue holds {cap}); wait for some to finish"
+            );
+            // The reason is the message too: a schedule records only the message.
+            return Err(ApiError {
+                message: format!("{reason}; retry in 5 s"),
+                ..ApiError::rate_limited(5).with_details(serde_json::json!({ "reason": reason }))
+            });
+        }
+        *unfinished += 1;
+        Ok(())
+    }
+
+    /// Gives back a place taken by a submission that was rolled back.
+    fn give_back(&mut self, org: Uuid) {
+        if let Some((_, unfinished, _)) = self.orgs.iter_mut().find(|(o, _, _)| *o == org) {
+            *unfinished = unfinished.saturating_sub(1);
+        }
+    }
+}
+
+/// The job row alone, admitted by `queue`. A session job marks its session used, and is
+/// refused (409) if the session closed meanwhile.
 async fn insert_row_in(
     txn: &DatabaseTransaction,
+    queue: &mut Admission,
     job: jobs::ActiveModel,
 ) -> ApiResult<jobs::Model> {
-    let job = job.insert(txn).await?;
+    let org = org_of(&job)?;
+    queue.take(org)?;
+    let job = match job.insert(txn).await {
+        Ok(job) => job,
+        Err(e) => {
+            queue.give_back(org);
+            return Err(e.into());
+        }
+    };
     if let Some(session) = job.session_id
         && !touch_open_session(txn, session).await?
     {
+        queue.give_back(org);
         return Err(ApiError::new(
             ErrorCode::SessionClosed,
             "the session was closed; open a new one",
@@ -129,13 +232,15 @@ pub enum Outcome {
 
 impl Db {
     /// Inserts a batch of submissions in one transaction (the intake's group commit),
-    /// each with its `job.created` and `job.queued` events. One refused submission (a
-    /// closed session, a workspace deleted meanwhile) is rolled back alone, to its
+    /// each with its `job.created` and `job.queued` events. One refused submission (its
+    /// organization's queue full, a closed session, a workspace deleted meanwhile) is
+    /// rolled back alone, to its
     /// savepoint; the others commit. The answers follow the batch's order; `Err` is the
     /// transaction's own failure (nothing committed).
     pub async fn insert_jobs(
         &self,
         batch: Vec<jobs::ActiveModel>,
+        queue_per_slot: u64,
     ) -> Result<Vec<ApiResult<Transition>>, ApiError> {
         let txn = self
             .conn
@@ -144,10 +249,14 @@ impl Db {
                 ..Default::default()
             })
             .await?;
+        let mut queue = Admission::new(queue_per_slot);
+        queue
+            .lock(&txn, batch.iter().filter_map(|j| org_of(j).ok()))
+            .await?;
         let mut rows: Vec<ApiResult<jobs::Model>> = Vec::with_capacity(batch.len());
         for job in batch {
             let savepoint = txn.begin().await?;
-            match insert_row_in(&savepoint, job).await {
+            match insert_row_in(&savepoint, &mut queue, job).await {
                 Ok(row) => {
                     savepoint.commit().await?;
                     rows.push(Ok(row));

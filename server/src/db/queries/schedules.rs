@@ -98,6 +98,7 @@ impl Db {
         s: &schedules::Model,
         next: Option<DateTime<Utc>>,
         firing: Firing,
+        queue_per_slot: u64,
     ) -> ApiResult<Option<(schedules::Model, Option<jobs::Model>, Vec<Event>)>> {
         let Some(due) = s.next_run_at else {
             return Ok(None);
@@ -138,7 +139,7 @@ impl Db {
         let mut events = Vec::new();
         if let Some(j) = job {
             // On error nothing is kept (the transaction is dropped); the caller records it.
-            let (job, evs) = insert_job_in(&txn, *j).await?;
+            let (job, evs) = insert_job_in(&txn, *j, queue_per_slot).await?;
             schedules::Entity::update_many()
                 .col_expr(schedules::Column::LastJobId, Expr::value(job.id))
                 .filter(schedules::Column::Id.eq(s.id))
