@@ -19,6 +19,9 @@ pub const CLIENT_POOL_IDLE_SECS: u64 = 30;
 
 const _: () = assert!(CLIENT_POOL_IDLE_SECS < SERVER_KEEP_ALIVE_SECS);
 
+/// The most a job's `queue_position` counts: the value means "this many or more".
+pub const QUEUE_POSITION_CAP: u64 = 1_000;
+
 /// One page of a list that can grow. Every such list takes `?cursor=` (the previous
 /// page's `next_cursor`, opaque) and `?limit=`, and answers `{items, next_cursor}`;
 /// `next_cursor` is absent on the last page. Declared with `page!`.
@@ -506,7 +509,8 @@ pub struct Job {
     pub schedule_id: Option<Uuid>,
     pub num_qubits: i32,
     pub progress: f64,
-    /// Jobs ahead of this one in the queue (0 = next), while queued.
+    /// Jobs ahead of this one in the queue (0 = next), while queued. Counted up to
+    /// [`QUEUE_POSITION_CAP`]: that value means at least that many.
     pub queue_position: Option<u64>,
     pub error: Option<String>,
     pub queued_at: DateTime<Utc>,

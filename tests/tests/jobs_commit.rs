@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use qollab_server::db::queries::jobs::{Outcome, Round, unfinished_jobs_query};
+use qollab_server::db::queries::jobs::{Outcome, QUEUE_POSITION_CAP, Round, unfinished_jobs_query};
 use qollab_server::db::tables::{jobs, organizations, workspaces};
 use qollab_server::db::{Db, DbOptions};
 use qollab_shared::api::Plan;
@@ -435,4 +435,51 @@ async fn a_deep_queue_that_cannot_start_does_not_hold_up_the_others() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(ids(&after), [xs[1]]);
+}
+
+#[tokio::test]
+async fn the_queue_position_is_exact_up_to_its_cap_and_says_at_least_beyond() {
+    let server = TestServer::start().await;
+    let t = Team::build(&server.url).named("Deep").create().await;
+    let storage = server.stop().await;
+    let db = Db::connect(&storage.database_url, &DbOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ws = workspace(&db, t.ws).await;
+    let author = t.owner_auth.user.id;
+    let n = QUEUE_POSITION_CAP as usize + 5;
+    let mut batch = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut job = queued(&ws, author);
+        // Distinct, ordered queue times, as submissions one after another have.
+        job.queued_at = Set(chrono::Utc::now() + chrono::Duration::milliseconds(i as i64));
+        batch.push(job);
+    }
+    let jobs: Vec<jobs::Model> = db
+        .insert_jobs(batch, 10_000)
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.message))
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|e| panic!("{}", e.message)).0)
+        .collect();
+    let position = |j: usize| {
+        let db = db.clone();
+        let job = jobs[j].clone();
+        async move {
+            db.queue_position(&job)
+                .await
+                .unwrap_or_else(|e| panic!("{}", e.message))
+        }
+    };
+    assert_eq!(position(0).await, 0);
+    assert_eq!(position(10).await, 10);
+    assert_eq!(
+        position(QUEUE_POSITION_CAP as usize - 1).await,
+        QUEUE_POSITION_CAP - 1
+    );
+    assert_eq!(
+        position(n - 1).await,
+        QUEUE_POSITION_CAP,
+        "beyond the cap: the cap"
+    );
 }

@@ -5,10 +5,11 @@ import type { Job } from '../api/types'
 import { Histogram } from './Histogram'
 import { errorText } from '../screens/Auth'
 import { saveBlob } from '../download'
+import { queuePlace } from '../queue'
 
 export function StatusBadge({ job }: { job: Job }) {
   let text: string = job.status
-  if (job.status === 'queued' && job.queue_position !== null && job.queue_position !== undefined) text = `queued · #${job.queue_position + 1}`
+  if (job.status === 'queued' && job.queue_position !== null && job.queue_position !== undefined) text = `queued · ${queuePlace(job.queue_position)}`
   if (job.status === 'running') text = `running · ${Math.round(job.progress * 100)}%`
   return <span className={`badge status-${job.status}`} data-status={job.status}>{text}</span>
 }

@@ -25,6 +25,7 @@ use qollab_shared::error::ErrorCode;
 
 /// Queued jobs a claim chooses among (oldest first), at least twice what it claims.
 const CLAIM_WINDOW: u64 = 64;
+pub use qollab_shared::api::QUEUE_POSITION_CAP;
 /// Windows one claim looks through at most.
 const CLAIM_PASSES: usize = 4;
 
@@ -316,11 +317,17 @@ impl Db {
             .await?)
     }
 
-    /// Jobs queued before this one (its position in the queue).
+    /// Jobs queued before this one (its position in the queue), counted up to
+    /// [`QUEUE_POSITION_CAP`]: an exact count cost the whole queue ahead on every
+    /// submission and every listed job (5.6 ms each on PostgreSQL with 10,000 queued,
+    /// the second largest cost of the jobs bench there).
     pub async fn queue_position(&self, job: &jobs::Model) -> ApiResult<u64> {
         Ok(jobs::Entity::find()
+            .select_only()
+            .column(jobs::Column::Id)
             .filter(jobs::Column::Status.eq(QUEUED))
             .filter(jobs::Column::QueuedAt.lt(job.queued_at))
+            .limit(QUEUE_POSITION_CAP)
             .count(&self.conn)
             .await?)
     }
