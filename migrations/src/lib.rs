@@ -19,6 +19,7 @@ mod m20261207_000013_fold_index;
 mod m20261207_000014_activity_rollups;
 mod m20261207_000015_unfinished_index;
 mod m20261207_000016_queue_order_index;
+mod m20261207_000017_progress_tallies;
 
 /// The jobs the analytics fold takes: the condition of its partial index, which the fold's
 /// query must repeat word for word (`server/src/db/queries/rollups.rs`).
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000014_activity_rollups::Migration),
             Box::new(m20261207_000015_unfinished_index::Migration),
             Box::new(m20261207_000016_queue_order_index::Migration),
+            Box::new(m20261207_000017_progress_tallies::Migration),
         ]
     }
 }

@@ -821,3 +821,78 @@ async fn four_people_editing_live_together_earn_the_co_editing_achievement() {
         c.close().await.unwrap_or_else(|e| panic!("{e}"));
     }
 }
+
+#[tokio::test]
+async fn tallies_are_filled_from_stored_marks_and_count_each_mark_once() {
+    use qollab_migrations::{Migrator, MigratorTrait};
+    use qollab_server::db::tables::progress_marks;
+    use qollab_shared::progress::{Mark, counters};
+
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let url = format!("sqlite://{}/q.db?mode=rwc", dir.path().display());
+    let db = Db::connect(&url, &DbOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let before = Migrator::migrations()
+        .iter()
+        .position(|m| m.name() == "m20261207_000017_progress_tallies")
+        .unwrap_or_else(|| panic!("no tallies migration"));
+    Migrator::up(&db.conn, Some(before as u32))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Marks stored by an earlier version: three jobs submitted, one completed.
+    let ada = Uuid::now_v7();
+    let now = chrono::Utc::now();
+    for (counter, value) in [
+        (counters::JOBS_SUBMITTED, "j1"),
+        (counters::JOBS_SUBMITTED, "j2"),
+        (counters::JOBS_SUBMITTED, "j3"),
+        (counters::JOBS_COMPLETED, "j1"),
+    ] {
+        progress_marks::Entity::insert(progress_marks::ActiveModel {
+            user_id: sea_orm::Set(ada),
+            counter: sea_orm::Set(counter.into()),
+            value: sea_orm::Set(value.into()),
+            workspace_id: sea_orm::Set(None),
+            at: sea_orm::Set(now),
+        })
+        .exec_without_returning(&db.conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    Migrator::up(&db.conn, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let counts = |db: Db| async move {
+        let t = db.tally(ada).await.unwrap_or_else(|e| panic!("{e}"));
+        (
+            t.counts.get(counters::JOBS_SUBMITTED).copied(),
+            t.counts.get(counters::JOBS_COMPLETED).copied(),
+        )
+    };
+    assert_eq!(counts(db.clone()).await, (Some(3), Some(1)), "backfilled");
+
+    // Events read twice (a replay, a second process): a mark already stored adds nothing.
+    let mark = |counter: &str, value: &str| Mark {
+        user: ada,
+        counter: counter.into(),
+        value: value.into(),
+    };
+    let batch = [
+        mark(counters::JOBS_SUBMITTED, "j3"),
+        mark(counters::JOBS_SUBMITTED, "j4"),
+        mark(counters::JOBS_SUBMITTED, "j4"),
+        mark(counters::JOBS_COMPLETED, "j2"),
+    ];
+    for _ in 0..2 {
+        db.add_marks(&batch, None, now)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert_eq!(counts(db.clone()).await, (Some(4), Some(2)));
+    let stored = progress_marks::Entity::find()
+        .count(&db.conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(stored, 6, "the marks themselves");
+}

@@ -5,11 +5,12 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use qollab_shared::progress::{self, Mark, Tally, counters};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, OnConflict, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
-    ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Set,
-    TransactionTrait,
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
 };
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use crate::db::Db;
@@ -18,6 +19,18 @@ use crate::db::tables::{
     workspaces,
 };
 use crate::error::ApiResult;
+
+/// Per user and counter, the number of its marks (migration 17).
+const TALLIES: ProgressTallies = ProgressTallies;
+
+#[derive(Clone, Copy)]
+struct ProgressTallies;
+
+impl sea_orm::sea_query::Iden for ProgressTallies {
+    fn unquoted(&self) -> &str {
+        "progress_tallies"
+    }
+}
 
 #[derive(FromQueryResult)]
 struct CounterRow {
@@ -32,7 +45,8 @@ struct UserPoints {
 }
 
 impl Db {
-    /// Stores marks (one statement; those already stored are skipped).
+    /// Stores marks (those already stored are skipped) and adds the new ones to their
+    /// users' tallies, in one transaction: a tally is always its marks' count.
     pub async fn add_marks(
         &self,
         marks: &[Mark],
@@ -40,17 +54,24 @@ impl Db {
         at: DateTime<Utc>,
     ) -> Result<(), sea_orm::DbErr> {
         let unique: std::collections::BTreeSet<&Mark> = marks.iter().collect();
-        // Bounded per statement, under SQLite's and PostgreSQL's parameter limits.
+        if unique.is_empty() {
+            return Ok(());
+        }
         let rows: Vec<_> = unique.into_iter().collect();
+        let txn = self.conn.begin().await?;
+        let mut added: BTreeMap<(Uuid, String), i64> = BTreeMap::new();
+        // Bounded per statement, under SQLite's and PostgreSQL's parameter limits.
         for chunk in rows.chunks(1000) {
-            let models = chunk.iter().map(|m| progress_marks::ActiveModel {
-                user_id: Set(m.user),
-                counter: Set(m.counter.clone()),
-                value: Set(m.value.clone()),
-                workspace_id: Set(ws),
-                at: Set(at),
-            });
-            progress_marks::Entity::insert_many(models)
+            let mut insert = Query::insert();
+            insert
+                .into_table(progress_marks::Entity)
+                .columns([
+                    progress_marks::Column::UserId,
+                    progress_marks::Column::Counter,
+                    progress_marks::Column::Value,
+                    progress_marks::Column::WorkspaceId,
+                    progress_marks::Column::At,
+                ])
                 .on_conflict(
                     OnConflict::columns([
                         progress_marks::Column::UserId,
@@ -60,25 +81,59 @@ impl Db {
                     .do_nothing()
                     .to_owned(),
                 )
-                .exec_without_returning(&self.conn)
-                .await?;
+                .returning(Query::returning().columns([
+                    progress_marks::Column::UserId,
+                    progress_marks::Column::Counter,
+                ]));
+            for m in chunk {
+                insert
+                    .values([
+                        m.user.into(),
+                        m.counter.clone().into(),
+                        m.value.clone().into(),
+                        ws.into(),
+                        at.into(),
+                    ])
+                    .map_err(|e| sea_orm::DbErr::Custom(e.to_string()))?;
+            }
+            // Only the rows inserted come back (a conflict returns nothing).
+            for row in txn.query_all(&insert).await? {
+                let user: Uuid = row.try_get("", "user_id")?;
+                let counter: String = row.try_get("", "counter")?;
+                *added.entry((user, counter)).or_default() += 1;
+            }
         }
-        Ok(())
+        for ((user, counter), n) in added {
+            let upsert = Query::insert()
+                .into_table(TALLIES)
+                .columns([
+                    Alias::new("user_id"),
+                    Alias::new("counter"),
+                    Alias::new("n"),
+                ])
+                .values_panic([user.into(), counter.into(), n.into()])
+                .on_conflict(
+                    OnConflict::columns([Alias::new("user_id"), Alias::new("counter")])
+                        .value(
+                            Alias::new("n"),
+                            Expr::col((TALLIES, Alias::new("n"))).add(n),
+                        )
+                        .to_owned(),
+                )
+                .to_owned();
+            txn.execute(&upsert).await?;
+        }
+        txn.commit().await
     }
 
-    /// A user's counters and active days, from their marks (one grouped query and
-    /// the days).
+    /// A user's counters (one row each, `progress_tallies`) and active days.
     pub async fn tally(&self, user: Uuid) -> Result<Tally, sea_orm::DbErr> {
-        let rows = progress_marks::Entity::find()
-            .select_only()
-            .column(progress_marks::Column::Counter)
-            .column_as(
-                Expr::from(Func::count(Expr::col(progress_marks::Column::Value))),
-                "n",
-            )
-            .filter(progress_marks::Column::UserId.eq(user))
-            .group_by(progress_marks::Column::Counter)
-            .into_model::<CounterRow>()
+        let select = Query::select()
+            .columns([Alias::new("counter"), Alias::new("n")])
+            .from(TALLIES)
+            .and_where(Expr::col(Alias::new("user_id")).eq(user))
+            .to_owned();
+        let rows = CounterRow::find_by_statement(self.conn.get_database_backend().build(&select))
             .all(&self.conn)
             .await?;
         let mut t = Tally::default();
