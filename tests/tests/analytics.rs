@@ -663,13 +663,7 @@ async fn the_migration_backfills_optimizer_figures_from_stored_results() {
     let db = Db::connect(&storage.database_url, &DbOptions::default())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let before = Migrator::migrations()
-        .iter()
-        .position(|m| m.name() == "m20261204_000010_analytics")
-        .unwrap_or_else(|| panic!("no analytics migration"));
-    Migrator::up(&db.conn, Some(before as u32))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    crate::common::migrate_until(&db, "m20261204_000010_analytics").await;
     let report = json!({"counts": {"00": 3}, "optimization": {
         "level": 2,
         "before": {"qubits": 2, "clbits": 2, "gates": 12, "two_qubit_gates": 4, "depth": 9, "by_kind": {}},

@@ -7,10 +7,10 @@
 
 use std::collections::HashMap;
 
-use qollab_server::db::queries::jobs::{Outcome, QUEUE_POSITION_CAP, Round, unfinished_jobs_query};
+use qollab_server::db::queries::jobs::{Outcome, Round, unfinished_jobs_query};
 use qollab_server::db::tables::{jobs, organizations, workspaces};
 use qollab_server::db::{Db, DbOptions};
-use qollab_shared::api::Plan;
+use qollab_shared::api::{Plan, QUEUE_POSITION_CAP};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::json;

@@ -583,13 +583,7 @@ async fn the_leaderboard_migration_backfills_totals_from_the_ledger() {
     let db = Db::connect(&url, &DbOptions::default())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let before = Migrator::migrations()
-        .iter()
-        .position(|m| m.name() == "m20261203_000009_leaderboards")
-        .unwrap_or_else(|| panic!("no leaderboard migration"));
-    Migrator::up(&db.conn, Some(before as u32))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    crate::common::migrate_until(&db, "m20261203_000009_leaderboards").await;
     // A ledger written by an earlier version: two people, a workspace award now, a
     // Quest award (no workspace) now and an old one.
     let (ada, bo, ws) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
@@ -828,18 +822,11 @@ async fn tallies_are_filled_from_stored_marks_and_count_each_mark_once() {
     use qollab_server::db::tables::progress_marks;
     use qollab_shared::progress::{Mark, counters};
 
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let url = format!("sqlite://{}/q.db?mode=rwc", dir.path().display());
-    let db = Db::connect(&url, &DbOptions::default())
+    let storage = crate::common::Storage::fresh().await;
+    let db = Db::connect(&storage.database_url, &DbOptions::default())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let before = Migrator::migrations()
-        .iter()
-        .position(|m| m.name() == "m20261207_000017_progress_tallies")
-        .unwrap_or_else(|| panic!("no tallies migration"));
-    Migrator::up(&db.conn, Some(before as u32))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    crate::common::migrate_until(&db, "m20261207_000017_progress_tallies").await;
     // Marks stored by an earlier version: three jobs submitted, one completed.
     let ada = Uuid::now_v7();
     let now = chrono::Utc::now();

@@ -297,6 +297,19 @@ pub async fn org_on_plan(
         .unwrap_or_else(|e| panic!("org {}: {e}", org.id))
 }
 
+/// Brings `db` up to just before `migration`: a database as an earlier version left it,
+/// for a test of what that migration does to existing rows.
+pub async fn migrate_until(db: &Db, migration: &str) {
+    use qollab_migrations::{Migrator, MigratorTrait};
+    let before = Migrator::migrations()
+        .iter()
+        .position(|m| m.name() == migration)
+        .unwrap_or_else(|| panic!("no migration {migration}"));
+    Migrator::up(&db.conn, Some(before as u32))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
 pub fn unique_email(tag: &str) -> String {
     format!("{tag}-{}@example.com", uuid::Uuid::new_v4().simple())
 }

@@ -12,6 +12,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use qollab_shared::api::QUEUE_POSITION_CAP;
 use qollab_shared::api::wire::JobStatus;
 use qollab_shared::events::{Event, kinds};
 
@@ -25,7 +26,6 @@ use qollab_shared::error::ErrorCode;
 
 /// Queued jobs a claim chooses among (oldest first), at least twice what it claims.
 const CLAIM_WINDOW: u64 = 64;
-pub use qollab_shared::api::QUEUE_POSITION_CAP;
 /// Windows one claim looks through at most.
 const CLAIM_PASSES: usize = 4;
 
@@ -139,13 +139,9 @@ impl Admission {
         }
         let slots: Vec<(Uuid, i32)> = select.into_tuple().all(txn).await?;
         for (org, slots) in slots {
-            let row = txn
-                .query_one_raw(unfinished_jobs_query(txn.get_database_backend(), org))
-                .await?
-                .ok_or_else(ApiError::internal)?;
-            let n: i64 = row.try_get("", "n")?;
             let cap = (Ord::max(slots, 1) as u64).saturating_mul(self.per_slot);
-            self.orgs.push((org, Ord::max(n, 0) as u64, cap));
+            self.orgs
+                .push((org, unfinished_jobs_in(txn, org).await?, cap));
         }
         Ok(())
     }
@@ -235,8 +231,7 @@ impl Db {
     /// Inserts a batch of submissions in one transaction (the intake's group commit),
     /// each with its `job.created` and `job.queued` events. One refused submission (its
     /// organization's queue full, a closed session, a workspace deleted meanwhile) is
-    /// rolled back alone, to its
-    /// savepoint; the others commit. The answers follow the batch's order; `Err` is the
+    /// rolled back alone, to its savepoint; the others commit. The answers follow the batch's order; `Err` is the
     /// transaction's own failure (nothing committed).
     pub async fn insert_jobs(
         &self,
@@ -344,13 +339,7 @@ impl Db {
     /// `idx_jobs_unfinished`, so it costs the organization's unfinished jobs (at most its
     /// queue quota), not its history.
     pub async fn unfinished_jobs(&self, org: Uuid) -> ApiResult<u64> {
-        let row = self
-            .conn
-            .query_one_raw(unfinished_jobs_query(self.backend(), org))
-            .await?
-            .ok_or_else(ApiError::internal)?;
-        let n: i64 = row.try_get("", "n")?;
-        Ok(Ord::max(n, 0) as u64)
+        unfinished_jobs_in(&self.conn, org).await
     }
 
     /// One round of the executor's group commit, in one transaction: records the ends
@@ -604,6 +593,16 @@ impl Db {
             ..Default::default()
         }
     }
+}
+
+/// [`Db::unfinished_jobs`] on `conn` (the admission's transaction, or the pool).
+async fn unfinished_jobs_in(conn: &impl ConnectionTrait, org: Uuid) -> ApiResult<u64> {
+    let row = conn
+        .query_one_raw(unfinished_jobs_query(conn.get_database_backend(), org))
+        .await?
+        .ok_or_else(ApiError::internal)?;
+    let n: i64 = row.try_get("", "n")?;
+    Ok(Ord::max(n, 0) as u64)
 }
 
 /// The quota's count of an organization's unfinished jobs. Its `WHERE` holds the partial

@@ -21,8 +21,6 @@ use crate::db::tables::{
 use crate::error::ApiResult;
 
 /// Per user and counter, the number of its marks (migration 17).
-const TALLIES: ProgressTallies = ProgressTallies;
-
 #[derive(Clone, Copy)]
 struct ProgressTallies;
 
@@ -105,7 +103,7 @@ impl Db {
         }
         for ((user, counter), n) in added {
             let upsert = Query::insert()
-                .into_table(TALLIES)
+                .into_table(ProgressTallies)
                 .columns([
                     Alias::new("user_id"),
                     Alias::new("counter"),
@@ -116,7 +114,7 @@ impl Db {
                     OnConflict::columns([Alias::new("user_id"), Alias::new("counter")])
                         .value(
                             Alias::new("n"),
-                            Expr::col((TALLIES, Alias::new("n"))).add(n),
+                            Expr::col((ProgressTallies, Alias::new("n"))).add(n),
                         )
                         .to_owned(),
                 )
@@ -130,7 +128,7 @@ impl Db {
     pub async fn tally(&self, user: Uuid) -> Result<Tally, sea_orm::DbErr> {
         let select = Query::select()
             .columns([Alias::new("counter"), Alias::new("n")])
-            .from(TALLIES)
+            .from(ProgressTallies)
             .and_where(Expr::col(Alias::new("user_id")).eq(user))
             .to_owned();
         let rows = CounterRow::find_by_statement(self.conn.get_database_backend().build(&select))
