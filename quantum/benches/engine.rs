@@ -146,11 +146,13 @@ fn routing(c: &mut Criterion) {
     let mut g = c.benchmark_group("route");
     g.sample_size(10).measurement_time(Duration::from_secs(8));
     let no = AtomicBool::new(false);
-    let dev = device("heavyhex27");
     let circ = qollab_quantum::prepare(&data("sf_276")).expect("prepares");
-    g.bench_function("sf_276 on heavyhex27", |b| {
-        b.iter(|| route::route(black_box(&circ), &dev, 1, &no).expect("routes"))
-    });
+    for name in ["heavyhex27", "heavyhex127"] {
+        let dev = device(name);
+        g.bench_function(format!("sf_276 on {name}"), |b| {
+            b.iter(|| route::route(black_box(&circ), &dev, 1, &no).expect("routes"))
+        });
+    }
     g.finish();
 }
 
