@@ -11,6 +11,8 @@ use rand_chacha::ChaCha8Rng;
 
 /// No qubit (an empty physical qubit, or no gate on it).
 pub(super) const NONE: u32 = u32::MAX;
+/// Distance between qubits that no path joins.
+pub(super) const UNREACHABLE: u16 = u16::MAX;
 /// Size of the look-ahead window (2-qubit gates after the front layer).
 const EXTENDED_SET: usize = 20;
 // The window's pairs on a qubit are a bit mask of a `u32`.
@@ -25,11 +27,12 @@ const DECAY_RESET: usize = 5;
 const EPSILON: f64 = 1e-10;
 
 /// The device as the router sees it: neighbours and the all-pairs distance
-/// matrix (flat, `n × n`), built once per routing call.
+/// matrix (flat, `n × n`, `u16` so that 127 qubits' fit in L1), built once
+/// per routing call.
 pub(super) struct Target {
     pub n: usize,
     pub nbrs: Vec<Vec<u32>>,
-    dist: Vec<f64>,
+    dist: Vec<u16>,
     /// Connected component of each physical qubit.
     pub component: Vec<u32>,
 }
@@ -49,12 +52,12 @@ impl Target {
                 a
             })
             .collect();
-        let mut dist = vec![f64::INFINITY; n * n];
+        let mut dist = vec![UNREACHABLE; n * n];
         for a in 0..n {
             for b in 0..n {
                 let d = dev.distance(a, b);
                 if d != u32::MAX {
-                    dist[a * n + b] = f64::from(d);
+                    dist[a * n + b] = u16::try_from(d).unwrap_or(UNREACHABLE);
                 }
             }
         }
@@ -65,7 +68,7 @@ impl Target {
                 continue;
             }
             for (x, c) in component.iter_mut().enumerate() {
-                if dist[s * n + x].is_finite() {
+                if dist[s * n + x] != UNREACHABLE {
                     *c = next;
                 }
             }
@@ -79,14 +82,15 @@ impl Target {
         }
     }
 
+    /// Distance between physical qubits ([`UNREACHABLE`] across parts).
     #[inline(always)]
-    pub fn d(&self, a: u32, b: u32) -> f64 {
-        self.dist[a as usize * self.n + b as usize]
+    pub fn d(&self, a: u32, b: u32) -> i32 {
+        i32::from(self.dist[a as usize * self.n + b as usize])
     }
 
     #[inline(always)]
     pub fn coupled(&self, a: u32, b: u32) -> bool {
-        self.d(a, b) == 1.0
+        self.d(a, b) == 1
     }
 }
 
@@ -223,18 +227,14 @@ impl Problem {
         &self.succ[a..b]
     }
 
-    /// The 1-qubit instructions folded after node `i`.
+    /// The instructions folded after node `i`: 1-qubit gates on its qubits
+    /// and gates repeating its pair.
     pub fn tail(&self, i: u32) -> &[u32] {
         let (a, b) = (
             self.tail_start[i as usize] as usize,
             self.tail_start[i as usize + 1] as usize,
         );
         &self.tail[a..b]
-    }
-
-    #[inline]
-    fn is_2q(&self, i: u32) -> bool {
-        self.pair[i as usize][0] != NONE
     }
 
     pub fn len(&self) -> usize {
@@ -296,12 +296,12 @@ impl Front {
 
     /// Change of the layer's total distance if `a` and `b` swap.
     #[inline(always)]
-    fn delta(&self, t: &Target, a: u32, b: u32) -> f64 {
-        let mut total = 0.0;
+    fn delta(&self, t: &Target, a: u32, b: u32) -> i32 {
+        let mut total = 0;
         let (na, ca) = self.at[a as usize];
         if na != NONE {
             if ca == b {
-                return 0.0;
+                return 0;
             }
             total += t.d(b, ca) - t.d(a, ca);
         }
@@ -366,8 +366,8 @@ impl Ext {
 
     /// Change of the window's total distance if `a` and `b` swap.
     #[inline(always)]
-    fn delta(&self, t: &Target, a: u32, b: u32) -> f64 {
-        let mut e = 0.0;
+    fn delta(&self, t: &Target, a: u32, b: u32) -> i32 {
+        let mut e = 0;
         let mut m = self.at[a as usize];
         while m != 0 {
             let [x, y] = self.pairs[m.trailing_zeros() as usize];
@@ -420,8 +420,8 @@ pub(super) struct State<'a> {
     best: Vec<[u32; 2]>,
     visit: Vec<u32>,
     visit_now: Vec<u32>,
-    left: Vec<u32>,
-    stamp: Vec<u32>,
+    /// Per node: the walk that last counted it, and its predecessors left then.
+    seen: Vec<(u32, u32)>,
     walk: u32,
     current: Vec<[u32; 2]>,
     routable: Vec<u32>,
@@ -453,8 +453,7 @@ impl<'a> State<'a> {
             best: Vec::new(),
             visit: Vec::new(),
             visit_now: Vec::new(),
-            left: vec![0; p.len()],
-            stamp: vec![0; p.len()],
+            seen: vec![(0, 0); p.len()],
             walk: 0,
             current: Vec::new(),
             routable: Vec::new(),
@@ -613,7 +612,7 @@ impl<'a> State<'a> {
 
     /// The next 2-qubit gates after the front layer, breadth first over
     /// 2-qubit gates (runs of other nodes are looked through at once). The
-    /// walk counts predecessors in `left`, valid where `stamp` is this walk's.
+    /// walk counts predecessors in `seen`, valid where stamped with this walk.
     fn populate_extended_set(&mut self) {
         let p = self.p;
         self.ext.clear();
@@ -622,7 +621,7 @@ impl<'a> State<'a> {
             .extend(self.front.nodes.iter().map(|&(node, _)| node));
         self.walk = self.walk.wrapping_add(1);
         if self.walk == 0 {
-            self.stamp.fill(0);
+            self.seen.fill((0, 0));
             self.walk = 1;
         }
         let walk = self.walk;
@@ -637,14 +636,15 @@ impl<'a> State<'a> {
                 j += 1;
                 for &s in p.successors(node) {
                     let su = s as usize;
-                    if self.stamp[su] != walk {
-                        self.stamp[su] = walk;
-                        self.left[su] = self.npred[su];
+                    let (stamp, left) = &mut self.seen[su];
+                    if *stamp != walk {
+                        *stamp = walk;
+                        *left = self.npred[su];
                     }
-                    self.left[su] -= 1;
-                    if self.left[su] == 0 {
-                        if p.is_2q(s) {
-                            let [a, b] = p.pair[su];
+                    *left -= 1;
+                    if *left == 0 {
+                        let [a, b] = p.pair[su];
+                        if a != NONE {
                             if self.ext.pairs.len() < EXTENDED_SET {
                                 self.ext.push([self.l2p[a as usize], self.l2p[b as usize]]);
                             }
@@ -671,18 +671,18 @@ impl<'a> State<'a> {
                 }
             }
         }
-        let front_total: f64 = self.front.nodes.iter().map(|&(_, [a, b])| t.d(a, b)).sum();
+        let front_total: i32 = self.front.nodes.iter().map(|&(_, [a, b])| t.d(a, b)).sum();
         let ext_weight = if self.ext.pairs.is_empty() {
             0.0
         } else {
             EXTENDED_WEIGHT / self.ext.pairs.len() as f64
         };
-        let ext_total: f64 = self.ext.pairs.iter().map(|&[a, b]| t.d(a, b)).sum();
-        let base = front_total + ext_weight * ext_total;
+        let ext_total: i32 = self.ext.pairs.iter().map(|&[a, b]| t.d(a, b)).sum();
+        let base = f64::from(front_total) + ext_weight * f64::from(ext_total);
         for (swap, score) in self.scores.iter_mut() {
             let [a, b] = *swap;
-            let f = self.front.delta(t, a, b);
-            let e = self.ext.delta(t, a, b);
+            let f = f64::from(self.front.delta(t, a, b));
+            let e = f64::from(self.ext.delta(t, a, b));
             *score =
                 (base + f + ext_weight * e) * self.decay[a as usize].max(self.decay[b as usize]);
         }
@@ -712,8 +712,8 @@ impl<'a> State<'a> {
             .front
             .nodes
             .iter()
-            .min_by(|x, y| t.d(x.1[0], x.1[1]).total_cmp(&t.d(y.1[0], y.1[1])))?;
-        if !t.d(a, b).is_finite() {
+            .min_by_key(|x| t.d(x.1[0], x.1[1]))?;
+        if t.d(a, b) >= i32::from(UNREACHABLE) {
             return None;
         }
         self.path.clear();
@@ -784,7 +784,7 @@ mod tests {
             for &[a, b] in &logical_ext {
                 ext.push([l2p[a], l2p[b]]);
             }
-            let total = |l2p: &[u32], pairs: &[[usize; 2]]| -> f64 {
+            let total = |l2p: &[u32], pairs: &[[usize; 2]]| -> i32 {
                 pairs.iter().map(|&[a, b]| t.d(l2p[a], l2p[b])).sum()
             };
             let front_logical = [[0usize, 1], [2, 3], [4, 5]];
