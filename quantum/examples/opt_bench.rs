@@ -1,6 +1,8 @@
 //! Optimizes every `.qasm` file of a directory and prints one JSON line per circuit.
 //!
-//! `cargo run --release -p qollab-quantum --example opt_bench -- DIR [--basis h,x,rz,cx] [--level 3] [--device DEV.json]`
+//! `cargo run --release -p qollab-quantum --example opt_bench -- DIR [--basis h,x,rz,cx] [--level 3] [--device DEV.json] [--out OUTDIR]`
+//!
+//! `--out` writes each optimized circuit to `OUTDIR/NAME.qasm` (OpenQASM 2.0).
 
 use qollab_quantum::device::Device;
 use qollab_quantum::opt::{Basis, OptimizeOptions, optimize, synth};
@@ -10,7 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let dir = args
         .first()
-        .ok_or("usage: opt_bench DIR [--basis B] [--level L] [--device D]")?;
+        .ok_or("usage: opt_bench DIR [--basis B] [--level L] [--device D] [--out OUTDIR]")?;
     let get = |flag: &str| {
         args.iter()
             .position(|a| a == flag)
@@ -25,6 +27,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .and_then(|t| Device::from_json(&t))
         })
         .transpose()?;
+    let out_dir = get("--out").map(std::path::PathBuf::from);
+    if let Some(d) = &out_dir {
+        std::fs::create_dir_all(d)?;
+    }
     let mut files: Vec<_> = std::fs::read_dir(dir)?
         .flatten()
         .map(|e| e.path())
@@ -47,7 +53,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             device: device.clone(),
             ..Default::default()
         };
-        let (_, rep) = optimize(&c, &opts, &AtomicBool::new(false), &|_| {})?;
+        let (out, rep) = optimize(&c, &opts, &AtomicBool::new(false), &|_| {})?;
+        if let (Some(d), Some(stem)) = (&out_dir, path.file_stem()) {
+            let text = qollab_quantum::qasm::write(&out, qollab_quantum::qasm::Dialect::Qasm2)?;
+            std::fs::write(d.join(stem).with_extension("qasm"), text)?;
+        }
         let line = serde_json::json!({
             "circuit": path.file_stem().map(|s| s.to_string_lossy().into_owned()),
             "input_gates": translated.instructions.len(),
@@ -55,6 +65,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "gates": rep.after.gates,
             "two_qubit": rep.after.two_qubit_gates,
             "depth": rep.after.depth,
+            "by_kind": rep.after.by_kind,
             "swaps": rep.swaps_added,
             "equivalence": rep.equivalence.status,
             "method": rep.equivalence.method,

@@ -124,7 +124,8 @@ fn phase_style(basis: Option<&Basis>) -> Option<PhaseStyle> {
     }
 }
 
-/// How Toffoli-family gates are expanded before translation.
+/// How Toffoli-family gates are expanded before translation: a pattern of
+/// reversed expansions.
 #[derive(Clone, Copy, PartialEq)]
 enum Mirror {
     Never,
@@ -134,42 +135,78 @@ enum Mirror {
     AlternateGlobal,
 }
 
-/// Expands `ccz`/`ccx` into Clifford+T, optionally mirrored (reversed and inverted,
-/// which is the same unitary because both gates are self-inverse).
-fn expand_toffolis(c: &Circuit, mirror: Mirror) -> Circuit {
-    let mut out = c.empty_like();
-    out.global_phase = c.global_phase;
+/// How one Toffoli is written in Clifford+T.
+#[derive(Clone, Copy, PartialEq, Default, Debug)]
+struct Expansion {
+    /// The gate sequence reversed (its CX tail first).
+    reverse: bool,
+    /// Every T and T† exchanged: `ccz` is `e^{iπ·abc}`, and `e^{-iπ·abc}` is the same gate.
+    negate: bool,
+}
+
+fn is_toffoli(ins: &qollab_shared::circuit::Instruction) -> bool {
+    ins.condition.is_none() && matches!(ins.as_gate(), Some((Gate::Ccz | Gate::Ccx, _)))
+}
+
+/// One expansion per Toffoli-family gate of `c`, in order: `mirror`'s reversal
+/// pattern, reversed ones also negated (reversed and inverted, which is the
+/// same unitary because both gates are self-inverse).
+fn mirror_choices(c: &Circuit, mirror: Mirror) -> Vec<Expansion> {
     let mut seen: std::collections::HashMap<(usize, usize), bool> =
         std::collections::HashMap::new();
     let mut global = false;
+    c.instructions
+        .iter()
+        .filter(|i| is_toffoli(i))
+        .map(|ins| {
+            let pair = (
+                ins.qubits[0].min(ins.qubits[1]),
+                ins.qubits[0].max(ins.qubits[1]),
+            );
+            let flip = match mirror {
+                Mirror::Never => false,
+                Mirror::Always => true,
+                Mirror::AlternatePerPair => {
+                    let e = seen.entry(pair).or_insert(true);
+                    *e = !*e;
+                    *e
+                }
+                Mirror::AlternateGlobal => {
+                    global = !global;
+                    !global
+                }
+            };
+            Expansion {
+                reverse: flip,
+                negate: flip,
+            }
+        })
+        .collect()
+}
+
+/// Expands `ccz`/`ccx` into Clifford+T, the k-th of them as `choices[k]` says
+/// (plain when `choices` is shorter). Also returns, per output instruction, the
+/// index of the Toffoli it comes from.
+fn expand_toffolis(c: &Circuit, choices: &[Expansion]) -> (Circuit, Vec<Option<usize>>) {
+    let mut out = c.empty_like();
+    out.global_phase = c.global_phase;
+    let mut origin = Vec::with_capacity(c.instructions.len());
+    let mut k = 0;
     for ins in &c.instructions {
         let g = match ins.as_gate() {
             Some((g @ (Gate::Ccz | Gate::Ccx), _)) if ins.condition.is_none() => g,
             _ => {
                 out.push(ins.clone());
+                origin.push(None);
                 continue;
             }
         };
-        let pair = (
-            ins.qubits[0].min(ins.qubits[1]),
-            ins.qubits[0].max(ins.qubits[1]),
-        );
-        let flip = match mirror {
-            Mirror::Never => false,
-            Mirror::Always => true,
-            Mirror::AlternatePerPair => {
-                let e = seen.entry(pair).or_insert(true);
-                *e = !*e;
-                *e
-            }
-            Mirror::AlternateGlobal => {
-                global = !global;
-                !global
-            }
-        };
+        let choice = choices.get(k).copied().unwrap_or_default();
         let mut steps = crate::gates::decompose(Gate::Ccz, &[]).unwrap_or_default();
-        if flip {
+        if choice.reverse {
             steps.reverse();
+        }
+        if choice.negate {
             for st in &mut steps {
                 st.0 = match st.0 {
                     Gate::T => Gate::Tdg,
@@ -181,19 +218,142 @@ fn expand_toffolis(c: &Circuit, mirror: Mirror) -> Circuit {
         let target = ins.qubits[2];
         if g == Gate::Ccx {
             out.gate(Gate::H, &[], &[target]);
+            origin.push(Some(k));
         }
         for (sg, sp, sq) in steps {
             out.gate(
                 sg,
                 &sp,
-                &sq.iter().map(|&k| ins.qubits[k]).collect::<Vec<_>>(),
+                &sq.iter().map(|&q| ins.qubits[q]).collect::<Vec<_>>(),
             );
+            origin.push(Some(k));
         }
         if g == Gate::Ccx {
             out.gate(Gate::H, &[], &[target]);
+            origin.push(Some(k));
+        }
+        k += 1;
+    }
+    (out, origin)
+}
+
+/// Chooses each Toffoli's polarity (T and T† exchanged or not) so that as many
+/// phase-polynomial terms as possible sum to zero (Nam et al.'s "Toffoli
+/// decomposition" choice): the expansion `base` is analysed once
+/// ([`passes::phase_parities`], after cancelling `h` pairs that meet on a
+/// wire), each parity's angle is a fixed part plus ±π/4 per Toffoli term on
+/// it, and Toffolis are flipped one at a time while that lowers the cost: one
+/// per parity with a non-zero angle, three when each phase on it sits between
+/// two equal CX (a Toffoli's tail, whose CX then stay). A local search; every
+/// choice is a valid expansion, so it can only cost gates, never correctness.
+fn choose_polarities(c: &Circuit, base: &[Expansion]) -> Vec<Expansion> {
+    use std::f64::consts::FRAC_PI_4;
+    let (mut e, mut origin) = expand_toffolis(c, base);
+    // h·h on a wire (the Hadamards around consecutive ccx on one target) would
+    // hide that the phases on both sides share parities.
+    let mut last: Vec<Option<usize>> = vec![None; e.num_qubits()];
+    let mut drop = vec![false; e.instructions.len()];
+    for (i, ins) in e.instructions.iter().enumerate() {
+        let h = ins.condition.is_none() && matches!(ins.as_gate(), Some((Gate::H, _)));
+        for &q in &ins.qubits {
+            match last.get(q).copied().flatten() {
+                Some(j) if h => {
+                    drop[j] = true;
+                    drop[i] = true;
+                    last[q] = None;
+                }
+                _ => last[q] = h.then_some(i),
+            }
+        }
+        if !matches!(ins.op, Op::Gate { .. }) {
+            for &q in &ins.qubits {
+                last[q] = None;
+            }
         }
     }
-    out
+    let mut i = 0;
+    e.instructions.retain(|_| {
+        i += 1;
+        !drop[i - 1]
+    });
+    let mut i = 0;
+    origin.retain(|_| {
+        i += 1;
+        !drop[i - 1]
+    });
+    let slots = passes::phase_parities(&e);
+    let sandwiched = passes::sandwiched_phases(&e);
+    let groups = slots.iter().flatten().map(|s| s.0 + 1).max().unwrap_or(0);
+    // A parity whose every phase sits between two equal CX costs those CX too
+    // while its angle is not zero.
+    let mut weight = vec![3i64; groups];
+    for (i, slot) in slots.iter().enumerate() {
+        if let Some((id, _)) = slot
+            && !sandwiched[i]
+        {
+            weight[*id] = 1;
+        }
+    }
+    let mut fixed = vec![0.0f64; groups];
+    let mut units = vec![0i64; groups];
+    let n_tof = base.len();
+    let mut terms: Vec<Vec<(usize, i64)>> = vec![Vec::new(); n_tof];
+    for (i, slot) in slots.iter().enumerate() {
+        let Some((id, cst)) = *slot else { continue };
+        let Some((theta, _)) = e.instructions[i]
+            .as_gate()
+            .and_then(|(g, p)| passes::phase_angle(g, p))
+        else {
+            continue;
+        };
+        let signed = if cst { -theta } else { theta };
+        match origin.get(i).copied().flatten() {
+            Some(k) if k < n_tof && (signed.abs() - FRAC_PI_4).abs() < 1e-12 => {
+                let u = if signed > 0.0 { 1 } else { -1 };
+                units[id] += u;
+                match terms[k].iter_mut().find(|t| t.0 == id) {
+                    Some(t) => t.1 += u,
+                    None => terms[k].push((id, u)),
+                }
+            }
+            _ => fixed[id] += signed,
+        }
+    }
+    let cost = |id: usize, u: i64| {
+        if crate::gates::is_zero_angle(fixed[id] + u as f64 * FRAC_PI_4, 1e-9) {
+            0
+        } else {
+            weight[id]
+        }
+    };
+    let mut flip = vec![false; n_tof];
+    for _ in 0..32 {
+        let mut improved = false;
+        for k in 0..n_tof {
+            let delta: i64 = terms[k]
+                .iter()
+                .map(|&(id, u)| cost(id, units[id] - 2 * u) - cost(id, units[id]))
+                .sum();
+            if delta < 0 {
+                for t in terms[k].iter_mut() {
+                    units[t.0] -= 2 * t.1;
+                    t.1 = -t.1;
+                }
+                flip[k] = !flip[k];
+                improved = true;
+            }
+        }
+        if !improved {
+            break;
+        }
+    }
+    base.iter()
+        .zip(&flip)
+        .map(|(b, &f)| Expansion {
+            negate: b.negate ^ f,
+            ..*b
+        })
+        .collect()
 }
 
 /// The logical (device-independent) optimization at `level`. Level 3 with a
@@ -204,10 +364,7 @@ pub fn optimize_logical(
     basis: Option<&Basis>,
     cancel: &Cancel,
 ) -> Result<Circuit, EngineError> {
-    let has_toffoli = c
-        .instructions
-        .iter()
-        .any(|i| matches!(i.as_gate(), Some((Gate::Ccz | Gate::Ccx, _))));
+    let has_toffoli = c.instructions.iter().any(is_toffoli);
     if level < 3 {
         return optimize_once(c, level, basis, Gain::FewerCx, cancel);
     }
@@ -222,21 +379,32 @@ pub fn optimize_logical(
     } else {
         &[Mirror::Never]
     };
+    // Each reversal pattern as it is and with its polarities chosen.
+    let mut expansions: Vec<Option<Vec<Expansion>>> = Vec::new();
+    for &m in mirrors {
+        if basis.is_none() || !has_toffoli {
+            expansions.push(None);
+            continue;
+        }
+        let base = mirror_choices(c, m);
+        let searched = choose_polarities(c, &base);
+        if searched != base {
+            expansions.push(Some(searched));
+        }
+        expansions.push(Some(base));
+    }
     // Two-qubit resynthesis can trade 1-qubit gates for CX; level 3 tries both
     // rules and keeps the smaller circuit.
-    let variants: Vec<(Mirror, Gain)> = mirrors
+    let variants: Vec<(Option<&Vec<Expansion>>, Gain)> = expansions
         .iter()
-        .flat_map(|&m| [(m, Gain::FewerCx), (m, Gain::NoMoreGates)])
+        .flat_map(|e| [(e.as_ref(), Gain::FewerCx), (e.as_ref(), Gain::NoMoreGates)])
         .collect();
     let candidates: Vec<Circuit> = variants
         .par_iter()
-        .map(|&(m, gain)| {
-            let input = if m == Mirror::Never && !has_toffoli {
-                c.clone()
-            } else if basis.is_some() {
-                expand_toffolis(c, m)
-            } else {
-                c.clone()
+        .map(|&(e, gain)| {
+            let input = match e {
+                Some(choices) => expand_toffolis(c, choices).0,
+                None => c.clone(),
             };
             optimize_once(&input, level, basis, gain, cancel)
         })
@@ -291,8 +459,11 @@ fn optimize_once(
             changed = true;
         }
         if level >= 2 {
+            changed |= passes::propagate_x(&mut c, false);
+            changed |= passes::propagate_x(&mut c, true);
             if let Some(s) = &style {
                 changed |= passes::merge_phase_polynomial(&mut c, s);
+                changed |= passes::relocate_sandwiched_phases(&mut c);
             }
             while passes::cancel_and_merge(&mut c) {
                 changed = true;

@@ -10,6 +10,8 @@ use std::f64::consts::{FRAC_PI_2, FRAC_PI_4, PI};
 const TOL: f64 = 1e-10;
 /// How far back the cancellation pass looks for a partner.
 const WINDOW: usize = 400;
+/// How many instructions an `x` is moved past at most by [`propagate_x`].
+const X_REACH: usize = 16 * WINDOW;
 
 /// How a gate acts on one of its qubits, for commutation.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -262,7 +264,7 @@ fn xor_into(dst: &mut Parity, src: &Parity) {
 }
 
 /// Phase angle (as `p(θ)`) and global phase of a 1-qubit diagonal gate.
-fn phase_angle(g: Gate, p: &[f64]) -> Option<(f64, f64)> {
+pub(crate) fn phase_angle(g: Gate, p: &[f64]) -> Option<(f64, f64)> {
     Some(match g {
         Gate::Rz => (p[0], -p[0] / 2.0),
         Gate::P => (p[0], 0.0),
@@ -307,11 +309,13 @@ fn emit_phase(theta: f64, style: &PhaseStyle) -> (Gate, Vec<f64>, f64) {
     }
 }
 
-/// Rotation merging over phase polynomials (Nam et al.): every 1-qubit phase
-/// gate adds `θ·f` to the circuit's phase, where `f` is the affine parity of
-/// path variables its wire holds; phases on the same parity merge into the
-/// first one, however far apart and whatever lies between.
-pub fn merge_phase_polynomial(c: &mut Circuit, style: &PhaseStyle) -> bool {
+/// The parity of path variables each 1-qubit phase gate acts on (Nam et al.'s
+/// phase polynomial): `Some((group, negated))` for a phase gate, where gates of
+/// the same `group` act on the same affine parity up to its constant (`negated`:
+/// the constant is 1), `None` for every other instruction. `cx`, `x` and `swap`
+/// move parities; `h` and any other non-diagonal gate put a fresh variable on
+/// its qubits; a barrier starts new groups.
+pub fn phase_parities(c: &Circuit) -> Vec<Option<(usize, bool)>> {
     let n = c.num_qubits();
     let mut next_var: u32 = 0;
     let mut fresh = || {
@@ -319,22 +323,13 @@ pub fn merge_phase_polynomial(c: &mut Circuit, style: &PhaseStyle) -> bool {
         vec![next_var - 1]
     };
     let mut wire: Vec<(Parity, bool)> = (0..n).map(|_| (fresh(), false)).collect();
-    // parity → group of phase gates on it.
-    struct Group {
-        first: usize,
-        first_cst: bool,
-        /// Σ ±θ: the group's angle on the bare parity.
-        total: f64,
-        /// Σ (own global phase + cst·θ): the group's constant phase.
-        extra: f64,
-        members: usize,
-    }
-    let mut table: HashMap<Parity, Group> = HashMap::new();
-    let mut remove = vec![false; c.instructions.len()];
+    let mut ids: HashMap<Parity, usize> = HashMap::new();
+    let mut next_id = 0;
+    let mut out = vec![None; c.instructions.len()];
     for (i, ins) in c.instructions.iter().enumerate() {
         let gate = ins.as_gate().filter(|_| ins.condition.is_none());
         match (gate, &ins.op) {
-            (_, Op::Barrier) => table.clear(),
+            (_, Op::Barrier) => ids.clear(),
             // Diagonal gates commute with computational-basis measurement.
             (_, Op::Measure) => {}
             (Some((Gate::Cx, _)), _) => {
@@ -346,32 +341,12 @@ pub fn merge_phase_polynomial(c: &mut Circuit, style: &PhaseStyle) -> bool {
             (Some((Gate::X, _)), _) => wire[ins.qubits[0]].1 ^= true,
             (Some((Gate::Swap, _)), _) => wire.swap(ins.qubits[0], ins.qubits[1]),
             (Some((g, p)), _) if phase_angle(g, p).is_some() => {
-                let Some((theta, own)) = phase_angle(g, p) else {
-                    continue;
-                };
                 let (f, cst) = wire[ins.qubits[0]].clone();
-                let signed = if cst { -theta } else { theta };
-                let extra = own + if cst { theta } else { 0.0 };
-                match table.get_mut(&f) {
-                    Some(e) => {
-                        e.total += signed;
-                        e.extra += extra;
-                        e.members += 1;
-                        remove[i] = true;
-                    }
-                    None => {
-                        table.insert(
-                            f,
-                            Group {
-                                first: i,
-                                first_cst: cst,
-                                total: signed,
-                                extra,
-                                members: 1,
-                            },
-                        );
-                    }
-                }
+                let id = *ids.entry(f).or_insert_with(|| {
+                    next_id += 1;
+                    next_id - 1
+                });
+                out[i] = Some((id, cst));
             }
             // Other diagonal gates change no wire value.
             (Some((g, _)), _) if g.is_diagonal() => {}
@@ -382,20 +357,112 @@ pub fn merge_phase_polynomial(c: &mut Circuit, style: &PhaseStyle) -> bool {
             }
         }
     }
+    out
+}
+
+/// Per instruction: a 1-qubit gate whose neighbours on its wire are two equal
+/// CX targeting that wire (`cx a,q · g · cx a,q`). Were such a phase merged
+/// elsewhere, the two CX would meet and cancel.
+pub(crate) fn sandwiched_phases(c: &Circuit) -> Vec<bool> {
+    let len = c.instructions.len();
+    let mut prev: Vec<Option<usize>> = vec![None; len];
+    let mut next: Vec<Option<usize>> = vec![None; len];
+    let mut last: Vec<Option<usize>> = vec![None; c.num_qubits()];
+    for (i, ins) in c.instructions.iter().enumerate() {
+        for &q in &ins.qubits {
+            if let Some(j) = last[q] {
+                if c.instructions[j].qubits.len() == 1 {
+                    next[j] = Some(i);
+                }
+                if ins.qubits.len() == 1 {
+                    prev[i] = Some(j);
+                }
+            }
+            last[q] = Some(i);
+        }
+    }
+    let is_cx_into = |j: usize, q: usize| {
+        let ins = &c.instructions[j];
+        ins.condition.is_none()
+            && matches!(ins.as_gate(), Some((Gate::Cx, _)))
+            && ins.qubits[1] == q
+    };
+    (0..len)
+        .map(|i| match (prev[i], next[i]) {
+            (Some(a), Some(b)) => {
+                let q = c.instructions[i].qubits[0];
+                is_cx_into(a, q)
+                    && is_cx_into(b, q)
+                    && c.instructions[a].qubits == c.instructions[b].qubits
+            }
+            _ => false,
+        })
+        .collect()
+}
+
+/// Rotation merging over phase polynomials (Nam et al.): every 1-qubit phase
+/// gate adds `θ·f` to the circuit's phase, where `f` is the affine parity of
+/// path variables its wire holds ([`phase_parities`]); phases on the same
+/// parity merge into one of them, however far apart and whatever lies between:
+/// the first that is not between two equal CX (so that those can cancel).
+pub fn merge_phase_polynomial(c: &mut Circuit, style: &PhaseStyle) -> bool {
+    // parity group → the phase gates on it.
+    struct Group {
+        /// (index, cst) of every member, in circuit order.
+        members: Vec<(usize, bool)>,
+        /// Σ ±θ: the group's angle on the bare parity.
+        total: f64,
+        /// Σ (own global phase + cst·θ): the group's constant phase.
+        extra: f64,
+    }
+    let slots = phase_parities(c);
+    let sandwiched = sandwiched_phases(c);
+    let mut table: HashMap<usize, Group> = HashMap::new();
+    let mut remove = vec![false; c.instructions.len()];
+    for (i, slot) in slots.iter().enumerate() {
+        let Some((id, cst)) = *slot else { continue };
+        let Some((theta, own)) = c.instructions[i]
+            .as_gate()
+            .and_then(|(g, p)| phase_angle(g, p))
+        else {
+            continue;
+        };
+        let signed = if cst { -theta } else { theta };
+        let extra = own + if cst { theta } else { 0.0 };
+        let e = table.entry(id).or_insert(Group {
+            members: Vec::new(),
+            total: 0.0,
+            extra: 0.0,
+        });
+        e.total += signed;
+        e.extra += extra;
+        e.members.push((i, cst));
+    }
     let mut replace: HashMap<usize, Option<Instruction>> = HashMap::new();
-    for grp in table.into_values().filter(|g| g.members > 1) {
-        let q = c.instructions[grp.first].qubits[0];
-        let theta = if grp.first_cst { -grp.total } else { grp.total };
+    for grp in table.into_values().filter(|g| g.members.len() > 1) {
+        // Every member's place holds the parity: keep the first one that is
+        // not sandwiched between equal CX (so that those can cancel).
+        let (keep, keep_cst) = grp
+            .members
+            .iter()
+            .copied()
+            .find(|&(i, _)| !sandwiched[i])
+            .unwrap_or(grp.members[0]);
+        for &(i, _) in &grp.members {
+            remove[i] = i != keep;
+        }
+        let q = c.instructions[keep].qubits[0];
+        let theta = if keep_cst { -grp.total } else { grp.total };
         if is_zero_angle(theta, TOL) {
             // e^{i·2πk·v} = 1 for a bit v.
             c.global_phase += grp.extra;
-            replace.insert(grp.first, None);
+            replace.insert(keep, None);
             continue;
         }
         let (g, p, own) = emit_phase(theta, style);
         let tw = wrap_angle(theta);
-        c.global_phase += grp.extra - own - if grp.first_cst { tw } else { 0.0 };
-        replace.insert(grp.first, Some(Instruction::gate(g, p, vec![q])));
+        c.global_phase += grp.extra - own - if keep_cst { tw } else { 0.0 };
+        replace.insert(keep, Some(Instruction::gate(g, p, vec![q])));
     }
     let changed = remove.iter().any(|&r| r);
     let old = std::mem::take(&mut c.instructions);
@@ -412,6 +479,313 @@ pub fn merge_phase_polynomial(c: &mut Circuit, style: &PhaseStyle) -> bool {
             }
         })
         .collect();
+    changed
+}
+
+/// Walks the wire parities of `c` (as [`phase_parities`] does), calling
+/// `phase(i, parity, negated, generation)` at each 1-qubit phase gate and
+/// `moved(i, qubit, parity, negated, generation)` after each instruction that
+/// changes what a wire holds; the generation changes at each barrier.
+fn walk_parities(
+    c: &Circuit,
+    mut phase: impl FnMut(usize, &Parity, bool, usize),
+    mut moved: impl FnMut(usize, usize, &Parity, bool, usize),
+) {
+    let n = c.num_qubits();
+    let mut next_var: u32 = n as u32;
+    let mut wire: Vec<(Parity, bool)> = (0..n as u32).map(|v| (vec![v], false)).collect();
+    let mut generation = 0;
+    for (i, ins) in c.instructions.iter().enumerate() {
+        let gate = ins.as_gate().filter(|_| ins.condition.is_none());
+        match (gate, &ins.op) {
+            (_, Op::Barrier) => generation += 1,
+            (_, Op::Measure) => {}
+            (Some((Gate::Cx, _)), _) => {
+                let src = wire[ins.qubits[0]].clone();
+                let dst = &mut wire[ins.qubits[1]];
+                xor_into(&mut dst.0, &src.0);
+                dst.1 ^= src.1;
+                moved(i, ins.qubits[1], &dst.0, dst.1, generation);
+            }
+            (Some((Gate::X, _)), _) => {
+                let w = &mut wire[ins.qubits[0]];
+                w.1 ^= true;
+                moved(i, ins.qubits[0], &w.0, w.1, generation);
+            }
+            (Some((Gate::Swap, _)), _) => {
+                wire.swap(ins.qubits[0], ins.qubits[1]);
+                for &q in &ins.qubits {
+                    moved(i, q, &wire[q].0, wire[q].1, generation);
+                }
+            }
+            (Some((g, p)), _) if phase_angle(g, p).is_some() => {
+                let w = &wire[ins.qubits[0]];
+                phase(i, &w.0, w.1, generation);
+            }
+            (Some((g, _)), _) if g.is_diagonal() => {}
+            _ => {
+                for &q in &ins.qubits {
+                    wire[q] = (vec![next_var], false);
+                    next_var += 1;
+                    moved(i, q, &wire[q].0, false, generation);
+                }
+            }
+        }
+    }
+}
+
+/// Moves a phase gate that sits alone between two equal CX on its wire
+/// (`cx a,q · rz · cx a,q`, the pair then cancels) to another place where some
+/// wire holds the same parity (Nam et al.'s phase polynomial: the phase may go
+/// anywhere its parity is held), when the parity has no other phase gate and
+/// such a place exists that is not itself between two equal CX.
+pub fn relocate_sandwiched_phases(c: &mut Circuit) -> bool {
+    let len = c.instructions.len();
+    let sandwiched = sandwiched_phases(c);
+    // (generation, parity) → (phase gates on it, the sandwiched one: index, constant).
+    type Members = (usize, Option<(usize, bool)>);
+    let mut groups: HashMap<(usize, Parity), Members> = HashMap::new();
+    walk_parities(
+        c,
+        |i, f, cst, generation| {
+            let e = groups.entry((generation, f.clone())).or_insert((0, None));
+            e.0 += 1;
+            if sandwiched[i] {
+                e.1 = Some((i, cst));
+            }
+        },
+        |_, _, _, _, _| {},
+    );
+    groups.retain(|_, e| e.0 == 1 && e.1.is_some());
+    if groups.is_empty() {
+        return false;
+    }
+    // Per qubit, the instructions on it, to find what follows a place.
+    let mut on_wire: Vec<Vec<usize>> = vec![Vec::new(); c.num_qubits()];
+    for (i, ins) in c.instructions.iter().enumerate() {
+        for &q in &ins.qubits {
+            on_wire[q].push(i);
+        }
+    }
+    // The next instruction on `q` after `i`, the phase gate `m` left out.
+    let next_on = |i: usize, q: usize, m: usize| -> Option<usize> {
+        let w = &on_wire[q];
+        let k = w.partition_point(|&j| j <= i);
+        w[k..].iter().copied().find(|&j| j != m)
+    };
+    let is_cx_into = |j: usize, q: usize| {
+        let ins = &c.instructions[j];
+        ins.condition.is_none()
+            && matches!(ins.as_gate(), Some((Gate::Cx, _)))
+            && ins.qubits[1] == q
+    };
+    // phase gate → (insert before, qubit, negated there).
+    let mut target: HashMap<usize, (usize, usize, bool)> = HashMap::new();
+    walk_parities(
+        c,
+        |_, _, _, _| {},
+        |i, q, f, cst, generation| {
+            let Some((_, Some((m, _)))) = groups.get(&(generation, f.clone())) else {
+                return;
+            };
+            if target.contains_key(m) {
+                return;
+            }
+            let boxed = is_cx_into(i, q)
+                && next_on(i, q, *m).is_some_and(|j| {
+                    is_cx_into(j, q) && c.instructions[j].qubits == c.instructions[i].qubits
+                });
+            if !boxed {
+                target.insert(*m, (i + 1, q, cst));
+            }
+        },
+    );
+    if target.is_empty() {
+        return false;
+    }
+    let mut insert: HashMap<usize, Vec<Instruction>> = HashMap::new();
+    let mut remove = vec![false; len];
+    for (_, (_, member)) in groups {
+        let Some((m, m_cst)) = member else { continue };
+        let Some(&(at, q, cst)) = target.get(&m) else {
+            continue;
+        };
+        let Some((g, p)) = c.instructions[m].as_gate() else {
+            continue;
+        };
+        let new = if cst == m_cst {
+            Instruction::gate(g, p.to_vec(), vec![q])
+        } else {
+            // The wire there holds the complement: X·g·X.
+            let Some((g2, p2, phase)) = conjugate_by_x(g, p) else {
+                continue;
+            };
+            c.global_phase += phase;
+            Instruction::gate(g2, p2, vec![q])
+        };
+        remove[m] = true;
+        insert.entry(at).or_default().push(new);
+    }
+    let old = std::mem::take(&mut c.instructions);
+    let mut out = Vec::with_capacity(len);
+    for (i, ins) in old.into_iter().enumerate() {
+        if let Some(v) = insert.remove(&i) {
+            out.extend(v);
+        }
+        if !remove[i] {
+            out.push(ins);
+        }
+    }
+    if let Some(v) = insert.remove(&len) {
+        out.extend(v);
+    }
+    c.instructions = out;
+    true
+}
+
+/// `X·g·X` for a 1-qubit phase gate `g`: the gate (the inverse phase) and the
+/// global phase it leaves, `X·g·X = e^{iφ}·g'`.
+fn conjugate_by_x(g: Gate, p: &[f64]) -> Option<(Gate, Vec<f64>, f64)> {
+    Some(match g {
+        Gate::Rz => (Gate::Rz, vec![-p[0]], 0.0),
+        Gate::P => (Gate::P, vec![-p[0]], p[0]),
+        Gate::T => (Gate::Tdg, vec![], FRAC_PI_4),
+        Gate::Tdg => (Gate::T, vec![], -FRAC_PI_4),
+        Gate::S => (Gate::Sdg, vec![], FRAC_PI_2),
+        Gate::Sdg => (Gate::S, vec![], -FRAC_PI_2),
+        Gate::Z => (Gate::Z, vec![], PI),
+        _ => return None,
+    })
+}
+
+fn is_plain_x(ins: &Instruction) -> bool {
+    ins.condition.is_none() && matches!(ins.as_gate(), Some((Gate::X, _)))
+}
+
+/// X propagation (Nam et al.'s NOT-gate propagation): each `x` is moved forward
+/// through phase gates (which it inverts: `g·X = X·(XgX)`), through the target
+/// of a `cx`, and through its control, where it spreads to the target
+/// (`CX·X_c = X_c·X_t·CX`); copies that meet another `x` cancel with it, the
+/// others stop before the first gate they cannot pass. A move is made only when
+/// it leaves fewer `x` gates than it started with (the one moved and those it
+/// met). `backward` moves them the other way (the same rules hold mirrored).
+pub fn propagate_x(c: &mut Circuit, backward: bool) -> bool {
+    let mut ops: Vec<Option<Instruction>> = c.instructions.drain(..).map(Some).collect();
+    if backward {
+        ops.reverse();
+    }
+    let len = ops.len();
+    // x gates to put before position i (len: at the end).
+    let mut insert: HashMap<usize, Vec<usize>> = HashMap::new();
+    let mut changed = false;
+    for i in 0..len {
+        if !ops[i].as_ref().is_some_and(is_plain_x) {
+            continue;
+        }
+        let Some(q0) = ops[i].as_ref().map(|x| x.qubits[0]) else {
+            continue;
+        };
+        let mut pending: Vec<usize> = vec![q0];
+        let mut absorbed: Vec<usize> = Vec::new();
+        let mut inverted: Vec<usize> = Vec::new();
+        let mut stops: Vec<(usize, usize)> = Vec::new();
+        let mut steps = 0;
+        let mut j = i + 1;
+        // A bounded walk: copies still moving past it stop there.
+        let end = len.min(i.saturating_add(X_REACH));
+        while j < end && !pending.is_empty() {
+            let Some(ins) = ops[j].as_ref() else {
+                j += 1;
+                continue;
+            };
+            if !ins.qubits.iter().any(|q| pending.contains(q)) {
+                j += 1;
+                continue;
+            }
+            steps += 1;
+            let gate = ins.as_gate().filter(|_| ins.condition.is_none());
+            let mut block = steps > WINDOW;
+            if !block {
+                match gate {
+                    Some((Gate::X, _)) => {
+                        pending.retain(|&q| q != ins.qubits[0]);
+                        absorbed.push(j);
+                    }
+                    Some((g, p)) if ins.qubits.len() == 1 && conjugate_by_x(g, p).is_some() => {
+                        inverted.push(j);
+                    }
+                    Some((Gate::Cx, _)) => {
+                        let (ct, tg) = (ins.qubits[0], ins.qubits[1]);
+                        if pending.contains(&ct) {
+                            match pending.iter().position(|&q| q == tg) {
+                                Some(k) => {
+                                    pending.swap_remove(k);
+                                }
+                                None => pending.push(tg),
+                            }
+                        }
+                    }
+                    _ => block = true,
+                }
+            }
+            if block {
+                for q in ins.qubits.iter().filter(|q| pending.contains(q)) {
+                    stops.push((j, *q));
+                }
+                pending.retain(|q| !ins.qubits.contains(q));
+            }
+            j += 1;
+        }
+        stops.extend(pending.iter().map(|&q| (j, q)));
+        // Fewer x afterwards than the moved one and those it met, or no move.
+        if stops.len() > absorbed.len() {
+            continue;
+        }
+        changed = true;
+        ops[i] = None;
+        for k in absorbed {
+            ops[k] = None;
+        }
+        for k in inverted {
+            if let Some(ins) = ops[k].as_mut()
+                && let Some((g, p)) = ins.as_gate()
+                && let Some((g2, p2, phase)) = conjugate_by_x(g, p)
+            {
+                c.global_phase += phase;
+                *ins = Instruction::gate(g2, p2, ins.qubits.clone());
+            }
+        }
+        for (k, q) in stops {
+            insert.entry(k).or_default().push(q);
+        }
+    }
+    if changed {
+        let mut out: Vec<Instruction> = Vec::with_capacity(len);
+        for (i, op) in ops.into_iter().enumerate() {
+            if let Some(qs) = insert.remove(&i) {
+                out.extend(
+                    qs.into_iter()
+                        .map(|q| Instruction::gate(Gate::X, vec![], vec![q])),
+                );
+            }
+            out.extend(op);
+        }
+        if let Some(qs) = insert.remove(&len) {
+            out.extend(
+                qs.into_iter()
+                    .map(|q| Instruction::gate(Gate::X, vec![], vec![q])),
+            );
+        }
+        if backward {
+            out.reverse();
+        }
+        c.instructions = out;
+    } else {
+        if backward {
+            ops.reverse();
+        }
+        c.instructions = ops.into_iter().flatten().collect();
+    }
     changed
 }
 
