@@ -9,7 +9,7 @@ import random
 import sys
 from pathlib import Path
 
-SIZES = [(16, 400), (18, 450), (20, 542), (22, 1215), (24, 949)]
+SIZES = [(16, 400), (18, 450), (20, 542), (22, 1215), (24, 949), (26, 600), (28, 300)]
 
 
 def circuit(n, gates, seed):

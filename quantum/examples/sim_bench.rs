@@ -1,11 +1,14 @@
 //! Simulator timing for the benchmark scripts.
 //!
-//! `sim_bench FILE.qasm [--indices 0,5,17]`: runs the unitary part once and prints
-//! JSON with the elapsed time and the requested amplitudes.
+//! `sim_bench FILE.qasm [--indices 0,5,17] [--fuse K]`: runs the unitary part once and
+//! prints JSON with the elapsed time and the requested amplitudes; `--fuse K` fuses into
+//! blocks of at most K qubits instead of the default.
+//! `sim_bench --kernel-costs`: nanoseconds per amplitude of each kernel kind on one
+//! cache-resident chunk (2^15 amplitudes), one thread.
 //! `sim_bench --throughput N`: GB/s of a 1-qubit gate on each target qubit of an N-qubit state.
 
 use num_complex::Complex64 as C64;
-use qollab_quantum::sim::{StateVector, compile, run_blocked};
+use qollab_quantum::sim::{DEFAULT_MAX_FUSED, StateVector, Step, compile_with, run_blocked};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
@@ -38,6 +41,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         return Ok(());
     }
+    if args.first().map(String::as_str) == Some("--kernel-costs") {
+        kernel_costs()?;
+        return Ok(());
+    }
     let file = args
         .first()
         .ok_or("usage: sim_bench FILE [--indices i,j]")?;
@@ -47,6 +54,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .and_then(|i| args.get(i + 1))
         .map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect())
         .unwrap_or_default();
+    let fuse: usize = match args.iter().position(|a| a == "--fuse") {
+        Some(i) => args.get(i + 1).ok_or("--fuse K")?.parse()?,
+        None => DEFAULT_MAX_FUSED,
+    };
     let src = std::fs::read_to_string(file)?;
     let c = qollab_quantum::prepare(&qollab_quantum::qasm::parse(&src)?)?;
     let mut unitary = c.empty_like();
@@ -57,10 +68,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .cloned()
         .collect();
     let start = Instant::now();
-    let steps = compile(&unitary, true);
+    let steps = compile_with(&unitary, fuse);
     let mut sv = StateVector::new(c.num_qubits());
     run_blocked(&mut sv, &steps, &AtomicBool::new(false), &|_| {})?;
     let ms = start.elapsed().as_secs_f64() * 1e3;
+    let mut kinds = std::collections::BTreeMap::<String, usize>::new();
+    for s in &steps {
+        let kind = match s {
+            Step::Phase { .. } => "phase".to_string(),
+            Step::Diag1 { .. } => "diag1".to_string(),
+            Step::Diag { qubits, .. } => format!("diag{}", qubits.len()),
+            Step::Mat1 { .. } => "mat1".to_string(),
+            Step::Ctrl1 { controls, .. } => format!("ctrl{}", controls.count_ones()),
+            Step::Swap { .. } => "swap".to_string(),
+            Step::Dense { qubits, .. } => format!("dense{}", qubits.len()),
+            _ => "other".to_string(),
+        };
+        *kinds.entry(kind).or_default() += 1;
+    }
     let g = C64::from_polar(1.0, unitary.global_phase);
     let amps: Vec<[f64; 2]> = indices
         .iter()
@@ -69,7 +94,97 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     println!(
         "{}",
-        serde_json::json!({"qubits": c.num_qubits(), "gates": unitary.instructions.len(), "kernels": steps.len(), "elapsed_ms": ms, "amplitudes": amps})
+        serde_json::json!({"qubits": c.num_qubits(), "gates": unitary.instructions.len(), "kernels": steps.len(), "max_fused": fuse, "kinds": kinds, "elapsed_ms": ms, "amplitudes": amps})
     );
+    Ok(())
+}
+
+/// Per-amplitude cost of each kernel kind inside one chunk, single-threaded.
+fn kernel_costs() -> Result<(), Box<dyn std::error::Error>> {
+    use qollab_shared::circuit::{Circuit, Gate};
+    let n = 15;
+    type Gates = Vec<(Gate, Vec<f64>, Vec<usize>)>;
+    let cases: Vec<(&str, Gates, usize)> = vec![
+        ("mat1 q3", vec![(Gate::Ry, vec![0.3], vec![3])], 1),
+        ("mat1 q0", vec![(Gate::Ry, vec![0.3], vec![0])], 1),
+        ("u3 q12", vec![(Gate::U, vec![0.3, 0.2, 0.1], vec![12])], 1),
+        ("phase (t q5)", vec![(Gate::T, vec![], vec![5])], 1),
+        ("phase (cz 2,9)", vec![(Gate::Cz, vec![], vec![2, 9])], 1),
+        ("ctrl1 (cx 2,9)", vec![(Gate::Cx, vec![], vec![2, 9])], 1),
+        (
+            "ctrl1 (cry 2,9)",
+            vec![(Gate::Cry, vec![0.4], vec![2, 9])],
+            1,
+        ),
+        (
+            "diag2 (rzz 4,11)",
+            vec![(Gate::Rzz, vec![0.4], vec![4, 11])],
+            2,
+        ),
+        (
+            "dense2 (3,11)",
+            vec![
+                (Gate::Rxx, vec![0.4], vec![3, 11]),
+                (Gate::Ry, vec![0.3], vec![3]),
+            ],
+            2,
+        ),
+        (
+            "dense2 (3,7) L1",
+            vec![
+                (Gate::Rxx, vec![0.4], vec![3, 7]),
+                (Gate::Ry, vec![0.3], vec![3]),
+            ],
+            2,
+        ),
+        (
+            "dense2 (0,11)",
+            vec![
+                (Gate::Rxx, vec![0.4], vec![0, 11]),
+                (Gate::Ry, vec![0.3], vec![0]),
+            ],
+            2,
+        ),
+        (
+            "dense3 (2,7,12)",
+            vec![
+                (Gate::Rxx, vec![0.4], vec![2, 7]),
+                (Gate::Ryy, vec![0.3], vec![7, 12]),
+            ],
+            3,
+        ),
+        (
+            "dense4 (1,5,9,13)",
+            vec![
+                (Gate::Rxx, vec![0.4], vec![1, 5]),
+                (Gate::Ryy, vec![0.3], vec![5, 9]),
+                (Gate::Rxx, vec![0.2], vec![9, 13]),
+            ],
+            4,
+        ),
+    ];
+    for (name, gates, k) in cases {
+        let mut c = Circuit::with_size(n, 0);
+        for (g, p, q) in &gates {
+            c.gate(*g, p, q);
+        }
+        let one = compile_with(&c, k);
+        let steps: Vec<Step> = (0..200).flat_map(|_| one.iter().cloned()).collect();
+        let mut sv = StateVector::new(n);
+        sv.parallel = false;
+        run_blocked(&mut sv, &steps, &AtomicBool::new(false), &|_| {})?;
+        let start = Instant::now();
+        let reps = 10;
+        for _ in 0..reps {
+            run_blocked(&mut sv, &steps, &AtomicBool::new(false), &|_| {})?;
+        }
+        let ns = start.elapsed().as_secs_f64() * 1e9
+            / (reps * steps.len()) as f64
+            / f64::from(1u32 << n);
+        println!(
+            "{{\"kernel\":\"{name}\",\"steps\":{},\"ns_per_amp\":{ns:.3}}}",
+            steps.len()
+        );
+    }
     Ok(())
 }

@@ -1,5 +1,5 @@
-//! Circuit → kernel list: picks a specialised kernel per gate and fuses runs
-//! of 1- and 2-qubit gates into single 2×2 / 4×4 kernels.
+//! Circuit → kernel list: picks a specialised kernel per gate and fuses
+//! neighbouring gates into dense blocks on up to a few qubits.
 
 use super::state::{StateVector, X_MAT};
 use crate::gates::{Mat, matrix};
@@ -203,16 +203,71 @@ fn step_for_gate(g: Gate, params: &[f64], qs: &[usize]) -> Vec<Step> {
     }
 }
 
+/// Default largest fused block, in qubits (chosen by measurement, see
+/// docs/benchmarks.md: wider dense blocks cost more arithmetic per amplitude
+/// than they save in passes once passes run inside the cache).
+pub const DEFAULT_MAX_FUSED: usize = 2;
+
 /// A fusion block under construction.
 struct Block {
+    /// Bit `i` of a matrix index is `qubits[i]`.
     qubits: Vec<usize>,
     m: Mat,
-    /// Original gates merged in; a single gate keeps its specialised kernel.
+    /// Original gates merged in, in an order valid for the circuit; a single gate keeps its
+    /// specialised kernel.
     gates: Vec<(Gate, Vec<f64>, Vec<usize>)>,
     alive: bool,
+    /// False for gates wider than the fusion limit: they keep their own kernel.
+    mergeable: bool,
 }
 
 impl Block {
+    fn empty() -> Block {
+        Block {
+            qubits: Vec::new(),
+            m: Mat::identity(0),
+            gates: Vec::new(),
+            alive: true,
+            mergeable: true,
+        }
+    }
+
+    /// Adds `q` as the new highest matrix bit (identity on it) if it is not there yet.
+    fn widen(&mut self, q: usize) -> usize {
+        if let Some(p) = self.qubits.iter().position(|&x| x == q) {
+            return p;
+        }
+        self.m = Mat::identity(1).kron_low(&self.m);
+        self.qubits.push(q);
+        self.qubits.len() - 1
+    }
+
+    /// `gate · self` with the gate on `qs`.
+    fn push_gate(&mut self, g: Gate, params: &[f64], qs: &[usize], gm: &Mat) {
+        let pos: Vec<usize> = qs.iter().map(|&q| self.widen(q)).collect();
+        self.m = self.m.apply(gm, &pos);
+        self.gates.push((g, params.to_vec(), qs.to_vec()));
+    }
+
+    /// Merges a block on qubits disjoint from this one's (so order does not matter).
+    fn absorb(&mut self, other: &mut Block) {
+        let pos: Vec<usize> = other.qubits.iter().map(|&q| self.widen(q)).collect();
+        self.m = self.m.apply(&other.m, &pos);
+        self.gates.append(&mut other.gates);
+        other.alive = false;
+    }
+
+    fn union_len(&self, qs: &[usize]) -> usize {
+        let mut extra: Vec<usize> = qs
+            .iter()
+            .copied()
+            .filter(|q| !self.qubits.contains(q))
+            .collect();
+        extra.sort_unstable();
+        extra.dedup();
+        self.qubits.len() + extra.len()
+    }
+
     fn to_steps(&self) -> Vec<Step> {
         if self.gates.len() == 1 {
             let (g, p, q) = &self.gates[0];
@@ -220,12 +275,6 @@ impl Block {
         }
         if self.qubits.len() == 1 {
             return step_1q(self.qubits[0], &self.m).into_iter().collect();
-        }
-        let two_qubit = self.gates.iter().filter(|(_, _, q)| q.len() == 2).count();
-        if two_qubit < 2 && !self.m.is_diagonal(TOL) {
-            // A dense 4×4 costs twice the arithmetic of a 2×2 per amplitude: with a
-            // single 2-qubit gate inside, separate kernels are cheaper.
-            return self.unfused();
         }
         if self.m.is_diagonal(TOL) {
             let d = (0..self.m.dim()).map(|i| self.m.at(i, i)).collect();
@@ -241,51 +290,37 @@ impl Block {
     }
 }
 
-impl Block {
-    /// The block's gates with 1-qubit runs fused and 2-qubit gates on their own kernels.
-    fn unfused(&self) -> Vec<Step> {
-        let mut out = Vec::new();
-        let mut pending: Vec<(usize, Mat)> = Vec::new();
-        for (g, p, q) in &self.gates {
-            if q.len() == 1 {
-                let gm = matrix(*g, p);
-                match pending.iter_mut().find(|(pq, _)| *pq == q[0]) {
-                    Some((_, m)) => *m = gm.mul(m),
-                    None => pending.push((q[0], gm)),
-                }
-            } else {
-                for (pq, m) in pending.drain(..) {
-                    out.extend(step_1q(pq, &m));
-                }
-                out.extend(step_for_gate(*g, p, q));
-            }
-        }
-        for (pq, m) in pending {
-            out.extend(step_1q(pq, &m));
-        }
-        out
-    }
+/// Compiles the circuit's instructions into kernels; `fusion` merges gates into dense
+/// blocks of at most [`DEFAULT_MAX_FUSED`] qubits.
+pub fn compile(circuit: &Circuit, fusion: bool) -> Vec<Step> {
+    compile_with(circuit, if fusion { DEFAULT_MAX_FUSED } else { 0 })
 }
 
-/// Compiles the circuit's instructions into kernels; `fusion` merges 1q/2q runs.
-pub fn compile(circuit: &Circuit, fusion: bool) -> Vec<Step> {
+/// Compiles with fusion into blocks of at most `max_fused` qubits (0: no fusion).
+///
+/// Greedy, in circuit order: a gate joins the latest block on its qubits when the union
+/// stays within `max_fused` qubits (every qubit of the gate was last touched by that block
+/// or an earlier one, so moving the gate there keeps the order on each qubit); blocks that
+/// are the latest on all their qubits may be moved forward into it too. Otherwise it starts
+/// a new block that absorbs such blocks while they fit.
+pub fn compile_with(circuit: &Circuit, max_fused: usize) -> Vec<Step> {
     let n = circuit.num_qubits();
     let mut out: Vec<Step> = Vec::new();
     let mut blocks: Vec<Block> = Vec::new();
-    // Index of the open block each qubit may still merge into.
-    let mut open: Vec<Option<usize>> = vec![None; n];
-    let flush = |blocks: &mut Vec<Block>, out: &mut Vec<Step>, open: &mut Vec<Option<usize>>| {
+    // The latest block touching each qubit since the last flush.
+    let mut last: Vec<Option<usize>> = vec![None; n];
+    let flush = |blocks: &mut Vec<Block>, out: &mut Vec<Step>, last: &mut Vec<Option<usize>>| {
         for b in blocks.drain(..) {
             if b.alive {
                 out.extend(b.to_steps());
             }
         }
-        open.iter_mut().for_each(|o| *o = None);
+        last.iter_mut().for_each(|o| *o = None);
     };
     for ins in &circuit.instructions {
         let unitary_gate = ins.condition.is_none() && matches!(ins.op, Op::Gate { .. });
         if !unitary_gate {
-            flush(&mut blocks, &mut out, &mut open);
+            flush(&mut blocks, &mut out, &mut last);
             out.extend(non_gate_steps(ins));
             continue;
         }
@@ -296,76 +331,71 @@ pub fn compile(circuit: &Circuit, fusion: bool) -> Vec<Step> {
         if g == Gate::I {
             continue;
         }
-        let k = qs.len();
-        if !fusion || k > 2 {
+        if qs.len() > max_fused || qs.iter().any(|&q| q >= n) {
             // Wide gates keep their kernels; they close the qubits they touch.
+            let idx = blocks.len();
             for &q in qs {
-                open[q] = None;
+                if let Some(l) = last.get_mut(q) {
+                    *l = Some(idx);
+                }
             }
             blocks.push(Block {
                 qubits: qs.clone(),
                 m: Mat::identity(0),
                 gates: vec![(g, params.to_vec(), qs.clone())],
                 alive: true,
+                mergeable: false,
             });
             continue;
         }
         let gm = matrix(g, params);
-        if k == 1 {
-            let q = qs[0];
-            if let Some(bi) = open[q] {
-                let b = &mut blocks[bi];
-                let pos = b.qubits.iter().position(|&x| x == q).unwrap_or(0);
-                b.m = b.m.apply(&gm, &[pos]);
-                b.gates.push((g, params.to_vec(), qs.clone()));
-            } else {
-                open[q] = Some(blocks.len());
-                blocks.push(Block {
-                    qubits: vec![q],
-                    m: gm,
-                    gates: vec![(g, params.to_vec(), qs.clone())],
-                    alive: true,
-                });
+        let mut cands: Vec<usize> = qs.iter().filter_map(|&q| last[q]).collect();
+        cands.sort_unstable();
+        cands.dedup();
+        let latest_on_all =
+            |blocks: &[Block], b: usize| blocks[b].qubits.iter().all(|&p| last[p] == Some(b));
+        let movable = |blocks: &[Block], b: usize| blocks[b].mergeable && latest_on_all(blocks, b);
+        let target = cands
+            .last()
+            .copied()
+            .filter(|&t| blocks[t].mergeable && blocks[t].union_len(qs) <= max_fused);
+        let idx = match target {
+            Some(t) => {
+                // Earlier blocks on the gate's other qubits, moved forward when they fit.
+                for &y in &cands[..cands.len() - 1] {
+                    let mut need = qs.clone();
+                    need.extend(blocks[y].qubits.iter().copied());
+                    if movable(&blocks, y) && blocks[t].union_len(&need) <= max_fused {
+                        let mut yb = std::mem::replace(&mut blocks[y], Block::empty());
+                        blocks[t].absorb(&mut yb);
+                        blocks[y] = yb;
+                    }
+                }
+                blocks[t].push_gate(g, params, qs, &gm);
+                t
             }
-            continue;
-        }
-        let (a, b) = (qs[0], qs[1]);
-        if let (Some(x), Some(y)) = (open[a], open[b])
-            && x == y
-            && blocks[x].qubits.len() == 2
-        {
-            let blk = &mut blocks[x];
-            let pa = blk.qubits.iter().position(|&q| q == a).unwrap_or(0);
-            let pb = 1 - pa;
-            blk.m = blk.m.apply(&gm, &[pa, pb]);
-            blk.gates.push((g, params.to_vec(), qs.clone()));
-            continue;
-        }
-        // New 2-qubit block absorbing pending 1-qubit blocks on a and b.
-        let mut m = Mat::identity(2);
-        let mut gates = Vec::new();
-        for (pos, q) in [(0usize, a), (1, b)] {
-            if let Some(bi) = open[q]
-                && blocks[bi].qubits.len() == 1
-            {
-                let inner = blocks[bi].m.clone();
-                m = m.apply(&inner, &[pos]);
-                gates.append(&mut blocks[bi].gates);
-                blocks[bi].alive = false;
+            None => {
+                let mut nb = Block::empty();
+                cands.sort_by_key(|&b| blocks[b].qubits.len());
+                for &y in &cands {
+                    let mut need = qs.clone();
+                    need.extend(blocks[y].qubits.iter().copied());
+                    if movable(&blocks, y) && nb.union_len(&need) <= max_fused {
+                        nb.absorb(&mut blocks[y]);
+                    }
+                }
+                nb.push_gate(g, params, qs, &gm);
+                blocks.push(nb);
+                blocks.len() - 1
             }
+        };
+        // The gate's qubits and those of absorbed blocks now end in `idx`; a qubit of the
+        // target that a later block touched still ends there.
+        for &q in &blocks[idx].qubits {
+            last[q] = Some(last[q].map_or(idx, |l| l.max(idx)));
         }
-        m = m.apply(&gm, &[0, 1]);
-        gates.push((g, params.to_vec(), qs.clone()));
-        open[a] = Some(blocks.len());
-        open[b] = Some(blocks.len());
-        blocks.push(Block {
-            qubits: vec![a, b],
-            m,
-            gates,
-            alive: true,
-        });
     }
-    flush(&mut blocks, &mut out, &mut open);
+    flush(&mut blocks, &mut out, &mut last);
     out
 }
 

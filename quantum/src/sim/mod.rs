@@ -5,7 +5,7 @@ mod compile;
 pub mod state;
 
 pub use blocked::run_blocked;
-pub use compile::{Step, compile};
+pub use compile::{DEFAULT_MAX_FUSED, Step, compile, compile_with};
 pub use state::StateVector;
 
 use crate::{Cancel, EngineError, Progress};
@@ -287,7 +287,8 @@ pub fn statevector(
     Ok(sv.amps.into_iter().map(|a| a * g).collect())
 }
 
-/// Applies compiled steps, checking the cancel flag between kernels.
+/// Applies compiled steps, checking the cancel flag between kernels: runs of unitary
+/// kernels go through the cache-blocked executor, the others one by one.
 pub(crate) fn run_steps(
     sv: &mut StateVector,
     steps: &[Step],
@@ -298,15 +299,23 @@ pub(crate) fn run_steps(
     progress: Progress<'_>,
 ) -> Result<(), EngineError> {
     let total = steps.len().max(1);
-    let every = (total / 100).max(1);
-    for (i, s) in steps.iter().enumerate() {
+    let mut i = 0;
+    while i < steps.len() {
         if cancel.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(EngineError::Cancelled);
         }
-        s.apply(sv, circuit, bits, rng);
-        if i % every == 0 {
-            progress(i as f64 / total as f64);
+        let run = steps[i..].iter().take_while(|s| s.is_unitary()).count();
+        if run > 0 {
+            let (from, span) = (i as f64 / total as f64, run as f64 / total as f64);
+            blocked::run_blocked(sv, &steps[i..i + run], cancel, &|f| {
+                progress(from + f * span)
+            })?;
+            i += run;
+        } else {
+            steps[i].apply(sv, circuit, bits, rng);
+            i += 1;
         }
+        progress(i as f64 / total as f64);
     }
     Ok(())
 }

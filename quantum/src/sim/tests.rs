@@ -3,7 +3,8 @@ use super::*;
 use crate::gates::{Mat, matrix};
 use crate::qasm::parse;
 use proptest::prelude::*;
-use qollab_shared::circuit::Gate;
+use proptest::strategy::ValueTree;
+use qollab_shared::circuit::{Gate, Instruction};
 use std::f64::consts::PI;
 use std::sync::atomic::AtomicBool;
 
@@ -226,4 +227,158 @@ fn large_state_kernels_match_small_path() {
     .unwrap();
     assert_close(&a.amps, &b.amps, 1e-10);
     assert!((a.norm_sqr() - 1.0).abs() < 1e-10);
+}
+
+/// The plain kernels, one step at a time over the whole state (the reference path).
+fn run_plain(c: &Circuit, steps: &[Step]) -> StateVector {
+    let mut s = StateVector::new(c.num_qubits());
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let mut bits = vec![false; c.num_clbits()];
+    for st in steps {
+        st.apply(&mut s, c, &mut bits, &mut rng);
+    }
+    s
+}
+
+/// `small` with its qubits mapped through `spread` onto a `width`-qubit circuit, after a
+/// layer of `h` and `ry` so that every amplitude is non-zero.
+fn spread_circuit(small: &Circuit, spread: &[usize], width: usize) -> Circuit {
+    let mut c = Circuit::with_size(width, 0);
+    for q in 0..width {
+        c.gate(Gate::H, &[], &[q]);
+        c.gate(Gate::Ry, &[0.1 + 0.07 * q as f64], &[q]);
+    }
+    for ins in &small.instructions {
+        let mut i = ins.clone();
+        i.qubits = i.qubits.iter().map(|&q| spread[q]).collect();
+        c.push(i);
+    }
+    c
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    /// Every fusion width, through the blocked executor and through the plain kernels.
+    #[test]
+    fn fused_blocks_of_every_width_match_unitary_product(
+        c in random_circuit_strategy(6, 40),
+        k in 0usize..=6,
+    ) {
+        let want = reference(&c);
+        let steps = compile_with(&c, k);
+        let mut s = StateVector::new(c.num_qubits());
+        run_blocked(&mut s, &steps, &AtomicBool::new(false), &no_progress).unwrap();
+        assert_close(&s.amps, &want, 1e-10);
+        assert_close(&run_plain(&c, &steps).amps, &want, 1e-10);
+    }
+}
+
+#[test]
+fn wide_fused_blocks_above_the_chunk_boundary_match_the_plain_path() {
+    // Random 6-qubit circuits (every standard gate: controls up to c3x, cswap, rxx, …)
+    // spread over 20 qubits, so blocks span the L1 piece (bit 10), the chunk (bit 15) and
+    // the reordered high qubits, with and without bit 0.
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let spreads: [[usize; 6]; 3] = [
+        [0, 19, 3, 16, 9, 12],
+        [1, 10, 15, 18, 14, 2],
+        [17, 0, 11, 5, 19, 8],
+    ];
+    for spread in &spreads {
+        let small = ValueTree::current(
+            &random_circuit_strategy(6, 50)
+                .new_tree(&mut runner)
+                .unwrap(),
+        );
+        let c = spread_circuit(&small, spread, 20);
+        let want = run_plain(&c, &compile_with(&c, 0)).amps;
+        for k in 1..=5 {
+            let steps = compile_with(&c, k);
+            let mut s = StateVector::new(20);
+            run_blocked(&mut s, &steps, &AtomicBool::new(false), &no_progress).unwrap();
+            assert_close(&s.amps, &want, 1e-10);
+        }
+    }
+}
+
+#[test]
+fn fusion_keeps_measurement_and_conditionals_exact() {
+    // Mid-circuit measurement, a conditional, reset and terminal measurement around random
+    // unitary layers: the per-shot path with fusion gives the same state and counts as
+    // without it (same seed, same outcome draws).
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    for _ in 0..6 {
+        let a = ValueTree::current(
+            &random_circuit_strategy(5, 30)
+                .new_tree(&mut runner)
+                .unwrap(),
+        );
+        let b = ValueTree::current(
+            &random_circuit_strategy(5, 30)
+                .new_tree(&mut runner)
+                .unwrap(),
+        );
+        let mut c = Circuit::with_size(5, 2);
+        let spread = [0usize, 1, 2, 3, 4];
+        c.instructions = spread_circuit(&a, &spread, 5).instructions;
+        c.push(Instruction::measure(1, 0));
+        let mut cond = Instruction::gate(Gate::Ry, vec![0.7], vec![2]);
+        cond.condition = Some(Condition::Bit {
+            clbit: 0,
+            value: true,
+        });
+        c.push(cond);
+        c.push(Instruction::reset(3));
+        c.instructions.extend(b.instructions.iter().cloned());
+        c.push(Instruction::measure(0, 1));
+        let run = |fusion| {
+            let opts = SimOptions {
+                shots: 200,
+                seed: Some(3),
+                statevector: true,
+                fusion,
+                ..Default::default()
+            };
+            simulate(&c, &opts, &AtomicBool::new(false), &no_progress).unwrap()
+        };
+        let (f, p) = (run(true), run(false));
+        assert_eq!(f.method, "per-shot");
+        assert_eq!(f.counts, p.counts);
+        let (fs, ps) = (f.statevector.unwrap(), p.statevector.unwrap());
+        for (x, y) in fs.iter().zip(&ps) {
+            assert!((x[0] - y[0]).abs() < 1e-10 && (x[1] - y[1]).abs() < 1e-10);
+        }
+    }
+}
+
+#[test]
+fn fusion_widths_are_bounded_and_wide_gates_keep_their_kernels() {
+    let mut c = Circuit::with_size(6, 0);
+    for q in 0..6 {
+        c.gate(Gate::H, &[], &[q]);
+    }
+    for q in 0..5 {
+        c.gate(Gate::Cx, &[], &[q, q + 1]);
+        c.gate(Gate::Rz, &[0.3], &[q + 1]);
+    }
+    c.gate(Gate::C3x, &[], &[0, 2, 4, 5]);
+    for k in 1..=5 {
+        let steps = compile_with(&c, k);
+        for s in &steps {
+            if let Step::Dense { qubits, .. } | Step::Diag { qubits, .. } = s {
+                assert!(qubits.len() <= k, "{k}: {s:?}");
+            }
+        }
+        // c3x is wider than 3: its own controlled kernel.
+        if k < 4 {
+            assert!(
+                steps.iter().any(
+                    |s| matches!(s, Step::Ctrl1 { controls, .. } if controls.count_ones() == 3)
+                ),
+                "{k}"
+            );
+        }
+    }
+    // Nothing fuses without fusion.
+    assert_eq!(compile_with(&c, 0).len(), 6 + 10 + 1);
 }
