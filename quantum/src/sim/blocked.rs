@@ -91,8 +91,15 @@ impl Kern {
         let top = mixing(&step)
             .and_then(|m| m.into_iter().max())
             .map_or(0, |q| q + 1);
+        // The vectorised kernel only for distinct bits (the circuit's validation guarantees
+        // it; a hand-built step that breaks it takes the generic, bounds-checked path).
+        let distinct = |qs: &[usize]| qs.iter().enumerate().all(|(i, q)| !qs[..i].contains(q));
         let prep = match &step {
-            Step::Dense { qubits, m } if (2..=MAX_DENSE).contains(&qubits.len()) => {
+            Step::Dense { qubits, m }
+                if (2..=MAX_DENSE).contains(&qubits.len())
+                    && distinct(qubits)
+                    && m.data.len() == 1 << (2 * qubits.len()) =>
+            {
                 Some(DenseK::new(qubits, &m.data))
             }
             Step::Mat1 { q, m } if m.iter().any(|x| x.im != 0.0) => Some(DenseK::new(&[*q], m)),
@@ -333,11 +340,14 @@ fn insert_zeros(mut i: usize, sorted: &[usize]) -> usize {
 fn apply_kern(chunk: &mut [C64], base: usize, kern: &Kern) {
     #[cfg(target_arch = "x86_64")]
     if let Some(prep) = &kern.prep
+        && chunk.len().is_power_of_two()
+        && kern.top <= chunk.len().trailing_zeros() as usize
         && std::arch::is_x86_feature_detected!("avx2")
         && std::arch::is_x86_feature_detected!("fma")
     {
-        // SAFETY: the features were detected at run time; the block's bits are below the
-        // chunk size (callers pass chunks of at least 2^kern.top amplitudes).
+        // SAFETY: the features were detected at run time; the block's bits are distinct
+        // (DenseK::new is only called for distinct bits) and below log2 of the chunk's
+        // length, a power of two, checked just above.
         unsafe { avx::dense(chunk, prep) };
         return;
     }
@@ -816,6 +826,32 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Hand-built steps that break the kernel's assumptions never reach the unsafe kernel.
+    #[test]
+    fn malformed_dense_steps_are_not_prepared() {
+        let m = crate::gates::Mat::identity(2);
+        let dup = Kern::new(Step::Dense {
+            qubits: vec![3, 3],
+            m: m.clone(),
+        });
+        assert!(dup.prep.is_none());
+        let short = Kern::new(Step::Dense {
+            qubits: vec![1, 2, 3],
+            m,
+        });
+        assert!(short.prep.is_none());
+        // A block on the chunk's top bit is prepared and runs on a chunk of exactly that size
+        // (on a smaller one apply_kern takes the generic, bounds-checked path).
+        let high = Kern::new(Step::Dense {
+            qubits: vec![0, 9],
+            m: crate::gates::Mat::identity(2),
+        });
+        assert!(high.prep.is_some() && high.top == 10);
+        let mut small = vec![C64::new(1.0, 0.0); 1 << 10];
+        apply_kern(&mut small, 0, &high);
+        assert!(small.iter().all(|a| *a == C64::new(1.0, 0.0)));
     }
 
     #[test]
