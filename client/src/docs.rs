@@ -91,6 +91,14 @@ impl ConnectOptions {
     }
 }
 
+/// A fresh document with a client id drawn as Yjs draws them: 32 bits. yrs 0.28 draws
+/// 53 bits; Yjs reads those, but servers on older yrs (y-sweet 0.9 runs yrs 0.19) decode
+/// client ids as 32-bit and store such a peer's edits under a mangled id, so its replica
+/// never matches the others' state vector.
+pub fn new_doc() -> Doc {
+    Doc::with_client_id(u64::from(rand::random::<u32>()))
+}
+
 /// `server` + `/` + `room` + `?params`, percent-encoding the room and the parameters. A
 /// `server` holding `{room}` is a template instead: every `{room}` becomes the room and
 /// nothing is appended (y-sweet's sockets are `/d/{room}/ws/{room}`).
@@ -151,7 +159,7 @@ impl DocClient {
         )
         .await
         .map_err(|_| DocError::Timeout("the websocket handshake"))??;
-        let doc = opts.doc.unwrap_or_default();
+        let doc = opts.doc.unwrap_or_else(new_doc);
         let shared = Arc::new(Shared {
             awareness: Mutex::new(Awareness::new(doc.clone())),
             permission_denied: Mutex::new(None),
@@ -729,6 +737,10 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(a.status(), Status::Synced);
+        // Yjs-sized client ids: a 53-bit one is mangled by servers on older yrs.
+        for c in [&a, &b] {
+            assert!(c.doc().client_id().get() <= u64::from(u32::MAX));
+        }
         let mut b_events = b.subscribe();
 
         // A writes a whole circuit while B concurrently adds ops and types notes.

@@ -48,7 +48,7 @@ impl Probe {
         )
         .await
         .map_err(|_| DocError::Timeout("the websocket handshake"))??;
-        let doc = Arc::new(Mutex::new(Doc::new()));
+        let doc = Arc::new(Mutex::new(crate::docs::new_doc()));
         let (out, out_rx) = mpsc::channel(OUTGOING);
         let closed = Arc::new(AtomicBool::new(false));
         let (synced_tx, synced) = oneshot::channel();
