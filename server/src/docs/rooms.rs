@@ -635,10 +635,11 @@ impl Rooms {
         if tail.snapshot_upto >= upto {
             return Ok(Some(tail.snapshot_upto));
         }
-        let state = {
-            let _exclusive = room.gate.write().await;
-            room.encode_state()
-        };
+        // No exclusive gate: `fold` has just applied every row up to `upto` this read
+        // saw, so the state holds all it will delete. Rows it did not see (PostgreSQL
+        // commits ids out of order) stay in the log. Taking the gate here stalled every
+        // live edit of the room behind the updates in flight, once per compaction.
+        let state = room.encode_state();
         let written = self
             .db
             .compact_doc(
