@@ -290,7 +290,10 @@ if [ "$MODE" = all ] || [ "$MODE" = load ]; then
 		--room-ids-file "$OUT/ids-a.txt" -n 100 -e 10 --warmup "$WARMUP" --settle 20
 	sleep 2
 	if [ "${Y_SWEET:-}" != none ]; then
-		run_load "a y-sweet" "$YPID" "$YS_URL" \
+		# One connection at a time: y-sweet 0.9 answers HTTP 500 to many of 100 sockets
+		# that arrive together for a document it has not loaded yet (58 of 100 in one
+		# run). Connecting is outside the measured window.
+		run_load "a y-sweet" "$YPID" "$YS_URL" --connect-concurrency 1 \
 			--room-ids-file "$OUT/ids-a.txt" -n 100 -e 10 --warmup "$WARMUP" --settle 20
 		sleep 2
 	fi
