@@ -316,47 +316,18 @@ fn emit_phase(theta: f64, style: &PhaseStyle) -> (Gate, Vec<f64>, f64) {
 /// move parities; `h` and any other non-diagonal gate put a fresh variable on
 /// its qubits; a barrier starts new groups.
 pub fn phase_parities(c: &Circuit) -> Vec<Option<(usize, bool)>> {
-    let n = c.num_qubits();
-    let mut next_var: u32 = 0;
-    let mut fresh = || {
-        next_var += 1;
-        vec![next_var - 1]
-    };
-    let mut wire: Vec<(Parity, bool)> = (0..n).map(|_| (fresh(), false)).collect();
-    let mut ids: HashMap<Parity, usize> = HashMap::new();
-    let mut next_id = 0;
+    // Keyed by barrier generation too, so a barrier starts new groups.
+    let mut ids: HashMap<(usize, Parity), usize> = HashMap::new();
     let mut out = vec![None; c.instructions.len()];
-    for (i, ins) in c.instructions.iter().enumerate() {
-        let gate = ins.as_gate().filter(|_| ins.condition.is_none());
-        match (gate, &ins.op) {
-            (_, Op::Barrier) => ids.clear(),
-            // Diagonal gates commute with computational-basis measurement.
-            (_, Op::Measure) => {}
-            (Some((Gate::Cx, _)), _) => {
-                let src = wire[ins.qubits[0]].clone();
-                let dst = &mut wire[ins.qubits[1]];
-                xor_into(&mut dst.0, &src.0);
-                dst.1 ^= src.1;
-            }
-            (Some((Gate::X, _)), _) => wire[ins.qubits[0]].1 ^= true,
-            (Some((Gate::Swap, _)), _) => wire.swap(ins.qubits[0], ins.qubits[1]),
-            (Some((g, p)), _) if phase_angle(g, p).is_some() => {
-                let (f, cst) = wire[ins.qubits[0]].clone();
-                let id = *ids.entry(f).or_insert_with(|| {
-                    next_id += 1;
-                    next_id - 1
-                });
-                out[i] = Some((id, cst));
-            }
-            // Other diagonal gates change no wire value.
-            (Some((g, _)), _) if g.is_diagonal() => {}
-            _ => {
-                for &q in &ins.qubits {
-                    wire[q] = (fresh(), false);
-                }
-            }
-        }
-    }
+    walk_parities(
+        c,
+        |i, parity, negated, generation| {
+            let next = ids.len();
+            let id = *ids.entry((generation, parity.clone())).or_insert(next);
+            out[i] = Some((id, negated));
+        },
+        |_, _, _, _, _| {},
+    );
     out
 }
 
