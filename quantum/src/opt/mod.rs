@@ -1,6 +1,7 @@
 //! Optimizer: levels 0–3 of peephole and phase-polynomial passes, basis
 //! translation, layout and routing onto a device, and a verified result.
 
+pub mod cx_walk;
 pub mod kak;
 pub mod passes;
 pub mod synth;
@@ -464,6 +465,9 @@ fn optimize_once(
             if let Some(s) = &style {
                 changed |= passes::merge_phase_polynomial(&mut c, s);
                 changed |= passes::relocate_sandwiched_phases(&mut c);
+                if level >= 3 {
+                    changed |= cx_walk::resynthesize_cx_walks(&mut c);
+                }
             }
             while passes::cancel_and_merge(&mut c) {
                 changed = true;

@@ -237,7 +237,7 @@ pub fn cancel_and_merge(c: &mut Circuit) -> bool {
 }
 
 /// Affine parity over path variables: sorted variable ids.
-type Parity = Vec<u32>;
+pub(crate) type Parity = Vec<u32>;
 
 fn xor_into(dst: &mut Parity, src: &Parity) {
     let mut out = Vec::with_capacity(dst.len() + src.len());
@@ -457,7 +457,7 @@ pub fn merge_phase_polynomial(c: &mut Circuit, style: &PhaseStyle) -> bool {
 /// `phase(i, parity, negated, generation)` at each 1-qubit phase gate and
 /// `moved(i, qubit, parity, negated, generation)` after each instruction that
 /// changes what a wire holds; the generation changes at each barrier.
-fn walk_parities(
+pub(crate) fn walk_parities(
     c: &Circuit,
     mut phase: impl FnMut(usize, &Parity, bool, usize),
     mut moved: impl FnMut(usize, usize, &Parity, bool, usize),
@@ -616,7 +616,7 @@ pub fn relocate_sandwiched_phases(c: &mut Circuit) -> bool {
 
 /// `X·g·X` for a 1-qubit phase gate `g`: the gate (the inverse phase) and the
 /// global phase it leaves, `X·g·X = e^{iφ}·g'`.
-fn conjugate_by_x(g: Gate, p: &[f64]) -> Option<(Gate, Vec<f64>, f64)> {
+pub(crate) fn conjugate_by_x(g: Gate, p: &[f64]) -> Option<(Gate, Vec<f64>, f64)> {
     Some(match g {
         Gate::Rz => (Gate::Rz, vec![-p[0]], 0.0),
         Gate::P => (Gate::P, vec![-p[0]], p[0]),
