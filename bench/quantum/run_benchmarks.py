@@ -17,6 +17,8 @@ and the copy-loop reference only; opt and route are skipped).
 --max-qubits N: simulator comparison only on circuits of at most N qubits.
 --aer-max-qubits N: Aer only on circuits of at most N qubits (default 24: Aer takes
 minutes per run above); above it Qollab's amplitudes are checked against qsim's.
+--precisions double,single: the Qollab precisions timed (default both: double is
+Qollab's default, single (complex64) is the opt-in mode that matches qsim's precision).
 Aer and qsim use OpenMP; on a machine shared with other jobs its spin-waiting
 makes their times erratic, and OMP_WAIT_POLICY=PASSIVE in the environment
 (recorded in meta.json) steadies them.
@@ -127,7 +129,7 @@ def gate_pass_gb_s(n, gates, amp_bytes, secs):
     return gates * 2 * (amp_bytes << n) / secs / 1e9
 
 
-def bench_sim(out, peers_only=False, max_qubits=None, aer_max_qubits=24):
+def bench_sim(out, peers_only=False, max_qubits=None, aer_max_qubits=24, precisions=("double", "single")):
     import cirq
     import numpy as np
     import qsimcirq
@@ -216,32 +218,51 @@ def bench_sim(out, peers_only=False, max_qubits=None, aer_max_qubits=24):
              "copy_gb_s_2_threads": copy_bw, "load_average_1min": os.getloadavg()[0]}
         row = [f.stem, n, gates, f"{best_aer:.3f}" if run_aer else "–", f"{best_qsim:.3f}"]
         if not peers_only:
-            best_q, ours = None, None
+            # Best of 2 per precision, the precisions alternating (d, s, d, s) so that a change
+            # of load hits both alike.
+            best, ours = {}, {}
             for _ in range(2):
-                p = subprocess.run([str(exe), str(f), "--indices", ",".join(map(str, idx))], capture_output=True,
-                                   text=True, env=env2(), check=True)
-                ours = json.loads(p.stdout)
-                dt = ours["elapsed_ms"] / 1e3
-                best_q = dt if best_q is None else min(best_q, dt)
-            amps = np.array([complex(a, b) for a, b in ours["amplitudes"]])
+                for prec in precisions:
+                    p = subprocess.run([str(exe), str(f), "--indices", ",".join(map(str, idx)), "--precision", prec],
+                                       capture_output=True, text=True, env=env2(), check=True)
+                    ours[prec] = json.loads(p.stdout)
+                    dt = ours[prec]["elapsed_ms"] / 1e3
+                    best[prec] = min(best.get(prec, dt), dt)
             if not run_aer:
-                ov = np.vdot(ref, amps)
+                # Phase-align qsim's amplitudes to Qollab's (the double run when there is one).
+                first = np.array([complex(a, b) for a, b in ours[precisions[0]]["amplitudes"]])
+                ov = np.vdot(ref, first)
                 if abs(ov) > 0:
                     ref = ref * (ov / abs(ov))
-            diff = float(np.max(np.abs(amps - ref)))
-            r.update({"qollab_gates": ours["gates"], "qollab_kernels": ours["kernels"],
-                      "qollab_kinds": ours.get("kinds"), "qollab_s": best_q,
-                      "aer_over_qollab": best_aer / best_q if run_aer else None,
-                      "qsim_over_qollab": best_qsim / best_q, "max_amplitude_diff": diff,
-                      "amplitude_reference": "aer" if run_aer else "qsim (complex64, phase-aligned)",
-                      "qollab_gb_s_per_gate_pass": gate_pass_gb_s(n, gates, 16, best_q)})
-            row += [f"{best_q:.3f}", f"{best_aer / best_q:.2f}" if run_aer else "–", f"{best_qsim / best_q:.2f}"]
+            for prec in precisions:
+                amps = np.array([complex(a, b) for a, b in ours[prec]["amplitudes"]])
+                diff = float(np.max(np.abs(amps - ref)))
+                key = "qollab" if prec == "double" else f"qollab_{prec}"
+                bq = best[prec]
+                r.update({f"{key}_s": bq, f"{key}_isa": ours[prec].get("isa"),
+                          f"aer_over_{key}": best_aer / bq if run_aer else None,
+                          f"qsim_over_{key}": best_qsim / bq, f"{key}_max_amplitude_diff": diff,
+                          f"{key}_gb_s_per_gate_pass": gate_pass_gb_s(n, gates, 16 if prec == "double" else 8, bq)})
+                if prec == "double":
+                    r["max_amplitude_diff"] = diff
+            last = ours[precisions[0]]
+            r.update({"qollab_gates": last["gates"], "qollab_kernels": last["kernels"],
+                      "qollab_kinds": last.get("kinds"),
+                      "amplitude_reference": "aer" if run_aer else "qsim (complex64, phase-aligned)"})
+            for prec in precisions:
+                key = "qollab" if prec == "double" else f"qollab_{prec}"
+                bq = best[prec]
+                row += [f"{bq:.3f}", f"{best_aer / bq:.2f}" if run_aer else "–", f"{best_qsim / bq:.2f}"]
         row += [f"{r['aer_gb_s_per_gate_pass']:.1f}" if run_aer else "–", f"{r['qsim_gb_s_per_gate_pass']:.1f}"]
         if not peers_only:
-            row += [f"{r['qollab_gb_s_per_gate_pass']:.1f}"]
+            for prec in precisions:
+                key = "qollab" if prec == "double" else f"qollab_{prec}"
+                row += [f"{r[key + '_gb_s_per_gate_pass']:.1f}"]
         row += [f"{copy_bw:.1f}"]
         if not peers_only:
-            row += [f"{r['max_amplitude_diff']:.1e}" + ("" if run_aer else " (vs qsim)")]
+            for prec in precisions:
+                key = "qollab" if prec == "double" else f"qollab_{prec}"
+                row += [f"{r[key + '_max_amplitude_diff']:.1e}" + ("" if run_aer else " (vs qsim)")]
         row += [f"{qsim_diff:.1e}" if run_aer else "–", f"{r['load_average_1min']:.1f}"]
         del sv, ref
         results.append(r)
@@ -260,8 +281,9 @@ def bench_sim(out, peers_only=False, max_qubits=None, aer_max_qubits=24):
                   "circuit) on a fresh simulator each run (Cirq-to-qsim translation, simulation, state returned; "
                   "qsim_translate_s is the translation alone, timed once). Qollab: sim_bench's own elapsed_ms "
                   "(gate compilation, state allocation, simulation), excluding its process start and QASM parse.",
-        "precision": "Aer and Qollab complex128 (16 bytes per amplitude); qsimcirq computes in complex64 "
-                     "(8 bytes), so its amplitudes differ from Aer's by ~1e-8..1e-7 and it moves half the bytes. "
+        "precision": "Aer and Qollab (double, its default) complex128 (16 bytes per amplitude); qsimcirq and "
+                     "Qollab single (sim_bench --precision single, the opt-in mode) compute in complex64 "
+                     "(8 bytes), so their amplitudes differ from Aer's by ~1e-8..1e-7 and they move half the bytes. "
                      "qsim vs Aer is compared on all amplitudes after removing a global phase (Cirq's QASM importer "
                      "takes u3's theta modulo 2*pi, which negates the state for each u3 with theta < 0); Qollab vs "
                      "Aer on ~2000 random indices, phase included. Above --aer-max-qubits Aer is not run and Qollab "
@@ -278,14 +300,17 @@ def bench_sim(out, peers_only=False, max_qubits=None, aer_max_qubits=24):
                                               "throughput": tput, "qsim_options": qsim_options.as_dict(),
                                               "notes": notes}, indent=1))
     headers = ["circuit", "qubits", "gates", "Aer s", "qsim s"]
+    names = {"double": "Qollab", "single": "Qollab single"}
     if not peers_only:
-        headers += ["Qollab s", "Aer ÷ Qollab", "qsim ÷ Qollab"]
+        for prec in precisions:
+            q = names.get(prec, f"Qollab {prec}")
+            headers += [f"{q} s", f"Aer ÷ {q}", f"qsim ÷ {q}"]
     headers += ["Aer GB/s per gate pass", "qsim GB/s per gate pass"]
     if not peers_only:
-        headers += ["Qollab GB/s per gate pass"]
+        headers += [f"{names.get(prec, prec)} GB/s per gate pass" for prec in precisions]
     headers += ["copy GB/s (2 threads)"]
     if not peers_only:
-        headers += ["max |Δamp| Qollab vs Aer"]
+        headers += [f"max |Δamp| {names.get(prec, prec)} vs Aer" for prec in precisions]
     headers += ["max |Δamp| qsim vs Aer", "load avg (1 min)"]
     table = md_table(headers, rows)
     copy_table = md_table(["qubits", "state MiB (complex128)", "copy GB/s, 1 thread", "copy GB/s, 2 threads"],
@@ -450,6 +475,10 @@ def main():
     peers_only = "--peers-only" in sys.argv
     max_qubits = int(sys.argv[sys.argv.index("--max-qubits") + 1]) if "--max-qubits" in sys.argv else None
     aer_max_qubits = int(sys.argv[sys.argv.index("--aer-max-qubits") + 1]) if "--aer-max-qubits" in sys.argv else 24
+    precisions = tuple(sys.argv[sys.argv.index("--precisions") + 1].split(",")) if "--precisions" in sys.argv \
+        else ("double", "single")
+    if not precisions or any(p not in ("double", "single") for p in precisions):
+        sys.exit("--precisions takes double, single or both (comma-separated)")
     out.mkdir(parents=True, exist_ok=True)
     import platform
     import cirq
@@ -461,12 +490,14 @@ def main():
             "qiskit": qiskit.__version__, "qiskit_aer": qiskit_aer.__version__, "pytket": pytket.__version__,
             "cirq_core": cirq.__version__, "qsimcirq": qsimcirq.__version__,
             "qsim_simd": qsimcirq.qsim.__name__.rsplit("_", 1)[-1],
+            "qollab_precisions": precisions,
             "load_average": os.getloadavg()[0], "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "peers_only": peers_only, "max_qubits": max_qubits, "aer_max_qubits": aer_max_qubits,
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     (out / "meta.json").write_text(json.dumps(meta, indent=1))
     print(meta)
     if what in ("sim", "all"):
-        bench_sim(out, peers_only=peers_only, max_qubits=max_qubits, aer_max_qubits=aer_max_qubits)
+        bench_sim(out, peers_only=peers_only, max_qubits=max_qubits, aer_max_qubits=aer_max_qubits,
+                  precisions=precisions)
     if peers_only and what in ("opt", "route", "all"):
         print("--peers-only: opt and route skipped (they compare against Qollab's output)", file=sys.stderr)
         return

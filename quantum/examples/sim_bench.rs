@@ -1,14 +1,19 @@
 //! Simulator timing for the benchmark scripts.
 //!
-//! `sim_bench FILE.qasm [--indices 0,5,17] [--fuse K]`: runs the unitary part once and
-//! prints JSON with the elapsed time and the requested amplitudes; `--fuse K` fuses into
-//! blocks of at most K qubits instead of the default.
+//! `sim_bench FILE.qasm [--indices 0,5,17] [--fuse K] [--precision single|double]
+//! [--isa generic|avx2|avx512]`: runs the unitary part once and prints JSON with the elapsed
+//! time and the requested amplitudes; `--fuse K` fuses into blocks of at most K qubits
+//! instead of the default; `--isa` picks the dense kernel's instruction set instead of the
+//! detected one.
 //! `sim_bench --kernel-costs`: nanoseconds per amplitude of each kernel kind on one
 //! cache-resident chunk (2^15 amplitudes), one thread.
 //! `sim_bench --throughput N`: GB/s of a 1-qubit gate on each target qubit of an N-qubit state.
 
 use num_complex::Complex64 as C64;
-use qollab_quantum::sim::{DEFAULT_MAX_FUSED, StateVector, Step, compile_with, run_blocked};
+use qollab_quantum::sim::{
+    DEFAULT_MAX_FUSED, Isa, Precision, Real, StateVector, Step, compile_with, run_blocked,
+    run_blocked_with,
+};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
@@ -58,6 +63,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(i) => args.get(i + 1).ok_or("--fuse K")?.parse()?,
         None => DEFAULT_MAX_FUSED,
     };
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+    };
+    let precision: Precision = flag("--precision").map_or(Ok(Precision::Double), |s| s.parse())?;
+    let isa = match flag("--isa").map(String::as_str) {
+        None => Isa::detect(precision),
+        Some("generic") => Isa::Generic,
+        Some("avx2") => Isa::Avx2,
+        Some("avx512") => Isa::Avx512,
+        Some(other) => return Err(format!("unknown --isa {other}").into()),
+    };
     let src = std::fs::read_to_string(file)?;
     let c = qollab_quantum::prepare(&qollab_quantum::qasm::parse(&src)?)?;
     let mut unitary = c.empty_like();
@@ -67,11 +85,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .filter(|i| i.as_gate().is_some())
         .cloned()
         .collect();
-    let start = Instant::now();
-    let steps = compile_with(&unitary, fuse);
-    let mut sv = StateVector::new(c.num_qubits());
-    run_blocked(&mut sv, &steps, &AtomicBool::new(false), &|_| {})?;
-    let ms = start.elapsed().as_secs_f64() * 1e3;
+    let (steps, ms, amps) = match precision {
+        Precision::Double => timed::<f64>(&unitary, fuse, isa, &indices)?,
+        Precision::Single => timed::<f32>(&unitary, fuse, isa, &indices)?,
+    };
     let mut kinds = std::collections::BTreeMap::<String, usize>::new();
     for s in &steps {
         let kind = match s {
@@ -86,17 +103,34 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         *kinds.entry(kind).or_default() += 1;
     }
-    let g = C64::from_polar(1.0, unitary.global_phase);
-    let amps: Vec<[f64; 2]> = indices
-        .iter()
-        .filter_map(|&i| sv.amps.get(i).map(|a| a * g))
-        .map(|a| [a.re, a.im])
-        .collect();
     println!(
         "{}",
-        serde_json::json!({"qubits": c.num_qubits(), "gates": unitary.instructions.len(), "kernels": steps.len(), "max_fused": fuse, "kinds": kinds, "elapsed_ms": ms, "amplitudes": amps})
+        serde_json::json!({"qubits": c.num_qubits(), "gates": unitary.instructions.len(), "kernels": steps.len(), "max_fused": fuse, "kinds": kinds, "elapsed_ms": ms, "amplitudes": amps, "precision": precision.to_string(), "isa": format!("{isa:?}")})
     );
     Ok(())
+}
+
+/// Compiles and runs the circuit in precision `F`: the steps, the milliseconds taken and
+/// the amplitudes at `indices` (global phase included).
+type Timed = (Vec<Step>, f64, Vec<[f64; 2]>);
+fn timed<F: Real>(
+    unitary: &qollab_shared::circuit::Circuit,
+    fuse: usize,
+    isa: Isa,
+    indices: &[usize],
+) -> Result<Timed, Box<dyn std::error::Error>> {
+    let start = Instant::now();
+    let steps = compile_with(unitary, fuse);
+    let mut sv = StateVector::<F>::ground(unitary.num_qubits());
+    run_blocked_with(&mut sv, &steps, isa, &AtomicBool::new(false), &|_| {})?;
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    let g = C64::from_polar(1.0, unitary.global_phase);
+    let amps = indices
+        .iter()
+        .filter_map(|&i| sv.amps.get(i).map(|a| F::to_c64(*a) * g))
+        .map(|a| [a.re, a.im])
+        .collect();
+    Ok((steps, ms, amps))
 }
 
 /// Per-amplitude cost of each kernel kind inside one chunk, single-threaded.

@@ -11,14 +11,30 @@
 //! streamed once per batch instead of once per gate.
 
 use super::compile::Step;
-use super::state::StateVector;
+use super::real::Real;
+use super::simd::{DenseK, Isa, MAX_DENSE, insert_zeros};
+use super::state::{StateVector, X_MAT};
 use crate::{Cancel, EngineError, Progress};
-use num_complex::Complex64 as C64;
+use num_complex::Complex;
 use rayon::prelude::*;
 use std::sync::atomic::Ordering;
 
-/// log2 of the chunk size in amplitudes.
+/// log2 of the chunk size in complex128 amplitudes.
 pub const LOCAL: usize = 15;
+
+/// log2 of the chunk size in amplitudes of `F`: the same bytes (512 KiB) in any precision.
+fn local_bits<F: Real>() -> usize {
+    LOCAL + (16 / F::PRECISION.amplitude_bytes()).trailing_zeros() as usize
+}
+
+/// log2 of the sub-chunk (in complex128 amplitudes, 16 KiB) through which runs of kernels
+/// on low bits go while it stays in L1.
+const SUB: usize = 10;
+
+/// log2 of the L1 piece in amplitudes of `F` (16 KiB in any precision).
+fn sub_bits<F: Real>() -> usize {
+    SUB + local_bits::<F>() - LOCAL
+}
 const LOOKAHEAD: usize = 96;
 /// High qubits are exchanged only with the top positions below `LOCAL`, so
 /// exchanges move contiguous runs of `2^(LOCAL - SWAP_ZONE)` amplitudes.
@@ -79,15 +95,15 @@ fn remap(step: &Step, phys: &[usize]) -> Step {
 
 /// A step ready for chunk execution: dense blocks carry their matrix in the
 /// layout of the vectorised kernel.
-struct Kern {
+struct Kern<F> {
     /// One above the highest bit the kernel mixes (0 for diagonal kernels).
     top: usize,
-    prep: Option<DenseK>,
+    prep: Option<DenseK<F>>,
     step: Step,
 }
 
-impl Kern {
-    fn new(step: Step) -> Kern {
+impl<F: Real> Kern<F> {
+    fn new(step: Step, isa: Isa) -> Kern<F> {
         let top = mixing(&step)
             .and_then(|m| m.into_iter().max())
             .map_or(0, |q| q + 1);
@@ -100,262 +116,34 @@ impl Kern {
                     && distinct(qubits)
                     && m.data.len() == 1 << (2 * qubits.len()) =>
             {
-                Some(DenseK::new(qubits, &m.data))
+                DenseK::new(qubits, &m.data, isa)
             }
-            Step::Mat1 { q, m } if m.iter().any(|x| x.im != 0.0) => Some(DenseK::new(&[*q], m)),
+            Step::Mat1 { q, m } if m.iter().any(|x| x.im != 0.0) => DenseK::new(&[*q], m, isa),
             _ => None,
         };
         Kern { top, prep, step }
     }
 }
 
-/// log2 of the sub-chunk (in amplitudes, 16 KiB) through which runs of kernels on low bits
-/// go while it stays in L1.
-const SUB: usize = 10;
-
-/// Widest block the vectorised dense kernel takes.
-const MAX_DENSE: usize = 5;
-
-/// A dense `2^k × 2^k` block on physical bits, prepared for the AVX2 kernel.
-///
-/// Amplitudes are complex128, interleaved, two per 256-bit vector (indices `i`, `i + 1`).
-/// When bit 0 is not in the block the two lanes belong to two groups and every matrix
-/// entry is a broadcast (`re`, `im`: row-major, `2^k × 2^k`). When bit 0 is in the block
-/// the lanes are the two values of the block's lowest bit: a group is `2^(k-1)` vectors and
-/// each (row pair, column pair) needs two per-lane coefficients, one for the vector and one
-/// for the vector with its lanes exchanged (`lane`: 4 × 4 f64 per pair, see `new`).
-struct DenseK {
-    /// Physical bits, ascending; bit `i` of a prepared matrix index is `sorted[i]`.
-    sorted: Vec<usize>,
-    /// Amplitude offset of each prepared matrix index within a group.
-    offs: Vec<usize>,
-    re: Vec<f64>,
-    im: Vec<f64>,
-    lane: Vec<[f64; 4]>,
-}
-
-impl DenseK {
-    /// `qubits` in matrix-bit order (bit `i` of a row of `m` is `qubits[i]`).
-    fn new(qubits: &[usize], m: &[C64]) -> DenseK {
-        let k = qubits.len();
-        let dim = 1usize << k;
-        let mut sorted = qubits.to_vec();
-        sorted.sort_unstable();
-        // Original matrix index of each sorted-order index.
-        let orig = |x: usize| -> usize {
-            (0..k)
-                .filter(|&i| x >> i & 1 == 1)
-                .map(|i| 1usize << qubits.iter().position(|&q| q == sorted[i]).unwrap_or(0))
-                .sum()
-        };
-        let at = |r: usize, c: usize| m[orig(r) * dim + orig(c)];
-        let offs = (0..dim)
-            .map(|x| {
-                (0..k)
-                    .filter(|&i| x >> i & 1 == 1)
-                    .map(|i| 1usize << sorted[i])
-                    .sum()
-            })
-            .collect();
-        let (mut re, mut im, mut lane) = (Vec::new(), Vec::new(), Vec::new());
-        if sorted[0] == 0 {
-            let h = dim / 2;
-            for r in 0..h {
-                for c in 0..h {
-                    // Straight: lane l of row pair r from lane l of column pair c.
-                    let (a0, a1) = (at(2 * r, 2 * c), at(2 * r + 1, 2 * c + 1));
-                    // Crossed: lane l from lane 1 - l.
-                    let (b0, b1) = (at(2 * r, 2 * c + 1), at(2 * r + 1, 2 * c));
-                    lane.push([a0.re, a0.re, a1.re, a1.re]);
-                    lane.push([a0.im, a0.im, a1.im, a1.im]);
-                    lane.push([b0.re, b0.re, b1.re, b1.re]);
-                    lane.push([b0.im, b0.im, b1.im, b1.im]);
-                }
-            }
-        } else {
-            for r in 0..dim {
-                for c in 0..dim {
-                    re.push(at(r, c).re);
-                    im.push(at(r, c).im);
-                }
-            }
-        }
-        DenseK {
-            sorted,
-            offs,
-            re,
-            im,
-            lane,
-        }
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-mod avx {
-    //! AVX2/FMA dense kernels on interleaved complex128.
-    use super::{C64, DenseK, insert_zeros};
-    use std::arch::x86_64::*;
-
-    /// Applies `d` to the chunk.
-    ///
-    /// # Safety
-    /// The CPU must have AVX2 and FMA; every bit of `d.sorted` is below `log2(chunk.len())`.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn dense(chunk: &mut [C64], d: &DenseK) {
-        // SAFETY: forwarded from the caller.
-        unsafe {
-            if d.sorted[0] == 0 {
-                match d.sorted.len() {
-                    1 => lane_k::<1>(chunk, d),
-                    2 => lane_k::<2>(chunk, d),
-                    3 => lane_k::<4>(chunk, d),
-                    4 => lane_k::<8>(chunk, d),
-                    _ => lane_k::<16>(chunk, d),
-                }
-            } else {
-                match d.sorted.len() {
-                    1 => bcast_k::<2>(chunk, d),
-                    2 => bcast_k::<4>(chunk, d),
-                    3 => bcast_k::<8>(chunk, d),
-                    4 => bcast_k::<16>(chunk, d),
-                    _ => bcast_k::<32>(chunk, d),
-                }
-            }
-        }
-    }
-
-    /// `(re + i·im) · v` summed into `acc`, `vs` being `v` with re/im exchanged and the new
-    /// real parts negated.
-    #[inline(always)]
-    unsafe fn cmac(acc: __m256d, re: __m256d, im: __m256d, v: __m256d, vs: __m256d) -> __m256d {
-        // SAFETY: the enclosing functions enable avx2 and fma.
-        unsafe { _mm256_fmadd_pd(im, vs, _mm256_fmadd_pd(re, v, acc)) }
-    }
-
-    /// Bit 0 outside the block: two groups per vector, `D = 2^k` vectors per pair of groups.
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn bcast_k<const D: usize>(chunk: &mut [C64], d: &DenseK) {
-        let k = d.sorted.len();
-        let s0 = d.sorted[0];
-        let inner = 1usize << s0;
-        let outer = (chunk.len() >> k) >> s0;
-        let offs: [usize; D] = std::array::from_fn(|c| 2 * d.offs[c]);
-        let p = chunk.as_mut_ptr().cast::<f64>();
-        let sign = _mm256_set_pd(0.0, -0.0, 0.0, -0.0);
-        let (re, im) = (d.re.as_ptr(), d.im.as_ptr());
-        for gh in 0..outer {
-            let b0 = insert_zeros(gh << s0, &d.sorted);
-            for j in (0..inner).step_by(2) {
-                let b = 2 * (b0 + j);
-                // SAFETY: b + offs[c] + 3 < 2·len: b0 + j + offs[c] + 1 is an index of the
-                // chunk (bit 0 of b0 + j is 0 and every bit of the group is below len).
-                unsafe {
-                    let mut v = [_mm256_setzero_pd(); D];
-                    let mut vs = [_mm256_setzero_pd(); D];
-                    for c in 0..D {
-                        v[c] = _mm256_loadu_pd(p.add(b + offs[c]));
-                        vs[c] = _mm256_xor_pd(_mm256_permute_pd(v[c], 0b0101), sign);
-                    }
-                    for (r, &o) in offs.iter().enumerate() {
-                        let mut acc = _mm256_setzero_pd();
-                        for c in 0..D {
-                            let e = r * D + c;
-                            acc = cmac(
-                                acc,
-                                _mm256_broadcast_sd(&*re.add(e)),
-                                _mm256_broadcast_sd(&*im.add(e)),
-                                v[c],
-                                vs[c],
-                            );
-                        }
-                        _mm256_storeu_pd(p.add(b + o), acc);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Bit 0 inside the block: a vector holds both values of bit 0, `H = 2^(k-1)` vectors
-    /// per group.
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn lane_k<const H: usize>(chunk: &mut [C64], d: &DenseK) {
-        let k = d.sorted.len();
-        let groups = chunk.len() >> k;
-        let offs: [usize; H] = std::array::from_fn(|c| 2 * d.offs[2 * c]);
-        let p = chunk.as_mut_ptr().cast::<f64>();
-        let sign = _mm256_set_pd(0.0, -0.0, 0.0, -0.0);
-        let co = d.lane.as_ptr().cast::<f64>();
-        for g in 0..groups {
-            let b = 2 * insert_zeros(g, &d.sorted);
-            // SAFETY: every index of the group is in the chunk; the coefficient table holds
-            // 4 vectors per (row pair, column pair).
-            unsafe {
-                let mut v = [_mm256_setzero_pd(); H];
-                let mut vs = [_mm256_setzero_pd(); H];
-                let mut w = [_mm256_setzero_pd(); H];
-                let mut ws = [_mm256_setzero_pd(); H];
-                for c in 0..H {
-                    v[c] = _mm256_loadu_pd(p.add(b + offs[c]));
-                    vs[c] = _mm256_xor_pd(_mm256_permute_pd(v[c], 0b0101), sign);
-                    w[c] = _mm256_permute2f128_pd(v[c], v[c], 1);
-                    ws[c] = _mm256_xor_pd(_mm256_permute_pd(w[c], 0b0101), sign);
-                }
-                for (r, &o) in offs.iter().enumerate() {
-                    let mut acc = _mm256_setzero_pd();
-                    for c in 0..H {
-                        let e = co.add(16 * (r * H + c));
-                        acc = cmac(
-                            acc,
-                            _mm256_loadu_pd(e),
-                            _mm256_loadu_pd(e.add(4)),
-                            v[c],
-                            vs[c],
-                        );
-                        acc = cmac(
-                            acc,
-                            _mm256_loadu_pd(e.add(8)),
-                            _mm256_loadu_pd(e.add(12)),
-                            w[c],
-                            ws[c],
-                        );
-                    }
-                    _mm256_storeu_pd(p.add(b + o), acc);
-                }
-            }
-        }
-    }
-}
-
-/// Inserts a zero bit at each position of `sorted` (ascending) into `i`.
-#[inline(always)]
-fn insert_zeros(mut i: usize, sorted: &[usize]) -> usize {
-    for &b in sorted {
-        let low = i & ((1 << b) - 1);
-        i = ((i >> b) << (b + 1)) | low;
-    }
-    i
-}
-
 /// Applies a prepared kernel to one chunk.
-fn apply_kern(chunk: &mut [C64], base: usize, kern: &Kern) {
-    #[cfg(target_arch = "x86_64")]
+fn apply_kern<F: Real>(chunk: &mut [Complex<F>], base: usize, kern: &Kern<F>) {
     if let Some(prep) = &kern.prep
         && chunk.len().is_power_of_two()
+        && chunk.len() >= prep.lanes
         && kern.top <= chunk.len().trailing_zeros() as usize
-        && std::arch::is_x86_feature_detected!("avx2")
-        && std::arch::is_x86_feature_detected!("fma")
     {
-        // SAFETY: the features were detected at run time; the block's bits are distinct
-        // (DenseK::new is only called for distinct bits) and below log2 of the chunk's
-        // length, a power of two, checked just above.
-        unsafe { avx::dense(chunk, prep) };
+        // SAFETY: `prep.isa` was checked available when the run started (`run_blocked_with`);
+        // the block's bits are distinct (checked in Kern::new) and below log2 of the chunk's
+        // length, a power of two of at least one vector, checked just above. Complex<F> is
+        // two F (repr(C)).
+        unsafe { prep.apply(chunk.as_mut_ptr().cast::<F>(), chunk.len()) };
         return;
     }
     apply_chunk(chunk, base, &kern.step);
 }
 
 #[inline(always)]
-fn mul2(m: &[C64; 4], x: C64, y: C64) -> (C64, C64) {
+fn mul2<F: Real>(m: &[Complex<F>; 4], x: Complex<F>, y: Complex<F>) -> (Complex<F>, Complex<F>) {
     (m[0] * x + m[1] * y, m[2] * x + m[3] * y)
 }
 
@@ -384,7 +172,7 @@ fn for_each_run(len: usize, mask: usize, value: usize, mut f: impl FnMut(usize, 
 
 /// Applies a physical-index step to one chunk starting at amplitude `base`,
 /// using AVX2/FMA code paths when the CPU has them.
-fn apply_chunk(chunk: &mut [C64], base: usize, step: &Step) {
+fn apply_chunk<F: Real>(chunk: &mut [Complex<F>], base: usize, step: &Step) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: the features were detected at run time.
@@ -396,20 +184,22 @@ fn apply_chunk(chunk: &mut [C64], base: usize, step: &Step) {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn apply_chunk_avx2(chunk: &mut [C64], base: usize, step: &Step) {
+unsafe fn apply_chunk_avx2<F: Real>(chunk: &mut [Complex<F>], base: usize, step: &Step) {
     apply_chunk_body(chunk, base, step);
 }
 
 #[inline(always)]
-fn apply_chunk_body(chunk: &mut [C64], base: usize, step: &Step) {
+fn apply_chunk_body<F: Real>(chunk: &mut [Complex<F>], base: usize, step: &Step) {
     let len = chunk.len();
     let low = len - 1;
+    let c = F::c;
     match step {
         Step::Phase { mask, phase } => {
             let (hi, lo) = (mask & !low, mask & low);
             if base & hi != hi {
                 return;
             }
+            let phase = c(*phase);
             if lo == 0 {
                 chunk.iter_mut().for_each(|a| *a *= phase);
             } else if lo.is_power_of_two() {
@@ -426,6 +216,7 @@ fn apply_chunk_body(chunk: &mut [C64], base: usize, step: &Step) {
             }
         }
         Step::Diag1 { q, d } => {
+            let d = d.map(c);
             if 1usize << q >= len {
                 let f = d[(base >> q) & 1];
                 chunk.iter_mut().for_each(|a| *a *= f);
@@ -455,31 +246,31 @@ fn apply_chunk_body(chunk: &mut [C64], base: usize, step: &Step) {
                 for (b, &q) in qubits.iter().enumerate() {
                     k |= ((idx >> q) & 1) << b;
                 }
-                let f = d[k];
+                let f = c(d[k]);
                 part.iter_mut().for_each(|a| *a *= f);
             }
         }
         Step::Mat1 { q, m } => {
             let half = 1usize << q;
-            let [m0, m1, m2, m3] = *m;
             let real = m.iter().all(|x| x.im == 0.0);
+            let [m0, m1, m2, m3] = m.map(c);
             for blk in chunk.chunks_exact_mut(2 * half) {
                 let (x, y) = blk.split_at_mut(half);
                 if real {
                     let (a0, a1, a2, a3) = (m0.re, m1.re, m2.re, m3.re);
                     for (a, b) in x.iter_mut().zip(y.iter_mut()) {
                         let (p, r) = (*a, *b);
-                        *a = C64::new(a0 * p.re + a1 * r.re, a0 * p.im + a1 * r.im);
-                        *b = C64::new(a2 * p.re + a3 * r.re, a2 * p.im + a3 * r.im);
+                        *a = Complex::new(a0 * p.re + a1 * r.re, a0 * p.im + a1 * r.im);
+                        *b = Complex::new(a2 * p.re + a3 * r.re, a2 * p.im + a3 * r.im);
                     }
                 } else {
                     for (a, b) in x.iter_mut().zip(y.iter_mut()) {
                         let (p, r) = (*a, *b);
-                        *a = C64::new(
+                        *a = Complex::new(
                             m0.re * p.re - m0.im * p.im + m1.re * r.re - m1.im * r.im,
                             m0.re * p.im + m0.im * p.re + m1.re * r.im + m1.im * r.re,
                         );
-                        *b = C64::new(
+                        *b = Complex::new(
                             m2.re * p.re - m2.im * p.im + m3.re * r.re - m3.im * r.im,
                             m2.re * p.im + m2.im * p.re + m3.re * r.im + m3.im * r.re,
                         );
@@ -497,9 +288,8 @@ fn apply_chunk_body(chunk: &mut [C64], base: usize, step: &Step) {
                 return;
             }
             let half = 1usize << target;
-            let is_x = m[0] == C64::new(0.0, 0.0)
-                && m[1] == C64::new(1.0, 0.0)
-                && m[2] == C64::new(1.0, 0.0);
+            let is_x = *m == X_MAT;
+            let m = &m.map(c);
             // Runs of indices with the local controls set and the target clear.
             for_each_run(len, lo | half, lo, |start, run| {
                 let (x, y) = chunk[start..].split_at_mut(half);
@@ -533,9 +323,10 @@ fn apply_chunk_body(chunk: &mut [C64], base: usize, step: &Step) {
                 })
                 .collect();
             let mask: usize = offsets[dim - 1];
-            let mut buf = [C64::new(0.0, 0.0); 16];
+            let zero = Complex::new(F::zero(), F::zero());
+            let mut buf = [zero; 16];
             if dim == 4 {
-                let mm: [C64; 16] = std::array::from_fn(|i| m.data[i]);
+                let mm: [Complex<F>; 16] = std::array::from_fn(|i| c(m.data[i]));
                 let (o1, o2, o3) = (offsets[1], offsets[2], offsets[3]);
                 for j in 0..len {
                     if j & mask != 0 {
@@ -549,17 +340,18 @@ fn apply_chunk_body(chunk: &mut [C64], base: usize, step: &Step) {
                 }
                 return;
             }
-            let mut big = vec![C64::new(0.0, 0.0); dim];
+            let mut big = vec![zero; dim];
+            let m: Vec<Complex<F>> = m.data.iter().copied().map(c).collect();
             for j in 0..len {
                 if j & mask != 0 {
                     continue;
                 }
-                let tmp: &mut [C64] = if dim <= 16 { &mut buf[..dim] } else { &mut big };
+                let tmp: &mut [Complex<F>] = if dim <= 16 { &mut buf[..dim] } else { &mut big };
                 for (r, o) in offsets.iter().enumerate() {
                     tmp[r] = chunk[j + o];
                 }
                 for (r, o) in offsets.iter().enumerate() {
-                    let row = &m.data[r * dim..(r + 1) * dim];
+                    let row = &m[r * dim..(r + 1) * dim];
                     chunk[j + o] = row.iter().zip(tmp.iter()).map(|(a, b)| a * b).sum();
                 }
             }
@@ -568,21 +360,22 @@ fn apply_chunk_body(chunk: &mut [C64], base: usize, step: &Step) {
     }
 }
 
-fn run_chunked(sv: &mut StateVector, steps: &[Kern]) {
+fn run_chunked<F: Real>(sv: &mut StateVector<F>, steps: &[Kern<F>]) {
     if steps.is_empty() {
         return;
     }
-    let chunk = 1usize << LOCAL.min(sv.n);
+    let (local, sub_b) = (local_bits::<F>(), sub_bits::<F>());
+    let chunk = 1usize << local.min(sv.n);
     // Runs of two or more kernels that mix only bits below SUB go through the chunk one
     // L1-sized piece at a time.
     let mut runs: Vec<(usize, usize, bool)> = Vec::new();
     let mut i = 0;
     while i < steps.len() {
         let mut j = i;
-        while j < steps.len() && steps[j].top <= SUB {
+        while j < steps.len() && steps[j].top <= sub_b {
             j += 1;
         }
-        if j - i >= 2 && chunk > 1 << SUB {
+        if j - i >= 2 && chunk > 1 << sub_b {
             runs.push((i, j, true));
             i = j;
         } else {
@@ -590,13 +383,13 @@ fn run_chunked(sv: &mut StateVector, steps: &[Kern]) {
             i += 1;
         }
     }
-    let f = |(ci, c): (usize, &mut [C64])| {
+    let f = |(ci, c): (usize, &mut [Complex<F>])| {
         let base = ci * chunk;
         for &(a, b, sub) in &runs {
             if sub {
-                for (si, sc) in c.chunks_mut(1 << SUB).enumerate() {
+                for (si, sc) in c.chunks_mut(1 << sub_b).enumerate() {
                     for k in &steps[a..b] {
-                        apply_kern(sc, base + (si << SUB), k);
+                        apply_kern(sc, base + (si << sub_b), k);
                     }
                 }
             } else {
@@ -613,7 +406,7 @@ fn run_chunked(sv: &mut StateVector, steps: &[Kern]) {
 
 /// Exchanges physical bit positions pairwise (`pairs` are disjoint) in one
 /// pass, moving contiguous runs below the lowest exchanged bit.
-fn multi_swap(sv: &mut StateVector, pairs: &[(usize, usize)]) {
+fn multi_swap<F: Real>(sv: &mut StateVector<F>, pairs: &[(usize, usize)]) {
     if pairs.is_empty() {
         return;
     }
@@ -651,44 +444,64 @@ fn multi_swap(sv: &mut StateVector, pairs: &[(usize, usize)]) {
     }
 }
 
-#[derive(Clone, Copy)]
-struct SyncPtr(*mut C64);
+struct SyncPtr<T>(*mut T);
+impl<T> Clone for SyncPtr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for SyncPtr<T> {}
 // SAFETY: used only for disjoint index pairs, see `multi_swap`.
-unsafe impl Send for SyncPtr {}
-unsafe impl Sync for SyncPtr {}
-impl SyncPtr {
-    fn get(self) -> *mut C64 {
+unsafe impl<T> Send for SyncPtr<T> {}
+unsafe impl<T> Sync for SyncPtr<T> {}
+impl<T> SyncPtr<T> {
+    fn get(self) -> *mut T {
         self.0
     }
 }
 
 /// Runs unitary steps with blocking and reordering; leaves the state in logical order.
-pub fn run_blocked(
-    sv: &mut StateVector,
+/// Dense blocks run on the best vectorised kernel this CPU has ([`Isa::detect`]).
+pub fn run_blocked<F: Real>(
+    sv: &mut StateVector<F>,
     steps: &[Step],
     cancel: &Cancel,
     progress: Progress<'_>,
 ) -> Result<(), EngineError> {
+    run_blocked_with(sv, steps, Isa::detect(F::PRECISION), cancel, progress)
+}
+
+/// [`run_blocked`] with the dense kernel's instruction set chosen by the caller (for
+/// comparisons); an instruction set this CPU lacks runs the generic kernels instead.
+pub fn run_blocked_with<F: Real>(
+    sv: &mut StateVector<F>,
+    steps: &[Step],
+    isa: Isa,
+    cancel: &Cancel,
+    progress: Progress<'_>,
+) -> Result<(), EngineError> {
+    let isa = if isa.available() { isa } else { Isa::Generic };
     let n = sv.n;
-    if n <= LOCAL {
+    let local = local_bits::<F>();
+    if n <= local {
         // One chunk: everything is local.
         if cancel.load(Ordering::Relaxed) {
             return Err(EngineError::Cancelled);
         }
-        let kerns: Vec<Kern> = steps.iter().cloned().map(Kern::new).collect();
+        let kerns: Vec<Kern<F>> = steps.iter().map(|s| Kern::new(s.clone(), isa)).collect();
         run_chunked(sv, &kerns);
         return Ok(());
     }
     let mut phys: Vec<usize> = (0..n).collect();
     let mut logical_at: Vec<usize> = (0..n).collect();
-    let mut batch: Vec<Kern> = Vec::new();
+    let mut batch: Vec<Kern<F>> = Vec::new();
     let total = steps.len().max(1);
     let mixes: Vec<Vec<usize>> = steps
         .iter()
         .map(|s| mixing(s).unwrap_or_default())
         .collect();
     for (i, s) in steps.iter().enumerate() {
-        let needs_swap = mixes[i].iter().any(|&q| phys[q] >= LOCAL);
+        let needs_swap = mixes[i].iter().any(|&q| phys[q] >= local);
         if needs_swap {
             run_chunked(sv, &batch);
             batch.clear();
@@ -701,7 +514,7 @@ pub fn run_blocked(
             let mut incoming: Vec<usize> = Vec::new();
             for m in window {
                 for &q in m {
-                    if phys[q] >= LOCAL && !incoming.contains(&q) {
+                    if phys[q] >= local && !incoming.contains(&q) {
                         incoming.push(q);
                     }
                 }
@@ -714,7 +527,7 @@ pub fn run_blocked(
                     .position(|m| m.contains(&l))
                     .unwrap_or(usize::MAX)
             };
-            let mut victims: Vec<usize> = (LOCAL - SWAP_ZONE..LOCAL)
+            let mut victims: Vec<usize> = (local - SWAP_ZONE..local)
                 .filter(|&p| !needed_now.contains(&logical_at[p]))
                 .collect();
             victims.sort_by_key(|&p| std::cmp::Reverse(next_use(logical_at[p])));
@@ -734,7 +547,7 @@ pub fn run_blocked(
                 phys[b] = lo;
             }
         }
-        batch.push(Kern::new(remap(s, &phys)));
+        batch.push(Kern::new(remap(s, &phys), isa));
     }
     run_chunked(sv, &batch);
     // Restore logical order in as few passes as possible: each pass exchanges disjoint pairs
@@ -769,89 +582,218 @@ mod tests {
     use super::*;
     use crate::sim::compile;
     use crate::sim::tests_support::random_circuit_strategy;
+    use num_complex::Complex64 as C64;
     use proptest::prelude::*;
     use proptest::strategy::ValueTree;
     use proptest::test_runner::TestRunner;
     use rand::SeedableRng;
     use std::sync::atomic::AtomicBool;
 
-    /// The prepared dense kernel against the generic one, for every width it takes, with
-    /// and without bit 0, on bits up to the chunk's top.
-    #[test]
-    fn dense_kernel_matches_generic_on_every_bit_layout() {
+    /// Every instruction set this CPU has, in both precisions.
+    fn isas() -> Vec<Isa> {
+        [Isa::Avx2, Isa::Avx512]
+            .into_iter()
+            .filter(|i| i.available())
+            .collect()
+    }
+
+    /// A random dense step on `k` distinct bits below `bits` (bit 0 or the top bit forced
+    /// in by `trial`), in a shuffled (not sorted) matrix-bit order.
+    fn random_dense(
+        rng: &mut rand_chacha::ChaCha8Rng,
+        k: usize,
+        bits: usize,
+        trial: usize,
+    ) -> Step {
+        use rand::Rng;
+        let mut qubits: Vec<usize> = Vec::new();
+        match trial % 4 {
+            0 => qubits.push(0),
+            1 => qubits.push(bits - 1),
+            2 => qubits.extend([0, 1, 2].iter().take(k)),
+            _ => {}
+        }
+        while qubits.len() < k {
+            let q = rng.random_range(0..bits);
+            if !qubits.contains(&q) {
+                qubits.push(q);
+            }
+        }
+        for i in (1..k).rev() {
+            qubits.swap(i, rng.random_range(0..=i));
+        }
+        let dim = 1 << k;
+        let data: Vec<C64> = (0..dim * dim)
+            .map(|_| C64::new(rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0)))
+            .collect();
+        Step::Dense {
+            qubits,
+            m: crate::gates::Mat { qubits: k, data },
+        }
+    }
+
+    /// The prepared dense kernel of every instruction set against the generic one, in
+    /// both precisions, for every width it takes, with lane bits (0, 1, 2) and without,
+    /// on bits up to the chunk's top.
+    fn dense_kernel_matches_generic<F: Real>(tol: f64) {
         use rand::Rng;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
         let bits = 12;
-        for k in 2..=MAX_DENSE {
-            for trial in 0..12 {
-                let mut qubits: Vec<usize> = Vec::new();
-                if trial % 3 == 0 {
-                    qubits.push(0);
-                }
-                if trial % 3 == 1 {
-                    qubits.push(bits - 1);
-                }
-                while qubits.len() < k {
-                    let q = rng.random_range(0..bits);
-                    if !qubits.contains(&q) {
-                        qubits.push(q);
+        for isa in isas() {
+            for k in 1..=MAX_DENSE {
+                for trial in 0..16 {
+                    let mut step = random_dense(&mut rng, k, bits, trial);
+                    if k == 1 {
+                        // A complex 2x2 is prepared as a Mat1.
+                        let Step::Dense { qubits, m } = step else {
+                            unreachable!()
+                        };
+                        let mut a = [m.data[0], m.data[1], m.data[2], m.data[3]];
+                        a[0].im += 0.5;
+                        step = Step::Mat1 { q: qubits[0], m: a };
                     }
-                }
-                // Shuffled order: the matrix's bit order is not the sorted one.
-                for i in (1..k).rev() {
-                    qubits.swap(i, rng.random_range(0..=i));
-                }
-                let dim = 1 << k;
-                let data: Vec<C64> = (0..dim * dim)
-                    .map(|_| C64::new(rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0)))
-                    .collect();
-                let step = Step::Dense {
-                    qubits: qubits.clone(),
-                    m: crate::gates::Mat { qubits: k, data },
-                };
-                let amps: Vec<C64> = (0..1 << bits)
-                    .map(|_| C64::new(rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0)))
-                    .collect();
-                let mut want = amps.clone();
-                apply_chunk_body(&mut want, 0, &step);
-                let kern = Kern::new(step);
-                assert!(kern.prep.is_some());
-                let mut got = amps;
-                apply_kern(&mut got, 0, &kern);
-                for (i, (x, y)) in got.iter().zip(&want).enumerate() {
-                    assert!(
-                        (x - y).norm() < 1e-12,
-                        "k={k} {qubits:?} amplitude {i}: {x} vs {y}"
-                    );
+                    let amps: Vec<Complex<F>> = (0..1 << bits)
+                        .map(|_| {
+                            F::c(C64::new(
+                                rng.random_range(-1.0..1.0),
+                                rng.random_range(-1.0..1.0),
+                            ))
+                        })
+                        .collect();
+                    let mut want = amps.clone();
+                    apply_chunk_body(&mut want, 0, &step);
+                    let kern = Kern::<F>::new(step.clone(), isa);
+                    assert!(kern.prep.is_some(), "{isa:?} {step:?}");
+                    let mut got = amps;
+                    apply_kern(&mut got, 0, &kern);
+                    for (i, (x, y)) in got.iter().zip(&want).enumerate() {
+                        assert!(
+                            (F::to_c64(*x) - F::to_c64(*y)).norm() < tol,
+                            "{isa:?} k={k} {step:?} amplitude {i}: {x} vs {y}"
+                        );
+                    }
                 }
             }
         }
     }
 
+    #[test]
+    fn dense_kernel_matches_generic_on_every_bit_layout() {
+        dense_kernel_matches_generic::<f64>(1e-12);
+    }
+
+    #[test]
+    fn single_precision_dense_kernel_matches_generic_on_every_bit_layout() {
+        // Sums of up to 32 products of numbers below 1, rounded to f32 in a different order.
+        dense_kernel_matches_generic::<f32>(1e-4);
+    }
+
     /// Hand-built steps that break the kernel's assumptions never reach the unsafe kernel.
     #[test]
     fn malformed_dense_steps_are_not_prepared() {
+        for isa in isas() {
+            malformed_not_prepared::<f64>(isa);
+            malformed_not_prepared::<f32>(isa);
+        }
+        // The generic instruction set prepares nothing.
+        let generic = Kern::<f64>::new(
+            Step::Dense {
+                qubits: vec![0, 9],
+                m: crate::gates::Mat::identity(2),
+            },
+            Isa::Generic,
+        );
+        assert!(generic.prep.is_none());
+    }
+
+    fn malformed_not_prepared<F: Real>(isa: Isa) {
         let m = crate::gates::Mat::identity(2);
-        let dup = Kern::new(Step::Dense {
-            qubits: vec![3, 3],
-            m: m.clone(),
-        });
+        let dup = Kern::<F>::new(
+            Step::Dense {
+                qubits: vec![3, 3],
+                m: m.clone(),
+            },
+            isa,
+        );
         assert!(dup.prep.is_none());
-        let short = Kern::new(Step::Dense {
-            qubits: vec![1, 2, 3],
-            m,
-        });
+        let short = Kern::<F>::new(
+            Step::Dense {
+                qubits: vec![1, 2, 3],
+                m,
+            },
+            isa,
+        );
         assert!(short.prep.is_none());
         // A block on the chunk's top bit is prepared and runs on a chunk of exactly that size
-        // (on a smaller one apply_kern takes the generic, bounds-checked path).
-        let high = Kern::new(Step::Dense {
-            qubits: vec![0, 9],
-            m: crate::gates::Mat::identity(2),
-        });
+        // (on a smaller one apply_kern takes the generic, bounds-checked path, as on a chunk
+        // shorter than one vector).
+        let one = Complex::new(F::one(), F::zero());
+        let high = Kern::<F>::new(
+            Step::Dense {
+                qubits: vec![0, 9],
+                m: crate::gates::Mat::identity(2),
+            },
+            isa,
+        );
         assert!(high.prep.is_some() && high.top == 10);
-        let mut small = vec![C64::new(1.0, 0.0); 1 << 10];
+        let mut small = vec![one; 1 << 10];
         apply_kern(&mut small, 0, &high);
-        assert!(small.iter().all(|a| *a == C64::new(1.0, 0.0)));
+        assert!(small.iter().all(|a| *a == one));
+        let low = Kern::<F>::new(
+            Step::Dense {
+                qubits: vec![1, 0],
+                m: crate::gates::Mat::identity(2),
+            },
+            isa,
+        );
+        for len in [4usize, 8] {
+            let mut tiny = vec![one; len];
+            apply_kern(&mut tiny, 0, &low);
+            assert!(tiny.iter().all(|a| *a == one), "{isa:?} {len}");
+        }
+    }
+
+    /// Whole random circuits over 18 qubits: every instruction set against the generic
+    /// kernels, in both precisions.
+    #[test]
+    fn every_instruction_set_matches_the_generic_kernels() {
+        let mut runner = TestRunner::deterministic();
+        for _ in 0..2 {
+            let small = random_circuit_strategy(5, 60)
+                .new_tree(&mut runner)
+                .unwrap()
+                .current();
+            let mut c = qollab_shared::circuit::Circuit::with_size(18, 0);
+            let spread = [0usize, 17, 1, 16, 2];
+            for q in 0..18 {
+                c.gate(qollab_shared::circuit::Gate::H, &[], &[q]);
+            }
+            for ins in &small.instructions {
+                let mut i = ins.clone();
+                i.qubits = i.qubits.iter().map(|&q| spread[q]).collect();
+                c.push(i);
+            }
+            for k in [2, 3] {
+                let steps = crate::sim::compile_with(&c, k);
+                let no = AtomicBool::new(false);
+                let mut want = StateVector::new(18);
+                run_blocked_with(&mut want, &steps, Isa::Generic, &no, &|_| {}).unwrap();
+                let mut want32 = StateVector::<f32>::ground(18);
+                run_blocked_with(&mut want32, &steps, Isa::Generic, &no, &|_| {}).unwrap();
+                for isa in isas() {
+                    let mut got = StateVector::new(18);
+                    run_blocked_with(&mut got, &steps, isa, &no, &|_| {}).unwrap();
+                    for (x, y) in got.amps.iter().zip(&want.amps) {
+                        assert!((x - y).norm() < 1e-12, "{isa:?} k={k}");
+                    }
+                    let mut got = StateVector::<f32>::ground(18);
+                    run_blocked_with(&mut got, &steps, isa, &no, &|_| {}).unwrap();
+                    for (x, y) in got.amps.iter().zip(&want32.amps) {
+                        assert!((x - y).norm() < 1e-5, "{isa:?} k={k} f32");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Circuit → kernel list: picks a specialised kernel per gate and fuses
 //! neighbouring gates into dense blocks on up to a few qubits.
 
+use super::real::Real;
 use super::state::{StateVector, X_MAT};
 use crate::gates::{Mat, matrix};
 use num_complex::Complex64 as C64;
@@ -64,9 +65,10 @@ impl Step {
         )
     }
 
-    pub fn apply(
+    /// Applies the step to the whole state, in any precision (coefficients are rounded to it).
+    pub fn apply<F: Real>(
         &self,
-        sv: &mut StateVector,
+        sv: &mut StateVector<F>,
         circuit: &Circuit,
         bits: &mut [bool],
         rng: &mut ChaCha8Rng,

@@ -2,11 +2,15 @@
 
 mod blocked;
 mod compile;
+mod real;
+mod simd;
 pub mod state;
 
-pub use blocked::run_blocked;
+pub use blocked::{run_blocked, run_blocked_with};
 pub use compile::{DEFAULT_MAX_FUSED, Step, compile, compile_with};
-pub use state::StateVector;
+pub use real::{Precision, Real};
+pub use simd::Isa;
+pub use state::{Amps, StateVector};
 
 use crate::{Cancel, EngineError, Progress};
 use num_complex::Complex64 as C64;
@@ -30,6 +34,10 @@ pub struct SimOptions {
     pub max_qubits: usize,
     pub max_statevector_qubits: usize,
     pub fusion: bool,
+    /// Amplitude precision. Double (complex128) by default; single (complex64) is opt-in
+    /// for speed, with ~1e-7 relative rounding per gate (the judge and the analyzer always
+    /// use double).
+    pub precision: Precision,
 }
 
 impl Default for SimOptions {
@@ -41,6 +49,7 @@ impl Default for SimOptions {
             max_qubits: DEFAULT_MAX_QUBITS,
             max_statevector_qubits: 20,
             fusion: true,
+            precision: Precision::Double,
         }
     }
 }
@@ -58,6 +67,9 @@ pub struct SimResult {
     pub method: &'static str,
     pub kernels: usize,
     pub elapsed_ms: f64,
+    /// Shown only when it is not the default.
+    #[serde(skip_serializing_if = "Precision::is_double")]
+    pub precision: Precision,
 }
 
 /// Bytes needed to hold the amplitudes of `n` qubits.
@@ -66,11 +78,15 @@ pub fn memory_bytes(n: usize) -> u128 {
 }
 
 pub fn check_memory(n: usize, limit: usize) -> Result<(), EngineError> {
+    check_memory_in(n, limit, Precision::Double)
+}
+
+fn check_memory_in(n: usize, limit: usize, precision: Precision) -> Result<(), EngineError> {
     if n > limit {
         return Err(EngineError::TooManyQubits {
             qubits: n,
             limit,
-            bytes: memory_bytes(n),
+            bytes: precision.amplitude_bytes() << n.min(100),
         });
     }
     Ok(())
@@ -138,8 +154,21 @@ fn terminal_split(circuit: &Circuit) -> Option<usize> {
     head_ok.then_some(split)
 }
 
-/// Runs a circuit: ideal state-vector simulation with `shots` samples.
+/// Runs a circuit: ideal state-vector simulation with `shots` samples, in the precision
+/// `opts` asks for.
 pub fn simulate(
+    circuit: &Circuit,
+    opts: &SimOptions,
+    cancel: &Cancel,
+    progress: Progress<'_>,
+) -> Result<SimResult, EngineError> {
+    match opts.precision {
+        Precision::Double => simulate_in::<f64>(circuit, opts, cancel, progress),
+        Precision::Single => simulate_in::<f32>(circuit, opts, cancel, progress),
+    }
+}
+
+fn simulate_in<F: Real>(
     circuit: &Circuit,
     opts: &SimOptions,
     cancel: &Cancel,
@@ -151,7 +180,7 @@ pub fn simulate(
     }
     let circuit = &crate::prepare(circuit)?;
     let n = circuit.num_qubits();
-    check_memory(n, opts.max_qubits)?;
+    check_memory_in(n, opts.max_qubits, F::PRECISION)?;
     if opts.statevector && n > opts.max_statevector_qubits {
         return Err(EngineError::Invalid(format!(
             "the statevector of {n} qubits has {} amplitudes; at most {} qubits can be returned",
@@ -170,7 +199,7 @@ pub fn simulate(
         head.instructions = circuit.instructions[..split].to_vec();
         let steps = compile(&head, opts.fusion);
         kernels = steps.len();
-        let mut sv = StateVector::new(n);
+        let mut sv = StateVector::<F>::ground(n);
         blocked::run_blocked(&mut sv, &steps, cancel, &|f| progress(f * 0.95))?;
         let measures: Vec<(usize, usize)> = circuit.instructions[split..]
             .iter()
@@ -198,7 +227,7 @@ pub fn simulate(
             .iter()
             .position(|s| !s.is_unitary())
             .unwrap_or(steps.len());
-        let mut base = StateVector::new(n);
+        let mut base = StateVector::<F>::ground(n);
         let mut bits = vec![false; nc];
         run_steps(
             &mut base,
@@ -248,15 +277,16 @@ pub fn simulate(
         method,
         kernels,
         elapsed_ms: start.elapsed().as_secs_f64() * 1e3,
+        precision: F::PRECISION,
     })
 }
 
-fn phase_adjusted(sv: &StateVector, phase: f64) -> Vec<[f64; 2]> {
+fn phase_adjusted<F: Real>(sv: &StateVector<F>, phase: f64) -> Vec<[f64; 2]> {
     let g = C64::from_polar(1.0, phase);
     sv.amps
         .iter()
         .map(|a| {
-            let b = a * g;
+            let b = F::to_c64(*a) * g;
             [b.re, b.im]
         })
         .collect()
@@ -284,13 +314,13 @@ pub fn statevector(
     let mut sv = StateVector::new(n);
     blocked::run_blocked(&mut sv, &steps, cancel, &|_| {})?;
     let g = C64::from_polar(1.0, circuit.global_phase);
-    Ok(sv.amps.into_iter().map(|a| a * g).collect())
+    Ok(sv.amps.iter().map(|a| a * g).collect())
 }
 
 /// Applies compiled steps, checking the cancel flag between kernels: runs of unitary
 /// kernels go through the cache-blocked executor, the others one by one.
-pub(crate) fn run_steps(
-    sv: &mut StateVector,
+pub(crate) fn run_steps<F: Real>(
+    sv: &mut StateVector<F>,
     steps: &[Step],
     circuit: &Circuit,
     bits: &mut [bool],

@@ -3,9 +3,13 @@
 //! Kernels are specialised by structure (diagonal, permutation, controlled,
 //! dense on one or two qubits, generic) and parallelised with rayon over
 //! disjoint index groups. Bit `q` of an amplitude index is qubit `q`.
+//!
+//! Generic over the amplitude's float type ([`Real`]); coefficients always come in as
+//! complex128 and are rounded once per kernel call.
 
+use super::real::Real;
 use crate::gates::Mat;
-use num_complex::Complex64 as C64;
+use num_complex::{Complex, Complex64 as C64};
 use rand::Rng;
 use rayon::prelude::*;
 
@@ -16,16 +20,16 @@ const GRAIN: usize = 1 << 12;
 
 /// Raw pointer shared across rayon tasks that write disjoint indices.
 #[derive(Clone, Copy)]
-struct SyncPtr(*mut C64);
+struct SyncPtr<T>(*mut T);
 // SAFETY: every kernel partitions the index space so that no two tasks touch the same amplitude.
-unsafe impl Send for SyncPtr {}
-unsafe impl Sync for SyncPtr {}
+unsafe impl<T> Send for SyncPtr<T> {}
+unsafe impl<T> Sync for SyncPtr<T> {}
 
-impl SyncPtr {
+impl<T: 'static> SyncPtr<T> {
     /// # Safety
     /// `i` must be in bounds and not accessed concurrently by another task.
     #[inline(always)]
-    unsafe fn at(self, i: usize) -> &'static mut C64 {
+    unsafe fn at(self, i: usize) -> &'static mut T {
         // SAFETY: guaranteed by the caller.
         unsafe { &mut *self.0.add(i) }
     }
@@ -53,28 +57,131 @@ fn par_ranges(count: usize, parallel: bool, f: impl Fn(std::ops::Range<usize>) +
         .for_each(|c| f(c * GRAIN..((c + 1) * GRAIN).min(count)));
 }
 
-/// A pure state of `n` qubits.
+/// Amplitudes on a 64-byte boundary: glibc hands out large blocks at 16 mod 64, where half
+/// of the 32-byte and every 64-byte vector access of the kernels would straddle two cache
+/// lines. Dereferences to a slice.
+pub struct Amps<F> {
+    ptr: std::ptr::NonNull<Complex<F>>,
+    len: usize,
+}
+
+// SAFETY: `Amps` owns its buffer like a `Vec`.
+unsafe impl<F: Send> Send for Amps<F> {}
+unsafe impl<F: Sync> Sync for Amps<F> {}
+
+impl<F: Real> Amps<F> {
+    const ALIGN: usize = 64;
+
+    fn layout(len: usize) -> std::alloc::Layout {
+        std::alloc::Layout::array::<Complex<F>>(len)
+            .and_then(|l| l.align_to(Self::ALIGN))
+            .unwrap_or_else(|_| panic!("{len} amplitudes exceed the address space"))
+    }
+
+    /// `len` zero amplitudes.
+    pub fn zeroed(len: usize) -> Self {
+        if len == 0 {
+            return Amps {
+                ptr: std::ptr::NonNull::dangling(),
+                len,
+            };
+        }
+        let layout = Self::layout(len);
+        // SAFETY: the layout has a non-zero size; all-zero bits are 0.0 + 0.0i.
+        let raw = unsafe { std::alloc::alloc_zeroed(layout) };
+        let Some(ptr) = std::ptr::NonNull::new(raw.cast::<Complex<F>>()) else {
+            std::alloc::handle_alloc_error(layout)
+        };
+        Amps { ptr, len }
+    }
+
+    pub fn from_slice(a: &[Complex<F>]) -> Self {
+        let mut out = Self::zeroed(a.len());
+        out.copy_from_slice(a);
+        out
+    }
+}
+
+impl<F> std::ops::Deref for Amps<F> {
+    type Target = [Complex<F>];
+    fn deref(&self) -> &[Complex<F>] {
+        // SAFETY: `ptr` holds `len` initialised amplitudes (or is dangling with len 0).
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl<F> std::ops::DerefMut for Amps<F> {
+    fn deref_mut(&mut self) -> &mut [Complex<F>] {
+        // SAFETY: as in `deref`, and `&mut self` is unique.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl<'a, F> IntoIterator for &'a Amps<F> {
+    type Item = &'a Complex<F>;
+    type IntoIter = std::slice::Iter<'a, Complex<F>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl<'a, F> IntoIterator for &'a mut Amps<F> {
+    type Item = &'a mut Complex<F>;
+    type IntoIter = std::slice::IterMut<'a, Complex<F>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter_mut()
+    }
+}
+
+impl<F: Real> Clone for Amps<F> {
+    fn clone(&self) -> Self {
+        Self::from_slice(self)
+    }
+}
+
+impl<F: Real> std::fmt::Debug for Amps<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<F> Drop for Amps<F> {
+    fn drop(&mut self) {
+        if self.len > 0 {
+            let layout =
+                std::alloc::Layout::array::<Complex<F>>(self.len).and_then(|l| l.align_to(64));
+            if let Ok(layout) = layout {
+                // SAFETY: allocated in `zeroed` with this same layout.
+                unsafe { std::alloc::dealloc(self.ptr.as_ptr().cast(), layout) };
+            }
+        }
+    }
+}
+
+/// A pure state of `n` qubits, complex128 unless another [`Real`] is chosen.
 #[derive(Debug, Clone)]
-pub struct StateVector {
+pub struct StateVector<F: Real = f64> {
     pub n: usize,
-    pub amps: Vec<C64>,
+    pub amps: Amps<F>,
     pub parallel: bool,
 }
 
 impl StateVector {
-    /// |0…0⟩.
+    /// |0…0⟩ in double precision.
     pub fn new(n: usize) -> Self {
-        let mut amps = vec![C64::new(0.0, 0.0); 1 << n];
-        amps[0] = C64::new(1.0, 0.0);
-        StateVector {
-            n,
-            amps,
-            parallel: true,
-        }
+        Self::ground(n)
     }
 
     pub fn from_amplitudes(amps: Vec<C64>) -> Self {
-        let n = amps.len().trailing_zeros() as usize;
+        Self::from_amps(&amps)
+    }
+}
+
+impl<F: Real> StateVector<F> {
+    /// |0…0⟩.
+    pub fn ground(n: usize) -> Self {
+        let mut amps = Amps::zeroed(1 << n);
+        amps[0] = Complex::new(F::one(), F::zero());
         StateVector {
             n,
             amps,
@@ -82,14 +189,24 @@ impl StateVector {
         }
     }
 
-    fn ptr(&mut self) -> SyncPtr {
+    /// A state with these amplitudes (copied onto an aligned buffer).
+    pub fn from_amps(amps: &[Complex<F>]) -> Self {
+        let n = amps.len().trailing_zeros() as usize;
+        StateVector {
+            n,
+            amps: Amps::from_slice(amps),
+            parallel: true,
+        }
+    }
+
+    fn ptr(&mut self) -> SyncPtr<Complex<F>> {
         SyncPtr(self.amps.as_mut_ptr())
     }
 
     /// Dense 2×2 on qubit `t`.
     pub fn apply_1q(&mut self, t: usize, m: &[C64; 4]) {
         let p = self.ptr();
-        let m = *m;
+        let m = m.map(F::c);
         let half = 1usize << t;
         par_ranges(self.amps.len() / 2, self.parallel, move |r| {
             for i in r {
@@ -114,8 +231,9 @@ impl StateVector {
             self.apply_controlled_phase(1 << t, d[1]);
             return;
         }
+        let d = d.map(F::c);
         let chunk = GRAIN.max(1);
-        let f = |(ci, chunk_amps): (usize, &mut [C64])| {
+        let f = |(ci, chunk_amps): (usize, &mut [Complex<F>])| {
             let base = ci * chunk;
             for (j, a) in chunk_amps.iter_mut().enumerate() {
                 *a *= d[((base + j) >> t) & 1];
@@ -131,6 +249,7 @@ impl StateVector {
     /// Multiplies every amplitude whose index has all bits of `mask` set by `phase`.
     pub fn apply_controlled_phase(&mut self, mask: usize, phase: C64) {
         let bits: Vec<usize> = (0..self.n).filter(|b| mask >> b & 1 == 1).collect();
+        let phase = F::c(phase);
         let p = self.ptr();
         let count = self.amps.len() >> bits.len();
         par_ranges(count, self.parallel, move |r| {
@@ -150,11 +269,8 @@ impl StateVector {
         bits.sort_unstable();
         let p = self.ptr();
         let half = 1usize << target;
-        let m = *m;
-        let is_x = m[0] == C64::new(0.0, 0.0)
-            && m[3] == C64::new(0.0, 0.0)
-            && m[1] == C64::new(1.0, 0.0)
-            && m[2] == C64::new(1.0, 0.0);
+        let is_x = *m == X_MAT;
+        let m = m.map(F::c);
         let count = self.amps.len() >> bits.len();
         par_ranges(count, self.parallel, move |r| {
             for i in r {
@@ -192,7 +308,8 @@ impl StateVector {
     /// Diagonal on `qubits`: amplitude index bits gathered in `qubits` order select `d`.
     pub fn apply_diag(&mut self, qubits: &[usize], d: &[C64]) {
         let qs = qubits.to_vec();
-        let f = |(ci, chunk_amps): (usize, &mut [C64])| {
+        let d: Vec<Complex<F>> = d.iter().copied().map(F::c).collect();
+        let f = |(ci, chunk_amps): (usize, &mut [Complex<F>])| {
             let base = ci * GRAIN;
             for (j, a) in chunk_amps.iter_mut().enumerate() {
                 let idx = base + j;
@@ -237,10 +354,11 @@ impl StateVector {
             })
             .collect();
         let p = self.ptr();
-        let m = m.to_vec();
+        let m: Vec<Complex<F>> = m.iter().copied().map(F::c).collect();
         let count = self.amps.len() >> k;
         par_ranges(count, self.parallel, move |r| {
-            let mut buf = vec![C64::new(0.0, 0.0); dim];
+            let zero = Complex::new(F::zero(), F::zero());
+            let mut buf = vec![zero; dim];
             for i in r {
                 let base = insert_zeros(i, &sorted);
                 for (j, o) in offsets.iter().enumerate() {
@@ -248,7 +366,7 @@ impl StateVector {
                     buf[j] = unsafe { *p.at(base + o) };
                 }
                 for (row, o) in offsets.iter().enumerate() {
-                    let mut acc = C64::new(0.0, 0.0);
+                    let mut acc = zero;
                     let mrow = &m[row * dim..(row + 1) * dim];
                     for (x, y) in mrow.iter().zip(&buf) {
                         acc += x * y;
@@ -262,12 +380,12 @@ impl StateVector {
 
     /// Probability that qubit `q` reads 1.
     pub fn prob_one(&self, q: usize) -> f64 {
-        let f = |(ci, c): (usize, &[C64])| -> f64 {
+        let f = |(ci, c): (usize, &[Complex<F>])| -> f64 {
             let base = ci * GRAIN;
             c.iter()
                 .enumerate()
                 .filter(|(j, _)| (base + j) >> q & 1 == 1)
-                .map(|(_, a)| a.norm_sqr())
+                .map(|(_, a)| a.norm_sqr().to_f64())
                 .sum()
         };
         if self.parallel && self.amps.len() >= PAR_THRESHOLD {
@@ -279,14 +397,14 @@ impl StateVector {
 
     /// Projects qubit `q` onto `outcome` and renormalises.
     pub fn collapse(&mut self, q: usize, outcome: bool, prob: f64) {
-        let scale = if prob > 0.0 { 1.0 / prob.sqrt() } else { 0.0 };
-        let f = |(ci, c): (usize, &mut [C64])| {
+        let scale = F::of(if prob > 0.0 { 1.0 / prob.sqrt() } else { 0.0 });
+        let f = |(ci, c): (usize, &mut [Complex<F>])| {
             let base = ci * GRAIN;
             for (j, a) in c.iter_mut().enumerate() {
                 if ((base + j) >> q & 1 == 1) == outcome {
                     *a *= scale;
                 } else {
-                    *a = C64::new(0.0, 0.0);
+                    *a = Complex::new(F::zero(), F::zero());
                 }
             }
         };
@@ -313,7 +431,7 @@ impl StateVector {
     }
 
     pub fn norm_sqr(&self) -> f64 {
-        self.amps.iter().map(|a| a.norm_sqr()).sum()
+        self.amps.iter().map(|a| a.norm_sqr().to_f64()).sum()
     }
 
     /// Samples `shots` basis states from |amplitude|².
@@ -321,7 +439,7 @@ impl StateVector {
         let mut cumulative = Vec::with_capacity(self.amps.len());
         let mut acc = 0.0;
         for a in &self.amps {
-            acc += a.norm_sqr();
+            acc += a.norm_sqr().to_f64();
             cumulative.push(acc);
         }
         (0..shots)
