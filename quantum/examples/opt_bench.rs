@@ -3,6 +3,8 @@
 //! `cargo run --release -p qollab-quantum --example opt_bench -- DIR [--basis h,x,rz,cx] [--level 3] [--device DEV.json] [--out OUTDIR]`
 //!
 //! `--out` writes each optimized circuit to `OUTDIR/NAME.qasm` (OpenQASM 2.0).
+//! `--skip-verify` leaves out the equivalence check (to time the optimizer
+//! alone, e.g. its CPU time under `/usr/bin/time`).
 
 use qollab_quantum::device::Device;
 use qollab_quantum::opt::{Basis, OptimizeOptions, optimize, synth};
@@ -51,6 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             level,
             basis: basis.clone(),
             device: device.clone(),
+            skip_verify: args.iter().any(|a| a == "--skip-verify"),
             ..Default::default()
         };
         let (out, rep) = optimize(&c, &opts, &AtomicBool::new(false), &|_| {})?;

@@ -20,7 +20,7 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 /// Bounds that keep the search small: controls per run, distinct phase
 /// parities per run, cube changes per run, search states per run.
-const MAX_CONTROLS: usize = 4;
+const MAX_CONTROLS: usize = 6;
 const MAX_PARITIES: usize = 16;
 const MAX_EPOCHS: usize = 40;
 const MAX_STATES: usize = 1 << 13;
@@ -482,8 +482,9 @@ fn search(
     };
     let mut nodes: Vec<Node> = Vec::new();
     let mut index: HashMap<Key, usize, BuildHasherDefault<Mix>> = HashMap::default();
-    let mut heap: BinaryHeap<Reverse<(usize, usize, usize)>> = BinaryHeap::new();
-    type Heap = BinaryHeap<Reverse<(usize, usize, usize)>>;
+    // (f, tie-break, node).
+    type Heap = BinaryHeap<Reverse<(usize, (usize, usize), usize)>>;
+    let mut heap: Heap = BinaryHeap::new();
     let push = |nodes: &mut Vec<Node>,
                 index: &mut HashMap<Key, usize, BuildHasherDefault<Mix>>,
                 heap: &mut Heap,
@@ -495,8 +496,9 @@ fn search(
         if f >= bound {
             return;
         }
-        // Later epochs first among equals: closer to the goal.
-        let order = usize::MAX - key.0;
+        // Among equals, deeper first (more flips made, then later epoch):
+        // closer to the goal.
+        let order = (usize::MAX - cost, usize::MAX - key.0);
         match index.get(&key) {
             Some(&id) if nodes[id].cost <= cost => {}
             Some(&id) => {

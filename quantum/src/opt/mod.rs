@@ -465,9 +465,6 @@ fn optimize_once(
             if let Some(s) = &style {
                 changed |= passes::merge_phase_polynomial(&mut c, s);
                 changed |= passes::relocate_sandwiched_phases(&mut c);
-                if level >= 3 {
-                    changed |= cx_walk::resynthesize_cx_walks(&mut c);
-                }
             }
             while passes::cancel_and_merge(&mut c) {
                 changed = true;
@@ -475,6 +472,11 @@ fn optimize_once(
             changed |= passes::resynthesize_1q(&mut c, basis);
             changed |= passes::resynthesize_2q(&mut c, basis, gain);
             changed |= passes::drop_diagonal_before_measure(&mut c);
+            // CX walks last, once the other passes have settled: they rewrite
+            // whole runs, which the next round then cleans up.
+            if level >= 3 && !changed && style.is_some() {
+                changed |= cx_walk::resynthesize_cx_walks(&mut c);
+            }
         }
         if score(&c) < score(&best) {
             best = c.clone();

@@ -794,6 +794,14 @@ pub fn resynthesize_1q(c: &mut Circuit, basis: Option<&Basis>) -> bool {
     let mut remove = vec![false; c.instructions.len()];
     for run in runs {
         let q = c.instructions[run[0]].qubits[0];
+        // One gate of the basis is only ever replaced when it is the identity.
+        if let [i] = run[..]
+            && let Some((g, p)) = c.instructions[i].as_gate()
+            && basis.is_some_and(|b| b.has(g))
+            && is_identity(g, p).is_none()
+        {
+            continue;
+        }
         let mut m = Mat::identity(1);
         let mut foreign = false;
         for &i in &run {

@@ -2,7 +2,8 @@
 
 use crate::gates::{Mat, decompose, is_zero_angle, matrix, zyz};
 use qollab_shared::circuit::{Circuit, Gate, Instruction, Op};
-use std::collections::BTreeSet;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap};
 use std::f64::consts::{FRAC_PI_2, PI};
 
 const ANGLE_TOL: f64 = 1e-10;
@@ -214,13 +215,34 @@ pub fn synth_1q_any(u: &Mat, prefer: &BTreeSet<Gate>) -> Seq1 {
 pub fn translate(circuit: &Circuit, basis: &Basis) -> Result<Circuit, String> {
     let mut out = circuit.empty_like();
     out.global_phase = circuit.global_phase;
+    // A parameterless 1-qubit gate always translates the same way (on qubit 0
+    // here): Toffoli expansions repeat t and t† thousands of times, and each
+    // synthesis is searched and verified.
+    let mut memo: HashMap<Gate, (Vec<Instruction>, f64)> = HashMap::new();
     for ins in &circuit.instructions {
         let Some((g, p)) = ins.as_gate() else {
             out.push(ins.clone());
             continue;
         };
         let mut buf = Vec::new();
-        let phase = translate_gate(g, p, &ins.qubits, basis, 0, &mut buf)?;
+        let phase = if p.is_empty() && ins.qubits.len() == 1 && !basis.has(g) {
+            let (seq, phase) = match memo.entry(g) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(e) => {
+                    let mut seq = Vec::new();
+                    let phase = translate_gate(g, p, &[0], basis, 0, &mut seq)?;
+                    e.insert((seq, phase))
+                }
+            };
+            buf.extend(seq.iter().map(|i| {
+                let mut i = i.clone();
+                i.qubits = ins.qubits.clone();
+                i
+            }));
+            *phase
+        } else {
+            translate_gate(g, p, &ins.qubits, basis, 0, &mut buf)?
+        };
         if ins.condition.is_none() {
             out.global_phase += phase;
         } else {

@@ -35,8 +35,8 @@ const PINNED: &[(&str, usize, usize)] = &[
     ("csla_mux_3.qasm", 153, 155),
     ("mod_adder_1024.qasm", 2556, 2736),
     ("mod_mult_55.qasm", 89, 91),
-    ("qcla_adder_10.qasm", 393, 399),
-    ("qcla_mod_7.qasm", 625, 624),
+    ("qcla_adder_10.qasm", 391, 399),
+    ("qcla_mod_7.qasm", 623, 624),
     ("rc_adder_6.qasm", 140, 140),
 ];
 
