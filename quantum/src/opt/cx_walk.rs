@@ -12,6 +12,7 @@
 //! instead of undoing it and redoing it.
 
 use super::passes::{Parity, conjugate_by_x, phase_angle, walk_parities};
+use super::synth::Basis;
 use qollab_shared::circuit::{Circuit, Gate, Instruction, Op};
 use std::cell::RefCell;
 use std::cmp::Reverse;
@@ -57,8 +58,9 @@ struct Rewrite {
 }
 
 /// Rewrites every run whose shortest walk has fewer CX. Returns true when
-/// anything changed.
-pub fn resynthesize_cx_walks(c: &mut Circuit) -> bool {
+/// anything changed. A phase that lands where the wire holds the complement
+/// of its parity is inverted (`t` becomes `t†`), only into a gate of `basis`.
+pub fn resynthesize_cx_walks(c: &mut Circuit, basis: Option<&Basis>) -> bool {
     let n = c.num_qubits();
     let len = c.instructions.len();
     // Runs per wire: maximal stretches of the wire's instructions that are
@@ -225,7 +227,9 @@ pub fn resynthesize_cx_walks(c: &mut Circuit) -> bool {
                     };
                     if phase_value[&m].1 == step.neg {
                         gates.push(Instruction::gate(g, p.to_vec(), vec![run.wire]));
-                    } else if let Some((g2, p2, ph)) = conjugate_by_x(g, p) {
+                    } else if let Some((g2, p2, ph)) = conjugate_by_x(g, p)
+                        && basis.is_none_or(|b| b.has(g2))
+                    {
                         // The wire holds the complement here: X·g·X.
                         rw.global_phase += ph;
                         gates.push(Instruction::gate(g2, p2, vec![run.wire]));

@@ -475,7 +475,7 @@ fn optimize_once(
             // CX walks last, once the other passes have settled: they rewrite
             // whole runs, which the next round then cleans up.
             if level >= 3 && !changed && style.is_some() {
-                changed |= cx_walk::resynthesize_cx_walks(&mut c);
+                changed |= cx_walk::resynthesize_cx_walks(&mut c, basis);
             }
         }
         if score(&c) < score(&best) {
