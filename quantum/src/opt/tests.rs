@@ -521,6 +521,14 @@ fn a_target_walk_continues_across_a_control_change() {
     assert_eq!(cx_count(&b), cx_count(&a) - 2, "{:?}", b.instructions);
     assert_eq!(b.instructions.len(), a.instructions.len() - 2);
     assert!(same_unitary_with_phase(&a, &b));
+    // Nothing moves across a barrier: the same runs with one between them.
+    let mut c = parse_body(
+        "qreg q[4]; h q[1]; h q[3]; \
+         cx q[0],q[2]; cx q[1],q[2]; t q[2]; cx q[0],q[2]; tdg q[2]; cx q[1],q[2]; \
+         cx q[3],q[1]; barrier q[3]; \
+         cx q[0],q[2]; cx q[1],q[2]; t q[2]; cx q[0],q[2]; t q[2]; cx q[1],q[2]; h q[2];",
+    );
+    assert!(!cx_walk::resynthesize_cx_walks(&mut c, None));
 }
 
 #[test]
