@@ -1,7 +1,7 @@
 //! Simulator timing for the benchmark scripts.
 //!
 //! `sim_bench FILE.qasm [--indices 0,5,17] [--fuse K] [--precision single|double]
-//! [--isa generic|avx2|avx512]`: runs the unitary part once and prints JSON with the elapsed
+//! [--isa generic|avx2]`: runs the unitary part once and prints JSON with the elapsed
 //! time and the requested amplitudes; `--fuse K` fuses into blocks of at most K qubits
 //! instead of the default; `--isa` picks the dense kernel's instruction set instead of the
 //! detected one.
@@ -73,7 +73,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => Isa::detect(precision),
         Some("generic") => Isa::Generic,
         Some("avx2") => Isa::Avx2,
-        Some("avx512") => Isa::Avx512,
         Some(other) => return Err(format!("unknown --isa {other}").into()),
     };
     let src = std::fs::read_to_string(file)?;

@@ -1,8 +1,7 @@
 //! The vectorised dense kernel: one generic body for every precision and instruction set.
 //!
 //! Amplitudes are interleaved complex numbers; a vector holds `L` of them (AVX2/FMA: 2 ×
-//! complex128 or 4 × complex64; AVX-512F: 4 or 8), so the lowest `log2 L` index bits are
-//! lanes. A block's qubits split into "lane" qubits (below `log2 L`) and "high" qubits.
+//! complex128 or 4 × complex64), so the lowest `log2 L` index bits are lanes. A block's qubits split into "lane" qubits (below `log2 L`) and "high" qubits.
 //! A group is the `H = 2^high` vectors that differ only in the high qubits; output vector
 //! `r` is `Σ_c Σ_x coef[r][c][x] ⊙ perm_x(v[c])`, where `perm_x` moves lane `l ^ x` to lane
 //! `l` for each of the `X = 2^lane` masks `x` over the lane qubits, and the coefficient
@@ -20,16 +19,14 @@ pub enum Isa {
     Generic,
     /// AVX2 + FMA, 256-bit vectors.
     Avx2,
-    /// AVX-512F, 512-bit vectors.
-    Avx512,
 }
 
 impl Isa {
-    /// The kernel for `precision` on this CPU: AVX2/FMA when present. AVX-512 is never
-    /// picked: on the Zen 4 it was measured on (512-bit operations run as two 256-bit
-    /// halves) it was no faster in either precision, nor was a variant with half the loads,
-    /// so the kernel looks bound by FMA throughput. [`super::run_blocked_with`] can still
-    /// ask for it.
+    /// The kernel for `precision` on this CPU: AVX2/FMA when present. An AVX-512F version
+    /// of the same body (4 × complex128 or 8 × complex64 per vector, on the `Vector` trait
+    /// below) measured no faster on the Zen 4 it was tried on (512-bit operations run as two
+    /// 256-bit halves), in either precision, nor did a variant with half the loads: the
+    /// kernel looks bound by FMA throughput. So there is none.
     pub fn detect(_precision: Precision) -> Isa {
         if Isa::Avx2.available() {
             Isa::Avx2
@@ -48,7 +45,6 @@ impl Isa {
                     std::arch::is_x86_feature_detected!("avx2")
                         && std::arch::is_x86_feature_detected!("fma")
                 }
-                Isa::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -62,7 +58,6 @@ impl Isa {
         let bits = match self {
             Isa::Generic => return 0,
             Isa::Avx2 => 256,
-            Isa::Avx512 => 512,
         };
         bits / (8 * precision.amplitude_bytes() as usize)
     }
@@ -72,7 +67,6 @@ impl Isa {
         match self {
             Isa::Generic => 0,
             Isa::Avx2 => 8,
-            Isa::Avx512 => 16,
         }
     }
 }
@@ -203,8 +197,6 @@ impl<F: Real> DenseK<F> {
             match (F::PRECISION, self.isa) {
                 (Precision::Double, Isa::Avx2) => x86::avx2_f64(p.cast(), len, self, co.cast()),
                 (Precision::Single, Isa::Avx2) => x86::avx2_f32(p.cast(), len, self, co.cast()),
-                (Precision::Double, Isa::Avx512) => x86::avx512_f64(p.cast(), len, self, co.cast()),
-                (Precision::Single, Isa::Avx512) => x86::avx512_f32(p.cast(), len, self, co.cast()),
                 (_, Isa::Generic) => {}
             }
         }
@@ -253,12 +245,8 @@ mod x86 {
     pub(super) struct D2(__m256d);
     #[derive(Clone, Copy)]
     pub(super) struct S4(__m256);
-    #[derive(Clone, Copy)]
-    pub(super) struct D4(__m512d);
-    #[derive(Clone, Copy)]
-    pub(super) struct S8(__m512);
 
-    // SAFETY (all four impls): every method is compiled for, and only called under, the
+    // SAFETY (both impls): every method is compiled for, and only called under, the
     // instruction set it names.
     unsafe impl Vector for D2 {
         type F = f64;
@@ -345,91 +333,6 @@ mod x86 {
         }
     }
 
-    unsafe impl Vector for D4 {
-        type F = f64;
-        const LANES: usize = 4;
-        type Idx = __m512i;
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        unsafe fn load(p: *const f64) -> Self {
-            unsafe { D4(_mm512_loadu_pd(p)) }
-        }
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        unsafe fn store(self, p: *mut f64) {
-            unsafe { _mm512_storeu_pd(p, self.0) }
-        }
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        unsafe fn zero() -> Self {
-            D4(_mm512_setzero_pd())
-        }
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
-            D4(_mm512_fmadd_pd(a.0, b.0, c.0))
-        }
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        unsafe fn swap(self) -> Self {
-            D4(_mm512_permute_pd::<0b0101_0101>(self.0))
-        }
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        unsafe fn load_idx(p: *const i32) -> __m512i {
-            unsafe { _mm512_loadu_si512(p.cast()) }
-        }
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        unsafe fn perm(self, idx: __m512i) -> Self {
-            D4(_mm512_castps_pd(_mm512_permutexvar_ps(
-                idx,
-                _mm512_castpd_ps(self.0),
-            )))
-        }
-    }
-
-    unsafe impl Vector for S8 {
-        type F = f32;
-        const LANES: usize = 8;
-        type Idx = __m512i;
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        unsafe fn load(p: *const f32) -> Self {
-            unsafe { S8(_mm512_loadu_ps(p)) }
-        }
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        unsafe fn store(self, p: *mut f32) {
-            unsafe { _mm512_storeu_ps(p, self.0) }
-        }
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        unsafe fn zero() -> Self {
-            S8(_mm512_setzero_ps())
-        }
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
-            S8(_mm512_fmadd_ps(a.0, b.0, c.0))
-        }
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        unsafe fn swap(self) -> Self {
-            S8(_mm512_permute_ps::<0b1011_0001>(self.0))
-        }
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        unsafe fn load_idx(p: *const i32) -> __m512i {
-            unsafe { _mm512_loadu_si512(p.cast()) }
-        }
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        unsafe fn perm(self, idx: __m512i) -> Self {
-            S8(_mm512_permutexvar_ps(idx, self.0))
-        }
-    }
-
     /// The kernel for `H` high combinations and `X` lane masks (`H · X = 2^k`).
     ///
     /// # Safety
@@ -504,15 +407,12 @@ mod x86 {
                     match (d.nh, d.idx.len() / units::<$V>()) {
                         (0, 2) => kernel::<$V, G, 1, 2>(p, len, d, co),
                         (0, 4) => kernel::<$V, G, 1, 4>(p, len, d, co),
-                        (0, 8) => kernel::<$V, G, 1, 8>(p, len, d, co),
                         (1, 1) => kernel::<$V, G, 2, 1>(p, len, d, co),
                         (1, 2) => kernel::<$V, G, 2, 2>(p, len, d, co),
                         (1, 4) => kernel::<$V, G, 2, 4>(p, len, d, co),
-                        (1, 8) => kernel::<$V, G, 2, 8>(p, len, d, co),
                         (2, 1) => kernel::<$V, G, 4, 1>(p, len, d, co),
                         (2, 2) => kernel::<$V, G, 4, 2>(p, len, d, co),
                         (2, 4) => kernel::<$V, G, 4, 4>(p, len, d, co),
-                        (2, 8) => kernel::<$V, G, 4, 8>(p, len, d, co),
                         (3, 1) => kernel::<$V, G, 8, 1>(p, len, d, co),
                         (3, 2) => kernel::<$V, G, 8, 2>(p, len, d, co),
                         (3, 4) => kernel::<$V, G, 8, 4>(p, len, d, co),
@@ -529,6 +429,4 @@ mod x86 {
 
     entry!(avx2_f64, D2, f64, "avx2,fma");
     entry!(avx2_f32, S4, f32, "avx2,fma");
-    entry!(avx512_f64, D4, f64, "avx512f");
-    entry!(avx512_f32, S8, f32, "avx512f");
 }
