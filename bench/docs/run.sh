@@ -110,7 +110,7 @@ start_qollab() {
 	PIDS+=("$QPID")
 	local addr=""
 	for _ in $(seq 1 200); do
-		addr=$(sed -n 's|^qollab listening on http://||p' "$OUT/$name.log" | head -1)
+		addr=$(sed -n 's|^qollab listening on http://||p' "$OUT/$name.log" 2>/dev/null | head -1 || true)
 		[ -n "$addr" ] && break
 		kill -0 "$QPID" 2>/dev/null || break
 		sleep 0.1

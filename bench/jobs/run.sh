@@ -93,7 +93,7 @@ bench() {
 	PIDS+=("$pid")
 	local addr=""
 	for _ in $(seq 1 300); do
-		addr=$(sed -n 's|^qollab listening on http://||p' "$OUT/$label.log" | head -1)
+		addr=$(sed -n 's|^qollab listening on http://||p' "$OUT/$label.log" 2>/dev/null | head -1 || true)
 		[ -n "$addr" ] && break
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1

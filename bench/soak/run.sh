@@ -83,7 +83,7 @@ QOLLAB_BIND=127.0.0.1:0 QOLLAB_DATA_DIR="$DATA" QOLLAB_LOG=warn \
 PID=$!
 ADDR=""
 for _ in $(seq 1 300); do
-	ADDR=$(sed -n 's|^qollab listening on http://||p' "$OUT/server.log" | head -1)
+	ADDR=$(sed -n 's|^qollab listening on http://||p' "$OUT/server.log" 2>/dev/null | head -1 || true)
 	[ -n "$ADDR" ] && break
 	kill -0 "$PID" 2>/dev/null || break
 	sleep 0.1
