@@ -141,6 +141,7 @@ impl Config {
                 s.heavy_concurrency.unwrap_or(1) as u64,
             ),
             ("QOLLAB_JOB_POOL_SIZE", s.job_pool_size.unwrap_or(1) as u64),
+            ("QOLLAB_JOB_PREFETCH", s.job_prefetch as u64),
         ];
         for (name, v) in positive {
             if v == 0 {
@@ -228,6 +229,7 @@ impl Config {
             queue_per_slot: s.job_queue_per_slot,
             session_idle: secs(s.session_idle_secs),
             scheduler_poll: millis(s.scheduler_poll_ms),
+            prefetch_per_slot: s.job_prefetch,
             ..JobsConfig::default()
         };
         if let Some(n) = s.job_pool_size {

@@ -133,6 +133,11 @@ pub struct Settings {
     /// Jobs running at once on the blocking pool [default: one per core].
     #[arg(long, env = "QOLLAB_JOB_POOL_SIZE", help_heading = JOBS)]
     pub job_pool_size: Option<usize>,
+    /// Jobs claimed per pool slot while recent runs are short (under 20 ms): the next
+    /// ones wait already claimed, so a slot that frees starts one without a round trip
+    /// to the database. 1 never claims ahead.
+    #[arg(long, env = "QOLLAB_JOB_PREFETCH", default_value_t = 8, help_heading = JOBS)]
+    pub job_prefetch: usize,
     /// A job running longer fails with a timeout.
     #[arg(long, env = "QOLLAB_JOB_TIMEOUT_SECS", default_value_t = 600, help_heading = JOBS)]
     pub job_timeout_secs: u64,

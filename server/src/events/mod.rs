@@ -2,7 +2,10 @@
 //! subscriber of the workspace; replayable with `?since=`.
 //!
 //! One publisher task batches what every part of the server emits into one commit,
-//! then broadcasts in commit order. Subscribers hold a bounded broadcast receiver: one
+//! then broadcasts in commit order. What one commit stored for a workspace is broadcast
+//! as one [`Batch`]: each subscriber wakes once for it and writes it to its socket in one
+//! go, where one broadcast per event woke every subscriber once per event (a round of
+//! the jobs executor carries dozens). Subscribers hold a bounded broadcast receiver: one
 //! that falls behind is told so and disconnected, it never slows the others.
 //!
 //! Every committed event is also handed to the fan-out, and events committed by other
@@ -29,8 +32,11 @@ use crate::fanout::{Fanout, Message};
 
 const MAX_BATCH: usize = 512;
 const QUEUE: usize = 16_384;
-/// Live events buffered per workspace for slow subscribers.
+/// Live batches buffered per workspace for slow subscribers.
 pub const SUBSCRIBER_BUFFER: usize = 1024;
+
+/// Events of one workspace delivered together, in order (one commit's, or one event).
+pub type Batch = Arc<[Delivered]>;
 
 /// An event as its subscribers receive it: serialized once, by the first subscriber that
 /// sends it, for all of them (a job's transition reaches hundreds of sockets).
@@ -74,7 +80,7 @@ struct Publish {
 pub struct EventBus {
     db: Db,
     tx: mpsc::Sender<Publish>,
-    subs: Mutex<HashMap<Uuid, broadcast::Sender<Arc<Delivered>>>>,
+    subs: Mutex<HashMap<Uuid, broadcast::Sender<Batch>>>,
     fanout: Fanout,
     /// Open event streams per (workspace, user) on this process, for presence.
     presence: Mutex<HashMap<(Uuid, Uuid), Presence>>,
@@ -272,7 +278,7 @@ impl EventBus {
         self.deliver(event);
     }
 
-    pub fn subscribe(&self, ws: Uuid) -> broadcast::Receiver<Arc<Delivered>> {
+    pub fn subscribe(&self, ws: Uuid) -> broadcast::Receiver<Batch> {
         let mut subs = self.subs.lock().unwrap_or_else(|p| p.into_inner());
         subs.entry(ws)
             .or_insert_with(|| broadcast::channel(SUBSCRIBER_BUFFER).0)
@@ -287,9 +293,7 @@ impl EventBus {
     /// `queries::events::store_in`). Subscribers fill any gap from the log, so these
     /// may arrive out of order relative to the publisher's.
     pub fn deliver_stored(&self, events: Vec<Event>) {
-        for e in events {
-            self.deliver_committed(e);
-        }
+        self.deliver_committed(events);
     }
 
     /// Tells `tx` the workspace of every event committed from now on (by this process, or
@@ -309,15 +313,21 @@ impl EventBus {
         }
     }
 
-    /// A committed event of this process: to local subscribers and to the other processes.
-    fn deliver_committed(&self, event: Event) {
-        self.tell_consumers(event.workspace_id);
-        if matches!(self.fanout, Fanout::Redis(_)) {
-            self.fanout.publish(Message::Event {
-                event: event.clone(),
-            });
+    /// Committed events of this process: to local subscribers (a batch per workspace,
+    /// in order) and to the other processes.
+    fn deliver_committed(&self, events: Vec<Event>) {
+        let mut last = None;
+        for e in &events {
+            // Consumers want the workspace, not the events: once per run of them.
+            if last != Some(e.workspace_id) {
+                self.tell_consumers(e.workspace_id);
+                last = Some(e.workspace_id);
+            }
+            if matches!(self.fanout, Fanout::Redis(_)) {
+                self.fanout.publish(Message::Event { event: e.clone() });
+            }
         }
-        self.deliver(event);
+        self.deliver_all(events);
     }
 
     /// An event committed by another process (from the fan-out): local subscribers and
@@ -356,13 +366,26 @@ impl EventBus {
     }
 
     fn deliver(&self, event: Event) {
-        let ws = event.workspace_id;
+        self.deliver_all(vec![event]);
+    }
+
+    /// Broadcasts `events` to their workspaces' subscribers: each run of one workspace's
+    /// events as one batch, so the order within and across workspaces is kept.
+    fn deliver_all(&self, events: Vec<Event>) {
         let mut subs = self.subs.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(tx) = subs.get(&ws) {
-            if tx.receiver_count() == 0 {
-                subs.remove(&ws);
-            } else {
-                let _ = tx.send(Arc::new(Delivered::new(event)));
+        let mut events = events.into_iter().peekable();
+        while let Some(first) = events.next() {
+            let ws = first.workspace_id;
+            let mut run = vec![Delivered::new(first)];
+            while let Some(e) = events.next_if(|e| e.workspace_id == ws) {
+                run.push(Delivered::new(e));
+            }
+            if let Some(tx) = subs.get(&ws) {
+                if tx.receiver_count() == 0 {
+                    subs.remove(&ws);
+                } else {
+                    let _ = tx.send(Batch::from(run));
+                }
             }
         }
     }
@@ -385,9 +408,11 @@ async fn publisher(bus: std::sync::Weak<EventBus>, db: Db, mut rx: mpsc::Receive
         let Some(bus) = bus.upgrade() else { break };
         match stored {
             Ok(seqs) => {
+                let mut committed = Vec::with_capacity(events.len());
+                let mut answers = Vec::with_capacity(events.len());
                 for ((p, e), seq) in batch.drain(..).zip(events).zip(seqs) {
                     if let Some(seq) = seq {
-                        bus.deliver_committed(Event {
+                        committed.push(Event {
                             id: seq,
                             kind: e.kind,
                             workspace_id: e.workspace_id,
@@ -397,8 +422,13 @@ async fn publisher(bus: std::sync::Weak<EventBus>, db: Db, mut rx: mpsc::Receive
                         });
                     }
                     if let Some(done) = p.done {
-                        let _ = done.send(seq);
+                        answers.push((done, seq));
                     }
+                }
+                // Delivered before anyone hears of the commit, as one event at a time was.
+                bus.deliver_committed(committed);
+                for (done, seq) in answers {
+                    let _ = done.send(seq);
                 }
             }
             Err(e) => {
@@ -410,5 +440,53 @@ async fn publisher(bus: std::sync::Weak<EventBus>, db: Db, mut rx: mpsc::Receive
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(ws: Uuid, id: i64) -> Event {
+        Event {
+            id,
+            kind: kinds::JOB_STARTED.into(),
+            workspace_id: ws,
+            at: Utc::now(),
+            actor: None,
+            data: serde_json::json!({}),
+        }
+    }
+
+    fn ids(batch: &Batch) -> Vec<i64> {
+        batch.iter().map(|e| e.id).collect()
+    }
+
+    /// What one commit stored reaches each workspace's subscribers as one batch per run
+    /// of that workspace's events, in commit order.
+    #[tokio::test]
+    async fn a_commit_reaches_each_workspace_in_order_one_batch_per_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("e.db").display());
+        let db = Db::connect(&url, &Default::default()).await.unwrap();
+        let bus = EventBus::start(db, Duration::from_secs(3600), Fanout::Local);
+        let (a, b, c) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let (mut to_a, mut to_b) = (bus.subscribe(a), bus.subscribe(b));
+        bus.deliver_stored(vec![
+            event(a, 1),
+            event(a, 2),
+            event(b, 7),
+            event(c, 1),
+            event(a, 3),
+        ]);
+        assert_eq!(ids(&to_a.recv().await.unwrap()), [1, 2]);
+        assert_eq!(ids(&to_a.recv().await.unwrap()), [3]);
+        assert_eq!(ids(&to_b.recv().await.unwrap()), [7]);
+        assert!(to_a.try_recv().is_err() && to_b.try_recv().is_err());
+        // A workspace nobody follows is skipped, and a later commit is a new batch.
+        bus.deliver_stored(vec![event(c, 2), event(a, 4)]);
+        let last = to_a.recv().await.unwrap();
+        assert_eq!(ids(&last), [4]);
+        assert!(last[0].wire().contains("\"id\":4"));
     }
 }

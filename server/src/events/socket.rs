@@ -12,7 +12,7 @@ use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
-use super::{Delivered, EventBus, to_wire};
+use super::{Batch, Delivered, EventBus, to_wire};
 use crate::app::AppState;
 use crate::auth::{AuthUser, bearer};
 use crate::error::{ApiError, ApiResult};
@@ -175,22 +175,67 @@ fn resync(ws_id: Uuid, latest: i64, why: &str) -> Event {
     }
 }
 
+fn log_unreadable() -> Option<CloseReason> {
+    reason(
+        CloseCode::Again,
+        "could not read the event log; reconnect with ?since= the last event id",
+    )
+}
+
+/// Sends one live event on, after whatever of the log it skips ahead of; `Err` ends the
+/// stream (with a reason, or none when the socket is gone).
+async fn forward(
+    db: &crate::db::Db,
+    ws_id: Uuid,
+    session: &mut Session,
+    last_sent: &mut i64,
+    e: &Delivered,
+) -> Result<(), Option<CloseReason>> {
+    let gone = Err(None);
+    if kinds::is_transient(&e.kind) {
+        // Not in the log: carries the position of the stream, never moves it.
+        let mut e = Event::clone(e);
+        e.id = *last_sent;
+        return if send(session, &e).await {
+            Ok(())
+        } else {
+            gone
+        };
+    }
+    if e.id <= *last_sent {
+        return Ok(());
+    }
+    if e.id > *last_sent + 1 {
+        // Events committed by another path (or process) are not here yet or came in
+        // another order: everything up to `e` is committed (ids are assigned under the
+        // workspace's row lock), so read it.
+        let gap = e.id.saturating_sub(*last_sent).min(MAX_REPLAY as i64) as u64;
+        let Ok(missing) = db.events_after(ws_id, *last_sent, gap).await else {
+            return Err(log_unreadable());
+        };
+        for m in missing.iter().filter(|m| m.seq < e.id) {
+            if !send(session, &to_wire(m)).await {
+                return gone;
+            }
+        }
+    }
+    if !send_text(session, e.wire()).await {
+        return gone;
+    }
+    *last_sent = e.id;
+    Ok(())
+}
+
 async fn run(
     bus: &Arc<EventBus>,
     ws_id: Uuid,
     since: i64,
-    mut live: tokio::sync::broadcast::Receiver<Arc<Delivered>>,
+    mut live: tokio::sync::broadcast::Receiver<Batch>,
     session: &mut Session,
     mut stream: actix_ws::AggregatedMessageStream,
     registration: &mut Registration,
 ) -> Option<CloseReason> {
     let db = bus.db();
-    let log_unreadable = || {
-        reason(
-            CloseCode::Again,
-            "could not read the event log; reconnect with ?since= the last event id",
-        )
-    };
     // Latest first: events committed between the two reads can then only make `oldest`
     // appear, never make a fresh log look pruned (no oldest, yet a latest beyond `since`).
     let Ok(latest) = db.latest_event(ws_id).await else {
@@ -243,36 +288,12 @@ async fn run(
                     return reason(CloseCode::Other(code), &why);
                 }
                 match e {
-                    Ok(e) if kinds::is_transient(&e.kind) => {
-                        // Not in the log: carries the position of the stream, never moves it.
-                        let mut e = Event::clone(&e);
-                        e.id = last_sent;
-                        if !send(session, &e).await {
-                            return None;
-                        }
-                    }
-                    Ok(e) => {
-                        if e.id <= last_sent {
-                            continue;
-                        }
-                        if e.id > last_sent + 1 {
-                            // Events committed by another path (or process) are not here yet
-                            // or came in another order: everything up to `e` is committed
-                            // (ids are assigned under the workspace's row lock), so read it.
-                            let gap = e.id.saturating_sub(last_sent).min(MAX_REPLAY as i64) as u64;
-                            let Ok(missing) = db.events_after(ws_id, last_sent, gap).await else {
-                                return log_unreadable();
-                            };
-                            for m in missing.iter().filter(|m| m.seq < e.id) {
-                                if !send(session, &to_wire(m)).await {
-                                    return None;
-                                }
+                    Ok(batch) => {
+                        for e in batch.iter() {
+                            if let Err(close) = forward(db, ws_id, session, &mut last_sent, e).await {
+                                return close;
                             }
                         }
-                        if !send_text(session, e.wire()).await {
-                            return None;
-                        }
-                        last_sent = e.id;
                     }
                     Err(RecvError::Lagged(n)) => {
                         tracing::warn!(%ws_id, missed = n, "event subscriber too slow; disconnecting");

@@ -4,14 +4,14 @@
 //! processes that died.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use qollab_shared::api::JobKind;
 use qollab_shared::events::kinds;
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use uuid::Uuid;
 
 use super::Backends;
@@ -26,6 +26,8 @@ use crate::events::EventBus;
 pub struct JobsConfig {
     /// Jobs run at once by this process (the blocking pool's bound).
     pub pool_size: usize,
+    /// Jobs held per pool slot while runs are short (see [`in_flight_limit`]).
+    pub prefetch_per_slot: usize,
     pub timeout: Duration,
     /// A running job whose heartbeat is older than this is recovered.
     pub stale_after: Duration,
@@ -48,6 +50,7 @@ impl Default for JobsConfig {
     fn default() -> Self {
         Self {
             pool_size: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            prefetch_per_slot: 8,
             timeout: Duration::from_secs(600),
             stale_after: Duration::from_secs(15),
             queue_per_slot: 25,
@@ -65,6 +68,11 @@ impl Default for JobsConfig {
 const MAX_ROUND: usize = 256;
 /// Rounds that fail in a row before the ends they carry are given up.
 const MAX_ROUND_FAILURES: u32 = 20;
+/// Recent runs (moving average) shorter than this make jobs "short".
+const SHORT_RUN: Duration = Duration::from_millis(20);
+/// Assumed before any run has been timed: long, so nothing is claimed ahead until runs
+/// show they are short.
+const FIRST_RUN_GUESS: Duration = Duration::from_secs(1);
 
 /// A run that ended, waiting for its round.
 struct Done {
@@ -81,6 +89,10 @@ pub struct Executor {
     pub instance: Uuid,
     config: JobsConfig,
     running: Mutex<HashMap<Uuid, Arc<AtomicBool>>>,
+    /// The blocking pool's bound: claimed jobs beyond it wait for a slot.
+    slots: Arc<Semaphore>,
+    /// Moving average of runs' time on the pool, µs (see [`in_flight_limit`]).
+    recent_run_us: AtomicU64,
     wake: Notify,
     /// Told of every failure this process commits (the automatic AI analysis).
     failures: std::sync::OnceLock<tokio::sync::mpsc::Sender<jobs::Model>>,
@@ -94,6 +106,7 @@ impl Executor {
         artifacts: Arc<dyn ArtifactStore>,
         config: JobsConfig,
     ) -> Arc<Executor> {
+        let slots = Arc::new(Semaphore::new(config.pool_size.max(1)));
         let ex = Arc::new(Executor {
             db,
             events,
@@ -102,11 +115,15 @@ impl Executor {
             instance: Uuid::now_v7(),
             config,
             running: Mutex::new(HashMap::new()),
+            slots,
+            recent_run_us: AtomicU64::new(FIRST_RUN_GUESS.as_micros() as u64),
             wake: Notify::new(),
             failures: std::sync::OnceLock::new(),
         });
         // Room for every job in flight, so a finished run never waits to report.
-        let (done_tx, done_rx) = mpsc::channel(ex.config.pool_size.max(1) + MAX_ROUND);
+        let (done_tx, done_rx) = mpsc::channel(
+            ex.in_flight_limit(ex.config.pool_size.max(1), Duration::ZERO) + MAX_ROUND,
+        );
         tokio::spawn(Arc::clone(&ex).drive(done_rx, done_tx));
         tokio::spawn(Arc::clone(&ex).supervise());
         tracing::info!(instance = %ex.instance, pool = ex.config.pool_size, "job executor started");
@@ -167,7 +184,9 @@ impl Executor {
             {
                 finished.push(d);
             }
-            let room = pool.saturating_sub(in_flight);
+            let room = self
+                .in_flight_limit(pool, Duration::MAX)
+                .saturating_sub(in_flight);
             if finished.is_empty() && (room == 0 || queue_empty) {
                 tokio::select! {
                     d = done_rx.recv() => {
@@ -191,14 +210,24 @@ impl Executor {
                     failures = 0;
                     metrics::histogram!("qollab_jobs_round_size")
                         .record((round.finished.len() + round.claimed.len()) as f64);
+                    // The round's events go out together: one wake and one socket write
+                    // per subscriber for the round, not one per job.
+                    let mut events = Vec::new();
                     for (done, end) in finished.drain(..).zip(round.finished) {
                         in_flight -= 1;
                         self.forget(done.job.id);
-                        self.recorded(&done, end);
+                        if let Some(mut stored) = self.recorded(&done, end) {
+                            events.append(&mut stored);
+                        }
                     }
                     queue_empty = round.claimed.len() < ask;
-                    for (job, events) in round.claimed {
-                        self.events.deliver_stored(events);
+                    let mut starts = Vec::with_capacity(round.claimed.len());
+                    for (job, mut stored) in round.claimed {
+                        events.append(&mut stored);
+                        starts.push(job);
+                    }
+                    self.events.deliver_stored(events);
+                    for job in starts {
                         in_flight += 1;
                         // Known to the heartbeat (and to cancellation) from its claim on.
                         let cancel = Arc::new(AtomicBool::new(false));
@@ -242,6 +271,22 @@ impl Executor {
         }
     }
 
+    /// Jobs this process holds at once, given the recent runs (or `recent`, when
+    /// shorter: the bound of every case).
+    fn in_flight_limit(&self, pool: usize, recent: Duration) -> usize {
+        let average = Duration::from_micros(self.recent_run_us.load(Ordering::Relaxed));
+        in_flight_limit(pool, self.config.prefetch_per_slot, average.min(recent))
+    }
+
+    fn timed_run(&self, took: Duration) {
+        let took = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let _ = self
+            .recent_run_us
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |avg| {
+                Some(next_average(avg, took))
+            });
+    }
+
     fn forget(&self, id: Uuid) {
         self.running
             .lock()
@@ -249,11 +294,15 @@ impl Executor {
             .remove(&id);
     }
 
-    /// A run's end was committed (`Some`) or found the job taken away (`None`).
-    fn recorded(&self, done: &Done, end: Option<crate::db::queries::jobs::Transition>) {
+    /// A run's end was committed (`Some`: its events, to deliver) or found the job
+    /// taken away (`None`).
+    fn recorded(
+        &self,
+        done: &Done,
+        end: Option<crate::db::queries::jobs::Transition>,
+    ) -> Option<Vec<qollab_shared::events::Event>> {
         match end {
             Some((job, events)) => {
-                self.events.deliver_stored(events);
                 if job.status == crate::db::queries::jobs::FAILED {
                     self.failed(&job);
                 }
@@ -261,9 +310,11 @@ impl Executor {
                     .increment(1);
                 metrics::histogram!("qollab_jobs_run_duration_seconds")
                     .record(done.started.elapsed().as_secs_f64());
+                Some(events)
             }
             None => {
-                tracing::warn!(job_id = %done.job.id, "job was recovered elsewhere while it ran; result dropped")
+                tracing::warn!(job_id = %done.job.id, "job was recovered elsewhere while it ran; result dropped");
+                None
             }
         }
     }
@@ -317,6 +368,14 @@ impl Executor {
             level: job.optimization_level.clamp(0, 3) as u8,
         };
 
+        // Claimed ahead, this job may wait for a slot; one cancelled meanwhile never runs.
+        let Ok(_slot) = Arc::clone(&self.slots).acquire_owned().await else {
+            return Outcome::Failed("the executor is shutting down".into());
+        };
+        if cancel.load(Ordering::Relaxed) {
+            return Outcome::Cancelled;
+        }
+        let on_pool = Instant::now();
         let (progress_tx, progress_rx) = watch::channel(0.0f64);
         let reporter = tokio::spawn(Arc::clone(self).report_progress(job.clone(), progress_rx));
         let run_cancel = cancel.clone();
@@ -338,6 +397,7 @@ impl Executor {
             }
         };
         reporter.abort();
+        self.timed_run(on_pool.elapsed());
         match joined {
             Ok(Ok(out)) => {
                 // result.json and counts.csv are views of the stored result (see
@@ -477,9 +537,60 @@ impl Executor {
 }
 
 /// A database's "try again" (SQLite's locked / busy), as opposed to a real failure.
+/// Jobs a process holds at once: the pool, plus jobs claimed ahead while recent runs are
+/// short, `per_slot` per slot. The round trip of a round, not the run, bounded small jobs
+/// per second; claimed ahead, a slot that frees starts the next job at once. Those show
+/// as started while they wait for a slot, for at most a few short runs. A long job is
+/// never claimed ahead: it would hold a status it does not have yet and keep work from
+/// another process with a free slot.
+fn in_flight_limit(pool: usize, per_slot: usize, recent_run: Duration) -> usize {
+    if recent_run < SHORT_RUN {
+        pool.saturating_mul(per_slot.max(1))
+    } else {
+        pool
+    }
+}
+
+/// The moving average of run times with a new run folded in (weight 1/4), µs.
+fn next_average(avg: u64, took: u64) -> u64 {
+    avg - avg / 4 + took / 4
+}
+
 fn is_busy(e: &sea_orm::DbErr) -> bool {
     let text = e.to_string();
     text.contains("database is locked")
         || text.contains("(code: 5)")
         || text.contains("(code: 517)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_are_claimed_ahead_only_while_runs_are_short() {
+        let limit = |avg: u64| in_flight_limit(2, 8, Duration::from_micros(avg));
+        let mut avg = FIRST_RUN_GUESS.as_micros() as u64;
+        assert_eq!(
+            limit(avg),
+            2,
+            "nothing is claimed ahead before runs are timed"
+        );
+        let mut runs = 0;
+        while limit(avg) == 2 {
+            avg = next_average(avg, 1_000);
+            runs += 1;
+        }
+        assert_eq!(limit(avg), 16);
+        assert_eq!(
+            in_flight_limit(2, 1, Duration::ZERO),
+            2,
+            "1 per slot never claims ahead"
+        );
+        // 1 s decays by 3/4 per run: 14 runs of 1 ms bring it under 20 ms.
+        assert!(runs <= 14, "{runs} short runs before claiming ahead");
+        avg = next_average(avg, 2_000_000);
+        assert_eq!(limit(avg), 2, "one long run stops claiming ahead at once");
+        assert_eq!(next_average(u64::MAX, u64::MAX), u64::MAX, "no overflow");
+    }
 }

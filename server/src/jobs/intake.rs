@@ -97,9 +97,14 @@ async fn run(
         };
         match answers {
             Ok(answers) => {
-                for (_, stored) in answers.iter().flatten() {
-                    events.deliver_stored(stored.clone());
-                }
+                // One batch for the whole intake: one wake per subscriber, not per job.
+                events.deliver_stored(
+                    answers
+                        .iter()
+                        .flatten()
+                        .flat_map(|(_, stored)| stored.iter().cloned())
+                        .collect(),
+                );
                 executor.wake();
                 for (reply, answer) in replies.into_iter().zip(answers) {
                     // A submitter that went away (its request was dropped) still has its
