@@ -483,3 +483,79 @@ async fn the_queue_position_is_exact_up_to_its_cap_and_says_at_least_beyond() {
         "beyond the cap: the cap"
     );
 }
+
+/// A heartbeat does not wait for a job row another transaction holds (on PostgreSQL a
+/// round of the executor finishing or claiming it): it skips that row. Locking the set
+/// in scan order against the round's own order deadlocked, and PostgreSQL's 1 s
+/// deadlock timeout stalled the round (seen in `bench/jobs`).
+#[tokio::test]
+async fn a_heartbeat_skips_a_job_row_another_transaction_holds() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let server = TestServer::start().await;
+    let t = Team::build(&server.url)
+        .named("Beat")
+        .plan(Plan::Enterprise)
+        .create()
+        .await;
+    let storage = server.stop().await;
+    let db = Db::connect(&storage.database_url, &DbOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ws = workspace(&db, t.ws).await;
+    let me = Uuid::now_v7();
+    let user = t.owner_auth.user.id;
+    db.insert_jobs(vec![queued(&ws, user), queued(&ws, user)], 25)
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.message));
+    let round: Round = db
+        .finish_and_claim(me, Vec::new(), 2)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ids: Vec<Uuid> = round.claimed.iter().map(|(j, _)| j.id).collect();
+    assert_eq!(ids.len(), 2);
+    let beat_of = |id: Uuid| {
+        let db = db.clone();
+        async move {
+            jobs::Entity::find_by_id(id)
+                .one(&db.conn)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .and_then(|j| j.heartbeat_at)
+        }
+    };
+    let before = (beat_of(ids[0]).await, beat_of(ids[1]).await);
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    if db.backend() == sea_orm::DbBackend::Postgres {
+        let holder = db.conn.begin().await.unwrap_or_else(|e| panic!("{e}"));
+        holder
+            .execute_unprepared(&format!(
+                "SELECT id FROM jobs WHERE id = '{}' FOR UPDATE",
+                ids[0]
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let beat = tokio::time::timeout(std::time::Duration::from_secs(10), db.heartbeat(me, &ids))
+            .await
+            .unwrap_or_else(|_| panic!("the heartbeat waited for the held row"));
+        beat.unwrap_or_else(|e| panic!("{e}"));
+        holder.rollback().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(beat_of(ids[0]).await, before.0, "the held row was skipped");
+    } else {
+        // One writer: nothing to skip, every row gets its beat.
+        db.heartbeat(me, &ids)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(beat_of(ids[0]).await > before.0);
+    }
+    assert!(
+        beat_of(ids[1]).await > before.1,
+        "the free row got its beat"
+    );
+    // A job of another process is never touched.
+    let after = beat_of(ids[1]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    db.heartbeat(Uuid::now_v7(), &ids)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(beat_of(ids[1]).await, after);
+}

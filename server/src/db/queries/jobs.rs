@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use qollab_migrations::JOBS_UNFINISHED;
-use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend,
     DatabaseTransaction, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder,
@@ -477,12 +477,27 @@ impl Db {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        jobs::Entity::update_many()
-            .col_expr(jobs::Column::HeartbeatAt, Expr::value(Utc::now()))
-            .filter(jobs::Column::Id.is_in(ids.to_vec()))
-            .filter(jobs::Column::ClaimedBy.eq(instance))
-            .exec(&self.conn)
-            .await?;
+        let mut update = jobs::Entity::update_many()
+            .col_expr(jobs::Column::HeartbeatAt, Expr::value(Utc::now()));
+        if self.backend() == DatabaseBackend::Postgres {
+            // Rows a round of this executor holds (finishing or claiming them) are
+            // skipped, not waited for: locking the set in scan order against the round's
+            // own order deadlocked, and PostgreSQL took its 1 s deadlock timeout to say
+            // so, stalling the round. A skipped job is fresh anyway (its round is
+            // committing) and gets the next heartbeat long before it could look stale.
+            let mut mine = Query::select();
+            mine.column(jobs::Column::Id)
+                .from(jobs::Entity)
+                .and_where(jobs::Column::Id.is_in(ids.to_vec()))
+                .and_where(jobs::Column::ClaimedBy.eq(instance))
+                .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+            update = update.filter(jobs::Column::Id.in_subquery(mine));
+        } else {
+            update = update
+                .filter(jobs::Column::Id.is_in(ids.to_vec()))
+                .filter(jobs::Column::ClaimedBy.eq(instance));
+        }
+        update.exec(&self.conn).await?;
         jobs::Entity::find()
             .select_only()
             .column(jobs::Column::Id)
