@@ -150,7 +150,14 @@ pub fn render_simulate(r: &SimulateReport) -> String {
             }
         }
     }
-    let _ = writeln!(s, "elapsed: {ms:.1} ms");
+    match r {
+        SimulateReport::Ideal(x) if !x.precision.is_double() => {
+            let _ = writeln!(s, "elapsed: {ms:.1} ms (single precision)");
+        }
+        _ => {
+            let _ = writeln!(s, "elapsed: {ms:.1} ms");
+        }
+    }
     s
 }
 
@@ -292,6 +299,13 @@ mod tests {
         let r = simulate_with(&c, &opts, None, &AtomicBool::new(false)).unwrap();
         let text = render_simulate(&r);
         assert!(text.contains("elapsed") && text.contains("|11⟩"), "{text}");
+        assert!(!text.contains("single precision"), "{text}");
+        let single = SimOptions {
+            precision: crate::sim::Precision::Single,
+            ..opts.clone()
+        };
+        let r1 = simulate_with(&c, &single, None, &AtomicBool::new(false)).unwrap();
+        assert!(render_simulate(&r1).contains("ms (single precision)"));
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(
             json["counts"]
