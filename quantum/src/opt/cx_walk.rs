@@ -11,7 +11,7 @@
 //! leave its target holding `a ⊕ t` for the next Toffoli on the same target
 //! instead of undoing it and redoing it.
 
-use super::passes::{Parity, conjugate_by_x, phase_angle, walk_parities};
+use super::passes::{Parity, conjugate_by_x, phase_angle, splice, walk_parities};
 use super::synth::Basis;
 use qollab_shared::circuit::{Circuit, Gate, Instruction, Op};
 use std::cell::RefCell;
@@ -263,17 +263,7 @@ pub fn resynthesize_cx_walks(c: &mut Circuit, basis: Option<&Basis>) -> bool {
         }
         c.global_phase += rw.global_phase;
     }
-    let old = std::mem::take(&mut c.instructions);
-    let mut out = Vec::with_capacity(len);
-    for (i, ins) in old.into_iter().enumerate() {
-        if let Some(v) = insert.remove(&i) {
-            out.extend(v);
-        }
-        if !remove[i] {
-            out.push(ins);
-        }
-    }
-    c.instructions = out;
+    splice(c, &remove, insert);
     true
 }
 

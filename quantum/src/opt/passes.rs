@@ -597,7 +597,19 @@ pub fn relocate_sandwiched_phases(c: &mut Circuit) -> bool {
         remove[m] = true;
         insert.entry(at).or_default().push(new);
     }
+    splice(c, &remove, insert);
+    true
+}
+
+/// Rebuilds `c.instructions`: each `insert[i]` goes before instruction `i` (`insert[len]`
+/// at the end), and instruction `i` stays unless `remove[i]`.
+pub(super) fn splice(
+    c: &mut Circuit,
+    remove: &[bool],
+    mut insert: HashMap<usize, Vec<Instruction>>,
+) {
     let old = std::mem::take(&mut c.instructions);
+    let len = old.len();
     let mut out = Vec::with_capacity(len);
     for (i, ins) in old.into_iter().enumerate() {
         if let Some(v) = insert.remove(&i) {
@@ -611,7 +623,6 @@ pub fn relocate_sandwiched_phases(c: &mut Circuit) -> bool {
         out.extend(v);
     }
     c.instructions = out;
-    true
 }
 
 /// `X·g·X` for a 1-qubit phase gate `g`: the gate (the inverse phase) and the
