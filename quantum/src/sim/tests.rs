@@ -230,8 +230,8 @@ fn large_state_kernels_match_small_path() {
 }
 
 /// The plain kernels, one step at a time over the whole state (the reference path).
-fn run_plain(c: &Circuit, steps: &[Step]) -> StateVector {
-    let mut s = StateVector::new(c.num_qubits());
+fn run_plain<F: Real>(c: &Circuit, steps: &[Step]) -> StateVector<F> {
+    let mut s = StateVector::<F>::ground(c.num_qubits());
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let mut bits = vec![false; c.num_clbits()];
     for st in steps {
@@ -256,6 +256,22 @@ fn spread_circuit(small: &Circuit, spread: &[usize], width: usize) -> Circuit {
     c
 }
 
+/// One deterministic random 6-qubit circuit per spread, each spread over 20 qubits.
+fn spread_random_circuits(spreads: &[[usize; 6]]) -> Vec<Circuit> {
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    spreads
+        .iter()
+        .map(|spread| {
+            let small = ValueTree::current(
+                &random_circuit_strategy(6, 50)
+                    .new_tree(&mut runner)
+                    .unwrap(),
+            );
+            spread_circuit(&small, spread, 20)
+        })
+        .collect()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
     /// Every fusion width, through the blocked executor and through the plain kernels.
@@ -269,7 +285,7 @@ proptest! {
         let mut s = StateVector::new(c.num_qubits());
         run_blocked(&mut s, &steps, &AtomicBool::new(false), &no_progress).unwrap();
         assert_close(&s.amps, &want, 1e-10);
-        assert_close(&run_plain(&c, &steps).amps, &want, 1e-10);
+        assert_close(&run_plain::<f64>(&c, &steps).amps, &want, 1e-10);
     }
 }
 
@@ -278,20 +294,13 @@ fn wide_fused_blocks_above_the_chunk_boundary_match_the_plain_path() {
     // Random 6-qubit circuits (every standard gate: controls up to c3x, cswap, rxx, …)
     // spread over 20 qubits, so blocks span the L1 piece (bit 10), the chunk (bit 15) and
     // the reordered high qubits, with and without bit 0.
-    let mut runner = proptest::test_runner::TestRunner::deterministic();
-    let spreads: [[usize; 6]; 3] = [
+    let spreads = [
         [0, 19, 3, 16, 9, 12],
         [1, 10, 15, 18, 14, 2],
         [17, 0, 11, 5, 19, 8],
     ];
-    for spread in &spreads {
-        let small = ValueTree::current(
-            &random_circuit_strategy(6, 50)
-                .new_tree(&mut runner)
-                .unwrap(),
-        );
-        let c = spread_circuit(&small, spread, 20);
-        let want = run_plain(&c, &compile_with(&c, 0)).amps;
+    for c in spread_random_circuits(&spreads) {
+        let want = run_plain::<f64>(&c, &compile_with(&c, 0)).amps;
         for k in 1..=5 {
             let steps = compile_with(&c, k);
             let mut s = StateVector::new(20);
@@ -407,12 +416,7 @@ proptest! {
         let mut s = StateVector::<f32>::ground(c.num_qubits());
         run_blocked(&mut s, &steps, &AtomicBool::new(false), &no_progress).unwrap();
         prop_assert!(max_diff_single(&s, &want) < 1e-5);
-        let mut plain = StateVector::<f32>::ground(c.num_qubits());
-        let mut rng = ChaCha8Rng::seed_from_u64(0);
-        for st in &steps {
-            st.apply(&mut plain, &c, &mut [], &mut rng);
-        }
-        prop_assert!(max_diff_single(&plain, &want) < 1e-5);
+        prop_assert!(max_diff_single(&run_plain::<f32>(&c, &steps), &want) < 1e-5);
     }
 }
 
@@ -420,20 +424,13 @@ proptest! {
 fn single_precision_wide_blocks_above_the_chunk_boundary_match_double() {
     // As the double-precision test above: blocks across the L1 piece, the chunk (bit 16 in
     // single precision) and the reordered high qubits, with and without the lane bits.
-    let mut runner = proptest::test_runner::TestRunner::deterministic();
-    let spreads: [[usize; 6]; 3] = [
+    let spreads = [
         [0, 19, 3, 16, 9, 12],
         [1, 10, 15, 18, 14, 2],
         [17, 0, 11, 5, 19, 1],
     ];
-    for spread in &spreads {
-        let small = ValueTree::current(
-            &random_circuit_strategy(6, 50)
-                .new_tree(&mut runner)
-                .unwrap(),
-        );
-        let c = spread_circuit(&small, spread, 20);
-        let want = run_plain(&c, &compile_with(&c, 0)).amps;
+    for c in spread_random_circuits(&spreads) {
+        let want = run_plain::<f64>(&c, &compile_with(&c, 0)).amps;
         for k in 1..=5 {
             let steps = compile_with(&c, k);
             let mut s = StateVector::<f32>::ground(20);
