@@ -50,6 +50,14 @@ async fn workspace(db: &Db, id: Uuid) -> workspaces::Model {
         .unwrap_or_else(|| panic!("workspace {id}"))
 }
 
+async fn job_row(db: &Db, id: Uuid) -> jobs::Model {
+    jobs::Entity::find_by_id(id)
+        .one(&db.conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("job {id}"))
+}
+
 /// Each workspace's stored events: gapless from 1, and as `(seq, kind, job id)`.
 async fn log_of(db: &Db, ws: Uuid) -> Vec<(i64, String, Uuid)> {
     let events = db
@@ -263,23 +271,13 @@ async fn a_round_commits_ends_and_claims_together_fairly_within_limits() {
         }
     }
     // The rows say what the events say.
-    let row = |id| {
-        let db = db.clone();
-        async move {
-            jobs::Entity::find_by_id(id)
-                .one(&db.conn)
-                .await
-                .unwrap_or_else(|e| panic!("{e}"))
-                .unwrap_or_else(|| panic!("job {id}"))
-        }
-    };
-    let done = row(a1).await;
+    let done = job_row(&db, a1).await;
     assert_eq!(done.status, "completed");
     assert_eq!(done.claimed_by, None);
     assert_eq!(done.result, Some(json!({"counts": {"00": 50, "11": 50}})));
-    assert_eq!(row(b1).await.error.as_deref(), Some("boom"));
+    assert_eq!(job_row(&db, b1).await.error.as_deref(), Some("boom"));
     assert_eq!(
-        row(a3).await.claimed_by,
+        job_row(&db, a3).await.claimed_by,
         Some(me),
         "the stranger's finish changed nothing"
     );
@@ -515,13 +513,7 @@ async fn a_heartbeat_skips_a_job_row_another_transaction_holds() {
     assert_eq!(ids.len(), 2);
     let beat_of = |id: Uuid| {
         let db = db.clone();
-        async move {
-            jobs::Entity::find_by_id(id)
-                .one(&db.conn)
-                .await
-                .unwrap_or_else(|e| panic!("{e}"))
-                .and_then(|j| j.heartbeat_at)
-        }
+        async move { job_row(&db, id).await.heartbeat_at }
     };
     let before = (beat_of(ids[0]).await, beat_of(ids[1]).await);
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;

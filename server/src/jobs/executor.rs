@@ -122,7 +122,12 @@ impl Executor {
         });
         // Room for every job in flight, so a finished run never waits to report.
         let (done_tx, done_rx) = mpsc::channel(
-            ex.in_flight_limit(ex.config.pool_size.max(1), Duration::ZERO) + MAX_ROUND,
+            // The most it ever holds: the limit while runs are short.
+            in_flight_limit(
+                ex.config.pool_size.max(1),
+                ex.config.prefetch_per_slot,
+                Duration::ZERO,
+            ) + MAX_ROUND,
         );
         tokio::spawn(Arc::clone(&ex).drive(done_rx, done_tx));
         tokio::spawn(Arc::clone(&ex).supervise());
@@ -184,9 +189,7 @@ impl Executor {
             {
                 finished.push(d);
             }
-            let room = self
-                .in_flight_limit(pool, Duration::MAX)
-                .saturating_sub(in_flight);
+            let room = self.in_flight_limit(pool).saturating_sub(in_flight);
             if finished.is_empty() && (room == 0 || queue_empty) {
                 tokio::select! {
                     d = done_rx.recv() => {
@@ -271,11 +274,10 @@ impl Executor {
         }
     }
 
-    /// Jobs this process holds at once, given the recent runs (or `recent`, when
-    /// shorter: the bound of every case).
-    fn in_flight_limit(&self, pool: usize, recent: Duration) -> usize {
+    /// Jobs this process holds at once, given the recent runs.
+    fn in_flight_limit(&self, pool: usize) -> usize {
         let average = Duration::from_micros(self.recent_run_us.load(Ordering::Relaxed));
-        in_flight_limit(pool, self.config.prefetch_per_slot, average.min(recent))
+        in_flight_limit(pool, self.config.prefetch_per_slot, average)
     }
 
     fn timed_run(&self, took: Duration) {
