@@ -10,8 +10,14 @@
 //! gates); the walk then continues on the new cube, which is how a Toffoli can
 //! leave its target holding `a ⊕ t` for the next Toffoli on the same target
 //! instead of undoing it and redoing it.
+//!
+//! Across a pair of Hadamards on the wire the walks need not close either:
+//! `cx a,t · h t = h t · cz a,t`, and a CZ commutes with the diagonal gates
+//! and only moves under CX, so when it crosses to the next `h t` as
+//! `cz b,t` the run before may end at its end ⊕ a and the run after start at
+//! its start ⊕ b (a relative-phase Toffoli and its inverse, in general form).
 
-use super::passes::{Parity, conjugate_by_x, phase_angle, splice, walk_parities};
+use super::passes::{Parity, conjugate_by_x, phase_angle, splice, walk_parities, xor_into};
 use super::synth::Basis;
 use qollab_shared::circuit::{Circuit, Gate, Instruction, Op};
 use std::cell::RefCell;
@@ -57,6 +63,148 @@ struct Rewrite {
     global_phase: f64,
 }
 
+/// A run's search input: its span, the instructions after which a control
+/// changes, the controls' values per epoch, the wire's values before and
+/// after, the parities its phases need and which phases need each.
+struct Prepared {
+    first: usize,
+    last: usize,
+    events: Vec<usize>,
+    epochs: Vec<Vec<Value>>,
+    start: Value,
+    end: Value,
+    needed: Vec<Parity>,
+    /// Per needed parity, its phases and whether each is on the complement.
+    by_parity: Vec<Vec<(usize, bool)>>,
+}
+
+fn is_plain_h(ins: &Instruction) -> bool {
+    ins.condition.is_none() && matches!(ins.as_gate(), Some((Gate::H, _)))
+}
+
+fn xor_value(a: &Value, b: &Value) -> Value {
+    let mut f = a.0.clone();
+    xor_into(&mut f, &b.0);
+    (f, a.1 ^ b.1)
+}
+
+/// Toggles `x` in the sorted wire set `v`.
+fn toggle(v: &mut Vec<usize>, x: usize) {
+    match v.binary_search(&x) {
+        Ok(k) => {
+            v.remove(k);
+        }
+        Err(k) => v.insert(k, x),
+    }
+}
+
+/// Carries `cz a,t`, placed just after the `h t` at `i`, forward through the
+/// circuit as `cz` between two wire parities (a `cx c,x` adds `c` to a parity
+/// that holds `x`; diagonal gates commute) up to the next `h t`. Returns that
+/// `h`'s index, the wire `b` when the CZ arrives there as exactly `cz b,t`,
+/// and every wire it passed. None when anything else (an `h`, `x`,
+/// measurement, barrier, conditioned gate…) touches its wires first, or
+/// nothing has by `j`.
+fn cz_across(
+    c: &Circuit,
+    a: usize,
+    t: usize,
+    i: usize,
+    j: usize,
+) -> Option<(usize, usize, Vec<usize>)> {
+    let mut p = vec![a];
+    let mut q = vec![t];
+    let mut passed = vec![a, t];
+    passed.sort_unstable();
+    for (k, ins) in c.instructions.iter().enumerate().take(j + 1).skip(i + 1) {
+        if matches!(ins.op, Op::Barrier) {
+            return None;
+        }
+        let touches = |v: &[usize]| ins.qubits.iter().any(|x| v.binary_search(x).is_ok());
+        if !touches(&p) && !touches(&q) {
+            continue;
+        }
+        if ins.condition.is_some() {
+            return None;
+        }
+        match ins.as_gate() {
+            Some((Gate::Cx, _)) => {
+                let (ctl, tgt) = (ins.qubits[0], ins.qubits[1]);
+                for v in [&mut p, &mut q] {
+                    if v.binary_search(&tgt).is_ok() {
+                        toggle(v, ctl);
+                        if let Err(at) = passed.binary_search(&ctl) {
+                            passed.insert(at, ctl);
+                        }
+                    }
+                }
+            }
+            Some((Gate::H, _)) if ins.qubits[0] == t => {
+                // `cz b,t · h t = h t · cx b,t`.
+                return match (p.as_slice(), q.as_slice()) {
+                    (&[b], &[x]) | (&[x], &[b]) if x == t && b != t => Some((k, b, passed)),
+                    _ => None,
+                };
+            }
+            Some((g, _)) if g.is_diagonal() => {}
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// The gates of `run` rewritten as `walk`, each epoch's where it starts.
+/// None when a phase would need a gate outside `basis`.
+fn emit(
+    c: &Circuit,
+    basis: Option<&Basis>,
+    run: &Run,
+    p: &Prepared,
+    walk: &[Step],
+) -> Option<Rewrite> {
+    let mut rw = Rewrite {
+        inserts: Vec::new(),
+        remove: run.members.clone(),
+        global_phase: 0.0,
+    };
+    for step in walk {
+        let at = if step.epoch == 0 {
+            p.first
+        } else {
+            p.events[step.epoch - 1] + 1
+        };
+        let mut gates = Vec::new();
+        if let Some(j) = step.flip {
+            gates.push(Instruction::gate(
+                Gate::Cx,
+                vec![],
+                vec![run.controls[j], run.wire],
+            ));
+        }
+        for &k in &step.reached {
+            for &(m, neg) in &p.by_parity[k] {
+                let (g, params) = c.instructions[m].as_gate()?;
+                if neg == step.neg {
+                    gates.push(Instruction::gate(g, params.to_vec(), vec![run.wire]));
+                } else {
+                    // The wire holds the complement here: X·g·X.
+                    let (g2, p2, ph) = conjugate_by_x(g, params)?;
+                    if !basis.is_none_or(|b| b.has(g2)) {
+                        return None;
+                    }
+                    rw.global_phase += ph;
+                    gates.push(Instruction::gate(g2, p2, vec![run.wire]));
+                }
+            }
+        }
+        match rw.inserts.last_mut() {
+            Some((a, v)) if *a == at => v.extend(gates),
+            _ => rw.inserts.push((at, gates)),
+        }
+    }
+    Some(rw)
+}
+
 /// Rewrites every run whose shortest walk has fewer CX. Returns true when
 /// anything changed. A phase that lands where the wire holds the complement
 /// of its parity is inverted (`t` becomes `t†`), only into a gate of `basis`.
@@ -69,7 +217,7 @@ pub fn resynthesize_cx_walks(c: &mut Circuit, basis: Option<&Basis>) -> bool {
     let mut open: Vec<Option<Run>> = (0..n).map(|_| None).collect();
     let close = |r: Option<Run>, runs: &mut Vec<Run>| {
         if let Some(r) = r
-            && r.cx >= 2
+            && r.cx >= 1
             && r.controls.len() <= MAX_CONTROLS
         {
             runs.push(r);
@@ -140,17 +288,11 @@ pub fn resynthesize_cx_walks(c: &mut Circuit, basis: Option<&Basis>) -> bool {
             .take_while(|&j| j < b)
             .collect()
     };
-    // Accepted runs' (wire, controls, span), to keep dependent runs apart.
-    let mut accepted: Vec<(usize, Vec<usize>, usize, usize)> = Vec::new();
-    let mut rewrites: Vec<Rewrite> = Vec::new();
-    for run in &runs {
-        let (first, last) = (run.members[0], *run.members.last().unwrap_or(&0));
-        let clash = accepted.iter().any(|(w, ctl, a, b)| {
-            *a <= last && first <= *b && (ctl.contains(&run.wire) || run.controls.contains(w))
-        });
-        let barrier = barriers.iter().any(|&b| b > first && b < last);
-        if clash || barrier {
-            continue;
+    // One run's search input, or None when it cannot be rewritten alone.
+    let prepare = |run: &Run| -> Option<Prepared> {
+        let (first, last) = (run.members[0], *run.members.last()?);
+        if barriers.iter().any(|&b| b > first && b < last) {
+            return None;
         }
         let mut events: Vec<usize> = run
             .controls
@@ -160,7 +302,7 @@ pub fn resynthesize_cx_walks(c: &mut Circuit, basis: Option<&Basis>) -> bool {
         events.sort_unstable();
         events.dedup();
         if events.len() + 1 > MAX_EPOCHS {
-            continue;
+            return None;
         }
         // Control values per epoch (epoch 0 starts at `first`, epoch k after events[k-1]).
         let epochs: Vec<Vec<Value>> = std::iter::once(first)
@@ -176,77 +318,186 @@ pub fn resynthesize_cx_walks(c: &mut Circuit, basis: Option<&Basis>) -> bool {
         let end = value_after(run.wire, Some(last)).clone();
         // Distinct parities the run's phases need, and which phases need each.
         let mut needed: Vec<Parity> = Vec::new();
-        let mut by_parity: Vec<Vec<usize>> = Vec::new();
+        let mut by_parity: Vec<Vec<(usize, bool)>> = Vec::new();
         for &m in &run.members {
-            if let Some((f, _)) = phase_value.get(&m) {
+            if let Some((f, neg)) = phase_value.get(&m) {
                 match needed.iter().position(|p| p == f) {
-                    Some(k) => by_parity[k].push(m),
+                    Some(k) => by_parity[k].push((m, *neg)),
                     None => {
                         needed.push(f.clone());
-                        by_parity.push(vec![m]);
+                        by_parity.push(vec![(m, *neg)]);
                     }
                 }
             }
         }
         if needed.len() > MAX_PARITIES {
+            return None;
+        }
+        Some(Prepared {
+            first,
+            last,
+            events,
+            epochs,
+            start,
+            end,
+            needed,
+            by_parity,
+        })
+    };
+    let flips = |w: &[Step]| w.iter().filter(|s| s.flip.is_some()).count();
+    // Accepted runs' (wire, controls, span), to keep dependent runs apart; a
+    // pair across an H also holds the wires its CZ passes (wire usize::MAX).
+    let mut accepted: Vec<(usize, Vec<usize>, usize, usize)> = Vec::new();
+    let clashes = |accepted: &[(usize, Vec<usize>, usize, usize)], run: &Run, p: &Prepared| {
+        accepted.iter().any(|(w, ctl, a, b)| {
+            *a <= p.last && p.first <= *b && (ctl.contains(&run.wire) || run.controls.contains(w))
+        })
+    };
+    let mut rewrites: Vec<Rewrite> = Vec::new();
+    let mut used = vec![false; runs.len()];
+    // Pairs of runs around two Hadamards on their wire (Nam's trick across an
+    // H): `cx a,t · h t` is `h t · cz a,t`, and where that CZ passes the gates
+    // between the two `h t` and arrives as `cz b,t`, it leaves as `cx b,t`
+    // after the second. So the run before may end at its end ⊕ a and the run
+    // after start at its start ⊕ b (both CX left out), when that makes the
+    // two walks shorter together.
+    let mut on_wire: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, ins) in c.instructions.iter().enumerate() {
+        for &q in &ins.qubits {
+            on_wire[q].push(i);
+        }
+    }
+    let run_from: HashMap<(usize, usize), usize> = runs
+        .iter()
+        .enumerate()
+        .map(|(k, r)| ((r.wire, r.members[0]), k))
+        .collect();
+    for (k1, r1) in runs.iter().enumerate() {
+        if used[k1] {
             continue;
         }
-        let Some(walk) = shortest_walk(&start, &end, &epochs, &needed, run.cx) else {
+        let t = r1.wire;
+        let Some(&last) = r1.members.last() else {
             continue;
         };
-        let flips = walk.iter().filter(|s| s.flip.is_some()).count();
-        if flips >= run.cx {
+        let w = &on_wire[t];
+        let Some(&i) = w.get(w.partition_point(|&x| x <= last)) else {
+            continue;
+        };
+        if !is_plain_h(&c.instructions[i]) {
             continue;
         }
-        // Emit: each epoch's gates go where that epoch starts.
-        let mut rw = Rewrite {
-            inserts: Vec::new(),
-            remove: run.members.clone(),
-            global_phase: 0.0,
+        // The next `h t`, and the run that starts right after it.
+        let Some(&j) = w[w.partition_point(|&x| x <= i)..]
+            .iter()
+            .find(|&&x| is_plain_h(&c.instructions[x]))
+        else {
+            continue;
         };
-        let mut ok = true;
-        for step in &walk {
-            let at = if step.epoch == 0 {
-                first
-            } else {
-                events[step.epoch - 1] + 1
+        let Some(&next) = w.get(w.partition_point(|&x| x <= j)) else {
+            continue;
+        };
+        let Some(&k2) = run_from.get(&(t, next)) else {
+            continue;
+        };
+        let r2 = &runs[k2];
+        if used[k2] {
+            continue;
+        }
+        let crossings: Vec<(usize, usize, Vec<usize>)> = r1
+            .controls
+            .iter()
+            .filter_map(|&a| {
+                let (at, b, passed) = cz_across(c, a, t, i, j)?;
+                (at == j && r2.controls.contains(&b)).then_some((a, b, passed))
+            })
+            .collect();
+        if crossings.is_empty() {
+            continue;
+        }
+        let Some(p1) = prepare(r1) else { continue };
+        if clashes(&accepted, r1, &p1) {
+            continue;
+        }
+        let Some(p2) = prepare(r2) else { continue };
+        if clashes(&accepted, r2, &p2) {
+            continue;
+        }
+        // (CX of both walks, the walks, the wires the CZ passes).
+        type Pair = (usize, Vec<Step>, Vec<Step>, Vec<usize>);
+        let mut best: Option<Pair> = None;
+        let mut alone: Option<(usize, usize)> = None;
+        for (a, b, passed) in crossings {
+            let pair_first = p1.first;
+            if accepted
+                .iter()
+                .any(|(w2, _, x, y)| *x <= p2.last && pair_first <= *y && passed.contains(w2))
+            {
+                continue;
+            }
+            // Each run's best alone (what the single-run rewrite would get).
+            let (s1, s2) = *alone.get_or_insert_with(|| {
+                let one = |r: &Run, p: &Prepared| {
+                    shortest_walk(&p.start, &p.end, &p.epochs, &p.needed, r.cx)
+                        .map_or(r.cx, |w| flips(&w))
+                };
+                (one(r1, &p1), one(r2, &p2))
+            });
+            let bound = best.as_ref().map_or(s1 + s2, |b| b.0);
+            let end1 = xor_value(&p1.end, value_after(a, Some(i)));
+            let start2 = xor_value(&p2.start, value_after(b, Some(j)));
+            // Each flip reaches at most one parity the run after needs.
+            let w2_lb = p2.needed.iter().filter(|f| **f != start2.0).count();
+            if bound <= w2_lb {
+                continue;
+            }
+            let Some(w1) = shortest_walk(&p1.start, &end1, &p1.epochs, &p1.needed, bound - w2_lb)
+            else {
+                continue;
             };
-            let mut gates = Vec::new();
-            if let Some(j) = step.flip {
-                gates.push(Instruction::gate(
-                    Gate::Cx,
-                    vec![],
-                    vec![run.controls[j], run.wire],
-                ));
-            }
-            for &k in &step.reached {
-                for &m in &by_parity[k] {
-                    let Some((g, p)) = c.instructions[m].as_gate() else {
-                        ok = false;
-                        continue;
-                    };
-                    if phase_value[&m].1 == step.neg {
-                        gates.push(Instruction::gate(g, p.to_vec(), vec![run.wire]));
-                    } else if let Some((g2, p2, ph)) = conjugate_by_x(g, p)
-                        && basis.is_none_or(|b| b.has(g2))
-                    {
-                        // The wire holds the complement here: X·g·X.
-                        rw.global_phase += ph;
-                        gates.push(Instruction::gate(g2, p2, vec![run.wire]));
-                    } else {
-                        ok = false;
-                    }
-                }
-            }
-            match rw.inserts.last_mut() {
-                Some((a, v)) if *a == at => v.extend(gates),
-                _ => rw.inserts.push((at, gates)),
+            let Some(w2) =
+                shortest_walk(&start2, &p2.end, &p2.epochs, &p2.needed, bound - flips(&w1))
+            else {
+                continue;
+            };
+            let total = flips(&w1) + flips(&w2);
+            if total < bound {
+                best = Some((total, w1, w2, passed));
             }
         }
-        if !ok {
+        let Some((_, w1, w2, passed)) = best else {
+            continue;
+        };
+        let (Some(rw1), Some(rw2)) = (emit(c, basis, r1, &p1, &w1), emit(c, basis, r2, &p2, &w2))
+        else {
+            continue;
+        };
+        used[k1] = true;
+        used[k2] = true;
+        accepted.push((t, r1.controls.clone(), p1.first, p1.last));
+        accepted.push((t, r2.controls.clone(), p2.first, p2.last));
+        accepted.push((usize::MAX, passed, p1.first, p2.last));
+        rewrites.push(rw1);
+        rewrites.push(rw2);
+    }
+    for (k, run) in runs.iter().enumerate() {
+        if used[k] || run.cx < 2 {
             continue;
         }
-        accepted.push((run.wire, run.controls.clone(), first, last));
+        let Some(p) = prepare(run) else { continue };
+        if clashes(&accepted, run, &p) {
+            continue;
+        }
+        let Some(walk) = shortest_walk(&p.start, &p.end, &p.epochs, &p.needed, run.cx) else {
+            continue;
+        };
+        if flips(&walk) >= run.cx {
+            continue;
+        }
+        let Some(rw) = emit(c, basis, run, &p, &walk) else {
+            continue;
+        };
+        accepted.push((run.wire, run.controls.clone(), p.first, p.last));
         rewrites.push(rw);
     }
     if rewrites.is_empty() {

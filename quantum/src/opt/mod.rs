@@ -400,16 +400,42 @@ pub fn optimize_logical(
         .iter()
         .flat_map(|e| [(e.as_ref(), Gain::FewerCx), (e.as_ref(), Gain::NoMoreGates)])
         .collect();
-    let candidates: Vec<Circuit> = variants
+    // Two stages: every candidate runs to its first fixed point without CX
+    // walks (the cheap passes), then only distinct candidates within
+    // `KEEP_PERCENT` of the best go on with the walks, which are what costs
+    // rounds; the others end where they are.
+    let paused: Vec<(Rounds, Gain)> = variants
         .par_iter()
         .map(|&(e, gain)| {
             let input = match e {
                 Some(choices) => expand_toffolis(c, choices).0,
                 None => c.clone(),
             };
-            optimize_once(&input, level, basis, gain, cancel)
+            let mut st = Rounds::begin(&input, level, basis)?;
+            st.run(level, basis, gain, cancel, true)?;
+            Ok((st, gain))
         })
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<_, EngineError>>()?;
+    let gates = |st: &Rounds| stats(&st.c).gates.min(stats(&st.best).gates);
+    let floor = paused.iter().map(|(st, _)| gates(st)).min().unwrap_or(0);
+    let mut go_on = vec![false; paused.len()];
+    for (k, (st, gain)) in paused.iter().enumerate() {
+        let twin = paused[..k]
+            .iter()
+            .zip(&go_on)
+            .any(|((o, g), &kept)| kept && g == gain && o.c == st.c);
+        go_on[k] = !st.done && !twin && gates(st) * 100 <= floor * KEEP_PERCENT;
+    }
+    let candidates: Vec<Circuit> = paused
+        .into_par_iter()
+        .zip(go_on)
+        .map(|((mut st, gain), more)| {
+            if more {
+                st.run(level, basis, gain, cancel, false)?;
+            }
+            Ok(st.finish())
+        })
+        .collect::<Result<_, EngineError>>()?;
     let key = |x: &Circuit| {
         let s = stats(x);
         (s.gates, s.two_qubit_gates)
@@ -420,6 +446,11 @@ pub fn optimize_logical(
         .ok_or_else(|| EngineError::Invalid("no optimization candidate".into()))
 }
 
+/// Level-3 candidates whose gate count at their first fixed point is above
+/// this percentage of the best one's stop there (on Nam's suite, every final
+/// best came from a candidate that was also the best at that point).
+const KEEP_PERCENT: usize = 105;
+
 fn optimize_once(
     c: &Circuit,
     level: u8,
@@ -427,65 +458,123 @@ fn optimize_once(
     gain: Gain,
     cancel: &Cancel,
 ) -> Result<Circuit, EngineError> {
-    let mut c = match basis {
-        Some(b) => synth::translate(c, b).map_err(EngineError::Invalid)?,
-        None => c.clone(),
-    };
-    if level == 0 {
-        return Ok(c);
+    let mut st = Rounds::begin(c, level, basis)?;
+    st.run(level, basis, gain, cancel, false)?;
+    Ok(st.finish())
+}
+
+fn score(c: &Circuit) -> (usize, usize) {
+    let s = stats(c);
+    (s.gates, s.two_qubit_gates)
+}
+
+/// The state of one candidate's optimization rounds, so that they can pause
+/// before the first CX-walk resynthesis and go on later.
+struct Rounds {
+    c: Circuit,
+    best: Circuit,
+    round: usize,
+    /// Paused where the round's CX walks come next.
+    at_walk: bool,
+    /// A fixed point (or level 0): nothing more to run.
+    done: bool,
+}
+
+impl Rounds {
+    fn begin(c: &Circuit, level: u8, basis: Option<&Basis>) -> Result<Rounds, EngineError> {
+        let c = match basis {
+            Some(b) => synth::translate(c, b).map_err(EngineError::Invalid)?,
+            None => c.clone(),
+        };
+        Ok(Rounds {
+            best: c.clone(),
+            c,
+            round: 0,
+            at_walk: false,
+            done: level == 0,
+        })
     }
-    let style = phase_style(basis);
-    let rounds = match level {
-        1 => 1,
-        2 => 4,
-        _ => 20,
-    };
-    let score = |c: &Circuit| {
-        let s = stats(c);
-        (s.gates, s.two_qubit_gates)
-    };
-    let mut best = c.clone();
-    for round in 0..rounds {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(EngineError::Cancelled);
-        }
-        let mut changed = false;
-        if level >= 2
-            && round > 0
-            && let Some(s) = &style
-        {
-            changed |= passes::hadamard_reduction(&mut c, s);
-        }
-        while passes::cancel_and_merge(&mut c) {
-            changed = true;
-        }
-        if level >= 2 {
-            changed |= passes::propagate_x(&mut c, false);
-            changed |= passes::propagate_x(&mut c, true);
-            if let Some(s) = &style {
-                changed |= passes::merge_phase_polynomial(&mut c, s);
-                changed |= passes::relocate_sandwiched_phases(&mut c);
-            }
-            while passes::cancel_and_merge(&mut c) {
-                changed = true;
-            }
-            changed |= passes::resynthesize_1q(&mut c, basis);
-            changed |= passes::resynthesize_2q(&mut c, basis, gain);
-            changed |= passes::drop_diagonal_before_measure(&mut c);
-            // CX walks last, once the other passes have settled: they rewrite
-            // whole runs, which the next round then cleans up.
-            if level >= 3 && !changed && style.is_some() {
-                changed |= cx_walk::resynthesize_cx_walks(&mut c, basis);
-            }
-        }
-        if score(&c) < score(&best) {
-            best = c.clone();
-        }
-        if !changed {
-            break;
+
+    fn finish(self) -> Circuit {
+        if score(&self.c) <= score(&self.best) {
+            self.c
+        } else {
+            self.best
         }
     }
-    Ok(if score(&c) <= score(&best) { c } else { best })
+
+    /// Runs rounds until a fixed point or the level's round budget; with
+    /// `pause_at_walk`, returns instead where the first CX walks would run.
+    fn run(
+        &mut self,
+        level: u8,
+        basis: Option<&Basis>,
+        gain: Gain,
+        cancel: &Cancel,
+        pause_at_walk: bool,
+    ) -> Result<(), EngineError> {
+        let style = phase_style(basis);
+        let rounds = match level {
+            0 => 0,
+            1 => 1,
+            2 => 4,
+            _ => 20,
+        };
+        let c = &mut self.c;
+        while self.round < rounds && !self.done {
+            let round = self.round;
+            if cancel.load(Ordering::Relaxed) {
+                return Err(EngineError::Cancelled);
+            }
+            let mut changed = false;
+            if self.at_walk {
+                // The other passes of this round ran and changed nothing.
+                self.at_walk = false;
+                changed |= cx_walk::resynthesize_cx_walks(c, basis);
+            } else {
+                if level >= 2
+                    && round > 0
+                    && let Some(s) = &style
+                {
+                    changed |= passes::hadamard_reduction(c, s);
+                }
+                while passes::cancel_and_merge(c) {
+                    changed = true;
+                }
+                if level >= 2 {
+                    changed |= passes::propagate_x(c, false);
+                    changed |= passes::propagate_x(c, true);
+                    if let Some(s) = &style {
+                        changed |= passes::merge_phase_polynomial(c, s);
+                        changed |= passes::relocate_sandwiched_phases(c);
+                    }
+                    while passes::cancel_and_merge(c) {
+                        changed = true;
+                    }
+                    changed |= passes::resynthesize_1q(c, basis);
+                    changed |= passes::resynthesize_2q(c, basis, gain);
+                    changed |= passes::drop_diagonal_before_measure(c);
+                    // CX walks last, once the other passes have settled: they rewrite
+                    // whole runs, which the next round then cleans up.
+                    if level >= 3 && !changed && style.is_some() {
+                        if pause_at_walk {
+                            self.at_walk = true;
+                            return Ok(());
+                        }
+                        changed |= cx_walk::resynthesize_cx_walks(c, basis);
+                    }
+                }
+            }
+            if score(c) < score(&self.best) {
+                self.best = c.clone();
+            }
+            if !changed {
+                self.done = true;
+            }
+            self.round += 1;
+        }
+        Ok(())
+    }
 }
 
 /// Optimizes (and, with a device, lays out and routes) a circuit, then checks

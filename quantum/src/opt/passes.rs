@@ -239,7 +239,7 @@ pub fn cancel_and_merge(c: &mut Circuit) -> bool {
 /// Affine parity over path variables: sorted variable ids.
 pub(crate) type Parity = Vec<u32>;
 
-fn xor_into(dst: &mut Parity, src: &Parity) {
+pub(crate) fn xor_into(dst: &mut Parity, src: &Parity) {
     let mut out = Vec::with_capacity(dst.len() + src.len());
     let (mut i, mut j) = (0, 0);
     while i < dst.len() && j < src.len() {
