@@ -4,6 +4,7 @@
 pub mod cx_walk;
 pub mod kak;
 pub mod passes;
+pub mod phase_net;
 pub mod synth;
 
 pub use synth::Basis;
@@ -433,7 +434,11 @@ pub fn optimize_logical(
             if more {
                 st.run(level, basis, gain, cancel, false)?;
             }
-            Ok(st.finish())
+            let mut out = st.finish();
+            if let Some(s) = phase_style(basis) {
+                phase_net::resynthesize_pair_phases(&mut out, &s);
+            }
+            Ok(out)
         })
         .collect::<Result<_, EngineError>>()?;
     let key = |x: &Circuit| {

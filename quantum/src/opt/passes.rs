@@ -287,7 +287,7 @@ pub enum PhaseStyle {
 }
 
 /// Writes `p(θ)` as one gate; returns it and its global phase relative to `p(θ)`.
-fn emit_phase(theta: f64, style: &PhaseStyle) -> (Gate, Vec<f64>, f64) {
+pub(crate) fn emit_phase(theta: f64, style: &PhaseStyle) -> (Gate, Vec<f64>, f64) {
     let t = wrap_angle(theta);
     match style {
         PhaseStyle::Gate(Gate::Rz) => (Gate::Rz, vec![t], -t / 2.0),

@@ -33,6 +33,7 @@ const PINNED: &[(&str, usize, usize)] = &[
     ("adder_8.qasm", 572, 606),
     ("barenco_tof_5.qasm", 98, 104),
     ("csla_mux_3.qasm", 151, 155),
+    ("gf2^4_mult.qasm", 175, 187),
     ("mod_adder_1024.qasm", 2309, 2736),
     ("mod_mult_55.qasm", 87, 91),
     ("qcla_adder_10.qasm", 379, 399),
@@ -640,5 +641,84 @@ proptest! {
             prop_assert!(cx_count(&t) <= cx);
             prop_assert!(same_unitary_with_phase(&c, &t), "merged {merged}");
         }
+    }
+}
+
+#[test]
+fn bipartite_pair_phases_become_one_network_at_the_start() {
+    // A gf2 multiplier's a_i ⊕ b_j terms, each between its own CX pair
+    // (2 CX a term, 32 for 4 × 4), with a target's Hadamards around them:
+    // the chain network takes n² + 3n − 2 = 26.
+    // An x on q0 around the first terms: those parities are complemented.
+    let mut src = String::from("qreg q[9]; h q[8]; x q[0];");
+    for j in 4..8 {
+        for i in 0..4 {
+            let angle = if (i + j) % 2 == 0 { "pi/4" } else { "-pi/4" };
+            src += &format!(" cx q[{i}],q[{j}]; rz({angle}) q[{j}]; cx q[{i}],q[{j}];");
+        }
+        src += &format!(" cx q[{j}],q[8];");
+        if j == 5 {
+            src += " x q[0];";
+        }
+    }
+    src += " h q[8];";
+    let a = parse_body(&src);
+    let mut b = a.clone();
+    assert!(phase_net::resynthesize_pair_phases(
+        &mut b,
+        &passes::PhaseStyle::Gate(Gate::Rz)
+    ));
+    assert_eq!(cx_count(&b), cx_count(&a) - 6, "{:?}", b.instructions);
+    assert!(same_unitary_with_phase(&a, &b));
+    // Terms on an odd cycle (x0⊕x1, x1⊕x2, x0⊕x2) have no two sides: left alone.
+    let mut c = parse_body(
+        "qreg q[3]; cx q[0],q[1]; t q[1]; cx q[0],q[1]; cx q[1],q[2]; t q[2]; cx q[1],q[2]; \
+         cx q[0],q[2]; t q[2]; cx q[0],q[2]; cx q[2],q[1]; t q[1]; cx q[2],q[1];",
+    );
+    assert!(!phase_net::resynthesize_pair_phases(
+        &mut c,
+        &passes::PhaseStyle::Named
+    ));
+}
+
+/// Phases on parities of one of q0–q2 and one of q3–q5, each between its
+/// own CX pair (either way round), among rarer x, h, cx and t gates:
+/// material for the pair-phase network, complemented parities included.
+fn pair_phase_strategy() -> impl Strategy<Value = Circuit> {
+    let gate = (0usize..24, 0usize..3, 3usize..6, -3.0f64..3.0);
+    proptest::collection::vec(gate, 4..48).prop_map(|gs| {
+        let mut c = Circuit::with_size(6, 0);
+        for (kind, a, b, angle) in gs {
+            let (x, y) = if kind % 2 == 0 { (a, b) } else { (b, a) };
+            match kind {
+                0 | 1 => c.gate(Gate::X, &[], &[x]),
+                2 => c.gate(Gate::H, &[], &[x]),
+                3 => c.gate(Gate::Cx, &[], &[x, y]),
+                4 | 5 => c.gate(Gate::T, &[], &[x]),
+                _ => {
+                    c.gate(Gate::Cx, &[], &[x, y]);
+                    c.gate(Gate::Rz, &[angle], &[y]);
+                    c.gate(Gate::Cx, &[], &[x, y])
+                }
+            };
+        }
+        c
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+    /// The pair-phase network keeps the unitary with its global phase and
+    /// only ever lowers the gate count.
+    #[test]
+    fn pair_phase_network_keeps_the_unitary(c in pair_phase_strategy(), style_i in 0usize..3) {
+        let style = [passes::PhaseStyle::Gate(Gate::Rz), passes::PhaseStyle::Gate(Gate::P), passes::PhaseStyle::Named][style_i].clone();
+        let mut t = c.clone();
+        if phase_net::resynthesize_pair_phases(&mut t, &style) {
+            prop_assert!(t.instructions.len() < c.instructions.len());
+        } else {
+            prop_assert_eq!(&t, &c);
+        }
+        prop_assert!(same_unitary_with_phase(&c, &t));
     }
 }
