@@ -63,6 +63,7 @@ cleanup() {
 }
 trap cleanup EXIT
 log() { echo "== $*" >&2; }
+METRICS_TOKEN=bench-metrics-token-$RANDOM$RANDOM
 load_avg() { cut -d' ' -f1-3 /proc/loadavg; }
 json_field() { grep -o "\"$1\":\"[^\"]*\"" | head -1 | cut -d'"' -f4; }
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15) / hz }' "/proc/$1/stat"; }
@@ -87,7 +88,7 @@ bench() {
 	dir=$(mktemp -d -t qollab-jobs-data.XXXXXX)
 	TMPDIRS+=("$dir")
 	env QOLLAB_BIND=127.0.0.1:0 QOLLAB_DATA_DIR="$dir" QOLLAB_LOG=warn \
-		QOLLAB_ACCESS_TOKEN_TTL_SECS=7200 QOLLAB_AUTH_RATE_PER_MINUTE=10000 \
+		QOLLAB_METRICS_TOKEN="$METRICS_TOKEN" QOLLAB_ACCESS_TOKEN_TTL_SECS=7200 QOLLAB_AUTH_RATE_PER_MINUTE=10000 \
 		"${SERVER_ENV[@]}" "$@" "$QOLLAB" serve >"$OUT/$label.log" 2>&1 &
 	local pid=$!
 	PIDS+=("$pid")
@@ -119,6 +120,8 @@ bench() {
 	out=$("${TIMER[@]}" "$LOADGEN" jobs --server "$url" --token "$token" --workspace "$ws" \
 		--jobs "$JOBS" --subscribers "$SUBSCRIBERS" --submitters "$SUBMITTERS" "${DEPTH_ARGS[@]}")
 	cpu1=$(cpu_s "$pid")
+	# The server's own figures of the run (round sizes, intake batches, busy retries).
+	curl -sf "$url/metrics" -H "authorization: Bearer $METRICS_TOKEN" >"$OUT/$label.metrics" || true
 	[ -s "$OUT/generator-cpu" ] && gen=$(awk '{ printf "%.1f", $1 + $2 }' "$OUT/generator-cpu")
 	# Where the two cores went: the server's CPU seconds during the run, the generator's.
 	echo "$label load_avg=[$(load_avg)] server_cpu_s=$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN{printf "%.1f", b-a}') generator_cpu_s=${gen:-?} $out" |

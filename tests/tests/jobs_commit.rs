@@ -482,6 +482,46 @@ async fn the_queue_position_is_exact_up_to_its_cap_and_says_at_least_beyond() {
     );
 }
 
+/// The intake inserts a batch's plain jobs in one statement; when that statement fails
+/// (here a duplicate id), nothing of it stays and the jobs go in one by one: the faulty
+/// one is refused alone, the others are stored with their events, and the queue quota
+/// counts only what was stored.
+#[tokio::test]
+async fn a_batch_whose_statement_fails_stores_the_good_jobs_one_by_one() {
+    let server = TestServer::start().await;
+    let t = Team::build(&server.url).named("Dup").create().await;
+    let storage = server.stop().await;
+    let db = Db::connect(&storage.database_url, &DbOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ws = workspace(&db, t.ws).await;
+    let author = t.owner_auth.user.id;
+    let (first, second) = (queued(&ws, author), queued(&ws, author));
+    let mut twin = queued(&ws, author);
+    twin.id = first.id.clone();
+    let answers = db
+        .insert_jobs(vec![first, twin, second], 25)
+        .await
+        .unwrap_or_else(|e| panic!("the batch failed: {}", e.message));
+    assert_eq!(answers.len(), 3);
+    assert!(answers[1].is_err(), "the duplicate was stored");
+    for i in [0, 2] {
+        let (job, events) = answers[i]
+            .as_ref()
+            .unwrap_or_else(|e| panic!("submission {i} refused: {}", e.message));
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["job.created", "job.queued"], "submission {i}");
+        assert_eq!(job_row(&db, job.id).await.status, "queued");
+    }
+    let stored = jobs::Entity::find()
+        .filter(jobs::Column::WorkspaceId.eq(ws.id))
+        .all(&db.conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(stored.len(), 2);
+    assert_eq!(db.unfinished_jobs(ws.org_id).await.ok(), Some(2));
+}
+
 /// A heartbeat does not wait for a job row another transaction holds (on PostgreSQL a
 /// round of the executor finishing or claiming it): it skips that row. Locking the set
 /// in scan order against the round's own order deadlocked, and PostgreSQL's 1 s

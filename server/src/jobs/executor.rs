@@ -208,9 +208,12 @@ impl Executor {
                 .map(|d| (d.job.id, d.outcome.clone()))
                 .collect();
             let ask = room.min(MAX_ROUND);
+            let began = Instant::now();
             match self.db.finish_and_claim(self.instance, ends, ask).await {
                 Ok(round) => {
                     failures = 0;
+                    metrics::histogram!("qollab_jobs_round_duration_seconds")
+                        .record(began.elapsed().as_secs_f64());
                     metrics::histogram!("qollab_jobs_round_size")
                         .record((round.finished.len() + round.claimed.len()) as f64);
                     // The round's events go out together: one wake and one socket write

@@ -82,6 +82,7 @@ async fn run(
         metrics::histogram!("qollab_jobs_intake_batch").record(batch.len() as f64);
         let (jobs, replies): (Vec<_>, Vec<_>) = batch.drain(..).map(|s| (s.job, s.reply)).unzip();
         let mut attempt = 0;
+        let began = std::time::Instant::now();
         let answers = loop {
             // Cloned: a transaction that fails committed nothing and is tried again.
             match db.insert_jobs(jobs.clone(), queue_per_slot).await {
@@ -95,6 +96,8 @@ async fn run(
                 Err(e) => break Err(e),
             }
         };
+        metrics::histogram!("qollab_jobs_intake_duration_seconds")
+            .record(began.elapsed().as_secs_f64());
         match answers {
             Ok(answers) => {
                 // One batch for the whole intake: one wake per subscriber, not per job.

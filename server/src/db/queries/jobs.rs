@@ -174,6 +174,75 @@ impl Admission {
     }
 }
 
+/// A submission after [`insert_plain_in`].
+enum Plain {
+    /// Inserted: its row is at this index of the rows returned.
+    Inserted(usize),
+    /// Refused by the queue quota.
+    Refused(ApiError),
+    /// To insert on its own (a session job, or the batch statement failed).
+    Alone(Box<jobs::ActiveModel>),
+}
+
+/// Inserts the batch's jobs that need nothing but their row (no session) in one
+/// statement, admitted by `queue`. A round trip per statement under the write lock was
+/// most of an intake's time on a loaded machine; a savepoint per job cost three. When
+/// the statement fails (a workspace deleted meanwhile, say), nothing of it stays and
+/// every job goes [`Plain::Alone`], to be inserted and refused one by one as before.
+async fn insert_plain_in(
+    txn: &DatabaseTransaction,
+    queue: &mut Admission,
+    batch: Vec<jobs::ActiveModel>,
+) -> ApiResult<(Vec<Plain>, Vec<Option<jobs::Model>>)> {
+    let mut out = Vec::with_capacity(batch.len());
+    let mut plain: Vec<(usize, Uuid, Uuid, jobs::ActiveModel)> = Vec::new();
+    for job in batch {
+        let id = job.id.try_as_ref().copied();
+        let lone = !matches!(job.session_id.try_as_ref(), Some(None));
+        match (id, org_of(&job)) {
+            (Some(id), Ok(org)) if !lone => match queue.take(org) {
+                Ok(()) => {
+                    plain.push((out.len(), id, org, job.clone()));
+                    out.push(Plain::Alone(Box::new(job)));
+                }
+                Err(e) => out.push(Plain::Refused(e)),
+            },
+            _ => out.push(Plain::Alone(Box::new(job))),
+        }
+    }
+    if plain.is_empty() {
+        return Ok((out, Vec::new()));
+    }
+    let savepoint = txn.begin().await?;
+    let models = plain.iter().map(|(_, _, _, job)| job.clone());
+    match jobs::Entity::insert_many(models)
+        .exec_with_returning(&savepoint)
+        .await
+    {
+        Ok(mut rows) => {
+            savepoint.commit().await?;
+            let mut inserted = Vec::with_capacity(plain.len());
+            for (k, (at, id, _, _)) in plain.iter().enumerate() {
+                let row = rows
+                    .iter()
+                    .position(|r| r.id == *id)
+                    .map(|i| rows.swap_remove(i));
+                inserted.push(row);
+                out[*at] = Plain::Inserted(k);
+            }
+            Ok((out, inserted))
+        }
+        Err(e) => {
+            savepoint.rollback().await?;
+            tracing::debug!(error = %e, "batch insert of jobs failed; inserting one by one");
+            for (_, _, org, _) in &plain {
+                queue.give_back(*org);
+            }
+            Ok((out, Vec::new()))
+        }
+    }
+}
+
 /// The job row alone, admitted by `queue`. A session job marks its session used, and is
 /// refused (409) if the session closed meanwhile.
 async fn insert_row_in(
@@ -249,8 +318,20 @@ impl Db {
         queue
             .lock(&txn, batch.iter().filter_map(|j| org_of(j).ok()))
             .await?;
+        let (batch, mut inserted) = insert_plain_in(&txn, &mut queue, batch).await?;
         let mut rows: Vec<ApiResult<jobs::Model>> = Vec::with_capacity(batch.len());
         for job in batch {
+            let job = match job {
+                Plain::Inserted(i) => {
+                    rows.push(inserted[i].take().ok_or_else(ApiError::internal));
+                    continue;
+                }
+                Plain::Refused(e) => {
+                    rows.push(Err(e));
+                    continue;
+                }
+                Plain::Alone(job) => *job,
+            };
             let savepoint = txn.begin().await?;
             match insert_row_in(&savepoint, &mut queue, job).await {
                 Ok(row) => {
@@ -688,41 +769,31 @@ async fn claim_in(
     pg: bool,
 ) -> Result<Vec<jobs::Model>, sea_orm::DbErr> {
     let now = Utc::now();
-    let mut picked: Vec<Uuid> = Vec::new();
+    let mut rows: Vec<jobs::Model> = Vec::new();
     for _ in 0..CLAIM_PASSES {
-        if picked.len() >= k {
+        if rows.len() >= k {
             break;
         }
-        let (more, window_full) = claim_pass(txn, instance, k - picked.len(), pg, now).await?;
+        let (more, window_full) = claim_pass(txn, instance, k - rows.len(), pg, now).await?;
         let done = more.is_empty() || !window_full;
-        picked.extend(more);
+        rows.extend(more);
         if done {
             break;
         }
     }
-    if picked.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut rows = jobs::Entity::find()
-        .filter(jobs::Column::Id.is_in(picked.clone()))
-        .filter(jobs::Column::Status.eq(RUNNING))
-        .filter(jobs::Column::ClaimedBy.eq(instance))
-        .all(txn)
-        .await?;
-    // In the order they were picked (their `job.started` events follow it).
-    rows.sort_by_key(|r| picked.iter().position(|p| *p == r.id));
     Ok(rows)
 }
 
 /// One pass of [`claim_in`]: picks up to `k` jobs from the window, marks them running
-/// and returns them, with whether the window was full (more may wait behind it).
+/// and returns their rows in the order picked (their `job.started` events follow it),
+/// with whether the window was full (more may wait behind it).
 async fn claim_pass(
     txn: &DatabaseTransaction,
     instance: Uuid,
     k: usize,
     pg: bool,
     now: DateTime<Utc>,
-) -> Result<(Vec<Uuid>, bool), sea_orm::DbErr> {
+) -> Result<(Vec<jobs::Model>, bool), sea_orm::DbErr> {
     let mut running: Vec<(Uuid, Uuid, Option<Uuid>)> = jobs::Entity::find()
         .select_only()
         .column(jobs::Column::WorkspaceId)
@@ -825,11 +896,13 @@ async fn claim_pass(
         picked.push(pick.id);
     }
     if picked.is_empty() {
-        return Ok((picked, window_full));
+        return Ok((Vec::new(), window_full));
     }
     // The rows are ours for the transaction (SQLite's write lock, or PostgreSQL's row
-    // locks), so the condition on the status only guards against a bug.
-    jobs::Entity::update_many()
+    // locks), so the condition on the status only guards against a bug. RETURNING: each
+    // statement of a round holds the write lock for a round trip to the database, which
+    // on a loaded machine is most of the round's time.
+    let mut rows = jobs::Entity::update_many()
         .col_expr(jobs::Column::Status, Expr::value(RUNNING))
         .col_expr(jobs::Column::ClaimedBy, Expr::value(instance))
         .col_expr(jobs::Column::StartedAt, Expr::value(now))
@@ -840,9 +913,10 @@ async fn claim_pass(
         )
         .filter(jobs::Column::Id.is_in(picked.clone()))
         .filter(jobs::Column::Status.eq(QUEUED))
-        .exec(txn)
+        .exec_with_returning(txn)
         .await?;
-    Ok((picked, window_full))
+    rows.sort_by_key(|r| picked.iter().position(|p| *p == r.id));
+    Ok((rows, window_full))
 }
 
 /// The concurrency limits of `orgs` (at least 1 each), leaving out those in `known`.
@@ -920,16 +994,14 @@ async fn finish_in(
             .col_expr(jobs::Column::Error, Expr::value(why)),
         Outcome::Cancelled => q.col_expr(jobs::Column::Status, Expr::value(CANCELLED)),
     };
-    let res = q
+    let Some(job) = q
         .filter(jobs::Column::Id.eq(id))
         .filter(jobs::Column::Status.eq(RUNNING))
         .filter(jobs::Column::ClaimedBy.eq(instance))
-        .exec(txn)
-        .await?;
-    if res.rows_affected != 1 {
-        return Ok(None);
-    }
-    let Some(job) = jobs::Entity::find_by_id(id).one(txn).await? else {
+        .exec_with_returning(txn)
+        .await?
+        .pop()
+    else {
         return Ok(None);
     };
     if let Some(session) = job.session_id {
