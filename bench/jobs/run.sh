@@ -17,13 +17,16 @@
 # CELERY (none: skip the Celery + Redis peer; its own knobs, CELERY_REDIS_URL and
 # QOLLAB_BENCH_VENV, are in celery.sh).
 #
-# QUEUE_DEPTH=D: the submitters keep D jobs unfinished while they have jobs left, and the
-# result's `held` is the throughput while the queue was that deep (the server admits
-# D + SUBMITTERS unfinished jobs: QOLLAB_JOB_QUEUE_PER_SLOT). Issue #12 compares
-# QUEUE_DEPTH=10000 with QUEUE_DEPTH=100, each with JOBS=D+3000, CELERY=none:
+# QUEUE_DEPTH=D: the submitters keep at most D jobs unfinished while they have jobs left,
+# and the result's `held` is the throughput while the queue was that deep: from the first
+# time a submitter had to wait for it to the last submission (the server admits
+# D + SUBMITTERS unfinished jobs: QOLLAB_JOB_QUEUE_PER_SLOT). The queue only fills if the
+# submitters outrun the server long enough: at ~400 submissions/s against ~250 jobs/s,
+# 10,000 takes ~25,000 submissions, so give JOBS room (no `held` in the result: it never
+# filled). Issue #12 compares QUEUE_DEPTH=10000 with QUEUE_DEPTH=100, CELERY=none:
 #
-#   QUEUE_DEPTH=100 JOBS=3100 CELERY=none bench/jobs/run.sh
-#   QUEUE_DEPTH=10000 JOBS=13000 CELERY=none bench/jobs/run.sh
+#   QUEUE_DEPTH=100 JOBS=6100 CELERY=none bench/jobs/run.sh
+#   QUEUE_DEPTH=10000 JOBS=32000 CELERY=none bench/jobs/run.sh
 set -euo pipefail
 
 MODE=${1:-all}

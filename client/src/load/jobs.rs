@@ -46,7 +46,8 @@ pub struct JobsLoadConfig {
 }
 
 /// Throughput while the queue was held at [`JobsLoadConfig::queue_depth`]: from the
-/// submission that filled it to the last submission (after which it drains).
+/// first time a submitter had to wait for it (the queue was full) to the last submission
+/// (after which it drains).
 #[derive(Debug, Clone, Serialize)]
 pub struct HeldQueue {
     pub depth: usize,
@@ -101,19 +102,21 @@ struct HeldMarks {
 }
 
 impl Shared {
-    /// The `n`th successful submission of `jobs`, the queue held at `depth`.
-    fn submitted(&self, n: usize, depth: usize, jobs: usize) {
-        if n != depth && n != jobs {
-            return;
-        }
-        let mark = Some((Instant::now(), self.finished.load(Ordering::Acquire)));
+    /// A submitter found `depth` jobs unfinished and waits: from the first time, the
+    /// queue is held at its depth. (The `depth`th submission is not that moment: jobs
+    /// finish while the queue fills, and the submissions that make up for them would
+    /// count against the held window.)
+    fn full(&self) {
         let mut marks = self.marks.lock().unwrap_or_else(|p| p.into_inner());
-        if n == depth {
-            marks.filled = mark;
+        if marks.filled.is_none() {
+            marks.filled = Some((Instant::now(), self.finished.load(Ordering::Acquire)));
         }
-        if n == jobs {
-            marks.last = mark;
-        }
+    }
+
+    /// The last of `jobs` was submitted: the queue drains from here.
+    fn submitted_all(&self) {
+        let mark = Some((Instant::now(), self.finished.load(Ordering::Acquire)));
+        self.marks.lock().unwrap_or_else(|p| p.into_inner()).last = mark;
     }
 
     fn note(&self, e: String) {
@@ -278,6 +281,9 @@ pub async fn run(cfg: JobsLoadConfig) -> anyhow::Result<JobsLoadReport> {
                 }
                 // Job i goes in once fewer than `depth` are unfinished before it.
                 if let Some(d) = depth {
+                    if i >= shared.finished.load(Ordering::Acquire) + d {
+                        shared.full();
+                    }
                     while i >= shared.finished.load(Ordering::Acquire) + d {
                         if Instant::now() > deadline {
                             break;
@@ -291,8 +297,8 @@ pub async fn run(cfg: JobsLoadConfig) -> anyhow::Result<JobsLoadReport> {
                         Ok(_) => {
                             latency.saturating_record(t.elapsed().as_micros().max(1) as u64);
                             let n = submitted.fetch_add(1, Ordering::Relaxed) as usize + 1;
-                            if let Some(d) = depth {
-                                shared.submitted(n, d, jobs);
+                            if depth.is_some() && n == jobs {
+                                shared.submitted_all();
                             }
                             break;
                         }

@@ -15,48 +15,6 @@ pub struct Db {
     pub conn: DatabaseConnection,
     /// Told about every committed revocation (see [`Db::revoked`]).
     revocations: RevokeHook,
-    /// SQLite's WAL checkpointer (see [`checkpoint_loop`]); stops with the last clone.
-    _checkpointer: Option<std::sync::Arc<AbortOnDrop>>,
-}
-
-#[derive(Debug)]
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// WAL pages after which a committing writer checkpoints by itself: only reached when
-/// [`checkpoint_loop`] falls behind (SQLite's default is 1,000, ~4 MB).
-const WAL_AUTOCHECKPOINT_PAGES: u32 = 16_384;
-
-/// How often the background checkpointer copies the WAL back into the database.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
-
-/// Copies committed WAL frames into the database file off the commit path.
-///
-/// SQLite checkpoints inside the commit that takes the WAL past `wal_autocheckpoint`
-/// pages, with two fsyncs: that commit took 5–30 ms, and every live edit queued behind
-/// it waited as long (0.45 % of the docs appender's commits took over 5 ms). A PASSIVE
-/// checkpoint takes no writer lock, so here it only costs this task's own time; commits
-/// keep the high [`WAL_AUTOCHECKPOINT_PAGES`] as a bound if this task falls behind.
-async fn checkpoint_loop(pool: sqlx::SqlitePool) {
-    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if pool.is_closed() {
-            return;
-        }
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
-            .await
-        {
-            tracing::debug!(error = %e, "WAL checkpoint");
-        }
-    }
 }
 
 type RevokeFn = Box<dyn Fn(crate::live::Revocation) + Send + Sync>;
@@ -138,7 +96,6 @@ impl Db {
                     o.journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
                         .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
                         .busy_timeout(BUSY_LIMIT)
-                        .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string())
                         .create_if_missing(true)
                 })
                 .map_sqlx_sqlite_pool_opts(|o| {
@@ -173,16 +130,9 @@ impl Db {
         let conn = Database::connect(co)
             .await
             .with_context(|| format!("cannot connect to {}", crate::config::mask_url(url)))?;
-        let checkpointer = (conn.get_database_backend() == DatabaseBackend::Sqlite).then(|| {
-            let pool = conn.get_sqlite_connection_pool().clone();
-            std::sync::Arc::new(AbortOnDrop(
-                tokio::spawn(checkpoint_loop(pool)).abort_handle(),
-            ))
-        });
         Ok(Self {
             conn,
             revocations: RevokeHook::default(),
-            _checkpointer: checkpointer,
         })
     }
 
@@ -308,46 +258,5 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(rows.try_get::<i64>("", "n").unwrap(), 2);
-    }
-
-    /// Commits must not pay for checkpoints: the pool's connections leave them to the
-    /// background task, which still copies the WAL into the database file promptly.
-    #[tokio::test]
-    async fn the_wal_is_checkpointed_in_the_background_not_by_commits() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("wal.db");
-        let url = format!("sqlite://{}?mode=rwc", path.display());
-        let db = Db::connect(&url, &DbOptions::default()).await.unwrap();
-        let pages = db
-            .conn
-            .query_one_raw(sea_orm::Statement::from_string(
-                DatabaseBackend::Sqlite,
-                "PRAGMA wal_autocheckpoint",
-            ))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            pages.try_get_by_index::<i64>(0).unwrap(),
-            i64::from(WAL_AUTOCHECKPOINT_PAGES)
-        );
-        db.conn
-            .execute_unprepared("CREATE TABLE t (x BLOB)")
-            .await
-            .unwrap();
-        // ~2 MB: 500 pages, under the commits' own threshold, so only the background
-        // task can have copied them into the database file.
-        for _ in 0..64 {
-            db.conn
-                .execute_unprepared("INSERT INTO t VALUES (randomblob(32768))")
-                .await
-                .unwrap();
-        }
-        let start = std::time::Instant::now();
-        let size = || std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        while size() < 2_000_000 && start.elapsed() < Duration::from_secs(5) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        assert!(size() >= 2_000_000, "database file is {} bytes", size());
     }
 }
