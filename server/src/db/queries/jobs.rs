@@ -176,12 +176,10 @@ impl Admission {
 
 /// A submission after [`insert_plain_in`].
 enum Plain {
-    /// Inserted: its row is at this index of the rows returned.
-    Inserted(usize),
-    /// Refused by the queue quota.
-    Refused(ApiError),
+    /// Answered: inserted, or refused by the queue quota.
+    Done(ApiResult<jobs::Model>),
     /// To insert on its own (a session job, or the batch statement failed).
-    Alone(Box<jobs::ActiveModel>),
+    Alone(jobs::ActiveModel),
 }
 
 /// Inserts the batch's jobs that need nothing but their row (no session) in one
@@ -193,54 +191,54 @@ async fn insert_plain_in(
     txn: &DatabaseTransaction,
     queue: &mut Admission,
     batch: Vec<jobs::ActiveModel>,
-) -> ApiResult<(Vec<Plain>, Vec<Option<jobs::Model>>)> {
+) -> ApiResult<Vec<Plain>> {
     let mut out = Vec::with_capacity(batch.len());
-    let mut plain: Vec<(usize, Uuid, Uuid, jobs::ActiveModel)> = Vec::new();
+    // (index in `out`, job id, organization) of the jobs admitted to the statement
+    let mut plain: Vec<(usize, Uuid, Uuid)> = Vec::new();
+    let mut models = Vec::new();
     for job in batch {
         let id = job.id.try_as_ref().copied();
         let lone = !matches!(job.session_id.try_as_ref(), Some(None));
         match (id, org_of(&job)) {
             (Some(id), Ok(org)) if !lone => match queue.take(org) {
                 Ok(()) => {
-                    plain.push((out.len(), id, org, job.clone()));
-                    out.push(Plain::Alone(Box::new(job)));
+                    plain.push((out.len(), id, org));
+                    // Cloned: the job is inserted alone if the statement fails.
+                    models.push(job.clone());
+                    out.push(Plain::Alone(job));
                 }
-                Err(e) => out.push(Plain::Refused(e)),
+                Err(e) => out.push(Plain::Done(Err(e))),
             },
-            _ => out.push(Plain::Alone(Box::new(job))),
+            _ => out.push(Plain::Alone(job)),
         }
     }
     if plain.is_empty() {
-        return Ok((out, Vec::new()));
+        return Ok(out);
     }
     let savepoint = txn.begin().await?;
-    let models = plain.iter().map(|(_, _, _, job)| job.clone());
     match jobs::Entity::insert_many(models)
         .exec_with_returning(&savepoint)
         .await
     {
         Ok(mut rows) => {
             savepoint.commit().await?;
-            let mut inserted = Vec::with_capacity(plain.len());
-            for (k, (at, id, _, _)) in plain.iter().enumerate() {
+            for (at, id, _) in &plain {
                 let row = rows
                     .iter()
                     .position(|r| r.id == *id)
                     .map(|i| rows.swap_remove(i));
-                inserted.push(row);
-                out[*at] = Plain::Inserted(k);
+                out[*at] = Plain::Done(row.ok_or_else(ApiError::internal));
             }
-            Ok((out, inserted))
         }
         Err(e) => {
             savepoint.rollback().await?;
             tracing::debug!(error = %e, "batch insert of jobs failed; inserting one by one");
-            for (_, _, org, _) in &plain {
+            for (_, _, org) in &plain {
                 queue.give_back(*org);
             }
-            Ok((out, Vec::new()))
         }
     }
+    Ok(out)
 }
 
 /// The job row alone, admitted by `queue`. A session job marks its session used, and is
@@ -318,19 +316,15 @@ impl Db {
         queue
             .lock(&txn, batch.iter().filter_map(|j| org_of(j).ok()))
             .await?;
-        let (batch, mut inserted) = insert_plain_in(&txn, &mut queue, batch).await?;
+        let batch = insert_plain_in(&txn, &mut queue, batch).await?;
         let mut rows: Vec<ApiResult<jobs::Model>> = Vec::with_capacity(batch.len());
         for job in batch {
             let job = match job {
-                Plain::Inserted(i) => {
-                    rows.push(inserted[i].take().ok_or_else(ApiError::internal));
+                Plain::Done(answer) => {
+                    rows.push(answer);
                     continue;
                 }
-                Plain::Refused(e) => {
-                    rows.push(Err(e));
-                    continue;
-                }
-                Plain::Alone(job) => *job,
+                Plain::Alone(job) => job,
             };
             let savepoint = txn.begin().await?;
             match insert_row_in(&savepoint, &mut queue, job).await {
