@@ -660,9 +660,7 @@ async fn the_migration_backfills_optimizer_figures_from_stored_results() {
     use sea_orm::{ConnectionTrait, EntityTrait};
 
     let storage = crate::common::Storage::fresh().await;
-    let db = Db::connect(&storage.database_url, &DbOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let db = storage.open().await;
     crate::common::migrate_until(&db, "m20261204_000010_analytics").await;
     let report = json!({"counts": {"00": 3}, "optimization": {
         "level": 2,
@@ -801,9 +799,7 @@ async fn folded_jobs_give_the_same_numbers_as_their_rows() {
     // The server stays down while the history is checked, so nothing folds behind the
     // test's back; it comes back at the end to show it folds on its own.
     let storage = server.stop().await;
-    let db = Db::connect(&storage.database_url, &DbOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let db = storage.open().await;
 
     let mut seed = 0x2545_f491_4f6c_dd1d_u64;
     let mut next = move || {

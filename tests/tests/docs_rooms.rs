@@ -149,9 +149,7 @@ async fn content_survives_compaction_unloading_and_restarts() {
     let team = Team::new(server.client()).await;
     let doc_id = team.doc("Bell", Some(BELL)).await;
     let id: uuid::Uuid = doc_id.parse().unwrap_or_else(|e| panic!("{e}"));
-    let db = Db::connect(&storage.database_url, &DbOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("{e:#}"));
+    let db = storage.open().await;
 
     let a = connect(&server.url, &doc_id, team.token()).await;
     let b = connect(&server.url, &doc_id, team.token()).await;

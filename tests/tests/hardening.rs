@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use qollab_client::rest::Client;
-use qollab_server::db::{Db, DbOptions};
+
 use reqwest::Method;
 use serde_json::json;
 use uuid::Uuid;
@@ -346,9 +346,7 @@ async fn the_data_dir_and_database_are_private_and_loose_modes_are_tightened() {
 
 /// The stored API key of a workspace, as the database holds it.
 async fn stored_key(storage: &Storage, ws: Uuid) -> String {
-    let db = Db::connect(&storage.database_url, &DbOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("{e:#}"));
+    let db = storage.open().await;
     let row = db
         .ibm_settings(ws)
         .await
@@ -482,9 +480,7 @@ async fn ibm_keys_are_encrypted_at_rest_and_rotation_re_encrypts_them() {
     {
         use qollab_server::db::tables::workspace_ibm_settings as t;
         use sea_orm::{EntityTrait, sea_query::Expr};
-        let db = Db::connect(&storage.database_url, &DbOptions::default())
-            .await
-            .unwrap_or_else(|e| panic!("{e:#}"));
+        let db = storage.open().await;
         t::Entity::update_many()
             .col_expr(t::Column::ApiKey, Expr::value(GOOD_KEY))
             .exec(&db.conn)

@@ -7,9 +7,9 @@
 
 use std::collections::HashMap;
 
+use qollab_server::db::Db;
 use qollab_server::db::queries::jobs::{Outcome, Round, unfinished_jobs_query};
 use qollab_server::db::tables::{jobs, organizations, workspaces};
-use qollab_server::db::{Db, DbOptions};
 use qollab_shared::api::{Plan, QUEUE_POSITION_CAP};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
@@ -109,9 +109,7 @@ async fn a_round_commits_ends_and_claims_together_fairly_within_limits() {
     .await;
     assert_eq!(s, 200, "{body}");
     let storage = server.stop().await;
-    let db = Db::connect(&storage.database_url, &DbOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let db = storage.open().await;
     let (wa, wb) = (workspace(&db, a.ws).await, workspace(&db, b.ws).await);
     organizations::Entity::update_many()
         .col_expr(organizations::Column::MaxConcurrentJobs, Expr::value(3))
@@ -372,9 +370,7 @@ async fn a_deep_queue_that_cannot_start_does_not_hold_up_the_others() {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("{session}"));
     let storage = server.stop().await;
-    let db = Db::connect(&storage.database_url, &DbOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let db = storage.open().await;
     let (wx, wy, wz) = (
         workspace(&db, x.ws).await,
         workspace(&db, y.ws).await,
@@ -440,9 +436,7 @@ async fn the_queue_position_is_exact_up_to_its_cap_and_says_at_least_beyond() {
     let server = TestServer::start().await;
     let t = Team::build(&server.url).named("Deep").create().await;
     let storage = server.stop().await;
-    let db = Db::connect(&storage.database_url, &DbOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let db = storage.open().await;
     let ws = workspace(&db, t.ws).await;
     let author = t.owner_auth.user.id;
     let n = QUEUE_POSITION_CAP as usize + 5;
@@ -491,9 +485,7 @@ async fn a_batch_whose_statement_fails_stores_the_good_jobs_one_by_one() {
     let server = TestServer::start().await;
     let t = Team::build(&server.url).named("Dup").create().await;
     let storage = server.stop().await;
-    let db = Db::connect(&storage.database_url, &DbOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let db = storage.open().await;
     let ws = workspace(&db, t.ws).await;
     let author = t.owner_auth.user.id;
     let (first, second) = (queued(&ws, author), queued(&ws, author));
@@ -536,9 +528,7 @@ async fn a_heartbeat_skips_a_job_row_another_transaction_holds() {
         .create()
         .await;
     let storage = server.stop().await;
-    let db = Db::connect(&storage.database_url, &DbOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let db = storage.open().await;
     let ws = workspace(&db, t.ws).await;
     let me = Uuid::now_v7();
     let user = t.owner_auth.user.id;

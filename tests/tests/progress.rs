@@ -823,9 +823,7 @@ async fn tallies_are_filled_from_stored_marks_and_count_each_mark_once() {
     use qollab_shared::progress::{Mark, counters};
 
     let storage = crate::common::Storage::fresh().await;
-    let db = Db::connect(&storage.database_url, &DbOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let db = storage.open().await;
     crate::common::migrate_until(&db, "m20261207_000017_progress_tallies").await;
     // Marks stored by an earlier version: three jobs submitted, one completed.
     let ada = Uuid::now_v7();

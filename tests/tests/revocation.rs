@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use qollab_client::rest::Client;
-use qollab_server::db::{Db, DbOptions};
+
 use qollab_shared::api::{AuthResponse, Role};
 use qollab_shared::events::Event;
 use reqwest::Method;
@@ -284,9 +284,7 @@ async fn deleting_a_workspace_closes_its_event_and_document_sockets() {
 
 /// Every event of the workspace in the database.
 async fn stored_events(storage: &Storage, ws: Uuid) -> Vec<String> {
-    let db = Db::connect(&storage.database_url, &DbOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("db: {e}"));
+    let db = storage.open().await;
     let rows = db
         .events_after(ws, 0, 10_000)
         .await

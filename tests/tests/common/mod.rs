@@ -55,6 +55,15 @@ impl Storage {
         Storage { dir, database_url }
     }
 
+    /// A connection to this database, e.g. after `TestServer::stop`, to look at or
+    /// change what the server stored. Keep `self` alive while it is used: dropping it
+    /// deletes a SQLite database's directory.
+    pub async fn open(&self) -> Db {
+        Db::connect(&self.database_url, &DbOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("opening the test database: {e:#}"))
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
